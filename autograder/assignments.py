@@ -1,0 +1,133 @@
+"""The course's assignments: where their files are, their limits, their reference.
+
+An assignment exists when ``solutions/<name>.ipynb`` and
+``autograder/suites/<name>/assignment.toml`` both exist. The graded functions,
+their points and the imports cell are read from the solution notebook, so the
+notebook stays the one source of truth.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import tomllib
+import types
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import nbformat
+
+from autograder import sandbox
+from autograder.worker import graded_statements, strip_magics
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("DLGRADE_ROOT", PACKAGE_DIR.parent)).resolve()
+SUITES_DIR = PACKAGE_DIR / "suites"
+
+
+class UnknownAssignment(Exception):
+    pass
+
+
+@dataclass
+class Assignment:
+    name: str
+    title: str
+    solution_path: Path
+    release_dir: Path
+    suite_dir: Path
+    graded_functions: list       # in notebook order
+    points: dict                 # function -> points (public test cell metadata)
+    preamble: str                # the solution's imports cell
+    call_timeout: float
+    submission_timeout: float
+    memory_mb: int
+    uses_tensorflow: bool
+
+    @property
+    def released_notebook(self) -> Path:
+        return self.release_dir / f"{self.name}.ipynb"
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(self.points.values()))
+
+    def limits(self) -> sandbox.Limits:
+        return sandbox.Limits(
+            memory_mb=self.memory_mb,
+            # RLIMIT_AS counts virtual memory, which TensorFlow reserves ~3.7x
+            # over what it uses: never below 4 GB, so TF can start.
+            address_space_mb=max(4096, 4 * self.memory_mb),
+            cpu_seconds=int(self.submission_timeout) + 30,
+        )
+
+
+def names() -> list:
+    found = []
+    for suite in sorted(SUITES_DIR.iterdir()) if SUITES_DIR.is_dir() else []:
+        if (suite / "assignment.toml").exists() and (ROOT / "solutions" / f"{suite.name}.ipynb").exists():
+            found.append(suite.name)
+    return found
+
+
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Assignment:
+    if name not in names():
+        raise UnknownAssignment(f"unknown assignment {name!r}; known: {', '.join(names()) or 'none'}")
+    suite_dir = SUITES_DIR / name
+    config = tomllib.loads((suite_dir / "assignment.toml").read_text())
+    solution_path = ROOT / "solutions" / f"{name}.ipynb"
+    nb = nbformat.read(str(solution_path), as_version=4)
+    graded, points, preamble = [], {}, ""
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        grade_id = meta.get("grade_id", "")
+        if meta.get("solution") and cell.cell_type == "code":
+            graded.append(grade_id)
+        elif meta.get("grade") and grade_id.startswith("test_"):
+            points[grade_id[len("test_"):]] = float(meta.get("points", 0))
+        elif grade_id == "imports":
+            preamble = cell.source
+    return Assignment(
+        name=name,
+        title=config.get("title", name),
+        solution_path=solution_path,
+        release_dir=ROOT / "assignments" / name,
+        suite_dir=suite_dir,
+        graded_functions=graded,
+        points={f: points.get(f, 0.0) for f in graded},
+        preamble=preamble,
+        call_timeout=float(config.get("call_timeout", 10)),
+        submission_timeout=float(config.get("submission_timeout", 120)),
+        memory_mb=int(config.get("memory_mb", 2048)),
+        uses_tensorflow=bool(config.get("uses_tensorflow", False)),
+    )
+
+
+def catalogue() -> dict:
+    return {name: load(name).graded_functions for name in names()}
+
+
+@lru_cache(maxsize=None)
+def reference(name: str) -> types.ModuleType:
+    """The solution's graded functions, executed here in the trusted process."""
+    assignment = load(name)
+    helper_dir = str(assignment.release_dir)
+    if helper_dir not in sys.path:
+        sys.path.append(helper_dir)
+    module = types.ModuleType(f"dlgrade_reference_{name}")
+    namespace = module.__dict__
+    exec(compile(strip_magics(assignment.preamble), f"<{name} imports>", "exec"), namespace)
+    nb = nbformat.read(str(assignment.solution_path), as_version=4)
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
+            tree = ast.parse(strip_magics(cell.source))
+            kept, _ = graded_statements(tree)
+            exec(compile(ast.Module(body=kept, type_ignores=[]), f"<{name} solution>", "exec"), namespace)
+    return module

@@ -1,0 +1,221 @@
+"""Plain-data encoding for everything that crosses the sandbox boundary.
+
+Values become JSON; numpy arrays travel as base64 ``.npy`` bytes read back with
+``allow_pickle=False``; tuples and TensorFlow values carry a type tag. Decoding
+can only ever build: None, bool, int, float, str, list, tuple, dict with str
+keys, numeric/bool/str numpy arrays, and :class:`TFValue`. Nothing is
+unpickled, and no learner-defined class can come back, so an object whose
+``__eq__`` always says True cannot reach the grader.
+
+This module is copied into the sandbox beside ``worker.py`` and must import
+nothing from the ``autograder`` package (stdlib and numpy only).
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+# Frames larger than this are refused: a hostile child cannot make the grader
+# allocate without bound.
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+# dtype kinds allowed through: bool, signed, unsigned, float, complex, str, bytes.
+SAFE_DTYPE_KINDS = "biufcUS"
+
+
+class EncodeError(TypeError):
+    """A value cannot cross the boundary (unsupported type)."""
+
+
+class DecodeError(ValueError):
+    """A frame is malformed or holds something that is not plain data."""
+
+
+@dataclass
+class TFValue:
+    """A TensorFlow value as plain data: what it was, its dtype, its contents.
+
+    ``kind`` is the Python type name on the learner's side, e.g. "EagerTensor",
+    "ResourceVariable" is reported as "Variable". ``dtype`` is the TF dtype
+    name ("float32"). ``value`` is a numpy array.
+    """
+
+    kind: str
+    dtype: str
+    value: np.ndarray
+
+    @classmethod
+    def constant(cls, value, dtype: str = "float32") -> "TFValue":
+        return cls("EagerTensor", dtype, np.asarray(value))
+
+    @classmethod
+    def variable(cls, value, dtype: str = "float32") -> "TFValue":
+        return cls("Variable", dtype, np.asarray(value))
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    def numpy(self) -> np.ndarray:
+        return self.value
+
+
+# --------------------------------------------------------------------- encode
+
+def _array_to_b64(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _tf_kind(value) -> str | None:
+    """The TF kind of ``value`` without importing TensorFlow."""
+    module = type(value).__module__ or ""
+    if not module.startswith(("tensorflow", "keras")):
+        return None
+    name = type(value).__name__
+    if "Variable" in name:
+        return "Variable"
+    if hasattr(value, "numpy") and hasattr(value, "dtype"):
+        return name  # EagerTensor, SparseTensor is refused below
+    return None
+
+
+def to_plain(value, _depth: int = 0):
+    """Turn ``value`` into JSON-able plain data with tags, or raise EncodeError."""
+    if _depth > 50:
+        raise EncodeError("value is nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if type(value) is int else int(value)
+    if isinstance(value, float):
+        return {"__float__": repr(float(value))}
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        # np.array(...) copies and drops any ndarray subclass (and its methods).
+        arr = np.array(value)
+        if type(arr) is not np.ndarray or arr.dtype.kind not in SAFE_DTYPE_KINDS:
+            raise EncodeError(f"numpy array of dtype {arr.dtype} cannot be returned")
+        return {"__nd__": _array_to_b64(arr)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [to_plain(v, _depth + 1) for v in value]}
+    if isinstance(value, list):
+        return [to_plain(v, _depth + 1) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EncodeError(f"dict keys must be strings, got {type(key).__name__}")
+            out[key] = to_plain(item, _depth + 1)
+        return {"__dict__": out}
+    if isinstance(value, TFValue):
+        return {"__tf__": {"kind": value.kind, "dtype": value.dtype, "value": to_plain(np.asarray(value.value))}}
+    kind = _tf_kind(value)
+    if kind is not None:
+        try:
+            arr = np.array(value.numpy() if kind != "Variable" else value.read_value().numpy())
+            dtype = value.dtype.name
+        except Exception as exc:  # symbolic tensors, sparse tensors...
+            raise EncodeError(f"TensorFlow value of type {type(value).__name__} cannot be returned: {exc}")
+        return {"__tf__": {"kind": kind, "dtype": dtype, "value": to_plain(arr)}}
+    raise EncodeError(
+        f"a value of type {type(value).__name__} cannot be returned; only numbers, strings, "
+        "numpy arrays, TensorFlow tensors and lists/tuples/dicts of them are graded"
+    )
+
+
+# --------------------------------------------------------------------- decode
+
+def _b64_to_array(text) -> np.ndarray:
+    if not isinstance(text, str):
+        raise DecodeError("array payload is not a string")
+    try:
+        arr = np.load(io.BytesIO(base64.b64decode(text, validate=True)), allow_pickle=False)
+    except Exception as exc:
+        raise DecodeError(f"bad array payload: {exc}")
+    if type(arr) is not np.ndarray or arr.dtype.kind not in SAFE_DTYPE_KINDS or arr.dtype.fields:
+        raise DecodeError(f"array of dtype {arr.dtype} refused")
+    return arr
+
+
+def from_plain(data, make_tf=None, _depth: int = 0):
+    """Inverse of :func:`to_plain`. ``make_tf(TFValue)`` may build real TF objects.
+
+    Raises DecodeError on anything that is not exactly the tagged format.
+    """
+    if _depth > 60:
+        raise DecodeError("value is nested too deeply")
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if isinstance(data, int):
+        return data
+    if isinstance(data, list):
+        return [from_plain(v, make_tf, _depth + 1) for v in data]
+    if not isinstance(data, dict) or len(data) != 1:
+        raise DecodeError(f"unexpected element {type(data).__name__}")
+    (tag, payload), = data.items()
+    if tag == "__float__":
+        if not isinstance(payload, str):
+            raise DecodeError("bad float")
+        return float(payload)
+    if tag == "__nd__":
+        return _b64_to_array(payload)
+    if tag == "__tuple__":
+        if not isinstance(payload, list):
+            raise DecodeError("bad tuple")
+        return tuple(from_plain(v, make_tf, _depth + 1) for v in payload)
+    if tag == "__dict__":
+        if not isinstance(payload, dict):
+            raise DecodeError("bad dict")
+        return {str(k): from_plain(v, make_tf, _depth + 1) for k, v in payload.items()}
+    if tag == "__tf__":
+        if not isinstance(payload, dict) or set(payload) != {"kind", "dtype", "value"}:
+            raise DecodeError("bad TensorFlow value")
+        value = from_plain(payload["value"], None, _depth + 1)
+        if not isinstance(value, np.ndarray) or not isinstance(payload["kind"], str) or not isinstance(payload["dtype"], str):
+            raise DecodeError("bad TensorFlow value")
+        tf_value = TFValue(payload["kind"][:64], payload["dtype"][:32], value)
+        return make_tf(tf_value) if make_tf else tf_value
+    raise DecodeError(f"unknown tag {tag[:40]!r}")
+
+
+# --------------------------------------------------------------------- frames
+
+def dumps(message: dict) -> bytes:
+    body = json.dumps(message, allow_nan=False).encode("utf-8")
+    return struct.pack(">I", len(body)) + body
+
+
+def read_exact(fd: int, n: int, read=None) -> bytes:
+    import os
+
+    read = read or os.read
+    chunks, got = [], 0
+    while got < n:
+        chunk = read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError("pipe closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def loads_frame_body(body: bytes) -> dict:
+    try:
+        message = json.loads(body.decode("utf-8"))
+    except Exception as exc:
+        raise DecodeError(f"frame is not JSON: {exc}")
+    if not isinstance(message, dict):
+        raise DecodeError("frame is not an object")
+    return message
+
+
+def frame_length(header: bytes) -> int:
+    (length,) = struct.unpack(">I", header)
+    if length > MAX_FRAME_BYTES:
+        raise DecodeError(f"frame of {length} bytes exceeds the limit")
+    return length

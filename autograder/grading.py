@@ -1,0 +1,195 @@
+"""Grade one submission, top to bottom.
+
+1. read the notebook (recovering what can be recovered);
+2. decide the assignment (flag, else notebook metadata, else graded names);
+3. extract the graded cells;
+4. start the sandboxed learner process (lazily, at the first call);
+5. run the hidden suite in this process with the grading plugin;
+6. turn the records into a results dict (Gradescope's results.json shape,
+   plus per-function subtotals and what happened to the process).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import assignments, sandbox
+from autograder.notebook import NotebookError, detect_assignment, extract, read_notebook
+from autograder.oracle import Learner, LearnerError, LearnerProcess
+from autograder.plugin import GradingPlugin, TestRecord
+
+UNISOLATED_WARNING = (
+    "WARNING: this submission ran WITHOUT a sandbox (no bubblewrap and not root): "
+    "its code could read or change files of the grading machine. Install bubblewrap or grade in Docker."
+)
+
+
+class _ProblemAwareProcess(LearnerProcess):
+    """Fail fast, with the extraction's reason, for functions that cannot run."""
+
+    def __init__(self, *args, problems: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.problems = problems
+
+    def call(self, name, args, kwargs, timeout=None):
+        if name in self.problems:
+            raise LearnerError(self.problems[name], "missing")
+        return super().call(name, args, kwargs, timeout)
+
+
+def resolve_assignment(nb, requested: str | None) -> str:
+    catalogue = assignments.catalogue()
+    detected = detect_assignment(nb, catalogue)
+    meta = nb.get("metadata", {}).get("dlgrade", {})
+    declared = meta.get("assignment") if isinstance(meta, dict) else None
+    if requested:
+        if requested not in catalogue:
+            raise assignments.UnknownAssignment(f"unknown assignment {requested!r}; known: {', '.join(catalogue)}")
+        if declared in catalogue and declared != requested:
+            raise NotebookError(f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook")
+        if detected not in (None, requested) and declared is None:
+            raise NotebookError(f"this notebook looks like assignment '{detected}', not '{requested}'")
+        return requested
+    if detected is None:
+        raise NotebookError("cannot tell which assignment this notebook is (no dlgrade metadata and no graded "
+                            f"function of any assignment found); pass --assignment, one of: {', '.join(catalogue)}")
+    return detected
+
+
+def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> GradingPlugin:
+    plugin = GradingPlugin(assignment, Learner(process))
+    args = [
+        str(assignment.suite_dir),
+        "-c", str(assignments.SUITES_DIR / "pytest.ini"),
+        "--rootdir", str(assignments.SUITES_DIR),
+        "-q", "-p", "no:terminal", "-p", "no:warnings",
+    ]
+    # pytest prints nothing with the terminal plugin off; anything else is noise.
+    with contextlib.redirect_stdout(io.StringIO()):
+        exit_code = pytest.main(args, plugins=[plugin])
+    if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
+                           + "\n".join(plugin.collection_errors))
+    return plugin
+
+
+def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> dict:
+    """Grade the notebook at ``path``; returns the results dict (never raises for bad input)."""
+    started = time.monotonic()
+    path = Path(path)
+    notes: list = []
+    name = assignment
+    try:
+        nb, notes = read_notebook(path)
+        name = resolve_assignment(nb, assignment)
+    except NotebookError as exc:
+        return unreadable_result(path, name if name in assignments.names() else None, str(exc), notes, started)
+
+    spec = assignments.load(name)
+    extraction = extract(nb, spec.graded_functions)
+    notes += extraction.notes
+    process = _ProblemAwareProcess(
+        spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
+        spec.call_timeout, spec.submission_timeout, strategy=strategy, spawner=spawner,
+        problems=extraction.problems,
+    )
+    try:
+        plugin = run_suite(spec, process)
+    finally:
+        process.close()
+    return build_result(path, spec, plugin.records, process, notes, started)
+
+
+def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float) -> dict:
+    events = process.events
+    tests, functions = [], {}
+    for function in spec.graded_functions:
+        functions[function] = {"score": 0.0, "max_score": spec.points.get(function, 0.0), "passed": 0, "tests": 0}
+    for record in records:
+        entry = functions.setdefault(record.function, {"score": 0.0, "max_score": 0.0, "passed": 0, "tests": 0})
+        entry["tests"] += 1
+        if record.passed:
+            entry["score"] += record.points
+            entry["passed"] += 1
+        tests.append(test_entry(record))
+    for entry in functions.values():
+        entry["score"] = round(min(entry["score"], entry["max_score"] or entry["score"]), 6)
+
+    for cell_id, error in events.cell_errors.items():
+        notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}")
+    for cell_id, lines in events.skipped_lines.items():
+        notes.append(f"cell {cell_id}: top-level code on line(s) {', '.join(map(str, lines[:10]))} was not run "
+                     "(only imports, function/class definitions and constants of graded cells are executed)")
+    if events.output_bytes > len(events.output_head.encode()):
+        notes.append(f"the notebook's code printed {events.output_bytes:,} bytes; only the first "
+                     f"{len(events.output_head.encode()):,} were kept")
+    if events.strategy == "plain":
+        notes.insert(0, UNISOLATED_WARNING)
+    score = round(sum(f["score"] for f in functions.values()), 6)
+    return {
+        "score": score,
+        "max_score": spec.max_score,
+        "execution_time": round(time.monotonic() - started, 3),
+        "output": f"{spec.title}: {score:g} / {spec.max_score:g}",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        # Fields below are dlgrade's own; Gradescope ignores unknown keys.
+        "assignment": spec.name,
+        "submission": path.name,
+        "functions": functions,
+        "notes": notes,
+        "sandbox": events.strategy or sandbox.available_strategy(),
+        "process": {
+            "crashes": [{"while": w, "exit_code": c} for w, c in events.crashes],
+            "timeouts": events.timeouts,
+            "memory_exceeded": events.memory_exceeded,
+            "output_bytes": events.output_bytes,
+        },
+        "learner_output": events.output_head[:4000],
+        "grader_error": any(r.kind == "grader-error" for r in records),
+    }
+
+
+def test_entry(record: TestRecord) -> dict:
+    output = record.message
+    if record.hint:
+        output += f"\nHint: {record.hint}"
+    if record.detail:
+        output += f"\n{record.detail}"
+    return {
+        "name": f"{record.function}: {record.check}",
+        "function": record.function,
+        "score": record.points if record.passed else 0.0,
+        "max_score": record.points,
+        "status": "passed" if record.passed else "failed",
+        "output": output if not record.passed else "",
+        "visibility": "visible",
+    }
+
+
+def unreadable_result(path: Path, name: str | None, reason: str, notes: list, started: float) -> dict:
+    """A submission that cannot be graded at all: zero, with the reason."""
+    functions, tests, max_score, title = {}, [], 0.0, "Submission"
+    if name:
+        spec = assignments.load(name)
+        max_score, title = spec.max_score, spec.title
+        for function in spec.graded_functions:
+            points = spec.points.get(function, 0.0)
+            functions[function] = {"score": 0.0, "max_score": points, "passed": 0, "tests": 0}
+            tests.append({"name": f"{function}: notebook could not be read", "function": function, "score": 0.0,
+                          "max_score": points, "status": "failed", "output": reason, "visibility": "visible"})
+    else:
+        tests.append({"name": "notebook could not be graded", "function": "", "score": 0.0, "max_score": 0.0,
+                      "status": "failed", "output": reason, "visibility": "visible"})
+    return {
+        "score": 0.0, "max_score": max_score, "execution_time": round(time.monotonic() - started, 3),
+        "output": f"{title}: 0 / {max_score:g}. {reason}", "visibility": "visible", "stdout_visibility": "hidden",
+        "tests": tests, "assignment": name, "submission": path.name, "functions": functions,
+        "notes": notes + [reason], "sandbox": None, "process": {}, "learner_output": "", "grader_error": False,
+        "error": reason,
+    }

@@ -1,0 +1,331 @@
+"""The trusted side of a learner call: a sandboxed child and a proxy to it.
+
+:class:`LearnerProcess` owns one submission's child process. It sends the
+trusted imports cell and the graded cells, one request each, so a cell that
+kills the process (``os._exit``, a segfault, a memory bomb) is identified and
+left out when the child is restarted. Calls have a per-call timeout and the
+submission has an overall time budget; a function that timed out once fails
+fast afterwards. Replies are decoded with :mod:`autograder.codec`, so only
+plain data ever reaches the hidden suite.
+
+:class:`Learner` is what a hidden test sees as the ``learner`` fixture.
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import codec, sandbox
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+OUTPUT_KEEP_BYTES = 64 * 1024
+MAX_RESTARTS = 6
+
+
+class LearnerError(Exception):
+    """A learner call did not produce a value; ``str()`` is learner-safe feedback."""
+
+    def __init__(self, message: str, kind: str = "error", traceback: str = ""):
+        super().__init__(message)
+        self.kind = kind          # error | missing | timeout | crash | unsupported | budget
+        self.traceback = traceback
+
+
+@dataclass
+class Cell:
+    """One graded cell of the submission, as sent to the child."""
+
+    cell_id: str
+    source: str
+    functions: list
+
+
+@dataclass
+class ProcessEvents:
+    """What happened to the child, for the report."""
+
+    crashes: list = field(default_factory=list)        # (what, exit code)
+    timeouts: list = field(default_factory=list)        # function names
+    cell_errors: dict = field(default_factory=dict)     # cell id -> message
+    skipped_lines: dict = field(default_factory=dict)   # cell id -> [line numbers]
+    output_bytes: int = 0
+    output_head: str = ""
+    memory_exceeded: bool = False
+    strategy: str = ""
+
+
+class _OutputDrain(threading.Thread):
+    """Read a pipe to EOF, keeping only the first bytes (floods cost nothing)."""
+
+    def __init__(self, pipe, events: ProcessEvents, lock: threading.Lock):
+        super().__init__(daemon=True)
+        self.pipe, self.events, self.lock = pipe, events, lock
+
+    def run(self) -> None:
+        while True:
+            chunk = self.pipe.read1(1 << 16) if hasattr(self.pipe, "read1") else self.pipe.read(1 << 16)
+            if not chunk:
+                return
+            with self.lock:
+                self.events.output_bytes += len(chunk)
+                room = OUTPUT_KEEP_BYTES - len(self.events.output_head)
+                if room > 0:
+                    self.events.output_head += chunk[:room].decode("utf-8", "replace")
+
+
+class LearnerProcess:
+    """One submission's sandboxed child, restarted as needed."""
+
+    def __init__(
+        self,
+        preamble: str,
+        cells: list[Cell],
+        helper_dir: Path | None,
+        limits: sandbox.Limits,
+        call_timeout: float,
+        submission_timeout: float,
+        strategy: str | None = None,
+        spawner=None,
+    ):
+        self.preamble = preamble
+        self.cells = cells
+        self.helper_dir = helper_dir
+        self.limits = limits
+        self.call_timeout = call_timeout
+        self.deadline = time.monotonic() + submission_timeout
+        self.strategy = strategy
+        self.spawner = spawner            # optional: a zygote that forks warm children
+        self.events = ProcessEvents()
+        self.bad_cells: set = set()
+        self.timed_out: set = set()
+        self.proc = None
+        self.restarts = 0
+        self._tmp = None
+        self._lock = threading.Lock()
+        self._drains = []
+
+    # ------------------------------------------------------------ lifecycle
+    def _prepare_dirs(self) -> tuple[Path, Path]:
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="dlgrade-"))
+            work, grader = self._tmp / "work", self._tmp / "grader"
+            work.mkdir()
+            grader.mkdir()
+            if self.helper_dir is not None:
+                for path in sorted(Path(self.helper_dir).glob("*.py")):
+                    shutil.copy2(path, work / path.name)
+            for name in ("worker.py", "codec.py"):
+                shutil.copy2(PACKAGE_DIR / name, grader / name)
+            for path in (self._tmp, work, grader, *work.iterdir(), *grader.iterdir()):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        return self._tmp / "work", self._tmp / "grader"
+
+    def start(self) -> None:
+        if self.restarts > MAX_RESTARTS:
+            raise LearnerError("the notebook's code crashed the grader's process too many times", "crash")
+        self.restarts += 1
+        work, grader = self._prepare_dirs()
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        if self.spawner is not None:
+            self.proc = self.spawner.spawn(work, grader, self.limits, (req_r, resp_w))
+        else:
+            self.proc = sandbox.start(
+                [str(grader / "worker.py"), "--fds", str(req_r), str(resp_w)],
+                work, grader, self.limits, pass_fds=(req_r, resp_w), strategy=self.strategy,
+            )
+        os.close(req_r)
+        os.close(resp_w)
+        os.set_blocking(req_w, False)  # a child that stops reading must not block us
+        self.req_w, self.resp_r = req_w, resp_r
+        self.events.strategy = self.proc.strategy
+        self._drains = [_OutputDrain(p, self.events, self._lock) for p in (self.proc.popen.stdout, self.proc.popen.stderr) if p]
+        for drain in self._drains:
+            drain.start()
+        self._load()
+
+    def _load(self) -> None:
+        reply = self._request({"op": "preamble", "source": self.preamble}, self.call_timeout * 3, "the imports cell")
+        if not reply.get("ok"):
+            raise LearnerError("the assignment's imports failed in the sandbox: " + _error_text(reply), "crash")
+        for cell in self.cells:
+            if cell.cell_id in self.bad_cells:
+                continue
+            what = f"cell {cell.cell_id} (defining {', '.join(cell.functions) or 'nothing graded'})"
+            try:
+                reply = self._request({"op": "exec", "cell": cell.cell_id, "source": cell.source}, self.call_timeout, what)
+            except LearnerError as exc:
+                # The cell killed or hung the process: restart without it.
+                self.bad_cells.add(cell.cell_id)
+                self.events.cell_errors[cell.cell_id] = str(exc)
+                self.close_process()
+                self.start()
+                return
+            if reply.get("ok"):
+                if reply.get("skipped_lines"):
+                    self.events.skipped_lines[cell.cell_id] = reply["skipped_lines"]
+            else:
+                self.events.cell_errors[cell.cell_id] = _error_text(reply)
+
+    def close_process(self) -> None:
+        if self.proc is not None:
+            self.events.memory_exceeded |= sandbox.memory_events(self.proc.cgroups)
+            self.proc.kill()
+            for fd in (self.req_w, self.resp_r):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            for drain in self._drains:
+                drain.join(timeout=2)
+            self.proc = None
+
+    def close(self) -> None:
+        self.close_process()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    # ------------------------------------------------------------ requests
+    def _request(self, message: dict, timeout: float, what: str) -> dict:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise LearnerError("the submission's total time budget was used up before this check", "budget")
+        timeout = min(timeout, remaining)
+        try:
+            data = codec.dumps(message)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"grader could not encode a request: {exc}")
+        try:
+            _write_all(self.req_w, data, timeout)
+            header = self._read(4, timeout)
+            body = self._read(codec.frame_length(header), timeout)
+            return codec.loads_frame_body(body)
+        except TimeoutError:
+            self.close_process()
+            raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
+        except (EOFError, BrokenPipeError, OSError) as exc:
+            code = self.proc.popen.poll() if self.proc else None
+            self.close_process()
+            reason = f"exit code {code}" if code is not None else str(exc)
+            if self.events.memory_exceeded or (code is not None and code in (-9, 137)):
+                reason += "; it may have run out of memory"
+            self.events.crashes.append((what, code))
+            raise LearnerError(f"the process running {what} ended unexpectedly ({reason})", "crash")
+        except codec.DecodeError as exc:
+            self.close_process()
+            raise LearnerError(f"{what} sent back something that is not plain data ({exc})", "unsupported")
+
+    def _read(self, n: int, timeout: float) -> bytes:
+        end = time.monotonic() + timeout
+        chunks, got = [], 0
+        while got < n:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.resp_r], [], [], left)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.resp_r, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def ensure_started(self) -> None:
+        if self.proc is None:
+            self.start()
+
+    def call(self, name: str, args: tuple, kwargs: dict, timeout: float | None = None):
+        if name in self.timed_out:
+            raise LearnerError(f"{name} timed out in an earlier check, so it was not run again", "timeout")
+        message = {"op": "call", "name": name, "args": codec.to_plain(list(args)), "kwargs": codec.to_plain(dict(kwargs))}
+        return self._value(message, timeout or self.call_timeout, name)
+
+    def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str = "a check"):
+        message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
+        return self._value(message, timeout or self.call_timeout, what)
+
+    def seed(self, seed: int) -> None:
+        self.ensure_started()
+        self._request({"op": "seed", "seed": int(seed)}, self.call_timeout, "seeding")
+
+    def _value(self, message: dict, timeout: float, name: str):
+        self.ensure_started()
+        try:
+            reply = self._request(message, timeout, name)
+        except LearnerError as exc:
+            if exc.kind == "timeout":
+                self.timed_out.add(name)
+                self.events.timeouts.append(name)
+            raise
+        if reply.get("ok"):
+            try:
+                return codec.from_plain(reply.get("value"))
+            except codec.DecodeError as exc:
+                raise LearnerError(f"{name} returned something that is not plain data ({exc})", "unsupported")
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        etype = str(error.get("type", "Error"))[:80]
+        if etype == "NameError" and str(error.get("message", "")).startswith(f"{name} is not defined"):
+            raise LearnerError(f"{name} is not defined by the graded cells of the notebook", "missing")
+        if etype == "UnsupportedReturn":
+            raise LearnerError(f"{name}: {str(error.get('message'))[:500]}", "unsupported")
+        if etype == "NotImplementedError":
+            raise LearnerError(f"{name} is not implemented yet (raise NotImplementedError)", "error")
+        raise LearnerError(f"{name} raised {etype}: {str(error.get('message', ''))[:500]}", "error", str(error.get("traceback", ""))[-3000:])
+
+
+def _error_text(reply: dict) -> str:
+    error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+    text = f"{str(error.get('type', 'Error'))[:80]}: {str(error.get('message', ''))[:500]}"
+    if error.get("traceback"):
+        text += "\n" + str(error["traceback"])[-2000:]
+    return text
+
+
+def _write_all(fd: int, data: bytes, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    view = memoryview(data)
+    while view:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        _, ready, _ = select.select([], [fd], [], left)
+        if ready:
+            try:
+                view = view[os.write(fd, view[: 1 << 16]):]
+            except BlockingIOError:
+                continue
+
+
+class Learner:
+    """The ``learner`` fixture: attribute access calls the learner's function."""
+
+    def __init__(self, process: LearnerProcess):
+        self._process = process
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args, **kwargs):
+            return self._process.call(name, args, kwargs)
+
+        call.__name__ = name
+        return call
+
+    def call(self, name: str, *args, timeout: float | None = None, **kwargs):
+        return self._process.call(name, args, kwargs, timeout=timeout)
+
+    def probe(self, source: str, timeout: float | None = None, **inputs):
+        return self._process.probe(source, inputs, timeout=timeout)
+
+    def seed(self, seed: int) -> None:
+        self._process.seed(seed)

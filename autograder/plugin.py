@@ -1,0 +1,89 @@
+"""The pytest plugin that runs a hidden suite against one submission.
+
+It provides the ``learner`` and ``reference`` fixtures and the
+``graded(function, points)`` marker, and turns each test's outcome into a
+learner-safe record: the check's name (the test's docstring), a message and a
+hint. Raw pytest failure text is never shown, because assertion rewriting
+prints both operands, and one of them would be a hidden expected value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from autograder import assignments
+from autograder.checks import CheckFailed
+from autograder.oracle import Learner, LearnerError
+
+
+@dataclass
+class TestRecord:
+    function: str
+    check: str
+    points: float
+    passed: bool
+    message: str = ""
+    hint: str = ""
+    detail: str = ""      # learner-side traceback, from the learner's own code
+    kind: str = ""        # for learner errors: error | missing | timeout | crash | ...
+
+
+def describe_failure(exc: BaseException) -> tuple:
+    """(message, hint, detail, kind) for an exception raised by a hidden test."""
+    if isinstance(exc, CheckFailed):
+        return exc.message, exc.hint, "", "check"
+    if isinstance(exc, LearnerError):
+        return str(exc), "", exc.traceback, exc.kind
+    if isinstance(exc, AssertionError):
+        return "the returned value did not pass this check", "", "", "check"
+    text = str(exc)
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    return (f"checking the returned value failed with {type(exc).__name__}: {text}",
+            "the value returned does not have the structure the assignment asks for (keys, types, shapes)", "", "structure")
+
+
+class GradingPlugin:
+    def __init__(self, assignment: assignments.Assignment, learner: Learner):
+        self.assignment = assignment
+        self._learner = learner
+        self.records: list = []
+        self.collection_errors: list = []
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "graded(function, points): the graded function a test checks and its points")
+        config.addinivalue_line("markers", "slow: a long-running test")
+
+    @pytest.fixture(scope="session")
+    def learner(self):
+        return self._learner
+
+    @pytest.fixture(scope="session")
+    def reference(self):
+        return assignments.reference(self.assignment.name)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collection_errors.append(str(report.longrepr)[-2000:])
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            marker = item.get_closest_marker("graded")
+            if marker is None:
+                raise RuntimeError(f"hidden test {item.nodeid} has no @pytest.mark.graded marker")
+            function = marker.args[0] if marker.args else marker.kwargs["function"]
+            points = float(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
+            doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
+            record = TestRecord(function, doc, points, report.passed)
+            if not report.passed and call.excinfo is not None:
+                if report.when == "setup":  # a fixture broke: the grader's fault, not the learner's
+                    record.message = "the grader could not set up this check; tell the course staff"
+                    record.detail = repr(call.excinfo.value)[:500]
+                    record.kind = "grader-error"
+                else:
+                    record.message, record.hint, record.detail, record.kind = describe_failure(call.excinfo.value)
+            self.records.append(record)

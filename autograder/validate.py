@@ -1,0 +1,33 @@
+"""Self-checks of an assignment: the solution earns full marks, the stub earns zero."""
+from __future__ import annotations
+
+from autograder import assignments, release
+from autograder.grading import grade_notebook
+
+
+def validate(name: str) -> list:
+    """Return a list of problems (empty when the assignment is consistent)."""
+    spec = assignments.load(name)
+    problems = []
+    if release.drift(name):
+        problems.append(f"{spec.released_notebook} differs from what `dlgrade release` generates")
+    solution = grade_notebook(spec.solution_path, name)
+    if solution["score"] != spec.max_score or solution.get("grader_error"):
+        failed = [t["name"] + ": " + t["output"].splitlines()[0] for t in solution["tests"] if t["status"] != "passed"]
+        problems.append(f"solution scores {solution['score']:g} / {spec.max_score:g}: " + "; ".join(failed[:5]))
+    for function, entry in solution["functions"].items():
+        if entry["tests"] == 0:
+            problems.append(f"{function} has no hidden test")
+        suite_points = sum(t["max_score"] for t in solution["tests"] if t["function"] == function)
+        if abs(suite_points - entry["max_score"]) > 1e-9:
+            problems.append(f"{function}: the hidden suite gives {suite_points:g} points, "
+                            f"the notebook's test cell says {entry['max_score']:g}")
+    unknown = {t["function"] for t in solution["tests"]} - set(spec.graded_functions)
+    if unknown:
+        problems.append(f"hidden tests name functions that are not graded cells: {sorted(unknown)}")
+    if spec.released_notebook.exists():
+        stub = grade_notebook(spec.released_notebook, name)
+        if stub["score"] != 0:
+            passed = [t["name"] for t in stub["tests"] if t["status"] == "passed" and t["max_score"]]
+            problems.append(f"the released stub scores {stub['score']:g}; checks passing on a stub: {passed[:5]}")
+    return problems

@@ -1,0 +1,194 @@
+"""The learner process: runs a submission's graded cells and answers calls.
+
+Started by the oracle inside the sandbox with two inherited pipe descriptors
+(``--fds IN OUT``). It reads length-prefixed JSON requests and writes replies;
+every value is encoded with ``codec`` (plain data only). The learner's
+stdout/stderr go to the sandbox's own pipes, never to the protocol pipe.
+
+Requests: ``exec`` (run one cell, graded statements only), ``call`` (call a
+function defined by the cells), ``probe`` (run a grader-supplied snippet
+against the learner's namespace), ``seed``, ``tf_warmup``.
+
+Nothing in this file is trusted by the oracle: a submission can patch it at
+run time, and the oracle only ever receives plain data it checks itself.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import random
+import sys
+import traceback
+
+try:  # in the sandbox codec.py sits beside this file; in the oracle it is a package module
+    import codec
+except ImportError:  # pragma: no cover - exercised when imported by the oracle
+    from autograder import codec
+
+# Top-level statements of a graded cell that are executed. Everything else
+# (demo calls, prints, training runs, monkeypatching) is skipped: the grade
+# depends on the functions, not on the notebook's side effects.
+KEPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def strip_magics(source: str) -> str:
+    """Blank out IPython magics and shell escapes, keeping line numbers."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+
+
+def _is_constant_assignment(node) -> bool:
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if all(isinstance(t, ast.Name) for t in targets):
+            try:
+                ast.literal_eval(node.value)
+                return True
+            except ValueError:
+                return False
+    return False
+
+
+def graded_statements(tree: ast.Module) -> tuple[list, list]:
+    """Split a cell's top-level statements into (kept, skipped line numbers)."""
+    kept, skipped = [], []
+    for node in tree.body:
+        if isinstance(node, KEPT_STATEMENTS) or _is_constant_assignment(node):
+            kept.append(node)
+        else:
+            skipped.append(node.lineno)
+    return kept, skipped
+
+
+class Worker:
+    def __init__(self, fd_in: int, fd_out: int):
+        self.fd_in = fd_in
+        self.fd_out = fd_out
+        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+
+    # ----------------------------------------------------------- protocol
+    def read(self) -> dict:
+        header = codec.read_exact(self.fd_in, 4)
+        return codec.loads_frame_body(codec.read_exact(self.fd_in, codec.frame_length(header)))
+
+    def write(self, message: dict) -> None:
+        data = codec.dumps(message)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd_out, view):]
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = self.read()
+            except EOFError:
+                return
+            handler = getattr(self, "op_" + str(request.get("op")), None)
+            if handler is None:
+                self.write({"ok": False, "error": {"type": "ProtocolError", "message": "unknown op"}})
+                continue
+            try:
+                reply = handler(request)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+                reply = {"ok": False, "error": describe(exc)}
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.write(reply)
+
+    # ---------------------------------------------------------------- ops
+    def op_exec(self, request: dict) -> dict:
+        source = strip_magics(request["source"])
+        filename = f"<cell {request.get('cell', '?')}>"
+        tree = ast.parse(source, filename=filename)
+        kept, skipped = graded_statements(tree)
+        code = compile(ast.Module(body=kept, type_ignores=[]), filename, "exec")
+        _register_source(filename, source)
+        exec(code, self.namespace)
+        return {"ok": True, "skipped_lines": skipped}
+
+    def op_preamble(self, request: dict) -> dict:
+        # The trusted imports cell of the solution notebook, run as is.
+        source = strip_magics(request["source"])
+        exec(compile(source, "<imports>", "exec"), self.namespace)
+        return {"ok": True}
+
+    def op_call(self, request: dict) -> dict:
+        name = request["name"]
+        func = self.namespace.get(name)
+        if not callable(func):
+            return {"ok": False, "error": {"type": "NameError", "message": f"{name} is not defined", "traceback": ""}}
+        args = codec.from_plain(request["args"], make_tf=make_tf)
+        kwargs = codec.from_plain(request["kwargs"], make_tf=make_tf)
+        return self._reply(func(*args, **kwargs))
+
+    def op_probe(self, request: dict) -> dict:
+        scope = {"__name__": "probe"}
+        exec(compile(request["source"], "<probe>", "exec"), scope)
+        inputs = codec.from_plain(request["inputs"], make_tf=make_tf)
+        return self._reply(scope["probe"](self.namespace, **inputs))
+
+    def op_seed(self, request: dict) -> dict:
+        seed_everything(int(request["seed"]))
+        return {"ok": True}
+
+    def op_tf_warmup(self, request: dict) -> dict:
+        import tensorflow as tf  # noqa: F401  (imported so forks inherit it)
+
+        return {"ok": True}
+
+    def _reply(self, value) -> dict:
+        try:
+            return {"ok": True, "value": codec.to_plain(value)}
+        except codec.EncodeError as exc:
+            return {"ok": False, "error": {"type": "UnsupportedReturn", "message": str(exc), "traceback": ""}}
+
+
+def _register_source(filename: str, source: str) -> None:
+    """Let tracebacks show the learner's cell lines."""
+    import linecache
+
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
+def describe(exc: BaseException) -> dict:
+    """An exception as plain data, with the traceback limited to learner cells."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell") or f.filename.endswith("_utils.py")
+    ]
+    lines = traceback.format_list(frames[-8:])
+    message = str(exc)
+    if len(message) > 2000:
+        message = message[:2000] + " ..."
+    return {"type": type(exc).__name__, "message": message, "traceback": "".join(lines)[-4000:]}
+
+
+def make_tf(value: "codec.TFValue"):
+    import tensorflow as tf
+
+    dtype = tf.as_dtype(value.dtype)
+    if value.kind == "Variable":
+        return tf.Variable(value.value, dtype=dtype)
+    return tf.constant(value.value, dtype=dtype)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].random.set_seed(seed)
+
+
+def main(argv: list[str]) -> None:
+    fd_in, fd_out = int(argv[argv.index("--fds") + 1]), int(argv[argv.index("--fds") + 2])
+    # Learner prints must not reach the protocol pipe: make sure fds 1/2 are not it.
+    sys.path.insert(0, os.getcwd())
+    seed_everything(0)
+    Worker(fd_in, fd_out).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

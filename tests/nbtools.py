@@ -1,0 +1,42 @@
+"""Build test submissions from the solution notebooks.
+
+A planted-bug submission is the solution notebook with one graded cell's
+source replaced; hostile and broken submissions are built the same way, so the
+tests never carry stale copies of notebooks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def solution_path(assignment: str) -> Path:
+    return ROOT / "solutions" / f"{assignment}.ipynb"
+
+
+def released_path(assignment: str) -> Path:
+    return ROOT / "assignments" / assignment / f"{assignment}.ipynb"
+
+
+def graded_cell(nb, function_name: str):
+    """The code cell whose nbgrader grade_id is ``function_name``."""
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == function_name:
+            return cell
+    raise KeyError(f"no graded cell for {function_name}")
+
+
+def with_function(assignment: str, function_name: str, source: str, base: Path | None = None):
+    """The solution notebook (or ``base``) with one graded cell's source replaced."""
+    nb = nbformat.read(base or solution_path(assignment), as_version=4)
+    graded_cell(nb, function_name).source = source
+    return nb
+
+
+def write(nb, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
