@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import assignments, sandbox
+from autograder import assignments, sandbox, spawn
 from autograder.notebook import NotebookError, detect_assignment, extract, read_notebook
 from autograder.oracle import Learner, LearnerError, LearnerProcess
 from autograder.plugin import GradingPlugin, TestRecord
@@ -60,13 +60,19 @@ def resolve_assignment(nb, requested: str | None) -> str:
     return detected
 
 
+def warm_spawner(spec: assignments.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
+    """The assignment's zygote in this process: heavy imports paid once, a fresh fork per submission."""
+    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.uses_tensorflow else [])
+    return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
+
+
 def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> GradingPlugin:
     plugin = GradingPlugin(assignment, Learner(process))
     args = [
         str(assignment.suite_dir),
         "-c", str(assignments.SUITES_DIR / "pytest.ini"),
         "--rootdir", str(assignments.SUITES_DIR),
-        "-q", "-p", "no:terminal", "-p", "no:warnings",
+        "-p", "no:terminal", "-p", "no:warnings",
     ]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -92,6 +98,8 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     spec = assignments.load(name)
     extraction = extract(nb, spec.graded_functions)
     notes += extraction.notes
+    if spawner is None:
+        spawner = warm_spawner(spec, strategy)
     process = _ProblemAwareProcess(
         spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
         spec.call_timeout, spec.submission_timeout, strategy=strategy, spawner=spawner,

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import codec, sandbox
+from autograder import codec, sandbox, spawn
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 OUTPUT_KEEP_BYTES = 64 * 1024
 MAX_RESTARTS = 6
 
@@ -100,52 +97,31 @@ class LearnerProcess:
         self.call_timeout = call_timeout
         self.deadline = time.monotonic() + submission_timeout
         self.strategy = strategy
-        self.spawner = spawner            # optional: a zygote that forks warm children
+        self.spawner = spawner            # spawn.DirectSpawner (default) or spawn.ZygoteSpawner
         self.events = ProcessEvents()
         self.bad_cells: set = set()
         self.timed_out: set = set()
-        self.proc = None
+        self.child = None
+        self._own_spawner = None
         self.restarts = 0
-        self._tmp = None
         self._lock = threading.Lock()
         self._drains = []
 
     # ------------------------------------------------------------ lifecycle
-    def _prepare_dirs(self) -> tuple[Path, Path]:
-        if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="dlgrade-"))
-            work, grader = self._tmp / "work", self._tmp / "grader"
-            work.mkdir()
-            grader.mkdir()
-            if self.helper_dir is not None:
-                for path in sorted(Path(self.helper_dir).glob("*.py")):
-                    shutil.copy2(path, work / path.name)
-            for name in ("worker.py", "codec.py"):
-                shutil.copy2(PACKAGE_DIR / name, grader / name)
-            for path in (self._tmp, work, grader, *work.iterdir(), *grader.iterdir()):
-                path.chmod(0o755 if path.is_dir() else 0o644)
-        return self._tmp / "work", self._tmp / "grader"
-
     def start(self) -> None:
         if self.restarts > MAX_RESTARTS:
             raise LearnerError("the notebook's code crashed the grader's process too many times", "crash")
         self.restarts += 1
-        work, grader = self._prepare_dirs()
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        if self.spawner is not None:
-            self.proc = self.spawner.spawn(work, grader, self.limits, (req_r, resp_w))
-        else:
-            self.proc = sandbox.start(
-                [str(grader / "worker.py"), "--fds", str(req_r), str(resp_w)],
-                work, grader, self.limits, pass_fds=(req_r, resp_w), strategy=self.strategy,
-            )
-        os.close(req_r)
-        os.close(resp_w)
-        os.set_blocking(req_w, False)  # a child that stops reading must not block us
-        self.req_w, self.resp_r = req_w, resp_r
-        self.events.strategy = self.proc.strategy
-        self._drains = [_OutputDrain(p, self.events, self._lock) for p in (self.proc.popen.stdout, self.proc.popen.stderr) if p]
+        if self.spawner is None:
+            self.spawner = self._own_spawner = spawn.DirectSpawner(self.helper_dir, self.limits, self.strategy)
+        try:
+            self.child = self.spawner.spawn()
+        except spawn.SpawnError as exc:
+            raise LearnerError(f"the grader could not start a sandbox: {exc}", "crash")
+        os.set_blocking(self.child.req_w, False)  # a child that stops reading must not block us
+        self.req_w, self.resp_r = self.child.req_w, self.child.resp_r
+        self.events.strategy = self.child.strategy
+        self._drains = [_OutputDrain(p, self.events, self._lock) for p in (self.child.stdout, self.child.stderr)]
         for drain in self._drains:
             drain.start()
         self._load()
@@ -174,23 +150,28 @@ class LearnerProcess:
                 self.events.cell_errors[cell.cell_id] = _error_text(reply)
 
     def close_process(self) -> None:
-        if self.proc is not None:
-            self.events.memory_exceeded |= sandbox.memory_events(self.proc.cgroups)
-            self.proc.kill()
+        if self.child is not None:
+            child, self.child = self.child, None
             for fd in (self.req_w, self.resp_r):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+            child.kill()
+            self.events.memory_exceeded |= child.memory_exceeded()
             for drain in self._drains:
                 drain.join(timeout=2)
-            self.proc = None
+            for pipe in (child.stdout, child.stderr):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self.close_process()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        if self._own_spawner is not None:
+            self._own_spawner.close()
+            self._own_spawner = None
 
     # ------------------------------------------------------------ requests
     def _request(self, message: dict, timeout: float, what: str) -> dict:
@@ -211,7 +192,12 @@ class LearnerProcess:
             self.close_process()
             raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
         except (EOFError, BrokenPipeError, OSError) as exc:
-            code = self.proc.popen.poll() if self.proc else None
+            code = None
+            for _ in range(20):  # the exit status may lag the closed pipe by a moment
+                code = self.child.exit_code() if self.child else None
+                if code is not None or self.child is None:
+                    break
+                time.sleep(0.05)
             self.close_process()
             reason = f"exit code {code}" if code is not None else str(exc)
             if self.events.memory_exceeded or (code is not None and code in (-9, 137)):
@@ -240,7 +226,7 @@ class LearnerProcess:
         return b"".join(chunks)
 
     def ensure_started(self) -> None:
-        if self.proc is None:
+        if self.child is None:
             self.start()
 
     def call(self, name: str, args: tuple, kwargs: dict, timeout: float | None = None):

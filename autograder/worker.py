@@ -182,10 +182,127 @@ def seed_everything(seed: int) -> None:
         sys.modules["tensorflow"].random.set_seed(seed)
 
 
+# ---------------------------------------------------------------- zygote
+#
+# A zygote imports the heavy modules once (numpy, the helper module,
+# TensorFlow) and forks one fresh child per submission. The oracle sends
+# "fork" over a SOCK_SEQPACKET control socket with four descriptors: the new
+# child's request and reply pipes and its stdout/stderr. Only one child lives
+# at a time; when it ends, every other process of the sandbox is killed and
+# /tmp is emptied, so nothing of one submission survives into the next.
+
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+
+
+def _prctl(option: int, value: int) -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _sweep(keep: int) -> None:
+    """Kill every process of the sandbox but ``keep``, and empty /tmp.
+
+    Only called inside bubblewrap, where /proc shows the sandbox's own pid
+    namespace and /tmp is the sandbox's own tmpfs; elsewhere it would reach
+    the host's processes and files.
+    """
+    import shutil
+    import signal
+    import time
+
+    for _ in range(5):  # a fork bomb may still be forking during the first pass
+        others = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in (keep, 1)]
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not others:
+            break
+        time.sleep(0.01)
+    for entry in os.listdir("/tmp"):
+        path = os.path.join("/tmp", entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def zygote(control_fd: int, preload: list[str], sweep: bool) -> None:
+    import importlib
+    import select
+    import signal
+    import socket
+
+    for module in preload:
+        importlib.import_module(module)
+    # Not ptrace-able (nor /proc/<pid>/mem-readable) by the children, which share its uid.
+    _prctl(PR_SET_DUMPABLE, 0)
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"ready")
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 64, 4)
+        except OSError:
+            return
+        if not message:
+            return  # the oracle went away
+        if message != b"fork" or len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            continue
+        req_r, resp_w, out_w, err_w = fds
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh learner process
+            try:
+                control.close()
+                os.dup2(out_w, 1)
+                os.dup2(err_w, 2)
+                for fd in (out_w, err_w):
+                    os.close(fd)
+                os.setsid()
+                _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                _prctl(PR_SET_DUMPABLE, 1)
+                seed_everything(0)
+                Worker(req_r, resp_w).serve()
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        while True:
+            ready, _, _ = select.select([control, pidfd], [], [])
+            if control in ready:
+                command = control.recv(64)
+                if not command:
+                    os.kill(pid, signal.SIGKILL)
+                    return
+                if command == b"kill":
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        os.kill(pid, signal.SIGKILL)
+            if pidfd in ready:
+                _, status = os.waitpid(pid, 0)
+                break
+        os.close(pidfd)
+        if sweep:
+            _sweep(keep=os.getpid())
+        code = os.waitstatus_to_exitcode(status)
+        control.sendall(b"exited %d" % code)
+
+
 def main(argv: list[str]) -> None:
-    fd_in, fd_out = int(argv[argv.index("--fds") + 1]), int(argv[argv.index("--fds") + 2])
-    # Learner prints must not reach the protocol pipe: make sure fds 1/2 are not it.
     sys.path.insert(0, os.getcwd())
+    if "--zygote" in argv:
+        preload = argv[argv.index("--preload") + 1].split(",") if "--preload" in argv else []
+        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], "--sweep" in argv)
+        return
+    fd_in, fd_out = int(argv[argv.index("--fds") + 1]), int(argv[argv.index("--fds") + 2])
     seed_everything(0)
     Worker(fd_in, fd_out).serve()
 

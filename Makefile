@@ -1,0 +1,44 @@
+# `make demo` and `make test` work on a fresh clone: they create .venv/, install
+# the pinned project, install bubblewrap when running as root, and run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-all bench lint release validate clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing bubblewrap (the learner sandbox)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1) || \
+		echo "WARNING: bubblewrap could not be installed; submissions will run with weaker isolation"; \
+	fi
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/dlgrade batch examples/submissions --out demo-out
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_numpy.py
+	$(BIN)/python bench/bench_tf.py
+
+release: setup
+	$(BIN)/dlgrade release
+
+validate: setup
+	$(BIN)/dlgrade validate
+
+clean:
+	rm -rf demo-out bench/out .pytest_cache

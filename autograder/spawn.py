@@ -1,0 +1,231 @@
+"""How a learner process comes to life: started cold, or forked from a zygote.
+
+Both spawners return a :class:`Child`: the two protocol pipes, the learner's
+stdout/stderr pipes, and a way to kill it. :class:`LearnerProcess` does not
+care which one made it.
+
+``DirectSpawner`` starts ``python worker.py`` in a new sandbox each time.
+``Zygote`` starts one sandboxed process that imports numpy, the assignment's
+helper module and, for TensorFlow assignments, TensorFlow, then forks a fresh
+child per submission (fork safety: the zygote never runs a TF op, so no TF
+thread pool exists when it forks; TF creates its pools in the child). A batch
+then pays ``import tensorflow`` once per worker, not once per submission.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder import sandbox
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SpawnError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    req_w: int
+    resp_r: int
+    stdout: object          # readable binary file objects, drained by the oracle
+    stderr: object
+    strategy: str
+    _kill: object
+    _exit_code: object
+    _memory_exceeded: object = lambda: False
+
+    def kill(self) -> None:
+        self._kill()
+
+    def exit_code(self):
+        return self._exit_code()
+
+    def memory_exceeded(self) -> bool:
+        return self._memory_exceeded()
+
+
+def prepare_dirs(helper_dir: Path | None) -> Path:
+    """A temp dir with work/ (the assignment's helper modules) and grader/ (worker, codec)."""
+    root = Path(tempfile.mkdtemp(prefix="dlgrade-"))
+    work, grader = root / "work", root / "grader"
+    work.mkdir()
+    grader.mkdir()
+    if helper_dir is not None:
+        for path in sorted(Path(helper_dir).glob("*.py")):
+            shutil.copy2(path, work / path.name)
+    for name in ("worker.py", "codec.py"):
+        shutil.copy2(PACKAGE_DIR / name, grader / name)
+    # Readable by uid 65534, writable by nobody but us.
+    for path in (root, work, grader, *work.iterdir(), *grader.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return root
+
+
+def _pipes():
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    return (req_r, resp_w, out_w, err_w), (req_w, resp_r, out_r, err_r)
+
+
+class DirectSpawner:
+    """A cold ``python worker.py`` in a new sandbox for every start."""
+
+    def __init__(self, helper_dir: Path | None, limits: sandbox.Limits, strategy: str | None = None):
+        self.root = prepare_dirs(helper_dir)
+        self.limits = limits
+        self.strategy = strategy
+
+    def spawn(self) -> Child:
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        grader = self.root / "grader"
+        proc = sandbox.start(
+            [str(grader / "worker.py"), "--fds", str(req_r), str(resp_w)],
+            self.root / "work", grader, self.limits, pass_fds=(req_r, resp_w), strategy=self.strategy,
+        )
+        os.close(req_r)
+        os.close(resp_w)
+        return Child(req_w, resp_r, proc.popen.stdout, proc.popen.stderr, proc.strategy,
+                     proc.kill, proc.popen.poll, lambda: sandbox.memory_events(proc.cgroups))
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Zygote:
+    """One warm sandboxed process that forks a fresh learner child per start."""
+
+    def __init__(self, helper_dir: Path | None, limits: sandbox.Limits, preload: list[str],
+                 strategy: str | None = None, ready_timeout: float = 120):
+        self.root = prepare_dirs(helper_dir)
+        self.limits = limits
+        self.lock = threading.Lock()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        strategy = strategy or sandbox.available_strategy()
+        grader = self.root / "grader"
+        args = [str(grader / "worker.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
+        if strategy == "bwrap":
+            args.append("--sweep")  # a private pid namespace and /tmp: safe to empty between children
+        self.proc = sandbox.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),), strategy=strategy)
+        theirs.close()
+        self.control = ours
+        self.strategy = strategy
+        # The zygote's own output (TF's start-up noise) is not any learner's: discard it.
+        for pipe in (self.proc.popen.stdout, self.proc.popen.stderr):
+            threading.Thread(target=_discard, args=(pipe,), daemon=True).start()
+        self.control.settimeout(ready_timeout)
+        try:
+            ready = self.control.recv(16)
+        except OSError as exc:
+            self.close()
+            raise SpawnError(f"the grading zygote did not start: {exc}")
+        if ready != b"ready":
+            self.close()
+            raise SpawnError(f"the grading zygote did not start (exit code {self.proc.popen.poll()})")
+        self.busy = False
+
+    def alive(self) -> bool:
+        return self.proc.popen.poll() is None
+
+    def spawn(self) -> Child:
+        with self.lock:
+            if self.busy:
+                raise SpawnError("zygote already has a live child")
+            child_ends, our_ends = _pipes()
+            try:
+                socket.send_fds(self.control, [b"fork"], list(child_ends))
+            except OSError as exc:
+                for fd in child_ends + our_ends:
+                    os.close(fd)
+                raise SpawnError(f"the grading zygote is gone: {exc}")
+            for fd in child_ends:
+                os.close(fd)
+            self.busy = True
+        req_w, resp_r, out_r, err_r = our_ends
+        state = {"code": None}
+
+        def wait_exit(timeout: float):
+            if state["code"] is not None or not self.busy:
+                return state["code"]
+            self.control.settimeout(timeout)
+            try:
+                message = self.control.recv(64)
+            except (socket.timeout, OSError):
+                return None
+            if message.startswith(b"exited"):
+                state["code"] = int(message.split()[1])
+                self.busy = False
+            return state["code"]
+
+        def kill():
+            if self.busy:
+                try:
+                    self.control.send(b"kill")
+                except OSError:
+                    pass
+                if wait_exit(10) is None:  # the zygote itself is stuck: replace it
+                    self.close()
+
+        def exit_code():
+            return wait_exit(0.001)
+
+        return Child(req_w, resp_r, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0),
+                     self.strategy, kill, exit_code, lambda: sandbox.memory_events(self.proc.cgroups))
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        except OSError:
+            pass
+        self.proc.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _discard(pipe) -> None:
+    while pipe.read(1 << 16):
+        pass
+
+
+# One zygote per assignment per grading process, reused across submissions.
+_ZYGOTES: dict = {}
+_ZYGOTES_LOCK = threading.Lock()
+
+
+class ZygoteSpawner:
+    """The spawner a LearnerProcess uses in a long-lived grader: the shared zygote."""
+
+    def __init__(self, key: str, helper_dir: Path | None, limits: sandbox.Limits, preload: list[str], strategy=None):
+        self.key, self.helper_dir, self.limits, self.preload, self.strategy = key, helper_dir, limits, preload, strategy
+
+    def spawn(self) -> Child:
+        with _ZYGOTES_LOCK:
+            zygote = _ZYGOTES.get(self.key)
+            if zygote is None or not zygote.alive():
+                if zygote is not None:
+                    zygote.close()
+                zygote = Zygote(self.helper_dir, self.limits, self.preload, self.strategy)
+                _ZYGOTES[self.key] = zygote
+        return zygote.spawn()
+
+    def close(self) -> None:
+        pass  # the zygote outlives one submission on purpose
+
+
+def close_zygotes() -> None:
+    with _ZYGOTES_LOCK:
+        for zygote in _ZYGOTES.values():
+            zygote.close()
+        _ZYGOTES.clear()
+
+
+atexit.register(close_zygotes)

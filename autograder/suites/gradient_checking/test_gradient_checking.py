@@ -1,0 +1,309 @@
+"""Hidden suite for the Gradient Checking assignment.
+
+The checkers are tested on gradients whose error is known:
+
+- 1-D gradient_check: the learner's checker calls forward_propagation and
+  backward_propagation by name, so a broken forward/backward would break it.
+  learner.probe swaps known functions into the learner's namespace for the
+  duration of one call (and puts the learner's own back): a curved cost
+  J = x * theta**3, for which the two-sided difference has the closed form
+  eps**2 / (6 theta**2 + eps**2), and backward functions that are off by a
+  known factor. So gradient_check is graded independently of the learner's
+  forward_propagation / backward_propagation.
+- gradient_check_n receives the gradients as data: we pass the correct
+  gradients of the provided network, the provided (buggy)
+  backward_propagation_n, and correct gradients with one entry off by 1e-2 or
+  1e-4 (relative), or all scaled, and compare with the reference checker.
+
+Small differences are compared with a relative tolerance (atol=0) or on a log
+scale, never with an absolute tolerance that would accept 0. Epsilons of
+1e-4 .. 1e-2 make the two-sided truncation error dominate rounding, so a
+one-sided difference (error O(eps) instead of O(eps^2)) or a hard-coded
+epsilon lands orders of magnitude away from the expected value. The test
+cases below are free of ReLU kinks for every parameter moved by the largest
+epsilon used on them (tests/test_gradient_checking_suite.py checks this).
+"""
+import sys
+
+import numpy as np
+import pytest
+
+from autograder import assignments
+from autograder.checks import check_log_close, check_scalar_close
+
+# The helper module lives in the assignment folder; the reference puts that
+# folder on sys.path when it is first built, which may be after collection.
+HELPER_DIR = str(assignments.load("gradient_checking").release_dir)
+if HELPER_DIR not in sys.path:
+    sys.path.append(HELPER_DIR)
+import gradient_checking_utils as utils  # noqa: E402
+
+# (x, theta) pairs for the 1-D functions: integers, fractions, negatives.
+SCALAR_CASES = [(2.0, 4.0), (-3.0, 1.5), (0.5, -2.25), (-1.25, -0.8), (7.0, 0.1)]
+
+# Runs the learner's gradient_check with known forward/backward functions in
+# place of the learner's own, then puts the learner's functions back.
+CHECK_1D_PROBE = '''
+def probe(ns, x, theta, epsilon, cost, delta):
+    """cost: "linear" (J = theta * x) or "cubic" (J = x * theta**3);
+    the backward function is the true derivative times (1 + delta)."""
+    def forward_linear(x, theta):
+        return theta * x
+
+    def backward_linear(x, theta):
+        return x * (1.0 + delta)
+
+    def forward_cubic(x, theta):
+        return x * theta ** 3
+
+    def backward_cubic(x, theta):
+        return 3.0 * x * theta ** 2 * (1.0 + delta)
+
+    functions = {
+        "linear": (forward_linear, backward_linear),
+        "cubic": (forward_cubic, backward_cubic),
+    }
+    names = ("forward_propagation", "backward_propagation")
+    missing = object()
+    saved = {name: ns.get(name, missing) for name in names}
+    ns["forward_propagation"], ns["backward_propagation"] = functions[cost]
+    try:
+        if epsilon is None:
+            return ns["gradient_check"](x, theta)
+        return ns["gradient_check"](x, theta, epsilon=epsilon)
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                ns.pop(name, None)
+            else:
+                ns[name] = value
+'''
+
+# (seed, m) of gradient_check_n_test_case; all kink-free at eps = 1e-3,
+# (7, 7) and (1, 3) also at eps = 1e-2.
+NETWORK_CASES = [(1, 3), (2, 5), (4, 10), (5, 4), (7, 7)]
+
+GC1_HINT = (
+    "thetaplus = theta + epsilon, thetaminus = theta - epsilon; "
+    "gradapprox = (J_plus - J_minus) / (2 * epsilon) with J from forward_propagation; "
+    "grad from backward_propagation; difference = ||grad - gradapprox|| / "
+    "(||grad|| + ||gradapprox||). Use the epsilon argument, not a constant."
+)
+GCN_HINT = (
+    "for each i: copy parameters_values, add (then subtract) epsilon to entry i only, "
+    "J_plus[i], _ = forward_propagation_n(X, Y, vector_to_dictionary(thetaplus)); "
+    "gradapprox[i] = (J_plus[i] - J_minus[i]) / (2 * epsilon); then "
+    "difference = ||grad - gradapprox|| / (||grad|| + ||gradapprox||) with np.linalg.norm. "
+    "Use the epsilon argument, not a constant."
+)
+
+
+def network_case(seed, m):
+    """X, Y, parameters and the correct gradients of one test case."""
+    X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
+    _, cache = utils.forward_propagation_n(X, Y, parameters)
+    gradients = utils.backward_propagation_n_fixed(X, Y, cache)
+    return X, Y, parameters, gradients
+
+
+def with_entry_scaled(parameters, gradients, factor):
+    """Copy of gradients whose largest entry (in absolute value) is multiplied by factor."""
+    grad = utils.gradients_to_vector(gradients)
+    _, keys = utils.dictionary_to_vector(parameters)
+    i = int(np.argmax(np.abs(grad)))
+    name = keys[i]
+    offset = i - keys.index(name)  # position of entry i inside its parameter
+    bad = {key: np.array(value, dtype=np.float64) for key, value in gradients.items()}
+    flat = bad["d" + name].reshape(-1)  # a view: writes go into bad["d" + name]
+    flat[offset] *= factor
+    return bad
+
+
+def learner_check_1d(learner, x, theta, epsilon, cost, delta=0.0):
+    return learner.probe(CHECK_1D_PROBE, x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
+
+
+# ---------------------------------------------------------------- forward_propagation
+
+
+@pytest.mark.graded("forward_propagation", points=1)
+def test_forward_propagation_values(learner, reference):
+    """forward_propagation returns J = theta * x for positive and negative scalars."""
+    for x, theta in SCALAR_CASES:
+        check_scalar_close(
+            learner.forward_propagation(x, theta),
+            reference.forward_propagation(x, theta),
+            f"forward_propagation(x={x}, theta={theta})",
+            hint="J = theta * x",
+            rtol=1e-9,
+            atol=0.0,
+        )
+
+
+# ---------------------------------------------------------------- backward_propagation
+
+
+@pytest.mark.graded("backward_propagation", points=1)
+def test_backward_propagation_values(learner, reference):
+    """backward_propagation returns dJ/dtheta = x for positive and negative scalars."""
+    for x, theta in SCALAR_CASES:
+        check_scalar_close(
+            learner.backward_propagation(x, theta),
+            reference.backward_propagation(x, theta),
+            f"backward_propagation(x={x}, theta={theta})",
+            hint="J = theta * x, so dJ/dtheta = x (not theta)",
+            rtol=1e-9,
+            atol=0.0,
+        )
+
+
+# ---------------------------------------------------------------- gradient_check
+
+
+def reference_check_1d(reference, x, theta, epsilon, cost, delta=0.0):
+    """The reference gradient_check, run here with the same known functions swapped in."""
+    scope = {"__name__": "probe"}
+    exec(compile(CHECK_1D_PROBE, "<probe>", "exec"), scope)
+    return scope["probe"](vars(reference), x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
+
+
+@pytest.mark.graded("gradient_check", points=2)
+def test_gradient_check_curved_cost(learner, reference):
+    """On J = x * theta**3 with a correct backward and eps = 1e-3, gradient_check returns the two-sided value (about eps**2 / (6 theta**2))."""
+    epsilon = 1e-3
+    for x, theta in SCALAR_CASES:
+        check_scalar_close(
+            learner_check_1d(learner, x, theta, epsilon, "cubic"),
+            reference_check_1d(reference, x, theta, epsilon, "cubic"),
+            f"gradient_check(x={x}, theta={theta}, epsilon={epsilon}) on the cost x * theta**3 "
+            "with a correct backward function",
+            hint="use the two-sided difference (J(theta + eps) - J(theta - eps)) / (2 eps): "
+            "a one-sided difference has an O(eps) error, the two-sided one O(eps**2). " + GC1_HINT,
+            rtol=1e-3,
+            atol=0.0,
+        )
+
+
+@pytest.mark.graded("gradient_check", points=1)
+def test_gradient_check_uses_epsilon(learner, reference):
+    """gradient_check uses its epsilon argument (checked on J = x * theta**3 with eps = 1e-2 and 3e-3)."""
+    for epsilon, (x, theta) in [(1e-2, (2.0, 4.0)), (1e-2, (-1.25, -0.8)), (3e-3, (0.5, -2.25))]:
+        check_scalar_close(
+            learner_check_1d(learner, x, theta, epsilon, "cubic"),
+            reference_check_1d(reference, x, theta, epsilon, "cubic"),
+            f"gradient_check(x={x}, theta={theta}, epsilon={epsilon}) on the cost x * theta**3",
+            hint=GC1_HINT,
+            rtol=1e-3,
+            atol=0.0,
+        )
+
+
+@pytest.mark.graded("gradient_check", points=1)
+def test_gradient_check_detects_wrong_backward(learner, reference):
+    """On J = theta * x with a backward off by a factor (1 + delta), gradient_check returns about |delta| / (2 + delta)."""
+    for (x, theta), delta in [((2.0, 4.0), 1e-2), ((-3.0, 1.5), 1e-4), ((0.5, -2.25), -0.5), ((7.0, 0.1), 1.0)]:
+        check_scalar_close(
+            learner_check_1d(learner, x, theta, None, "linear", delta),
+            reference_check_1d(reference, x, theta, None, "linear", delta),
+            f"gradient_check(x={x}, theta={theta}) with a backward_propagation that returns "
+            f"x * (1 + {delta}) instead of x",
+            hint=GC1_HINT,
+            rtol=1e-3,
+            atol=0.0,
+        )
+
+
+# ---------------------------------------------------------------- gradient_check_n
+
+
+@pytest.mark.graded("gradient_check_n", points=1)
+def test_gradient_check_n_planted_bugs(learner, reference):
+    """gradient_check_n on the gradients of the provided buggy backward_propagation_n matches the reference."""
+    for seed, m in NETWORK_CASES[:3]:
+        X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
+        _, cache = utils.forward_propagation_n(X, Y, parameters)
+        gradients = utils.backward_propagation_n(X, Y, cache)
+        check_scalar_close(
+            learner.gradient_check_n(parameters, gradients, X, Y),
+            reference.gradient_check_n(parameters, gradients, X, Y),
+            f"gradient_check_n on the buggy backward_propagation_n (test case seed={seed}, m={m})",
+            hint=GCN_HINT,
+            rtol=1e-3,
+            atol=0.0,
+        )
+
+
+@pytest.mark.graded("gradient_check_n", points=2)
+def test_gradient_check_n_small_bugs(learner, reference):
+    """gradient_check_n measures bugs of size 1e-2, 1e-4 (one entry) and 10% (all entries) like the reference."""
+    epsilon = 1e-5
+    for seed, m in NETWORK_CASES[1:4]:
+        X, Y, parameters, gradients = network_case(seed, m)
+        wrong = [
+            ("the largest gradient entry off by 1e-2 (relative)", with_entry_scaled(parameters, gradients, 1 + 1e-2)),
+            ("the largest gradient entry off by 1e-4 (relative)", with_entry_scaled(parameters, gradients, 1 - 1e-4)),
+            ("all gradients scaled by 1.1", {key: 1.1 * value for key, value in gradients.items()}),
+        ]
+        for what, bad in wrong:
+            check_scalar_close(
+                learner.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
+                reference.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
+                f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
+                hint=GCN_HINT,
+                rtol=1e-2,
+                atol=0.0,
+            )
+
+
+@pytest.mark.graded("gradient_check_n", points=1)
+def test_gradient_check_n_correct_gradients(learner, reference):
+    """On correct gradients gradient_check_n returns a small positive difference of the reference's order of magnitude."""
+    for seed, m in NETWORK_CASES[:3]:
+        X, Y, parameters, gradients = network_case(seed, m)
+        # eps = 1e-7 (the default) is dominated by rounding: one decade of slack.
+        check_log_close(
+            learner.gradient_check_n(parameters, gradients, X, Y),
+            reference.gradient_check_n(parameters, gradients, X, Y),
+            f"gradient_check_n with the default epsilon on correct gradients (test case seed={seed}, m={m})",
+            hint=GCN_HINT,
+            decades=1.0,
+        )
+        # eps = 1e-5: near the sweet spot; a one-sided difference is over 2 decades larger.
+        check_log_close(
+            learner.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
+            reference.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
+            f"gradient_check_n(epsilon=1e-05) on correct gradients (test case seed={seed}, m={m})",
+            hint=GCN_HINT,
+            decades=0.5,
+        )
+
+
+@pytest.mark.graded("gradient_check_n", points=1)
+def test_gradient_check_n_two_sided(learner, reference):
+    """With epsilon = 1e-4 on correct gradients, gradient_check_n shows the O(eps**2) error of a two-sided difference."""
+    epsilon = 1e-4
+    for seed, m in NETWORK_CASES:
+        X, Y, parameters, gradients = network_case(seed, m)
+        check_log_close(
+            learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
+            reference.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
+            f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+            hint="a one-sided difference (J(theta + eps) - J(theta)) / eps has an O(eps) error, "
+            "orders of magnitude above the two-sided O(eps**2). " + GCN_HINT,
+            decades=0.3,
+        )
+
+
+@pytest.mark.graded("gradient_check_n", points=1)
+def test_gradient_check_n_uses_epsilon(learner, reference):
+    """gradient_check_n uses its epsilon argument (correct gradients, eps = 1e-3 and 1e-2, compared with the reference)."""
+    for epsilon, (seed, m) in [(1e-3, (4, 10)), (1e-3, (7, 7)), (1e-2, (7, 7))]:
+        X, Y, parameters, gradients = network_case(seed, m)
+        check_scalar_close(
+            learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
+            reference.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
+            f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+            hint=GCN_HINT,
+            rtol=1e-2,
+            atol=0.0,
+        )
