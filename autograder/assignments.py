@@ -58,7 +58,7 @@ class Assignment:
             memory_mb=self.memory_mb,
             # RLIMIT_AS counts virtual memory, which TensorFlow reserves ~3.7x
             # over what it uses: never below 4 GB, so TF can start.
-            address_space_mb=max(4096, 4 * self.memory_mb),
+            address_space_mb=max(4096, self.memory_mb),
             cpu_seconds=int(self.submission_timeout) + 30,
         )
 

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import tempfile
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -91,41 +92,58 @@ def _save(figure, path: Path) -> None:
 
 
 def score_histogram(assignment: str, grades: list, path: Path) -> Path:
+    import numpy as np
     from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend, Agg canvas
+    from matplotlib.ticker import MaxNLocator
 
     scores = [float(g.result.get("score", 0)) for g in grades]
     top = max([float(g.result.get("max_score", 0)) for g in grades] + [max(scores, default=0), 1.0])
+    # One bar per whole point (centred on it) while that stays readable; 20 bins beyond.
+    bins = np.arange(-0.5, np.ceil(top) + 1) if top <= 40 else np.linspace(0, top, 21)
     figure = Figure(figsize=(6, 4))
     axes = figure.add_subplot()
-    bins = min(20, max(5, int(top)))
-    axes.hist(scores, bins=bins, range=(0, top), color="#4477aa", edgecolor="white")
-    axes.set_xlabel(f"score (max {top:g})")
+    axes.hist(scores, bins=bins, color="#4477aa", edgecolor="white")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel(f"score (out of {top:g})")
     axes.set_ylabel("submissions")
-    axes.set_title(f"{assignment}: scores of {len(scores)} submission(s)")
+    axes.set_title(f"{assignment}: scores of {len(scores)} submission(s)", fontsize=11)
     figure.tight_layout()
     _save(figure, path)
     return path
+
+
+def _check_label(name: str, width: int = 60) -> str:
+    """'f: f returns W1' -> 'f: returns W1', wrapped on two lines at most."""
+    function, _, check = name.partition(": ")
+    if check.startswith(function + " "):
+        check = check[len(function) + 1:]
+    lines = textwrap.wrap(f"{function}: {check}" if check else name, width) or [name]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: width - 3] + "..."]
+    return "\n".join(lines)
 
 
 def pass_rate_chart(assignment: str, grades: list, path: Path) -> Path:
     from matplotlib.figure import Figure
 
     rates = pass_rates(grades)
-    names = list(rates)
-    figure = Figure(figsize=(9, 1.5 + 0.3 * max(1, len(names))))
+    graded = sum(1 for g in grades if not g.result.get("error"))
+    figure = Figure(figsize=(10, 1.5 + 0.45 * max(1, len(rates))))
     axes = figure.add_subplot()
-    if names:
+    if rates:
         values = [100 * passed / total for passed, total in rates.values()]
-        labels = [name if len(name) <= 70 else name[:67] + "..." for name in names]
-        axes.barh(range(len(names)), values, color="#228833")
-        axes.set_yticks(range(len(names)), labels, fontsize=8)
+        axes.barh(range(len(rates)), values, color="#228833")
+        axes.set_yticks(range(len(rates)), [_check_label(name) for name in rates], fontsize=8)
         axes.invert_yaxis()  # suite order, top to bottom
+        for row, ((passed, total), value) in enumerate(zip(rates.values(), values)):
+            axes.text(min(value, 100) + 1, row, f"{passed}/{total}", va="center", fontsize=8)
     else:
         axes.text(0.5, 0.5, "no submission could be graded", ha="center", va="center", transform=axes.transAxes)
-    axes.set_xlim(0, 100)
+    axes.set_xlim(0, 110)
+    axes.set_xticks(range(0, 101, 20))
     axes.set_xlabel("submissions passing (%)")
-    graded = sum(1 for g in grades if not g.result.get("error"))
-    axes.set_title(f"{assignment}: pass rate per hidden check ({graded} graded submission(s))")
+    axes.set_title(f"{assignment}: pass rate per hidden check ({graded} graded submission(s))", fontsize=11)
     figure.tight_layout()
     _save(figure, path)
     return path
@@ -135,6 +153,8 @@ def write_plots(grades: list, folder: Path) -> list:
     folder = Path(folder)
     written = []
     for assignment, group in _by_assignment(grades).items():
+        if not any(g.result.get("max_score") for g in group):
+            continue  # notebooks no assignment could be told for: nothing to plot
         written.append(score_histogram(assignment, group, folder / f"{assignment}-scores.png"))
         written.append(pass_rate_chart(assignment, group, folder / f"{assignment}-pass-rate.png"))
     return written

@@ -20,6 +20,7 @@ import pytest
 from autograder import assignments, sandbox, spawn
 from autograder.notebook import NotebookError, detect_assignment, extract, read_notebook
 from autograder.oracle import Learner, LearnerError, LearnerProcess
+from autograder import plugin as fixtures
 from autograder.plugin import GradingPlugin, TestRecord
 
 UNISOLATED_WARNING = (
@@ -76,7 +77,7 @@ def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> Gr
     ]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(args, plugins=[plugin])
+        exit_code = pytest.main(args, plugins=[plugin, fixtures])
     if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
                            + "\n".join(plugin.collection_errors))

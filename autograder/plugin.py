@@ -44,6 +44,21 @@ def describe_failure(exc: BaseException) -> tuple:
             "the value returned does not have the structure the assignment asks for (keys, types, shapes)", "", "structure")
 
 
+PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
+
+
+@pytest.fixture(scope="session")
+def learner(request) -> Learner:
+    """Calls into the submission's sandboxed process."""
+    return request.config.stash[PLUGIN_KEY]._learner
+
+
+@pytest.fixture(scope="session")
+def reference(request):
+    """The solution's graded functions, run here in the trusted process."""
+    return assignments.reference(request.config.stash[PLUGIN_KEY].assignment.name)
+
+
 class GradingPlugin:
     def __init__(self, assignment: assignments.Assignment, learner: Learner):
         self.assignment = assignment
@@ -54,14 +69,7 @@ class GradingPlugin:
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "graded(function, points): the graded function a test checks and its points")
         config.addinivalue_line("markers", "slow: a long-running test")
-
-    @pytest.fixture(scope="session")
-    def learner(self):
-        return self._learner
-
-    @pytest.fixture(scope="session")
-    def reference(self):
-        return assignments.reference(self.assignment.name)
+        config.stash[PLUGIN_KEY] = self
 
     def pytest_collectreport(self, report):
         if report.failed:

@@ -220,6 +220,10 @@ def start(
         cmd = rlimit_prefix(limits) + [python, *python_args]
         cwd = host_workdir
     cgroups = _make_cgroups(limits)
+    if cgroups:
+        # Join the cgroups before exec, so no descendant can be born outside them.
+        joins = "; ".join(f"echo $$ > {path}/cgroup.procs" for path in cgroups)
+        cmd = ["/bin/sh", "-c", f'{joins}; exec "$@"', "dlgrade-sandbox", *cmd]
     popen = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -230,11 +234,6 @@ def start(
         env=sandbox_env(strategy),
         start_new_session=True,
     )
-    for path in cgroups:
-        try:
-            Path(path, "cgroup.procs").write_text(str(popen.pid))
-        except OSError:
-            pass
     return SandboxProcess(popen, strategy, cgroups)
 
 

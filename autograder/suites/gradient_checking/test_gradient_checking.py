@@ -41,6 +41,21 @@ import gradient_checking_utils as utils  # noqa: E402
 # (x, theta) pairs for the 1-D functions: integers, fractions, negatives.
 SCALAR_CASES = [(2.0, 4.0), (-3.0, 1.5), (0.5, -2.25), (-1.25, -0.8), (7.0, 0.1)]
 
+# (epsilon, (x, theta)) on J = x * theta**3, other than 1e-3: a checker with a
+# hard-coded 1e-7 returns about 1e-10 instead of eps**2 / (6 theta**2).
+CUBIC_EPSILON_CASES = [(1e-2, (2.0, 4.0)), (1e-2, (-1.25, -0.8)), (3e-3, (0.5, -2.25))]
+
+# ((x, theta), delta, epsilon): a backward function off by a factor (1 + delta)
+# on J = theta * x. epsilon None uses the default (1e-7); the smallest bug gets
+# a larger epsilon, so that rounding (about 1e-8 / epsilon relative to the
+# gradient) stays far below its effect.
+LINEAR_BUG_CASES = [
+    ((2.0, 4.0), 1e-2, None),
+    ((-3.0, 1.5), 1e-4, 1e-5),
+    ((0.5, -2.25), -0.5, None),
+    ((7.0, 0.1), 1.0, 1e-3),
+]
+
 # Runs the learner's gradient_check with known forward/backward functions in
 # place of the learner's own, then puts the learner's functions back.
 CHECK_1D_PROBE = '''
@@ -187,7 +202,7 @@ def test_gradient_check_curved_cost(learner, reference):
 @pytest.mark.graded("gradient_check", points=1)
 def test_gradient_check_uses_epsilon(learner, reference):
     """gradient_check uses its epsilon argument (checked on J = x * theta**3 with eps = 1e-2 and 3e-3)."""
-    for epsilon, (x, theta) in [(1e-2, (2.0, 4.0)), (1e-2, (-1.25, -0.8)), (3e-3, (0.5, -2.25))]:
+    for epsilon, (x, theta) in CUBIC_EPSILON_CASES:
         check_scalar_close(
             learner_check_1d(learner, x, theta, epsilon, "cubic"),
             reference_check_1d(reference, x, theta, epsilon, "cubic"),
@@ -201,11 +216,12 @@ def test_gradient_check_uses_epsilon(learner, reference):
 @pytest.mark.graded("gradient_check", points=1)
 def test_gradient_check_detects_wrong_backward(learner, reference):
     """On J = theta * x with a backward off by a factor (1 + delta), gradient_check returns about |delta| / (2 + delta)."""
-    for (x, theta), delta in [((2.0, 4.0), 1e-2), ((-3.0, 1.5), 1e-4), ((0.5, -2.25), -0.5), ((7.0, 0.1), 1.0)]:
+    for (x, theta), delta, epsilon in LINEAR_BUG_CASES:
+        shown = "" if epsilon is None else f", epsilon={epsilon}"
         check_scalar_close(
-            learner_check_1d(learner, x, theta, None, "linear", delta),
-            reference_check_1d(reference, x, theta, None, "linear", delta),
-            f"gradient_check(x={x}, theta={theta}) with a backward_propagation that returns "
+            learner_check_1d(learner, x, theta, epsilon, "linear", delta),
+            reference_check_1d(reference, x, theta, epsilon, "linear", delta),
+            f"gradient_check(x={x}, theta={theta}{shown}) with a backward_propagation that returns "
             f"x * (1 + {delta}) instead of x",
             hint=GC1_HINT,
             rtol=1e-3,

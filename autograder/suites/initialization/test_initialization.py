@@ -30,7 +30,7 @@ STRUCTURE_CASES = [[4, 1], [3, 2, 1], [2, 10, 5, 1], [5, 4, 3, 2, 1], [7, 3, 6, 
 # usual wrong scale (sqrt(1/n_prev), sqrt(2/n_l), sqrt(1/n_l),
 # sqrt(2/(n_prev + n_l)), ...) lands within 5% of the right one.
 LARGE_DIMS = [1200, 500, 1]
-DEEP_DIMS = [600, 250, 800, 150, 40]
+DEEP_DIMS = [600, 250, 800, 150, 400]
 # Layers of at least 40000 entries each, to compare layers with one another.
 INDEPENDENCE_DIMS = [300, 200, 400, 100, 1]
 

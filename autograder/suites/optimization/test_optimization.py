@@ -375,6 +375,8 @@ def test_adam_init_independent(learner):
     """The arrays of v and s are separate arrays (updating one cannot change the other)."""
     for seed, dims in enumerate(LAYER_CASES[1:]):
         parameters, _, _, _ = make_inputs(seed, dims)
+        # A plain call first, so that a function that fails is reported by name.
+        unpack(learner.initialize_adam(parameters), 2, "initialize_adam", "v, s")
         shared = learner.probe(SHARED_MEMORY_PROBE, parameters=parameters)
         check(isinstance(shared, list), "initialize_adam could not be inspected", "return the tuple (v, s)")
         check(len(shared) == 0,

@@ -1,0 +1,437 @@
+"""Hidden suite for the Regularization assignment.
+
+The L2 functions are deterministic, so they are compared with the reference
+on several random problems (shapes, lambd values including 0). The dropout
+forward pass is random, so it is checked for internal consistency (the
+returned activations must follow from the returned masks) and for mask
+statistics, never for one RNG call order. The dropout backward pass is
+deterministic given the cache, so it is compared with the reference on caches
+built by the reference forward pass.
+
+Learner values only arrive as plain data; every failure goes through
+autograder.checks so no expected array is ever printed.
+"""
+import numpy as np
+import pytest
+
+import regularization_utils as utils
+from autograder.checks import CheckFailed, as_array, check, check_close, check_shape, check_type
+
+GRAD_ORDER = ["dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1"]
+DROPOUT_CACHE = "(Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)"
+
+# (n_x, n_1, n_2, m): the assignment's network, a small one and a wider one
+PROBLEMS = [(2, 20, 3, 13), (3, 5, 4, 7), (4, 9, 6, 40)]
+LAMBDS = [0.1, 0.7, 2.5]
+
+
+# ----------------------------------------------------------------------------
+# Inputs
+# ----------------------------------------------------------------------------
+
+def random_problem(seed, n_x, n1, n2, m):
+    """X (n_x, m), Y (1, m) in {0, 1} and parameters for [n_x, n1, n2, 1]."""
+    rng = np.random.RandomState(seed)
+    parameters = {
+        "W1": rng.randn(n1, n_x), "b1": 0.1 * rng.randn(n1, 1),
+        "W2": rng.randn(n2, n1) / np.sqrt(n1), "b2": 0.1 * rng.randn(n2, 1),
+        "W3": rng.randn(1, n2) / np.sqrt(n2), "b3": 0.1 * rng.randn(1, 1),
+    }
+    X = rng.randn(n_x, m)
+    Y = (rng.rand(1, m) > 0.5).astype(np.float64)
+    return X, Y, parameters
+
+
+def reference_dropout_cache(reference, X, parameters, keep_prob, seed):
+    """A consistent dropout cache from the reference forward pass.
+
+    The reference draws its masks from numpy's global RNG; seed it for a
+    reproducible grade and restore the previous state afterwards.
+    """
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        _, cache = reference.forward_propagation_with_dropout(X, parameters, keep_prob)
+    finally:
+        np.random.set_state(state)
+    return tuple(np.asarray(v) for v in cache)
+
+
+# ----------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------
+
+def as_grads(value, what, hint=""):
+    """The gradient dict with every required key (extra keys are allowed)."""
+    check_type(value, dict, what, hint)
+    missing = [k for k in GRAD_ORDER if k not in value]
+    check(not missing, f"{what}: missing keys {missing}",
+          hint="return the dict {'dZ3': dZ3, 'dW3': dW3, 'db3': db3, 'dA2': dA2, ..., 'db1': db1}")
+    return value
+
+
+def close(a, b):
+    """True when learner array a matches b (shape checked before)."""
+    return bool(np.allclose(np.asarray(a, dtype=np.float64), b, rtol=1e-5, atol=1e-8))
+
+
+def is_close_value(a, b):
+    return bool(np.isclose(float(a), float(b), rtol=1e-5, atol=1e-8))
+
+
+def relu(x):
+    return np.maximum(0, x)
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# ----------------------------------------------------------------------------
+# compute_cost_with_regularization (2 points)
+# ----------------------------------------------------------------------------
+
+def cost_inputs(seed, n_x, n1, n2, m):
+    X, Y, parameters = random_problem(seed, n_x, n1, n2, m)
+    A3 = sigmoid(np.random.RandomState(seed + 100).randn(1, m))
+    return A3, Y, parameters
+
+
+def cost_hint(got, A3, Y, parameters, lambd):
+    """A targeted hint for a wrong cost, found by trying the usual slips."""
+    m = Y.shape[1]
+    ce = utils.compute_cost(A3, Y)
+    squares = [float(np.sum(np.square(parameters["W" + str(l)]))) for l in (1, 2, 3)]
+    total = sum(squares)
+    if is_close_value(got, ce):
+        return "the L2 term is missing: add lambd / (2 * m) * (sum of squares of W1, W2 and W3)"
+    if is_close_value(got, ce + lambd / m * total):
+        return "the L2 term uses lambd / m; it should be lambd / (2 * m)"
+    if is_close_value(got, ce + lambd / 2 * total) or is_close_value(got, ce + lambd * total):
+        return "divide the L2 term by m (the number of examples, Y.shape[1])"
+    for l in (1, 2, 3):
+        if is_close_value(got, ce + lambd / (2 * m) * (total - squares[l - 1])):
+            return f"the L2 term leaves out W{l}: sum the squares of W1, W2 and W3"
+    if is_close_value(got, lambd / (2 * m) * total):
+        return "the cross-entropy part is missing: start from compute_cost(A3, Y)"
+    return "cost = compute_cost(A3, Y) + lambd / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))"
+
+
+@pytest.mark.graded("compute_cost_with_regularization", points=1)
+def test_cost_lambd_zero(learner, reference):
+    """With lambd = 0 the cost equals the cross-entropy cost (several shapes)."""
+    for i, shape in enumerate(PROBLEMS):
+        A3, Y, parameters = cost_inputs(10 + i, *shape)
+        expected = reference.compute_cost_with_regularization(A3, Y, parameters, 0.0)
+        got = learner.compute_cost_with_regularization(A3, Y, parameters, 0.0)
+        what = f"cost with lambd = 0 (m = {Y.shape[1]})"
+        as_array(got, what, hint="return a number")
+        check(np.asarray(got).size == 1, f"{what} should be a single number, got shape {np.shape(got)}",
+              hint="sum over all entries so the cost is a scalar")
+        if not is_close_value(np.asarray(got).reshape(()), expected):
+            raise CheckFailed(f"{what} is not the cross-entropy cost",
+                              cost_hint(np.asarray(got).reshape(()), A3, Y, parameters, 0.0))
+
+
+@pytest.mark.graded("compute_cost_with_regularization", points=1)
+def test_cost_l2_term(learner, reference):
+    """The cost adds lambd/(2m) * (||W1||^2 + ||W2||^2 + ||W3||^2) (several lambd and shapes)."""
+    for i, shape in enumerate(PROBLEMS):
+        for lambd in LAMBDS:
+            A3, Y, parameters = cost_inputs(20 + i, *shape)
+            expected = reference.compute_cost_with_regularization(A3, Y, parameters, lambd)
+            got = learner.compute_cost_with_regularization(A3, Y, parameters, lambd)
+            what = f"cost with lambd = {lambd} (m = {Y.shape[1]})"
+            as_array(got, what, hint="return a number")
+            check(np.asarray(got).size == 1, f"{what} should be a single number, got shape {np.shape(got)}",
+                  hint="sum over all entries so the cost is a scalar")
+            value = float(np.asarray(got).reshape(()))
+            if not is_close_value(value, expected):
+                raise CheckFailed(f"{what} is not the expected regularized cost",
+                                  cost_hint(value, A3, Y, parameters, lambd))
+
+
+# ----------------------------------------------------------------------------
+# backward_propagation_with_regularization (3 points)
+# ----------------------------------------------------------------------------
+
+L2_GENERIC_HINTS = {
+    "dZ3": "dZ3 = A3 - Y",
+    "db3": "db3 = 1/m * np.sum(dZ3, axis=1, keepdims=True)",
+    "dA2": "dA2 = np.dot(W3.T, dZ3)",
+    "dZ2": "dZ2 = dA2 * (A2 > 0)",
+    "db2": "db2 = 1/m * np.sum(dZ2, axis=1, keepdims=True)",
+    "dA1": "dA1 = np.dot(W2.T, dZ2)",
+    "dZ1": "dZ1 = dA1 * (A1 > 0)",
+    "db1": "db1 = 1/m * np.sum(dZ1, axis=1, keepdims=True)",
+}
+
+
+def l2_hint(key, got, expected, plain, weights, lambd, m):
+    """Hint for a wrong gradient of the L2-regularized cost."""
+    if key.startswith("dW"):
+        l = key[2]
+        W = weights["W" + l]
+        if lambd != 0 and close(got, plain[key]):
+            return f"{key} lacks the lambd/m * W{l} term"
+        if close(got, plain[key] + lambd / (2 * m) * W):
+            return f"the derivative of lambd/(2m) * W{l}^2 is lambd/m * W{l}, not lambd/(2m) * W{l}"
+        if close(got, plain[key] + lambd * W):
+            return f"divide the regularization term by m: lambd/m * W{l}"
+        if close(got, plain[key] + 2 * lambd / m * W):
+            return f"the regularization term of {key} is lambd/m * W{l}, not 2 * lambd/m * W{l}"
+        return f"{key} = 1/m * dZ{l} A{int(l) - 1}^T + lambd/m * W{l} (A0 is X)"
+    if key.startswith("db"):
+        return f"{key} gets no regularization term: biases are not penalized"
+    return L2_GENERIC_HINTS[key] + " (the L2 term only changes the dW's)"
+
+
+def compare_l2(got, expected, plain, weights, lambd, m, label):
+    got = as_grads(got, f"{label}: the returned gradients")
+    for key in GRAD_ORDER:
+        exp = np.asarray(expected[key])
+        value = check_shape(got[key], exp.shape, f"{label}: {key}",
+                            hint=f"{key} has the shape of {key[1:]}")
+        if not close(value, exp):
+            check_close(value, exp, f"{label}: {key}",
+                        hint=l2_hint(key, value, exp, plain, weights, lambd, m))
+
+
+def l2_case(learner, reference, seed, shape, lambd):
+    X, Y, parameters = random_problem(seed, *shape)
+    _, cache = utils.forward_propagation(X, parameters)
+    expected = reference.backward_propagation_with_regularization(X, Y, cache, lambd)
+    plain = utils.backward_propagation(X, Y, cache)
+    got = learner.backward_propagation_with_regularization(X, Y, cache, lambd)
+    compare_l2(got, expected, plain, parameters, lambd, X.shape[1],
+               f"lambd = {lambd}, X of shape {X.shape}")
+
+
+@pytest.mark.graded("backward_propagation_with_regularization", points=1)
+def test_l2_backward_lambd_zero(learner, reference):
+    """With lambd = 0 the gradients are the plain backward-propagation gradients."""
+    for i, shape in enumerate(PROBLEMS):
+        l2_case(learner, reference, 30 + i, shape, 0.0)
+
+
+@pytest.mark.graded("backward_propagation_with_regularization", points=2)
+def test_l2_backward_weight_decay(learner, reference):
+    """Each dW gets + lambd/m * W; the other gradients are unchanged (several lambd and shapes)."""
+    for i, shape in enumerate(PROBLEMS):
+        for j, lambd in enumerate(LAMBDS):
+            l2_case(learner, reference, 40 + 3 * i + j, shape, lambd)
+
+
+# ----------------------------------------------------------------------------
+# forward_propagation_with_dropout (3 points)
+# ----------------------------------------------------------------------------
+
+def unpack_dropout_forward(out, X, parameters, label):
+    """Check the returned structure and shapes; return (A3, cache arrays)."""
+    n1, n2, m = parameters["W1"].shape[0], parameters["W2"].shape[0], X.shape[1]
+    check_type(out, (tuple, list), f"{label}: the return value",
+               hint="return A3, cache")
+    check(len(out) == 2, f"{label}: the return value should be (A3, cache), got {len(out)} items",
+          hint="return A3, cache")
+    A3, cache = out
+    check_type(cache, (tuple, list), f"{label}: cache", hint=f"cache = {DROPOUT_CACHE}")
+    check(len(cache) == 14, f"{label}: cache should have 14 entries, got {len(cache)}",
+          hint=f"cache = {DROPOUT_CACHE}")
+    names = ["Z1", "D1", "A1", "W1", "b1", "Z2", "D2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3"]
+    shapes = [(n1, m), (n1, m), (n1, m), parameters["W1"].shape, parameters["b1"].shape,
+              (n2, m), (n2, m), (n2, m), parameters["W2"].shape, parameters["b2"].shape,
+              (1, m), (1, m), parameters["W3"].shape, parameters["b3"].shape]
+    arrays = {}
+    for name, shape, value in zip(names, shapes, cache):
+        arrays[name] = check_shape(value, shape, f"{label}: cache entry {name}",
+                                   hint=f"cache = {DROPOUT_CACHE}; masks have the shape of the activations")
+    A3 = check_shape(A3, (1, m), f"{label}: A3", hint="A3 = sigmoid(Z3) has shape (1, m)")
+    for name in ["W1", "b1", "W2", "b2", "W3", "b3"]:
+        check(close(arrays[name], parameters[name]), f"{label}: cache entry {name} is not parameters['{name}']",
+              hint=f"cache = {DROPOUT_CACHE}")
+    return A3, {k: v.astype(np.float64) for k, v in arrays.items()}
+
+
+def check_mask_binary(D, name, label):
+    check(bool(np.all((D == 0) | (D == 1))), f"{label}: {name} should contain only 0s and 1s",
+          hint=f"{name} = (np.random.rand(...) < keep_prob), as int or bool; divide A, not the mask, by keep_prob")
+
+
+def dropout_forward_case(learner, X, parameters, keep_prob, label):
+    out = learner.forward_propagation_with_dropout(X, parameters, keep_prob)
+    A3, c = unpack_dropout_forward(out, X, parameters, label)
+    W1, b1, W2, b2, W3, b3 = (parameters[k] for k in ["W1", "b1", "W2", "b2", "W3", "b3"])
+
+    # layer 1
+    check_close(c["Z1"], np.dot(W1, X) + b1, f"{label}: Z1", hint="Z1 = np.dot(W1, X) + b1")
+    check_mask_binary(c["D1"], "D1", label)
+    expected_A1 = relu(c["Z1"]) * c["D1"] / keep_prob
+    if not close(c["A1"], expected_A1):
+        if close(c["A1"], relu(c["Z1"]) * c["D1"]):
+            hint = "A1 is not relu(Z1) * D1 / keep_prob: did you divide by keep_prob?"
+        elif close(c["A1"], relu(c["Z1"])) or close(c["A1"], relu(c["Z1"]) / keep_prob):
+            hint = "A1 ignores the mask D1 it returns: multiply A1 by D1, then divide by keep_prob"
+        else:
+            hint = "A1 must be relu(Z1) * D1 / keep_prob with the D1 stored in the cache"
+        check_close(c["A1"], expected_A1, f"{label}: A1 is not relu(Z1) * D1 / keep_prob", hint=hint)
+
+    # layer 2, computed from the dropped A1
+    expected_Z2 = np.dot(W2, c["A1"]) + b2
+    if not close(c["Z2"], expected_Z2):
+        if close(c["Z2"], np.dot(W2, relu(c["Z1"])) + b2):
+            hint = "Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)"
+        else:
+            hint = "Z2 = np.dot(W2, A1) + b2 with the dropped A1"
+        check_close(c["Z2"], expected_Z2, f"{label}: Z2", hint=hint)
+    check_mask_binary(c["D2"], "D2", label)
+    expected_A2 = relu(c["Z2"]) * c["D2"] / keep_prob
+    if not close(c["A2"], expected_A2):
+        if close(c["A2"], relu(c["Z2"]) * c["D2"]):
+            hint = "A2 is not relu(Z2) * D2 / keep_prob: did you divide by keep_prob?"
+        elif close(c["A2"], relu(c["Z2"])) or close(c["A2"], relu(c["Z2"]) / keep_prob):
+            hint = "A2 ignores the mask D2 it returns: multiply A2 by D2, then divide by keep_prob"
+        else:
+            hint = "A2 must be relu(Z2) * D2 / keep_prob with the D2 stored in the cache"
+        check_close(c["A2"], expected_A2, f"{label}: A2 is not relu(Z2) * D2 / keep_prob", hint=hint)
+
+    # output layer: no dropout
+    expected_Z3 = np.dot(W3, c["A2"]) + b3
+    if not close(c["Z3"], expected_Z3):
+        hint = "Z3 = np.dot(W3, A2) + b3 with the dropped A2"
+        if close(c["Z3"], np.dot(W3, relu(c["Z2"])) + b3):
+            hint = "Z3 must be computed from the dropped A2 (after the mask and the division by keep_prob)"
+        check_close(c["Z3"], expected_Z3, f"{label}: Z3", hint=hint)
+    check_close(c["A3"], sigmoid(c["Z3"]), f"{label}: cache entry A3",
+                hint="A3 = sigmoid(Z3); the output layer has no dropout")
+    check_close(A3, c["A3"], f"{label}: the returned A3 differs from the A3 in the cache",
+                hint="return the same A3 you store in the cache")
+    return c
+
+
+@pytest.mark.graded("forward_propagation_with_dropout", points=2)
+def test_dropout_forward_consistent_with_masks(learner, reference):
+    """Activations follow from the returned masks: A1 = relu(Z1) * D1 / keep_prob, Z2 from the dropped A1, ..."""
+    cases = [((2, 20, 3, 13), 0.86), ((3, 5, 4, 30), 0.5), ((4, 9, 6, 40), 0.7), ((2, 20, 3, 9), 1.0)]
+    for i, (shape, keep_prob) in enumerate(cases):
+        X, _, parameters = random_problem(50 + i, *shape)
+        learner.seed(500 + i)
+        dropout_forward_case(learner, X, parameters, keep_prob,
+                             f"keep_prob = {keep_prob}, X of shape {X.shape}")
+
+
+@pytest.mark.graded("forward_propagation_with_dropout", points=1)
+def test_dropout_forward_mask_statistics(learner, reference):
+    """On large layers the masks keep a fraction keep_prob of the units, drawn per unit and per example."""
+    for i, keep_prob in enumerate([0.8, 0.5]):
+        X, _, parameters = random_problem(60 + i, 5, 300, 200, 400)
+        learner.seed(600 + i)
+        out = learner.forward_propagation_with_dropout(X, parameters, keep_prob)
+        label = f"keep_prob = {keep_prob}, X of shape {X.shape}"
+        _, c = unpack_dropout_forward(out, X, parameters, label)
+        for name in ["D1", "D2"]:
+            D = c[name]
+            check_mask_binary(D, name, label)
+            # the mean of >= 80000 Bernoulli(keep_prob) draws is within 0.002
+            # of keep_prob; 0.015 is more than 7 standard deviations
+            kept = float(D.mean())
+            check(abs(kept - keep_prob) < 0.015,
+                  f"{label}: {name} keeps a fraction {kept:.3f} of the units instead of keep_prob",
+                  hint=f"keep a unit with probability keep_prob: {name} = np.random.rand(...) < keep_prob")
+            check(bool(np.any(D != D[:, :1])),
+                  f"{label}: {name} is the same for every example",
+                  hint=f"draw {name} with the full shape of the activations (n_l, m)")
+            check(bool(np.any(D != D[:1, :])),
+                  f"{label}: {name} is the same for every unit",
+                  hint=f"draw {name} with the full shape of the activations (n_l, m)")
+    X, _, parameters = random_problem(62, 5, 30, 20, 50)
+    learner.seed(602)
+    out = learner.forward_propagation_with_dropout(X, parameters, 1.0)
+    _, c = unpack_dropout_forward(out, X, parameters, "keep_prob = 1.0")
+    for name in ["D1", "D2"]:
+        check(bool(np.all(c[name] == 1)), f"keep_prob = 1.0: {name} drops some units",
+              hint="with keep_prob = 1 every unit is kept")
+
+
+# ----------------------------------------------------------------------------
+# backward_propagation_with_dropout (3 points)
+# ----------------------------------------------------------------------------
+
+DROPOUT_GENERIC_HINTS = {
+    "dZ3": "dZ3 = A3 - Y",
+    "dW3": "dW3 = 1/m * np.dot(dZ3, A2.T) with the dropped A2 from the cache",
+    "db3": "db3 = 1/m * np.sum(dZ3, axis=1, keepdims=True)",
+    "dZ2": "dZ2 = dA2 * (A2 > 0), with dA2 already masked by D2 and divided by keep_prob",
+    "dW2": "dW2 = 1/m * np.dot(dZ2, A1.T)",
+    "db2": "db2 = 1/m * np.sum(dZ2, axis=1, keepdims=True)",
+    "dZ1": "dZ1 = dA1 * (A1 > 0), with dA1 already masked by D1 and divided by keep_prob",
+    "dW1": "dW1 = 1/m * np.dot(dZ1, X.T)",
+    "db1": "db1 = 1/m * np.sum(dZ1, axis=1, keepdims=True)",
+}
+
+
+def dA_hint(name, got, upstream, D, keep_prob):
+    """Hint for a wrong dA_l given upstream = W_{l+1}^T dZ_{l+1} (computed from correct values)."""
+    l = name[2]
+    if keep_prob != 1 and close(got, upstream / keep_prob):
+        return f"{name} must be multiplied by the same mask D{l} and divided by keep_prob"
+    if keep_prob != 1 and close(got, upstream * D):
+        return f"{name} is masked by D{l} but not divided by keep_prob"
+    if close(got, upstream * (1 - D) / keep_prob):
+        return f"{name} keeps the dropped units: multiply by D{l} itself (1 = kept), not 1 - D{l}"
+    return f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob"
+
+
+def compare_dropout_backward(got, expected, cache, keep_prob, keys, label):
+    got = as_grads(got, f"{label}: the returned gradients")
+    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    for key in keys:
+        exp = np.asarray(expected[key])
+        value = check_shape(got[key], exp.shape, f"{label}: {key}", hint=f"{key} has the shape of {key[1:]}")
+        if close(value, exp):
+            continue
+        if key in ("dA2", "dA1"):
+            # Upstream gradient from the correct dZ of the layer above.
+            upstream = np.dot(W3.T, expected["dZ3"]) if key == "dA2" else np.dot(W2.T, expected["dZ2"])
+            # dA_l is defined as the gradient for relu(Z_l) before dropout
+            # (masked, divided by keep_prob). Storing instead the gradient for
+            # the dropped A_l (W^T dZ, the mask applied later in dZ_l) is the
+            # same math, so it is accepted too.
+            if close(value, upstream):
+                continue
+            D = D2 if key == "dA2" else D1
+            hint = dA_hint(key, value, upstream, np.asarray(D, dtype=np.float64), keep_prob)
+        else:
+            hint = DROPOUT_GENERIC_HINTS[key]
+        check_close(value, exp, f"{label}: {key}", hint=hint)
+
+
+DROPOUT_BACKWARD_CASES = [((2, 20, 3, 13), 0.86), ((3, 5, 4, 30), 0.5), ((4, 9, 6, 40), 0.7), ((2, 20, 3, 9), 1.0)]
+
+
+def dropout_backward_cases(reference):
+    for i, (shape, keep_prob) in enumerate(DROPOUT_BACKWARD_CASES):
+        X, Y, parameters = random_problem(70 + i, *shape)
+        cache = reference_dropout_cache(reference, X, parameters, keep_prob, seed=700 + i)
+        if i == 1:
+            # masks may arrive as floats as well as ints
+            cache = tuple(v.astype(np.float64) if k in (1, 6) else v for k, v in enumerate(cache))
+        yield X, Y, cache, keep_prob, f"keep_prob = {keep_prob}, X of shape {X.shape}"
+
+
+@pytest.mark.graded("backward_propagation_with_dropout", points=1)
+def test_dropout_backward_output_layer(learner, reference):
+    """dZ3, dW3 and db3 match the reference on consistent dropout caches."""
+    for X, Y, cache, keep_prob, label in dropout_backward_cases(reference):
+        expected = reference.backward_propagation_with_dropout(X, Y, cache, keep_prob)
+        got = learner.backward_propagation_with_dropout(X, Y, cache, keep_prob)
+        compare_dropout_backward(got, expected, cache, keep_prob, ["dZ3", "dW3", "db3"], label)
+
+
+@pytest.mark.graded("backward_propagation_with_dropout", points=2)
+def test_dropout_backward_hidden_layers(learner, reference):
+    """dA2 .. db1 use the cached masks D2, D1 and the division by keep_prob (reference on consistent caches)."""
+    keys = ["dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1"]
+    for X, Y, cache, keep_prob, label in dropout_backward_cases(reference):
+        expected = reference.backward_propagation_with_dropout(X, Y, cache, keep_prob)
+        got = learner.backward_propagation_with_dropout(X, Y, cache, keep_prob)
+        compare_dropout_backward(got, expected, cache, keep_prob, keys, label)
