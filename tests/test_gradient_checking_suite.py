@@ -1,0 +1,421 @@
+"""The Gradient Checking suite: planted bugs, other correct answers, helper math.
+
+A planted bug is the solution notebook with one graded cell replaced; it must
+lose points on that function only and keep full marks everywhere else. In
+particular the 1-D gradient_check is graded with known forward/backward
+functions swapped in (learner.probe), so a broken forward_propagation or
+backward_propagation must not cost gradient_check anything. Other correct
+implementations must get full marks.
+
+The helper tests check the provided network (vector conversions, cost, the
+two planted bugs of backward_propagation_n, the dropout variant) and the
+properties the hidden suite relies on: test cases free of ReLU kinks at the
+epsilons used, and closed forms of the 1-D probe values.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from autograder import assignments
+from autograder.grading import grade_notebook
+from tests.nbtools import ROOT, with_function, write
+
+A = "gradient_checking"
+FUNCTIONS = ["forward_propagation", "backward_propagation", "gradient_check", "gradient_check_n"]
+
+sys.path.insert(0, str(ROOT / "assignments" / A))
+import gradient_checking_utils as utils  # noqa: E402
+
+
+def load_suite():
+    path = ROOT / "autograder" / "suites" / A / f"test_{A}.py"
+    spec = importlib.util.spec_from_file_location("gradient_checking_hidden_suite", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+suite = load_suite()
+
+
+# ------------------------------------------------------------------ sources
+
+HEADER_1D = '''
+# GRADED FUNCTION: {name}
+
+def {name}(x, theta):
+'''
+
+FORWARD_WRONG = HEADER_1D.format(name="forward_propagation") + '''
+    J = theta + x
+    return J
+'''
+
+BACKWARD_RETURNS_THETA = HEADER_1D.format(name="backward_propagation") + '''
+    dtheta = theta
+    return dtheta
+'''
+
+GC_HEADER = '''
+# GRADED FUNCTION: gradient_check
+
+import numpy as np
+
+def gradient_check(x, theta, epsilon=1e-7, print_msg=False):
+'''
+
+GC_ONE_SIDED = GC_HEADER + '''
+    J = forward_propagation(x, theta)
+    J_plus = forward_propagation(x, theta + epsilon)
+    gradapprox = (J_plus - J) / epsilon
+    grad = backward_propagation(x, theta)
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+'''
+
+GC_FIXED_EPSILON = GC_HEADER + '''
+    eps = 1e-7
+    J_plus = forward_propagation(x, theta + eps)
+    J_minus = forward_propagation(x, theta - eps)
+    gradapprox = (J_plus - J_minus) / (2 * eps)
+    grad = backward_propagation(x, theta)
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+'''
+
+GC_ZERO = GC_HEADER + '''
+    return 0.0
+'''
+
+GC_NO_DENOMINATOR = GC_HEADER + '''
+    J_plus = forward_propagation(x, theta + epsilon)
+    J_minus = forward_propagation(x, theta - epsilon)
+    gradapprox = (J_plus - J_minus) / (2 * epsilon)
+    grad = backward_propagation(x, theta)
+    return np.linalg.norm(grad - gradapprox)
+'''
+
+GC_NO_FACTOR_2 = GC_HEADER + '''
+    J_plus = forward_propagation(x, theta + epsilon)
+    J_minus = forward_propagation(x, theta - epsilon)
+    gradapprox = (J_plus - J_minus) / epsilon
+    grad = backward_propagation(x, theta)
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+'''
+
+# Computes theta * x and x itself instead of calling the two functions.
+GC_INLINED = GC_HEADER + '''
+    gradapprox = ((theta + epsilon) * x - (theta - epsilon) * x) / (2 * epsilon)
+    grad = x
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+'''
+
+GC_ALTERNATIVE = GC_HEADER + '''
+    # Same math, other spelling: abs instead of norm, a float result.
+    gradapprox = (forward_propagation(x, theta + epsilon) - forward_propagation(x, theta - epsilon)) / epsilon / 2
+    grad = backward_propagation(x, theta)
+    if print_msg:
+        print("difference computed")
+    return float(abs(grad - gradapprox) / (abs(grad) + abs(gradapprox)))
+'''
+
+GCN_HEADER = '''
+# GRADED FUNCTION: gradient_check_n
+
+import numpy as np
+
+def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, print_msg=False):
+    parameters_values, _ = dictionary_to_vector(parameters)
+    grad = gradients_to_vector(gradients)
+    n = parameters_values.shape[0]
+    gradapprox = np.zeros((n, 1))
+'''
+
+GCN_DIFFERENCE = '''
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+'''
+
+GCN_ONE_SIDED = GCN_HEADER + '''
+    J, _ = forward_propagation_n(X, Y, vector_to_dictionary(parameters_values))
+    for i in range(n):
+        theta_plus = np.copy(parameters_values)
+        theta_plus[i] += epsilon
+        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_plus))
+        gradapprox[i] = (J_plus - J) / epsilon
+''' + GCN_DIFFERENCE
+
+TWO_SIDED_LOOP = '''
+    for i in range(n):
+        theta_plus = np.copy(parameters_values)
+        theta_plus[i] += {eps}
+        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_plus))
+        theta_minus = np.copy(parameters_values)
+        theta_minus[i] -= {eps}
+        J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_minus))
+        gradapprox[i] = (J_plus - J_minus) / (2 * {eps})
+'''
+
+GCN_NO_DENOMINATOR = GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
+    return np.linalg.norm(grad - gradapprox)
+'''
+
+GCN_FIXED_EPSILON = GCN_HEADER + TWO_SIDED_LOOP.format(eps="1e-7") + GCN_DIFFERENCE
+
+GCN_ZERO = GCN_HEADER + '''
+    return 0.0
+'''
+
+# Forgets np.copy: theta_plus and theta_minus are the same array as parameters_values.
+GCN_NO_COPY = GCN_HEADER + '''
+    for i in range(n):
+        theta_plus = parameters_values
+        theta_plus[i] += epsilon
+        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_plus))
+        theta_minus = parameters_values
+        theta_minus[i] -= epsilon
+        J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_minus))
+        gradapprox[i] = (J_plus - J_minus) / (2 * epsilon)
+''' + GCN_DIFFERENCE
+
+GCN_GRAD_NORM_ONLY = GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
+    return np.linalg.norm(grad - gradapprox) / np.linalg.norm(grad)
+'''
+
+# Other correct answers: theta_minus from theta_plus (different rounding), and
+# perturbing copies of the dictionary without vector_to_dictionary.
+GCN_ALTERNATIVE_MINUS_FROM_PLUS = GCN_HEADER + '''
+    for i in range(n):
+        theta = np.copy(parameters_values)
+        theta[i] = theta[i] + epsilon
+        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta))
+        theta[i] = theta[i] - 2 * epsilon
+        J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta))
+        gradapprox[i] = (J_plus - J_minus) / 2 / epsilon
+    return float(np.sqrt(np.sum((grad - gradapprox) ** 2)) / (np.sqrt(np.sum(grad ** 2)) + np.sqrt(np.sum(gradapprox ** 2))))
+'''
+
+GCN_ALTERNATIVE_DICT = '''
+# GRADED FUNCTION: gradient_check_n
+
+import numpy as np
+
+def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, print_msg=False):
+    grads, approx = [], []
+    for name in ["W1", "b1", "W2", "b2", "W3", "b3"]:
+        for index in np.ndindex(*parameters[name].shape):
+            shifted = {key: np.array(value, dtype=float) for key, value in parameters.items()}
+            shifted[name][index] += epsilon
+            J_plus, _ = forward_propagation_n(X, Y, shifted)
+            shifted[name][index] -= 2 * epsilon
+            J_minus, _ = forward_propagation_n(X, Y, shifted)
+            approx.append((J_plus - J_minus) / (2 * epsilon))
+            grads.append(gradients["d" + name][index])
+    grads, approx = np.array(grads), np.array(approx)
+    return np.linalg.norm(grads - approx) / (np.linalg.norm(grads) + np.linalg.norm(approx))
+'''
+
+PLANTED_BUGS = {
+    "forward_theta_plus_x": ("forward_propagation", FORWARD_WRONG),
+    "backward_returns_theta": ("backward_propagation", BACKWARD_RETURNS_THETA),
+    "gc_one_sided": ("gradient_check", GC_ONE_SIDED),
+    "gc_hard_coded_epsilon": ("gradient_check", GC_FIXED_EPSILON),
+    "gc_returns_zero": ("gradient_check", GC_ZERO),
+    "gc_no_denominator": ("gradient_check", GC_NO_DENOMINATOR),
+    "gc_divides_by_epsilon": ("gradient_check", GC_NO_FACTOR_2),
+    "gc_inlines_theta_x": ("gradient_check", GC_INLINED),
+    "gcn_one_sided": ("gradient_check_n", GCN_ONE_SIDED),
+    "gcn_no_denominator": ("gradient_check_n", GCN_NO_DENOMINATOR),
+    "gcn_hard_coded_epsilon": ("gradient_check_n", GCN_FIXED_EPSILON),
+    "gcn_returns_zero": ("gradient_check_n", GCN_ZERO),
+    "gcn_forgets_copy": ("gradient_check_n", GCN_NO_COPY),
+    "gcn_divides_by_grad_norm_only": ("gradient_check_n", GCN_GRAD_NORM_ONLY),
+}
+
+ALTERNATIVES = {
+    "gc_abs_float": ("gradient_check", GC_ALTERNATIVE),
+    "gcn_minus_from_plus": ("gradient_check_n", GCN_ALTERNATIVE_MINUS_FROM_PLUS),
+    "gcn_dictionary": ("gradient_check_n", GCN_ALTERNATIVE_DICT),
+}
+
+
+def grade_with(tmp_path, function, source):
+    nb = with_function(A, function, source)
+    return grade_notebook(write(nb, tmp_path / "submission.ipynb"), A)
+
+
+def failed_checks(result, function):
+    return [t["name"] for t in result["tests"] if t["function"] == function and t["status"] != "passed"]
+
+
+@pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
+def test_planted_bug_costs_only_its_function(tmp_path, bug):
+    function, source = PLANTED_BUGS[bug]
+    result = grade_with(tmp_path, function, source)
+    assert not result["grader_error"], result["tests"]
+    functions = result["functions"]
+    assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
+    for other in FUNCTIONS:
+        if other != function:
+            assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
+
+
+def test_one_sided_difference_fails_the_curvature_checks(tmp_path):
+    """The one-sided checker is caught by the checks meant for it, not only by accident."""
+    result = grade_with(tmp_path, "gradient_check_n", GCN_ONE_SIDED)
+    failed = failed_checks(result, "gradient_check_n")
+    assert any("O(eps**2)" in name for name in failed), failed
+    assert any(name.startswith("gradient_check_n: On correct gradients") for name in failed), failed
+    result = grade_with(tmp_path, "gradient_check", GC_ONE_SIDED)
+    failed = failed_checks(result, "gradient_check")
+    assert any("two-sided value" in name for name in failed), failed
+
+
+@pytest.mark.parametrize("variant", sorted(ALTERNATIVES))
+def test_other_correct_answers_get_full_marks(tmp_path, variant):
+    function, source = ALTERNATIVES[variant]
+    result = grade_with(tmp_path, function, source)
+    assert result["score"] == result["max_score"], failed_checks(result, function)
+
+
+def test_feedback_does_not_show_expected_values(tmp_path):
+    """A wrong checker's feedback names the check and gives a hint, without the hidden value."""
+    result = grade_with(tmp_path, "gradient_check_n", GCN_FIXED_EPSILON)
+    outputs = [t["output"] for t in result["tests"] if t["status"] != "passed"]
+    assert outputs and all("Hint:" in text for text in outputs)
+    X, Y, parameters, gradients = suite.network_case(7, 7)
+    hidden = float(assignments.reference(A).gradient_check_n(parameters, gradients, X, Y, epsilon=1e-2))
+    assert not any(f"{hidden:.3g}" in text or f"{hidden:.6g}" in text for text in outputs)
+
+
+# ------------------------------------------------------------------ helper module
+
+
+def test_vectors_round_trip():
+    X, Y, parameters = utils.gradient_check_n_test_case(2, 5)
+    theta, keys = utils.dictionary_to_vector(parameters)
+    assert theta.shape == (47, 1) and len(keys) == 47
+    assert keys[:20] == ["W1"] * 20 and keys[-1] == "b3"
+    back = utils.vector_to_dictionary(theta)
+    assert sorted(back) == sorted(parameters)
+    for name, value in parameters.items():
+        assert back[name].shape == value.shape
+        assert np.array_equal(back[name], value)
+    # gradients_to_vector uses the same order as dictionary_to_vector.
+    as_gradients = {"d" + name: value for name, value in parameters.items()}
+    assert np.array_equal(utils.gradients_to_vector(as_gradients), theta)
+    # vector_to_dictionary returns copies.
+    back["W1"][0, 0] += 1.0
+    assert theta[0, 0] == parameters["W1"][0, 0]
+
+
+def test_test_case_shapes_and_course_labels():
+    X, Y, parameters = utils.gradient_check_n_test_case()
+    assert X.shape == (4, 3) and Y.tolist() == [[1, 1, 0]]
+    X, Y, parameters = utils.gradient_check_n_test_case(4, 10)
+    assert X.shape == (4, 10) and Y.shape == (1, 10) and set(np.unique(Y)) <= {0, 1}
+    again = utils.gradient_check_n_test_case(4, 10)
+    assert np.array_equal(again[0], X) and np.array_equal(again[2]["W2"], parameters["W2"])
+
+
+def test_forward_cost_is_the_cross_entropy():
+    X, Y, parameters = utils.gradient_check_n_test_case(5, 4)
+    cost, cache = utils.forward_propagation_n(X, Y, parameters)
+    A = X
+    for l in (1, 2, 3):
+        Z = parameters[f"W{l}"] @ A + parameters[f"b{l}"]
+        A = 1 / (1 + np.exp(-Z)) if l == 3 else np.maximum(Z, 0)
+    p = A.ravel()
+    y = Y.ravel()
+    expected = -np.mean(np.where(y == 1, np.log(p), np.log(1 - p)))
+    assert math.isclose(cost, expected, rel_tol=1e-12)
+    assert np.array_equal(cache[9], A)
+
+
+def numerical_gradient(cost_of_theta, theta, epsilon=1e-5):
+    grad = np.zeros_like(theta)
+    for i in range(theta.shape[0]):
+        plus, minus = theta.copy(), theta.copy()
+        plus[i] += epsilon
+        minus[i] -= epsilon
+        grad[i] = (cost_of_theta(plus) - cost_of_theta(minus)) / (2 * epsilon)
+    return grad
+
+
+@pytest.mark.parametrize("seed,m", suite.NETWORK_CASES)
+def test_fixed_backward_matches_numerical_gradient(seed, m):
+    X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
+    theta, _ = utils.dictionary_to_vector(parameters)
+    _, cache = utils.forward_propagation_n(X, Y, parameters)
+    grad = utils.gradients_to_vector(utils.backward_propagation_n_fixed(X, Y, cache))
+    approx = numerical_gradient(lambda t: utils.forward_propagation_n(X, Y, utils.vector_to_dictionary(t))[0], theta)
+    assert np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx)) < 1e-8
+
+
+def test_buggy_backward_has_exactly_the_two_planted_bugs():
+    X, Y, parameters = utils.gradient_check_n_test_case()
+    _, cache = utils.forward_propagation_n(X, Y, parameters)
+    buggy = utils.backward_propagation_n(X, Y, cache)
+    fixed = utils.backward_propagation_n_fixed(X, Y, cache)
+    assert np.allclose(buggy["dW2"], 2 * fixed["dW2"], rtol=1e-12, atol=0)
+    assert np.allclose(buggy["db1"], 4 * fixed["db1"], rtol=1e-12, atol=0)
+    assert np.abs(fixed["dW2"]).max() > 0.1 and np.abs(fixed["db1"]).max() > 0.1
+    for name in ["dW1", "db2", "dW3", "db3"]:
+        assert np.array_equal(buggy[name], fixed[name])
+
+
+def test_dropout_network():
+    X, Y, parameters = utils.gradient_check_n_test_case()
+    plain_cost, plain_cache = utils.forward_propagation_n(X, Y, parameters)
+    cost, cache = utils.forward_propagation_n_dropout(X, Y, parameters, keep_prob=1.0)
+    assert math.isclose(cost, plain_cost, rel_tol=1e-15)
+    assert np.allclose(utils.gradients_to_vector(utils.backward_propagation_n_dropout(X, Y, cache, 1.0)),
+                       utils.gradients_to_vector(utils.backward_propagation_n_fixed(X, Y, plain_cache)), rtol=1e-12, atol=0)
+    # With fixed masks the dropout cost is a function of theta, and its backward pass is right.
+    theta, _ = utils.dictionary_to_vector(parameters)
+    _, cache = utils.forward_propagation_n_dropout(X, Y, parameters, keep_prob=0.8, seed=3)
+    assert cache[1].min() == 0  # some hidden units are dropped (in layer 1 with this seed)
+    grad = utils.gradients_to_vector(utils.backward_propagation_n_dropout(X, Y, cache, keep_prob=0.8))
+    approx = numerical_gradient(
+        lambda t: utils.forward_propagation_n_dropout(X, Y, utils.vector_to_dictionary(t), 0.8, seed=3)[0], theta)
+    assert np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx)) < 1e-7
+
+
+def relu_patterns(X, Y, theta):
+    _, cache = utils.forward_propagation_n(X, Y, utils.vector_to_dictionary(theta))
+    return np.concatenate([(cache[0] > 0).ravel(), (cache[4] > 0).ravel()])
+
+
+@pytest.mark.parametrize("seed,m,epsilon", [(s, m, 1e-3) for s, m in suite.NETWORK_CASES] + [(7, 7, 1e-2), (1, 3, 1e-2)])
+def test_suite_cases_are_free_of_relu_kinks(seed, m, epsilon):
+    """Moving any one parameter by +-epsilon changes no ReLU's side, so the cost is smooth there."""
+    X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
+    theta, _ = utils.dictionary_to_vector(parameters)
+    base = relu_patterns(X, Y, theta)
+    for i in range(theta.shape[0]):
+        for sign in (1, -1):
+            moved = theta.copy()
+            moved[i] += sign * epsilon
+            assert np.array_equal(relu_patterns(X, Y, moved), base), (i, sign)
+
+
+def test_probe_values_have_the_closed_forms():
+    """The reference checker, run through the suite's probe, gives the exact two-sided values."""
+    reference = assignments.reference(A)
+    cubic_cases = [(1e-3, case) for case in suite.SCALAR_CASES] + suite.CUBIC_EPSILON_CASES
+    for epsilon, (x, theta) in cubic_cases:
+        got = suite.reference_check_1d(reference, x, theta, epsilon, "cubic")
+        # ((t + e)**3 - (t - e)**3) / (2 e) = 3 t**2 + e**2
+        assert math.isclose(got, epsilon ** 2 / (6 * theta ** 2 + epsilon ** 2), rel_tol=1e-5)
+        # A one-sided difference, or a hard-coded epsilon of 1e-7, is far off.
+        one_sided = abs(3 * theta * epsilon + epsilon ** 2) / (6 * theta ** 2 + 3 * theta * epsilon + epsilon ** 2)
+        assert one_sided > 100 * got
+        assert suite.reference_check_1d(reference, x, theta, 1e-7, "cubic") < got / 10
+    for (x, theta), delta, epsilon in suite.LINEAR_BUG_CASES:
+        got = suite.reference_check_1d(reference, x, theta, epsilon, "linear", delta)
+        # gradapprox = x up to rounding, grad = x (1 + delta).
+        assert math.isclose(got, abs(delta) / (abs(1 + delta) + 1), rel_tol=1e-5)
+    # The probe puts the reference's own functions back.
+    assert reference.forward_propagation(2.0, 3.0) == 6.0 and reference.backward_propagation(2.0, 3.0) == 2.0

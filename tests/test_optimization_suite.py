@@ -1,0 +1,368 @@
+"""Assignment 4, Optimization: planted bugs, the reference math and the helper module.
+
+Planted bugs: each is the solution notebook with one graded cell edited (the
+edit is a string replacement on the solution's own source, so the bug follows
+the notebook). The hidden suite must take points off that function only, and
+only through the checks named for the bug; every other function keeps full
+marks. One combined notebook, carrying five bugs in five functions, runs in the
+quick test set; every bug alone runs in the slow set.
+
+The reference math is checked directly (the solution's graded functions, as
+the grader loads them), and so is the helper module: data set, He
+initialization, and backpropagation against finite differences.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import assignments
+from autograder.grading import grade_notebook
+from tests.nbtools import ROOT, graded_cell, solution_path, with_function, write
+
+A = "optimization"
+sys.path.insert(0, str(ROOT / "assignments" / A))
+import optimization_utils as U  # noqa: E402
+import public_tests  # noqa: E402
+
+
+def solution_source(function: str) -> str:
+    return graded_cell(nbformat.read(str(solution_path(A)), as_version=4), function).source
+
+
+def planted(function: str, *replacements) -> str:
+    """The solution's cell of ``function`` with each (old, new) replaced; old must occur."""
+    source = solution_source(function)
+    for old, new in replacements:
+        assert old in source, f"planted bug for {function}: {old!r} not in the solution cell"
+        source = source.replace(old, new)
+    return source
+
+
+# (function, label, replacements, fragments of the names of the tests that must fail)
+BUGS = [
+    ("update_parameters_with_gd", "gradient ascent",
+     [('- learning_rate * grads["dW"', '+ learning_rate * grads["dW"')],
+     ["matches the reference", "uses the learning_rate"]),
+    ("update_parameters_with_gd", "updates in place, returns None",
+     [("    return parameters", "    return None")],
+     ["matches the reference", "uses the learning_rate"]),
+    ("random_mini_batches", "X and Y shuffled with different permutations",
+     [("shuffled_Y = Y[:, permutation]", "shuffled_Y = Y[:, list(np.random.permutation(m))]")],
+     ["stays with its example"]),
+    ("random_mini_batches", "no partial last mini-batch",
+     [("if m % mini_batch_size != 0:", "if False:")],
+     ["exactly one mini-batch", "smaller batch only", "not kept in their original order"]),
+    ("random_mini_batches", "an empty mini-batch when m is a multiple",
+     [("if m % mini_batch_size != 0:", "if True:")],
+     ["smaller batch only"]),
+    ("random_mini_batches", "not shuffled",
+     [("permutation = list(np.random.permutation(m))", "permutation = list(range(m))")],
+     ["not kept in their original order", "different seeds give different"]),
+    ("random_mini_batches", "seed ignored",
+     [("np.random.seed(seed)", "pass")],
+     ["different seeds give different"]),
+    ("initialize_velocity", "transposed shapes",
+     [('np.zeros(parameters["W" + str(l)].shape)', 'np.zeros(parameters["W" + str(l)].T.shape)')],
+     ["holds zeros"]),
+    ("update_parameters_with_momentum", "CS231n velocity without (1 - beta)",
+     [('(1 - beta) * grads["dW"', 'grads["dW"'), ('(1 - beta) * grads["db"', 'grads["db"')],
+     ["returned v", "returned parameters"]),
+    ("initialize_rmsprop", "keys W1/b1 instead of dW1/db1",
+     [('s["dW" + str(l)]', 's["W" + str(l)]'), ('s["db" + str(l)]', 's["b" + str(l)]')],
+     ["holds zeros"]),
+    ("update_parameters_with_rmsprop", "epsilon inside the square root",
+     [('(np.sqrt(s["dW" + str(l)]) + epsilon)', 'np.sqrt(s["dW" + str(l)] + epsilon)'),
+      ('(np.sqrt(s["db" + str(l)]) + epsilon)', 'np.sqrt(s["db" + str(l)] + epsilon)')],
+     ["returned parameters"]),
+    ("initialize_adam", "s shares v's arrays",
+     [('s["dW" + str(l)] = np.zeros(parameters["W" + str(l)].shape)', 's["dW" + str(l)] = v["dW" + str(l)]'),
+      ('s["db" + str(l)] = np.zeros(parameters["b" + str(l)].shape)', 's["db" + str(l)] = v["db" + str(l)]')],
+     ["separate arrays"]),
+    ("update_parameters_with_adam", "bias correction with beta1**(t + 1)",
+     [("1 - beta1 ** t", "1 - beta1 ** (t + 1)")],
+     ["divide by 1 - beta**t", "returned parameters", "uses the arguments"]),
+    ("update_parameters_with_adam", "no bias correction",
+     [("v[key] / (1 - beta1 ** t)", "v[key]"), ("s[key] / (1 - beta2 ** t)", "s[key]")],
+     ["divide by 1 - beta**t", "returned parameters", "uses the arguments"]),
+    ("update_parameters_with_adam", "hard-coded beta1 = 0.9",
+     [("beta1 * v[key] + (1 - beta1)", "0.9 * v[key] + (1 - 0.9)")],
+     ["uses the arguments"]),
+    ("update_lr", "exponential decay",
+     [("learning_rate0 / (1 + decay_rate * epoch_num)", "learning_rate0 * 0.95 ** epoch_num")],
+     ["update_lr is"]),
+    ("schedule_lr_decay", "no floor",
+     [("math.floor(epoch_num / time_interval)", "(epoch_num / time_interval)")],
+     ["only every 1000 epochs", "time_interval argument"]),
+    ("schedule_lr_decay", "time_interval ignored",
+     [("math.floor(epoch_num / time_interval)", "math.floor(epoch_num / 1000)")],
+     ["time_interval argument"]),
+]
+
+# One bug in each of five functions for the quick combined check (the issue's examples).
+COMBINED = [
+    "X and Y shuffled with different permutations",
+    "bias correction with beta1**(t + 1)",
+    "no floor",
+    "CS231n velocity without (1 - beta)",
+    "s shares v's arrays",
+]
+
+
+def bug(label):
+    return next(b for b in BUGS if b[1] == label)
+
+
+def failed_tests(result, function):
+    return [t["name"] for t in result["tests"] if t["function"] == function and t["status"] != "passed"]
+
+
+def check_bug_result(result, function, must_fail):
+    """The buggy function loses exactly the named checks; everything else is full marks."""
+    assert not result.get("grader_error"), result["tests"]
+    for name, entry in result["functions"].items():
+        if name != function:
+            assert entry["score"] == entry["max_score"], (name, failed_tests(result, name))
+    entry = result["functions"][function]
+    assert entry["score"] < entry["max_score"]
+    failed = failed_tests(result, function)
+    for fragment in must_fail:
+        assert any(fragment in name for name in failed), (fragment, failed)
+    assert len(failed) == len(must_fail), failed
+    for t in result["tests"]:
+        if t["status"] != "passed":
+            assert "Hint:" in t["output"], t
+
+
+@pytest.fixture(scope="module")
+def combined_result(tmp_path_factory):
+    nb = nbformat.read(str(solution_path(A)), as_version=4)
+    for label in COMBINED:
+        function, _, replacements, _ = bug(label)
+        graded_cell(nb, function).source = planted(function, *replacements)
+    path = write(nb, tmp_path_factory.mktemp("combined") / "combined.ipynb")
+    return grade_notebook(path, A)
+
+
+@pytest.mark.parametrize("label", COMBINED)
+def test_combined_planted_bugs(combined_result, label):
+    function, _, _, must_fail = bug(label)
+    buggy = {bug(other)[0] for other in COMBINED}
+    assert len(buggy) == len(COMBINED)  # one bug per function
+    entry = combined_result["functions"][function]
+    assert entry["score"] < entry["max_score"]
+    failed = failed_tests(combined_result, function)
+    assert sorted(failed) == sorted(n for n in failed if any(f in n for f in must_fail)), failed
+    assert len(failed) == len(must_fail), failed
+    for name, other in combined_result["functions"].items():
+        if name not in buggy:
+            assert other["score"] == other["max_score"], (name, failed_tests(combined_result, name))
+
+
+def test_combined_hints_name_the_mistake(combined_result):
+    """The hints of the issue reach the learner for the matching bugs."""
+    outputs = {t["function"]: "" for t in combined_result["tests"]}
+    for t in combined_result["tests"]:
+        outputs[t["function"]] += t["output"] + "\n"
+    assert "v_corrected divides by 1 - beta1**t: check t" in outputs["update_parameters_with_adam"]
+    assert "momentum uses v = beta*v + (1-beta)*dW" in outputs["update_parameters_with_momentum"]
+    assert "take the floor" in outputs["schedule_lr_decay"]
+    assert "SAME permutation" in outputs["random_mini_batches"]
+    assert "s = v" in outputs["initialize_adam"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("function,label,replacements,must_fail", BUGS, ids=[b[1] for b in BUGS])
+def test_planted_bug(tmp_path, function, label, replacements, must_fail):
+    nb = with_function(A, function, planted(function, *replacements))
+    result = grade_notebook(write(nb, tmp_path / "bug.ipynb"), A)
+    check_bug_result(result, function, must_fail)
+
+
+@pytest.mark.slow
+def test_solution_full_marks(tmp_path):
+    result = grade_notebook(solution_path(A), A)
+    assert result["score"] == result["max_score"] == 22, [t for t in result["tests"] if t["status"] != "passed"]
+
+
+# ---------------------------------------------------------------- reference math
+
+@pytest.fixture(scope="module")
+def ref():
+    return assignments.reference(A)
+
+
+def random_network(seed, dims):
+    rng = np.random.RandomState(seed)
+    parameters, grads = {}, {}
+    for l in range(1, len(dims)):
+        parameters[f"W{l}"] = rng.randn(dims[l], dims[l - 1])
+        parameters[f"b{l}"] = rng.randn(dims[l], 1)
+        grads[f"dW{l}"] = rng.randn(dims[l], dims[l - 1])
+        grads[f"db{l}"] = rng.randn(dims[l], 1)
+    return parameters, grads
+
+
+def test_public_tests_pass_on_reference(ref, capsys):
+    for function in assignments.load(A).graded_functions:
+        getattr(public_tests, function + "_test")(getattr(ref, function))
+        assert capsys.readouterr().out.strip() == "All tests passed."
+
+
+@pytest.mark.parametrize("label", ["no bias correction", "CS231n velocity without (1 - beta)",
+                                   "X and Y shuffled with different permutations", "no floor"])
+def test_public_tests_catch_planted_bugs(label):
+    """The public tests already catch the common mistakes (with fixed inputs)."""
+    function, _, replacements, _ = bug(label)
+    namespace = {"np": np, "math": math}
+    exec(planted(function, *replacements), namespace)
+    with pytest.raises(AssertionError):
+        getattr(public_tests, function + "_test")(namespace[function])
+
+
+def test_adam_first_step_is_learning_rate(ref):
+    """With bias correction, Adam's first step moves every parameter by learning_rate * |g| / (|g| + eps)."""
+    parameters, grads = random_network(0, [4, 3, 2, 1])
+    v, s = ref.initialize_adam(parameters)
+    new, _, _, v_c, s_c = ref.update_parameters_with_adam(copy.deepcopy(parameters), grads, v, s, 1, 0.05)
+    for key in parameters:
+        g = grads["d" + key]
+        np.testing.assert_allclose(v_c["d" + key], g)
+        np.testing.assert_allclose(s_c["d" + key], g ** 2)
+        np.testing.assert_allclose(parameters[key] - new[key], 0.05 * g / (np.abs(g) + 1e-8), rtol=1e-10)
+
+
+def test_adam_bias_correction_fades(ref):
+    """At t = 10000 the correction is negligible: v_corrected equals v."""
+    parameters, grads = random_network(1, [3, 2, 1])
+    v, s = ref.initialize_adam(parameters)
+    _, v, s, v_c, s_c = ref.update_parameters_with_adam(parameters, grads, v, s, 10000)
+    for key in v:
+        np.testing.assert_allclose(v_c[key], v[key], rtol=1e-12)
+        np.testing.assert_allclose(s_c[key], s[key], rtol=1e-4)
+
+
+def test_momentum_matches_cs231n_up_to_learning_rate(ref):
+    """The course's momentum with (alpha, beta) equals CS231n's v = mu v - eta dW with mu = beta,
+    eta = alpha (1 - beta), for a constant learning rate (the notebook's claim)."""
+    alpha, beta = 0.05, 0.9
+    parameters, _ = random_network(2, [3, 4, 1])
+    course = copy.deepcopy(parameters)
+    v = ref.initialize_velocity(course)
+    cs231n = copy.deepcopy(parameters)
+    velocity = {k: np.zeros_like(a) for k, a in parameters.items()}
+    for step in range(30):
+        _, grads = random_network(100 + step, [3, 4, 1])
+        course, v = ref.update_parameters_with_momentum(course, grads, v, beta, alpha)
+        for key in cs231n:
+            velocity[key] = beta * velocity[key] - alpha * (1 - beta) * grads["d" + key]
+            cs231n[key] = cs231n[key] + velocity[key]
+    for key in parameters:
+        np.testing.assert_allclose(course[key], cs231n[key], rtol=1e-10, atol=1e-12)
+
+
+def test_momentum_beta_zero_is_gradient_descent(ref):
+    parameters, grads = random_network(3, [2, 3, 1])
+    v = ref.initialize_velocity(parameters)
+    momentum, _ = ref.update_parameters_with_momentum(copy.deepcopy(parameters), grads, v, 0.0, 0.1)
+    gd = ref.update_parameters_with_gd(copy.deepcopy(parameters), grads, 0.1)
+    for key in parameters:
+        np.testing.assert_allclose(momentum[key], gd[key])
+
+
+def test_reference_mini_batches_follow_the_course(ref):
+    """The reference shuffles with np.random.seed(seed) + permutation (the course's order)."""
+    X = np.arange(2 * 148, dtype=float).reshape(2, 148)
+    Y = np.arange(148, dtype=float).reshape(1, 148)
+    batches = ref.random_mini_batches(X, Y, 64, seed=3)
+    np.random.seed(3)
+    permutation = np.random.permutation(148)
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches], axis=1), X[:, permutation])
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches], axis=1), Y[:, permutation])
+    assert [b[0].shape[1] for b in batches] == [64, 64, 20]
+
+
+def test_reference_learning_rate_schedules(ref):
+    assert ref.update_lr(0.1, 0, 1) == 0.1
+    assert math.isclose(ref.update_lr(0.1, 9, 1), 0.01)
+    assert [ref.schedule_lr_decay(0.1, e, 1) for e in (0, 999, 1000, 1999, 2000)] == pytest.approx(
+        [0.1, 0.1, 0.05, 0.05, 0.1 / 3])
+    assert math.isclose(ref.schedule_lr_decay(0.3, 250, 0.5, time_interval=100), 0.15)
+
+
+# ---------------------------------------------------------------- helper module
+
+def test_dataset_is_seeded_moons():
+    X, Y = U.load_dataset()
+    assert X.shape == (2, 300) and Y.shape == (1, 300)
+    assert set(np.unique(Y)) == {0, 1} and Y.sum() == 150
+    X2, Y2 = U.load_dataset()
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(Y, Y2)
+    X3, _ = U.load_dataset(seed=4)
+    assert not np.array_equal(X, X3)
+
+
+def test_initialize_parameters_is_seeded_he():
+    p = U.initialize_parameters([2, 5, 2, 1])
+    assert {k: a.shape for k, a in p.items()} == {"W1": (5, 2), "b1": (5, 1), "W2": (2, 5), "b2": (2, 1),
+                                                  "W3": (1, 2), "b3": (1, 1)}
+    assert all(np.all(p[f"b{l}"] == 0) for l in (1, 2, 3))
+    np.testing.assert_array_equal(p["W1"], U.initialize_parameters([2, 5, 2, 1])["W1"])
+    big = U.initialize_parameters([400, 300, 1], seed=0)["W1"]
+    assert abs(big.std() - math.sqrt(2 / 400)) < 0.003
+
+
+def test_backward_propagation_matches_finite_differences():
+    rng = np.random.RandomState(0)
+    dims = [2, 5, 2, 1]
+    parameters = U.initialize_parameters(dims, seed=1)
+    for key in parameters:
+        if key.startswith("b"):
+            parameters[key] = 0.1 * rng.randn(*parameters[key].shape)
+    X = rng.randn(2, 20)
+    Y = (rng.rand(1, 20) > 0.5).astype(float)
+
+    def cost(params):
+        AL, _ = U.forward_propagation(X, params)
+        return U.compute_cost(AL, Y) / X.shape[1]
+
+    AL, caches = U.forward_propagation(X, parameters)
+    assert AL.shape == (1, 20)
+    grads = U.backward_propagation(Y, caches, parameters)
+    eps = 1e-6
+    for key, value in parameters.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            plus, minus = copy.deepcopy(parameters), copy.deepcopy(parameters)
+            plus[key][index] += eps
+            minus[key][index] -= eps
+            numeric[index] = (cost(plus) - cost(minus)) / (2 * eps)
+        np.testing.assert_allclose(grads["d" + key], numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_cost_predict_accuracy():
+    AL = np.array([[0.9, 0.2, 0.6]])
+    Y = np.array([[1, 0, 0]])
+    expected = -(math.log(0.9) + math.log(0.8) + math.log(0.4))
+    assert math.isclose(U.compute_cost(AL, Y), expected)
+    assert math.isfinite(U.compute_cost(np.array([[1.0, 0.0]]), np.array([[0, 1]])))
+    parameters = {"W1": np.array([[1.0, 0.0]]), "b1": np.zeros((1, 1))}
+    X = np.array([[2.0, -1.0, 3.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(U.predict(X, parameters), [[1, 0, 1]])
+    assert U.accuracy(X, np.array([[1, 0, 0]]), parameters) == pytest.approx(2 / 3)
+
+
+def test_helper_module_imports_no_heavy_packages():
+    """The imports cell must be fast: the helper imports sklearn/matplotlib lazily."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, 'assignments/optimization'); import optimization_utils; "
+            "print(any(m.split('.')[0] in ('sklearn', 'matplotlib') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
