@@ -111,18 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=1800)
     p.set_defaults(func=cmd_execute_solutions)
 
-    for register in _extensions():
-        register(sub)
+    # Batch grading lives in its own module; it adds its own sub-command.
+    from autograder.batch import register_cli as register_batch
+
+    register_batch(sub)
     return parser
-
-
-def _extensions():
-    """Commands that live in their own modules (batch grading, ...)."""
-    try:
-        from autograder.batch import register_cli
-    except ImportError:
-        return []
-    return [register_cli]
 
 
 def main(argv=None) -> int:

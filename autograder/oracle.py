@@ -168,6 +168,9 @@ class LearnerProcess:
                     pass
 
     def close(self) -> None:
+        prestart, self._prestart = getattr(self, "_prestart", None), None
+        if prestart is not None:
+            prestart.join()
         self.close_process()
         if self._own_spawner is not None:
             self._own_spawner.close()
@@ -225,7 +228,35 @@ class LearnerProcess:
             got += len(chunk)
         return b"".join(chunks)
 
+    def start_in_background(self) -> None:
+        """Fork the child and run the cells while the caller starts pytest.
+
+        The two overlap on separate cores; the first call waits for this. A
+        failure here is not raised: the first call starts again and reports it.
+        Only with a zygote: the forked child belongs to the zygote, which was
+        started (``warm``) from this thread, so nothing dies with the helper
+        thread; a sandbox spawned directly from it would (PR_SET_PDEATHSIG).
+        """
+        if not hasattr(self.spawner, "warm"):
+            return
+        try:
+            self.spawner.warm()
+        except spawn.SpawnError:
+            return  # the first call reports it
+
+        def prestart():
+            try:
+                self.start()
+            except LearnerError:
+                pass
+
+        self._prestart = threading.Thread(target=prestart, daemon=True)
+        self._prestart.start()
+
     def ensure_started(self) -> None:
+        prestart, self._prestart = getattr(self, "_prestart", None), None
+        if prestart is not None:
+            prestart.join()
         if self.child is None:
             self.start()
 

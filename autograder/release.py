@@ -52,8 +52,10 @@ def released_notebook(solution_path: Path):
     resources: dict = {}
     for preprocessor in _preprocessors():
         nb, resources = preprocessor.preprocess(nb, resources)
-    # Execution counts and widget state are noise in a released notebook.
+    # Widget state and nbclient's execution timings are noise in a released notebook.
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
     return nb
 
 

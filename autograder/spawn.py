@@ -207,7 +207,13 @@ class ZygoteSpawner:
     def __init__(self, key: str, helper_dir: Path | None, limits: sandbox.Limits, preload: list[str], strategy=None):
         self.key, self.helper_dir, self.limits, self.preload, self.strategy = key, helper_dir, limits, preload, strategy
 
-    def spawn(self) -> Child:
+    def warm(self) -> "Zygote":
+        """Start the zygote now, in the calling thread.
+
+        The sandbox dies with its parent (PR_SET_PDEATHSIG), and Linux means the
+        parent *thread*: a zygote started from a short-lived thread would die
+        with it. Call this from a long-lived thread before spawning elsewhere.
+        """
         with _ZYGOTES_LOCK:
             zygote = _ZYGOTES.get(self.key)
             if zygote is None or not zygote.alive():
@@ -215,7 +221,10 @@ class ZygoteSpawner:
                     zygote.close()
                 zygote = Zygote(self.helper_dir, self.limits, self.preload, self.strategy)
                 _ZYGOTES[self.key] = zygote
-        return zygote.spawn()
+            return zygote
+
+    def spawn(self) -> Child:
+        return self.warm().spawn()
 
     def close(self) -> None:
         pass  # the zygote outlives one submission on purpose

@@ -11,11 +11,20 @@ built by the reference forward pass.
 Learner values only arrive as plain data; every failure goes through
 autograder.checks so no expected array is ever printed.
 """
+import sys
+
 import numpy as np
 import pytest
 
-import regularization_utils as utils
+from autograder import assignments
 from autograder.checks import CheckFailed, as_array, check, check_close, check_shape, check_type
+
+# The helper module lives in the assignment folder; the reference puts that
+# folder on sys.path when it is first built, which may be after collection.
+HELPER_DIR = str(assignments.load("regularization").release_dir)
+if HELPER_DIR not in sys.path:
+    sys.path.append(HELPER_DIR)
+import regularization_utils as utils  # noqa: E402
 
 GRAD_ORDER = ["dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1"]
 DROPOUT_CACHE = "(Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)"
@@ -257,13 +266,24 @@ def check_mask_binary(D, name, label):
           hint=f"{name} = (np.random.rand(...) < keep_prob), as int or bool; divide A, not the mask, by keep_prob")
 
 
+def check_pre_activation(Z, expected, D, keep_prob, l, label):
+    """The cached Z_l is the pre-activation before dropout (masks apply to A_l)."""
+    if close(Z, expected):
+        return
+    hint = f"Z{l} = np.dot(W{l}, A{int(l) - 1}) + b{l}" if l != "1" else "Z1 = np.dot(W1, X) + b1"
+    if D.shape == expected.shape and (close(Z, expected * D / keep_prob) or close(Z, expected * D)):
+        hint = (f"the cache's Z{l} should be the pre-activation before dropout: apply the mask D{l} "
+                f"to A{l} = relu(Z{l}), not to Z{l}")
+    check_close(Z, expected, f"{label}: Z{l}", hint=hint)
+
+
 def dropout_forward_case(learner, X, parameters, keep_prob, label):
     out = learner.forward_propagation_with_dropout(X, parameters, keep_prob)
     A3, c = unpack_dropout_forward(out, X, parameters, label)
     W1, b1, W2, b2, W3, b3 = (parameters[k] for k in ["W1", "b1", "W2", "b2", "W3", "b3"])
 
     # layer 1
-    check_close(c["Z1"], np.dot(W1, X) + b1, f"{label}: Z1", hint="Z1 = np.dot(W1, X) + b1")
+    check_pre_activation(c["Z1"], np.dot(W1, X) + b1, c["D1"], keep_prob, "1", label)
     check_mask_binary(c["D1"], "D1", label)
     expected_A1 = relu(c["Z1"]) * c["D1"] / keep_prob
     if not close(c["A1"], expected_A1):
@@ -273,16 +293,16 @@ def dropout_forward_case(learner, X, parameters, keep_prob, label):
             hint = "A1 ignores the mask D1 it returns: multiply A1 by D1, then divide by keep_prob"
         else:
             hint = "A1 must be relu(Z1) * D1 / keep_prob with the D1 stored in the cache"
-        check_close(c["A1"], expected_A1, f"{label}: A1 is not relu(Z1) * D1 / keep_prob", hint=hint)
+        check_close(c["A1"], expected_A1,
+                    f"{label}: A1, compared with relu(Z1) * D1 / keep_prob from your own Z1 and D1,",
+                    hint=hint)
 
     # layer 2, computed from the dropped A1
     expected_Z2 = np.dot(W2, c["A1"]) + b2
-    if not close(c["Z2"], expected_Z2):
-        if close(c["Z2"], np.dot(W2, relu(c["Z1"])) + b2):
-            hint = "Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)"
-        else:
-            hint = "Z2 = np.dot(W2, A1) + b2 with the dropped A1"
-        check_close(c["Z2"], expected_Z2, f"{label}: Z2", hint=hint)
+    if close(c["Z2"], np.dot(W2, relu(c["Z1"])) + b2) and not close(c["Z2"], expected_Z2):
+        check_close(c["Z2"], expected_Z2, f"{label}: Z2",
+                    hint="Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)")
+    check_pre_activation(c["Z2"], expected_Z2, c["D2"], keep_prob, "2", label)
     check_mask_binary(c["D2"], "D2", label)
     expected_A2 = relu(c["Z2"]) * c["D2"] / keep_prob
     if not close(c["A2"], expected_A2):
@@ -292,7 +312,9 @@ def dropout_forward_case(learner, X, parameters, keep_prob, label):
             hint = "A2 ignores the mask D2 it returns: multiply A2 by D2, then divide by keep_prob"
         else:
             hint = "A2 must be relu(Z2) * D2 / keep_prob with the D2 stored in the cache"
-        check_close(c["A2"], expected_A2, f"{label}: A2 is not relu(Z2) * D2 / keep_prob", hint=hint)
+        check_close(c["A2"], expected_A2,
+                    f"{label}: A2, compared with relu(Z2) * D2 / keep_prob from your own Z2 and D2,",
+                    hint=hint)
 
     # output layer: no dropout
     expected_Z3 = np.dot(W3, c["A2"]) + b3
@@ -378,7 +400,8 @@ def dA_hint(name, got, upstream, D, keep_prob):
         return f"{name} is masked by D{l} but not divided by keep_prob"
     if close(got, upstream * (1 - D) / keep_prob):
         return f"{name} keeps the dropped units: multiply by D{l} itself (1 = kept), not 1 - D{l}"
-    return f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob"
+    return (f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob, with the mask D{l} "
+            f"from the cache (do not draw a new one)")
 
 
 def compare_dropout_backward(got, expected, cache, keep_prob, keys, label):

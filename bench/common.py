@@ -1,0 +1,130 @@
+"""Shared pieces of the benchmarks: submissions, an nbgrader course, timing.
+
+Both engines grade the *same* notebook files. The files are the solution
+notebook (correct), the released stub (untouched) and partly wrong mixes, with
+the training-demo cells removed: dlgrade never runs demo cells anyway, and
+nbgrader would spend minutes training models in every submission, which would
+flatter dlgrade for a reason that has nothing to do with the engine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import assignments  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def is_kept(cell) -> bool:
+    """Markdown, the imports cell, graded cells and test cells; no demo code."""
+    if cell.cell_type != "code":
+        return True
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade_id")) or "from public_tests import" in cell.source
+
+
+def without_demos(nb):
+    nb = nbformat.from_dict(nb)
+    nb.cells = [c for c in nb.cells if is_kept(c)]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def make_submissions(name: str, count: int, folder: Path) -> list[Path]:
+    """``count`` notebooks cycling through correct, stub and one-function-wrong."""
+    spec = assignments.load(name)
+    solution = without_demos(nbformat.read(str(spec.solution_path), as_version=4))
+    stub = without_demos(nbformat.read(str(spec.released_notebook), as_version=4))
+    stub_cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in stub.cells}
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        kind = i % 3
+        nb = nbformat.from_dict(solution if kind != 1 else stub)
+        if kind == 2:   # one graded function left as the stub
+            function = spec.graded_functions[(i // 3) % len(spec.graded_functions)]
+            nb = nbformat.from_dict(solution)
+            for cell in nb.cells:
+                if cell.metadata.get("nbgrader", {}).get("grade_id") == function:
+                    cell.source = stub_cells[function].source
+        path = folder / f"s{i:03d}.ipynb"
+        nbformat.write(nb, str(path))
+        paths.append(path)
+    return paths
+
+
+class NbgraderCourse:
+    """A throwaway nbgrader course directory with one assignment (the baseline)."""
+
+    def __init__(self, root: Path, name: str):
+        self.root, self.name = root, name
+        spec = assignments.load(name)
+        source = root / "source" / name
+        source.mkdir(parents=True, exist_ok=True)
+        nbformat.write(without_demos(nbformat.read(str(spec.solution_path), as_version=4)),
+                       str(source / f"{name}.ipynb"))
+        self.helpers = [p for p in spec.release_dir.iterdir() if p.suffix == ".py"]
+        for helper in self.helpers:
+            shutil.copy(helper, source / helper.name)
+        (root / "nbgrader_config.py").write_text(
+            "c = get_config()\n"
+            f"c.CourseDirectory.root = {str(root)!r}\n"
+            "c.CourseDirectory.course_id = 'bench'\n"
+            "c.ExecutePreprocessor.timeout = 600\n"
+        )
+        self.nbgrader("generate_assignment", name, "--force", "--create")
+
+    def nbgrader(self, *args) -> float:
+        started = time.perf_counter()
+        run = subprocess.run([str(BIN / "nbgrader"), *args], cwd=self.root, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if run.returncode != 0:
+            raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
+        return time.perf_counter() - started
+
+    def submit(self, student: str, notebook: Path) -> None:
+        folder = self.root / "submitted" / student / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(notebook, folder / f"{self.name}.ipynb")
+        for helper in self.helpers:
+            shutil.copy(helper, folder / helper.name)
+
+    def autograde(self, student: str | None = None) -> float:
+        args = ["autograde", self.name, "--create", "--force"]
+        if student:
+            args += ["--student", student]
+        return self.nbgrader(*args)
+
+    def scores(self) -> dict:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gradebook:
+            return {s.student.id: s.score for s in gradebook.assignment_submissions(self.name)}
+
+
+def timed_cli(*args) -> float:
+    started = time.perf_counter()
+    subprocess.run(list(args), cwd=ROOT, capture_output=True, check=False)
+    return time.perf_counter() - started
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores"

@@ -1,0 +1,155 @@
+"""The boundary codec: only plain data crosses, nothing is unpickled."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from autograder.codec import (
+    DecodeError,
+    EncodeError,
+    TFValue,
+    dumps,
+    frame_length,
+    from_plain,
+    loads_frame_body,
+    read_exact,
+    to_plain,
+)
+
+
+def roundtrip(value):
+    # Through real JSON text, as on the pipe.
+    return from_plain(json.loads(json.dumps(to_plain(value), allow_nan=False)))
+
+
+def test_plain_values_round_trip_with_their_types():
+    value = {"a": 1, "b": 2.5, "c": "x", "d": None, "e": True, "f": [1, (2, 3.0)], "g": {"h": (None,)}}
+    back = roundtrip(value)
+    assert back == value
+    assert type(back["f"][1]) is tuple and type(back["b"]) is float and type(back["a"]) is int
+
+
+def test_special_floats_survive():
+    back = roundtrip([float("nan"), float("inf"), -0.0, 1e-300])
+    assert math.isnan(back[0]) and back[1] == float("inf") and math.copysign(1, back[2]) == -1 and back[3] == 1e-300
+
+
+@pytest.mark.parametrize("arr", [
+    np.arange(6, dtype=np.float32).reshape(2, 3),
+    np.array([[np.nan, np.inf]]),
+    np.array([True, False]),
+    np.array(["ab", "c"]),
+    np.zeros((0, 3)),
+    np.int32(7),              # numpy scalars come back as 0-d arrays
+    np.asfortranarray(np.ones((3, 2))),
+])
+def test_arrays_round_trip_exactly(arr):
+    back = roundtrip(arr)
+    assert type(back) is np.ndarray and back.dtype == np.asarray(arr).dtype
+    np.testing.assert_array_equal(back, np.asarray(arr))
+
+
+def test_ndarray_subclass_is_flattened_to_a_plain_ndarray():
+    class AlwaysEqual(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+    sneaky = np.zeros(3).view(AlwaysEqual)
+    back = roundtrip(sneaky)
+    assert type(back) is np.ndarray
+    assert not np.array_equal(back, np.ones(3))
+
+
+@pytest.mark.parametrize("value", [
+    object(),
+    np.array([object()], dtype=object),
+    np.zeros(2, dtype=[("a", "f8")]),
+    {1: "int key"},
+    lambda: 0,
+    {1, 2},
+])
+def test_unsupported_values_are_refused(value):
+    with pytest.raises(EncodeError):
+        to_plain(value)
+
+
+def test_objects_with_forged_eq_cannot_be_encoded():
+    class Liar:
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(EncodeError):
+        to_plain({"W1": Liar()})
+
+
+def test_pickled_object_array_is_refused_on_decode():
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    forged = {"__nd__": base64.b64encode(buf.getvalue()).decode()}
+    with pytest.raises(DecodeError):
+        from_plain(forged)
+
+
+def test_raw_pickle_payload_is_refused():
+    forged = {"__nd__": base64.b64encode(pickle.dumps(os.system)).decode()}
+    with pytest.raises(DecodeError):
+        from_plain(forged)
+
+
+@pytest.mark.parametrize("data", [
+    {"__class__": "os.system"},
+    {"__nd__": 5},
+    {"__tuple__": "ab"},
+    {"__float__": 1.0},
+    {"a": 1, "b": 2},                       # untagged dicts never appear on the wire
+    {"__tf__": {"kind": "EagerTensor", "dtype": "float32"}},
+    {"__tf__": {"kind": "EagerTensor", "dtype": "float32", "value": [1, 2]}},
+    3.5,                                    # bare floats are always tagged
+])
+def test_malformed_payloads_are_refused(data):
+    with pytest.raises(DecodeError):
+        from_plain(data)
+
+
+def test_deep_nesting_is_refused_both_ways():
+    value = []
+    for _ in range(100):
+        value = [value]
+    with pytest.raises(EncodeError):
+        to_plain(value)
+    with pytest.raises(DecodeError):
+        from_plain(json.loads(json.dumps(value)))
+
+
+def test_tf_values_keep_kind_and_dtype():
+    back = roundtrip({"W1": TFValue.variable(np.ones((2, 2), np.float32)), "Y": TFValue.constant([1.0])})
+    assert isinstance(back["W1"], TFValue) and back["W1"].kind == "Variable" and back["W1"].dtype == "float32"
+    assert back["Y"].kind == "EagerTensor" and back["Y"].shape == (1,)
+    built = from_plain(to_plain(TFValue.constant([2.0])), make_tf=lambda v: ("built", v.kind))
+    assert built == ("built", "EagerTensor")
+
+
+def test_frames_are_length_prefixed_and_bounded():
+    frame = dumps({"op": "call", "args": to_plain([np.ones(2)])})
+    assert frame_length(frame[:4]) == len(frame) - 4
+    assert loads_frame_body(frame[4:])["op"] == "call"
+    with pytest.raises(DecodeError):
+        frame_length((2**31).to_bytes(4, "big"))
+    with pytest.raises(DecodeError):
+        loads_frame_body(b"[1, 2]")
+    with pytest.raises(DecodeError):
+        loads_frame_body(b"\xff\xfe")
+
+
+def test_read_exact_reassembles_short_reads_and_detects_eof():
+    chunks = [b"ab", b"c", b"de"]
+    assert read_exact(0, 5, read=lambda fd, n: chunks.pop(0)) == b"abcde"
+    with pytest.raises(EOFError):
+        read_exact(0, 3, read=lambda fd, n: b"")
