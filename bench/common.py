@@ -8,11 +8,14 @@ flatter dlgrade for a reason that has nothing to do with the engine.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,3 +131,75 @@ def median(values) -> float:
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores"
+
+
+def run_benchmark(argv, description: str, default_assignment: str, default_count: int) -> dict:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assignment", default=default_assignment)
+    parser.add_argument("--count", type=int, default=default_count)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    args = parser.parse_args(argv)
+    name = args.assignment
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{name}: {args.count} submissions; {load_average()}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        tmp = Path(tmp)
+        subs = make_submissions(name, args.count, tmp / "submissions")
+
+        # ---- dlgrade, warm process (what each batch worker does)
+        from autograder.grading import grade_notebook
+
+        grade_notebook(subs[0], name)   # start the zygote: paid once per worker
+        warm, dl_scores = [], {}
+        for path in subs:
+            started = time.perf_counter()
+            result = grade_notebook(path, name)
+            warm.append(time.perf_counter() - started)
+            dl_scores[path.stem] = result["score"]
+
+        # ---- dlgrade, one command per submission (cold: interpreter, numpy, zygote)
+        cold = [timed_cli(str(BIN / "dlgrade"), "grade", str(p), "--json") for p in subs[:5]]
+
+        # ---- dlgrade batch over all of them
+        batch_wall = timed_cli(str(BIN / "dlgrade"), "batch", str(tmp / "submissions"),
+                               "--out", str(tmp / "batch-out"), "--assignment", name)
+
+        # ---- nbgrader autograde, the baseline
+        course = NbgraderCourse(tmp / "course", name)
+        for path in subs:
+            course.submit(path.stem, path)
+        per_student = [course.autograde(path.stem) for path in subs[:5]]
+        all_wall = course.autograde()
+        nb_scores = course.scores()
+
+    figures = {
+        "assignment": name,
+        "submissions": args.count,
+        "dlgrade_warm_median_s": median(warm),
+        "dlgrade_cli_median_s": median(cold),
+        "dlgrade_batch_per_submission_s": batch_wall / args.count,
+        "nbgrader_per_student_median_s": median(per_student),
+        "nbgrader_all_per_submission_s": all_wall / args.count,
+    }
+    figures["ratio_warm_vs_nbgrader_per_student"] = figures["nbgrader_per_student_median_s"] / figures["dlgrade_warm_median_s"]
+    figures["ratio_cli_vs_nbgrader_per_student"] = figures["nbgrader_per_student_median_s"] / figures["dlgrade_cli_median_s"]
+    figures["ratio_batch_vs_nbgrader_all"] = figures["nbgrader_all_per_submission_s"] / figures["dlgrade_batch_per_submission_s"]
+    figures["load"] = load_average()
+
+    print(f"{'':34}{'dlgrade':>10}{'nbgrader':>10}{'ratio':>8}")
+    print(f"{'one submission, fresh command':34}{figures['dlgrade_cli_median_s']:>9.2f}s"
+          f"{figures['nbgrader_per_student_median_s']:>9.2f}s{figures['ratio_cli_vs_nbgrader_per_student']:>7.1f}x")
+    print(f"{'one submission, warm worker':34}{figures['dlgrade_warm_median_s']:>9.2f}s"
+          f"{figures['nbgrader_per_student_median_s']:>9.2f}s{figures['ratio_warm_vs_nbgrader_per_student']:>7.1f}x")
+    print(f"{'whole batch, per submission':34}{figures['dlgrade_batch_per_submission_s']:>9.2f}s"
+          f"{figures['nbgrader_all_per_submission_s']:>9.2f}s{figures['ratio_batch_vs_nbgrader_all']:>7.1f}x")
+    print("scores (dlgrade hidden suite / nbgrader public test cells):")
+    for stem in sorted(dl_scores)[:6]:
+        print(f"  {stem}: {dl_scores[stem]:g} / {nb_scores.get(stem, float('nan')):g}")
+    (out / f"{name}.json").write_text(json.dumps(figures, indent=2))
+    print(f"figures written to {out / f'{name}.json'}")
+    return figures
+
+

@@ -5,7 +5,8 @@ lose points on that function only and keep full marks everywhere else. In
 particular the 1-D gradient_check is graded with known forward/backward
 functions swapped in (learner.probe), so a broken forward_propagation or
 backward_propagation must not cost gradient_check anything. Other correct
-implementations must get full marks.
+implementations must get full marks. To keep the file fast, variants of
+different functions share a notebook, and each notebook is graded once.
 
 The helper tests check the provided network (vector conversions, cost, the
 two planted bugs of backward_propagation_n, the dropout variant) and the
@@ -23,7 +24,7 @@ import pytest
 
 from autograder import assignments
 from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, with_function, write
+from tests.nbtools import ROOT, graded_cell, with_function, write
 
 A = "gradient_checking"
 FUNCTIONS = ["forward_propagation", "backward_propagation", "gradient_check", "gradient_check_n"]
@@ -241,48 +242,121 @@ ALTERNATIVES = {
 }
 
 
-def grade_with(tmp_path, function, source):
-    nb = with_function(A, function, source)
-    return grade_notebook(write(nb, tmp_path / "submission.ipynb"), A)
+def _conflict(functions):
+    """A round may not mix forward/backward_propagation with gradient_check."""
+    return "gradient_check" in functions and bool(functions & {"forward_propagation", "backward_propagation"})
+
+
+def make_rounds(variants):
+    """Group variants into notebooks with at most one replaced function each.
+
+    Grading a notebook costs a few seconds, so each variant is graded once, in a
+    notebook whose other replaced cells belong to other functions. A function's
+    score does not depend on the other functions' cells (gradient_check is even
+    graded with known forward/backward functions swapped in), and the checks
+    below would catch it if it did: every function without a replaced cell must
+    keep full marks. A broken forward_propagation or backward_propagation never
+    shares a notebook with a replaced gradient_check, so that the notebook shows
+    that they cost gradient_check nothing.
+    """
+    rounds = []
+    for name in sorted(variants):
+        function = variants[name][0]
+        for r in rounds:
+            functions = {variants[other][0] for other in r}
+            if function not in functions and not _conflict(functions | {function}):
+                r.append(name)
+                break
+        else:
+            rounds.append([name])
+    return rounds
+
+
+BUG_ROUNDS = make_rounds(PLANTED_BUGS)
+ALTERNATIVE_ROUNDS = make_rounds(ALTERNATIVES)
+
+
+class Grades:
+    """Grades each round's notebook once, on first use: name -> grade_notebook result."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.results = {}
+
+    def __call__(self, name):
+        variants, rounds = ((PLANTED_BUGS, BUG_ROUNDS) if name in PLANTED_BUGS
+                            else (ALTERNATIVES, ALTERNATIVE_ROUNDS))
+        members = next(r for r in rounds if name in r)
+        key = tuple(members)
+        if key not in self.results:
+            nb = None
+            for member in members:
+                function, source = variants[member]
+                nb = with_function(A, function, source) if nb is None else _replace(nb, function, source)
+            path = write(nb, self.tmp_path_factory.mktemp("round") / "submission.ipynb")
+            self.results[key] = grade_notebook(path, A)
+        return self.results[key], {variants[member][0] for member in members}
+
+
+def _replace(nb, function, source):
+    graded_cell(nb, function).source = source
+    return nb
+
+
+@pytest.fixture(scope="module")
+def grades(tmp_path_factory):
+    return Grades(tmp_path_factory)
 
 
 def failed_checks(result, function):
     return [t["name"] for t in result["tests"] if t["function"] == function and t["status"] != "passed"]
 
 
+def test_rounds_replace_each_function_at_most_once():
+    for variants, rounds in ((PLANTED_BUGS, BUG_ROUNDS), (ALTERNATIVES, ALTERNATIVE_ROUNDS)):
+        assert sorted(n for r in rounds for n in r) == sorted(variants)
+        for r in rounds:
+            functions = [variants[n][0] for n in r]
+            assert len(functions) == len(set(functions)), r
+            assert not _conflict(set(functions)), r
+    # The forward/backward bugs are graded with the solution's gradient_check.
+    assert any({PLANTED_BUGS[n][0] for n in r} >= {"forward_propagation", "backward_propagation"}
+               for r in BUG_ROUNDS)
+
+
 @pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
-def test_planted_bug_costs_only_its_function(tmp_path, bug):
-    function, source = PLANTED_BUGS[bug]
-    result = grade_with(tmp_path, function, source)
+def test_planted_bug_costs_only_its_function(grades, bug):
+    function, _ = PLANTED_BUGS[bug]
+    result, replaced = grades(bug)
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
     assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
     for other in FUNCTIONS:
-        if other != function:
+        if other not in replaced:
             assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
 
 
-def test_one_sided_difference_fails_the_curvature_checks(tmp_path):
+def test_one_sided_difference_fails_the_curvature_checks(grades):
     """The one-sided checker is caught by the checks meant for it, not only by accident."""
-    result = grade_with(tmp_path, "gradient_check_n", GCN_ONE_SIDED)
+    result, _ = grades("gcn_one_sided")
     failed = failed_checks(result, "gradient_check_n")
     assert any("O(eps**2)" in name for name in failed), failed
     assert any(name.startswith("gradient_check_n: On correct gradients") for name in failed), failed
-    result = grade_with(tmp_path, "gradient_check", GC_ONE_SIDED)
+    result, _ = grades("gc_one_sided")
     failed = failed_checks(result, "gradient_check")
     assert any("two-sided value" in name for name in failed), failed
 
 
 @pytest.mark.parametrize("variant", sorted(ALTERNATIVES))
-def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    function, source = ALTERNATIVES[variant]
-    result = grade_with(tmp_path, function, source)
+def test_other_correct_answers_get_full_marks(grades, variant):
+    function, _ = ALTERNATIVES[variant]
+    result, _ = grades(variant)
     assert result["score"] == result["max_score"], failed_checks(result, function)
 
 
-def test_feedback_does_not_show_expected_values(tmp_path):
+def test_feedback_does_not_show_expected_values(grades):
     """A wrong checker's feedback names the check and gives a hint, without the hidden value."""
-    result = grade_with(tmp_path, "gradient_check_n", GCN_FIXED_EPSILON)
+    result, _ = grades("gcn_hard_coded_epsilon")
     outputs = [t["output"] for t in result["tests"] if t["status"] != "passed"]
     assert outputs and all("Hint:" in text for text in outputs)
     X, Y, parameters, gradients = suite.network_case(7, 7)

@@ -1,13 +1,19 @@
 """Hostile submissions gain nothing, and the grader and the machine stay intact.
 
-Every trick goes into the cell of ``initialize_parameters_he`` of a submission
-whose ``initialize_parameters_zeros`` is correct and whose other functions are
-stubs. Without the trick that submission scores the zeros points; with it, it
-must score no more, and the report must say what happened.
+Every trick goes into the cell of one graded function (the "victim") of a
+submission in which one other function (the "keeper") is correct and the rest
+are stubs. Without the trick that submission scores the keeper's points; with
+it, it must score no more, and the report must say what happened.
+
+The tricks run against assignment 1 (numpy) and assignment 5 (TensorFlow,
+whose learner children are forked from a zygote that has imported TensorFlow).
+Trick sources are written for ``initialize_parameters_he(layers_dims)``; the
+name is replaced by the victim's, a one-argument function in both assignments.
 """
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -19,36 +25,55 @@ from tests.nbtools import graded_cell, released_path, solution_path, with_functi
 
 import nbformat
 
-A = "initialization"
-HE = "initialize_parameters_he"
-ZEROS = "initialize_parameters_zeros"
 ISOLATED = sandbox.available_strategy() == "bwrap"
+TRICK_NAME = "initialize_parameters_he"
+
+# assignment, victim (gets the trick), keeper (correct, must keep its points)
+TARGETS = {
+    "numpy": ("initialization", "initialize_parameters_he", "initialize_parameters_zeros"),
+    "tensorflow": ("tensorflow_intro", "sigmoid", "one_hot_matrix"),
+}
 
 
-def baseline_notebook():
-    """The released stub with a correct zeros initializer."""
-    zeros = graded_cell(nbformat.read(str(solution_path(A)), as_version=4), ZEROS).source
-    return with_function(A, ZEROS, zeros, base=released_path(A))
+@pytest.fixture(scope="module", params=list(TARGETS))
+def target(request):
+    return TARGETS[request.param]
+
+
+# Tricks that run into a timeout cost 30-40 s each on the TensorFlow assignment
+# (its per-call limit is 30 s); the mechanism is the same as on numpy, so the
+# TensorFlow variants of these run with `make test-all` only.
+SLOW_ON_TF = pytest.mark.parametrize(
+    "target", ["numpy", pytest.param("tensorflow", marks=pytest.mark.slow)], indirect=True)
+
+
+def baseline_notebook(target):
+    """The released stub with the keeper function correct."""
+    assignment, _, keeper = target
+    source = graded_cell(nbformat.read(str(solution_path(assignment)), as_version=4), keeper).source
+    return with_function(assignment, keeper, source, base=released_path(assignment))
 
 
 @pytest.fixture(scope="module")
-def baseline_score(tmp_path_factory):
-    path = write(baseline_notebook(), tmp_path_factory.mktemp("base") / "baseline.ipynb")
-    result = grade_notebook(path, A)
-    assert result["functions"][ZEROS]["score"] == result["functions"][ZEROS]["max_score"] > 0
-    assert result["score"] == result["functions"][ZEROS]["score"]
+def baseline_score(target, tmp_path_factory):
+    assignment, victim, keeper = target
+    path = write(baseline_notebook(target), tmp_path_factory.mktemp("base") / "baseline.ipynb")
+    result = grade_notebook(path, assignment)
+    assert result["functions"][keeper]["score"] == result["functions"][keeper]["max_score"] > 0
+    assert result["score"] == result["functions"][keeper]["score"]
     return result["score"]
 
 
-def grade_trick(tmp_path, source: str, name: str = "trick.ipynb"):
-    nb = baseline_notebook()
-    graded_cell(nb, HE).source = source
+def grade_trick(tmp_path, target, source: str, name: str = "trick.ipynb"):
+    assignment, victim, _ = target
+    nb = baseline_notebook(target)
+    graded_cell(nb, victim).source = source.replace(TRICK_NAME, victim)
     path = write(nb, tmp_path / name)
-    return grade_notebook(path, A)
+    return grade_notebook(path, assignment)
 
 
-def he_output(result) -> str:
-    return "\n".join(t["output"] for t in result["tests"] if t["function"] == HE)
+def victim_output(result, target) -> str:
+    return "\n".join(t["output"] for t in result["tests"] if t["function"] == target[1])
 
 
 MONKEYPATCH = '''
@@ -72,11 +97,7 @@ class Liar:
 class LyingArray(np.ndarray):
     def __eq__(self, other): return np.ones(np.shape(other), bool)
 def initialize_parameters_he(layers_dims):
-    params = {}
-    for l in range(1, len(layers_dims)):
-        params["W" + str(l)] = Liar()
-        params["b" + str(l)] = np.zeros((layers_dims[l], 1)).view(LyingArray)
-    return params
+    return {"W1": Liar(), "b1": np.zeros((3, 1)).view(LyingArray)}
 '''
 
 EXIT_AT_IMPORT = '''
@@ -147,43 +168,43 @@ def initialize_parameters_he(layers_dims):
 '''
 
 
-def test_monkeypatching_numpy_and_builtins_gains_nothing(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, MONKEYPATCH)
+def test_monkeypatching_numpy_and_builtins_gains_nothing(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, MONKEYPATCH)
     assert result["score"] <= baseline_score
-    assert result["functions"][HE]["score"] == 0
+    assert result["functions"][target[1]]["score"] == 0
 
 
-def test_always_equal_objects_cannot_cross_the_boundary(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, ALWAYS_EQUAL)
+def test_always_equal_objects_cannot_cross_the_boundary(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, ALWAYS_EQUAL)
     assert result["score"] <= baseline_score
-    assert result["functions"][HE]["score"] == 0
-    assert "cannot be returned" in he_output(result)
+    assert result["functions"][target[1]]["score"] == 0
+    assert "cannot be returned" in victim_output(result, target)
 
 
 @pytest.mark.parametrize("source", [EXIT_AT_IMPORT, SYS_EXIT_AT_IMPORT], ids=["os._exit", "sys.exit"])
-def test_exit_at_import_costs_only_that_cell(tmp_path, baseline_score, source):
-    result = grade_trick(tmp_path, source)
+def test_exit_at_import_costs_only_that_cell(tmp_path, target, baseline_score, source):
+    result = grade_trick(tmp_path, target, source)
     assert result["score"] == baseline_score  # zeros still graded, He lost
     assert any("cell" in note for note in result["notes"])
 
 
-def test_exit_during_a_call_is_reported(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, EXIT_IN_CALL)
+def test_exit_during_a_call_is_reported(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, EXIT_IN_CALL)
     assert result["score"] == baseline_score
-    assert "ended unexpectedly" in he_output(result)
+    assert "ended unexpectedly" in victim_output(result, target)
 
 
-def test_conftest_and_numpy_beside_the_notebook_are_ignored(tmp_path, baseline_score):
+def test_conftest_and_numpy_beside_the_notebook_are_ignored(tmp_path, target, baseline_score):
     (tmp_path / "conftest.py").write_text(
         "import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
         "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
     (tmp_path / "numpy.py").write_text("def allclose(*a, **k):\n    return True\n")
     (tmp_path / "public_tests.py").write_text("raise SystemExit\n")
-    result = grade_trick(tmp_path, MONKEYPATCH)
+    result = grade_trick(tmp_path, target, MONKEYPATCH)
     assert result["score"] <= baseline_score
 
 
-def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, baseline_score):
+def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, target, baseline_score):
     out = tmp_path / "out"
     forged = json.dumps({"score": 1000, "max_score": 11, "tests": []})
     targets = [str(out / "results.json"), str(tmp_path / "results.json"), "results.json", "/tmp/results.json"]
@@ -198,8 +219,8 @@ def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, baseline_
         "            pass\n"
         "    return {}\n"
     )
-    nb = baseline_notebook()
-    graded_cell(nb, HE).source = source
+    nb = baseline_notebook(target)
+    graded_cell(nb, target[1]).source = source.replace(TRICK_NAME, target[1])
     path = write(nb, tmp_path / "forger.ipynb")
     assert dlgrade(["grade", str(path), "--out", str(out)]) == 0
     written = json.loads((out / "results.json").read_text())
@@ -209,38 +230,43 @@ def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, baseline_
 
 
 @pytest.mark.skipif(not ISOLATED, reason="needs the bubblewrap sandbox (apt-get install bubblewrap)")
-def test_hidden_suite_and_solutions_are_not_readable(tmp_path, baseline_score):
+def test_hidden_suite_and_solutions_are_not_readable(tmp_path, target, baseline_score):
     from autograder.assignments import ROOT, SUITES_DIR
 
-    secrets = [str(SUITES_DIR / A / f"test_{A}.py"), str(ROOT / "solutions" / f"{A}.ipynb")]
-    result = grade_trick(tmp_path, READ_SECRETS.replace("{paths}", ", ".join(repr(p) for p in secrets)))
+    a = target[0]
+    secrets = [str(SUITES_DIR / a / f"test_{a}.py"), str(ROOT / "solutions" / f"{a}.ipynb")]
+    result = grade_trick(tmp_path, target, READ_SECRETS.replace("{paths}", ", ".join(repr(p) for p in secrets)))
     assert result["score"] <= baseline_score
-    output = he_output(result)
+    output = victim_output(result, target)
     assert "LEAKED" in output and "FileNotFoundError" in output
     assert "BEGIN SOLUTION" not in output and "def test_" not in output
 
 
-def test_infinite_loop_times_out_and_costs_only_its_function(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, INFINITE_LOOP)
+@SLOW_ON_TF
+def test_infinite_loop_times_out_and_costs_only_its_function(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, INFINITE_LOOP)
     assert result["score"] == baseline_score
-    assert HE in result["process"]["timeouts"]
-    assert "did not finish" in he_output(result)
+    assert target[1] in result["process"]["timeouts"]
+    assert "did not finish" in victim_output(result, target)
 
 
-def test_infinite_loop_at_import_costs_only_its_cell(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, LOOP_AT_IMPORT)
+@SLOW_ON_TF
+def test_infinite_loop_at_import_costs_only_its_cell(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, LOOP_AT_IMPORT)
     assert result["score"] == baseline_score
 
 
-def test_memory_bomb_is_contained(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, MEMORY_BOMB)
+@SLOW_ON_TF
+def test_memory_bomb_is_contained(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, MEMORY_BOMB)
     assert result["score"] == baseline_score
     # Stopped by RLIMIT_AS (MemoryError), the memory cgroup (killed), or the timeout.
-    assert any(word in he_output(result) for word in ("MemoryError", "memory", "did not finish"))
+    assert any(word in victim_output(result, target) for word in ("MemoryError", "memory", "did not finish"))
 
 
-def test_fork_bomb_is_contained_and_cleaned_up(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, FORK_BOMB)
+@SLOW_ON_TF
+def test_fork_bomb_is_contained_and_cleaned_up(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, FORK_BOMB)
     assert result["score"] == baseline_score
     if ISOLATED:
         left = subprocess.run(["ps", "-u", str(sandbox.SANDBOX_UID), "-o", "pid=,args="], capture_output=True, text=True)
@@ -248,19 +274,58 @@ def test_fork_bomb_is_contained_and_cleaned_up(tmp_path, baseline_score):
         assert len([l for l in left.stdout.splitlines() if "--zygote" not in l]) == 0, left.stdout
 
 
-def test_network_is_unreachable(tmp_path, baseline_score):
-    result = grade_trick(tmp_path, NETWORK)
+def test_network_is_unreachable(tmp_path, target, baseline_score):
+    result = grade_trick(tmp_path, target, NETWORK)
     assert result["score"] <= baseline_score
     if ISOLATED:
-        assert "unreachable" in he_output(result).lower() or "OSError" in he_output(result)
+        assert "unreachable" in victim_output(result, target).lower() or "OSError" in victim_output(result, target)
 
 
-def test_flood_of_output_is_truncated_and_the_answer_still_counts(tmp_path, baseline_score):
-    he = graded_cell(nbformat.read(str(solution_path(A)), as_version=4), HE).source
-    flood = he.replace("def initialize_parameters_he(layers_dims):",
-                       "def initialize_parameters_he(layers_dims):\n    print('x' * 10_000_000)", 1)
-    result = grade_trick(tmp_path, flood)
-    assert result["functions"][HE]["score"] == result["functions"][HE]["max_score"]
+def test_flood_of_output_is_truncated_and_the_answer_still_counts(tmp_path, target, baseline_score):
+    assignment, victim, _ = target
+    correct = graded_cell(nbformat.read(str(solution_path(assignment)), as_version=4), victim).source
+    head = re.search(rf"def {victim}\(.*\):", correct).group(0)
+    flood = correct.replace(head, head + "\n    print('x' * 10_000_000)", 1)
+    result = grade_trick(tmp_path, target, flood)
+    assert result["functions"][target[1]]["score"] == result["functions"][target[1]]["max_score"]
     assert result["process"]["output_bytes"] >= 10_000_000
     assert len(result["learner_output"]) <= 4000
     assert any("printed" in note for note in result["notes"])
+
+
+LEAVE_TRACES = """
+import os, subprocess, numpy as np
+def initialize_parameters_he(layers_dims, _traces=[
+        open("/tmp/dlgrade-leak", "w").write("left by an earlier submission"),
+        os.environ.__setitem__("DLGRADE_LEAK", "1"),
+        setattr(np, "dlgrade_leak", True),
+        subprocess.Popen(["/bin/sh", "-c", "sleep 2; echo late > /tmp/dlgrade-leak-late; sleep 60"],
+                         start_new_session=True)]):
+    return None
+"""
+
+SEES_TRACES = """
+import os, numpy as np
+def leaked():
+    return (os.path.exists("/tmp/dlgrade-leak") or os.path.exists("/tmp/dlgrade-leak-late")
+            or "DLGRADE_LEAK" in os.environ or getattr(np, "dlgrade_leak", False))
+"""
+
+
+@pytest.mark.skipif(not ISOLATED, reason="the sweep between submissions runs in the bubblewrap sandbox")
+def test_nothing_leaks_from_one_submission_to_the_next(tmp_path, target, baseline_score):
+    """Children forked from the same warm zygote: files in /tmp, environment,
+    patched modules and background processes of one submission are gone when
+    the next one runs. The next submission's keeper fails if it sees any trace."""
+    assignment, victim, keeper = target
+    grade_trick(tmp_path, target, LEAVE_TRACES, name="first.ipynb")
+    nb = baseline_notebook(target)
+    correct = graded_cell(nb, keeper).source
+    head = re.search(rf"def {keeper}\(.*\):", correct).group(0)
+    graded_cell(nb, keeper).source = SEES_TRACES + correct.replace(
+        head, head + "\n    if leaked():\n        raise RuntimeError('saw a trace of another submission')", 1)
+    import time
+    time.sleep(2.5)  # the first submission's background process would have written its late file by now
+    result = grade_notebook(write(nb, tmp_path / "second.ipynb"), assignment)
+    assert result["functions"][keeper]["score"] == result["functions"][keeper]["max_score"], \
+        [t["output"] for t in result["tests"] if t["status"] != "passed"]

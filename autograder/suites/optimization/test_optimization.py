@@ -514,6 +514,12 @@ def adam_both(learner, reference, parameters, grads, v, s, t, hp):
 
 def adam_mistakes(grads, v, s, t, hp):
     """Dicts of v_corrected and s_corrected under the usual bias-correction mistakes."""
+    # (1 - beta)**t underflows to 0 for t = 1000: that mistake's values are inf, harmlessly.
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return _adam_mistakes(grads, v, s, t, hp)
+
+
+def _adam_mistakes(grads, v, s, t, hp):
     b1, b2 = hp["beta1"], hp["beta2"]
     new_v = layer_map(v, lambda k, a: b1 * a + (1 - b1) * grads[k])
     new_s = layer_map(s, lambda k, a: b2 * a + (1 - b2) * grads[k] ** 2)
