@@ -20,7 +20,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import assignments, gradebook, runners
+from autograder import runners  # first: it keeps a slow optional import out (see runners.py)
+from autograder import assignments, gradebook
 from autograder.reports import results_json, write_reports
 from autograder.state import GradeState, StateError
 from autograder.submissions import Discovery, SubmissionsError, discover

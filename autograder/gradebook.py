@@ -163,7 +163,7 @@ def write_plots(grades: list, folder: Path) -> list:
 # ------------------------------------------------------------------ the table a newcomer reads
 
 def score_table(grades: list) -> str:
-    rows = [("learner", "assignment", "score", "")]
+    rows = [("learner", "assignment", "score", "status")]
     for grade in sorted(grades, key=lambda g: (g.assignment, g.learner)):
         result = grade.result
         score = f"{float(result.get('score', 0)):g} / {float(result.get('max_score', 0)):g}"
@@ -181,5 +181,5 @@ def score_table(grades: list) -> str:
     for i, row in enumerate(rows):
         lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip())
         if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+            lines.append("  ".join("-" * w for w in widths + [max(len(row[3]) for row in rows)]))
     return "\n".join(lines)

@@ -22,6 +22,8 @@ results dict for it, in the calling thread:
 """
 from __future__ import annotations
 
+import sys
+import logging
 import multiprocessing
 import tempfile
 import time
@@ -54,9 +56,22 @@ class Job:
 
 # ------------------------------------------------------------------ what a worker runs
 
-def warm_up() -> None:
-    """Worker initializer: pay the grader's imports before the first job."""
-    import autograder.grading  # noqa: F401
+_started_queue = None   # in a worker: where it says "job N started" (see _pool_session)
+
+
+def _init_worker(started, warm: bool) -> None:
+    """Worker initializer: remember the start-report queue; pay the grader's imports before the first job."""
+    global _started_queue
+    _started_queue = started
+    if warm:
+        import autograder.grading  # noqa: F401
+
+
+def _run_job(grade, index: int, name: str, data: bytes, assignment):
+    """Report the real start (deadlines count from here, not from the queueing), then grade."""
+    if _started_queue is not None:
+        _started_queue.put(index)
+    return grade(name, data, assignment)
 
 
 def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
@@ -128,25 +143,34 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     Returns the jobs that were in flight when a worker died (suspects); jobs not
     yet started stay in ``pending``.
     """
-    executor = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context(MP_CONTEXT),
-                                   initializer=warm_up)
-    running: dict = {}   # future -> (job, started)
+    context = multiprocessing.get_context(MP_CONTEXT)
+    started_queue = context.SimpleQueue()
+    executor = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_init_worker,
+                                   initargs=(started_queue, grade is grade_submission))
+    running: dict = {}   # future -> (job, started): started is None until its worker picks it up
+    by_index: dict = {}  # the index sent to the worker -> future
     suspects: list = []
     finished = False
     try:
         while pending or running:
-            # Only ``width`` jobs at a time: every submitted job is really running, so
-            # a deadline measures its own grading and a broken pool has few suspects.
+            # Only ``width`` jobs at a time, so a broken pool has few suspects.
             while pending and len(running) < width:
                 job = pending[0]
+                index = len(by_index)
                 try:
-                    future = executor.submit(grade, job.name, job.data, job.grade_as)
+                    future = executor.submit(_run_job, grade, index, job.name, job.data, job.grade_as)
                 except BrokenProcessPool:  # a worker died between two jobs
                     suspects += _drain(running, on_done)
                     finished = True
                     return suspects
-                running[future] = (pending.popleft(), time.monotonic())
+                by_index[index] = future
+                running[future] = (pending.popleft(), None)
             done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            # A deadline measures the job's own grading, not the workers' start-up (spawn, imports).
+            while not started_queue.empty():
+                future = by_index.get(started_queue.get())
+                if future in running and running[future][1] is None:
+                    running[future] = (running[future][0], time.monotonic())
             broken = False
             for future in done:
                 job, _ = running.pop(future)
@@ -157,7 +181,8 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
                 else:
                     on_done(job, result)
             now = time.monotonic()
-            overdue = [f for f, (job, started) in running.items() if now - started > job.timeout]
+            overdue = [f for f, (job, started) in running.items()
+                       if started is not None and now - started > job.timeout]
             for future in overdue:
                 job, _ = running.pop(future)
                 on_done(job, overdue_result(job))
@@ -177,6 +202,7 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
         if not finished:  # interrupted (Ctrl-C) or on_done failed: do not leave workers grading
             _kill_workers(executor)
         executor.shutdown(wait=finished, cancel_futures=True)
+        started_queue.close()
 
 
 def _drain(running: dict, on_done: OnDone) -> list:
@@ -216,15 +242,40 @@ def _kill_workers(executor: ProcessPoolExecutor) -> None:
 
 # ------------------------------------------------------------------ Dask
 
+_grading_thread = None   # on a Dask worker: the one thread that grades (see _on_long_lived_thread)
+
+
+def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignment) -> dict:
+    """Run a Dask task's grading on one thread that lives as long as the worker process.
+
+    The engine's sandboxes die with the *thread* that started them (PR_SET_PDEATHSIG),
+    and a grader process keeps its assignment's zygote across submissions. Dask runs
+    tasks on pool threads that can come and go, which killed the zygote under later
+    submissions ("the process running the imports cell ended unexpectedly").
+    """
+    global _grading_thread
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _grading_thread is None:
+        _grading_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlgrade-grader")
+    return _grading_thread.submit(grade, name, data, assignment).result()
+
+
+def _submit(client, grade: GradeFunction, job: Job, suffix: str):
+    return client.submit(_on_long_lived_thread, grade, job.name, job.data, job.grade_as, pure=False,
+                         key=f"dlgrade-{job.learner}-{job.assignment}-{job.sha256[:12]}{suffix}")
+
+
 def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = grade_submission) -> None:
     """Each job is a task on a Dask cluster; results come back here and are recorded here.
 
     ``address`` is a scheduler address (``tcp://host:8786``) or ``local:N`` for a
     LocalCluster of N single-threaded worker processes. Workers must have dlgrade
-    installed with the same assignments (DLGRADE_ROOT). A worker that dies is
-    retried by the scheduler up to its ``allowed-failures``, then the job gets
-    an error result. Not done here: the local pool's per-job deadline (a Dask
-    task cannot be stopped); the engine's own time limits apply.
+    installed with the same assignments (DLGRADE_ROOT). A task whose worker dies
+    (more than the scheduler's ``allowed-failures`` times) is graded again alone;
+    if its worker dies again, the job gets an error result. Not done here: the
+    local pool's per-job deadline (a Dask task cannot be stopped); the engine's
+    own time limits apply.
     """
     import dask
     from distributed import Client, LocalCluster, as_completed
@@ -232,26 +283,35 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
     cluster = None
     if address.startswith("local:"):
         workers = int(address.split(":", 1)[1])
-        # One retry: a job whose worker dies twice is the culprit; an innocent job
-        # that shared the dead worker's queue gets a second chance.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        # No retry by the scheduler: a task whose worker dies fails at once and we
+        # grade it again alone (below), which tells the culprit from its neighbours.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
     else:
         client = Client(address, set_as_default=False, timeout="30s")
     try:
         futures = {}
         for job in jobs:
-            future = client.submit(grade, job.name, job.data, job.grade_as, pure=False,
-                                   key=f"dlgrade-{job.learner}-{job.assignment}-{job.sha256[:12]}")
-            futures[future] = job
-        for future in as_completed(futures):
+            futures[_submit(client, grade, job, "")] = job
+        suspects = []
+        for future in as_completed(list(futures), loop=client.loop):
             job = futures.pop(future)
             try:
                 result = future.result()
-            except Exception as exc:  # KilledWorker, a lost connection...
-                result = died_result(job, f"on a Dask worker: {type(exc).__name__}: {exc}")
+            except Exception:  # KilledWorker, a lost connection...: maybe only a neighbour's fault
+                suspects.append(job)
+                continue
+            on_done(job, result)
+        # A worker that dies takes the tasks queued beside it down too. As in run_local, grade each
+        # suspect alone: the one that kills its worker again is the culprit, the others get a grade.
+        for job in suspects:
+            future = _submit(client, grade, job, "-alone")
+            try:
+                result = future.result()
+            except Exception as exc:
+                result = died_result(job, f"on a Dask worker, twice, the second time alone: {type(exc).__name__}: {exc}")
             on_done(job, result)
     finally:
         client.close()

@@ -9,8 +9,12 @@ Strategies, strongest first:
              RLIMIT_NPROC applies); new session; dies with its parent.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
              it; there the container is the sandbox): drop to uid 65534 with
-             no capabilities and no_new_privs; the grader's files must not be
-             readable by that uid (the Docker image sets permissions so).
+             no inheritable capabilities and no_new_privs (a non-root uid with
+             no_new_privs holds no capabilities; without CAP_SETPCAP, as in
+             the Docker image, ``--bounding-set=-all`` cannot shrink the bounding
+             set, which no_new_privs makes moot); the grader's files must not
+             be readable by that uid (the Docker image sets permissions so).
+             There is no pid namespace and no sweep between submissions.
 ``plain``    a subprocess with resource limits only. The report says the
              submission was not isolated.
 

@@ -14,6 +14,7 @@ then pays ``import tensorflow`` once per worker, not once per submission.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import os
 import shutil
 import socket
@@ -199,6 +200,8 @@ def _discard(pipe) -> None:
 # One zygote per assignment per grading process, reused across submissions.
 _ZYGOTES: dict = {}
 _ZYGOTES_LOCK = threading.Lock()
+# The one thread that starts zygotes (see ZygoteSpawner.warm); its worker never exits.
+_STARTER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlgrade-zygote-starter")
 
 
 class ZygoteSpawner:
@@ -208,18 +211,19 @@ class ZygoteSpawner:
         self.key, self.helper_dir, self.limits, self.preload, self.strategy = key, helper_dir, limits, preload, strategy
 
     def warm(self) -> "Zygote":
-        """Start the zygote now, in the calling thread.
+        """The shared zygote, started if needed.
 
         The sandbox dies with its parent (PR_SET_PDEATHSIG), and Linux means the
-        parent *thread*: a zygote started from a short-lived thread would die
-        with it. Call this from a long-lived thread before spawning elsewhere.
+        parent *thread*: a zygote started from a short-lived thread (a Dask
+        task, a prestart helper) would die with it. So zygotes are always
+        started from one thread that lives as long as the process.
         """
         with _ZYGOTES_LOCK:
             zygote = _ZYGOTES.get(self.key)
             if zygote is None or not zygote.alive():
                 if zygote is not None:
                     zygote.close()
-                zygote = Zygote(self.helper_dir, self.limits, self.preload, self.strategy)
+                zygote = _STARTER.submit(Zygote, self.helper_dir, self.limits, self.preload, self.strategy).result()
                 _ZYGOTES[self.key] = zygote
             return zygote
 

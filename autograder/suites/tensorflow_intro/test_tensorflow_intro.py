@@ -1,0 +1,531 @@
+"""Hidden suite for assignment 5, Introduction to TensorFlow.
+
+Learner values come back as ``autograder.codec.TFValue(kind, dtype, value)``:
+the suite checks the kind (``EagerTensor`` or ``Variable``) and the dtype as
+well as the values. The reference runs here and returns real TensorFlow
+objects. Values are compared on several random inputs with float32
+tolerances.
+
+Gradients are taken in the learner's process by trusted probes (snippets run
+with the learner's namespace): a tape over the learner's forward pass with a
+fixed linear functional of the logits, and a tape over the learner's loss with
+respect to the logits. Both are compared with the gradients of the reference.
+
+``model`` is trained in the learner's process with trusted stand-ins for
+``initialize_parameters`` (the reference's initial values, as tf.Variable),
+``forward_propagation`` and ``compute_total_loss`` put into the learner's
+namespace for the duration of the call, so a mistake in one of those costs
+only its own points. Two runs: one epoch of one full mini-batch, which must be
+exactly one Adam step against the gradient (compared with an Adam step taken
+here), and ten epochs on 200 digits, which must lower the cost and reach 80%
+test accuracy within a bounded time.
+"""
+import math
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from autograder import assignments
+from autograder.checks import CheckFailed, as_array, check, check_close, check_keys
+from autograder.codec import TFValue
+from autograder.oracle import LearnerError
+
+# The helper module lives in the assignment folder; the reference puts that
+# folder on sys.path when it is first built, which may be after collection.
+HELPER_DIR = str(assignments.load("tensorflow_intro").release_dir)
+if HELPER_DIR not in sys.path:
+    sys.path.append(HELPER_DIR)
+from tensorflow_intro_utils import N_CLASSES, N_FEATURES, load_digits_split  # noqa: E402
+
+SHAPES = {"W1": (25, 64), "b1": (25, 1), "W2": (12, 25), "b2": (12, 1), "W3": (10, 12), "b3": (10, 1)}
+KEYS = list(SHAPES)
+
+# float32 arithmetic in another order: relative errors of a few 1e-7 per op.
+RTOL, ATOL = 1e-4, 1e-5
+
+MODEL_TIMEOUT = 60         # seconds for one training run in the learner's process (measured 1-6 s)
+STEP_LR = 0.01             # learning rate of the one-step run
+TRAIN_RUN = dict(m_train=200, m_test=150, learning_rate=0.01, num_epochs=10, minibatch_size=32)
+MIN_TEST_ACCURACY = 0.8    # the reference reaches about 0.9 on this run
+
+
+# --------------------------------------------------------------------- helpers
+
+def tf_value(value, what, kinds=("EagerTensor",), dtype=None, hint=""):
+    """The numpy value of a learner's TF value, after checking its kind and dtype."""
+    if not isinstance(value, TFValue):
+        got = type(value).__name__
+        raise CheckFailed(f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {got}",
+                          hint or "compute with TensorFlow operations and return the tensor itself, not .numpy()")
+    if value.kind not in kinds:
+        raise CheckFailed(f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {value.kind}", hint)
+    if dtype is not None and value.dtype != dtype:
+        raise CheckFailed(f"{what} has dtype {value.dtype}, expected {dtype}",
+                          hint or f"use tf.cast(..., tf.{dtype})")
+    return as_array(value.value, what, hint)
+
+
+def random_parameters(rng, scale=0.5):
+    """Parameters with random (also negative) biases, so that every ReLU matters."""
+    return {k: (rng.standard_normal(s) * scale).astype(np.float32) for k, s in SHAPES.items()}
+
+
+def reference_logits(reference, X, params):
+    variables = {k: tf.Variable(v) for k, v in params.items()}
+    return reference.forward_propagation(tf.constant(X), variables).numpy()
+
+
+def one_hot_columns(labels, C):
+    return np.eye(C, dtype=np.float32)[labels].T
+
+
+def history_values(history, name):
+    """A list of numbers (Python or numpy scalars) as a float array."""
+    items = []
+    for item in history:
+        if isinstance(item, TFValue):
+            item = item.value
+        if isinstance(item, bool) or not isinstance(item, (int, float, np.ndarray)) or np.size(item) != 1:
+            raise CheckFailed(f"{name} should hold one number per epoch, got a {type(item).__name__}",
+                              "append Python floats, e.g. float(...)")
+        items.append(float(np.asarray(item, dtype=float).reshape(())))
+    return np.array(items)
+
+
+def learner_error(exc, what):
+    """A LearnerError from a probe, renamed after the graded function it ran."""
+    return LearnerError(str(exc).replace("a check", what, 1), exc.kind, exc.traceback)
+
+
+# --------------------------------------------------------------------- linear_function
+
+@pytest.mark.graded("linear_function", points=1)
+def test_linear_function_type(learner):
+    """linear_function returns an EagerTensor of shape (4, 1) with a float dtype."""
+    Y = tf_value(learner.linear_function(), "linear_function()")
+    check(Y.shape == (4, 1), f"linear_function() has shape {Y.shape}, expected (4, 1)",
+          "W has shape (4, 3) and X has shape (3, 1), so WX + b has shape (4, 1)")
+    check(Y.dtype.kind == "f", f"linear_function() has dtype {Y.dtype}, expected a float dtype")
+
+
+@pytest.mark.graded("linear_function", points=1)
+def test_linear_function_values(learner, reference):
+    """linear_function equals WX + b for the seeded X, W, b."""
+    expected = reference.linear_function().numpy()
+    for attempt in range(2):  # the function seeds itself: the same result every call
+        learner.seed(100 + attempt)
+        Y = tf_value(learner.linear_function(), "linear_function()")
+        check_close(Y, expected, "linear_function()",
+                    "after np.random.seed(1) draw X (3, 1), then W (4, 3), then b (4, 1) with np.random.randn, "
+                    "and compute tf.add(tf.matmul(W, X), b)", rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------- sigmoid
+
+SIGMOID_DTYPE_INPUTS = [
+    ("the Python int -3", -3),
+    ("an int64 numpy array", np.array([[1, -2, 0]], dtype=np.int64)),
+    ("a float64 numpy array", np.array([0.5, -1.5, 4.0])),
+    ("a float64 tensor", TFValue.constant(np.array([[0.25, -0.75]]), "float64")),
+    ("an int32 tensor", TFValue.constant(np.array([3, -1], dtype=np.int32), "int32")),
+]
+
+
+@pytest.mark.graded("sigmoid", points=1)
+def test_sigmoid_dtype(learner):
+    """sigmoid returns a float32 EagerTensor for integer and float64 inputs."""
+    for what, z in SIGMOID_DTYPE_INPUTS:
+        try:
+            a = learner.sigmoid(z)
+        except LearnerError as exc:
+            if exc.kind != "error" or "NotImplementedError" in str(exc) or "not implemented" in str(exc):
+                raise
+            raise CheckFailed(f"sigmoid of {what} failed: {str(exc)[:300]}",
+                              "TensorFlow's sigmoid refuses integer tensors: cast z with tf.cast(z, tf.float32) first")
+        a = tf_value(a, f"sigmoid of {what}", dtype="float32",
+                     hint="cast z with tf.cast(z, tf.float32) before applying the sigmoid")
+        expected_shape = np.shape(z.value if isinstance(z, TFValue) else z)
+        check(a.shape == expected_shape, f"sigmoid of {what} has shape {a.shape}, expected {expected_shape}")
+
+
+@pytest.mark.graded("sigmoid", points=1)
+def test_sigmoid_values(learner, reference):
+    """sigmoid matches 1 / (1 + exp(-z)) on random arrays."""
+    rng = np.random.default_rng(11)
+    for shape in [(), (6,), (3, 4), (2, 3, 2)]:
+        z = rng.standard_normal(shape) * 5
+        expected = reference.sigmoid(z).numpy()
+        a = tf_value(learner.sigmoid(z), f"sigmoid of an array of shape {shape}", kinds=("EagerTensor",))
+        check_close(a, expected, f"sigmoid of an array of shape {shape}",
+                    "use tf.keras.activations.sigmoid (or tf.math.sigmoid) on the float32 z", rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------- one_hot_matrix
+
+@pytest.mark.graded("one_hot_matrix", points=1)
+def test_one_hot_columns(learner, reference):
+    """m labels give a float32 (C, m) matrix whose column i is the one-hot vector of label i."""
+    rng = np.random.default_rng(5)
+    cases = [(rng.integers(0, 10, 7), 10), (rng.integers(0, 10, 10), 10), (rng.integers(0, 3, 12), 3),
+             (np.array([4]), 6)]
+    for labels, C in cases:
+        for arg in (labels.astype(np.int64), TFValue.constant(labels.astype(np.int32), "int32")):
+            expected = reference.one_hot_matrix(tf.constant(labels), C).numpy()
+            what = f"one_hot_matrix of {labels.size} labels with C = {C}"
+            got = tf_value(learner.one_hot_matrix(arg, C), what, dtype="float32",
+                           hint="tf.one_hot returns float32 unless told otherwise")
+            check(got.shape == expected.shape, f"{what} has shape {got.shape}, expected {expected.shape}",
+                  "one example per column: pass axis=0 to tf.one_hot so that the classes run along the rows")
+            check(bool(np.array_equal(got, expected)), f"{what} is not the matrix of one-hot columns",
+                  "column i must be the one-hot vector of label i: tf.one_hot(label, C, axis=0)")
+
+
+@pytest.mark.graded("one_hot_matrix", points=1)
+def test_one_hot_scalar(learner, reference):
+    """a scalar label gives a float32 vector of shape (C,)."""
+    for label, C in [(0, 4), (3, 4), (9, 10), (2, 7)]:
+        expected = reference.one_hot_matrix(label, C).numpy()
+        what = f"one_hot_matrix({label}, {C})"
+        got = tf_value(learner.one_hot_matrix(label, C), what, dtype="float32")
+        check(got.shape == (C,), f"{what} has shape {got.shape}, expected ({C},)",
+              "a single label gives a vector of length C")
+        check(bool(np.array_equal(got, expected)), f"{what} is not the one-hot vector of {label}",
+              f"1.0 at index {label}, 0.0 elsewhere")
+
+
+# --------------------------------------------------------------------- initialize_parameters
+
+@pytest.mark.graded("initialize_parameters", points=1)
+def test_initialize_parameters_variables(learner):
+    """initialize_parameters returns six float32 tf.Variable of the stated shapes."""
+    params = learner.initialize_parameters()
+    check_keys(params, KEYS, "initialize_parameters()", "return the dict {'W1': W1, 'b1': b1, ..., 'b3': b3}")
+    for key, shape in SHAPES.items():
+        value = tf_value(params[key], key, kinds=("Variable",), dtype="float32",
+                         hint="wrap the initializer's values: tf.Variable(initializer(shape=...)); "
+                              "a tensor is not trainable and the tape does not watch it")
+        check(value.shape == shape, f"{key} has shape {value.shape}, expected {shape}",
+              "the sizes are 64 -> 25 -> 12 -> 10: W of shape (n_l, n_prev), b of shape (n_l, 1)")
+
+
+@pytest.mark.graded("initialize_parameters", points=1)
+def test_initialize_parameters_values(learner, reference):
+    """every parameter holds the seeded Glorot-normal initializer's values for its shape."""
+    expected = {k: v.numpy() for k, v in reference.initialize_parameters().items()}
+    params = learner.initialize_parameters()
+    check_keys(params, KEYS, "initialize_parameters()")
+    for key in KEYS:
+        value = params[key].value if isinstance(params[key], TFValue) else params[key]
+        check_close(value, expected[key], key,
+                    f"use the provided initializer for every parameter, biases included: "
+                    f"tf.Variable(initializer(shape={SHAPES[key]}))", rtol=1e-6, atol=1e-7)
+
+
+# --------------------------------------------------------------------- forward_propagation
+
+def forward_variants(X, p):
+    """Logits of usual wrong networks, to name the mistake in the feedback."""
+    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+    lin = lambda l, a: p[f"W{l}"] @ a + p[f"b{l}"]  # noqa: E731
+    return {
+        "a ReLU is missing after the first or the second LINEAR": [
+            lin(3, relu(lin(2, lin(1, X)))), lin(3, lin(2, relu(lin(1, X)))), lin(3, lin(2, lin(1, X)))],
+        "there is an activation after the last LINEAR: return Z3 itself (the softmax is in the cost)": [
+            relu(lin(3, relu(lin(2, relu(lin(1, X)))))), 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))],
+    }
+
+
+@pytest.mark.graded("forward_propagation", points=2)
+def test_forward_values(learner, reference):
+    """logits match LINEAR -> RELU -> LINEAR -> RELU -> LINEAR on random inputs."""
+    rng = np.random.default_rng(21)
+    for m in (1, 7, 40):
+        params = random_parameters(rng)
+        X = rng.random((N_FEATURES, m)).astype(np.float32)
+        expected = reference_logits(reference, X, params)
+        what = f"forward_propagation(X, parameters) with X of shape (64, {m})"
+        Z3 = tf_value(learner.forward_propagation(TFValue.constant(X), {k: TFValue.variable(v) for k, v in params.items()}),
+                      what, dtype="float32")
+        check(Z3.shape == expected.shape, f"{what} has shape {Z3.shape}, expected {expected.shape}",
+              "Z3 = W3 A2 + b3 has one column per example")
+        if not np.allclose(Z3, expected, rtol=RTOL, atol=ATOL):
+            for mistake, variants in forward_variants(X.astype(np.float64), params).items():
+                if any(np.allclose(Z3, v, rtol=RTOL, atol=ATOL) for v in variants):
+                    raise CheckFailed(f"{what} returns wrong logits: {mistake}",
+                                      "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3")
+            check_close(Z3, expected, what,
+                        "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3",
+                        rtol=RTOL, atol=ATOL)
+
+
+FORWARD_GRADIENT_PROBE = '''
+def probe(ns, X, R, params):
+    import tensorflow as tf
+    variables = {k: tf.Variable(v) for k, v in params.items()}
+    with tf.GradientTape() as tape:
+        Z3 = ns["forward_propagation"](tf.constant(X), variables)
+        objective = tf.reduce_sum(tf.cast(Z3, tf.float32) * tf.constant(R))
+    grads = tape.gradient(objective, [variables[k] for k in sorted(variables)])
+    return {k: (None if g is None else tf.convert_to_tensor(g).numpy()) for k, g in zip(sorted(variables), grads)}
+'''
+
+
+@pytest.mark.graded("forward_propagation", points=1)
+def test_forward_gradients(learner, reference):
+    """a GradientTape over forward_propagation gives the right gradient for every parameter."""
+    rng = np.random.default_rng(22)
+    params = random_parameters(rng)
+    X = rng.random((N_FEATURES, 9)).astype(np.float32)
+    R = rng.standard_normal((N_CLASSES, 9)).astype(np.float32)  # a fixed linear functional of the logits
+    try:
+        grads = learner.probe(FORWARD_GRADIENT_PROBE, X=X, R=R, params=params)
+    except LearnerError as exc:
+        raise learner_error(exc, "forward_propagation (under a GradientTape)")
+    variables = {k: tf.Variable(v) for k, v in params.items()}
+    with tf.GradientTape() as tape:
+        objective = tf.reduce_sum(reference.forward_propagation(tf.constant(X), variables) * R)
+    expected = dict(zip(sorted(variables), tape.gradient(objective, [variables[k] for k in sorted(variables)])))
+    check(isinstance(grads, dict) and set(grads) == set(KEYS), "the gradients could not be read back")
+    for key in KEYS:
+        check(grads[key] is not None,
+              f"the gradient with respect to {key} is None: the tape lost track of {key}",
+              "use TensorFlow operations only in forward_propagation (no .numpy(), no np. functions, "
+              "no new tf.Variable or tf.constant made from the parameters)")
+        check_close(grads[key], expected[key].numpy(), f"the gradient with respect to {key}",
+                    "the gradients follow from the forward pass: check it against the formulas", rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------- compute_total_loss
+
+def random_logits_labels(rng, C, m):
+    logits = (rng.standard_normal((C, m)) * 3).astype(np.float32)
+    labels = one_hot_columns(rng.integers(0, C, m), C)
+    return logits, labels
+
+
+def reference_total(reference, logits, labels):
+    return float(reference.compute_total_loss(tf.constant(logits), tf.constant(labels)).numpy())
+
+
+@pytest.mark.graded("compute_total_loss", points=2)
+def test_total_loss_values(learner, reference):
+    """the total cross-entropy of examples in columns matches on random inputs."""
+    rng = np.random.default_rng(31)
+    for C, m in [(10, 5), (10, 10), (4, 9), (10, 1), (10, 64)]:
+        logits, labels = random_logits_labels(rng, C, m)
+        expected = reference_total(reference, logits, labels)
+        what = f"compute_total_loss for {m} examples of {C} classes"
+        value = tf_value(learner.compute_total_loss(TFValue.constant(logits), TFValue.constant(labels)), what,
+                         dtype="float32", hint="return tf.reduce_sum(...) of the per-example losses")
+        check(value.size == 1, f"{what} has shape {value.shape}, expected a scalar",
+              "sum the per-example losses with tf.reduce_sum")
+        got = float(value.reshape(()))
+        if math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
+            continue
+        if m > 1 and math.isclose(got, expected / m, rel_tol=1e-4, abs_tol=1e-5):
+            raise CheckFailed(f"{what} is the mean of the per-example losses, not their sum",
+                              "use tf.reduce_sum, not tf.reduce_mean: model divides by m itself")
+        transposed = reference_total(reference, logits.T, labels.T)
+        if math.isclose(got, transposed, rel_tol=1e-4, abs_tol=1e-4) or math.isclose(got, transposed / C, rel_tol=1e-4):
+            raise CheckFailed(f"{what} treats the rows as examples",
+                              "logits and labels have one example per column; Keras's losses want one per row: "
+                              "pass tf.transpose(labels) and tf.transpose(logits)")
+        raise CheckFailed(f"{what} is {got:.6g}, which is not the total cross-entropy",
+                          "categorical_crossentropy(y_true=labels, y_pred=logits, from_logits=True) on the "
+                          "transposed tensors, then tf.reduce_sum")
+
+
+LOSS_GRADIENT_PROBE = '''
+def probe(ns, logits, labels):
+    import tensorflow as tf
+    Z = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        loss = ns["compute_total_loss"](Z, tf.constant(labels))
+    grad = tape.gradient(loss, Z)
+    return None if grad is None else tf.convert_to_tensor(grad).numpy()
+'''
+
+
+@pytest.mark.graded("compute_total_loss", points=1)
+def test_total_loss_gradient(learner):
+    """the gradient of the total loss with respect to the logits is softmax(logits) - labels."""
+    rng = np.random.default_rng(32)
+    logits, labels = random_logits_labels(rng, N_CLASSES, 12)
+    try:
+        grad = learner.probe(LOSS_GRADIENT_PROBE, logits=logits, labels=labels)
+    except LearnerError as exc:
+        raise learner_error(exc, "compute_total_loss (under a GradientTape)")
+    check(grad is not None, "the gradient of compute_total_loss with respect to the logits is None",
+          "compute the loss with TensorFlow operations on the logits (no .numpy(), no np. functions)")
+    shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+    expected = shifted / shifted.sum(axis=0, keepdims=True) - labels
+    check_close(grad, expected, "the gradient of compute_total_loss with respect to the logits",
+                "with from_logits=True and a sum over the examples, the gradient is softmax(logits) - labels, "
+                "column by column", rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------- model
+
+MODEL_PROBE = '''
+def probe(ns, initial, args, kwargs):
+    import tensorflow as tf
+
+    # Trusted stand-ins, so that model is graded on its own code. AutoGraph
+    # cannot read their source (and they need no conversion).
+    def initialize_parameters():
+        return {k: tf.Variable(v) for k, v in initial.items()}
+
+    @tf.autograph.experimental.do_not_convert
+    def forward_propagation(X, parameters):
+        A = X
+        for l in (1, 2, 3):
+            A = tf.matmul(parameters["W%d" % l], A) + parameters["b%d" % l]
+            if l < 3:
+                A = tf.nn.relu(A)
+        return A
+
+    @tf.autograph.experimental.do_not_convert
+    def compute_total_loss(logits, labels):
+        return tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits, axis=0))
+
+    trusted = {"initialize_parameters": initialize_parameters, "forward_propagation": forward_propagation,
+               "compute_total_loss": compute_total_loss}
+    saved = {name: ns[name] for name in trusted if name in ns}
+    ns.update(trusted)
+    try:
+        return ns["model"](*args, **kwargs)
+    finally:
+        for name in trusted:
+            ns.pop(name, None)
+        ns.update(saved)
+'''
+
+
+def digits_slice(m_train, m_test):
+    """The first m_train training and m_test test digits, columns, pixels in [0, 1]."""
+    x_train, y_train, x_test, y_test = load_digits_split()
+    X_train = (x_train[:m_train] / 16.0).T.astype(np.float32)
+    X_test = (x_test[:m_test] / 16.0).T.astype(np.float32)
+    return X_train, one_hot_columns(y_train[:m_train], N_CLASSES), X_test, one_hot_columns(y_test[:m_test], N_CLASSES)
+
+
+class ModelRun:
+    """One training run of the learner's model; the error, if any, is raised in the test that reads it."""
+
+    def __init__(self, learner, initial, data, **kwargs):
+        self.data, self.kwargs, self.error, self.result = data, kwargs, None, None
+        kwargs = dict(kwargs, print_cost=False)
+        try:
+            self.result = learner.probe(MODEL_PROBE, timeout=MODEL_TIMEOUT, initial=initial,
+                                        args=list(data), kwargs=kwargs)
+        except LearnerError as exc:
+            self.error = learner_error(exc, "model")
+
+    def unpack(self):
+        if self.error is not None:
+            raise self.error
+        result = self.result
+        check(isinstance(result, (tuple, list)) and len(result) == 4,
+              "model should return a tuple (parameters, costs, train_acc, test_acc)",
+              "keep the provided return statement")
+        parameters, costs, train_acc, test_acc = result
+        check_keys(parameters, KEYS, "the parameters returned by model")
+        values = {k: tf_value(parameters[k], f"{k} returned by model", kinds=("Variable",), dtype="float32",
+                              hint="return the dict of tf.Variable that the optimizer updated")
+                  for k in KEYS}
+        return values, costs, train_acc, test_acc
+
+
+@pytest.fixture(scope="module")
+def initial(reference):
+    return {k: v.numpy() for k, v in reference.initialize_parameters().items()}
+
+
+@pytest.fixture(scope="module")
+def one_step_run(learner, initial):
+    X, Y, X_test, Y_test = digits_slice(64, 20)
+    return ModelRun(learner, initial, (X, Y, X_test, Y_test), learning_rate=STEP_LR, num_epochs=1, minibatch_size=64)
+
+
+@pytest.fixture(scope="module")
+def train_run(learner, initial):
+    run = dict(TRAIN_RUN)
+    data = digits_slice(run.pop("m_train"), run.pop("m_test"))
+    return ModelRun(learner, initial, data, **run)
+
+
+def expected_adam_step(reference, initial, X, Y, learning_rate):
+    """The change of every parameter after one Adam step on (X, Y), taken here."""
+    variables = [tf.Variable(initial[k]) for k in KEYS]
+    with tf.GradientTape() as tape:
+        logits = reference.forward_propagation(tf.constant(X), dict(zip(KEYS, variables)))
+        loss = reference.compute_total_loss(logits, tf.constant(Y))
+    grads = tape.gradient(loss, variables)
+    tf.keras.optimizers.Adam(learning_rate).apply_gradients(zip(grads, variables))
+    return {k: v.numpy() - initial[k] for k, v in zip(KEYS, variables)}
+
+
+@pytest.mark.graded("model", points=1)
+def test_model_returns_histories(train_run):
+    """model returns the trained Variables and one cost and two accuracies per epoch."""
+    _, costs, train_acc, test_acc = train_run.unpack()
+    epochs = TRAIN_RUN["num_epochs"]
+    for name, history in (("costs", costs), ("train_acc", train_acc), ("test_acc", test_acc)):
+        check(isinstance(history, list) and len(history) == epochs,
+              f"{name} should be a list with one value per epoch ({epochs})",
+              f"append to {name} once per epoch, after the loop over the mini-batches")
+        values = history_values(history, name)
+        check(bool(np.all(np.isfinite(values))), f"{name} contains NaN or inf")
+        if name != "costs":
+            check(bool(np.all((values >= 0) & (values <= 1))), f"{name} should hold fractions between 0 and 1")
+
+
+@pytest.mark.graded("model", points=2)
+def test_model_one_adam_step(one_step_run, reference, initial):
+    """one epoch of one full mini-batch makes exactly one Adam step against the gradient."""
+    params, _, _, _ = one_step_run.unpack()
+    X, Y, _, _ = one_step_run.data
+    expected = expected_adam_step(reference, initial, X, Y, STEP_LR)
+    got = np.concatenate([(params[k] - initial[k]).ravel() for k in KEYS])
+    want = np.concatenate([expected[k].ravel() for k in KEYS])
+    check(bool(np.any(got != 0)),
+          "the parameters returned by model are the initial ones: the optimizer never updated them",
+          "after tape.gradient(...), call optimizer.apply_gradients(zip(grads, trainable_variables))")
+    tol = 0.1 * STEP_LR
+    clear = np.abs(want) > 0.5 * STEP_LR          # entries where Adam's first step is about +-learning_rate
+    opposite = float(np.mean(np.abs(got[clear] + want[clear]) < tol))
+    check(opposite < 0.9,
+          "the parameters moved up the gradient, increasing the loss: the update has the wrong sign",
+          "pass the gradients to optimizer.apply_gradients unchanged; the optimizer subtracts them")
+    agree = float(np.mean(np.abs(got - want) < tol))
+    check(agree > 0.98,
+          f"after one epoch with a single mini-batch, {100 * (1 - agree):.1f}% of the parameter changes differ "
+          "from one Adam step on the mini-batch's total loss",
+          "in train_step: compute the logits and the loss inside `with tf.GradientTape() as tape:`, then "
+          "grads = tape.gradient(minibatch_total_loss, trainable_variables) and one "
+          "optimizer.apply_gradients(zip(grads, trainable_variables))")
+
+
+@pytest.mark.graded("model", points=2)
+def test_model_learns(train_run, reference, initial):
+    """ten epochs on 200 digits lower the cost and reach 80% test accuracy."""
+    params, costs, _, test_acc = train_run.unpack()
+    X_train, Y_train, X_test, Y_test = train_run.data
+    costs = list(history_values(costs, "costs"))
+    start = reference_total(reference, reference_logits(reference, X_train, initial), Y_train) / X_train.shape[1]
+    check(0.4 * start < costs[0] < 1.5 * start,
+          f"the first epoch's cost is {costs[0]:.4g}, while the average loss per example at the start is "
+          f"{start:.3g}: costs should hold the average cost per training example",
+          "add the mini-batch totals over the epoch and divide by m once (the provided code does this)")
+    check(costs[-1] < 0.5 * costs[0],
+          f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: training does not reduce it",
+          "take the gradients of the mini-batch's total loss and let the optimizer apply them at every step")
+    accuracy = float(np.mean(np.argmax(reference_logits(reference, X_test, params), axis=0) == np.argmax(Y_test, axis=0)))
+    check(math.isclose(float(test_acc[-1]), accuracy, abs_tol=1e-6),
+          "the last test accuracy in test_acc is not the accuracy of the returned parameters on the test set",
+          "return the same variables that the optimizer updated")
+    check(accuracy >= MIN_TEST_ACCURACY,
+          f"after training, the test accuracy is {accuracy:.3f}, below {MIN_TEST_ACCURACY}",
+          "check train_step: forward pass and loss inside the tape, gradients of the loss, one apply_gradients")

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Grade one notebook (or every notebook of a folder) in the dlgrade container, hardened.
+#
+#   docker/grade.sh NOTEBOOK.ipynb|FOLDER [RESULTS_DIR] [--gpu] [--min-score X] [--assignment NAME]
+#
+# Writes RESULTS_DIR (default ./results) results.json, junit.xml and feedback.md
+# (one sub-folder per notebook for a folder). Exit status: that of the grader
+# (0 ok, 1 below --min-score, 2 nothing graded, 3 grader error).
+# Image: $DLGRADE_IMAGE (default dlgrade:cpu, or dlgrade:gpu with --gpu).
+set -eu
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+[ $# -ge 1 ] || usage
+source=$1
+shift
+results=./results
+case ${1:-} in ''|--*) ;; *) results=$1; shift ;; esac
+gpu=
+image=${DLGRADE_IMAGE:-}
+args=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --gpu) gpu=1; shift ;;
+        --min-score|--assignment) [ $# -ge 2 ] || usage; args="$args $1 $2"; shift 2 ;;
+        -h|--help) usage ;;
+        *) echo "grade.sh: unknown option $1" >&2; usage ;;
+    esac
+done
+if [ -z "$image" ]; then
+    if [ -n "$gpu" ]; then image=dlgrade:gpu; else image=dlgrade:cpu; fi
+fi
+
+if [ -d "$source" ]; then
+    mount="$(cd "$source" && pwd):/submission:ro"
+elif [ -f "$source" ]; then
+    mount="$(cd "$(dirname "$source")" && pwd)/$(basename "$source"):/submission/$(basename "$source"):ro"
+else
+    echo "grade.sh: no such notebook or folder: $source" >&2
+    exit 2
+fi
+mkdir -p "$results"
+results=$(cd "$results" && pwd)
+
+# The hardened run line (docker/README.md explains each flag). uid 0 inside holds only
+# SETUID/SETGID, to start the learner's code as uid 65534; results are written as the
+# owner of $results (you).
+# shellcheck disable=SC2086  # $args holds option/value pairs without spaces inside them
+exec docker run --rm \
+    --network none \
+    --read-only --tmpfs /tmp:rw,noexec,nosuid,nodev,size=1g \
+    --memory 4g --memory-swap 4g --pids-limit 256 --cpus 2 \
+    --cap-drop ALL --cap-add SETUID --cap-add SETGID \
+    --security-opt no-new-privileges \
+    --user 0:0 \
+    ${gpu:+--gpus all} \
+    -v "$mount" \
+    -v "$results:/results" \
+    "$image" grade $args

@@ -1,0 +1,391 @@
+"""``dlgrade batch``: layouts, resumable state, gradebook, and a batch that survives its submissions.
+
+The batch-logic tests replace the grade function (``run_batch(grade=...)``) by
+the fakes below: they run in the batch's real spawned worker processes, so a
+fake that calls ``os._exit`` really kills a worker. The end-to-end tests at the
+bottom grade real notebooks of the ``initialization`` assignment.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import batch, runners
+from autograder.assignments import names as assignment_names
+from autograder.batch import BatchError, run_batch
+from autograder.state import GradeState
+from autograder.submissions import SubmissionsError, discover
+from tests.nbtools import ROOT, solution_path, with_function, write
+
+LOG_ENV = "DLGRADE_TEST_GRADED_LOG"
+
+
+# ------------------------------------------------------------------ fakes (run in worker processes)
+
+def fake_result(name: str, score: float, assignment) -> dict:
+    """A results dict of the engine's shape: two functions worth 2 points each."""
+    tests, functions = [], {}
+    for function, points in (("forward", 2.0), ("backward", 2.0)):
+        got = min(points, max(0.0, score - sum(f["score"] for f in functions.values())))
+        passed = got == points
+        functions[function] = {"score": got, "max_score": points, "passed": int(passed), "tests": 1}
+        tests.append({"name": f"{function}: {function} has the right shape", "function": function,
+                      "score": got, "max_score": points, "status": "passed" if passed else "failed",
+                      "output": "" if passed else "wrong shape", "visibility": "visible"})
+    return {"score": score, "max_score": 4.0, "execution_time": 0.0, "output": f"fake: {score:g} / 4",
+            "tests": tests, "functions": functions, "assignment": assignment, "submission": name,
+            "notes": [], "grader_error": False}
+
+
+def fake_grade(name: str, data: bytes, assignment) -> dict:
+    """Behaves as the (JSON) 'notebook' asks: ok, crash, raise, hang or slow."""
+    spec = json.loads(data)
+    if os.environ.get(LOG_ENV):
+        with open(os.environ[LOG_ENV], "a") as log:
+            log.write(name + "\n")
+    behaviour = spec.get("behaviour", "ok")
+    if behaviour == "crash":
+        os._exit(9)                      # the worker process dies, as when the OOM killer strikes
+    if behaviour == "raise":
+        raise RuntimeError("the fake grader broke")
+    if behaviour == "hang":
+        time.sleep(600)
+    if behaviour == "slow":
+        time.sleep(spec["seconds"])
+    result = fake_result(name, float(spec.get("score", 0)), assignment)
+    result["notes"] = [f"graded on thread {threading.current_thread().name}"]
+    return result
+
+
+def submission(folder: Path, learner: str, **spec) -> Path:
+    path = folder / f"{learner}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def graded_log(path: Path) -> list:
+    return sorted(path.read_text().split()) if path.exists() else []
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+@pytest.fixture
+def log_path(tmp_path, monkeypatch):
+    path = tmp_path / "graded.log"
+    monkeypatch.setenv(LOG_ENV, str(path))  # spawned workers inherit the environment
+    return path
+
+
+def rows(out: Path) -> dict:
+    with GradeState(out / batch.STATE_FILE) as state:
+        return {(g.learner, g.assignment): g for g in state.grades()}
+
+
+# ------------------------------------------------------------------ discovery
+
+def test_discovers_flat_and_nbgrader_layouts(tmp_path):
+    flat = tmp_path / "flat"
+    submission(flat, "alice")
+    submission(flat, "bob")
+    (flat / ".ipynb_checkpoints").mkdir()
+    submission(flat / ".ipynb_checkpoints", "alice-checkpoint")
+    found = discover(flat)
+    assert found.layout == "flat"
+    assert [(s.learner, s.source) for s in found.submissions] == [("alice", "alice.ipynb"), ("bob", "bob.ipynb")]
+
+    nested = tmp_path / "submitted"
+    submission(nested / "alice" / "initialization", "initialization")
+    submission(nested / "bob" / "initialization", "initialization")
+    submission(nested, "stray")
+    found = discover(nested)
+    assert found.layout == "nbgrader"
+    assert [(s.learner, s.folder_assignment) for s in found.submissions] == [
+        ("alice", "initialization"), ("bob", "initialization")]
+    assert "stray.ipynb" in found.warnings[0]
+
+
+def test_unusable_folders_are_clear_errors(tmp_path):
+    with pytest.raises(SubmissionsError, match="does not exist"):
+        discover(tmp_path / "nope")
+    with pytest.raises(SubmissionsError, match="no notebooks found"):
+        discover(tmp_path)
+    with pytest.raises(BatchError, match="unknown assignment"):
+        run_batch(tmp_path, tmp_path / "out", assignment="no_such_assignment", log=quiet)
+    with pytest.raises(BatchError, match="local:N"):
+        run_batch(tmp_path, tmp_path / "out", dask="local:zero", log=quiet)
+
+
+def test_cli_exit_code_2_when_the_batch_cannot_run(tmp_path, capsys):
+    from autograder.cli import main as dlgrade
+
+    assert dlgrade(["batch", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ resumable state
+
+def test_second_run_grades_only_new_and_changed_files(tmp_path, log_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submission(subs, "alice", score=4)
+    submission(subs, "bob", score=1)
+    first = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert first.graded == 2 and first.kept == 0
+    assert graded_log(log_path) == ["alice.ipynb", "bob.ipynb"]
+    before = rows(out)
+
+    log_path.unlink()
+    submission(subs, "bob", score=3)       # bob resubmits
+    submission(subs, "carol", score=2)     # carol is new
+    second = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert graded_log(log_path) == ["bob.ipynb", "carol.ipynb"]
+    assert (second.graded, second.kept) == (2, 1)
+    after = rows(out)
+    assert after[("alice", "unknown")] == before[("alice", "unknown")]   # untouched, same time stamp
+    assert after[("bob", "unknown")].result["score"] == 3
+    assert json.loads((out / "bob" / "unknown" / "results.json").read_text())["score"] == 3
+
+    log_path.unlink()
+    third = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert (third.graded, third.kept) == (0, 3) and not log_path.exists()
+
+
+def test_reports_lost_after_the_state_commit_are_rewritten(tmp_path, log_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submission(subs, "alice", score=4)
+    run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    # As if the batch were killed between committing the grade and writing the reports.
+    (out / "alice" / "unknown" / "feedback.md").unlink()
+    (out / "alice" / "unknown" / "results.json").write_text("{}")
+    log_path.unlink()
+    run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert not log_path.exists()
+    assert json.loads((out / "alice" / "unknown" / "results.json").read_text())["score"] == 4
+    assert "4 / 4" in (out / "alice" / "unknown" / "feedback.md").read_text()
+
+
+def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    learners = [f"learner{i}" for i in range(8)]
+    for i, learner in enumerate(learners):
+        submission(subs, learner, behaviour="slow", seconds=0.5, score=i % 5)
+    script = (f"from autograder.batch import run_batch\nfrom tests.test_batch import fake_grade\n"
+              f"run_batch({str(subs)!r}, {str(out)!r}, workers=2, grade=fake_grade, progress=False)\n")
+    batch_process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 2 and time.monotonic() < deadline and batch_process.poll() is None:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(f"file:{out / batch.STATE_FILE}?mode=ro", uri=True) as db:
+                committed = db.execute("SELECT count(*) FROM grades").fetchone()[0]
+        except sqlite3.Error:
+            pass  # not created yet
+    assert batch_process.poll() is None, batch_process.stderr.read().decode()
+    assert committed >= 2, "the batch committed no grade in two minutes"
+    os.killpg(batch_process.pid, signal.SIGKILL)   # the batch and its workers, mid-flight
+    batch_process.wait()
+    batch_process.stderr.close()
+
+    survived = rows(out)
+    assert len(survived) >= committed           # every grade committed before the kill is still there
+    graded_before = set(graded_log(log_path))
+    log_path.unlink()
+
+    summary = run_batch(subs, out, workers=2, grade=fake_grade, progress=False, log=quiet)
+    regraded = set(graded_log(log_path))
+    assert not regraded & {f"{learner}.ipynb" for learner, _ in survived}   # nothing graded twice
+    assert regraded | {f"{learner}.ipynb" for learner, _ in survived} == {f"{l}.ipynb" for l in learners}
+    assert graded_before  # the first run really was grading when it died
+    assert summary.kept == len(survived)
+    final = rows(out)
+    assert sorted(learner for learner, _ in final) == learners
+    for key, grade in survived.items():
+        assert final[key].graded_at == grade.graded_at
+    for learner in learners:
+        assert (out / learner / "unknown" / "feedback.md").exists()
+    with open(out / "gradebook.csv") as handle:
+        assert sorted(row["learner"] for row in csv.DictReader(handle)) == learners
+
+
+# ------------------------------------------------------------------ a batch never dies because of one submission
+
+def test_crash_exception_and_hang_each_cost_one_submission(tmp_path, log_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submission(subs, "a_ok", score=4)
+    submission(subs, "b_crash", behaviour="crash")
+    submission(subs, "c_ok", score=2)
+    submission(subs, "d_raise", behaviour="raise")
+    submission(subs, "e_hang", behaviour="hang")
+    submission(subs, "f_ok", score=3)
+    summary = run_batch(subs, out, workers=2, task_timeout=4, grade=fake_grade, progress=False, log=quiet)
+
+    got = {g.learner: g.result for g in summary.grades}
+    assert sorted(got) == ["a_ok", "b_crash", "c_ok", "d_raise", "e_hang", "f_ok"]
+    assert [got[k]["score"] for k in ("a_ok", "c_ok", "f_ok")] == [4, 2, 3]
+    assert "grading process died" in got["b_crash"]["error"]
+    assert "the fake grader broke" in got["d_raise"]["error"]
+    assert "did not finish within 4 s" in got["e_hang"]["error"]
+    assert summary.failed == 3
+    # The innocent submissions were graded exactly once with a result; the crash was retried alone once.
+    log = graded_log(log_path)
+    assert log.count("b_crash.ipynb") == 2
+    for learner in ("b_crash", "d_raise", "e_hang"):
+        feedback = (out / learner / "unknown" / "feedback.md").read_text()
+        assert "could not be graded" in feedback
+    with open(out / "gradebook.csv") as handle:
+        problems = {row["learner"]: row["problem"] for row in csv.DictReader(handle)}
+    assert problems["a_ok"] == "" and "died" in problems["b_crash"]
+
+
+def test_a_grader_exception_becomes_a_result_with_the_traceback_for_staff(monkeypatch):
+    import autograder.grading
+
+    def broken(path, assignment=None):
+        raise KeyError("hidden suite bug")
+
+    monkeypatch.setattr(autograder.grading, "grade_notebook", broken)
+    result = runners.grade_submission("alice.ipynb", b"{}", None)
+    assert result["score"] == 0 and result["grader_error"]
+    assert "KeyError" in result["error"] and "hidden suite bug" in result["error"]
+    assert "Traceback" in result.pop("_traceback")
+
+
+# ------------------------------------------------------------------ gradebook and plots
+
+def test_gradebook_plots_and_table(tmp_path, capsys):
+    subs, out = tmp_path / "submitted", tmp_path / "out"
+    for learner, score in (("alice", 4), ("bob", 2.5), ("carol", 0)):
+        submission(subs / learner / "hw1", "hw1", score=score)
+    summary = run_batch(subs, out, workers=2, grade=fake_grade, progress=False, log=quiet)
+    with open(out / "gradebook.csv") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == ["learner", "assignment", "total", "max", "forward", "backward", "problem"]
+        table = {row["learner"]: row for row in reader}
+    assert table["bob"]["total"] == "2.5" and table["bob"]["forward"] == "2" and table["bob"]["backward"] == "0.5"
+    assert table["alice"]["max"] == "4"
+    for name in ("unknown-scores.png", "unknown-pass-rate.png"):
+        assert (out / "plots" / name).read_bytes().startswith(b"\x89PNG")
+
+    from autograder.gradebook import pass_rates, score_table
+    assert pass_rates(summary.grades) == {"forward: forward has the right shape": (2, 3),
+                                          "backward: backward has the right shape": (1, 3)}
+    text = score_table(summary.grades)
+    import re
+    cells = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
+    assert cells[0] == ["learner", "assignment", "score", "status"]
+    assert ["bob", "unknown", "2.5 / 4", "1 of 2 checks failed"] in cells
+    assert cells[2] == ["alice", "unknown", "4 / 4", "all checks passed"]
+
+
+def test_nbgrader_layout_filters_by_assignment_and_reports_duplicates(tmp_path, log_path):
+    known = assignment_names()
+    if len(known) < 1:
+        pytest.skip("no assignment exists yet")
+    name = known[0]
+    subs, out = tmp_path / "submitted", tmp_path / "out"
+    submission(subs / "alice" / name, name, score=4)
+    submission(subs / "alice" / name, "copy", score=1)     # a second notebook for the same assignment
+    other = next((n for n in known if n != name), None)
+    if other:
+        submission(subs / "alice" / other, other, score=4)
+    summary = run_batch(subs, out, assignment=name, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert [(g.learner, g.assignment) for g in summary.grades] == [("alice", name)]
+    assert any("two notebooks" in w for w in summary.warnings)
+    assert len(graded_log(log_path)) == 1
+
+
+# ------------------------------------------------------------------ end to end, real notebooks
+
+A = "initialization"
+needs_initialization = pytest.mark.skipif(A not in assignment_names(), reason="assignment initialization not written yet")
+
+
+@pytest.fixture(scope="module")
+def real_submissions(tmp_path_factory):
+    """A full-marks notebook, one with a planted bug, and a damaged file."""
+    folder = tmp_path_factory.mktemp("real") / "submissions"
+    write(with_function(A, "initialize_parameters_zeros", "def initialize_parameters_zeros(layers_dims):\n"
+                        "    return {}\n"), folder / "bob.ipynb")
+    folder.joinpath("alice.ipynb").write_bytes(solution_path(A).read_bytes())
+    folder.joinpath("carol.ipynb").write_text('{"cells": [')
+    return folder
+
+
+@pytest.mark.slow   # two real CLI batches of three notebooks: ~60 s on a loaded 2-core machine
+@needs_initialization
+def test_real_batch_from_the_command_line(real_submissions, tmp_path):
+    from autograder.assignments import load
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder.cli", "batch", str(real_submissions), "--out", str(out), "--workers", "2"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    full = load(A).max_score
+    lines = {line.split()[0]: line for line in first.stdout.splitlines() if line.split()[:1] in (["alice"], ["bob"], ["carol"])}
+    assert f"{full:g} / {full:g}" in lines["alice"] and "all checks passed" in lines["alice"]
+    assert "checks failed" in lines["bob"]
+    assert "not graded" in lines["carol"] and "0 / 0" in lines["carol"]
+    assert "3 graded now, 0 unchanged" in first.stdout
+
+    with open(out / "gradebook.csv") as handle:
+        book = {row["learner"]: row for row in csv.DictReader(handle)}
+    assert float(book["alice"]["total"]) == full
+    assert book["bob"]["initialize_parameters_zeros"] == "0"
+    assert float(book["bob"]["total"]) == full - load(A).points["initialize_parameters_zeros"]
+    assert "JSON" in book["carol"]["problem"] or "notebook" in book["carol"]["problem"]
+    results = json.loads((out / "bob" / A / "results.json").read_text())
+    assert results["functions"]["initialize_parameters_zeros"]["score"] == 0
+    assert (out / "bob" / A / "junit.xml").read_text().count("<failure") >= 1
+    assert (out / "plots" / f"{A}-scores.png").exists() and (out / "plots" / f"{A}-pass-rate.png").exists()
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "0 graded now, 3 unchanged" in again.stdout
+    assert again.stdout.split("\n\n")[1] == first.stdout.split("\n\n")[1]   # the same score table
+
+
+# ------------------------------------------------------------------ Dask
+
+def test_dask_local_cluster_gives_the_same_grades_and_state(tmp_path, log_path):
+    """A real LocalCluster (worker processes): same gradebook as local workers, same resumable state,
+    and a submission that kills its worker is recorded while the others are graded."""
+    subs = tmp_path / "subs"
+    for learner, score in (("alice", 4), ("bob", 1.5), ("dave", 3)):
+        submission(subs, learner, score=score)
+    submission(subs, "carol", behaviour="crash")
+    local = run_batch(subs, tmp_path / "local", workers=2, grade=fake_grade, progress=False, log=quiet)
+    log_path.unlink()
+
+    on_dask = run_batch(subs, tmp_path / "dask", dask="local:2", grade=fake_grade, progress=False, log=quiet)
+    assert on_dask.graded == 4 and on_dask.failed == 1 == local.failed
+    assert {f"{l}.ipynb" for l in ("alice", "bob", "dave")} <= set(graded_log(log_path))
+    # The engine's sandboxes die with the thread that started them: on Dask, every grade
+    # runs on the worker's one long-lived grading thread, never on Dask's pool threads.
+    for grade in on_dask.grades:
+        if grade.learner != "carol":
+            assert grade.result["notes"][0].startswith("graded on thread dlgrade-grader"), grade.result["notes"]
+    crashed = {g.learner: g.result for g in on_dask.grades}["carol"]
+    assert "died" in crashed["error"] and "Dask worker" in crashed["error"]
+
+    def book(out):
+        with open(out / "gradebook.csv") as handle:
+            return [{k: v for k, v in row.items() if k != "problem"} for row in csv.DictReader(handle)]
+    assert book(tmp_path / "dask") == book(tmp_path / "local")
+
+    log_path.unlink()
+    again = run_batch(subs, tmp_path / "dask", dask="local:2", grade=fake_grade, progress=False, log=quiet)
+    assert (again.graded, again.kept) == (0, 4) and not log_path.exists()
