@@ -89,18 +89,32 @@ def test_objects_with_forged_eq_cannot_be_encoded():
         to_plain({"W1": Liar()})
 
 
-def test_pickled_object_array_is_refused_on_decode():
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize("payload", [
+    {"dtype": "|O", "shape": [1], "data": b64(pickle.dumps({"x": 1}))},          # object arrays unpickle
+    {"dtype": "|V8", "shape": [1], "data": b64(b"\0" * 8)},                     # raw void
+    {"dtype": "[('a', '<f8')]", "shape": [1], "data": b64(b"\0" * 8)},          # structured
+    {"dtype": "<M8[s]", "shape": [1], "data": b64(b"\0" * 8)},                  # datetime
+    {"dtype": "<f8", "shape": [3], "data": b64(b"\0" * 8)},                     # size mismatch
+    {"dtype": "<f8", "shape": [-1], "data": b64(b"\0" * 8)},                    # negative shape
+    {"dtype": "<f8", "shape": [1], "data": "not base64!"},
+    {"dtype": "<U0", "shape": [10**12], "data": ""},                            # zero-size items
+    {"dtype": "<f8", "shape": [1], "data": b64(b"\0" * 8), "extra": 1},
+])
+def test_forged_array_payloads_are_refused(payload):
+    with pytest.raises(DecodeError):
+        from_plain({"__nd__": payload})
+
+
+def test_npy_and_pickle_payloads_are_refused():
     buf = io.BytesIO()
     np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    forged = {"__nd__": base64.b64encode(buf.getvalue()).decode()}
-    with pytest.raises(DecodeError):
-        from_plain(forged)
-
-
-def test_raw_pickle_payload_is_refused():
-    forged = {"__nd__": base64.b64encode(pickle.dumps(os.system)).decode()}
-    with pytest.raises(DecodeError):
-        from_plain(forged)
+    for raw in (buf.getvalue(), pickle.dumps(os.system)):
+        with pytest.raises(DecodeError):
+            from_plain({"__nd__": b64(raw)})
 
 
 @pytest.mark.parametrize("data", [
