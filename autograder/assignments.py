@@ -44,6 +44,7 @@ class Assignment:
     submission_timeout: float
     memory_mb: int
     uses_tensorflow: bool
+    processes: int = 512         # RLIMIT_NPROC of uid 65534: counts threads of every sandbox
 
     @property
     def released_notebook(self) -> Path:
@@ -60,6 +61,7 @@ class Assignment:
             # over what it uses: never below 4 GB, so TF can start.
             address_space_mb=max(4096, self.memory_mb),
             cpu_seconds=int(self.submission_timeout) + 30,
+            processes=self.processes,
         )
 
 
@@ -107,6 +109,7 @@ def load(name: str) -> Assignment:
         submission_timeout=float(config.get("submission_timeout", 120)),
         memory_mb=int(config.get("memory_mb", 2048)),
         uses_tensorflow=bool(config.get("uses_tensorflow", False)),
+        processes=int(config.get("processes", 512)),
     )
 
 

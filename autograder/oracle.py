@@ -341,8 +341,9 @@ class Learner:
     def call(self, name: str, *args, timeout: float | None = None, **kwargs):
         return self._process.call(name, args, kwargs, timeout=timeout)
 
-    def probe(self, source: str, timeout: float | None = None, **inputs):
-        return self._process.probe(source, inputs, timeout=timeout)
+    def probe(self, source: str, timeout: float | None = None, what: str = "a check", **inputs):
+        """Run a trusted ``def probe(ns, **inputs)`` in the child; ``what`` names it in errors."""
+        return self._process.probe(source, inputs, timeout=timeout, what=what)
 
     def seed(self, seed: int) -> None:
         self._process.seed(seed)

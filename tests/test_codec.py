@@ -48,11 +48,14 @@ def test_special_floats_survive():
     np.array(["ab", "c"]),
     np.zeros((0, 3)),
     np.int32(7),              # numpy scalars come back as 0-d arrays
+    np.array(2.0),
+    np.arange(24).reshape(2, 3, 4).transpose(2, 0, 1),
     np.asfortranarray(np.ones((3, 2))),
 ])
 def test_arrays_round_trip_exactly(arr):
     back = roundtrip(arr)
     assert type(back) is np.ndarray and back.dtype == np.asarray(arr).dtype
+    assert back.shape == np.shape(arr)
     np.testing.assert_array_equal(back, np.asarray(arr))
 
 
