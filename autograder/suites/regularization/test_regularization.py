@@ -345,7 +345,7 @@ def test_dropout_forward_consistent_with_masks(learner, reference):
 def test_dropout_forward_mask_statistics(learner, reference):
     """On large layers the masks keep a fraction keep_prob of the units, drawn per unit and per example."""
     for i, keep_prob in enumerate([0.8, 0.5]):
-        X, _, parameters = random_problem(60 + i, 5, 300, 200, 400)
+        X, _, parameters = random_problem(60 + i, 5, 120, 100, 200)
         learner.seed(600 + i)
         out = learner.forward_propagation_with_dropout(X, parameters, keep_prob)
         label = f"keep_prob = {keep_prob}, X of shape {X.shape}"
@@ -353,10 +353,11 @@ def test_dropout_forward_mask_statistics(learner, reference):
         for name in ["D1", "D2"]:
             D = c[name]
             check_mask_binary(D, name, label)
-            # the mean of >= 80000 Bernoulli(keep_prob) draws is within 0.002
-            # of keep_prob; 0.015 is more than 7 standard deviations
+            # the mean of >= 20000 Bernoulli(keep_prob) draws has a standard
+            # deviation of at most 0.0036; 0.025 is 7 of them. (Smaller
+            # layers than a real network: every entry crosses the sandbox.)
             kept = float(D.mean())
-            check(abs(kept - keep_prob) < 0.015,
+            check(abs(kept - keep_prob) < 0.025,
                   f"{label}: {name} keeps a fraction {kept:.3f} of the units instead of keep_prob",
                   hint=f"keep a unit with probability keep_prob: {name} = np.random.rand(...) < keep_prob")
             check(bool(np.any(D != D[:, :1])),
