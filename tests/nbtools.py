@@ -40,3 +40,25 @@ def write(nb, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def load_public_tests(assignment: str):
+    """The assignment's public_tests.py as its own module.
+
+    Every assignment folder has a ``public_tests.py``; a plain
+    ``import public_tests`` would return whichever was imported first in this
+    pytest process.
+    """
+    import importlib.util
+    import sys
+
+    folder = ROOT / "assignments" / assignment
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))      # public_tests imports <assignment>_utils
+    name = f"public_tests_{assignment}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, folder / "public_tests.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

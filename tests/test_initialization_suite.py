@@ -26,7 +26,7 @@ import pytest
 from autograder import assignments
 from autograder.checks import CheckFailed
 from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, graded_cell, with_function, write
+from tests.nbtools import ROOT, load_public_tests, graded_cell, with_function, write
 
 A = "initialization"
 ZEROS = "initialize_parameters_zeros"
@@ -36,7 +36,7 @@ FUNCTIONS = [ZEROS, RANDOM, HE]
 
 sys.path.insert(0, str(ROOT / "assignments" / A))
 import initialization_utils as utils  # noqa: E402
-import public_tests  # noqa: E402
+public_tests = load_public_tests(A)
 
 
 def load_suite():

@@ -24,12 +24,12 @@ import pytest
 
 from autograder import assignments
 from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, graded_cell, solution_path, write
+from tests.nbtools import ROOT, load_public_tests, graded_cell, solution_path, write
 
 A = "optimization"
 sys.path.insert(0, str(ROOT / "assignments" / A))
 import optimization_utils as U  # noqa: E402
-import public_tests  # noqa: E402
+public_tests = load_public_tests(A)
 
 
 def solution_source(function: str) -> str:

@@ -25,7 +25,7 @@ import pytest
 from autograder import assignments
 from autograder.checks import CheckFailed
 from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, graded_cell, solution_path, with_function, write
+from tests.nbtools import ROOT, load_public_tests, graded_cell, solution_path, with_function, write
 
 A = "regularization"
 COST = "compute_cost_with_regularization"
@@ -36,7 +36,7 @@ FUNCTIONS = [COST, L2_BACKWARD, FORWARD, BACKWARD]
 
 sys.path.insert(0, str(ROOT / "assignments" / A))
 import regularization_utils as utils  # noqa: E402
-import public_tests  # noqa: E402
+public_tests = load_public_tests(A)
 
 import nbformat  # noqa: E402
 

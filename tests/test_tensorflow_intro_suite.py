@@ -23,14 +23,14 @@ import tensorflow as tf
 
 from autograder import assignments
 from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, graded_cell, with_function, write
+from tests.nbtools import ROOT, load_public_tests, graded_cell, with_function, write
 
 A = "tensorflow_intro"
 FUNCTIONS = ["linear_function", "sigmoid", "one_hot_matrix", "initialize_parameters",
              "forward_propagation", "compute_total_loss", "model"]
 
 sys.path.insert(0, str(ROOT / "assignments" / A))
-import public_tests  # noqa: E402
+public_tests = load_public_tests(A)
 import tensorflow_intro_utils as utils  # noqa: E402
 
 
