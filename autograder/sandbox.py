@@ -163,12 +163,14 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path) -> list[str]:
     # Not --unshare-all: as root that adds a user namespace in which uid 65534
     # does not exist, and setpriv could not drop to it.
     cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-           "--die-with-parent", "--new-session", *_system_binds()]
+           "--die-with-parent", "--new-session", *_system_binds(),
+           # The tmpfs first: a Python installation under /tmp (e.g. a checkout
+           # in /tmp) is then bound on top of it instead of being hidden by it.
+           "--perms", "1777", "--tmpfs", "/tmp"]
     for root in python_roots():
         cmd += _dirs_for(root + "/x") + ["--ro-bind", root, root]
     cmd += [
         "--proc", "/proc", "--dev", "/dev",
-        "--perms", "1777", "--tmpfs", "/tmp",
         "--ro-bind", str(host_workdir), WORKDIR,
         "--ro-bind", str(host_grader_dir), GRADER_DIR,
         "--chdir", WORKDIR,

@@ -221,9 +221,21 @@ def _sweep(keep: int) -> None:
         if not others:
             break
         time.sleep(0.01)
-    for entry in os.listdir("/tmp"):
-        path = os.path.join("/tmp", entry)
-        if os.path.isdir(path) and not os.path.islink(path):
+    # The Python installation may live under /tmp (a checkout in /tmp): it is
+    # read-only-bound over the tmpfs and must be kept, with the directories
+    # leading to it; everything else the submission wrote there goes.
+    kept = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+    _empty_dir("/tmp", kept, shutil)
+
+
+def _empty_dir(folder: str, kept: set, shutil) -> None:
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if path in kept:
+            continue
+        if any(root.startswith(path + "/") for root in kept):
+            _empty_dir(path, kept, shutil)
+        elif os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
             try:
