@@ -29,7 +29,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "examples" / "submissions"
-ASSIGNMENTS = ("initialization", "gradient_checking", "optimization")
+ASSIGNMENTS = ("initialization", "regularization", "gradient_checking", "optimization", "tensorflow_intro")
 
 # assignment -> (function, exact text in the solution's cell, its buggy replacement)
 BOB_BUGS = {
@@ -41,6 +41,11 @@ BOB_BUGS = {
     # Exponential instead of inverse-time decay.
     "optimization": ("update_lr", "learning_rate0 / (1 + decay_rate * epoch_num)",
                      "learning_rate0 / (1 + decay_rate) ** epoch_num"),
+    # lambd / m instead of lambd / (2 m): the derivative's factor put into the cost.
+    "regularization": ("compute_cost_with_regularization", "lambd / (2 * m)", "lambd / m"),
+    # The mean over the batch instead of the sum the training loop divides itself.
+    "tensorflow_intro": ("compute_total_loss", "total_loss = tf.reduce_sum(losses)",
+                         "total_loss = tf.reduce_mean(losses)"),
 }
 
 # Mallory's cells. Only imports and definitions of a graded cell run, so each trick
