@@ -233,16 +233,14 @@ class LearnerProcess:
 
         The two overlap on separate cores; the first call waits for this. A
         failure here is not raised: the first call starts again and reports it.
-        Only with a zygote: the forked child belongs to the zygote, which was
-        started (``warm``) from this thread, so nothing dies with the helper
-        thread; a sandbox spawned directly from it would (PR_SET_PDEATHSIG).
+        Only with a zygote: the forked child belongs to the zygote, and zygotes
+        are started from one long-lived thread (``ZygoteSpawner.warm``), so
+        nothing dies with the helper thread; a sandbox spawned directly from
+        it would (PR_SET_PDEATHSIG). A cold zygote (TensorFlow: seconds) thus
+        starts while the grader imports what the reference solution needs.
         """
         if not hasattr(self.spawner, "warm"):
             return
-        try:
-            self.spawner.warm()
-        except spawn.SpawnError:
-            return  # the first call reports it
 
         def prestart():
             try:

@@ -62,3 +62,31 @@ def load_public_tests(assignment: str):
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def grade_sources(assignment: str, folder: Path, sources: dict, name: str = "submission") -> dict:
+    """Grade the solution notebook with the graded cells named in ``sources`` replaced."""
+    from autograder.grading import grade_notebook
+
+    (first, src), *rest = sources.items()
+    nb = with_function(assignment, first, src)
+    for function, src in rest:
+        graded_cell(nb, function).source = src
+    return grade_notebook(write(nb, folder / f"{name}.ipynb"), assignment)
+
+
+def failed_checks(result: dict, function: str) -> list:
+    """'check: feedback' of every failed hidden check of ``function``."""
+    return [t["name"] + ": " + t["output"] for t in result["tests"]
+            if t["function"] == function and t["status"] != "passed"]
+
+
+def run_public(test, target) -> str:
+    """Run one public test function on ``target``; return what it printed."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        test(target)
+    return out.getvalue()

@@ -14,9 +14,7 @@ draws.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import math
 import sys
 
@@ -25,8 +23,7 @@ import pytest
 
 from autograder import assignments
 from autograder.checks import CheckFailed
-from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, load_public_tests, graded_cell, with_function, write
+from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public
 
 A = "initialization"
 ZEROS = "initialize_parameters_zeros"
@@ -101,24 +98,14 @@ ALTERNATIVES = {
 }
 
 
-def grade_sources(tmp_path, sources: dict):
-    """Grade the solution notebook with the graded cells of ``sources`` replaced."""
-    (first, src), *rest = sources.items()
-    nb = with_function(A, first, src)
-    for function, src in rest:
-        graded_cell(nb, function).source = src
-    return grade_notebook(write(nb, tmp_path / "submission.ipynb"), A)
 
 
-def failed_checks(result, function):
-    return [t["name"] + ": " + t["output"] for t in result["tests"]
-            if t["function"] == function and t["status"] != "passed"]
 
 
 @pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
 def test_planted_bug_costs_only_its_function(tmp_path, bug):
     function, src = PLANTED_BUGS[bug]
-    result = grade_sources(tmp_path, {function: src})
+    result = grade_sources(A, tmp_path, {function: src})
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
     assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
@@ -129,7 +116,7 @@ def test_planted_bug_costs_only_its_function(tmp_path, bug):
 
 def test_wrong_scale_feedback_names_the_scale_seen(tmp_path):
     """A wrong scale is reported with the scale the learner used and a hint, not only "wrong"."""
-    result = grade_sources(tmp_path, {HE: PLANTED_BUGS["he_sqrt_1_over_n_prev"][1],
+    result = grade_sources(A, tmp_path, {HE: PLANTED_BUGS["he_sqrt_1_over_n_prev"][1],
                                       RANDOM: PLANTED_BUGS["random_forgets_times_10"][1]})
     he = failed_checks(result, HE)
     assert he and all("which is the scale sqrt(1 / n_prev)" in text and "Hint:" in text for text in he), he
@@ -141,7 +128,7 @@ def test_wrong_scale_feedback_names_the_scale_seen(tmp_path):
 
 @pytest.mark.parametrize("variant", sorted(ALTERNATIVES))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_sources(tmp_path, ALTERNATIVES[variant])
+    result = grade_sources(A, tmp_path, ALTERNATIVES[variant])
     assert result["score"] == result["max_score"], [failed_checks(result, f) for f in FUNCTIONS]
 
 
@@ -207,11 +194,6 @@ def test_statistics_reject_wrong_draws():
 
 # ------------------------------------------------------------------ reference and public tests
 
-def run_public(test, target):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        test(target)
-    return out.getvalue()
 
 
 def test_public_tests_pass_on_the_reference_with_the_course_values():

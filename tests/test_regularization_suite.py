@@ -14,8 +14,6 @@ reference against numerical gradients, and the public tests.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import sys
 
@@ -24,8 +22,7 @@ import pytest
 
 from autograder import assignments
 from autograder.checks import CheckFailed
-from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, load_public_tests, graded_cell, solution_path, with_function, write
+from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public, graded_cell, solution_path, write
 
 A = "regularization"
 COST = "compute_cost_with_regularization"
@@ -191,24 +188,14 @@ def backward_propagation_with_dropout(X, Y, cache, keep_prob):
     }
 
 
-def grade_sources(tmp_path, sources: dict):
-    """Grade the solution notebook with the graded cells of ``sources`` replaced."""
-    (first, src), *rest = sources.items()
-    nb = with_function(A, first, src)
-    for function, src in rest:
-        graded_cell(nb, function).source = src
-    return grade_notebook(write(nb, tmp_path / "submission.ipynb"), A)
 
 
-def failed_checks(result, function):
-    return [t["name"] + ": " + t["output"] for t in result["tests"]
-            if t["function"] == function and t["status"] != "passed"]
 
 
 @pytest.mark.parametrize("bug", sorted(planted_bugs()))
 def test_planted_bug_costs_only_its_function(tmp_path, bug):
     function, src, hint = planted_bugs()[bug]
-    result = grade_sources(tmp_path, {function: src})
+    result = grade_sources(A, tmp_path, {function: src})
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
     assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
@@ -224,7 +211,7 @@ def test_planted_bug_costs_only_its_function(tmp_path, bug):
 
 @pytest.mark.parametrize("variant", sorted(alternatives()))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_sources(tmp_path, alternatives()[variant])
+    result = grade_sources(A, tmp_path, alternatives()[variant])
     assert result["score"] == result["max_score"], [failed_checks(result, f) for f in FUNCTIONS]
 
 
@@ -360,11 +347,6 @@ def test_reference_dropout_backward_is_the_gradient_with_fixed_masks():
 
 # ------------------------------------------------------------------ public tests
 
-def run_public(test, target):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        test(target)
-    return out.getvalue()
 
 
 def test_public_tests_pass_on_the_reference():

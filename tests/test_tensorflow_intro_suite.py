@@ -13,8 +13,6 @@ implementation and must get full marks.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 
 import numpy as np
@@ -22,8 +20,7 @@ import pytest
 import tensorflow as tf
 
 from autograder import assignments
-from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, load_public_tests, graded_cell, with_function, write
+from tests.nbtools import ROOT, load_public_tests, grade_sources, run_public, graded_cell
 
 A = "tensorflow_intro"
 FUNCTIONS = ["linear_function", "sigmoid", "one_hot_matrix", "initialize_parameters",
@@ -170,12 +167,6 @@ def compute_total_loss(logits, labels):
 }
 
 
-def grade_sources(tmp_path, sources: dict, name="submission"):
-    (first, src), *rest = sources.items()
-    nb = with_function(A, first, src)
-    for function, src in rest:
-        graded_cell(nb, function).source = src
-    return grade_notebook(write(nb, tmp_path / f"{name}.ipynb"), A)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +175,7 @@ def graded_groups(tmp_path_factory):
     for group, bugs in GROUPS.items():
         sources = {BUGS[bug][0]: BUGS[bug][1] for bug in bugs}
         assert len(sources) == len(bugs), f"{group} has two bugs in one function"
-        results[group] = grade_sources(tmp_path_factory.mktemp(group), sources, group)
+        results[group] = grade_sources(A, tmp_path_factory.mktemp(group), sources, group)
     return results
 
 
@@ -220,7 +211,7 @@ def test_functions_without_a_bug_keep_full_marks(graded_groups, group):
 
 
 def test_other_correct_answers_get_full_marks(tmp_path):
-    result = grade_sources(tmp_path, ALTERNATIVES, "alternatives")
+    result = grade_sources(A, tmp_path, ALTERNATIVES, "alternatives")
     assert result["score"] == result["max_score"], [
         (t["name"], t["output"]) for t in result["tests"] if t["status"] != "passed"]
 
@@ -233,11 +224,6 @@ def test_hidden_points_match_the_notebook():
 
 # ------------------------------------------------------------------ public tests
 
-def run_public(test, target):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        test(target)
-    return out.getvalue()
 
 
 def test_public_tests_pass_on_the_reference():
