@@ -251,7 +251,10 @@ def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignme
     The engine's sandboxes die with the *thread* that started them (PR_SET_PDEATHSIG),
     and a grader process keeps its assignment's zygote across submissions. Dask runs
     tasks on pool threads that can come and go, which killed the zygote under later
-    submissions ("the process running the imports cell ended unexpectedly").
+    submissions ("the process running the imports cell ended unexpectedly"). The
+    engine now starts zygotes from its own long-lived thread (spawn.ZygoteSpawner.warm);
+    grading on one thread per worker stays, so a grade never depends on which
+    Dask pool thread ran it.
     """
     global _grading_thread
     from concurrent.futures import ThreadPoolExecutor
