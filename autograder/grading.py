@@ -22,7 +22,7 @@ from autograder import assignments, sandbox, spawn
 from autograder.notebook import NotebookError, detect_assignment, extract, read_notebook
 from autograder.oracle import Learner, LearnerError, LearnerProcess
 from autograder import plugin as fixtures
-from autograder.plugin import GradingPlugin, TestRecord
+from autograder.plugin import CheapFailureReports, GradingPlugin, TestRecord
 
 UNISOLATED_WARNING = (
     "WARNING: this submission ran WITHOUT a sandbox (no bubblewrap and not root): "
@@ -86,7 +86,7 @@ def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> Gr
         args += ["-p", f"no:{unused}"]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(args, plugins=[plugin, fixtures])
+        exit_code = pytest.main(args, plugins=[plugin, fixtures, CheapFailureReports()])
     if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
                            + "\n".join(plugin.collection_errors))

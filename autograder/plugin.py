@@ -59,6 +59,29 @@ def reference(request):
     return assignments.reference(request.config.stash[PLUGIN_KEY].assignment.name)
 
 
+class CheapFailureReports:
+    """Report failed checks without pytest's traceback rendering.
+
+    pytest renders every failure's traceback with source excerpts, parsing the
+    source of each frame with ``ast``: 1 s for the 22 failures of an untouched
+    optimization stub, against 0.1 s for the checks themselves. Nobody reads
+    that text here (GradingPlugin keeps its own sanitized record), so the report
+    carries only the exception's type and first line.
+    """
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item, call):
+        excinfo = call.excinfo
+        if excinfo is None or isinstance(excinfo.value, (pytest.skip.Exception, BaseExceptionGroup)):
+            return None  # passed or skipped: pytest's own report is cheap
+        first_line = (str(excinfo.value).splitlines() or [""])[0][:300]
+        return pytest.TestReport(
+            item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
+            f"{excinfo.typename}: {first_line}", call.when,
+            duration=call.duration, start=call.start, stop=call.stop,
+        )
+
+
 class GradingPlugin:
     def __init__(self, assignment: assignments.Assignment, learner: Learner):
         self.assignment = assignment
