@@ -90,3 +90,20 @@ def run_public(test, target) -> str:
     with contextlib.redirect_stdout(out):
         test(target)
     return out.getvalue()
+
+
+def numerical_gradient(f, x, epsilon=1e-6):
+    """Two-sided difference of the scalar ``f()`` with respect to every entry of
+    the array ``x``, which ``f`` reads (it is changed in place and restored)."""
+    import numpy as np
+
+    grad = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        old = x[index]
+        x[index] = old + epsilon
+        plus = f()
+        x[index] = old - epsilon
+        minus = f()
+        x[index] = old
+        grad[index] = (plus - minus) / (2 * epsilon)
+    return grad

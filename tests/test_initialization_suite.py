@@ -23,7 +23,7 @@ import pytest
 
 from autograder import assignments
 from autograder.checks import CheckFailed
-from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public
+from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public, numerical_gradient
 
 A = "initialization"
 ZEROS = "initialize_parameters_zeros"
@@ -251,17 +251,6 @@ def test_dataset_shapes_balance_and_determinism():
     assert radius[train_Y[0] == 1].mean() < 0.85 < radius[train_Y[0] == 0].mean()
 
 
-def numerical_gradient(f, x, epsilon=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        old = x[index]
-        x[index] = old + epsilon
-        plus = f()
-        x[index] = old - epsilon
-        minus = f()
-        x[index] = old
-        grad[index] = (plus - minus) / (2 * epsilon)
-    return grad
 
 
 @pytest.mark.parametrize("layers_dims", [[2, 10, 5, 1], [3, 4, 1], [2, 3, 4, 3, 1]])

@@ -22,7 +22,7 @@ import pytest
 
 from autograder import assignments
 from autograder.checks import CheckFailed
-from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public, graded_cell, solution_path, write
+from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public, graded_cell, solution_path, write, numerical_gradient
 
 A = "regularization"
 COST = "compute_cost_with_regularization"
@@ -298,17 +298,6 @@ def test_mask_statistics_tolerance_accepts_fresh_draws_and_rejects_wrong_rates()
 
 # ------------------------------------------------------------------ reference and provided code vs numerical gradients
 
-def numerical_gradient(f, x, epsilon=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        old = x[index]
-        x[index] = old + epsilon
-        plus = f()
-        x[index] = old - epsilon
-        minus = f()
-        x[index] = old
-        grad[index] = (plus - minus) / (2 * epsilon)
-    return grad
 
 
 @pytest.mark.parametrize("lambd", [0.0, 0.7])
