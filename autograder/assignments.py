@@ -48,6 +48,7 @@ class Assignment:
     uses_tensorflow: bool
     processes: int = 512         # RLIMIT_NPROC of uid 65534: counts threads of every sandbox
     pure_reference: tuple = ()   # reference functions whose results may be reused across submissions
+    repeatable_calls: tuple = () # learner functions whose identical calls within one grade reuse the reply
 
     @property
     def released_notebook(self) -> Path:
@@ -114,6 +115,7 @@ def load(name: str) -> Assignment:
         uses_tensorflow=bool(config.get("uses_tensorflow", False)),
         processes=int(config.get("processes", 512)),
         pure_reference=tuple(config.get("pure_reference", ())),
+        repeatable_calls=tuple(config.get("repeatable_calls", ())),
     )
 
 

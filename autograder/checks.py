@@ -13,6 +13,19 @@ import math
 
 import numpy as np
 
+_SHARED_RNG = np.random.RandomState()
+
+
+def seeded_rng(seed: int) -> np.random.RandomState:
+    """The stream of ``np.random.RandomState(seed)``, without building a new one.
+
+    Suites make hundreds of seeded test inputs per grade: building a
+    RandomState costs about 0.27 ms, reseeding one about 3 us. The generator is
+    shared, so draw what you need before the next ``seeded_rng`` call.
+    """
+    _SHARED_RNG.seed(seed)
+    return _SHARED_RNG
+
 
 class CheckFailed(AssertionError):
     """A hidden check failed; ``message`` and ``hint`` are shown to the learner."""

@@ -78,6 +78,11 @@ def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> Gr
         "-c", str(assignments.SUITES_DIR / "pytest.ini"),
         "--rootdir", str(assignments.SUITES_DIR),
         "-p", "no:terminal", "-p", "no:warnings",
+        # Installed pytest11 plugins (anyio, platformdirs) are not for hidden
+        # suites, and finding them scans every installed distribution's
+        # metadata; the suites raise CheckFailed rather than bare asserts, so
+        # assertion rewriting has nothing to add either.
+        "--disable-plugin-autoload", "--assert=plain",
     ]
     # Plugins a hidden suite never needs; unraisableexception alone costs a
     # forced gc.collect() of ~0.2 s per submission.
@@ -113,7 +118,7 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     process = _ProblemAwareProcess(
         spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
         spec.call_timeout, spec.submission_timeout, strategy=strategy, spawner=spawner,
-        problems=extraction.problems,
+        problems=extraction.problems, repeatable=spec.repeatable_calls,
     )
     process.start_in_background()
     try:

@@ -95,7 +95,9 @@ def probe(ns, x, theta, epsilon, cost, delta):
 '''
 
 # (seed, m) of gradient_check_n_test_case; all kink-free at eps = 1e-3,
-# (7, 7) and (1, 3) also at eps = 1e-2.
+# (7, 7) and (1, 3) also at eps = 1e-2. One gradient_check_n call runs 94
+# forward passes (about 17 ms of the learner's time): each check below uses two
+# or three of these networks, and together they use all five.
 NETWORK_CASES = [(1, 3), (2, 5), (4, 10), (5, 4), (7, 7)]
 
 GC1_HINT = (
@@ -235,7 +237,7 @@ def test_gradient_check_detects_wrong_backward(learner, reference):
 @pytest.mark.graded("gradient_check_n", points=1)
 def test_gradient_check_n_planted_bugs(learner, reference):
     """gradient_check_n on the gradients of the provided buggy backward_propagation_n matches the reference."""
-    for seed, m in NETWORK_CASES[:3]:
+    for seed, m in NETWORK_CASES[:2]:
         X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
         _, cache = utils.forward_propagation_n(X, Y, parameters)
         gradients = utils.backward_propagation_n(X, Y, cache)
@@ -253,28 +255,29 @@ def test_gradient_check_n_planted_bugs(learner, reference):
 def test_gradient_check_n_small_bugs(learner, reference):
     """gradient_check_n measures bugs of size 1e-2, 1e-4 (one entry) and 10% (all entries) like the reference."""
     epsilon = 1e-5
-    for seed, m in NETWORK_CASES[1:4]:
+    wrong = [  # (what, how, network): each bug on another network
+        ("the largest gradient entry off by 1e-2 (relative)", lambda p, g: with_entry_scaled(p, g, 1 + 1e-2), 1),
+        ("the largest gradient entry off by 1e-4 (relative)", lambda p, g: with_entry_scaled(p, g, 1 - 1e-4), 2),
+        ("all gradients scaled by 1.1", lambda p, g: {key: 1.1 * value for key, value in g.items()}, 3),
+    ]
+    for what, make_wrong, case in wrong:
+        seed, m = NETWORK_CASES[case]
         X, Y, parameters, gradients = network_case(seed, m)
-        wrong = [
-            ("the largest gradient entry off by 1e-2 (relative)", with_entry_scaled(parameters, gradients, 1 + 1e-2)),
-            ("the largest gradient entry off by 1e-4 (relative)", with_entry_scaled(parameters, gradients, 1 - 1e-4)),
-            ("all gradients scaled by 1.1", {key: 1.1 * value for key, value in gradients.items()}),
-        ]
-        for what, bad in wrong:
-            check_scalar_close(
-                learner.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
-                reference.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
-                f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
-                hint=GCN_HINT,
-                rtol=1e-2,
-                atol=0.0,
-            )
+        bad = make_wrong(parameters, gradients)
+        check_scalar_close(
+            learner.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
+            reference.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
+            f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
+            hint=GCN_HINT,
+            rtol=1e-2,
+            atol=0.0,
+        )
 
 
 @pytest.mark.graded("gradient_check_n", points=1)
 def test_gradient_check_n_correct_gradients(learner, reference):
     """On correct gradients gradient_check_n returns a small positive difference of the reference's order of magnitude."""
-    for seed, m in NETWORK_CASES[:3]:
+    for seed, m in NETWORK_CASES[:2]:
         X, Y, parameters, gradients = network_case(seed, m)
         # eps = 1e-7 (the default) is dominated by rounding: one decade of slack.
         check_log_close(
@@ -298,7 +301,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
 def test_gradient_check_n_two_sided(learner, reference):
     """With epsilon = 1e-4 on correct gradients, gradient_check_n shows the O(eps**2) error of a two-sided difference."""
     epsilon = 1e-4
-    for seed, m in NETWORK_CASES:
+    for seed, m in NETWORK_CASES[2:]:
         X, Y, parameters, gradients = network_case(seed, m)
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),

@@ -27,12 +27,14 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
+    CheckFailed,
     as_array,
     check,
     check_close,
     check_keys,
     check_scalar_close,
     check_shape,
+    seeded_rng,
 )
 
 # Networks of 1 to 4 layers: the number of layers must come from len(parameters) // 2.
@@ -50,7 +52,7 @@ def make_inputs(seed, layer_dims):
     Gradients have different scales per array so that the RMSprop/Adam
     normalisation matters.
     """
-    rng = np.random.RandomState(seed)
+    rng = seeded_rng(seed)
     parameters, grads, v, s = {}, {}, {}, {}
     for l in range(1, len(layer_dims)):
         shapes = {"W": (layer_dims[l], layer_dims[l - 1]), "b": (layer_dims[l], 1)}
@@ -106,7 +108,20 @@ def diagnose(got, mistakes, default_hint):
 
 
 def check_dict_close(got, expected, what, hint):
-    """got has exactly the keys of expected and each array matches the reference."""
+    """got has exactly the keys of expected and each array matches the reference.
+
+    hint: a string, or a function returning one, called only when the check
+    fails (diagnosing builds every known mistaken answer: wasted on a pass).
+    """
+    if not callable(hint):
+        return _check_dict_close(got, expected, what, hint)
+    try:
+        _check_dict_close(got, expected, what, "")
+    except CheckFailed as failure:
+        raise CheckFailed(failure.message, hint()) from None
+
+
+def _check_dict_close(got, expected, what, hint):
     check_keys(got, list(expected), what, hint)
     for k in sorted(expected):
         check_close(got[k], expected[k], f"{what}['{k}']", hint)
@@ -136,7 +151,7 @@ def test_gd_every_layer(learner, reference):
         parameters, grads, _, _ = make_inputs(seed, dims)
         expected = ref_call(reference.update_parameters_with_gd, parameters, grads, 0.01)
         got = learner.update_parameters_with_gd(parameters, grads, 0.01)
-        hint = diagnose(got, [
+        hint = lambda: diagnose(got, [
             ("the update subtracts the gradient: W = W - learning_rate * dW",
              layer_map(parameters, lambda k, a: a + 0.01 * grads["d" + k])),
             ("the returned parameters are unchanged: " + RETURN_HINT + ", and assign parameters['W' + str(l)] = ...",
@@ -160,7 +175,7 @@ def test_gd_learning_rate(learner, reference):
 
 def make_data(n_x, m, seed):
     """X of shape (n_x, m) with distinct random columns and Y (1, m) a function of each column."""
-    rng = np.random.RandomState(100 + seed)
+    rng = seeded_rng(100 + seed)
     X = rng.randn(n_x, m)
     w = rng.randn(n_x)
     Y = (w @ X).reshape(1, m)   # Y[0, j] depends only on X[:, j]: pairs can be checked
@@ -399,7 +414,7 @@ def test_momentum_velocity(learner, reference):
             expected = ref_call(reference.update_parameters_with_momentum, parameters, grads, v, beta, lr)[1]
             got = unpack(learner.update_parameters_with_momentum(parameters, grads, v, beta, lr), 2,
                          "update_parameters_with_momentum", "parameters, v")[1]
-            hint = diagnose(got, [
+            hint = lambda: diagnose(got, [
                 ("momentum uses v = beta*v + (1-beta)*dW: the course averages the gradients, CS231n's "
                  "v = mu*v - lr*dW does not have the (1 - beta) factor",
                  layer_map(v, lambda k, a: beta * a + grads[k])),
@@ -420,7 +435,7 @@ def test_momentum_parameters(learner, reference):
             got = unpack(learner.update_parameters_with_momentum(parameters, grads, v, beta, lr), 2,
                          "update_parameters_with_momentum", "parameters, v")[0]
             new_v = layer_map(v, lambda k, a: beta * a + (1 - beta) * grads[k])
-            hint = diagnose(got, [
+            hint = lambda: diagnose(got, [
                 ("update W with the NEW velocity: compute v first, then W = W - learning_rate * v",
                  layer_map(parameters, lambda k, a: a - lr * v["d" + k])),
                 ("the step uses the velocity, not the raw gradient: W = W - learning_rate * v['dW' + str(l)]",
@@ -445,7 +460,7 @@ def test_rmsprop_average(learner, reference):
             expected = ref_call(reference.update_parameters_with_rmsprop, parameters, grads, s, beta2, lr, eps)[1]
             got = unpack(learner.update_parameters_with_rmsprop(parameters, grads, s, beta2, lr, eps), 2,
                          "update_parameters_with_rmsprop", "parameters, s")[1]
-            hint = diagnose(got, [
+            hint = lambda: diagnose(got, [
                 ("s averages the SQUARED gradient: s = beta2*s + (1-beta2)*np.square(dW)",
                  layer_map(s, lambda k, a: beta2 * a + (1 - beta2) * grads[k])),
                 ("s = beta2*s + (1-beta2)*dW**2: the (1 - beta2) factor is missing",
@@ -465,7 +480,7 @@ def test_rmsprop_parameters(learner, reference):
             got = unpack(learner.update_parameters_with_rmsprop(parameters, grads, s, beta2, lr, eps), 2,
                          "update_parameters_with_rmsprop", "parameters, s")[0]
             new_s = layer_map(s, lambda k, a: beta2 * a + (1 - beta2) * grads[k] ** 2)
-            hint = diagnose(got, [
+            hint = lambda: diagnose(got, [
                 ("epsilon goes outside the square root: dW / (np.sqrt(s) + epsilon)",
                  layer_map(parameters, lambda k, a: a - lr * grads["d" + k] / np.sqrt(new_s["d" + k] + eps))),
                 ("divide by the square root of s: dW / (np.sqrt(s) + epsilon)",
@@ -559,10 +574,10 @@ def test_adam_moments(learner, reference):
         got, expected = adam_both(learner, reference, parameters, grads, v, s, t, DEFAULTS)
         where = f" for a network {dims}, t = {t}"
         check_dict_close(got[1], expected[1], "v" + where,
-                         diagnose(got[1], [("v is unchanged: " + RETURN_HINT, v)],
+                         lambda: diagnose(got[1], [("v is unchanged: " + RETURN_HINT, v)],
                                   "v = beta1*v + (1-beta1)*dW for every layer (" + LAYERS_HINT + ")"))
         check_dict_close(got[2], expected[2], "s" + where,
-                         diagnose(got[2], [("s is unchanged: " + RETURN_HINT, s),
+                         lambda: diagnose(got[2], [("s is unchanged: " + RETURN_HINT, s),
                                            ("s averages the SQUARED gradient: s = beta2*s + (1-beta2)*np.square(dW)",
                                             layer_map(s, lambda k, a: 0.999 * a + 0.001 * grads[k]))],
                                   "s = beta2*s + (1-beta2)*dW**2 for every layer (" + LAYERS_HINT + ")"))
@@ -573,12 +588,13 @@ def test_adam_bias_correction(learner, reference):
     """v_corrected and s_corrected divide by 1 - beta**t, at t = 1 (from zeros), t = 2, 7 and 1000."""
     for dims, parameters, grads, v, s, t in adam_cases():
         got, expected = adam_both(learner, reference, parameters, grads, v, s, t, DEFAULTS)
-        v_hints, s_hints = adam_mistakes(grads, v, s, t, DEFAULTS)
         where = f" for a network {dims}, t = {t}" + (" (first step, v = s = 0)" if not np.any(v["dW1"]) else "")
         check_dict_close(got[3], expected[3], "v_corrected" + where,
-                         diagnose(got[3], v_hints, "v_corrected = v / (1 - beta1**t), using the updated v"))
+                         lambda: diagnose(got[3], adam_mistakes(grads, v, s, t, DEFAULTS)[0],
+                                          "v_corrected = v / (1 - beta1**t), using the updated v"))
         check_dict_close(got[4], expected[4], "s_corrected" + where,
-                         diagnose(got[4], s_hints, "s_corrected = s / (1 - beta2**t), using the updated s"))
+                         lambda: diagnose(got[4], adam_mistakes(grads, v, s, t, DEFAULTS)[1],
+                                          "s_corrected = s / (1 - beta2**t), using the updated s"))
 
 
 @pytest.mark.graded("update_parameters_with_adam", points=1)
@@ -587,7 +603,7 @@ def test_adam_parameters(learner, reference):
     for dims, parameters, grads, v, s, t in adam_cases():
         got, expected = adam_both(learner, reference, parameters, grads, v, s, t, DEFAULTS)
         check_dict_close(got[0], expected[0], f"parameters for a network {dims}, t = {t}",
-                         diagnose(got[0], [("the parameters are unchanged: " + RETURN_HINT, parameters)],
+                         lambda: diagnose(got[0], [("the parameters are unchanged: " + RETURN_HINT, parameters)],
                                   "W = W - learning_rate * v_corrected / (np.sqrt(s_corrected) + epsilon), "
                                   "with the corrected averages of the same layer"))
 

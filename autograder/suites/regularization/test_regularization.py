@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from autograder import assignments
-from autograder.checks import CheckFailed, as_array, check, check_close, check_shape, check_type
+from autograder.checks import CheckFailed, as_array, check, check_close, check_shape, check_type, seeded_rng
 
 # The helper module lives in the assignment folder; the reference puts that
 # folder on sys.path when it is first built, which may be after collection.
@@ -40,7 +40,7 @@ LAMBDS = [0.1, 0.7, 2.5]
 
 def random_problem(seed, n_x, n1, n2, m):
     """X (n_x, m), Y (1, m) in {0, 1} and parameters for [n_x, n1, n2, 1]."""
-    rng = np.random.RandomState(seed)
+    rng = seeded_rng(seed)
     parameters = {
         "W1": rng.randn(n1, n_x), "b1": 0.1 * rng.randn(n1, 1),
         "W2": rng.randn(n2, n1) / np.sqrt(n1), "b2": 0.1 * rng.randn(n2, 1),
@@ -102,7 +102,7 @@ def sigmoid(x):
 
 def cost_inputs(seed, n_x, n1, n2, m):
     X, Y, parameters = random_problem(seed, n_x, n1, n2, m)
-    A3 = sigmoid(np.random.RandomState(seed + 100).randn(1, m))
+    A3 = sigmoid(seeded_rng(seed + 100).randn(1, m))
     return A3, Y, parameters
 
 

@@ -1,0 +1,67 @@
+"""The oracle's learner process: calls listed as repeatable are answered once.
+
+An assignment's ``repeatable_calls`` (assignment.toml) lets several checks ask
+a deterministic learner function the same question for the price of one
+round trip. These tests count the child's real calls with a function that
+returns how often it ran.
+"""
+import numpy as np
+import pytest
+
+from autograder import assignments
+from autograder.oracle import Cell, Learner, LearnerError, LearnerProcess
+
+# Each function returns how many times the child ran it (a mutable default
+# survives between calls in the same process).
+COUNTING_CELL = '''
+import numpy as np
+
+def update_parameters_with_gd(parameters, grads, learning_rate, _runs=[]):
+    _runs.append(1)
+    return np.full(2, float(len(_runs)))
+
+def random_mini_batches(X, Y, mini_batch_size=64, seed=0, _runs=[]):
+    _runs.append(1)
+    return len(_runs)
+
+def update_lr(learning_rate0, epoch_num, decay_rate):
+    raise ValueError("not today")
+'''
+
+
+@pytest.fixture
+def learner():
+    spec = assignments.load("optimization")
+    cell = Cell("counting", COUNTING_CELL, ["update_parameters_with_gd", "random_mini_batches", "update_lr"])
+    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 10, 60,
+                             repeatable=("update_parameters_with_gd", "update_lr"))
+    yield Learner(process)
+    process.close()
+
+
+def test_identical_repeatable_calls_run_once_in_the_child(learner):
+    parameters, grads = {"W1": np.ones((2, 2))}, {"dW1": np.zeros((2, 2))}
+    first = learner.update_parameters_with_gd(parameters, grads, 0.1)
+    again = learner.update_parameters_with_gd(parameters, grads, 0.1)
+    assert first.tolist() == again.tolist() == [1.0, 1.0]
+    # Another argument is another question.
+    assert learner.update_parameters_with_gd(parameters, grads, 0.2).tolist() == [2.0, 2.0]
+    assert learner.update_parameters_with_gd({"W1": 2 * np.ones((2, 2))}, grads, 0.1).tolist() == [3.0, 3.0]
+
+
+def test_reused_replies_are_decoded_afresh(learner):
+    parameters, grads = {"W1": np.ones((2, 2))}, {"dW1": np.zeros((2, 2))}
+    first = learner.update_parameters_with_gd(parameters, grads, 0.1)
+    first[:] = -5.0   # a check that changes what it got must not change what the next check gets
+    assert learner.update_parameters_with_gd(parameters, grads, 0.1).tolist() == [1.0, 1.0]
+
+
+def test_other_functions_run_every_time(learner):
+    X, Y = np.zeros((2, 4)), np.zeros((1, 4))
+    assert [learner.random_mini_batches(X, Y, 2, 5) for _ in range(3)] == [1, 2, 3]
+
+
+def test_a_repeated_error_is_reported_each_time(learner):
+    for _ in range(2):
+        with pytest.raises(LearnerError, match="raised ValueError: not today"):
+            learner.update_lr(0.1, 1, 1.0)
