@@ -93,7 +93,10 @@ class NbgraderCourse:
     def nbgrader(self, *args) -> float:
         started = time.perf_counter()
         run = subprocess.run([str(BIN / "nbgrader"), *args], cwd=self.root, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                             # nbgrader runs `alembic` by name: the venv's bin must be on PATH
+                             # even when this script is started as .venv/bin/python (make bench).
+                             env={**os.environ, "PYTHONWARNINGS": "ignore",
+                                  "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
         if run.returncode != 0:
             raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
         return time.perf_counter() - started
