@@ -8,13 +8,15 @@ Strategies, strongest first:
              writable place; uid 65534 (via setpriv when we are root, so
              RLIMIT_NPROC applies); new session; dies with its parent.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
-             it; there the container is the sandbox): drop to uid 65534 with
-             no inheritable capabilities and no_new_privs (a non-root uid with
+             it; there the container is the sandbox): drop to a non-root uid
+             (65534, or a zygote's private uid) with no inheritable capabilities and no_new_privs (a non-root uid with
              no_new_privs holds no capabilities; without CAP_SETPCAP, as in
              the Docker image, ``--bounding-set=-all`` cannot shrink the bounding
              set, which no_new_privs makes moot); the grader's files must not
              be readable by that uid (the Docker image sets permissions so).
-             There is no pid namespace and no sweep between submissions.
+             There is no pid namespace: a zygote gets a uid of its own
+             (:func:`private_uid`), so that after each child it can kill every
+             process of that uid and delete the files it owns in /tmp.
 ``plain``    a subprocess with resource limits only. The report says the
              submission was not isolated.
 
@@ -24,6 +26,7 @@ cgroup that also lets us kill every process the submission started.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -35,6 +38,11 @@ from functools import lru_cache
 from pathlib import Path
 
 SANDBOX_UID = 65534
+# Private uids (setpriv zygotes) are PRIVATE_UID_BASE + pid * PRIVATE_UID_SLOTS + slot:
+# no user or service of the machine has them, and two live graders never share one.
+PRIVATE_UID_BASE = 1_500_000_000
+PRIVATE_UID_SLOTS = 64
+_private_uid_counter = itertools.count()
 WORKDIR = "/sandbox"      # the submission's helper files, read-only
 GRADER_DIR = "/grader"    # worker.py and codec.py, read-only
 
@@ -152,9 +160,22 @@ def rlimit_prefix(limits: Limits) -> list[str]:
     ]
 
 
-def drop_privileges_prefix() -> list[str]:
+def private_uid() -> int:
+    """A uid for one sandbox that no other process on this machine runs as.
+
+    Killing "every process of my uid" (``kill(-1)``) from inside the sandbox
+    then reaches exactly what the submission left behind, and RLIMIT_NPROC
+    (counted per uid) counts only this sandbox's threads. Unique among live
+    graders because pids are; ``PRIVATE_UID_SLOTS`` sandboxes per grader
+    process may be alive at once (one zygote per assignment).
+    """
+    slot = next(_private_uid_counter) % PRIVATE_UID_SLOTS
+    return PRIVATE_UID_BASE + os.getpid() * PRIVATE_UID_SLOTS + slot
+
+
+def drop_privileges_prefix(uid: int = SANDBOX_UID) -> list[str]:
     return [
-        "setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+        "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
         "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
     ]
 
@@ -211,8 +232,13 @@ def start(
     limits: Limits,
     pass_fds: tuple,
     strategy: str | None = None,
+    uid: int = SANDBOX_UID,
 ) -> SandboxProcess:
-    """Start ``python <python_args>`` sandboxed; stdout/stderr are pipes."""
+    """Start ``python <python_args>`` sandboxed; stdout/stderr are pipes.
+
+    ``uid``: the learner's uid under the setpriv strategy (bwrap keeps 65534
+    inside its own pid namespace; plain cannot change uid).
+    """
     strategy = strategy or available_strategy()
     python = sys.executable
     if strategy == "bwrap":
@@ -220,7 +246,7 @@ def start(
         cmd = rlimit_prefix(limits) + bwrap_command(host_workdir, host_grader_dir) + inner
         cwd = None
     elif strategy == "setpriv":
-        cmd = rlimit_prefix(limits) + drop_privileges_prefix() + [python, *python_args]
+        cmd = rlimit_prefix(limits) + drop_privileges_prefix(uid) + [python, *python_args]
         cwd = host_workdir
     else:
         cmd = rlimit_prefix(limits) + [python, *python_args]

@@ -115,9 +115,14 @@ class Zygote:
         strategy = strategy or sandbox.available_strategy()
         grader = self.root / "grader"
         args = [str(grader / "worker.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
+        uid = sandbox.SANDBOX_UID
         if strategy == "bwrap":
-            args.append("--sweep")  # a private pid namespace and /tmp: safe to empty between children
-        self.proc = sandbox.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),), strategy=strategy)
+            args += ["--sweep", "namespace"]  # a private pid namespace and /tmp: safe to empty between children
+        elif strategy == "setpriv":
+            uid = sandbox.private_uid()   # the zygote's own uid: every process of it is this sandbox's
+            args += ["--sweep", "uid"]
+        self.proc = sandbox.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
+                                  strategy=strategy, uid=uid)
         theirs.close()
         self.control = ours
         self.strategy = strategy

@@ -189,9 +189,11 @@ def seed_everything(seed: int) -> None:
 # "fork" over a SOCK_SEQPACKET control socket with four descriptors: the new
 # child's request and reply pipes and its stdout/stderr. Only one child lives
 # at a time; when it ends, every other process of the sandbox is killed and
-# /tmp is emptied, so nothing of one submission survives into the next.
+# /tmp is emptied (bwrap), or every process of the zygote's private uid is
+# killed and the files it owns in /tmp deleted (setpriv), so nothing of one
+# submission survives into the next.
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 
 
 def _prctl(option: int, value: int) -> None:
@@ -228,6 +230,89 @@ def _sweep(keep: int) -> None:
     _empty_dir("/tmp", kept, shutil)
 
 
+def _sweep_own_uid() -> None:
+    """Kill every other process of this uid and delete what it owns in /tmp.
+
+    For the setpriv strategy, where there is no pid namespace: the zygote
+    runs as a uid no other process has (sandbox.private_uid), so kill(-1),
+    which reaches every process we may signal but never ourselves, reaches
+    exactly what the ended child left behind. The zygote is a child
+    subreaper, so those orphans are its children and are reaped here (a
+    zombie would still count as a process for kill).
+    """
+    import shutil
+    import signal
+    import time
+
+    uid = os.getuid()
+    for _ in range(50):  # one pass should do (fork fails once SIGKILL is pending); a bomb gets more
+        try:
+            os.kill(-1, signal.SIGKILL)   # processes of other uids refuse it silently (EPERM)
+        except OSError:
+            pass
+        time.sleep(0.002)
+        _reap_children()
+        if not _processes_of(uid):
+            break
+    for folder in {"/tmp", "/var/tmp", "/dev/shm", os.environ.get("TMPDIR") or "/tmp"}:
+        _remove_owned(folder, uid, shutil, depth=0)
+
+
+def _processes_of(uid: int) -> list:
+    """Pids of the processes whose real uid is ``uid``, but ours (zombies included)."""
+    found, me = [], os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:   # readable even for non-dumpable processes
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(entry))
+                        break
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _reap_children() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _remove_owned(folder: str, uid: int, shutil, depth: int) -> None:
+    """Delete the entries of ``folder`` owned by ``uid``; look into world-writable subfolders."""
+    import stat
+
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        is_dir = stat.S_ISDIR(info.st_mode)
+        if info.st_uid == uid:
+            if is_dir:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        elif is_dir and info.st_mode & 0o002 and depth < 2:
+            _remove_owned(path, uid, shutil, depth + 1)
+
+
 def _empty_dir(folder: str, kept: set, shutil) -> None:
     for entry in os.listdir(folder):
         path = os.path.join(folder, entry)
@@ -244,7 +329,9 @@ def _empty_dir(folder: str, kept: set, shutil) -> None:
                 pass
 
 
-def zygote(control_fd: int, preload: list[str], sweep: bool) -> None:
+def zygote(control_fd: int, preload: list[str], sweep: str | None) -> None:
+    """sweep: "namespace" (bwrap: the sandbox's own pid namespace and /tmp), "uid" (setpriv:
+    the zygote's own uid) or None (plain: nothing can be swept safely)."""
     import importlib
     import select
     import signal
@@ -254,6 +341,8 @@ def zygote(control_fd: int, preload: list[str], sweep: bool) -> None:
         importlib.import_module(module)
     # Not ptrace-able (nor /proc/<pid>/mem-readable) by the children, which share its uid.
     _prctl(PR_SET_DUMPABLE, 0)
+    if sweep == "uid":
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a child become ours, to be killed and reaped
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready")
     while True:
@@ -302,8 +391,10 @@ def zygote(control_fd: int, preload: list[str], sweep: bool) -> None:
                 _, status = os.waitpid(pid, 0)
                 break
         os.close(pidfd)
-        if sweep:
+        if sweep == "namespace":
             _sweep(keep=os.getpid())
+        elif sweep == "uid":
+            _sweep_own_uid()
         code = os.waitstatus_to_exitcode(status)
         control.sendall(b"exited %d" % code)
 
@@ -312,7 +403,8 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, os.getcwd())
     if "--zygote" in argv:
         preload = argv[argv.index("--preload") + 1].split(",") if "--preload" in argv else []
-        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], "--sweep" in argv)
+        sweep = argv[argv.index("--sweep") + 1] if "--sweep" in argv else None
+        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], sweep)
         return
     fd_in, fd_out = int(argv[argv.index("--fds") + 1]), int(argv[argv.index("--fds") + 2])
     seed_everything(0)

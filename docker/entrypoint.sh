@@ -20,8 +20,8 @@
 # (--user 0:0 --cap-drop ALL --cap-add SETUID --cap-add SETGID); without
 # CAP_DAC_OVERRIDE that uid 0 is bound by file permissions like anyone else.
 # The grader reads the hidden suites and solutions in $DLGRADE_ROOT (root, 0700);
-# the engine starts each learner process with `setpriv` as uid 65534 (nobody),
-# which cannot even list $DLGRADE_ROOT. The results are written by the owner of
+# the engine starts each learner process with `setpriv` as a uid of its own
+# (or 65534), which cannot even list $DLGRADE_ROOT. The results are written by the owner of
 # the results folder (setpriv again), so files on the host belong to the user
 # who ran the container, and the learner (nobody) cannot write there.
 set -eu

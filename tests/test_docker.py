@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.nbtools import ROOT, with_function, write
+from tests.setpriv_env import command_prefix, setpriv_usable
 
 DOCKER = ROOT / "docker"
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -158,9 +159,18 @@ def test_entrypoint_without_setuid_capability_refuses(private_root, tmp_path):
 
 
 @needs_root
-def test_entrypoint_grades_a_submission_into_results_owned_by_the_folders_owner(private_root, tmp_path):
+@pytest.mark.parametrize("learner_sandbox", ["setpriv", "best available"])
+def test_entrypoint_grades_a_submission_into_results_owned_by_the_folders_owner(private_root, tmp_path,
+                                                                                learner_sandbox):
     """The container's grading path, outside Docker: one notebook in, three reports out, exit 1 below
-    --min-score. (Here the engine picks bubblewrap, which Docker's seccomp profile would refuse.)"""
+    --min-score. With "setpriv" as in the image: the container's capabilities, the learner as a
+    private uid (bubblewrap, which Docker's seccomp profile refuses, is what the engine picks here
+    otherwise)."""
+    prefix = []
+    if learner_sandbox == "setpriv":
+        if not setpriv_usable():
+            pytest.skip("no Python that other uids can run here (see tests/setpriv_env.py)")
+        prefix = command_prefix() + CONTAINER_CAPS
     submissions = tmp_path / "submission"
     write(with_function("initialization", "initialize_parameters_zeros",
                         "def initialize_parameters_zeros(layers_dims):\n    return {}\n"),
@@ -172,12 +182,16 @@ def test_entrypoint_grades_a_submission_into_results_owned_by_the_folders_owner(
         results = public / "results"
         results.mkdir()
         os.chown(results, 12345, 12345)
-        env = entrypoint_env(private_root, submissions, results, DLGRADE_MIN_SCORE="10")
-        graded = subprocess.run(["sh", str(ENTRYPOINT)], env=env, capture_output=True, text=True, timeout=300)
+        extra = {"DLGRADE_SANDBOX": "setpriv"} if learner_sandbox == "setpriv" else {}
+        env = entrypoint_env(private_root, submissions, results, DLGRADE_MIN_SCORE="10", **extra)
+        graded = subprocess.run(prefix + ["sh", str(ENTRYPOINT)], env=env, capture_output=True, text=True,
+                                timeout=300)
         assert graded.returncode == 1, graded.stdout + graded.stderr      # 8 / 11 is below 10
         assert "below the required 10" in graded.stdout
         report = json.loads((results / "results.json").read_text())
         assert report["score"] == 8 and report["max_score"] == 11
+        if learner_sandbox == "setpriv":
+            assert report["sandbox"] == "setpriv"
         assert report["functions"]["initialize_parameters_zeros"]["score"] == 0
         assert "Score: 8 / 11" in (results / "feedback.md").read_text()
         assert "<testsuite" in (results / "junit.xml").read_text()

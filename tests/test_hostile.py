@@ -13,6 +13,7 @@ name is replaced by the victim's, a one-argument function in both assignments.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -25,7 +26,13 @@ from tests.nbtools import graded_cell, released_path, solution_path, with_functi
 
 import nbformat
 
-ISOLATED = sandbox.available_strategy() == "bwrap"
+STRATEGY = sandbox.available_strategy()
+# bubblewrap hides the machine's files and network from the learner; inside
+# Docker (setpriv) the container does that, so outside Docker only bwrap counts.
+ISOLATED = STRATEGY == "bwrap"
+# Both sweep what a submission leaves behind before the next child is forked:
+# bwrap through its pid namespace, setpriv through the zygote's private uid.
+SWEPT = STRATEGY in ("bwrap", "setpriv")
 TRICK_NAME = "initialize_parameters_he"
 
 # assignment, victim (gets the trick), keeper (correct, must keep its points)
@@ -268,10 +275,17 @@ def test_memory_bomb_is_contained(tmp_path, target, baseline_score):
 def test_fork_bomb_is_contained_and_cleaned_up(tmp_path, target, baseline_score):
     result = grade_trick(tmp_path, target, FORK_BOMB)
     assert result["score"] == baseline_score
-    if ISOLATED:
-        left = subprocess.run(["ps", "-u", str(sandbox.SANDBOX_UID), "-o", "pid=,args="], capture_output=True, text=True)
-        # Only the warm zygote (kept for the next submission) may remain.
-        assert len([l for l in left.stdout.splitlines() if "--zygote" not in l]) == 0, left.stdout
+    if SWEPT:
+        # Only the warm zygotes (kept for the next submission) may remain.
+        assert [line for line in sandbox_processes() if "--zygote" not in line] == []
+
+
+def sandbox_processes() -> list:
+    """'uid pid args' of every process running as a learner's uid (65534, or a private uid)."""
+    listing = subprocess.run(["ps", "-ww", "-e", "-o", "uid=,pid=,args="], capture_output=True, text=True).stdout
+    return [line.strip() for line in listing.splitlines()
+            if line.split() and (int(line.split()[0]) == sandbox.SANDBOX_UID
+                                 or int(line.split()[0]) >= sandbox.PRIVATE_UID_BASE)]
 
 
 def test_network_is_unreachable(tmp_path, target, baseline_score):
@@ -312,17 +326,19 @@ def leaked():
 """
 
 
-@pytest.mark.skipif(not ISOLATED, reason="the sweep between submissions runs in the bubblewrap sandbox")
+@pytest.mark.skipif(not SWEPT, reason="nothing is swept between submissions without bubblewrap or setpriv")
 def test_nothing_leaks_from_one_submission_to_the_next(tmp_path, target, baseline_score):
     """Children forked from the same warm zygote: files in /tmp, environment,
     patched modules and background processes of one submission are gone when
     the next one runs. The next submission's keeper fails if it sees any trace."""
     assignment, victim, keeper = target
-    grade_trick(tmp_path, target, LEAVE_TRACES, name="first.ipynb")
+    # Names of this run only: under setpriv the learner's /tmp is the machine's.
+    unique = f"dlgrade-leak-{os.getpid()}-{tmp_path.name}"
+    grade_trick(tmp_path, target, LEAVE_TRACES.replace("dlgrade-leak", unique), name="first.ipynb")
     nb = baseline_notebook(target)
     correct = graded_cell(nb, keeper).source
     head = re.search(rf"def {keeper}\(.*\):", correct).group(0)
-    graded_cell(nb, keeper).source = SEES_TRACES + correct.replace(
+    graded_cell(nb, keeper).source = SEES_TRACES.replace("dlgrade-leak", unique) + correct.replace(
         head, head + "\n    if leaked():\n        raise RuntimeError('saw a trace of another submission')", 1)
     import time
     time.sleep(2.5)  # the first submission's background process would have written its late file by now
