@@ -302,15 +302,20 @@ def _remove_owned(folder: str, uid: int, shutil, depth: int) -> None:
             continue
         is_dir = stat.S_ISDIR(info.st_mode)
         if info.st_uid == uid:
-            if is_dir:
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _remove(path, is_dir, shutil)
         elif is_dir and info.st_mode & 0o002 and depth < 2:
             _remove_owned(path, uid, shutil, depth + 1)
+
+
+def _remove(path: str, is_dir: bool, shutil) -> None:
+    """Delete a file, link or folder tree (``is_dir``: a real folder, not a link to one)."""
+    if is_dir:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _empty_dir(folder: str, kept: set, shutil) -> None:
@@ -320,13 +325,8 @@ def _empty_dir(folder: str, kept: set, shutil) -> None:
             continue
         if any(root.startswith(path + "/") for root in kept):
             _empty_dir(path, kept, shutil)
-        elif os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
         else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            _remove(path, os.path.isdir(path) and not os.path.islink(path), shutil)
 
 
 def zygote(control_fd: int, preload: list[str], sweep: str | None) -> None:
