@@ -9,8 +9,9 @@ Strategies, strongest first:
              RLIMIT_NPROC applies); new session; dies with its parent.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
              it; there the container is the sandbox): drop to a non-root uid
-             (65534, or a zygote's private uid) with no inheritable capabilities and no_new_privs (a non-root uid with
-             no_new_privs holds no capabilities; without CAP_SETPCAP, as in
+             (65534, or a zygote's private uid) with no inheritable
+             capabilities and no_new_privs (a non-root uid with no_new_privs
+             holds no capabilities; without CAP_SETPCAP, as in
              the Docker image, ``--bounding-set=-all`` cannot shrink the bounding
              set, which no_new_privs makes moot); the grader's files must not
              be readable by that uid (the Docker image sets permissions so).
@@ -39,7 +40,7 @@ from pathlib import Path
 
 SANDBOX_UID = 65534
 # Private uids (setpriv zygotes) are PRIVATE_UID_BASE + pid * PRIVATE_UID_SLOTS + slot:
-# no user or service of the machine has them, and two live graders never share one.
+# no user or service of the machine has them, and two live graders of one pid namespace never share one.
 PRIVATE_UID_BASE = 1_500_000_000
 PRIVATE_UID_SLOTS = 64
 _private_uid_counter = itertools.count()
@@ -165,9 +166,11 @@ def private_uid() -> int:
 
     Killing "every process of my uid" (``kill(-1)``) from inside the sandbox
     then reaches exactly what the submission left behind, and RLIMIT_NPROC
-    (counted per uid) counts only this sandbox's threads. Unique among live
-    graders because pids are; ``PRIVATE_UID_SLOTS`` sandboxes per grader
-    process may be alive at once (one zygote per assignment).
+    (counted per uid) counts only this sandbox's threads. Unique among the
+    live graders of one pid namespace (a host, a container) because their pids
+    are, and kill(-1) reaches no further than that namespace;
+    ``PRIVATE_UID_SLOTS`` sandboxes per grader process may be alive at once
+    (one zygote per assignment).
     """
     slot = next(_private_uid_counter) % PRIVATE_UID_SLOTS
     return PRIVATE_UID_BASE + os.getpid() * PRIVATE_UID_SLOTS + slot

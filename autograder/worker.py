@@ -308,8 +308,21 @@ def _remove_owned(folder: str, uid: int, shutil, depth: int) -> None:
 
 
 def _remove(path: str, is_dir: bool, shutil) -> None:
-    """Delete a file, link or folder tree (``is_dir``: a real folder, not a link to one)."""
+    """Delete a file, link or folder tree (``is_dir``: a real folder, not a link to one).
+
+    A submission may leave folders it made unreadable (mode 000) so that they
+    survive for the next one: we own them, so open them up first.
+    """
     if is_dir:
+        try:
+            os.chmod(path, 0o700)
+            for root, dirs, _ in os.walk(path):
+                for name in dirs:
+                    sub = os.path.join(root, name)
+                    if not os.path.islink(sub):
+                        os.chmod(sub, 0o700)
+        except OSError:
+            pass
         shutil.rmtree(path, ignore_errors=True)
         return
     try:

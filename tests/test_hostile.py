@@ -311,6 +311,8 @@ LEAVE_TRACES = """
 import os, subprocess, numpy as np
 def initialize_parameters_he(layers_dims, _traces=[
         open("/tmp/dlgrade-leak", "w").write("left by an earlier submission"),
+        os.makedirs("/tmp/dlgrade-leak-locked/inner"),   # then made unreadable, to survive a careless rmtree
+        os.chmod("/tmp/dlgrade-leak-locked/inner", 0), os.chmod("/tmp/dlgrade-leak-locked", 0),
         os.environ.__setitem__("DLGRADE_LEAK", "1"),
         setattr(np, "dlgrade_leak", True),
         subprocess.Popen(["/bin/sh", "-c", "sleep 2; echo late > /tmp/dlgrade-leak-late; sleep 60"],
@@ -322,6 +324,7 @@ SEES_TRACES = """
 import os, numpy as np
 def leaked():
     return (os.path.exists("/tmp/dlgrade-leak") or os.path.exists("/tmp/dlgrade-leak-late")
+            or os.path.lexists("/tmp/dlgrade-leak-locked")
             or "DLGRADE_LEAK" in os.environ or getattr(np, "dlgrade_leak", False))
 """
 
