@@ -46,7 +46,7 @@ class Assignment:
     submission_timeout: float
     memory_mb: int
     uses_tensorflow: bool
-    processes: int = 512         # RLIMIT_NPROC of uid 65534: counts threads of every sandbox
+    processes: int = 512         # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
     pure_reference: tuple = ()   # reference functions whose results may be reused across submissions
     repeatable_calls: tuple = () # learner functions whose identical calls within one grade reuse the reply
 

@@ -5,8 +5,9 @@ Strategies, strongest first:
 ``bwrap``    bubblewrap: new mount, pid, net, ipc and uts namespaces; the root
              filesystem is read-only and holds only the system, the Python
              installation and the grader's worker; a tmpfs is the only
-             writable place; uid 65534 (via setpriv when we are root, so
-             RLIMIT_NPROC applies); new session; dies with its parent.
+             writable place; a non-root uid (via setpriv when we are root, so
+             RLIMIT_NPROC applies: a zygote's private uid, else 65534); new
+             session; dies with its parent.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
              it; there the container is the sandbox): drop to a non-root uid
              (65534, or a zygote's private uid) with no inheritable
@@ -39,7 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 
 SANDBOX_UID = 65534
-# Private uids (setpriv zygotes) are PRIVATE_UID_BASE + pid * PRIVATE_UID_SLOTS + slot:
+# Private uids (zygotes, when we are root) are PRIVATE_UID_BASE + pid * PRIVATE_UID_SLOTS + slot:
 # no user or service of the machine has them, and two live graders of one pid namespace never share one.
 PRIVATE_UID_BASE = 1_500_000_000
 PRIVATE_UID_SLOTS = 64
@@ -183,7 +184,7 @@ def drop_privileges_prefix(uid: int = SANDBOX_UID) -> list[str]:
     ]
 
 
-def bwrap_command(host_workdir: Path, host_grader_dir: Path) -> list[str]:
+def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int = SANDBOX_UID) -> list[str]:
     # Not --unshare-all: as root that adds a user namespace in which uid 65534
     # does not exist, and setpriv could not drop to it.
     cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -202,7 +203,7 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path) -> list[str]:
         "--",
     ]
     if os.geteuid() == 0:
-        cmd += drop_privileges_prefix()
+        cmd += drop_privileges_prefix(uid)
     else:  # unprivileged bwrap maps us to uid 65534 inside a user namespace
         cmd[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     return cmd
@@ -239,14 +240,14 @@ def start(
 ) -> SandboxProcess:
     """Start ``python <python_args>`` sandboxed; stdout/stderr are pipes.
 
-    ``uid``: the learner's uid under the setpriv strategy (bwrap keeps 65534
-    inside its own pid namespace; plain cannot change uid).
+    ``uid``: the learner's uid under setpriv, and under bwrap when we are root
+    (unprivileged bwrap maps us to 65534; plain cannot change uid).
     """
     strategy = strategy or available_strategy()
     python = sys.executable
     if strategy == "bwrap":
         inner = [python, *[a.replace(str(host_grader_dir), GRADER_DIR) for a in python_args]]
-        cmd = rlimit_prefix(limits) + bwrap_command(host_workdir, host_grader_dir) + inner
+        cmd = rlimit_prefix(limits) + bwrap_command(host_workdir, host_grader_dir, uid) + inner
         cwd = None
     elif strategy == "setpriv":
         cmd = rlimit_prefix(limits) + drop_privileges_prefix(uid) + [python, *python_args]

@@ -115,11 +115,13 @@ class Zygote:
         strategy = strategy or sandbox.available_strategy()
         grader = self.root / "grader"
         args = [str(grader / "worker.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
-        uid = sandbox.SANDBOX_UID
+        # The zygote's own uid (as root; unprivileged bwrap maps us to 65534):
+        # RLIMIT_NPROC then counts this sandbox alone, and under setpriv every
+        # process of that uid is this sandbox's, to be swept.
+        uid = sandbox.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else sandbox.SANDBOX_UID
         if strategy == "bwrap":
             args += ["--sweep", "namespace"]  # a private pid namespace and /tmp: safe to empty between children
         elif strategy == "setpriv":
-            uid = sandbox.private_uid()   # the zygote's own uid: every process of it is this sandbox's
             args += ["--sweep", "uid"]
         self.proc = sandbox.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
                                   strategy=strategy, uid=uid)
