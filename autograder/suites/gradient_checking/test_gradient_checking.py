@@ -136,6 +136,13 @@ def with_entry_scaled(parameters, gradients, factor):
     return bad
 
 
+def check_n_like_reference(learner, reference, args, epsilon, what, rtol):
+    """The learner's gradient_check_n(*args[, epsilon]) equals the reference's within rtol (no atol)."""
+    kwargs = {} if epsilon is None else {"epsilon": epsilon}
+    check_scalar_close(learner.gradient_check_n(*args, **kwargs), reference.gradient_check_n(*args, **kwargs),
+                       what, hint=GCN_HINT, rtol=rtol, atol=0.0)
+
+
 def learner_check_1d(learner, x, theta, epsilon, cost, delta=0.0):
     return learner.probe(CHECK_1D_PROBE, x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
 
@@ -241,14 +248,9 @@ def test_gradient_check_n_planted_bugs(learner, reference):
         X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
         _, cache = utils.forward_propagation_n(X, Y, parameters)
         gradients = utils.backward_propagation_n(X, Y, cache)
-        check_scalar_close(
-            learner.gradient_check_n(parameters, gradients, X, Y),
-            reference.gradient_check_n(parameters, gradients, X, Y),
-            f"gradient_check_n on the buggy backward_propagation_n (test case seed={seed}, m={m})",
-            hint=GCN_HINT,
-            rtol=1e-3,
-            atol=0.0,
-        )
+        check_n_like_reference(learner, reference, (parameters, gradients, X, Y), None,
+                               f"gradient_check_n on the buggy backward_propagation_n (test case seed={seed}, m={m})",
+                               rtol=1e-3)
 
 
 @pytest.mark.graded("gradient_check_n", points=2)
@@ -264,14 +266,9 @@ def test_gradient_check_n_small_bugs(learner, reference):
         seed, m = NETWORK_CASES[case]
         X, Y, parameters, gradients = network_case(seed, m)
         bad = make_wrong(parameters, gradients)
-        check_scalar_close(
-            learner.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
-            reference.gradient_check_n(parameters, bad, X, Y, epsilon=epsilon),
-            f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
-            hint=GCN_HINT,
-            rtol=1e-2,
-            atol=0.0,
-        )
+        check_n_like_reference(learner, reference, (parameters, bad, X, Y), epsilon,
+                               f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
+                               rtol=1e-2)
 
 
 @pytest.mark.graded("gradient_check_n", points=1)
@@ -318,11 +315,6 @@ def test_gradient_check_n_uses_epsilon(learner, reference):
     """gradient_check_n uses its epsilon argument (correct gradients, eps = 1e-3 and 1e-2, compared with the reference)."""
     for epsilon, (seed, m) in [(1e-3, (4, 10)), (1e-3, (7, 7)), (1e-2, (7, 7))]:
         X, Y, parameters, gradients = network_case(seed, m)
-        check_scalar_close(
-            learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
-            reference.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
-            f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
-            hint=GCN_HINT,
-            rtol=1e-2,
-            atol=0.0,
-        )
+        check_n_like_reference(learner, reference, (parameters, gradients, X, Y), epsilon,
+                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+                               rtol=1e-2)
