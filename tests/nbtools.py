@@ -49,15 +49,26 @@ def load_public_tests(assignment: str):
     ``import public_tests`` would return whichever was imported first in this
     pytest process.
     """
-    import importlib.util
     import sys
 
     folder = ROOT / "assignments" / assignment
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))      # public_tests imports <assignment>_utils
-    name = f"public_tests_{assignment}"
+    return _load_module(f"public_tests_{assignment}", folder / "public_tests.py")
+
+
+def load_hidden_suite(assignment: str):
+    """The assignment's hidden suite as a module, to test its checks and hints without grading."""
+    return _load_module(f"{assignment}_hidden_suite", ROOT / "autograder" / "suites" / assignment / f"test_{assignment}.py")
+
+
+def _load_module(name: str, path: Path):
+    """Import the file at ``path`` once per pytest process, under ``name``."""
+    import importlib.util
+    import sys
+
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, folder / "public_tests.py")
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

@@ -15,7 +15,6 @@ epsilons used, and closed forms of the 1-D probe values.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 
@@ -24,7 +23,7 @@ import pytest
 
 from autograder import assignments
 from autograder.grading import grade_notebook
-from tests.nbtools import ROOT, graded_cell, with_function, write
+from tests.nbtools import ROOT, graded_cell, with_function, write, load_hidden_suite
 
 A = "gradient_checking"
 FUNCTIONS = ["forward_propagation", "backward_propagation", "gradient_check", "gradient_check_n"]
@@ -33,15 +32,7 @@ sys.path.insert(0, str(ROOT / "assignments" / A))
 import gradient_checking_utils as utils  # noqa: E402
 
 
-def load_suite():
-    path = ROOT / "autograder" / "suites" / A / f"test_{A}.py"
-    spec = importlib.util.spec_from_file_location("gradient_checking_hidden_suite", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-suite = load_suite()
+suite = load_hidden_suite(A)
 
 
 # ------------------------------------------------------------------ sources

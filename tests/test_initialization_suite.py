@@ -14,7 +14,6 @@ draws.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 
@@ -23,7 +22,15 @@ import pytest
 
 from autograder import assignments
 from autograder.checks import CheckFailed
-from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public, numerical_gradient
+from tests.nbtools import (
+    ROOT,
+    load_public_tests,
+    grade_sources,
+    failed_checks,
+    run_public,
+    numerical_gradient,
+    load_hidden_suite,
+)
 
 A = "initialization"
 ZEROS = "initialize_parameters_zeros"
@@ -36,15 +43,7 @@ import initialization_utils as utils  # noqa: E402
 public_tests = load_public_tests(A)
 
 
-def load_suite():
-    path = ROOT / "autograder" / "suites" / A / f"test_{A}.py"
-    spec = importlib.util.spec_from_file_location("initialization_hidden_suite", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-suite = load_suite()
+suite = load_hidden_suite(A)
 
 
 # ------------------------------------------------------------------ sources

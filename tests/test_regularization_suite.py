@@ -22,7 +22,17 @@ import pytest
 
 from autograder import assignments
 from autograder.checks import CheckFailed
-from tests.nbtools import ROOT, load_public_tests, grade_sources, failed_checks, run_public, graded_cell, solution_path, write, numerical_gradient
+from tests.nbtools import (
+    ROOT,
+    load_public_tests,
+    grade_sources,
+    failed_checks,
+    run_public,
+    graded_cell,
+    solution_path,
+    numerical_gradient,
+    load_hidden_suite,
+)
 
 A = "regularization"
 COST = "compute_cost_with_regularization"
@@ -217,16 +227,7 @@ def test_other_correct_answers_get_full_marks(tmp_path, variant):
 
 # ------------------------------------------------------------------ the hidden suite's checks, without grading
 
-def load_suite():
-    import importlib.util
-    path = ROOT / "autograder" / "suites" / A / f"test_{A}.py"
-    spec = importlib.util.spec_from_file_location("regularization_hidden_suite", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-suite = load_suite()
+suite = load_hidden_suite(A)
 
 
 def test_l2_hints_name_the_usual_slips():
