@@ -181,15 +181,13 @@ class LearnerProcess:
             self._own_spawner = None
 
     # ------------------------------------------------------------ requests
-    def _request(self, message: dict, timeout: float, what: str) -> dict:
+    def _request(self, message: dict | bytes, timeout: float, what: str) -> dict:
+        """Send a request (a dict, or one already framed by :meth:`_frame`) and read the reply."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise LearnerError("the submission's total time budget was used up before this check", "budget")
         timeout = min(timeout, remaining)
-        try:
-            data = codec.dumps(message)
-        except (TypeError, ValueError) as exc:
-            raise RuntimeError(f"grader could not encode a request: {exc}")
+        data = message if isinstance(message, bytes) else self._frame(message)
         try:
             _write_all(self.req_w, data, timeout)
             header = self._read(4, timeout)
@@ -214,6 +212,13 @@ class LearnerProcess:
         except codec.DecodeError as exc:
             self.close_process()
             raise LearnerError(f"{what} sent back something that is not plain data ({exc})", "unsupported")
+
+    @staticmethod
+    def _frame(message: dict) -> bytes:
+        try:
+            return codec.dumps(message)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"grader could not encode a request: {exc}")
 
     def _read(self, n: int, timeout: float) -> bytes:
         end = time.monotonic() + timeout
@@ -271,9 +276,9 @@ class LearnerProcess:
         # A deterministic function (``repeatable_calls`` in assignment.toml)
         # asked the same question again by another check: reuse the child's
         # reply, decoded afresh so no check sees another's arrays.
-        key = codec.dumps(message)
+        key = self._frame(message)   # the framed request is both the key and what is sent
         if key not in self._replies:
-            self._replies[key] = self._reply(message, timeout or self.call_timeout, name)
+            self._replies[key] = self._reply(key, timeout or self.call_timeout, name)
         return self._decode(self._replies[key], name)
 
     def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str = "a check"):
@@ -287,7 +292,7 @@ class LearnerProcess:
     def _value(self, message: dict, timeout: float, name: str):
         return self._decode(self._reply(message, timeout, name), name)
 
-    def _reply(self, message: dict, timeout: float, name: str) -> dict:
+    def _reply(self, message: dict | bytes, timeout: float, name: str) -> dict:
         self.ensure_started()
         try:
             return self._request(message, timeout, name)
