@@ -6,20 +6,20 @@ import json
 import sys
 from pathlib import Path
 
-from autograder import assignments
+from autograder.grading import catalogue
 
 
 def cmd_release(args) -> int:
-    from autograder import release
+    from autograder.course import release
 
-    for name in args.names or assignments.names():
-        print(f"released {release.release(name).relative_to(assignments.ROOT)}")
+    for name in args.names or catalogue.names():
+        print(f"released {release.release(name).relative_to(catalogue.ROOT)}")
     return 0
 
 
 def cmd_grade(args) -> int:
-    from autograder.grading import grade_notebook
-    from autograder.reports import results_json, write_reports
+    from autograder.grading.grade import grade_notebook
+    from autograder.grading.reports import results_json, write_reports
 
     result = grade_notebook(args.notebook, args.assignment)
     if args.out:
@@ -53,17 +53,17 @@ def print_summary(result: dict) -> None:
 
 
 def cmd_check(args) -> int:
-    from autograder.public import run_public_tests
+    from autograder.course.public import run_public_tests
 
     ok = run_public_tests(args.notebook, args.assignment)
     return 0 if ok else 1
 
 
 def cmd_validate(args) -> int:
-    from autograder.validate import validate
+    from autograder.course.validate import validate
 
     failed = False
-    for name in args.names or assignments.names():
+    for name in args.names or catalogue.names():
         problems = validate(name)
         print(f"{name}: {'ok' if not problems else 'FAILED'}")
         for problem in problems:
@@ -73,9 +73,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_execute_solutions(args) -> int:
-    from autograder.execute import execute_solution
+    from autograder.course.execute import execute_solution
 
-    for name in args.names or assignments.names():
+    for name in args.names or catalogue.names():
         seconds = execute_solution(name, timeout=args.timeout)
         print(f"executed solutions/{name}.ipynb in {seconds:.0f} s")
     return 0
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_execute_solutions)
 
     # Batch grading lives in its own module; it adds its own sub-command.
-    from autograder.batch import register_cli as register_batch
+    from autograder.batch.run import register_cli as register_batch
 
     register_batch(sub)
     return parser
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except assignments.UnknownAssignment as exc:
+    except catalogue.UnknownAssignment as exc:
         print(f"dlgrade: {exc}", file=sys.stderr)
         return 2
 

@@ -24,7 +24,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import assignments  # noqa: E402
+from autograder.grading import catalogue  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -48,7 +48,7 @@ def without_demos(nb):
 
 def make_submissions(name: str, count: int, folder: Path) -> list[Path]:
     """``count`` notebooks cycling through correct, stub and one-function-wrong."""
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     solution = without_demos(nbformat.read(str(spec.solution_path), as_version=4))
     stub = without_demos(nbformat.read(str(spec.released_notebook), as_version=4))
     stub_cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in stub.cells}
@@ -74,7 +74,7 @@ class NbgraderCourse:
 
     def __init__(self, root: Path, name: str):
         self.root, self.name = root, name
-        spec = assignments.load(name)
+        spec = catalogue.load(name)
         source = root / "source" / name
         source.mkdir(parents=True, exist_ok=True)
         nbformat.write(without_demos(nbformat.read(str(spec.solution_path), as_version=4)),
@@ -152,7 +152,7 @@ def run_benchmark(argv, description: str, default_assignment: str, default_count
         subs = make_submissions(name, args.count, tmp / "submissions")
 
         # ---- dlgrade, warm process (what each batch worker does)
-        from autograder.grading import grade_notebook
+        from autograder.grading.grade import grade_notebook
 
         grade_notebook(subs[0], name)   # start the zygote: paid once per worker
         warm, dl_scores = [], {}

@@ -77,7 +77,7 @@ def _load_module(name: str, path: Path):
 
 def grade_sources(assignment: str, folder: Path, sources: dict, name: str = "submission") -> dict:
     """Grade the solution notebook with the graded cells named in ``sources`` replaced."""
-    from autograder.grading import grade_notebook
+    from autograder.grading.grade import grade_notebook
 
     (first, src), *rest = sources.items()
     nb = with_function(assignment, first, src)

@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder import assignments
-from autograder.assignments import _memoized
+from autograder.grading import catalogue
+from autograder.grading.catalogue import _memoized
 
 
 def test_all_five_assignments_are_discovered_with_points_and_limits():
-    names = assignments.names()
+    names = catalogue.names()
     assert names == sorted(["initialization", "regularization", "gradient_checking", "optimization",
                             "tensorflow_intro"])
     for name in names:
-        spec = assignments.load(name)
+        spec = catalogue.load(name)
         assert spec.graded_functions and spec.max_score > 0
         assert set(spec.points) == set(spec.graded_functions)
         assert spec.limits().address_space_mb >= 4096
-    assert assignments.load("tensorflow_intro").uses_tensorflow
+    assert catalogue.load("tensorflow_intro").uses_tensorflow
 
 
 def test_memoized_reference_computes_once_and_returns_copies():

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, runners
-from autograder.assignments import names as assignment_names
-from autograder.batch import BatchError, run_batch
-from autograder.state import GradeState
-from autograder.submissions import SubmissionsError, discover
+from autograder.batch import run
+
+from autograder.batch import pool
+from autograder.grading.catalogue import names as assignment_names
+from autograder.batch.run import BatchError, run_batch
+from autograder.batch.state import GradeState
+from autograder.batch.discovery import SubmissionsError, discover
 from tests.nbtools import ROOT, solution_path, with_function, write
 
 LOG_ENV = "DLGRADE_TEST_GRADED_LOG"
@@ -90,7 +92,7 @@ def log_path(tmp_path, monkeypatch):
 
 
 def rows(out: Path) -> dict:
-    with GradeState(out / batch.STATE_FILE) as state:
+    with GradeState(out / run.STATE_FILE) as state:
         return {(g.learner, g.assignment): g for g in state.grades()}
 
 
@@ -181,7 +183,7 @@ def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
     learners = [f"learner{i}" for i in range(8)]
     for i, learner in enumerate(learners):
         submission(subs, learner, behaviour="slow", seconds=0.5, score=i % 5)
-    script = (f"from autograder.batch import run_batch\nfrom tests.test_batch import fake_grade\n"
+    script = (f"from autograder.batch.run import run_batch\nfrom tests.test_batch import fake_grade\n"
               f"run_batch({str(subs)!r}, {str(out)!r}, workers=2, grade=fake_grade, progress=False)\n")
     batch_process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -190,7 +192,7 @@ def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
     while committed < 2 and time.monotonic() < deadline and batch_process.poll() is None:
         time.sleep(0.2)
         try:
-            with sqlite3.connect(f"file:{out / batch.STATE_FILE}?mode=ro", uri=True) as db:
+            with sqlite3.connect(f"file:{out / run.STATE_FILE}?mode=ro", uri=True) as db:
                 committed = db.execute("SELECT count(*) FROM grades").fetchone()[0]
         except sqlite3.Error:
             pass  # not created yet
@@ -252,13 +254,13 @@ def test_crash_exception_and_hang_each_cost_one_submission(tmp_path, log_path):
 
 
 def test_a_grader_exception_becomes_a_result_with_the_traceback_for_staff(monkeypatch):
-    import autograder.grading
+    import autograder.grading.grade
 
     def broken(path, assignment=None):
         raise KeyError("hidden suite bug")
 
-    monkeypatch.setattr(autograder.grading, "grade_notebook", broken)
-    result = runners.grade_submission("alice.ipynb", b"{}", None)
+    monkeypatch.setattr(autograder.grading.grade, "grade_notebook", broken)
+    result = pool.grade_submission("alice.ipynb", b"{}", None)
     assert result["score"] == 0 and result["grader_error"]
     assert "KeyError" in result["error"] and "hidden suite bug" in result["error"]
     assert "Traceback" in result.pop("_traceback")
@@ -280,7 +282,7 @@ def test_gradebook_plots_and_table(tmp_path, capsys):
     for name in ("unknown-scores.png", "unknown-pass-rate.png"):
         assert (out / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
-    from autograder.gradebook import pass_rates, score_table
+    from autograder.batch.gradebook import pass_rates, score_table
     assert pass_rates(summary.grades) == {"forward: forward has the right shape": (2, 3),
                                           "backward: backward has the right shape": (1, 3)}
     text = score_table(summary.grades)
@@ -328,7 +330,7 @@ def real_submissions(tmp_path_factory):
 @pytest.mark.slow   # two real CLI batches of three notebooks: ~60 s on a loaded 2-core machine
 @needs_initialization
 def test_real_batch_from_the_command_line(real_submissions, tmp_path):
-    from autograder.assignments import load
+    from autograder.grading.catalogue import load
 
     out = tmp_path / "out"
     command = [sys.executable, "-m", "autograder.cli", "batch", str(real_submissions), "--out", str(out), "--workers", "2"]

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from autograder.cli import main as dlgrade
-from autograder.grading import grade_notebook
+from autograder.grading.grade import grade_notebook
 from tests.nbtools import graded_cell, solution_path, with_function, write
 
 A = "initialization"

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from autograder import assignments
+from autograder.grading import catalogue
 from autograder.cli import main as dlgrade
 from tests.nbtools import released_path, solution_path
 
@@ -17,7 +17,7 @@ A = "initialization"
 def test_grade_json_prints_the_results_file(tmp_path, capsys):
     assert dlgrade(["grade", str(solution_path(A)), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["score"] == result["max_score"] == assignments.load(A).max_score
+    assert result["score"] == result["max_score"] == catalogue.load(A).max_score
     assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(result["tests"][0])
 
 
@@ -55,5 +55,5 @@ def test_batch_on_an_existing_dask_scheduler(tmp_path, capsys):
     assert code == 0, capsys.readouterr()
     with open(tmp_path / "out" / "gradebook.csv") as handle:
         book = {row["learner"]: row for row in csv.DictReader(handle)}
-    assert float(book["alice"]["total"]) == assignments.load(A).max_score
+    assert float(book["alice"]["total"]) == catalogue.load(A).max_score
     assert float(book["carol"]["total"]) == 0

@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 
-from autograder.codec import (
+from autograder.sandbox.codec import (
     DecodeError,
     EncodeError,
     TFValue,

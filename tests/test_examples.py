@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from autograder.assignments import load, names
+from autograder.grading.catalogue import load, names
 from tests.nbtools import ROOT
 
 SUBMISSIONS = ROOT / "examples" / "submissions"

@@ -21,8 +21,8 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.grading import grade_notebook
+from autograder.grading import catalogue
+from autograder.grading.grade import grade_notebook
 from tests.nbtools import ROOT, graded_cell, with_function, write, load_hidden_suite
 
 A = "gradient_checking"
@@ -351,7 +351,7 @@ def test_feedback_does_not_show_expected_values(grades):
     outputs = [t["output"] for t in result["tests"] if t["status"] != "passed"]
     assert outputs and all("Hint:" in text for text in outputs)
     X, Y, parameters, gradients = suite.network_case(7, 7)
-    hidden = float(assignments.reference(A).gradient_check_n(parameters, gradients, X, Y, epsilon=1e-2))
+    hidden = float(catalogue.reference(A).gradient_check_n(parameters, gradients, X, Y, epsilon=1e-2))
     assert not any(f"{hidden:.3g}" in text or f"{hidden:.6g}" in text for text in outputs)
 
 
@@ -468,7 +468,7 @@ def test_suite_cases_are_free_of_relu_kinks(seed, m, epsilon):
 
 def test_probe_values_have_the_closed_forms():
     """The reference checker, run through the suite's probe, gives the exact two-sided values."""
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     cubic_cases = [(1e-3, case) for case in suite.SCALAR_CASES] + suite.CUBIC_EPSILON_CASES
     for epsilon, (x, theta) in cubic_cases:
         got = suite.reference_check_1d(reference, x, theta, epsilon, "cubic")

@@ -19,14 +19,14 @@ import subprocess
 
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import isolation
 from autograder.cli import main as dlgrade
-from autograder.grading import grade_notebook
+from autograder.grading.grade import grade_notebook
 from tests.nbtools import graded_cell, released_path, solution_path, with_function, write
 
 import nbformat
 
-STRATEGY = sandbox.available_strategy()
+STRATEGY = isolation.available_strategy()
 # bubblewrap hides the machine's files and network from the learner; inside
 # Docker (setpriv) the container does that, so outside Docker only bwrap counts.
 ISOLATED = STRATEGY == "bwrap"
@@ -238,7 +238,7 @@ def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, target, b
 
 @pytest.mark.skipif(not ISOLATED, reason="needs the bubblewrap sandbox (apt-get install bubblewrap)")
 def test_hidden_suite_and_solutions_are_not_readable(tmp_path, target, baseline_score):
-    from autograder.assignments import ROOT, SUITES_DIR
+    from autograder.grading.catalogue import ROOT, SUITES_DIR
 
     a = target[0]
     secrets = [str(SUITES_DIR / a / f"test_{a}.py"), str(ROOT / "solutions" / f"{a}.ipynb")]
@@ -284,8 +284,8 @@ def sandbox_processes() -> list:
     """'uid pid args' of every process running as a learner's uid (65534, or a private uid)."""
     listing = subprocess.run(["ps", "-ww", "-e", "-o", "uid=,pid=,args="], capture_output=True, text=True).stdout
     return [line.strip() for line in listing.splitlines()
-            if line.split() and (int(line.split()[0]) == sandbox.SANDBOX_UID
-                                 or int(line.split()[0]) >= sandbox.PRIVATE_UID_BASE)]
+            if line.split() and (int(line.split()[0]) == isolation.SANDBOX_UID
+                                 or int(line.split()[0]) >= isolation.PRIVATE_UID_BASE)]
 
 
 def test_network_is_unreachable(tmp_path, target, baseline_score):

@@ -20,8 +20,8 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks import CheckFailed
+from autograder.grading import catalogue
+from autograder.grading.checks import CheckFailed
 from tests.nbtools import (
     ROOT,
     load_public_tests,
@@ -196,7 +196,7 @@ def test_statistics_reject_wrong_draws():
 
 
 def test_public_tests_pass_on_the_reference_with_the_course_values():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     for name in FUNCTIONS:
         text = run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name))
         assert "All tests passed." in text and "Note:" not in text, (name, text)
@@ -283,7 +283,7 @@ def test_cost_is_ln2_at_one_half_and_inf_when_confidently_wrong():
 
 
 def test_zeros_network_is_stuck_at_ln2():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     train_X, train_Y, _, _ = utils.load_dataset()
     parameters, costs = utils.model(train_X, train_Y, reference.initialize_parameters_zeros,
                                     num_iterations=2001, print_cost=False)
@@ -293,7 +293,7 @@ def test_zeros_network_is_stuck_at_ln2():
 
 
 def test_large_random_start_is_saturated_and_he_is_not():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     train_X, train_Y, _, _ = utils.load_dataset()
     a3, _ = utils.forward_propagation(train_X, reference.initialize_parameters_random([2, 10, 5, 1]))
     assert utils.compute_loss(a3, train_Y) == math.inf

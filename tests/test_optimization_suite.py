@@ -22,8 +22,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.grading import grade_notebook
+from autograder.grading import catalogue
+from autograder.grading.grade import grade_notebook
 from tests.nbtools import ROOT, load_public_tests, graded_cell, solution_path, write
 
 A = "optimization"
@@ -212,7 +212,7 @@ def test_solution_full_marks():
 
 @pytest.fixture(scope="module")
 def ref():
-    return assignments.reference(A)
+    return catalogue.reference(A)
 
 
 def random_network(seed, dims):
@@ -227,7 +227,7 @@ def random_network(seed, dims):
 
 
 def test_public_tests_pass_on_reference(ref, capsys):
-    for function in assignments.load(A).graded_functions:
+    for function in catalogue.load(A).graded_functions:
         getattr(public_tests, function + "_test")(getattr(ref, function))
         assert capsys.readouterr().out.strip() == "All tests passed."
 

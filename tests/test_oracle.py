@@ -8,8 +8,8 @@ returns how often it ran.
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.oracle import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading import catalogue
+from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
 
 # Each function returns how many times the child ran it (a mutable default
 # survives between calls in the same process).
@@ -31,7 +31,7 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
 
 @pytest.fixture
 def learner():
-    spec = assignments.load("optimization")
+    spec = catalogue.load("optimization")
     cell = Cell("counting", COUNTING_CELL, ["update_parameters_with_gd", "random_mini_batches", "update_lr"])
     process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 10, 60,
                              repeatable=("update_parameters_with_gd", "update_lr"))

@@ -20,8 +20,8 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks import CheckFailed
+from autograder.grading import catalogue
+from autograder.grading.checks import CheckFailed
 from tests.nbtools import (
     ROOT,
     load_public_tests,
@@ -251,7 +251,7 @@ def test_l2_hints_name_the_usual_slips():
 
 def reference_forward_arrays(keep_prob, seed=0, shape=(2, 20, 3, 13)):
     X, _, parameters = suite.random_problem(seed, *shape)
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     np.random.seed(seed)
     _, cache = reference.forward_propagation_with_dropout(X, parameters, keep_prob)
     return X, parameters, list(cache)
@@ -303,7 +303,7 @@ def test_mask_statistics_tolerance_accepts_fresh_draws_and_rejects_wrong_rates()
 
 @pytest.mark.parametrize("lambd", [0.0, 0.7])
 def test_reference_l2_backward_is_the_gradient_of_the_reference_cost(lambd):
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     X, Y, parameters = suite.random_problem(5, 3, 5, 4, 7)
 
     def cost():
@@ -317,7 +317,7 @@ def test_reference_l2_backward_is_the_gradient_of_the_reference_cost(lambd):
 
 
 def test_reference_dropout_backward_is_the_gradient_with_fixed_masks():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     keep_prob = 0.6
     X, Y, parameters = suite.random_problem(6, 3, 5, 4, 7)
     np.random.seed(6)
@@ -340,13 +340,13 @@ def test_reference_dropout_backward_is_the_gradient_with_fixed_masks():
 
 
 def test_public_tests_pass_on_the_reference():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     for name in FUNCTIONS:
         assert "All tests passed." in run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name)), name
 
 
 def test_public_tests_accept_rand_gt_and_reject_a_missing_division():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     relu = utils.relu
 
     def forward(X, parameters, keep_prob, divide=True):
@@ -423,7 +423,7 @@ def test_provided_backward_matches_numerical_gradient():
 
 
 def test_model_keeps_the_global_rng_reproducible_and_refuses_both_regularizations():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     X, Y, _, _ = utils.load_2D_dataset()
     kwargs = dict(num_iterations=50, print_cost=False, keep_prob=0.86,
                   forward_propagation_with_dropout=reference.forward_propagation_with_dropout,

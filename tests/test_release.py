@@ -4,20 +4,22 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from autograder import assignments, release
-from autograder.release import CODE_STUB
+from autograder.grading import catalogue
 
-NAMES = assignments.names()
+from autograder.course import release
+from autograder.course.release import CODE_STUB
+
+NAMES = catalogue.names()
 
 
 def test_every_assignment_folder_has_the_same_shape():
     assert NAMES, "no assignment discovered"
     for name in NAMES:
-        spec = assignments.load(name)
+        spec = catalogue.load(name)
         folder = spec.released_notebook.parent
         for piece in (f"{name}.ipynb", f"{name}_utils.py", "public_tests.py"):
             assert (folder / piece).is_file(), f"{folder / piece} is missing"
-        suite = assignments.ROOT / "autograder" / "suites" / name
+        suite = catalogue.ROOT / "autograder" / "suites" / name
         assert (suite / f"test_{name}.py").is_file() and (suite / "assignment.toml").is_file()
 
 
@@ -28,7 +30,7 @@ def test_released_notebook_has_not_drifted(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_released_notebook_hides_solutions_and_hidden_tests(name):
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     released = nbformat.read(str(spec.released_notebook), as_version=4)
     text = nbformat.writes(released)
     assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
@@ -45,13 +47,13 @@ def test_released_notebook_hides_solutions_and_hidden_tests(name):
 def test_drift_is_detected(tmp_path, monkeypatch):
     """The drift check can fail: a hand edit of a released notebook is caught."""
     name = NAMES[0]
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     nb = nbformat.read(str(spec.released_notebook), as_version=4)
     nb.cells[0].source += "\n\nA hand edit."
     edited = tmp_path / spec.released_notebook.name
     nbformat.write(nb, str(edited))
     monkeypatch.setattr(type(spec), "released_notebook", property(lambda self: edited))
-    monkeypatch.setattr(assignments, "load", lambda _name: spec)
+    monkeypatch.setattr(catalogue, "load", lambda _name: spec)
     assert release.drift(name)
 
 
@@ -62,7 +64,7 @@ def test_helper_module_imports_nothing_heavy(name):
     import subprocess
     import sys
 
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     code = (f"import sys; import {name}_utils; "
             "print(sorted(m for m in ('sklearn', 'matplotlib', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=spec.release_dir, capture_output=True, text=True, check=True)

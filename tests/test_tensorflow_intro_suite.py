@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder import assignments
+from autograder.grading import catalogue
 from tests.nbtools import ROOT, load_public_tests, grade_sources, run_public, graded_cell
 
 A = "tensorflow_intro"
@@ -217,7 +217,7 @@ def test_other_correct_answers_get_full_marks(tmp_path):
 
 
 def test_hidden_points_match_the_notebook():
-    spec = assignments.load(A)
+    spec = catalogue.load(A)
     assert spec.graded_functions == FUNCTIONS
     assert spec.uses_tensorflow and spec.memory_mb >= 6144
 
@@ -227,7 +227,7 @@ def test_hidden_points_match_the_notebook():
 
 
 def test_public_tests_pass_on_the_reference():
-    reference = assignments.reference(A)
+    reference = catalogue.reference(A)
     for name in FUNCTIONS:
         text = run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name))
         assert "All tests passed." in text, (name, text)

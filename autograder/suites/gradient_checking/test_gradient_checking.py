@@ -28,12 +28,12 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks import check_log_close, check_scalar_close
+from autograder.grading import catalogue
+from autograder.grading.checks import check_log_close, check_scalar_close
 
 # The helper module lives in the assignment folder; the reference puts that
 # folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(assignments.load("gradient_checking").release_dir)
+HELPER_DIR = str(catalogue.load("gradient_checking").release_dir)
 if HELPER_DIR not in sys.path:
     sys.path.append(HELPER_DIR)
 import gradient_checking_utils as utils  # noqa: E402

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pytest
 
-from autograder.checks import as_array, check, check_keys, check_shape
+from autograder.grading.checks import as_array, check, check_keys, check_shape
 
 # Networks of 1 to 5 layers: the number of layers must come from len(layers_dims).
 STRUCTURE_CASES = [[4, 1], [3, 2, 1], [2, 10, 5, 1], [5, 4, 3, 2, 1], [7, 3, 6, 2, 4, 1]]

@@ -26,7 +26,7 @@ import math
 import numpy as np
 import pytest
 
-from autograder.checks import (
+from autograder.grading.checks import (
     CheckFailed,
     as_array,
     check,

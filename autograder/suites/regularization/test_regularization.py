@@ -9,19 +9,19 @@ deterministic given the cache, so it is compared with the reference on caches
 built by the reference forward pass.
 
 Learner values only arrive as plain data; every failure goes through
-autograder.checks so no expected array is ever printed.
+autograder.grading.checks so no expected array is ever printed.
 """
 import sys
 
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks import CheckFailed, as_array, check, check_close, check_shape, check_type, seeded_rng
+from autograder.grading import catalogue
+from autograder.grading.checks import CheckFailed, as_array, check, check_close, check_shape, check_type, seeded_rng
 
 # The helper module lives in the assignment folder; the reference puts that
 # folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(assignments.load("regularization").release_dir)
+HELPER_DIR = str(catalogue.load("regularization").release_dir)
 if HELPER_DIR not in sys.path:
     sys.path.append(HELPER_DIR)
 import regularization_utils as utils  # noqa: E402

@@ -1,6 +1,6 @@
 """Hidden suite for assignment 5, Introduction to TensorFlow.
 
-Learner values come back as ``autograder.codec.TFValue(kind, dtype, value)``:
+Learner values come back as ``autograder.sandbox.codec.TFValue(kind, dtype, value)``:
 the suite checks the kind (``EagerTensor`` or ``Variable``) and the dtype as
 well as the values. The reference runs here and returns real TensorFlow
 objects. Values are compared on several random inputs with float32
@@ -27,14 +27,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder import assignments
-from autograder.checks import CheckFailed, as_array, check, check_close, check_keys
-from autograder.codec import TFValue
-from autograder.oracle import LearnerError
+from autograder.grading import catalogue
+from autograder.grading.checks import CheckFailed, as_array, check, check_close, check_keys
+from autograder.sandbox.codec import TFValue
+from autograder.grading.learner import LearnerError
 
 # The helper module lives in the assignment folder; the reference puts that
 # folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(assignments.load("tensorflow_intro").release_dir)
+HELPER_DIR = str(catalogue.load("tensorflow_intro").release_dir)
 if HELPER_DIR not in sys.path:
     sys.path.append(HELPER_DIR)
 from tensorflow_intro_utils import N_CLASSES, N_FEATURES, load_digits_split  # noqa: E402

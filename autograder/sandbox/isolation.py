@@ -46,7 +46,7 @@ PRIVATE_UID_BASE = 1_500_000_000
 PRIVATE_UID_SLOTS = 64
 _private_uid_counter = itertools.count()
 WORKDIR = "/sandbox"      # the submission's helper files, read-only
-GRADER_DIR = "/grader"    # worker.py and codec.py, read-only
+GRADER_DIR = "/grader"    # child.py and codec.py, read-only
 
 
 @dataclass

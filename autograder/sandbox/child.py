@@ -23,7 +23,7 @@ import traceback
 try:  # in the sandbox codec.py sits beside this file; in the oracle it is a package module
     import codec
 except ImportError:  # pragma: no cover - exercised when imported by the oracle
-    from autograder import codec
+    from autograder.sandbox import codec
 
 # Top-level statements of a graded cell that are executed. Everything else
 # (demo calls, prints, training runs, monkeypatching) is skipped: the grade

@@ -22,7 +22,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from autograder import assignments
+from autograder.grading import catalogue
 
 # The stub a learner sees in place of ### BEGIN SOLUTION ... ### END SOLUTION.
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -64,7 +64,7 @@ def render(nb) -> str:
 
 
 def release(name: str) -> Path:
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     target = spec.released_notebook
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(released_notebook(spec.solution_path)), encoding="utf-8")
@@ -73,7 +73,7 @@ def release(name: str) -> Path:
 
 def drift(name: str) -> bool:
     """True when the released notebook is not what release would write now."""
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     expected = render(released_notebook(spec.solution_path))
     try:
         current = spec.released_notebook.read_text(encoding="utf-8")

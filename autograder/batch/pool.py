@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from autograder import assignments
+from autograder.grading import catalogue
 
 # Not fork: TensorFlow (imported by TF assignments' graders and zygotes) is not fork-safe.
 MP_CONTEXT = "spawn"
@@ -64,7 +64,7 @@ def _init_worker(started, warm: bool) -> None:
     global _started_queue
     _started_queue = started
     if warm:
-        import autograder.grading  # noqa: F401
+        import autograder.grading.grade  # noqa: F401
 
 
 def _run_job(grade, index: int, name: str, data: bytes, assignment):
@@ -76,7 +76,7 @@ def _run_job(grade, index: int, name: str, data: bytes, assignment):
 
 def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
     """Grade one notebook given as bytes (so remote Dask workers need no shared filesystem)."""
-    from autograder.grading import grade_notebook
+    from autograder.grading.grade import grade_notebook
 
     with tempfile.TemporaryDirectory(prefix="dlgrade-batch-") as folder:
         path = Path(folder) / name
@@ -93,8 +93,8 @@ def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
 def failed_result(name: str, assignment: str | None, reason: str, grader_error: bool = False) -> dict:
     """A submission the batch could not grade: zero, with the reason, in results.json's shape."""
     functions, max_score, title = {}, 0.0, "Submission"
-    if assignment in assignments.names():
-        spec = assignments.load(assignment)
+    if assignment in catalogue.names():
+        spec = catalogue.load(assignment)
         title, max_score = spec.title, spec.max_score
         functions = {f: {"score": 0.0, "max_score": spec.points.get(f, 0.0), "passed": 0, "tests": 0}
                      for f in spec.graded_functions}

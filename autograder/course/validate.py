@@ -1,13 +1,15 @@
 """Self-checks of an assignment: the solution earns full marks, the stub earns zero."""
 from __future__ import annotations
 
-from autograder import assignments, release
-from autograder.grading import grade_notebook
+from autograder.grading import catalogue
+
+from autograder.course import release
+from autograder.grading.grade import grade_notebook
 
 
 def validate(name: str) -> list:
     """Return a list of problems (empty when the assignment is consistent)."""
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     problems = []
     if release.drift(name):
         problems.append(f"{spec.released_notebook} differs from what `dlgrade release` generates")

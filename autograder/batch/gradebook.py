@@ -13,7 +13,7 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-from autograder.reports import atomic_write
+from autograder.grading.reports import atomic_write
 
 FIXED_COLUMNS = ["learner", "assignment", "total", "max"]
 PROBLEM_COLUMN = "problem"     # why a submission could not be graded; empty otherwise

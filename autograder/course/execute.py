@@ -10,11 +10,11 @@ import time
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import assignments
+from autograder.grading import catalogue
 
 
 def execute_solution(name: str, timeout: int = 1800) -> float:
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     nb = nbformat.read(str(spec.solution_path), as_version=4)
     started = time.monotonic()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",

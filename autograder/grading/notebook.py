@@ -22,8 +22,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.oracle import Cell
-from autograder.worker import strip_magics
+from autograder.grading.learner import Cell
+from autograder.sandbox.child import strip_magics
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 _DEF_RE = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)

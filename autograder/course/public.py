@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder import assignments
-from autograder.grading import resolve_assignment
-from autograder.notebook import NotebookError, extract, read_notebook
-from autograder.oracle import LearnerError, LearnerProcess
+from autograder.grading import catalogue
+from autograder.grading.grade import resolve_assignment
+from autograder.grading.notebook import NotebookError, extract, read_notebook
+from autograder.grading.learner import LearnerError, LearnerProcess
 
 PROBE = '''
 def probe(ns, functions):
@@ -38,7 +38,7 @@ def run_public_tests(path, assignment: str | None = None, echo=print) -> bool:
     except NotebookError as exc:
         echo(f"cannot check this notebook: {exc}")
         return False
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     extraction = extract(nb, spec.graded_functions)
     for note in notes + extraction.notes:
         echo(f"note: {note}")

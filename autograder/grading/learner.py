@@ -5,7 +5,7 @@ trusted imports cell and the graded cells, one request each, so a cell that
 kills the process (``os._exit``, a segfault, a memory bomb) is identified and
 left out when the child is restarted. Calls have a per-call timeout and the
 submission has an overall time budget; a function that timed out once fails
-fast afterwards. Replies are decoded with :mod:`autograder.codec`, so only
+fast afterwards. Replies are decoded with :mod:`autograder.sandbox.codec`, so only
 plain data ever reaches the hidden suite.
 
 :class:`Learner` is what a hidden test sees as the ``learner`` fixture.
@@ -19,7 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import codec, sandbox, spawn
+from autograder.sandbox import codec
+
+from autograder.sandbox import isolation
+
+from autograder.sandbox import spawn
 
 OUTPUT_KEEP_BYTES = 64 * 1024
 MAX_RESTARTS = 6
@@ -84,7 +88,7 @@ class LearnerProcess:
         preamble: str,
         cells: list[Cell],
         helper_dir: Path | None,
-        limits: sandbox.Limits,
+        limits: isolation.Limits,
         call_timeout: float,
         submission_timeout: float,
         strategy: str | None = None,

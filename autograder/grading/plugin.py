@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from autograder import assignments
-from autograder.checks import CheckFailed
-from autograder.oracle import Learner, LearnerError
+from autograder.grading import catalogue
+from autograder.grading.checks import CheckFailed
+from autograder.grading.learner import Learner, LearnerError
 
 
 @dataclass
@@ -56,7 +56,7 @@ def learner(request) -> Learner:
 @pytest.fixture(scope="session")
 def reference(request):
     """The solution's graded functions, run here in the trusted process."""
-    return assignments.reference(request.config.stash[PLUGIN_KEY].assignment.name)
+    return catalogue.reference(request.config.stash[PLUGIN_KEY].assignment.name)
 
 
 class CheapFailureReports:
@@ -83,7 +83,7 @@ class CheapFailureReports:
 
 
 class GradingPlugin:
-    def __init__(self, assignment: assignments.Assignment, learner: Learner):
+    def __init__(self, assignment: catalogue.Assignment, learner: Learner):
         self.assignment = assignment
         self._learner = learner
         self.records: list = []

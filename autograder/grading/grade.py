@@ -18,11 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder import assignments, sandbox, spawn
-from autograder.notebook import NotebookError, detect_assignment, extract, read_notebook
-from autograder.oracle import Learner, LearnerError, LearnerProcess
-from autograder import plugin as fixtures
-from autograder.plugin import CheapFailureReports, GradingPlugin, TestRecord
+from autograder.grading import catalogue
+
+from autograder.sandbox import isolation
+
+from autograder.sandbox import spawn
+from autograder.grading.notebook import NotebookError, detect_assignment, extract, read_notebook
+from autograder.grading.learner import Learner, LearnerError, LearnerProcess
+from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
+from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
 
 UNISOLATED_WARNING = (
     "WARNING: this submission ran WITHOUT a sandbox (no bubblewrap and not root): "
@@ -44,39 +48,39 @@ class _ProblemAwareProcess(LearnerProcess):
 
 
 def resolve_assignment(nb, requested: str | None) -> str:
-    catalogue = assignments.catalogue()
-    detected = detect_assignment(nb, catalogue)
+    known = catalogue.catalogue()
+    detected = detect_assignment(nb, known)
     meta = nb.get("metadata", {}).get("dlgrade", {})
     declared = meta.get("assignment") if isinstance(meta, dict) else None
     if requested:
-        if requested not in catalogue:
-            raise assignments.UnknownAssignment(f"unknown assignment {requested!r}; known: {', '.join(catalogue)}")
-        if declared in catalogue and declared != requested:
+        if requested not in known:
+            raise catalogue.UnknownAssignment(f"unknown assignment {requested!r}; known: {', '.join(known)}")
+        if declared in known and declared != requested:
             raise NotebookError(f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook")
         if detected not in (None, requested) and declared is None:
             raise NotebookError(f"this notebook looks like assignment '{detected}', not '{requested}'")
         return requested
     if detected is None:
         raise NotebookError("cannot tell which assignment this notebook is (no dlgrade metadata and no graded "
-                            f"function of any assignment found); pass --assignment, one of: {', '.join(catalogue)}")
+                            f"function of any assignment found); pass --assignment, one of: {', '.join(known)}")
     return detected
 
 
-def warm_spawner(spec: assignments.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
+def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
     """The assignment's zygote in this process: heavy imports paid once, a fresh fork per submission."""
     preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.uses_tensorflow else [])
     return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
 
 
-def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> GradingPlugin:
-    plugin = GradingPlugin(assignment, Learner(process))
+def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> GradingPlugin:
+    grading_plugin = GradingPlugin(assignment, Learner(process))
     # The suite may import the assignment's helper module (<name>_utils) at the top.
     if str(assignment.release_dir) not in sys.path:
         sys.path.append(str(assignment.release_dir))
     args = [
         str(assignment.suite_dir),
-        "-c", str(assignments.SUITES_DIR / "pytest.ini"),
-        "--rootdir", str(assignments.SUITES_DIR),
+        "-c", str(catalogue.SUITES_DIR / "pytest.ini"),
+        "--rootdir", str(catalogue.SUITES_DIR),
         "-p", "no:terminal", "-p", "no:warnings",
         # Installed pytest11 plugins (anyio, platformdirs) are not for hidden
         # suites, and finding them scans every installed distribution's
@@ -91,11 +95,11 @@ def run_suite(assignment: assignments.Assignment, process: LearnerProcess) -> Gr
         args += ["-p", f"no:{unused}"]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(args, plugins=[plugin, fixtures, CheapFailureReports()])
-    if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports()])
+    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
-                           + "\n".join(plugin.collection_errors))
-    return plugin
+                           + "\n".join(grading_plugin.collection_errors))
+    return grading_plugin
 
 
 def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> dict:
@@ -108,9 +112,9 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         nb, notes = read_notebook(path)
         name = resolve_assignment(nb, assignment)
     except NotebookError as exc:
-        return unreadable_result(path, name if name in assignments.names() else None, str(exc), notes, started)
+        return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
 
-    spec = assignments.load(name)
+    spec = catalogue.load(name)
     extraction = extract(nb, spec.graded_functions)
     notes += extraction.notes
     if spawner is None:
@@ -167,7 +171,7 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
         "submission": path.name,
         "functions": functions,
         "notes": notes,
-        "sandbox": events.strategy or sandbox.available_strategy(),
+        "sandbox": events.strategy or isolation.available_strategy(),
         "process": {
             "crashes": [{"while": w, "exit_code": c} for w, c in events.crashes],
             "timeouts": events.timeouts,
@@ -200,7 +204,7 @@ def unreadable_result(path: Path, name: str | None, reason: str, notes: list, st
     """A submission that cannot be graded at all: zero, with the reason."""
     functions, tests, max_score, title = {}, [], 0.0, "Submission"
     if name:
-        spec = assignments.load(name)
+        spec = catalogue.load(name)
         max_score, title = spec.max_score, spec.title
         for function in spec.graded_functions:
             points = spec.points.get(function, 0.0)

@@ -4,7 +4,7 @@ Both spawners return a :class:`Child`: the two protocol pipes, the learner's
 stdout/stderr pipes, and a way to kill it. :class:`LearnerProcess` does not
 care which one made it.
 
-``DirectSpawner`` starts ``python worker.py`` in a new sandbox each time.
+``DirectSpawner`` starts ``python child.py`` in a new sandbox each time.
 ``Zygote`` starts one sandboxed process that imports numpy, the assignment's
 helper module and, for TensorFlow assignments, TensorFlow, then forks a fresh
 child per submission (fork safety: the zygote never runs a TF op, so no TF
@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import sandbox
+from autograder.sandbox import isolation
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -54,7 +54,7 @@ class Child:
 
 
 def prepare_dirs(helper_dir: Path | None) -> Path:
-    """A temp dir with work/ (the assignment's helper modules) and grader/ (worker, codec)."""
+    """A temp dir with work/ (the assignment's helper modules) and grader/ (child, codec)."""
     root = Path(tempfile.mkdtemp(prefix="dlgrade-"))
     work, grader = root / "work", root / "grader"
     work.mkdir()
@@ -62,7 +62,7 @@ def prepare_dirs(helper_dir: Path | None) -> Path:
     if helper_dir is not None:
         for path in sorted(Path(helper_dir).glob("*.py")):
             shutil.copy2(path, work / path.name)
-    for name in ("worker.py", "codec.py"):
+    for name in ("child.py", "codec.py"):
         shutil.copy2(PACKAGE_DIR / name, grader / name)
     # Readable by uid 65534, writable by nobody but us.
     for path in (root, work, grader, *work.iterdir(), *grader.iterdir()):
@@ -79,9 +79,9 @@ def _pipes():
 
 
 class DirectSpawner:
-    """A cold ``python worker.py`` in a new sandbox for every start."""
+    """A cold ``python child.py`` in a new sandbox for every start."""
 
-    def __init__(self, helper_dir: Path | None, limits: sandbox.Limits, strategy: str | None = None):
+    def __init__(self, helper_dir: Path | None, limits: isolation.Limits, strategy: str | None = None):
         self.root = prepare_dirs(helper_dir)
         self.limits = limits
         self.strategy = strategy
@@ -90,14 +90,14 @@ class DirectSpawner:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         grader = self.root / "grader"
-        proc = sandbox.start(
-            [str(grader / "worker.py"), "--fds", str(req_r), str(resp_w)],
+        proc = isolation.start(
+            [str(grader / "child.py"), "--fds", str(req_r), str(resp_w)],
             self.root / "work", grader, self.limits, pass_fds=(req_r, resp_w), strategy=self.strategy,
         )
         os.close(req_r)
         os.close(resp_w)
         return Child(req_w, resp_r, proc.popen.stdout, proc.popen.stderr, proc.strategy,
-                     proc.kill, proc.popen.poll, lambda: sandbox.memory_events(proc.cgroups))
+                     proc.kill, proc.popen.poll, lambda: isolation.memory_events(proc.cgroups))
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -106,24 +106,24 @@ class DirectSpawner:
 class Zygote:
     """One warm sandboxed process that forks a fresh learner child per start."""
 
-    def __init__(self, helper_dir: Path | None, limits: sandbox.Limits, preload: list[str],
+    def __init__(self, helper_dir: Path | None, limits: isolation.Limits, preload: list[str],
                  strategy: str | None = None, ready_timeout: float = 120):
         self.root = prepare_dirs(helper_dir)
         self.limits = limits
         self.lock = threading.Lock()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        strategy = strategy or sandbox.available_strategy()
+        strategy = strategy or isolation.available_strategy()
         grader = self.root / "grader"
-        args = [str(grader / "worker.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
+        args = [str(grader / "child.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
         # The zygote's own uid (as root; unprivileged bwrap maps us to 65534):
         # RLIMIT_NPROC then counts this sandbox alone, and under setpriv every
         # process of that uid is this sandbox's, to be swept.
-        uid = sandbox.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else sandbox.SANDBOX_UID
+        uid = isolation.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else isolation.SANDBOX_UID
         if strategy == "bwrap":
             args += ["--sweep", "namespace"]  # a private pid namespace and /tmp: safe to empty between children
         elif strategy == "setpriv":
             args += ["--sweep", "uid"]
-        self.proc = sandbox.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
+        self.proc = isolation.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
                                   strategy=strategy, uid=uid)
         theirs.close()
         self.control = ours
@@ -188,7 +188,7 @@ class Zygote:
             return wait_exit(0.001)
 
         return Child(req_w, resp_r, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0),
-                     self.strategy, kill, exit_code, lambda: sandbox.memory_events(self.proc.cgroups))
+                     self.strategy, kill, exit_code, lambda: isolation.memory_events(self.proc.cgroups))
 
     def close(self) -> None:
         try:
@@ -214,7 +214,7 @@ _STARTER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pref
 class ZygoteSpawner:
     """The spawner a LearnerProcess uses in a long-lived grader: the shared zygote."""
 
-    def __init__(self, key: str, helper_dir: Path | None, limits: sandbox.Limits, preload: list[str], strategy=None):
+    def __init__(self, key: str, helper_dir: Path | None, limits: isolation.Limits, preload: list[str], strategy=None):
         self.key, self.helper_dir, self.limits, self.preload, self.strategy = key, helper_dir, limits, preload, strategy
 
     def warm(self) -> "Zygote":

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import codec, sandbox
-from autograder.worker import graded_statements, strip_magics
+from autograder.sandbox import codec
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from autograder.sandbox import isolation
+from autograder.sandbox.child import graded_statements, strip_magics
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autograder/
 ROOT = Path(os.environ.get("DLGRADE_ROOT", PACKAGE_DIR.parent)).resolve()
 SUITES_DIR = PACKAGE_DIR / "suites"
 
@@ -58,8 +60,8 @@ class Assignment:
     def max_score(self) -> float:
         return float(sum(self.points.values()))
 
-    def limits(self) -> sandbox.Limits:
-        return sandbox.Limits(
+    def limits(self) -> isolation.Limits:
+        return isolation.Limits(
             memory_mb=self.memory_mb,
             # RLIMIT_AS counts virtual memory, which TensorFlow reserves ~3.7x
             # over what it uses: never below 4 GB, so TF can start.

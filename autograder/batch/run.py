@@ -20,11 +20,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import runners  # first: it keeps a slow optional import out (see runners.py)
-from autograder import assignments, gradebook
-from autograder.reports import results_json, write_reports
-from autograder.state import GradeState, StateError
-from autograder.submissions import Discovery, SubmissionsError, discover
+from autograder.batch import pool  # first: it keeps a slow optional import out (see pool.py)
+from autograder.grading import catalogue
+from autograder.batch import gradebook
+from autograder.grading.reports import results_json, write_reports
+from autograder.batch.state import GradeState, StateError
+from autograder.batch.discovery import Discovery, SubmissionsError, discover
 
 STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
@@ -53,14 +54,14 @@ def default_workers() -> int:
 
 def default_timeout(label: str) -> float:
     """Last-resort limit per submission: far above what the engine's own limits allow."""
-    seconds = assignments.load(label).submission_timeout if label in assignments.names() else 600.0
+    seconds = catalogue.load(label).submission_timeout if label in catalogue.names() else 600.0
     return 3 * seconds + 300
 
 
 def detect_label(path: Path) -> str:
     """Which assignment a notebook is, read from its JSON only (nothing of it runs here)."""
-    from autograder.grading import resolve_assignment
-    from autograder.notebook import read_notebook
+    from autograder.grading.grade import resolve_assignment
+    from autograder.grading.notebook import read_notebook
 
     try:
         nb, _ = read_notebook(path)
@@ -71,7 +72,7 @@ def detect_label(path: Path) -> str:
 
 def plan(discovery: Discovery, state: GradeState, assignment: str | None, task_timeout: float | None):
     """Split the submissions into (jobs to grade, grades to keep, unreadable files' results, warnings)."""
-    known = assignments.names()
+    known = catalogue.names()
     jobs, kept, unreadable, warnings = [], [], [], list(discovery.warnings)
     taken = {}   # (learner, assignment) -> source: one submission per learner and assignment
     for sub in discovery.submissions:
@@ -100,7 +101,7 @@ def plan(discovery: Discovery, state: GradeState, assignment: str | None, task_t
         if previous is not None:
             kept.append(previous)
             continue
-        jobs.append(runners.Job(
+        jobs.append(pool.Job(
             learner=sub.learner, assignment=label, grade_as=label if label in known else None,
             name=sub.path.name, data=data, source=sub.source, sha256=sha256,
             timeout=task_timeout or default_timeout(label),
@@ -125,11 +126,11 @@ class _Lock:
 
 def run_batch(submissions, out, assignment: str | None = None, workers: int | None = None,
               dask: str | None = None, task_timeout: float | None = None,
-              grade: runners.GradeFunction = runners.grade_submission, progress: bool | None = None,
+              grade: pool.GradeFunction = pool.grade_submission, progress: bool | None = None,
               log=print) -> BatchSummary:
     """Grade every new or changed submission, then regenerate the gradebook and plots."""
-    if assignment is not None and assignment not in assignments.names():
-        raise BatchError(f"unknown assignment {assignment!r}; known: {', '.join(assignments.names()) or 'none'}")
+    if assignment is not None and assignment not in catalogue.names():
+        raise BatchError(f"unknown assignment {assignment!r}; known: {', '.join(catalogue.names()) or 'none'}")
     if dask is not None:
         dask = _check_dask_address(dask)
     try:
@@ -172,7 +173,7 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
                                                disable=None if progress is None else False, dynamic_ncols=True)
     failed = 0
 
-    def on_done(job: runners.Job, result: dict) -> None:
+    def on_done(job: pool.Job, result: dict) -> None:
         nonlocal failed
         traceback_text = result.pop("_traceback", None)
         if traceback_text:
@@ -196,15 +197,15 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
 
     try:
         for sub, label, reason in unreadable:
-            job = runners.Job(sub.learner, label, None, sub.path.name, b"", sub.source, "", 0)
-            on_done(job, runners.failed_result(sub.path.name, label, reason))
+            job = pool.Job(sub.learner, label, None, sub.path.name, b"", sub.source, "", 0)
+            on_done(job, pool.failed_result(sub.path.name, label, reason))
         if jobs and dask:
             try:
-                runners.run_dask(jobs, dask, on_done, grade)
+                pool.run_dask(jobs, dask, on_done, grade)
             except (OSError, TimeoutError) as exc:
                 raise BatchError(f"cannot use the Dask cluster at {dask}: {exc}") from exc
         elif jobs:
-            runners.run_local(jobs, workers, on_done, grade)
+            pool.run_local(jobs, workers, on_done, grade)
     finally:
         if bar is not None:
             bar.close()

@@ -7,7 +7,7 @@ keys, numeric/bool/str numpy arrays, and :class:`TFValue`. Nothing is
 unpickled, and no learner-defined class can come back, so an object whose
 ``__eq__`` always says True cannot reach the grader.
 
-This module is copied into the sandbox beside ``worker.py`` and must import
+This module is copied into the sandbox beside ``child.py`` and must import
 nothing from the ``autograder`` package (stdlib and numpy only).
 """
 from __future__ import annotations
