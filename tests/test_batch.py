@@ -306,8 +306,10 @@ def test_nbgrader_layout_filters_by_assignment_and_reports_duplicates(tmp_path, 
         submission(subs / "alice" / other, other, score=4)
     summary = run_batch(subs, out, assignment=name, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert [(g.learner, g.assignment) for g in summary.grades] == [("alice", name)]
-    assert any("two notebooks" in w for w in summary.warnings)
-    assert len(graded_log(log_path)) == 1
+    assert summary.grades[0].result["score"] == 4            # the released file name wins over copy.ipynb
+    assert any(f"2 notebooks for {name}: graded alice/{name}/{name}.ipynb; ignored alice/{name}/copy.ipynb" in w
+               for w in summary.warnings)
+    assert graded_log(log_path) == [f"{name}.ipynb"]
 
 
 # ------------------------------------------------------------------ end to end, real notebooks
