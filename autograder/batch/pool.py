@@ -23,7 +23,6 @@ results dict for it, in the calling thread:
 from __future__ import annotations
 
 import os
-import sys
 import logging
 import multiprocessing
 import tempfile

@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -97,7 +96,7 @@ def assignment_inputs(name: str) -> Inputs:
         return Inputs(engine=engine_version())     # an unidentified notebook: only the engine matters
     spec = catalogue.load(name)
     toml = spec.suite_dir / "assignment.toml"
-    settings = json.dumps(tomllib.loads(toml.read_text()), sort_keys=True).encode()
+    settings = json.dumps(asdict(spec.config), sort_keys=True, default=str).encode()
     suite = [p for p in spec.suite_dir.rglob("*") if p != toml] + list(spec.release_dir.glob("*.py"))
     return Inputs(suite=_files_digest(suite), reference=_digest(spec.solution_path.read_bytes()),
                   limits=_digest(settings), engine=engine_version())
