@@ -173,11 +173,12 @@ def cmd_execute_solutions(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from autograder import __version__
+    from autograder.batch.state import engine_version
 
     summary, _, exit_codes = __doc__.partition("\n\n")
     parser = argparse.ArgumentParser(prog="dlgrade", description=summary, epilog=exit_codes,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"dlgrade {__version__}")
+    parser.add_argument("--version", action="version", version=f"dlgrade {__version__} (engine {engine_version()})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/")

@@ -252,9 +252,11 @@ def _collect(job: Job, future) -> dict | None:
         return future.result()
     except BrokenProcessPool:
         return None
-    except Exception as exc:  # e.g. a result that cannot be pickled back
-        return failed_result(job.name, job.assignment, "the batch could not collect this grade "
-                             f"({type(exc).__name__}: {exc})", grader_error=True)
+    except Exception as exc:  # e.g. a result that cannot be pickled back, a grade function that raised
+        result = failed_result(job.name, job.assignment, "the batch could not collect this grade "
+                               f"({type(exc).__name__}: {exc})", grader_error=True)
+        result["_traceback"] = "".join(traceback.format_exception(exc))   # with the worker's, as its cause
+        return result
 
 
 def _kill_workers(executor: ProcessPoolExecutor) -> None:
