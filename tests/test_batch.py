@@ -443,7 +443,7 @@ def test_a_change_to_what_a_grade_depends_on_regrades_and_says_why(tmp_path, log
     assert any("grading because: initialization: the hidden suite changed (2)" in line for line in lines)
 
     nb = json.loads((root / "solutions" / f"{A}.ipynb").read_text())
-    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "a new remark"})
+    nb["cells"].append({"cell_type": "markdown", "id": "remark", "metadata": {}, "source": "a new remark"})
     (root / "solutions" / f"{A}.ipynb").write_text(json.dumps(nb))
     assert again().reasons == {f"{A}: the reference solution changed": 2}
 
