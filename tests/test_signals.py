@@ -139,15 +139,16 @@ def wait_for(condition, timeout: float, what: str, current: Run) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_a_stop_signal_keeps_finished_grades_and_leaves_no_worker(tmp_path, signum):
+@pytest.mark.parametrize("signum, where", [(signal.SIGTERM, "--workers=2"), (signal.SIGINT, "--workers=2"),
+                                           (signal.SIGHUP, "--workers=2"), (signal.SIGTERM, "--dask=local:2")])
+def test_a_stop_signal_keeps_finished_grades_and_leaves_no_worker(tmp_path, signum, where):
     from tests.test_batch import submission
 
     subs, out = tmp_path / "subs", tmp_path / "out"
     submission(subs, "a_quick", score=4)
     for learner in ("b_hang", "c_hang", "d_waiting"):
         submission(subs, learner, behaviour="hang")
-    current = Run([sys.executable, "-c", FAKE_BATCH, "batch", str(subs), "--out", str(out), "--workers", "2"], tmp_path)
+    current = Run([sys.executable, "-c", FAKE_BATCH, "batch", str(subs), "--out", str(out), where], tmp_path)
     try:
         wait_for(lambda: committed(out) >= 1, 120, "a first grade", current)
         os.kill(current.batch_pid, signum)
