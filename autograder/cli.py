@@ -106,7 +106,8 @@ def cmd_grade(args) -> int:
         return USAGE
     minimum = required_points(args.min_score, float(result["max_score"]), result.get("assignment"))
     if minimum is not None and result["score"] < minimum:
-        print(f"dlgrade grade: score {result['score']:g} is below the required {minimum:g}", file=sys.stderr)
+        # With --json the reason goes to stderr: stdout stays one JSON document.
+        print(f"score {result['score']:g} is below the required {minimum:g}", file=sys.stderr if args.json else sys.stdout)
         return BELOW
     return OK
 
