@@ -81,7 +81,7 @@ class MutantGrades:
 
     ``grades(name)`` is the :class:`autograder.course.mutants.MutantReport` of
     that mutant. With ``isolated`` every mutant has a notebook of its own;
-    otherwise the mutants of its round (see ``mutants.make_rounds``) are graded
+    otherwise the mutants of its round (see ``Declarations.make_rounds``) are graded
     together, once.
     """
 
@@ -93,10 +93,8 @@ class MutantGrades:
         from autograder.course import mutants
 
         if name not in self.reports:
-            declared = mutants.load(self.assignment)
             members = [name] if self.isolated else next(
-                [m.name for m in r] for r in mutants.make_rounds(declared.mutants, declared.keep_apart)
-                if name in [m.name for m in r])
+                [m.name for m in r] for r in mutants.load(self.assignment).make_rounds() if name in [m.name for m in r])
             for report in mutants.grade_mutants(self.assignment, self.folder / name, only=members,
                                                 isolated=self.isolated):
                 self.reports[report.mutant.name] = report

@@ -38,7 +38,7 @@ suite = load_hidden_suite(A)
 # ------------------------------------------------------------------ planted bugs (suites/gradient_checking/mutants.py)
 
 DECLARED = mutants.load(A)
-BUG_ROUNDS = [[m.name for m in r] for r in mutants.make_rounds(DECLARED.mutants, DECLARED.keep_apart)]
+BUG_ROUNDS = [[m.name for m in r] for r in DECLARED.make_rounds()]
 FUNCTION_OF = {m.name: m.function for m in DECLARED.mutants}
 
 

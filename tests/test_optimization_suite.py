@@ -36,7 +36,7 @@ public_tests = load_public_tests(A)
 # ---------------------------------------------------------------- planted bugs (suites/optimization/mutants.py)
 
 DECLARED = mutants.load(A).mutants
-ROUNDS = [[m.name for m in r] for r in mutants.make_rounds(DECLARED)]
+ROUNDS = [[m.name for m in r] for r in mutants.load(A).make_rounds()]
 FUNCTION_OF = {m.name: m.function for m in DECLARED}
 # One bug in each of five functions for the quick combined check (the examples).
 COMBINED = [m.name for m in DECLARED[:5]]

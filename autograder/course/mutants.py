@@ -35,6 +35,9 @@ Format of ``autograder/suites/<name>/mutants.py``::
     # mutants of functions in the second (see "Rounds" below).
     KEEP_APART = [({"gradient_check"}, {"forward_propagation", "backward_propagation"})]
 
+    # Optional: notebooks chosen by hand (lists of mutant names); the other mutants are grouped as below.
+    ROUNDS = [["linear_draws_W_first", "one_hot_wrong_axis"], ["sigmoid_no_cast", "loss_mean"]]
+
 ``Mutant(name, function, edit, costs=(function,), fails=(), feedback=())``:
 
 - ``name``: unique within the assignment; shown in reports and used as test id.
@@ -54,7 +57,8 @@ functions (``function`` and ``costs``) do not overlap share one notebook, in dec
 order. A function outside every member's ``costs`` that loses points is a leak; the
 members are then graded alone to name the one that leaks. A leak into a function that
 has its own mutant in the same notebook cannot be seen: ``KEEP_APART`` keeps the pairs
-that matter in separate notebooks; ``isolated=True`` grades every mutant alone.
+that matter in separate notebooks, ``ROUNDS`` fixes notebooks by hand (e.g. so that
+each keeps some functions without a bug), and ``isolated=True`` grades every mutant alone.
 """
 from __future__ import annotations
 
@@ -105,6 +109,16 @@ class Declarations:
     mutants: list
     alternatives: list
     keep_apart: list
+    rounds: list = field(default_factory=list)     # lists of mutant names graded together
+
+    def make_rounds(self, only=None) -> list:
+        """The notebooks (lists of Mutant) the mutants are graded in: ``rounds`` first, then greedily."""
+        wanted = [m for m in self.mutants if only is None or m.name in set(only)]
+        by_name = {m.name: m for m in wanted}
+        fixed = [[by_name[n] for n in names if n in by_name] for names in self.rounds]
+        fixed = [r for r in fixed if r]
+        placed = {m.name for r in fixed for m in r}
+        return fixed + make_rounds([m for m in wanted if m.name not in placed], self.keep_apart)
 
 
 class MutantError(ValueError):
@@ -130,7 +144,8 @@ def load(name: str) -> Declarations:
     sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
     declared = Declarations(list(getattr(module, "MUTANTS", [])), list(getattr(module, "ALTERNATIVES", [])),
-                            [(set(a), set(b)) for a, b in getattr(module, "KEEP_APART", [])])
+                            [(set(a), set(b)) for a, b in getattr(module, "KEEP_APART", [])],
+                            [list(r) for r in getattr(module, "ROUNDS", [])])
     seen = set()
     for mutant in declared.mutants + declared.alternatives:
         if mutant.name in seen:
@@ -140,11 +155,25 @@ def load(name: str) -> Declarations:
         unknown = sorted(set(functions) - set(spec.graded_functions))
         if unknown:
             raise MutantError(f"{path}: {mutant.name} names functions that are not graded cells: {unknown}")
+    names = [m.name for m in declared.mutants]
+    for members in declared.rounds:
+        if set(members) - set(names) or len(set(members)) != len(members):
+            raise MutantError(f"{path}: ROUNDS entry {members} names unknown or repeated mutants")
+        touched = [f for n in members for f in mutant_named(declared, n).touches]
+        if len(touched) != len(set(touched)):
+            raise MutantError(f"{path}: ROUNDS entry {members} has two mutants touching one function")
+    if len([n for r in declared.rounds for n in r]) != len({n for r in declared.rounds for n in r}):
+        raise MutantError(f"{path}: a mutant is in two ROUNDS entries")
     return declared
 
 
+def mutant_named(declared: Declarations, mutant_name: str) -> Mutant:
+    return next(m for m in declared.mutants if m.name == mutant_name)
+
+
 def mutant(name: str, mutant_name: str) -> Mutant:
-    return next(m for m in load(name).mutants if m.name == mutant_name)
+    """The declared mutant of assignment ``name`` called ``mutant_name``."""
+    return mutant_named(load(name), mutant_name)
 
 
 # ------------------------------------------------------------------ building notebooks
@@ -280,10 +309,11 @@ def verdict(m: Mutant, result: dict, others: list = ()) -> list:
 def grade_mutants(name: str, folder: Path | None = None, only=None, isolated: bool = False) -> list:
     """Grade the declared mutants (or those named in ``only``); one report per mutant, in order."""
     declared = load(name)
-    mutants = [m for m in declared.mutants if only is None or m.name in set(only)]
+    rounds = ([[m] for m in declared.mutants if only is None or m.name in set(only)] if isolated
+              else declared.make_rounds(only))
     with _folder(folder) as where:
         reports = []
-        for i, members in enumerate([[m] for m in mutants] if isolated else make_rounds(mutants, declared.keep_apart)):
+        for i, members in enumerate(rounds):
             sources = {m.function: edited_source(name, m.function, m.edit) for m in members}
             result = _grade(name, sources, where, f"round{i}")
             leaked = set(lost_points(result)) - set().union(*(m.costs for m in members))

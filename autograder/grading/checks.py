@@ -273,14 +273,36 @@ def check_dict_close(got, expected: dict, what: str, hint="", *, keys=None, extr
     return got
 
 
-# A trusted probe: the learner's ``function`` called with trusted stand-ins in
-# its namespace (for the duration of the call only; the learner's own are put
-# back), so that a check of ``function`` does not depend on the learner's
-# other functions.
-STAND_IN_PROBE = '''
-def probe(ns, function, stand_ins, inputs, args, kwargs):
+# Runs a suite's probe in the learner's process as a check of one graded
+# function: errors are named after it, and a function the graded cells do not
+# define is reported as missing, as for a plain learner call.
+FUNCTION_PROBE = '''
+def probe(ns, function, probe_source, inputs):
     if function not in ns:
         raise NameError(function + " is not defined")
+    scope = {"__name__": "probe"}
+    exec(compile(probe_source, "<probe>", "exec"), scope)
+    return scope["probe"](ns, **inputs)
+'''
+
+
+def probe_function(learner, function: str, source: str, /, timeout: float | None = None, **inputs):
+    """Run the trusted ``def probe(ns, **inputs)`` of ``source`` in the learner's process, as a check of ``function``.
+
+    ``ns`` is the learner's namespace; only plain data crosses. Use it when
+    a check must look at something that cannot cross (a tape's gradients,
+    which arrays share memory) or must swap functions in (see
+    :func:`call_with_stand_ins`).
+    """
+    return learner.probe(FUNCTION_PROBE, timeout=timeout, what=function, function=function, probe_source=source,
+                         inputs=inputs)
+
+
+# The learner's ``function`` called with trusted stand-ins in its namespace
+# (for the duration of the call only; the learner's own are put back), so that
+# a check of ``function`` does not depend on the learner's other functions.
+STAND_IN_PROBE = '''
+def probe(ns, function, stand_ins, inputs, args, kwargs):
     scope = {"__name__": "stand_ins"}
     exec(compile(stand_ins, "<stand-ins>", "exec"), scope)
     trusted = scope["stand_ins"](**inputs)
@@ -303,12 +325,11 @@ def call_with_stand_ins(learner, function: str, stand_ins: str, inputs: dict, ar
     """Call the learner's ``function(*args, **kwargs)`` with trusted functions swapped into its namespace.
 
     ``stand_ins`` is the source of ``def stand_ins(**inputs)`` returning
-    {name: function}; it runs in the learner's process (only plain data crosses).
-    Errors name ``function``: one the graded cells do not define is reported
-    as missing, like a plain learner call.
+    {name: function}; it runs in the learner's process. Errors are named
+    after ``function`` (see :func:`probe_function`).
     """
-    return learner.probe(STAND_IN_PROBE, timeout=timeout, what=function, function=function, stand_ins=stand_ins,
-                         inputs=inputs, args=list(args), kwargs=dict(kwargs or {}))
+    return probe_function(learner, function, STAND_IN_PROBE, timeout=timeout, function=function,
+                          stand_ins=stand_ins, inputs=inputs, args=list(args), kwargs=dict(kwargs or {}))
 
 
 def call_with_stand_ins_here(namespace: dict, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None):
