@@ -222,13 +222,16 @@ def build_notebook(name: str, sources: dict):
     return nb
 
 
-def _grade(name: str, sources: dict, folder: Path, label: str) -> dict:
+def _grade(name: str, sources: dict, folder: Path, label: str, public: bool = False) -> tuple:
+    """(hidden-suite result, public-test results or None) of the solution with ``sources`` in place."""
+    from autograder.course.public import public_results
     from autograder.grading.grade import grade_notebook
 
+    nb = build_notebook(name, sources)
     path = folder / f"{label}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build_notebook(name, sources), str(path))
-    return grade_notebook(path, name)
+    nbformat.write(nb, str(path))
+    return grade_notebook(path, name), (public_results(nb, name)[0] if public else None)
 
 
 # ------------------------------------------------------------------ rounds and verdicts
@@ -271,6 +274,7 @@ class MutantReport:
     result: dict                      # the grade of the notebook the mutant was planted in
     shared_with: list = field(default_factory=list)   # names of the other mutants of that notebook
     problems: list = field(default_factory=list)
+    public: dict | None = None        # function -> (status, output) of the public tests on that notebook
 
     @property
     def failed(self) -> list:
@@ -306,8 +310,27 @@ def verdict(m: Mutant, result: dict, others: list = ()) -> list:
     return problems
 
 
-def grade_mutants(name: str, folder: Path | None = None, only=None, isolated: bool = False) -> list:
-    """Grade the declared mutants (or those named in ``only``); one report per mutant, in order."""
+def disagreements(m: Mutant, result: dict, public: dict) -> list:
+    """The functions of ``m.costs`` whose public test rejects ``m`` while the hidden suite gives them full marks.
+
+    What a public test rejects, the hidden suite must reject too. (A public
+    test of another function may fail as well, when it calls the mutated
+    function: gradient_check's public test runs the learner's
+    forward_propagation. That is not the hidden suite's business.)
+    """
+    lost = lost_points(result)
+    return [f"{m.name}: the public test of {f} rejects it, but the hidden suite gives {f} full marks"
+            f" ({(public[f][1].strip().splitlines() or ['no output'])[-1][:200]})"
+            for f in m.costs if public[f][0] != "passed" and f not in lost]
+
+
+def grade_mutants(name: str, folder: Path | None = None, only=None, isolated: bool = False,
+                  public: bool = False) -> list:
+    """Grade the declared mutants (or those named in ``only``); one report per mutant, in order.
+
+    ``public``: also run the public tests on each notebook and report the
+    functions whose public test rejects a mutant that the hidden suite accepts.
+    """
     declared = load(name)
     rounds = ([[m] for m in declared.mutants if only is None or m.name in set(only)] if isolated
               else declared.make_rounds(only))
@@ -315,41 +338,55 @@ def grade_mutants(name: str, folder: Path | None = None, only=None, isolated: bo
         reports = []
         for i, members in enumerate(rounds):
             sources = {m.function: edited_source(name, m.function, m.edit) for m in members}
-            result = _grade(name, sources, where, f"round{i}")
+            result, public_tests = _grade(name, sources, where, f"round{i}", public)
             leaked = set(lost_points(result)) - set().union(*(m.costs for m in members))
             for m in members:
                 others = [o for o in members if o is not m]
                 if leaked and others:
                     # Somebody leaks: grade each member alone to say who.
-                    alone = _grade(name, {m.function: sources[m.function]}, where, f"{m.name}-alone")
-                    reports.append(MutantReport(m, alone, [], verdict(m, alone)))
+                    alone, alone_public = _grade(name, {m.function: sources[m.function]}, where, f"{m.name}-alone",
+                                                 public)
+                    report = MutantReport(m, alone, [], verdict(m, alone), alone_public)
                 else:
-                    reports.append(MutantReport(m, result, [o.name for o in others], verdict(m, result, others)))
+                    report = MutantReport(m, result, [o.name for o in others], verdict(m, result, others),
+                                          public_tests)
+                if report.public is not None:
+                    report.problems += disagreements(m, report.result, report.public)
+                reports.append(report)
         return reports
 
 
-def grade_alternatives(name: str, folder: Path | None = None, only=None) -> dict:
-    """Grade the declared other correct answers: name -> grade result."""
+def grade_alternatives(name: str, folder: Path | None = None, only=None, public: bool = False) -> dict:
+    """Grade the declared other correct answers: name -> grade result (with ``public``: (result, public tests))."""
     results = {}
     with _folder(folder) as where:
         for alt in load(name).alternatives:
             if only is None or alt.name in set(only):
                 sources = {f: edited_source(name, f, edit) for f, edit in alt.edits.items()}
-                results[alt.name] = _grade(name, sources, where, alt.name)
+                graded = _grade(name, sources, where, alt.name, public)
+                results[alt.name] = graded if public else graded[0]
     return results
 
 
 def validate_mutants(name: str) -> list:
-    """Problems of the declared mutants and alternatives (empty when every one behaves)."""
+    """Problems of the declared mutants and alternatives (empty when every one behaves).
+
+    Each mutant costs points of its declared functions only; the public tests
+    never reject what the hidden suite accepts (on the mutants), and accept
+    every declared correct answer.
+    """
     declared = load(name)
     if not declared.mutants:
         return [f"{mutants_path(name).relative_to(catalogue.ROOT)} declares no planted bug"]
-    problems = [p for report in grade_mutants(name) for p in report.problems]
-    for alt_name, result in grade_alternatives(name).items():
+    problems = [p for report in grade_mutants(name, public=True) for p in report.problems]
+    for alt_name, (result, public) in grade_alternatives(name, public=True).items():
         if result["score"] != result["max_score"] or result.get("grader_error"):
             failed = [t["name"] for t in result["tests"] if t["status"] != "passed"]
             problems.append(f"{alt_name} (a correct answer) scores {result['score']:g} / {result['max_score']:g}: "
                             + "; ".join(failed[:5]))
+        rejected = [f for f, (status, _) in public.items() if status != "passed"]
+        if rejected:
+            problems.append(f"{alt_name} (a correct answer) fails the public tests of {', '.join(rejected)}")
     return problems
 
 
