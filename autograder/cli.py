@@ -144,7 +144,7 @@ def cmd_validate(args) -> int:
     failed = False
     for name in args.names or catalogue.names():
         catalogue.load(name)   # an unknown name is a usage error before anything runs
-        problems = validate(name)
+        problems = validate(name, mutants=args.mutants)
         print(f"{name}: {'ok' if not problems else 'FAILED'}")
         for problem in problems:
             print(f"  - {problem}")
@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="solutions get full marks, released stubs get zero")
     p.add_argument("names", nargs="*")
+    p.add_argument("--mutants", action="store_true",
+                   help="also grade the planted bugs of suites/NAME/mutants.py: each must cost points of its own "
+                        "function(s) only, and be caught by the hidden suite whenever a public test rejects it")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("execute-solutions", help="run the solution notebooks and store their outputs")
