@@ -106,8 +106,8 @@ def cmd_grade(args) -> int:
         return USAGE
     minimum = required_points(args.min_score, float(result["max_score"]), result.get("assignment"))
     if minimum is not None and result["score"] < minimum:
-        # With --json the reason goes to stderr: stdout stays one JSON document.
-        print(f"score {result['score']:g} is below the required {minimum:g}", file=sys.stderr if args.json else sys.stdout)
+        # On stderr, like every reason for a non-zero exit: with --json stdout stays one JSON document.
+        print(f"dlgrade grade: score {result['score']:g} is below the required {minimum:g}", file=sys.stderr)
         return BELOW
     return OK
 

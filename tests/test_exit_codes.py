@@ -54,7 +54,7 @@ def test_version_and_help(capsys):
 def test_1_below_the_minimum_says_so_also_with_json(capsys):
     stub = str(released_path(A))
     code, out, err = run(capsys, "grade", stub, "--min-score", "8")
-    assert code == 1 and "below the required 8" in out
+    assert code == 1 and "below the required 8" in err
     code, out, err = run(capsys, "grade", stub, "--json", "--min-score", "50%")
     assert code == 1
     assert json.loads(out)["score"] == 0                     # stdout stays pure JSON

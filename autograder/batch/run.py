@@ -476,12 +476,12 @@ def cmd_batch(args) -> int:
         print(f"dlgrade batch: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:
-        graded = exc.summary.graded if exc.summary else 0
         name = signal.Signals(exc.signum).name
-        print(f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. The {graded} grade(s) finished "
-              f"in this run are saved in {args.out}" + (f"; {exc.remaining} submission(s) were not graded yet"
-                                                        if exc.summary else "")
-              + ". Run the same command again to go on.", file=sys.stderr)
+        kept = (f"The {exc.summary.graded} grade(s) finished in this run are saved in {args.out}; "
+                f"{exc.remaining} submission(s) were not graded yet" if exc.summary
+                else f"Every grade finished before it is saved in {args.out}")
+        print(f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. {kept}. "
+              "Run the same command again to go on.", file=sys.stderr)
         return 128 + exc.signum
     print()
     print(gradebook.score_table(summary.grades))
