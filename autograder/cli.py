@@ -29,27 +29,20 @@ def cmd_grade(args) -> int:
     else:
         print_summary(result)
         if args.out:
-            print(f"reports written to {args.out}/ (results.json, junit.xml, feedback.md)")
-    if result.get("grader_error"):
+            print(f"reports written to {args.out}/ (results.json, junit.xml, feedback.md, feedback.html)")
+    if result.grader_error:
         return 3
-    if args.min_score is not None and result["score"] < args.min_score:
+    if args.min_score is not None and result.score < args.min_score:
         if not args.json:
-            print(f"score {result['score']:g} is below the required {args.min_score:g}")
+            print(f"score {result.score:g} is below the required {args.min_score:g}")
         return 1
     return 0
 
 
-def print_summary(result: dict) -> None:
-    print(result["output"])
-    for name, entry in result.get("functions", {}).items():
-        mark = "ok" if entry["score"] == entry["max_score"] else "--"
-        print(f"  [{mark}] {name:<45} {entry['score']:g} / {entry['max_score']:g}")
-    for test in result["tests"]:
-        if test["status"] != "passed":
-            first = test["output"].splitlines()[0] if test["output"] else ""
-            print(f"     x {test['name']}: {first}")
-    for note in result.get("notes", []):
-        print(f"  note: {note}")
+def print_summary(result) -> None:
+    from autograder.grading.reports import terminal_summary
+
+    print(terminal_summary(result))
 
 
 def cmd_check(args) -> int:
@@ -92,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade one submitted notebook")
     p.add_argument("notebook")
     p.add_argument("--assignment", help="assignment name (default: detected from the notebook)")
-    p.add_argument("--out", help="write results.json, junit.xml and feedback.md here")
+    p.add_argument("--out", help="write results.json, junit.xml, feedback.md and feedback.html here")
     p.add_argument("--json", action="store_true", help="print results.json on stdout")
     p.add_argument("--min-score", type=float, help="exit 1 when the score is below this")
     p.set_defaults(func=cmd_grade)

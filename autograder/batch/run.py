@@ -23,7 +23,8 @@ from pathlib import Path
 from autograder.batch import pool  # first: it keeps a slow optional import out (see pool.py)
 from autograder.grading import catalogue
 from autograder.batch import gradebook
-from autograder.grading.reports import results_json, write_reports
+from autograder.grading.reports import REPORT_FILES, results_json, write_reports
+from autograder.grading.results import as_result
 from autograder.batch.state import GradeState, StateError
 from autograder.batch.discovery import Discovery, SubmissionsError, discover
 
@@ -31,7 +32,6 @@ STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
 ERRORS_LOG = "batch-errors.log"      # grader tracebacks: for staff, never in a learner's report
 UNKNOWN = "unknown"                  # assignment label of a notebook nobody can identify
-REPORT_FILES = ("results.json", "junit.xml", "feedback.md")
 
 
 class BatchError(Exception):
@@ -173,14 +173,14 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
                                                disable=None if progress is None else False, dynamic_ncols=True)
     failed = 0
 
-    def on_done(job: pool.Job, result: dict) -> None:
+    def on_done(job: pool.Job, result) -> None:
         nonlocal failed
-        traceback_text = result.pop("_traceback", None)
-        if traceback_text:
+        result = as_result(result)   # a grade function may return a results dict
+        if result.staff_traceback:
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
-                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{traceback_text}\n")
+                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{result.staff_traceback}\n")
         # State first: it is the record. Reports are rewritten from it if we die in between.
-        replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result)
+        replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result.to_dict())
         for learner, label in replaced:
             _remove_reports(out, learner, label)
         write_reports(result, out / job.learner / job.assignment)
@@ -212,8 +212,9 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
 
     grades = state.grades()
     _restore_reports(out, grades)
-    gradebook.write_gradebook(grades, out / "gradebook.csv")
+    gradebook.write_gradebooks(grades, out)
     gradebook.write_plots(grades, out / "plots")
+    gradebook.write_course_page(grades, out)
     wanted = set(keys)
     summary.grades = [g for g in grades if (g.learner, g.assignment) in wanted]
     summary.failed = sum(1 for g in summary.grades if gradebook.problem(g.result))
@@ -288,6 +289,8 @@ def cmd_batch(args) -> int:
     print()
     print(f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
           f"{summary.failed} could not be graded (their reason is in the table and in feedback.md).")
-    print(f"Gradebook: {summary.out / 'gradebook.csv'}   plots: {summary.out / 'plots'}/   "
-          f"per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    print(f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
+          f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
+          f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    print(f"Course page: {(summary.out / gradebook.COURSE_PAGE).resolve().as_uri()}")
     return 0

@@ -15,6 +15,7 @@ import pytest
 from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
 from autograder.grading.learner import Learner, LearnerError
+from autograder.grading.results import VISIBILITIES
 
 
 @dataclass
@@ -27,6 +28,7 @@ class TestRecord:
     hint: str = ""
     detail: str = ""      # learner-side traceback, from the learner's own code
     kind: str = ""        # for learner errors: error | missing | timeout | crash | ...
+    visibility: str = "visible"   # Gradescope's: visible | hidden | after_due_date | after_published
 
 
 def describe_failure(exc: BaseException) -> tuple:
@@ -90,7 +92,9 @@ class GradingPlugin:
         self.collection_errors: list = []
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "graded(function, points): the graded function a test checks and its points")
+        config.addinivalue_line("markers", "graded(function, points, visibility='visible'): the graded function a "
+                                           "test checks, its points, and when Gradescope shows it to the learner "
+                                           "(visible | hidden | after_due_date | after_published)")
         config.addinivalue_line("markers", "slow: a long-running test")
         config.stash[PLUGIN_KEY] = self
 
@@ -109,7 +113,11 @@ class GradingPlugin:
             function = marker.args[0] if marker.args else marker.kwargs["function"]
             points = float(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
             doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
-            record = TestRecord(function, doc, points, report.passed)
+            visibility = marker.kwargs.get("visibility", "visible")
+            if visibility not in VISIBILITIES:
+                raise RuntimeError(f"hidden test {item.nodeid}: visibility={visibility!r} is not one of "
+                                   f"{', '.join(VISIBILITIES)}")
+            record = TestRecord(function, doc, points, report.passed, visibility=visibility)
             if not report.passed and call.excinfo is not None:
                 if report.when == "setup":  # a fixture broke: the grader's fault, not the learner's
                     record.message = "the grader could not set up this check; tell the course staff"
