@@ -13,6 +13,7 @@ could not run (no such folder, unknown assignment, scheduler unreachable, ...).
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from autograder.batch import pool  # first: it keeps a slow optional import out (see pool.py)
 from autograder.grading import catalogue
-from autograder.batch import gradebook
+from autograder.batch import gradebook, late
 from autograder.grading.reports import REPORT_FILES, results_json, write_reports
 from autograder.grading.results import as_result
 from autograder.batch.state import GradeState, StateError
@@ -127,7 +128,7 @@ class _Lock:
 def run_batch(submissions, out, assignment: str | None = None, workers: int | None = None,
               dask: str | None = None, task_timeout: float | None = None,
               grade: pool.GradeFunction = pool.grade_submission, progress: bool | None = None,
-              log=print) -> BatchSummary:
+              log=print, lateness: late.Lateness | None = None) -> BatchSummary:
     """Grade every new or changed submission, then regenerate the gradebook and plots."""
     if assignment is not None and assignment not in catalogue.names():
         raise BatchError(f"unknown assignment {assignment!r}; known: {', '.join(catalogue.names()) or 'none'}")
@@ -146,14 +147,15 @@ def run_batch(submissions, out, assignment: str | None = None, workers: int | No
     try:
         with GradeState(out / STATE_FILE) as state:
             return _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log,
-                        Path(submissions))
+                        Path(submissions), lateness)
     except StateError as exc:
         raise BatchError(str(exc)) from exc
     finally:
         lock.release()
 
 
-def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log, root) -> BatchSummary:
+def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log, root,
+         lateness=None) -> BatchSummary:
     from tqdm import tqdm
 
     jobs, kept, unreadable, warnings = plan(discovery, state, assignment, task_timeout)
@@ -173,6 +175,10 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
                                                disable=None if progress is None else False, dynamic_ncols=True)
     failed = 0
 
+    def with_lateness(learner, label, source, result):
+        # The state keeps the raw grade; the course's late policy applies to what is written.
+        return result if lateness is None else lateness.apply(learner, label, source, result)
+
     def on_done(job: pool.Job, result) -> None:
         nonlocal failed
         result = as_result(result)   # a grade function may return a results dict
@@ -183,7 +189,8 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
         replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result.to_dict())
         for learner, label in replaced:
             _remove_reports(out, learner, label)
-        write_reports(result, out / job.learner / job.assignment)
+        write_reports(with_lateness(job.learner, job.assignment, job.source, result),
+                      out / job.learner / job.assignment)
         keys.append((job.learner, job.assignment))
         summary.graded += 1
         if gradebook.problem(result):
@@ -210,7 +217,8 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
         if bar is not None:
             bar.close()
 
-    grades = state.grades()
+    grades = [dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result))
+              for g in state.grades()]
     _restore_reports(out, grades)
     gradebook.write_gradebooks(grades, out)
     gradebook.write_plots(grades, out / "plots")
@@ -268,6 +276,11 @@ def register_cli(subparsers) -> None:
     p.add_argument("--task-timeout", type=float, metavar="SECONDS",
                    help="stop a submission's grading after this long (default: 3x the assignment's "
                         "submission_timeout + 300 s; the engine's own limits normally act first)")
+    p.add_argument("--late-policy", metavar="TOML",
+                   help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)")
+    p.add_argument("--submission-times", metavar="CSV",
+                   help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
+                        "beside the notebook, else the file's modification time)")
     p.set_defaults(func=cmd_batch)
 
 
@@ -276,8 +289,15 @@ def cmd_batch(args) -> int:
         print("dlgrade batch: --workers must be at least 1", file=sys.stderr)
         return 2
     try:
-        summary = run_batch(args.submissions, args.out, args.assignment, args.workers, args.dask, args.task_timeout)
-    except BatchError as exc:
+        lateness = None
+        if args.submission_times and not args.late_policy:
+            raise BatchError("--submission-times needs --late-policy (the deadlines to compare them with)")
+        if args.late_policy:
+            times = late.read_times_csv(args.submission_times) if args.submission_times else {}
+            lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
+        summary = run_batch(args.submissions, args.out, args.assignment, args.workers, args.dask, args.task_timeout,
+                            lateness=lateness)
+    except (BatchError, late.LatePolicyError) as exc:
         print(f"dlgrade batch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -53,13 +53,25 @@ def clean_text(text) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# What can start emphasis, code, links, images, tables or strikethrough anywhere in a line
+# (< and > are HTML-escaped); block markers matter only at the start of the line.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~!])")
+_MD_LINE_START = re.compile(r"^(\d*)([#+\-=>.)])")
 
 
 def md_inline(text) -> str:
-    """One line of untrusted text as literal Markdown (no emphasis, links, HTML or line breaks)."""
+    """One line of untrusted text as literal Markdown (no emphasis, links, HTML, headings or line breaks)."""
     one_line = " ".join(clean_text(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+    return _MD_LINE_START.sub(r"\1\\\2", escaped)
+
+
+def md_code(text) -> str:
+    """A short name as an inline code span (a fence of backticks longer than any run inside)."""
+    one_line = " ".join(clean_text(text).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", one_line)), default=0) + 1)
+    pad = " " if one_line.startswith("`") or one_line.endswith("`") else ""
+    return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
 def md_fenced(text, info: str = "text") -> list:
@@ -169,7 +181,7 @@ def feedback_markdown(result) -> str:
     if result.functions:
         lines += ["| function | score | checks passed |", "|---|---|---|"]
         for name, entry in result.functions.items():
-            lines.append(f"| {md_inline(name)} | {entry.score:g} / {entry.max_score:g} | {entry.passed} / {entry.tests} |")
+            lines.append(f"| {md_code(name).replace('|', '&#124;')} | {entry.score:g} / {entry.max_score:g} | {entry.passed} / {entry.tests} |")
         lines.append("")
     failed = _failed_by_function(result) if not result.error else {}
     if failed:
@@ -177,7 +189,7 @@ def feedback_markdown(result) -> str:
         for function, tests in failed.items():
             entry = result.functions.get(function)
             score = f" ({entry.score:g} / {entry.max_score:g})" if entry else ""
-            lines += [f"### {md_inline(function or 'notebook')}{score}", ""]
+            lines += [f"### {md_code(function) if function else 'notebook'}{score}", ""]
             for test in tests:
                 lines += [f"**✗ {md_inline(test.check)}** ({test.max_score:g} pt)", ""]
                 if test.message:

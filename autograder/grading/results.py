@@ -25,6 +25,8 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")   # Gr
 class TestResult:
     """One hidden check of one graded function."""
 
+    __test__ = False   # not a pytest test class, whatever its name
+
     function: str
     check: str                    # what it checks, in words (the test's docstring)
     max_score: float
