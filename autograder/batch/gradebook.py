@@ -95,19 +95,20 @@ def assignment_gradebook_csv(assignment: str, grades: list) -> str:
 
 
 def course_summary_csv(grades: list) -> str:
-    """Learner x assignment totals: a number, "unreadable" (submitted, not gradable) or blank (nothing submitted)."""
+    """Learner x assignment totals: a number, "unreadable" or "grader error" (submitted, not graded),
+    or blank (nothing submitted)."""
     assignments = _by_assignment(grades)
     maxima = {name: max((_result(g).max_score for g in group), default=0.0) for name, group in assignments.items()}
     cells: dict = defaultdict(dict)
     for grade in grades:
         result = _result(grade)
-        cells[grade.learner][grade.assignment] = UNREADABLE if result.unreadable else _number(result.score)
+        cells[grade.learner][grade.assignment] = status(result) if result.unreadable else _number(result.score)
     rows = [["learner", *assignments, "total", "max"],
             [MAX_ROW, *(_number(maxima[a]) if maxima[a] else "" for a in assignments),
              _number(sum(maxima.values())), ""]]
     for learner in sorted(cells):
         row = cells[learner]
-        total = sum(float(v) for v in row.values() if v != UNREADABLE)
+        total = sum(float(v) for v in row.values() if v not in (UNREADABLE, "grader error"))
         rows.append([learner, *(row.get(a, "") for a in assignments), _number(total), _number(sum(maxima.values()))])
     return _csv(rows)
 
