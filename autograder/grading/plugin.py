@@ -102,6 +102,17 @@ class GradingPlugin:
         if report.failed:
             self.collection_errors.append(str(report.longrepr)[-2000:])
 
+    def pytest_collection_modifyitems(self, items):
+        # A suite's mistake is found before any check runs, as a suite that fails to run.
+        for item in items:
+            marker = item.get_closest_marker("graded")
+            visibility = marker.kwargs.get("visibility", "visible") if marker is not None else "visible"
+            if visibility not in VISIBILITIES:
+                self.collection_errors.append(f"hidden test {item.nodeid}: visibility={visibility!r} is not one "
+                                              f"of {', '.join(VISIBILITIES)}")
+        if self.collection_errors:
+            items.clear()
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
@@ -113,10 +124,7 @@ class GradingPlugin:
             function = marker.args[0] if marker.args else marker.kwargs["function"]
             points = float(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
             doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
-            visibility = marker.kwargs.get("visibility", "visible")
-            if visibility not in VISIBILITIES:
-                raise RuntimeError(f"hidden test {item.nodeid}: visibility={visibility!r} is not one of "
-                                   f"{', '.join(VISIBILITIES)}")
+            visibility = marker.kwargs.get("visibility", "visible")   # checked at collection
             record = TestRecord(function, doc, points, report.passed, visibility=visibility)
             if not report.passed and call.excinfo is not None:
                 if report.when == "setup":  # a fixture broke: the grader's fault, not the learner's

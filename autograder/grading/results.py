@@ -198,6 +198,8 @@ class Result(Mapping):
         output, visibility, stdout_visibility, tests[] with name, score, max_score, status,
         output, visibility). The total is given explicitly, so a hidden test's points still count.
         """
+        from autograder.grading.reports import clean_text   # renderers import this module, not the reverse
+
         own = self.to_dict()
         extra = {key: own[key] for key in ("assignment", "submission", "title", "functions", "notes", "sandbox",
                                             "process", "grader_error", "max_score")}
@@ -207,11 +209,13 @@ class Result(Mapping):
         return {
             "score": self.score,
             "execution_time": self.execution_time,
-            "output": self.output,
+            "output": clean_text(self.output),
+            "output_format": "text",       # learner text shown as text: no Markdown, HTML or ANSI rendering
             "visibility": "visible",
             "stdout_visibility": "hidden",
-            "tests": [{"name": t.name, "score": t.score, "max_score": t.max_score, "status": t.status,
-                       "output": t.output, "visibility": t.visibility} for t in self.tests],
+            "tests": [{"name": clean_text(t.name), "score": t.score, "max_score": t.max_score, "status": t.status,
+                       "output": clean_text(t.output), "output_format": "text", "visibility": t.visibility}
+                      for t in self.tests],
             "extra_data": extra,
         }
 
