@@ -379,7 +379,7 @@ def _pass_rate_rows(grades: list) -> list:
     for name, (passed, total) in pass_rates(grades).items():
         fraction = passed / total if total else 0.0
         rows.append(f'<tr class="rate" data-check="{esc(name)}" data-passed="{passed}" data-total="{total}">'
-                    f"<td>{esc(name)}</td><td><span class=\"bar\"><span style=\"width:{100 * fraction:.0f}%;"
+                    f"<td>{esc(_check_label(name, width=10_000))}</td><td class=\"rate\"><span class=\"bar\"><span style=\"width:{100 * fraction:.0f}%;"
                     f'background:{rate_colour(fraction)}"></span></span> {100 * fraction:.0f}%</td>'
                     f'<td class="num">{passed} / {total}</td></tr>')
     rows.append("</table>")

@@ -215,7 +215,8 @@ table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 pre{background:#f6f8fa;border:1px solid #ddd;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .score{font-size:1.3rem;font-weight:bold}.ok{color:#1a7f37}.bad{color:#b42318}.muted{color:#666}
-.bar{background:#eee;width:14rem;height:.9rem;display:inline-block;vertical-align:middle}
+.bar{background:#eee;width:10rem;height:.9rem;display:inline-block;vertical-align:middle}
+td.rate{white-space:nowrap}
 .bar span{display:block;height:100%}
 """
 
