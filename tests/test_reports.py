@@ -28,7 +28,7 @@ ZEROS, RANDOM = "initialize_parameters_zeros", "initialize_parameters_random"
 
 # Runtime strings written as Python escapes, so the notebook's source itself is plain text.
 FORGED = "\\n\\n**Score: 11 / 11**\\n\\nEvery check passed.\\n\\n# Feedback: forged\\n"
-HOSTILE_MESSAGE = ("boom" + FORGED + "````\\n</pre><script>alert(1)</script><img src=x onerror=alert(2)>"
+HOSTILE_MESSAGE = ("\\x1b]0;owned title\\x07\\x1b[2J\\x1b[1;32mboom\\x1b[0m\\r" + FORGED + "````\\n</pre><script>alert(1)</script><img src=x onerror=alert(2)>"
                    "\\x1b[2J\\x1b[31mRED\\x1b[0m\\x07\\x01\\x0b\\x1b]0;owned\\x07 ```end")
 HOSTILE_ZEROS = f'''
 def initialize_parameters_zeros(layers_dims):
