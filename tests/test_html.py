@@ -170,3 +170,14 @@ def test_plots_are_drawn_again_only_when_grades_change(batch, tmp_path):
     changed = [g if g.learner != "bob" else type(g)(**{**g.__dict__, "result": {**g.result, "score": 4.0}})
                for g in grades]
     assert len(gradebook.write_plots(changed, folder)) == 2
+
+
+def test_course_page_is_rewritten_only_when_it_changes(batch):
+    from autograder.batch.state import GradeState
+    from autograder.batch.run import STATE_FILE
+
+    with GradeState(batch / STATE_FILE) as state:
+        grades = state.grades()
+    page = batch / gradebook.COURSE_PAGE
+    before = page.stat().st_mtime_ns
+    assert gradebook.write_course_page(grades, batch) == page and page.stat().st_mtime_ns == before
