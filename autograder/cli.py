@@ -78,13 +78,13 @@ def required_points(min_score, max_score: float, assignment: str | None) -> floa
 
 def cmd_grade(args) -> int:
     from autograder.grading.grade import grade_notebook
-    from autograder.grading.reports import results_json, write_reports
+    from autograder.grading.reports import clean_text, results_json, write_reports
 
     notebook = notebook_argument(args.notebook)
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out} is a file; give a folder (results.json, junit.xml and "
-                         "feedback.md are written in it)")
+        raise UsageError(f"--out {args.out} is a file; give a folder (results.json, junit.xml, "
+                         "feedback.md and feedback.html are written in it)")
     result = grade_notebook(notebook, args.assignment)
     if out is not None:
         try:
@@ -96,33 +96,26 @@ def cmd_grade(args) -> int:
     else:
         print_summary(result)
         if out is not None:
-            print(f"reports written to {args.out}/ (results.json, junit.xml, feedback.md)")
-    if result.get("grader_error"):
+            print(f"reports written to {args.out}/ (results.json, junit.xml, feedback.md, feedback.html)")
+    if result.grader_error:
         print("dlgrade grade: the grader failed on part of this submission (see the failed checks); "
               "this is not the learner's fault", file=sys.stderr)
         return GRADER_FAILURE
-    if result.get("error"):   # could not be read at all: the score above is 0 with the reason
-        print(f"dlgrade grade: {result['error']}", file=sys.stderr)
+    if result.unreadable:   # could not be read at all: the score above is 0 with the reason
+        print(f"dlgrade grade: {clean_text(result.error)}", file=sys.stderr)
         return USAGE
-    minimum = required_points(args.min_score, float(result["max_score"]), result.get("assignment"))
-    if minimum is not None and result["score"] < minimum:
+    minimum = required_points(args.min_score, result.max_score, result.assignment)
+    if minimum is not None and result.score < minimum:
         # On stderr, like every reason for a non-zero exit: with --json stdout stays one JSON document.
-        print(f"dlgrade grade: score {result['score']:g} is below the required {minimum:g}", file=sys.stderr)
+        print(f"dlgrade grade: score {result.score:g} is below the required {minimum:g}", file=sys.stderr)
         return BELOW
     return OK
 
 
 def print_summary(result) -> None:
-    print(result["output"])
-    for name, entry in result.get("functions", {}).items():
-        mark = "ok" if entry["score"] == entry["max_score"] else "--"
-        print(f"  [{mark}] {name:<45} {entry['score']:g} / {entry['max_score']:g}")
-    for test in result["tests"]:
-        if test["status"] != "passed":
-            first = test["output"].splitlines()[0] if test["output"] else ""
-            print(f"     x {test['name']}: {first}")
-    for note in result.get("notes", []):
-        print(f"  note: {note}")
+    from autograder.grading.reports import terminal_summary
+
+    print(terminal_summary(result))
 
 
 def cmd_check(args) -> int:
@@ -189,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade one submitted notebook")
     p.add_argument("notebook")
     p.add_argument("--assignment", help="assignment name (default: detected from the notebook)")
-    p.add_argument("--out", help="write results.json, junit.xml and feedback.md in this folder")
+    p.add_argument("--out", help="write results.json, junit.xml, feedback.md and feedback.html in this folder")
     p.add_argument("--json", action="store_true", help="print results.json on stdout")
     p.add_argument("--min-score", type=min_score_argument, metavar="POINTS|PERCENT%",
                    help="exit 1 when the score is below this (8 points, or 80%% of the maximum)")

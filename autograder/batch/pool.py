@@ -12,7 +12,7 @@ results dict for it, in the calling thread:
 - ``grade_notebook`` turns a learner's crash, hang or memory exhaustion into a
   result itself;
 - an exception in the grader becomes an error result (with the traceback kept
-  for staff, under ``_traceback``, which the caller must pop);
+  for staff in ``Result.staff_traceback``, which no report shows);
 - a worker process that dies (killed for memory, a segfault in the grader)
   breaks a local pool: the jobs that were in flight are graded again one at a
   time in fresh single-worker pools, so the job that kills its worker again is
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.grading import catalogue
+from autograder.grading.results import Result, zero_result
 
 # Not fork: TensorFlow (imported by TF assignments' graders and zygotes) is not fork-safe.
 MP_CONTEXT = "spawn"
@@ -101,7 +102,7 @@ def _run_job(grade, index: int, name: str, data: bytes, assignment):
     return grade(name, data, assignment)
 
 
-def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
+def grade_submission(name: str, data: bytes, assignment: str | None) -> Result:
     """Grade one notebook given as bytes (so remote Dask workers need no shared filesystem)."""
     from autograder.grading.grade import grade_notebook
 
@@ -111,46 +112,34 @@ def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
         try:
             return grade_notebook(path, assignment)
         except Exception as exc:  # a grader bug must cost one submission, not the batch
-            result = failed_result(name, assignment, f"the grader failed on this submission "
-                                   f"({type(exc).__name__}: {exc}); staff have been told", grader_error=True)
-            result["_traceback"] = traceback.format_exc()
-            return result
+            return failed_result(name, assignment, f"the grader failed on this submission "
+                                 f"({type(exc).__name__}: {exc}); staff have been told", grader_error=True,
+                                 staff_traceback=traceback.format_exc())
 
 
-def failed_result(name: str, assignment: str | None, reason: str, grader_error: bool = False) -> dict:
-    """A submission the batch could not grade: zero, with the reason, in results.json's shape."""
-    functions, max_score, title = {}, 0.0, "Submission"
-    if assignment in catalogue.names():
-        spec = catalogue.load(assignment)
-        title, max_score = spec.title, spec.max_score
-        functions = {f: {"score": 0.0, "max_score": spec.points.get(f, 0.0), "passed": 0, "tests": 0}
-                     for f in spec.graded_functions}
-    return {
-        "score": 0.0, "max_score": max_score, "execution_time": 0.0,
-        "output": f"{title}: 0 / {max_score:g}. {reason}",
-        "visibility": "visible", "stdout_visibility": "hidden",
-        "tests": [{"name": "submission could not be graded", "function": "", "score": 0.0, "max_score": max_score,
-                   "status": "failed", "output": reason, "visibility": "visible"}],
-        "assignment": assignment, "submission": name, "functions": functions, "notes": [reason],
-        "sandbox": None, "process": {}, "learner_output": "", "grader_error": grader_error, "error": reason,
-    }
+def failed_result(name: str, assignment: str | None, reason: str, grader_error: bool = False,
+                  staff_traceback: str = "") -> Result:
+    """A submission the batch could not grade: zero, with the reason."""
+    spec = catalogue.load(assignment) if assignment in catalogue.names() else None
+    return zero_result(name, spec, reason, assignment=assignment, grader_error=grader_error,
+                       staff_traceback=staff_traceback)
 
 
-def died_result(job: Job, where: str) -> dict:
+def died_result(job: Job, where: str) -> Result:
     return failed_result(job.name, job.assignment,
                          f"the grading process died while grading this notebook ({where}); the usual cause is "
                          "memory exhaustion. Check that the notebook's functions do not build huge arrays.")
 
 
-def overdue_result(job: Job) -> dict:
+def overdue_result(job: Job) -> Result:
     return failed_result(job.name, job.assignment,
                          f"grading did not finish within {job.timeout:.0f} s and was stopped")
 
 
 # ------------------------------------------------------------------ local worker processes
 
-GradeFunction = Callable[[str, bytes, "str | None"], dict]
-OnDone = Callable[[Job, dict], None]
+GradeFunction = Callable[[str, bytes, "str | None"], "Result | dict"]
+OnDone = Callable[[Job, Result], None]
 
 
 def run_local(jobs: list, workers: int, on_done: OnDone, grade: GradeFunction = grade_submission) -> None:
@@ -246,17 +235,16 @@ def _drain(running: dict, on_done: OnDone) -> list:
     return lost
 
 
-def _collect(job: Job, future) -> dict | None:
+def _collect(job: Job, future) -> Result | None:
     """The job's result; None when its worker died (the pool broke)."""
     try:
         return future.result()
     except BrokenProcessPool:
         return None
     except Exception as exc:  # e.g. a result that cannot be pickled back, a grade function that raised
-        result = failed_result(job.name, job.assignment, "the batch could not collect this grade "
-                               f"({type(exc).__name__}: {exc})", grader_error=True)
-        result["_traceback"] = "".join(traceback.format_exception(exc))   # with the worker's, as its cause
-        return result
+        return failed_result(job.name, job.assignment, "the batch could not collect this grade "
+                             f"({type(exc).__name__}: {exc})", grader_error=True,
+                             staff_traceback="".join(traceback.format_exception(exc)))   # with the worker's, as its cause
 
 
 def _kill_workers(executor: ProcessPoolExecutor) -> None:

@@ -20,6 +20,7 @@ could not run (no such folder, unknown assignment, scheduler unreachable, ...);
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -30,18 +31,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.batch import gradebook, pool
+from autograder.batch import gradebook, late, pool
 from autograder.batch.discovery import LEARNER_FOLDER, Discovery, SubmissionsError, discover
 from autograder.batch.state import GradeState, Inputs, StateError, assignment_inputs
 from autograder.grading import catalogue
-from autograder.grading.reports import results_json, write_reports
+from autograder.grading.reports import REPORT_FILES, results_json, write_reports
+from autograder.grading.results import as_result
 
 STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
 ERRORS_LOG = "batch-errors.log"      # grader tracebacks: for staff, never in a learner's report
 SKIPPED_FILE = "skipped.txt"
 UNKNOWN = "unknown"                  # assignment label of a notebook nobody can identify
-REPORT_FILES = ("results.json", "junit.xml", "feedback.md")
 PLOTS_DRAWN = "plots_drawn_for"      # state meta key: the grades the plots show
 # Without a terminal (CI logs) a progress line every this many submissions or seconds.
 PROGRESS_EVERY = 25
@@ -256,11 +257,12 @@ class _Progress:
 def run_batch(submissions, out, assignment: str | None = None, workers: int | None = None,
               dask: str | None = None, task_timeout: float | None = None,
               grade: pool.GradeFunction | None = None, progress: bool | None = None,
-              log=print, force: bool = False, only=None) -> BatchSummary:
+              log=print, force: bool = False, only=None, lateness: late.Lateness | None = None) -> BatchSummary:
     """Grade every selected submission whose grade is missing or out of date, then regenerate the gradebook and plots.
 
     ``only``: learner names (None: every learner); ``force``: grade again even what is current;
-    ``grade``: the function a worker calls per submission (default: pool.grade_submission).
+    ``grade``: the function a worker calls per submission (default: pool.grade_submission);
+    ``lateness``: the course's late policy, applied to what is written (the state keeps raw grades).
     """
     grade = grade or pool.grade_submission
     if assignment is not None and assignment not in catalogue.names():
@@ -286,7 +288,7 @@ def run_batch(submissions, out, assignment: str | None = None, workers: int | No
     try:
         with GradeState(out / STATE_FILE) as state:
             return _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log,
-                        Path(submissions), force, only)
+                        Path(submissions), force, only, lateness)
     except StateError as exc:
         raise BatchError(str(exc)) from exc
     finally:
@@ -298,7 +300,7 @@ def _reason_text(reasons: Counter) -> str:
 
 
 def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log, root,
-         force=False, only=None) -> BatchSummary:
+         force=False, only=None, lateness=None) -> BatchSummary:
     work = plan(discovery, state, assignment, task_timeout, force, only)
     jobs, kept, unreadable = work.jobs, work.kept, work.unreadable
     summary = BatchSummary(out=out, kept=len(kept), warnings=work.warnings, reasons=work.reasons,
@@ -318,18 +320,23 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
     keys = [(g.learner, g.assignment) for g in kept]
     bar = None if progress is False else _Progress(len(jobs) + len(unreadable), progress)
 
+    def with_lateness(learner, label, source, result):
+        # The state keeps the raw grade; the course's late policy applies to what is written.
+        return result if lateness is None else lateness.apply(learner, label, source, result)
+
     def on_done(job: pool.Job, result) -> None:
-        traceback_text = result.pop("_traceback", None) if isinstance(result, dict) else None
-        if traceback_text:
+        result = as_result(result)   # a grade function may return a results dict
+        if result.staff_traceback:
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
-                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{traceback_text}\n")
+                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{result.staff_traceback}\n")
         # State first: it is the record. Reports are rewritten from it if we die in between.
         replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result,
                                 work.inputs.get(job.assignment, Inputs()))
         summary.changed = True
         for learner, label in replaced:
             _remove_reports(out, learner, label)
-        write_reports(result, out / job.learner / job.assignment)
+        write_reports(with_lateness(job.learner, job.assignment, job.source, result),
+                      out / job.learner / job.assignment)
         keys.append((job.learner, job.assignment))
         summary.graded += 1
         why = gradebook.problem(result)
@@ -357,9 +364,11 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
         if bar is not None:
             bar.close()
 
-    grades = state.grades()
+    grades = [dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result))
+              for g in state.grades()]
     _restore_reports(out, grades)
-    gradebook.write_gradebook(grades, out / "gradebook.csv")
+    gradebook.write_gradebooks(grades, out)
+    gradebook.write_course_page(grades, out)
     # Plots take seconds to draw: only when the grades they show changed (or were never drawn).
     drawn_for = _grades_digest(grades)
     if summary.changed or state.get_meta(PLOTS_DRAWN) != drawn_for:
@@ -369,12 +378,14 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
     wanted = set(keys)
     summary.grades = [g for g in grades if (g.learner, g.assignment) in wanted]
     summary.failed = sum(1 for g in summary.grades if gradebook.problem(g.result))
-    summary.grader_failures = sum(1 for g in summary.grades if g.result.get("grader_error"))
+    summary.grader_failures = sum(1 for g in summary.grades if as_result(g.result).grader_error)
     return summary
 
 
 def _grades_digest(grades: list) -> str:
-    text = "\n".join(f"{g.learner}\0{g.assignment}\0{g.sha256}\0{g.graded_at}" for g in grades)
+    # The score too: a changed late policy changes it without a regrade.
+    text = "\n".join(f"{g.learner}\0{g.assignment}\0{g.sha256}\0{g.graded_at}\0{as_result(g.result).score}"
+                     for g in grades)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -457,6 +468,11 @@ def register_cli(subparsers) -> None:
     p.add_argument("--task-timeout", type=float, metavar="SECONDS",
                    help="stop a submission's grading after this long (default: 3x the assignment's "
                         "submission_timeout + 300 s; the engine's own limits normally act first)")
+    p.add_argument("--late-policy", metavar="TOML",
+                   help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)")
+    p.add_argument("--submission-times", metavar="CSV",
+                   help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
+                        "beside the notebook, else the file's modification time)")
     p.set_defaults(func=cmd_batch)
 
 
@@ -469,10 +485,16 @@ def cmd_batch(args) -> int:
         print("dlgrade batch: --only needs at least one learner name", file=sys.stderr)
         return 2
     try:
+        lateness = None
+        if args.submission_times and not args.late_policy:
+            raise BatchError("--submission-times needs --late-policy (the deadlines to compare them with)")
+        if args.late_policy:
+            times = late.read_times_csv(args.submission_times) if args.submission_times else {}
+            lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
         with stop_on_signals():
             summary = run_batch(args.submissions, args.out, args.assignment, args.workers, args.dask,
-                                args.task_timeout, force=args.force, only=only)
-    except BatchError as exc:
+                                args.task_timeout, force=args.force, only=only, lateness=lateness)
+    except (BatchError, late.LatePolicyError) as exc:
         print(f"dlgrade batch: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:
@@ -490,8 +512,10 @@ def cmd_batch(args) -> int:
           f"{summary.failed} could not be graded (their reason is in the table and in feedback.md).")
     if summary.skipped:
         print(f"{len(summary.skipped)} file(s) skipped, listed with the reason in {summary.out / SKIPPED_FILE}")
-    print(f"Gradebook: {summary.out / 'gradebook.csv'}   plots: {summary.out / 'plots'}/   "
-          f"per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    print(f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
+          f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
+          f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    print(f"Course page: {(summary.out / gradebook.COURSE_PAGE).resolve().as_uri()}")
     if summary.grader_failures:
         print(f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "
               f"fault; tracebacks in {summary.out / ERRORS_LOG}", file=sys.stderr)

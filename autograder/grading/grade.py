@@ -5,8 +5,8 @@
 3. extract the graded cells;
 4. start the sandboxed learner process (lazily, at the first call);
 5. run the hidden suite in this process with the grading plugin;
-6. turn the records into a results dict (Gradescope's results.json shape,
-   plus per-function subtotals and what happened to the process).
+6. turn the records into a Result (results.py: per-check and per-function
+   scores, notes, and what happened to the process).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from autograder.grading.notebook import NotebookError, detect_assignment, extrac
 from autograder.grading.learner import Learner, LearnerError, LearnerProcess
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
+from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
 
 UNISOLATED_WARNING = (
     "WARNING: this submission ran WITHOUT a sandbox (no bubblewrap and not root): "
@@ -111,8 +112,8 @@ def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> Grad
     return grading_plugin
 
 
-def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> dict:
-    """Grade the notebook at ``path``; returns the results dict (never raises for bad input)."""
+def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> Result:
+    """Grade the notebook at ``path``; returns its Result (never raises for bad input)."""
     started = time.monotonic()
     path = Path(path)
     notes: list = []
@@ -141,20 +142,18 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     return build_result(path, spec, plugin.records, process, notes, started)
 
 
-def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float) -> dict:
+def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float) -> Result:
     events = process.events
-    tests, functions = [], {}
-    for function in spec.graded_functions:
-        functions[function] = {"score": 0.0, "max_score": spec.points.get(function, 0.0), "passed": 0, "tests": 0}
-    for record in records:
-        entry = functions.setdefault(record.function, {"score": 0.0, "max_score": 0.0, "passed": 0, "tests": 0})
-        entry["tests"] += 1
-        if record.passed:
-            entry["score"] += record.points
-            entry["passed"] += 1
-        tests.append(test_entry(record))
+    tests = [record_result(record) for record in records]
+    functions = {function: FunctionScore(0.0, spec.points.get(function, 0.0)) for function in spec.graded_functions}
+    for test in tests:
+        entry = functions.setdefault(test.function, FunctionScore(0.0, 0.0))
+        entry.tests += 1
+        if test.passed:
+            entry.score += test.score
+            entry.passed += 1
     for entry in functions.values():
-        entry["score"] = round(min(entry["score"], entry["max_score"] or entry["score"]), 6)
+        entry.score = round(min(entry.score, entry.max_score or entry.score), 6)
 
     for cell_id, error in events.cell_errors.items():
         notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}")
@@ -166,67 +165,31 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
                      f"{len(events.output_head.encode()):,} were kept")
     if events.strategy == "plain":
         notes.insert(0, UNISOLATED_WARNING)
-    score = round(sum(f["score"] for f in functions.values()), 6)
-    return {
-        "score": score,
-        "max_score": spec.max_score,
-        "execution_time": round(time.monotonic() - started, 3),
-        "output": f"{spec.title}: {score:g} / {spec.max_score:g}",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-        # Fields below are dlgrade's own; Gradescope ignores unknown keys.
-        "assignment": spec.name,
-        "submission": path.name,
-        "functions": functions,
-        "notes": notes,
-        "sandbox": events.strategy or isolation.available_strategy(),
-        "process": {
+    return Result(
+        assignment=spec.name, submission=path.name, title=spec.title,
+        score=round(sum(f.score for f in functions.values()), 6), max_score=spec.max_score,
+        tests=tests, functions=functions, notes=notes,
+        execution_time=round(time.monotonic() - started, 3),
+        sandbox=events.strategy or isolation.available_strategy(),
+        process={
             "crashes": [{"while": w, "exit_code": c} for w, c in events.crashes],
             "timeouts": events.timeouts,
             "memory_exceeded": events.memory_exceeded,
             "output_bytes": events.output_bytes,
         },
-        "learner_output": events.output_head[:4000],
-        "grader_error": any(r.kind == "grader-error" for r in records),
-    }
+        learner_output=events.output_head[:4000],
+        grader_error=any(r.kind == "grader-error" for r in records),
+    )
 
 
-def test_entry(record: TestRecord) -> dict:
-    output = record.message
-    if record.hint:
-        output += f"\nHint: {record.hint}"
-    if record.detail:
-        output += f"\n{record.detail}"
-    return {
-        "name": f"{record.function}: {record.check}",
-        "function": record.function,
-        "score": record.points if record.passed else 0.0,
-        "max_score": record.points,
-        "status": "passed" if record.passed else "failed",
-        "output": output if not record.passed else "",
-        "visibility": "visible",
-    }
+def record_result(record: TestRecord) -> TestResult:
+    return TestResult(function=record.function, check=record.check, max_score=record.points, passed=record.passed,
+                      score=record.points if record.passed else 0.0, message=record.message, hint=record.hint,
+                      traceback=record.detail, kind=record.kind,
+                      visibility=record.visibility)
 
 
-def unreadable_result(path: Path, name: str | None, reason: str, notes: list, started: float) -> dict:
+def unreadable_result(path: Path, name: str | None, reason: str, notes: list, started: float) -> Result:
     """A submission that cannot be graded at all: zero, with the reason."""
-    functions, tests, max_score, title = {}, [], 0.0, "Submission"
-    if name:
-        spec = catalogue.load(name)
-        max_score, title = spec.max_score, spec.title
-        for function in spec.graded_functions:
-            points = spec.points.get(function, 0.0)
-            functions[function] = {"score": 0.0, "max_score": points, "passed": 0, "tests": 0}
-            tests.append({"name": f"{function}: notebook could not be read", "function": function, "score": 0.0,
-                          "max_score": points, "status": "failed", "output": reason, "visibility": "visible"})
-    else:
-        tests.append({"name": "notebook could not be graded", "function": "", "score": 0.0, "max_score": 0.0,
-                      "status": "failed", "output": reason, "visibility": "visible"})
-    return {
-        "score": 0.0, "max_score": max_score, "execution_time": round(time.monotonic() - started, 3),
-        "output": f"{title}: 0 / {max_score:g}. {reason}", "visibility": "visible", "stdout_visibility": "hidden",
-        "tests": tests, "assignment": name, "submission": path.name, "functions": functions,
-        "notes": notes + [reason], "sandbox": None, "process": {}, "learner_output": "", "grader_error": False,
-        "error": reason,
-    }
+    return zero_result(path.name, catalogue.load(name) if name else None, reason, notes=notes,
+                       execution_time=time.monotonic() - started)
