@@ -39,7 +39,7 @@ def run_public_tests(path, assignment: str | None = None, echo=print) -> bool:
         echo(f"cannot check this notebook: {exc}")
         return False
     spec = catalogue.load(name)
-    extraction = extract(nb, spec.graded_functions)
+    extraction = extract(nb, spec.graded_functions, spec.preamble)
     for note in notes + extraction.notes:
         echo(f"note: {note}")
     runnable = [f for f in spec.graded_functions if f not in extraction.problems]
