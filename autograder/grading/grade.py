@@ -2,7 +2,7 @@
 
 1. read the notebook (recovering what can be recovered);
 2. decide the assignment (flag, else notebook metadata, else graded names);
-3. extract the graded cells;
+3. extract the definitions of every cell (and where each graded function is);
 4. start the sandboxed learner process (lazily, at the first call);
 5. run the hidden suite in this process with the grading plugin;
 6. turn the records into a results dict (Gradescope's results.json shape,

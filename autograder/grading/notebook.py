@@ -1,4 +1,4 @@
-"""Read a submitted notebook and find its graded cells, recovering what can be.
+"""Read a submitted notebook, find its graded functions and the definitions of every cell.
 
 Recovery rules (each recovery is noted in the report):
 - invalid JSON, an empty file or a non-notebook: :class:`NotebookError` with
