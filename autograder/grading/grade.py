@@ -46,6 +46,11 @@ class _ProblemAwareProcess(LearnerProcess):
             raise LearnerError(self.problems[name], "missing")
         return super().call(name, args, kwargs, timeout)
 
+    def probe(self, source, inputs, timeout=None, what="a check"):
+        if what in self.problems:   # a probe named after a graded function (checks.call_with_stand_ins)
+            raise LearnerError(self.problems[what], "missing")
+        return super().probe(source, inputs, timeout, what)
+
 
 def resolve_assignment(nb, requested: str | None) -> str:
     known = catalogue.catalogue()
@@ -96,9 +101,13 @@ def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> Grad
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
         exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports()])
-    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+    # NO_TESTS_COLLECTED too: after a suite failed to import once, pytest (importlib mode) finds the
+    # half-imported module in sys.modules and collects nothing, which would score every later
+    # submission of this process 0 without an error.
+    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
+                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
-                           + "\n".join(grading_plugin.collection_errors))
+                           + ("\n".join(grading_plugin.collection_errors) or "no test was collected"))
     return grading_plugin
 
 
