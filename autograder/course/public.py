@@ -37,7 +37,7 @@ def public_results(nb, name: str) -> tuple:
     ``status`` is "passed" or "failed"; raises LearnerError when the tests could not run at all.
     """
     spec = catalogue.load(name)
-    extraction = extract(nb, spec.graded_functions)
+    extraction = extract(nb, spec.graded_functions, spec.preamble)
     runnable = [f for f in spec.graded_functions if f not in extraction.problems]
     process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
                              spec.config.call_timeout * 3, spec.config.submission_timeout)

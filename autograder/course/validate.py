@@ -5,7 +5,7 @@ import nbformat
 
 from autograder.grading import catalogue
 
-from autograder.course import release
+from autograder.course import execute, release
 from autograder.grading.grade import grade_notebook
 
 
@@ -20,6 +20,7 @@ def validate(name: str, mutants: bool = False) -> list:
     problems = []
     if release.drift(name):
         problems.append(f"{spec.released_notebook} differs from what `dlgrade release` generates")
+    problems += execute.figure_problems(name)   # the figures the notebook states are what its code printed
     solution = grade_notebook(spec.solution_path, name)
     if solution["score"] != spec.max_score or solution.get("grader_error"):
         failed = [t["name"] + ": " + t["output"].splitlines()[0] for t in solution["tests"] if t["status"] != "passed"]

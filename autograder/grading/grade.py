@@ -2,7 +2,7 @@
 
 1. read the notebook (recovering what can be recovered);
 2. decide the assignment (flag, else notebook metadata, else graded names);
-3. extract the graded cells;
+3. extract the definitions of every cell (and where each graded function is);
 4. start the sandboxed learner process (lazily, at the first call);
 5. run the hidden suite in this process with the grading plugin;
 6. turn the records into a Result (results.py: per-check and per-function
@@ -125,7 +125,7 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
 
     spec = catalogue.load(name)
-    extraction = extract(nb, spec.graded_functions)
+    extraction = extract(nb, spec.graded_functions, spec.preamble)
     notes += extraction.notes
     if spawner is None:
         spawner = warm_spawner(spec, strategy)
@@ -139,10 +139,12 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         plugin = run_suite(spec, process)
     finally:
         process.close()
-    return build_result(path, spec, plugin.records, process, notes, started)
+    return build_result(path, spec, plugin.records, process, notes, started, extraction.cell_defines)
 
 
-def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float) -> Result:
+def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float,
+                 cell_defines: dict | None = None) -> Result:
+    cell_defines = cell_defines or {}
     events = process.events
     tests = [record_result(record) for record in records]
     functions = {function: FunctionScore(0.0, spec.points.get(function, 0.0)) for function in spec.graded_functions}
@@ -156,10 +158,13 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
         entry.score = round(min(entry.score, entry.max_score or entry.score), 6)
 
     for cell_id, error in events.cell_errors.items():
-        notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}")
+        defines = cell_defines.get(cell_id, [])
+        consequence = (f"; what it defines ({', '.join(defines[:8])}{', ...' if len(defines) > 8 else ''}) "
+                       "may be missing, and functions that use it fail too") if defines else ""
+        notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}{consequence}")
     for cell_id, lines in events.skipped_lines.items():
         notes.append(f"cell {cell_id}: top-level code on line(s) {', '.join(map(str, lines[:10]))} was not run "
-                     "(only imports, function/class definitions and constants of graded cells are executed)")
+                     "(only imports, function/class definitions and constants are executed)")
     if events.output_bytes > len(events.output_head.encode()):
         notes.append(f"the notebook's code printed {events.output_bytes:,} bytes; only the first "
                      f"{len(events.output_head.encode()):,} were kept")

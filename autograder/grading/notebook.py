@@ -1,4 +1,4 @@
-"""Read a submitted notebook and find its graded cells, recovering what can be.
+"""Read a submitted notebook, find its graded functions and the definitions of every cell.
 
 Recovery rules (each recovery is noted in the report):
 - invalid JSON, an empty file or a non-notebook: :class:`NotebookError` with
@@ -10,6 +10,15 @@ Recovery rules (each recovery is noted in the report):
 - a function defined in several cells: the last definition is graded, as when
   the notebook runs top to bottom;
 - a cell with a syntax error costs only the functions it defines.
+
+What runs: the definitions of *every* code cell, in notebook order, so a
+graded function may use a helper, a constant or an import from another cell,
+as when the notebook runs top to bottom in Jupyter. The statement rule is
+``autograder.sandbox.child.skip_reason`` (imports, def/class, assignments of
+cheap values; never calls, loops or training); here it is applied with the
+names bound so far, and the skipped statements are blanked out of the source
+sent to the sandbox (line numbers kept for tracebacks). Each cell is still run
+on its own, so a cell that fails costs only what it defines.
 """
 from __future__ import annotations
 
@@ -23,7 +32,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.grading.learner import Cell
-from autograder.sandbox.child import strip_magics
+from autograder.sandbox.child import bound_names, classify_statements, strip_magics
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 _DEF_RE = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
@@ -42,6 +51,7 @@ class Extraction:
     problems: dict = field(default_factory=dict)       # function -> why it cannot be graded
     notes: list = field(default_factory=list)          # recoveries and warnings for the report
     defined: set = field(default_factory=set)          # every top-level function name seen
+    cell_defines: dict = field(default_factory=dict)   # cell id -> names its kept statements bind
 
 
 def read_notebook(path: Path) -> tuple:
@@ -100,8 +110,12 @@ def top_level_functions(source: str):
     return names, None
 
 
-def extract(nb, graded_functions: list) -> Extraction:
-    """Choose the cells that define the graded functions."""
+def extract(nb, graded_functions: list, preamble: str = "") -> Extraction:
+    """The definitions of every code cell, and where each graded function is defined.
+
+    ``preamble``: the assignment's trusted imports cell, run before the
+    notebook's cells; the names it binds count as defined.
+    """
     result = Extraction()
     code_cells = [(i + 1, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
     parsed = {}
@@ -138,12 +152,100 @@ def extract(nb, graded_functions: list) -> Extraction:
             continue
         chosen.setdefault(number, []).append(name)
 
-    for number in sorted(chosen):
-        source, names, _ = parsed[number]
-        result.cells.append(Cell(str(number), source, chosen[number]))
+    bound = _preamble_names(preamble)
+    partly_run, not_run = [], []
+    for number, _ in code_cells:
+        source, names, error = parsed[number]
+        if error:
+            if not any(number == places[-1][0] for places in definitions.values() if places):
+                result.notes.append(f"cell {number} has a {error}; its definitions were not run")
+            continue
+        runnable, kept_names, skipped = _definitions_only(strip_magics(source), bound)
+        if kept_names:
+            result.cells.append(Cell(str(number), runnable, chosen.get(number, [])))
+            result.cell_defines[str(number)] = kept_names
+        if skipped and kept_names:
+            partly_run.append((number, skipped))
+        elif skipped:
+            not_run.append(number)
+    result.notes += _skipped_notes(partly_run, not_run)
     if code_cells and not any(nbgrader_meta(c) for _, c in code_cells):
         result.notes.append("no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define")
     return result
+
+
+def _preamble_names(preamble: str) -> set:
+    """The names the trusted imports cell binds (its imports and definitions)."""
+    try:
+        tree = ast.parse(strip_magics(preamble))
+    except (SyntaxError, ValueError):
+        return set()
+    return {name for node in tree.body for name in bound_names(node)}
+
+
+def _statement_lines(node) -> range:
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return range(first, (node.end_lineno or node.lineno) + 1)
+
+
+def _definitions_only(source: str, bound: set) -> tuple:
+    """(source with every skipped top-level statement blanked, names kept, [(lines, reason)] skipped).
+
+    Blank lines keep the line numbers of the learner's cell. A kept statement
+    sharing a line with a skipped one (``import x; train()``) is skipped too:
+    a line is run whole or not at all. ``bound`` is updated with what is kept.
+    """
+    tree = ast.parse(source)
+    trial = set(bound)
+    verdicts = classify_statements(tree, trial)
+    while True:
+        skipped_lines = {line for node, reason in verdicts if reason for line in _statement_lines(node)}
+        demoted = False
+        for index, (node, reason) in enumerate(verdicts):
+            if reason is None and skipped_lines.intersection(_statement_lines(node)):
+                verdicts[index] = (node, "shares a line with code that is not run")
+                demoted = True
+        if not demoted:
+            break
+    lines = source.split("\n")
+    kept_names, skipped = [], []
+    for node, reason in verdicts:
+        if reason is None:
+            kept_names += bound_names(node)
+            continue
+        span = _statement_lines(node)
+        skipped.append((span, reason))
+        for line in span:
+            lines[line - 1] = ""
+    bound.update(kept_names)
+    return "\n".join(lines), list(dict.fromkeys(kept_names)), skipped
+
+
+def _line_ranges(spans: list) -> str:
+    merged: list = []
+    for span in sorted(spans, key=lambda r: r.start):
+        if merged and span.start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], span.stop - 1)
+        else:
+            merged.append([span.start, span.stop - 1])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in merged)
+
+
+def _skipped_notes(partly_run: list, not_run: list) -> list:
+    """What was not run to grade, and why: one note per cell that mixes definitions and other code."""
+    notes = []
+    for number, skipped in partly_run[:20]:
+        reasons = list(dict.fromkeys(reason for _, reason in skipped))
+        why = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+        notes.append(f"cell {number}: top-level code on line(s) {_line_ranges([s for s, _ in skipped])} was not run "
+                     f"({why}); only its definitions were (imports, def/class, assignments of constants)")
+    if len(partly_run) > 20:
+        notes.append(f"... and {len(partly_run) - 20} more cells with top-level code that was not run")
+    if not_run:
+        cells = ", ".join(map(str, not_run))
+        notes.append(f"cell{'s' if len(not_run) > 1 else ''} {cells}: only calls (demos, public tests, "
+                     "prints, training), which were not run to grade, and code using their results")
+    return notes
 
 
 def _missing_message(name: str, claimed_cell, parsed: dict, defined: set) -> str:
