@@ -148,7 +148,7 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
         if record.passed:
             entry["score"] += record.points
             entry["passed"] += 1
-        tests.append(test_entry(record))
+        tests.append(test_entry(record, hints=spec.config.hints))
     for entry in functions.values():
         entry["score"] = round(min(entry["score"], entry["max_score"] or entry["score"]), 6)
 
@@ -188,9 +188,9 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
     }
 
 
-def test_entry(record: TestRecord) -> dict:
+def test_entry(record: TestRecord, hints: bool = True) -> dict:
     output = record.message
-    if record.hint:
+    if record.hint and hints:
         output += f"\nHint: {record.hint}"
     if record.detail:
         output += f"\n{record.detail}"
