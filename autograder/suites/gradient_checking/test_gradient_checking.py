@@ -227,7 +227,7 @@ def test_gradient_check_n_planted_bugs(learner, reference):
         _, cache = utils.forward_propagation_n(X, Y, parameters)
         gradients = utils.backward_propagation_n(X, Y, cache)
         check_n_like_reference(learner, reference, (parameters, gradients, X, Y), None,
-                               f"gradient_check_n on the buggy backward_propagation_n (test case seed={seed}, m={m})",
+                               f"gradient_check_n on the buggy backward_propagation_n (a test network with {m} examples)",
                                rtol=1e-3)
 
 
@@ -253,7 +253,7 @@ def test_gradient_check_n_small_bugs(learner, reference):
         X, Y, parameters, gradients = network_case(seed, m)
         bad = make_wrong(parameters, gradients)
         check_n_like_reference(learner, reference, (parameters, bad, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
+                               f"gradient_check_n(epsilon={epsilon}) with {what} (a test network with {m} examples)",
                                rtol=1e-2, hint=hint + GCN_HINT)
 
 
@@ -266,7 +266,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y),
             reference.gradient_check_n(parameters, gradients, X, Y),
-            f"gradient_check_n with the default epsilon on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n with the default epsilon on correct gradients (a test network with {m} examples)",
             hint=GCN_HINT,
             decades=1.0,
         )
@@ -274,7 +274,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
             reference.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
-            f"gradient_check_n(epsilon=1e-05) on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n(epsilon=1e-05) on correct gradients (a test network with {m} examples)",
             hint=GCN_HINT,
             decades=0.5,
         )
@@ -289,7 +289,7 @@ def test_gradient_check_n_two_sided(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
             reference.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
-            f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
             hint="a one-sided difference (J(theta + eps) - J(theta)) / eps has an O(eps) error, "
             "orders of magnitude above the two-sided O(eps**2). " + GCN_HINT,
             decades=0.3,
@@ -302,5 +302,5 @@ def test_gradient_check_n_uses_epsilon(learner, reference):
     for epsilon, (seed, m) in [(1e-3, (4, 10)), (1e-3, (7, 7)), (1e-2, (7, 7))]:
         X, Y, parameters, gradients = network_case(seed, m)
         check_n_like_reference(learner, reference, (parameters, gradients, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
                                rtol=1e-2)
