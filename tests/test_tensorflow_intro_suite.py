@@ -48,7 +48,7 @@ def failed_tests(result, function):
 
 
 def test_groups_are_the_declared_notebooks():
-    assert list(GROUPS.values()) == DECLARED.rounds
+    assert list(GROUPS.values())[:len(DECLARED.rounds)] == DECLARED.rounds
     assert sorted(n for g in GROUPS.values() for n in g) == sorted(mutant_names(A))
 
 
@@ -57,14 +57,15 @@ def test_planted_bug_costs_only_its_checks(grades, bug):
     report = grades(bug)
     assert report.problems == [], report.problems
     result, function = report.result, report.mutant.function
-    expected_failures, (keyword,) = report.mutant.fails, report.mutant.feedback
+    expected_failures = report.mutant.fails
     assert not result["grader_error"], result["tests"]
     failed = failed_tests(result, function)
     names = [t["name"] for t in failed]
     # Exactly the expected checks of the buggy function fail, no others.
     assert sorted(names) == sorted(n for n in (t["name"] for t in result["tests"] if t["function"] == function)
                                    if any(e in n for e in expected_failures)), (bug, names)
-    assert any(keyword in t["output"] for t in failed), (bug, [t["output"] for t in failed])
+    for keyword in report.mutant.feedback:
+        assert any(keyword in t["output"] for t in failed), (bug, keyword, [t["output"] for t in failed])
     assert all("Hint:" in t["output"] or "raised" in t["output"] for t in failed), [t["output"] for t in failed]
 
 

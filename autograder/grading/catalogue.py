@@ -52,6 +52,7 @@ class AssignmentConfig:
     processes: int = 512             # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
     pure_reference: tuple = ()       # reference functions whose results may be reused across submissions
     repeatable_calls: tuple = ()     # learner functions whose identical calls within one grade reuse the reply
+    hints: bool = True               # show the hidden suite's hints with failed checks (false: what failed only)
 
     @classmethod
     def from_toml(cls, path: Path) -> "AssignmentConfig":

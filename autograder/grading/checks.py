@@ -101,12 +101,15 @@ def _allclose(arr: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -
 
 
 def check_close(value, expected, what: str, hint: str = "", rtol: float = 1e-5, atol: float = 1e-8) -> None:
-    """Values match the reference within tolerance; reports error size only."""
+    """Values match the reference within tolerance; reports error size only (nothing for a single number)."""
     expected = np.asarray(expected)
     arr = check_shape(value, expected.shape, what, hint)
     if not np.all(np.isfinite(arr)) and np.all(np.isfinite(expected)):
         raise CheckFailed(f"{what} contains NaN or inf", hint)
     if not _allclose(arr, expected, rtol, atol):
+        if arr.size == 1:
+            # An error size would give the expected value away.
+            raise CheckFailed(f"{what} is not the expected value", hint)
         diff = np.abs(arr.astype(np.float64) - expected.astype(np.float64))
         bad = int(np.count_nonzero(~np.isclose(arr, expected, rtol=rtol, atol=atol)))
         raise CheckFailed(
@@ -223,7 +226,7 @@ def _check_dict_keys(got, expected, keys, extra_keys, what, hint) -> list:
     return keys
 
 
-def check_dict_structure(got, expected: dict, what: str, hint="", *, key_label: str = "{what}['{key}']",
+def check_dict_structure(got, expected: dict, what: str, hint="", *, key_label: str = "{key} of {what}",
                          shape_hint=None, float_hint=None) -> dict:
     """``got`` has exactly the keys of ``expected``, each an array of its shape; returns {key: array}.
 
@@ -245,7 +248,7 @@ def check_dict_structure(got, expected: dict, what: str, hint="", *, key_label: 
 
 
 def check_dict_close(got, expected: dict, what: str, hint="", *, keys=None, extra_keys: bool = False,
-                     key_label: str = "{what}['{key}']", key_hint=None, shape_hint=None,
+                     key_label: str = "{key} of {what}", key_hint=None, shape_hint=None,
                      rtol: float = 1e-5, atol: float = 1e-8) -> dict:
     """``got`` is a dict with the keys of ``expected`` whose arrays match it; returns ``got``.
 

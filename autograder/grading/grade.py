@@ -146,7 +146,7 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
                  cell_defines: dict | None = None) -> Result:
     cell_defines = cell_defines or {}
     events = process.events
-    tests = [record_result(record) for record in records]
+    tests = [record_result(record, hints=spec.config.hints) for record in records]
     functions = {function: FunctionScore(0.0, spec.points.get(function, 0.0)) for function in spec.graded_functions}
     for test in tests:
         entry = functions.setdefault(test.function, FunctionScore(0.0, 0.0))
@@ -187,9 +187,10 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
     )
 
 
-def record_result(record: TestRecord) -> TestResult:
+def record_result(record: TestRecord, hints: bool = True) -> TestResult:
+    """One check's outcome; ``hints = false`` in assignment.toml keeps hints out of every report."""
     return TestResult(function=record.function, check=record.check, max_score=record.points, passed=record.passed,
-                      score=record.points if record.passed else 0.0, message=record.message, hint=record.hint,
+                      score=record.points if record.passed else 0.0, message=record.message, hint=record.hint if hints else "",
                       traceback=record.detail, kind=record.kind,
                       visibility=record.visibility)
 

@@ -100,6 +100,7 @@ class LearnerProcess:
         self.helper_dir = helper_dir
         self.limits = limits
         self.call_timeout = call_timeout
+        self.submission_timeout = submission_timeout
         self.deadline = time.monotonic() + submission_timeout
         self.strategy = strategy
         self.spawner = spawner            # spawn.DirectSpawner (default) or spawn.ZygoteSpawner
@@ -190,6 +191,9 @@ class LearnerProcess:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise LearnerError("the submission's total time budget was used up before this check", "budget")
+        # The limit stated in a timeout message is the one that applied.
+        limit = (f"within {timeout:.0f} s" if timeout <= remaining else
+                 f"within the {remaining:.0f} s left of the submission's {self.submission_timeout:.0f} s")
         timeout = min(timeout, remaining)
         data = message if isinstance(message, bytes) else self._frame(message)
         try:
@@ -199,7 +203,7 @@ class LearnerProcess:
             return codec.loads_frame_body(body)
         except TimeoutError:
             self.close_process()
-            raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
+            raise LearnerError(f"{what} did not finish {limit} (infinite loop or too slow?)", "timeout")
         except (EOFError, BrokenPipeError, OSError) as exc:
             code = None
             for _ in range(20):  # the exit status may lag the closed pipe by a moment
@@ -316,10 +320,16 @@ class LearnerProcess:
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
         etype = str(error.get("type", "Error"))[:80]
         if etype == "NameError" and str(error.get("message", "")).startswith(f"{name} is not defined"):
+            failed = [self.events.cell_errors[c.cell_id] for c in self.cells
+                      if name in c.functions and c.cell_id in self.events.cell_errors]
+            if failed:   # defined in a cell that raised before the definition ran
+                first = (failed[0].strip().splitlines() or ["an error"])[0][:300]
+                raise LearnerError(f"{name} is not defined: its cell stopped with an error before the definition "
+                                   f"ran ({first})", "missing")
             raise LearnerError(f"{name} is not defined by the graded cells of the notebook", "missing")
         if etype == "UnsupportedReturn":
             raise LearnerError(f"{name}: {str(error.get('message'))[:500]}", "unsupported")
-        if etype == "NotImplementedError":
+        if etype == "NotImplementedError" and not str(error.get("message", "")).strip():
             raise LearnerError(f"{name} is not implemented yet (raise NotImplementedError)", "error")
         raise LearnerError(f"{name} raised {etype}: {str(error.get('message', ''))[:500]}", "error", str(error.get("traceback", ""))[-3000:])
 

@@ -194,6 +194,30 @@ MUTANTS = [
     Mutant("gcn_divides_by_grad_norm_only", "gradient_check_n", GCN_GRAD_NORM_ONLY),
 ]
 
+# Checkers that measure the size of the gradients, not their direction (issue 13). The suite
+# before it gave the 1-D ones full marks: it only fed gradients off by a scale. (It caught the
+# gradient_check_n ones through the provided buggy backward_propagation_n.)
+GC_TWO_SIDED = GC_HEADER + '''
+    J_plus = forward_propagation(x, theta + epsilon)
+    J_minus = forward_propagation(x, theta - epsilon)
+    gradapprox = (J_plus - J_minus) / (2 * epsilon)
+    grad = backward_propagation(x, theta)
+'''
+MUTANTS += [
+    Mutant("gc_compares_norms", "gradient_check", GC_TWO_SIDED + '''
+    return abs(np.linalg.norm(grad) - np.linalg.norm(gradapprox)) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+''', feedback=["wrong sign"]),
+    Mutant("gc_norm_of_sum_denominator", "gradient_check", GC_TWO_SIDED + '''
+    return np.linalg.norm(grad - gradapprox) / np.linalg.norm(grad + gradapprox)
+''', feedback=["wrong sign"]),
+    Mutant("gcn_compares_norms", "gradient_check_n", GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
+    return abs(np.linalg.norm(grad) - np.linalg.norm(gradapprox)) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+'''),
+    Mutant("gcn_norm_of_sum_denominator", "gradient_check_n", GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
+    return np.linalg.norm(grad - gradapprox) / np.linalg.norm(grad + gradapprox)
+''', feedback=["wrong sign"]),
+]
+
 ALTERNATIVES = [
     Alternative("gc_abs_float", {"gradient_check": GC_ALTERNATIVE}),
     Alternative("gcn_minus_from_plus", {"gradient_check_n": GCN_ALTERNATIVE_MINUS_FROM_PLUS}),

@@ -41,12 +41,16 @@ CUBIC_EPSILON_CASES = [(1e-2, (2.0, 4.0)), (1e-2, (-1.25, -0.8)), (3e-3, (0.5, -
 # ((x, theta), delta, epsilon): a backward function off by a factor (1 + delta)
 # on J = theta * x. epsilon None uses the default (1e-7); the smallest bug gets
 # a larger epsilon, so that rounding (about 1e-8 / epsilon relative to the
-# gradient) stays far below its effect.
+# gradient) stays far below its effect. delta < -1 is a gradient of the wrong
+# sign (difference 1): a checker that compares only the sizes |grad| and
+# |gradapprox|, or divides by |grad + gradapprox|, gets it wrong.
 LINEAR_BUG_CASES = [
     ((2.0, 4.0), 1e-2, None),
     ((-3.0, 1.5), 1e-4, 1e-5),
     ((0.5, -2.25), -0.5, None),
     ((7.0, 0.1), 1.0, 1e-3),
+    ((2.0, 4.0), -2.0, None),
+    ((-1.25, -0.8), -1.5, 1e-3),
 ]
 
 # Known forward/backward functions, put in place of the learner's own while
@@ -73,6 +77,11 @@ GC1_HINT = (
     "gradapprox = (J_plus - J_minus) / (2 * epsilon) with J from forward_propagation; "
     "grad from backward_propagation; difference = ||grad - gradapprox|| / "
     "(||grad|| + ||gradapprox||). Use the epsilon argument, not a constant."
+)
+DIRECTION_HINT = (
+    "a gradient of the wrong sign has the right size: compare the vectors themselves, "
+    "numerator ||grad - gradapprox|| (not | ||grad|| - ||gradapprox|| |), denominator ||grad|| + ||gradapprox|| "
+    "(not ||grad + gradapprox||). "
 )
 GCN_HINT = (
     "for each i: copy parameters_values, add (then subtract) epsilon to entry i only, "
@@ -104,11 +113,11 @@ def with_entry_scaled(parameters, gradients, factor):
     return bad
 
 
-def check_n_like_reference(learner, reference, args, epsilon, what, rtol):
+def check_n_like_reference(learner, reference, args, epsilon, what, rtol, hint=GCN_HINT):
     """The learner's gradient_check_n(*args[, epsilon]) equals the reference's within rtol (no atol)."""
     kwargs = {} if epsilon is None else {"epsilon": epsilon}
     check_scalar_close(learner.gradient_check_n(*args, **kwargs), reference.gradient_check_n(*args, **kwargs),
-                       what, hint=GCN_HINT, rtol=rtol, atol=0.0)
+                       what, hint=hint, rtol=rtol, atol=0.0)
 
 
 def learner_check_1d(learner, x, theta, epsilon, cost, delta=0.0):
@@ -192,15 +201,16 @@ def test_gradient_check_uses_epsilon(learner, reference):
 
 @pytest.mark.graded("gradient_check", points=1)
 def test_gradient_check_detects_wrong_backward(learner, reference):
-    """On J = theta * x with a backward off by a factor (1 + delta), gradient_check returns about |delta| / (2 + delta)."""
+    """On J = theta * x with a backward off by a factor (1 + delta), also of the wrong sign, gradient_check returns about |delta| / (|1 + delta| + 1)."""
     for (x, theta), delta, epsilon in LINEAR_BUG_CASES:
         shown = "" if epsilon is None else f", epsilon={epsilon}"
+        sign = " (the wrong sign)" if delta < -1 else ""
         check_scalar_close(
             learner_check_1d(learner, x, theta, epsilon, "linear", delta),
             reference_check_1d(reference, x, theta, epsilon, "linear", delta),
             f"gradient_check(x={x}, theta={theta}{shown}) with a backward_propagation that returns "
-            f"x * (1 + {delta}) instead of x",
-            hint=GC1_HINT,
+            f"x * (1 + {delta}) instead of x{sign}",
+            hint=(DIRECTION_HINT if delta < -1 else "") + GC1_HINT,
             rtol=1e-3,
             atol=0.0,
         )
@@ -217,26 +227,34 @@ def test_gradient_check_n_planted_bugs(learner, reference):
         _, cache = utils.forward_propagation_n(X, Y, parameters)
         gradients = utils.backward_propagation_n(X, Y, cache)
         check_n_like_reference(learner, reference, (parameters, gradients, X, Y), None,
-                               f"gradient_check_n on the buggy backward_propagation_n (test case seed={seed}, m={m})",
+                               f"gradient_check_n on the buggy backward_propagation_n (a test network with {m} examples)",
                                rtol=1e-3)
+
+
+def with_dW1_reversed(parameters, gradients):
+    """Copy of gradients whose dW1 holds its entries in reverse order: the same size, another direction."""
+    return dict(gradients, dW1=np.asarray(gradients["dW1"], dtype=np.float64).ravel()[::-1].reshape(
+        np.shape(gradients["dW1"])))
 
 
 @pytest.mark.graded("gradient_check_n", points=2)
 def test_gradient_check_n_small_bugs(learner, reference):
-    """gradient_check_n measures bugs of size 1e-2, 1e-4 (one entry) and 10% (all entries) like the reference."""
+    """gradient_check_n measures bugs of size 1e-2, 1e-4 (one entry) and 10% (all entries), and bugs of direction (sign, order), like the reference."""
     epsilon = 1e-5
-    wrong = [  # (what, how, network): each bug on another network
-        ("the largest gradient entry off by 1e-2 (relative)", lambda p, g: with_entry_scaled(p, g, 1 + 1e-2), 1),
-        ("the largest gradient entry off by 1e-4 (relative)", lambda p, g: with_entry_scaled(p, g, 1 - 1e-4), 2),
-        ("all gradients scaled by 1.1", lambda p, g: {key: 1.1 * value for key, value in g.items()}, 3),
+    wrong = [  # (what, how, network, hint): each bug on another network
+        ("the largest gradient entry off by 1e-2 (relative)", lambda p, g: with_entry_scaled(p, g, 1 + 1e-2), 1, ""),
+        ("the largest gradient entry off by 1e-4 (relative)", lambda p, g: with_entry_scaled(p, g, 1 - 1e-4), 2, ""),
+        ("all gradients scaled by 1.1", lambda p, g: {key: 1.1 * value for key, value in g.items()}, 3, ""),
+        ("all gradients of the wrong sign", lambda p, g: {key: -value for key, value in g.items()}, 0, DIRECTION_HINT),
+        ("the entries of dW1 in reverse order", with_dW1_reversed, 4, DIRECTION_HINT),
     ]
-    for what, make_wrong, case in wrong:
+    for what, make_wrong, case, hint in wrong:
         seed, m = NETWORK_CASES[case]
         X, Y, parameters, gradients = network_case(seed, m)
         bad = make_wrong(parameters, gradients)
         check_n_like_reference(learner, reference, (parameters, bad, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
-                               rtol=1e-2)
+                               f"gradient_check_n(epsilon={epsilon}) with {what} (a test network with {m} examples)",
+                               rtol=1e-2, hint=hint + GCN_HINT)
 
 
 @pytest.mark.graded("gradient_check_n", points=1)
@@ -248,7 +266,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y),
             reference.gradient_check_n(parameters, gradients, X, Y),
-            f"gradient_check_n with the default epsilon on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n with the default epsilon on correct gradients (a test network with {m} examples)",
             hint=GCN_HINT,
             decades=1.0,
         )
@@ -256,7 +274,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
             reference.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
-            f"gradient_check_n(epsilon=1e-05) on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n(epsilon=1e-05) on correct gradients (a test network with {m} examples)",
             hint=GCN_HINT,
             decades=0.5,
         )
@@ -271,7 +289,7 @@ def test_gradient_check_n_two_sided(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
             reference.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
-            f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
             hint="a one-sided difference (J(theta + eps) - J(theta)) / eps has an O(eps) error, "
             "orders of magnitude above the two-sided O(eps**2). " + GCN_HINT,
             decades=0.3,
@@ -284,5 +302,5 @@ def test_gradient_check_n_uses_epsilon(learner, reference):
     for epsilon, (seed, m) in [(1e-3, (4, 10)), (1e-3, (7, 7)), (1e-2, (7, 7))]:
         X, Y, parameters, gradients = network_case(seed, m)
         check_n_like_reference(learner, reference, (parameters, gradients, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
                                rtol=1e-2)

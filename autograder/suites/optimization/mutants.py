@@ -64,3 +64,12 @@ MUTANTS = [
            ('math.floor(epoch_num / time_interval)', 'math.floor(epoch_num / 1000)'),
            fails=['time_interval argument']),
 ]
+
+MUTANTS += [
+    # Defined in a cell that fails before the definition runs (a default argument naming
+    # nothing): the feedback used to say "update_lr is not defined by the graded cells".
+    Mutant("update_lr default argument undefined", "update_lr",
+           ("def update_lr(learning_rate0, epoch_num, decay_rate):",
+            "def update_lr(learning_rate0, epoch_num, decay_rate=DECAY_RATE):"),
+           fails=["update_lr is"], feedback=["its cell stopped with an error before the definition ran (NameError"]),
+]

@@ -78,7 +78,7 @@ def check_dict_zeros(got, expected, what, hint):
     """Same keys and shapes as the reference, float dtype, all zeros."""
     arrays = check_dict_structure(got, expected, what, hint, float_hint="np.zeros(shape) gives float64 zeros")
     for k, arr in arrays.items():
-        check(bool(np.all(arr == 0)), f"{what}['{k}'] is not all zeros", hint)
+        check(bool(np.all(arr == 0)), f"{k} of {what} is not all zeros", hint)
 
 
 def layer_map(d, f):

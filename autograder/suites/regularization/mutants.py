@@ -76,6 +76,27 @@ MUTANTS = [
            feedback=["masked by D2 but not divided by keep_prob"]),
 ]
 
+MUTANTS += [
+    # Found by the learner study (issue 13); the suite before it gave these full marks.
+    # The course's original template: the generator reseeded inside the function, the same masks every call.
+    Mutant("dropout_reseeds_inside", FORWARD,
+           ("    D1 = np.random.rand(A1.shape[0], A1.shape[1])",
+            "    np.random.seed(1)\n    D1 = np.random.rand(A1.shape[0], A1.shape[1])"),
+           feedback=["remove that line"]),
+    # A fixed pattern with the right keep fraction (a low-discrepancy sequence over the positions).
+    Mutant("dropout_fixed_pattern", FORWARD,
+           [("D1 = np.random.rand(A1.shape[0], A1.shape[1])", "D1 = np.arange(A1.size).reshape(A1.shape) * 0.618034 % 1"),
+            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])", "D2 = np.arange(A2.size).reshape(A2.shape) * 0.618034 % 1")],
+           feedback=["return the same mask D1", "computed from the positions"]),
+    # The same pattern shifted at random at each call: new masks, but each entry predicts its neighbours.
+    Mutant("dropout_shifted_pattern", FORWARD,
+           [("D1 = np.random.rand(A1.shape[0], A1.shape[1])",
+             "D1 = (np.arange(A1.size).reshape(A1.shape) * 0.618034 + np.random.rand()) % 1"),
+            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])",
+             "D2 = (np.arange(A2.size).reshape(A2.shape) * 0.618034 + np.random.rand()) % 1")],
+           feedback=["predicts the entry of the next example"]),
+]
+
 ALTERNATIVES = [
     # The brief's alternative: rand > 1 - keep_prob, boolean masks; L2 written other ways.
     Alternative("rand_gt_1_minus_keep_prob", {

@@ -295,15 +295,42 @@ def test_dropout_forward_consistent_with_masks(learner, reference):
                              f"keep_prob = {keep_prob}, X of shape {X.shape}")
 
 
+RESEED_HINT = (
+    "the function returns the same mask every time it is called, so training would drop the same units at every "
+    "iteration (the notebook draws a new mask each time). This happens when the function seeds the generator "
+    "itself, e.g. np.random.seed(1) or np.random.default_rng(1) inside forward_propagation_with_dropout, as the "
+    "course's original templates did to make one printed example reproducible: remove that line from the "
+    "function (seed once outside it, if at all). A mask computed from the positions instead of random draws "
+    "does the same")
+
+
+def check_masks_random(D, D_again, name, label):
+    """Mask ``name`` of one call (D) and of the next call on the same inputs (D_again) look like independent
+    Bernoulli draws: different between calls, and no entry predicts its neighbour or its value in the other call.
+    For N independent pairs a sample correlation has standard error 1 / sqrt(N); the bound is 10 of them."""
+    check(not np.array_equal(D, D_again), f"{label}: two calls in a row return the same mask {name}", RESEED_HINT)
+    pairs = {"of the next example": (D[:, :-1], D[:, 1:]), "of the next unit": (D[:-1, :], D[1:, :]),
+             "at the same place in the next call": (D, D_again)}
+    for where, (a, b) in pairs.items():
+        corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if a.std() > 0 and b.std() > 0 else 1.0
+        check(abs(corr) < 10 / np.sqrt(a.size),
+              f"{label}: {name} is not random: each entry predicts the entry {where} (correlation {corr:.2f})",
+              f"draw every entry independently, anew at each call: {name} = np.random.rand(*A.shape) < keep_prob "
+              "(no pattern built from the position of the entry, no generator reseeded inside the function)")
+
+
 @pytest.mark.graded("forward_propagation_with_dropout", points=1)
 def test_dropout_forward_mask_statistics(learner, reference):
-    """On large layers the masks keep a fraction keep_prob of the units, drawn per unit and per example."""
+    """On large layers the masks keep a fraction keep_prob of the units, drawn per unit, per example and per call."""
     for i, keep_prob in enumerate([0.8, 0.5]):
         X, _, parameters = random_problem(60 + i, 5, 120, 100, 200)
         learner.seed(600 + i)
         out = learner.forward_propagation_with_dropout(X, parameters, keep_prob)
         label = f"keep_prob = {keep_prob}, X of shape {X.shape}"
         _, c = unpack_dropout_forward(out, X, parameters, label)
+        # The next call, without reseeding in between, as in a training loop.
+        _, again = unpack_dropout_forward(learner.forward_propagation_with_dropout(X, parameters, keep_prob),
+                                          X, parameters, label + " (called again)")
         for name in ["D1", "D2"]:
             D = c[name]
             check_mask_binary(D, name, label)
@@ -320,6 +347,7 @@ def test_dropout_forward_mask_statistics(learner, reference):
             check(bool(np.any(D != D[:1, :])),
                   f"{label}: {name} is the same for every unit",
                   hint=f"draw {name} with the full shape of the activations (n_l, m)")
+            check_masks_random(D, again[name], name, label)
     X, _, parameters = random_problem(62, 5, 30, 20, 50)
     learner.seed(602)
     out = learner.forward_propagation_with_dropout(X, parameters, 1.0)

@@ -31,7 +31,7 @@ MUTANTS = [
     Mutant('init_returns_tensors', 'initialize_parameters', ('    ### END SOLUTION',
         '''    W1, b1, W2, b2, W3, b3 = (tf.convert_to_tensor(v) for v in (W1, b1, W2, b2, W3, b3))
     ### END SOLUTION'''),
-           fails=['six float32 tf.Variable'], feedback=['got a EagerTensor']),
+           fails=['six trainable float32 tf.Variable'], feedback=['got a EagerTensor']),
     Mutant('loss_mean', 'compute_total_loss', ('tf.reduce_sum(losses)',
         'tf.reduce_mean(losses)'),
            fails=['total cross-entropy', 'softmax(logits) - labels'], feedback=['the mean of the per-example losses']),
@@ -45,6 +45,36 @@ MUTANTS = [
     Mutant('loss_rows_as_examples', 'compute_total_loss', ('tf.transpose(labels), tf.transpose(logits)',
         'labels, logits'),
            fails=['total cross-entropy', 'softmax(logits) - labels'], feedback=['treats the rows as examples']),
+]
+
+MUTANTS += [
+    # Found by the learner study (issue 13): the suite before it gave these full marks
+    # (the last two it failed, but with a hint that misled).
+    Mutant("init_not_trainable", "initialize_parameters",
+           ("W1 = tf.Variable(initializer(shape=(25, 64)))", "W1 = tf.Variable(initializer(shape=(25, 64)), trainable=False)"),
+           fails=["six trainable float32 tf.Variable"], feedback=["W1 is not trainable"]),
+    # The public test rejects a loss of shape (1,): the hidden suite must too.
+    Mutant("loss_of_shape_1", "compute_total_loss",
+           ("total_loss = tf.reduce_sum(losses)", "total_loss = tf.reshape(tf.reduce_sum(losses), (1,))"),
+           fails=["total cross-entropy"], feedback=["expected a scalar (shape ())"]),
+    # Right eagerly, broken where the notebook maps it over tf.data.
+    Mutant("one_hot_with_numpy", "one_hot_matrix",
+           ("one_hot = tf.one_hot(label, C, axis=0)",
+            "one_hot = tf.constant(np.eye(C, dtype=np.float32)[np.asarray(label)].T)"),
+           fails=["scalar label"], feedback=["mapped over a tf.data.Dataset"]),
+    Mutant("model_accuracy_after_the_update", "model",
+           ("        optimizer.apply_gradients(zip(grads, trainable_variables))\n",
+            "        optimizer.apply_gradients(zip(grads, trainable_variables))\n"
+            "        Z3 = forward_propagation(tf.transpose(minibatch_X), parameters)\n"),
+           fails=["logits before each update"], feedback=["it is the accuracy after the update"]),
+    # The course's original template reshaped unconditionally: the hint said "pass axis=0", which it does.
+    Mutant("one_hot_reshaped_to_a_vector", "one_hot_matrix",
+           ("one_hot = tf.one_hot(label, C, axis=0)", "one_hot = tf.reshape(tf.one_hot(label, C, axis=0), (-1,))"),
+           fails=["(C, m) matrix"], feedback=["do not reshape"]),
+    # Told "training does not reduce it" when the cost went down, only too slowly.
+    Mutant("model_ignores_the_learning_rate", "model",
+           ("optimizer = tf.keras.optimizers.Adam(learning_rate)", "optimizer = tf.keras.optimizers.Adam()"),
+           fails=["one Adam step", "lower the cost"], feedback=["Keras's default", "too slowly"]),
 ]
 
 ROUNDS = [

@@ -155,6 +155,16 @@ def test_sigmoid_values(learner, reference):
 
 # --------------------------------------------------------------------- one_hot_matrix
 
+def one_hot_shape_hint(shape, C, m):
+    """What a wrong shape of m one-hot columns says about the code."""
+    if shape == (m, C):
+        return "one example per column: pass axis=0 to tf.one_hot so that the classes run along the rows"
+    if shape == (C * m,):
+        return ("the matrix was reshaped into a vector: only a scalar label gives shape (C,); "
+                "do not reshape the result of tf.one_hot(label, C, axis=0), it already has the right shape")
+    return "tf.one_hot(label, C, axis=0) gives (C,) for a scalar label and (C, m) for m labels, without a reshape"
+
+
 @pytest.mark.graded("one_hot_matrix", points=1)
 def test_one_hot_columns(learner, reference):
     """m labels give a float32 (C, m) matrix whose column i is the one-hot vector of label i."""
@@ -168,14 +178,35 @@ def test_one_hot_columns(learner, reference):
             got = tf_value(learner.one_hot_matrix(arg, C), what, dtype="float32",
                            hint="tf.one_hot returns float32 unless told otherwise")
             check(got.shape == expected.shape, f"{what} has shape {got.shape}, expected {expected.shape}",
-                  "one example per column: pass axis=0 to tf.one_hot so that the classes run along the rows")
+                  one_hot_shape_hint(got.shape, C, labels.size))
             check(bool(np.array_equal(got, expected)), f"{what} is not the matrix of one-hot columns",
                   "column i must be the one-hot vector of label i: tf.one_hot(label, C, axis=0)")
 
 
+# The notebook encodes its labels with dataset.map(lambda y: one_hot_matrix(y, N_CLASSES)):
+# there label is a symbolic tensor, which numpy cannot index with.
+DATASET_MAP_PROBE = '''
+def probe(ns, labels, C):
+    import tensorflow as tf
+    try:
+        dataset = tf.data.Dataset.from_tensor_slices(labels).map(lambda y: ns["one_hot_matrix"](y, C))
+        return {"columns": [tf.convert_to_tensor(v).numpy() for v in dataset]}
+    except Exception as exc:
+        return {"error": type(exc).__name__ + ": " + str(exc).strip().splitlines()[0][:200]}
+'''
+
+
 @pytest.mark.graded("one_hot_matrix", points=1)
 def test_one_hot_scalar(learner, reference):
-    """a scalar label gives a float32 vector of shape (C,)."""
+    """a scalar label gives a float32 vector of shape (C,), also when mapped over a tf.data.Dataset as in the notebook."""
+    mapped = probe_function(learner, "one_hot_matrix", DATASET_MAP_PROBE, labels=np.array([3, 0, 9, 5]), C=10)
+    check("error" not in mapped, f"one_hot_matrix fails when mapped over a tf.data.Dataset: {mapped.get('error')}",
+          "inside dataset.map the label is a symbolic tensor, which numpy cannot use: build the one-hot vector "
+          "with TensorFlow operations only, tf.one_hot(label, C, axis=0)")
+    for label, column in zip([3, 0, 9, 5], mapped["columns"]):
+        check(bool(np.array_equal(column, np.eye(10, dtype=np.float32)[label])),
+              f"one_hot_matrix mapped over a tf.data.Dataset of labels gives a wrong vector for label {label}",
+              "a scalar label gives the vector of length C with 1.0 at index label")
     for label, C in [(0, 4), (3, 4), (9, 10), (2, 7)]:
         expected = reference.one_hot_matrix(label, C).numpy()
         what = f"one_hot_matrix({label}, {C})"
@@ -188,9 +219,19 @@ def test_one_hot_scalar(learner, reference):
 
 # --------------------------------------------------------------------- initialize_parameters
 
+TRAINABLE_PROBE = '''
+def probe(ns):
+    import tensorflow as tf
+    params = ns["initialize_parameters"]()
+    if not isinstance(params, dict):
+        return {}
+    return {str(k): bool(v.trainable) for k, v in params.items() if isinstance(v, tf.Variable)}
+'''
+
+
 @pytest.mark.graded("initialize_parameters", points=1)
 def test_initialize_parameters_variables(learner):
-    """initialize_parameters returns six float32 tf.Variable of the stated shapes."""
+    """initialize_parameters returns six trainable float32 tf.Variable of the stated shapes."""
     params = learner.initialize_parameters()
     check_keys(params, KEYS, "initialize_parameters()", "return the dict {'W1': W1, 'b1': b1, ..., 'b3': b3}")
     for key, shape in SHAPES.items():
@@ -199,6 +240,11 @@ def test_initialize_parameters_variables(learner):
                               "a tensor is not trainable and the tape does not watch it")
         check(value.shape == shape, f"{key} has shape {value.shape}, expected {shape}",
               "the sizes are 64 -> 25 -> 12 -> 10: W of shape (n_l, n_prev), b of shape (n_l, 1)")
+    trainable = probe_function(learner, "initialize_parameters", TRAINABLE_PROBE)
+    frozen = [key for key in KEYS if trainable.get(key) is False]
+    check(not frozen, f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} not trainable (trainable=False): "
+          "a GradientTape does not watch such a variable, so training would never change it",
+          "create every parameter with tf.Variable(initializer(shape=...)) and leave trainable at its default, True")
 
 
 @pytest.mark.graded("initialize_parameters", points=1)
@@ -308,8 +354,9 @@ def test_total_loss_values(learner, reference):
         what = f"compute_total_loss for {m} examples of {C} classes"
         value = tf_value(learner.compute_total_loss(TFValue.constant(logits), TFValue.constant(labels)), what,
                          dtype="float32", hint="return tf.reduce_sum(...) of the per-example losses")
-        check(value.size == 1, f"{what} has shape {value.shape}, expected a scalar",
-              "sum the per-example losses with tf.reduce_sum")
+        check(value.shape == (), f"{what} has shape {value.shape}, expected a scalar (shape ())",
+              "sum the per-example losses with tf.reduce_sum, which returns a scalar; do not reshape it "
+              "or keep a dimension (keepdims)")
         got = float(value.reshape(()))
         if math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
             continue
@@ -444,8 +491,8 @@ def expected_adam_step(reference, initial, X, Y, learning_rate):
 
 
 @pytest.mark.graded("model", points=1)
-def test_model_returns_histories(train_run):
-    """model returns the trained Variables and one cost and two accuracies per epoch."""
+def test_model_returns_histories(train_run, one_step_run, reference, initial):
+    """model returns the trained Variables and one cost and two accuracies per epoch, train_acc from the logits before each update."""
     _, costs, train_acc, test_acc = train_run.unpack()
     epochs = TRAIN_RUN["num_epochs"]
     for name, history in (("costs", costs), ("train_acc", train_acc), ("test_acc", test_acc)):
@@ -456,6 +503,17 @@ def test_model_returns_histories(train_run):
         check(bool(np.all(np.isfinite(values))), f"{name} contains NaN or inf")
         if name != "costs":
             check(bool(np.all((values >= 0) & (values <= 1))), f"{name} should hold fractions between 0 and 1")
+    # One epoch of one mini-batch: train_acc[0] is the accuracy of the initial parameters.
+    params, _, train_acc, _ = one_step_run.unpack()
+    X, Y, _, _ = one_step_run.data
+    accuracy = lambda p: float(np.mean(np.argmax(reference_logits(reference, X, p), axis=0) == np.argmax(Y, axis=0)))  # noqa: E731
+    got = history_values(train_acc, "train_acc")
+    check(len(got) == 1 and math.isclose(got[0], accuracy(initial), abs_tol=1e-6),
+          "after one epoch of one mini-batch, train_acc is not the accuracy of the logits computed before the "
+          "update" + (" (it is the accuracy after the update)" if len(got) == 1 and not math.isclose(
+              accuracy(params), accuracy(initial)) and math.isclose(got[0], accuracy(params), abs_tol=1e-6) else ""),
+          "train_step returns the Z3 computed inside the tape, before optimizer.apply_gradients: "
+          "do not compute Z3 again after the update")
 
 
 @pytest.mark.graded("model", points=2)
@@ -470,6 +528,12 @@ def test_model_one_adam_step(one_step_run, reference, initial):
           "the parameters returned by model are the initial ones: the optimizer never updated them",
           "after tape.gradient(...), call optimizer.apply_gradients(zip(grads, trainable_variables))")
     tol = 0.1 * STEP_LR
+    # Adam's first step is about learning_rate * sign(gradient): the step size tells the learning rate.
+    default_lr = 0.001
+    check(not np.allclose(got, want * default_lr / STEP_LR, rtol=0.05, atol=0.1 * default_lr),
+          f"the parameters moved by Adam steps of learning rate {default_lr}, Keras's default, "
+          f"while model was called with learning_rate={STEP_LR}",
+          "pass the learning_rate argument to the optimizer: tf.keras.optimizers.Adam(learning_rate)")
     clear = np.abs(want) > 0.5 * STEP_LR          # entries where Adam's first step is about +-learning_rate
     opposite = float(np.mean(np.abs(got[clear] + want[clear]) < tol))
     check(opposite < 0.9,
@@ -492,12 +556,17 @@ def test_model_learns(train_run, reference, initial):
     costs = list(history_values(costs, "costs"))
     start = reference_total(reference, reference_logits(reference, X_train, initial), Y_train) / X_train.shape[1]
     check(0.4 * start < costs[0] < 1.5 * start,
-          f"the first epoch's cost is {costs[0]:.4g}, while the average loss per example at the start is "
-          f"{start:.3g}: costs should hold the average cost per training example",
+          f"the first epoch's cost is {costs[0]:.4g}, far from the average loss per example of the initial "
+          "parameters: costs should hold the average cost per training example",
           "add the mini-batch totals over the epoch and divide by m once (the provided code does this)")
-    check(costs[-1] < 0.5 * costs[0],
+    check(costs[-1] < costs[0],
           f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: training does not reduce it",
           "take the gradients of the mini-batch's total loss and let the optimizer apply them at every step")
+    check(costs[-1] < 0.5 * costs[0],
+          f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: it decreases, but too "
+          f"slowly (ten epochs at learning_rate={TRAIN_RUN['learning_rate']} bring it below half)",
+          "use the learning_rate argument (tf.keras.optimizers.Adam(learning_rate)) and apply the gradients "
+          "once at every mini-batch step")
     accuracy = float(np.mean(np.argmax(reference_logits(reference, X_test, params), axis=0) == np.argmax(Y_test, axis=0)))
     check(math.isclose(float(test_acc[-1]), accuracy, abs_tol=1e-6),
           "the last test accuracy in test_acc is not the accuracy of the returned parameters on the test set",
