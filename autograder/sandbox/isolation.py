@@ -34,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,19 +56,20 @@ class Limits:
     address_space_mb: int = 4096   # RLIMIT_AS, a coarse cap; TF needs ~3.7x its resident size
     cpu_seconds: int = 300         # RLIMIT_CPU for the whole process tree's each process
     file_size_mb: int = 64         # RLIMIT_FSIZE
-    processes: int = 512           # RLIMIT_NPROC (counts threads; enforced for non-root uids)
+    processes: int = 512           # RLIMIT_NPROC (counts threads; enforced for non-root uids) and pids cgroup
+    cpus: float = 1.0              # CPU quota per sandbox and per submission (cgroup cpu controller); 0: none
 
 
 @dataclass
 class SandboxProcess:
     popen: subprocess.Popen
     strategy: str
-    cgroups: list = field(default_factory=list)
+    cgroups: "Cgroups" = None
 
     def kill(self) -> None:
         """Kill the learner and everything it started, then release cgroups."""
-        for path in self.cgroups:
-            _kill_cgroup(path)
+        if self.cgroups is not None:
+            self.cgroups.kill()
         try:
             os.killpg(self.popen.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -80,13 +82,8 @@ class SandboxProcess:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for path in self.cgroups:
-            _kill_cgroup(path)
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
-        self.cgroups = []
+        if self.cgroups is not None:
+            self.cgroups.remove()
 
 
 # ------------------------------------------------------------------ detection
@@ -184,7 +181,13 @@ def drop_privileges_prefix(uid: int = SANDBOX_UID) -> list[str]:
     ]
 
 
-def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int = SANDBOX_UID) -> list[str]:
+# What a zygote keeps inside bubblewrap as root (it runs no learner code): switching
+# a learner to its uid, giving it namespaces and mounts of its own, and killing it.
+ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_KILL")
+
+
+def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int | None = SANDBOX_UID) -> list[str]:
+    """``uid`` None: a zygote, which stays root in the sandbox with only ZYGOTE_CAPS."""
     # Not --unshare-all: as root that adds a user namespace in which uid 65534
     # does not exist, and setpriv could not drop to it.
     cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -203,7 +206,13 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int = SANDBOX_
         "--",
     ]
     if os.geteuid() == 0:
-        cmd += drop_privileges_prefix(uid)
+        if uid is None:
+            caps = ["--cap-drop", "ALL"]
+            for cap in ZYGOTE_CAPS:
+                caps += ["--cap-add", cap]
+            cmd[1:1] = caps
+        else:
+            cmd += drop_privileges_prefix(uid)
     else:  # unprivileged bwrap maps us to uid 65534 inside a user namespace
         cmd[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     return cmd
@@ -236,12 +245,14 @@ def start(
     limits: Limits,
     pass_fds: tuple,
     strategy: str | None = None,
-    uid: int = SANDBOX_UID,
+    uid: int | None = SANDBOX_UID,
 ) -> SandboxProcess:
     """Start ``python <python_args>`` sandboxed; stdout/stderr are pipes.
 
     ``uid``: the learner's uid under setpriv, and under bwrap when we are root
-    (unprivileged bwrap maps us to 65534; plain cannot change uid).
+    (unprivileged bwrap maps us to 65534; plain cannot change uid). None: a
+    zygote, which stays root (bwrap: with ZYGOTE_CAPS only) and gives each
+    learner it forks the learner uid itself.
     """
     strategy = strategy or available_strategy()
     python = sys.executable
@@ -250,15 +261,16 @@ def start(
         cmd = rlimit_prefix(limits) + bwrap_command(host_workdir, host_grader_dir, uid) + inner
         cwd = None
     elif strategy == "setpriv":
-        cmd = rlimit_prefix(limits) + drop_privileges_prefix(uid) + [python, *python_args]
+        drop = drop_privileges_prefix(uid) if uid is not None else []
+        cmd = rlimit_prefix(limits) + drop + [python, *python_args]
         cwd = host_workdir
     else:
         cmd = rlimit_prefix(limits) + [python, *python_args]
         cwd = host_workdir
-    cgroups = _make_cgroups(limits)
-    if cgroups:
+    cgroups = make_cgroups(limits)
+    if cgroups.paths:
         # Join the cgroups before exec, so no descendant can be born outside them.
-        joins = "; ".join(f"echo $$ > {path}/cgroup.procs" for path in cgroups)
+        joins = "; ".join(f"echo $$ > {path}/cgroup.procs" for path in cgroups.paths)
         cmd = ["/bin/sh", "-c", f'{joins}; exec "$@"', "dlgrade-sandbox", *cmd]
     popen = subprocess.Popen(
         cmd,
@@ -274,48 +286,158 @@ def start(
 
 
 # ------------------------------------------------------------------ cgroups
+#
+# One set of cgroups per sandbox and per submission: memory, pids and a CPU
+# quota (``Limits.cpus``), on cgroup v1 (one hierarchy per controller) or v2
+# (one unified hierarchy: memory.max, pids.max, cpu.max, cgroup.kill). A
+# submission's cgroups are killed as a whole when it ends. Verified on a v1
+# host; the v2 code follows the kernel's cgroup-v2 interface and is used when
+# /sys/fs/cgroup/cgroup.controllers exists.
 
-CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_V1 = CGROUP_ROOT
+V1_CONTROLLERS = ("pids", "memory", "cpu")
+CPU_PERIOD_US = 100_000
 
 
 @lru_cache(maxsize=None)
-def cgroups_writable() -> bool:
+def cgroup_version() -> int | None:
+    """2 (unified), 1 (per-controller hierarchies), or None (no writable cgroups)."""
     if os.environ.get("DLGRADE_NO_CGROUPS"):
-        return False
+        return None
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return 2 if _v2_parent() is not None else None
     try:
         for controller in ("pids", "memory"):
-            probe = CGROUP_V1 / controller / f"dlgrade-probe-{os.getpid()}"
+            probe = CGROUP_ROOT / controller / f"dlgrade-probe-{os.getpid()}"
             probe.mkdir()
             probe.rmdir()
-        return True
+        return 1
     except OSError:
-        return False
+        return None
 
 
-def _make_cgroups(limits: Limits) -> list[str]:
-    if not cgroups_writable():
-        return []
-    name = f"dlgrade-{uuid.uuid4().hex[:12]}"
-    made = []
+def cgroups_writable() -> bool:
+    return cgroup_version() is not None
+
+
+@lru_cache(maxsize=None)
+def _v2_parent() -> Path | None:
+    """Where our v2 cgroups go: our own cgroup when it may delegate memory, pids and cpu to children.
+
+    As root on the host that is the root cgroup; in a delegated subtree (a
+    systemd user slice, a container) it must be a cgroup we may write whose
+    subtree_control accepts the controllers (the kernel refuses that while
+    processes sit in it, so the grader must run in a leaf of its own).
+    """
     try:
-        pids = CGROUP_V1 / "pids" / name
-        pids.mkdir()
-        made.append(str(pids))
-        (pids / "pids.max").write_text(str(limits.processes))
-        memory = CGROUP_V1 / "memory" / name
-        memory.mkdir()
-        made.append(str(memory))
-        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_mb * 1024 * 1024))
+        line = next(l for l in Path("/proc/self/cgroup").read_text().splitlines() if l.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    own = CGROUP_ROOT / line[3:].lstrip("/")
+    for parent in (own, own.parent):
         try:
-            (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_mb * 1024 * 1024))
+            wanted = {"memory", "pids", "cpu"} & set((parent / "cgroup.controllers").read_text().split())
+            (parent / "cgroup.subtree_control").write_text(" ".join("+" + c for c in sorted(wanted)))
+            probe = parent / f"dlgrade-probe-{os.getpid()}"
+            probe.mkdir()
+            probe.rmdir()
+            return parent
         except OSError:
-            pass  # no swap accounting
+            continue
+    return None
+
+
+@dataclass
+class Cgroups:
+    """The cgroup folders of one sandbox or one submission (v1: one per controller)."""
+
+    paths: list
+    version: int | None = None
+    enforced: list = field(default_factory=list)   # e.g. ["memory 2048 MB", "pids 512", "cpu 1.0"]
+
+    def procs_files(self) -> list[int]:
+        """Open cgroup.procs files: writing "0" to each moves the writer in (works without /sys in the sandbox)."""
+        return [os.open(str(Path(path, "cgroup.procs")), os.O_WRONLY) for path in self.paths]
+
+    def kill(self) -> None:
+        for path in self.paths:
+            _kill_cgroup(path)
+
+    def remove(self) -> None:
+        self.kill()
+        for path in self.paths:
+            for _ in range(20):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:   # still emptying: the last processes are exiting
+                    time.sleep(0.01)
+        self.paths = []
+
+    def memory_exceeded(self) -> bool:
+        return memory_events(self.paths)
+
+
+def make_cgroups(limits: Limits) -> Cgroups:
+    """New cgroups with ``limits``' memory, processes and CPU share (empty when cgroups do not work)."""
+    version = cgroup_version()
+    name = f"dlgrade-{uuid.uuid4().hex[:12]}"
+    made = Cgroups([], version)
+    memory = limits.memory_mb * 1024 * 1024
+    quota = f"{int(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}" if limits.cpus else "max"
+    try:
+        if version == 2:
+            path = _v2_parent() / name
+            path.mkdir()
+            made.paths.append(str(path))
+            for key, value, label in (("memory.max", memory, f"memory {limits.memory_mb} MB"),
+                                      ("memory.swap.max", 0, None),
+                                      ("pids.max", limits.processes, f"pids {limits.processes}"),
+                                      ("cpu.max", quota, f"cpu {limits.cpus:g}" if limits.cpus else None)):
+                try:
+                    (path / key).write_text(str(value))
+                    if label:
+                        made.enforced.append(label)
+                except OSError:
+                    pass
+        elif version == 1:
+            for controller in V1_CONTROLLERS:
+                folder = CGROUP_ROOT / controller
+                if not folder.is_dir():
+                    continue
+                path = folder / name
+                path.mkdir()
+                made.paths.append(str(path))
+                if controller == "pids":
+                    (path / "pids.max").write_text(str(limits.processes))
+                    made.enforced.append(f"pids {limits.processes}")
+                elif controller == "memory":
+                    (path / "memory.limit_in_bytes").write_text(str(memory))
+                    made.enforced.append(f"memory {limits.memory_mb} MB")
+                    try:
+                        (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
+                    except OSError:
+                        pass  # no swap accounting
+                elif controller == "cpu" and limits.cpus:
+                    (path / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                    (path / "cpu.cfs_quota_us").write_text(str(int(limits.cpus * CPU_PERIOD_US)))
+                    made.enforced.append(f"cpu {limits.cpus:g}")
     except OSError:
         pass
+    made.enforced = [f"cgroup v{version} {label}" for label in made.enforced]
     return made
 
 
 def _kill_cgroup(path: str) -> None:
+    kill_file = Path(path, "cgroup.kill")     # v2: the kernel kills the whole cgroup at once
+    if kill_file.exists():
+        try:
+            kill_file.write_text("1")
+        except OSError:
+            pass
     for _ in range(50):
         try:
             pids = [int(p) for p in Path(path, "cgroup.procs").read_text().split()]
@@ -331,13 +453,16 @@ def _kill_cgroup(path: str) -> None:
 
 
 def memory_events(cgroups: list) -> bool:
-    """True when the memory cgroup hit its limit (the learner ran out of memory)."""
+    """True when a memory cgroup hit its limit (the learner ran out of memory)."""
     for path in cgroups:
-        failcnt = Path(path, "memory.failcnt")
-        if failcnt.exists():
-            try:
-                if int(failcnt.read_text()) > 0:
+        failcnt, events = Path(path, "memory.failcnt"), Path(path, "memory.events")
+        try:
+            if failcnt.exists() and int(failcnt.read_text()) > 0:
+                return True
+            if events.exists():
+                counts = dict(line.split() for line in events.read_text().splitlines() if line.strip())
+                if int(counts.get("max", 0)) > 0 or int(counts.get("oom_kill", 0)) > 0:
                     return True
-            except (OSError, ValueError):
-                pass
+        except (OSError, ValueError):
+            pass
     return False
