@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -115,11 +116,39 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder.batch.run import register_cli as register_batch
 
     register_batch(sub)
+    for name in ISOLATION_CHECKED:
+        sub.choices[name].add_argument(
+            "--accept-unisolated", action="store_true",
+            help="grade even when the learner's uid could read the suites, solutions or submissions (setpriv "
+                 "sandbox without bubblewrap); every report then says so")
     return parser
 
 
+# Commands that run learner code, and the paths (besides suites and solutions) its uid must not read.
+ISOLATION_CHECKED = {"grade": ("notebook", "out"), "check": ("notebook",), "batch": ("submissions", "out")}
+
+
+def check_isolation(args) -> None:
+    """Under setpriv: refuse (IsolationRefused) unless the learner's uid cannot read what it must not."""
+    from autograder.sandbox import isolation
+
+    if args.command not in ISOLATION_CHECKED:
+        return
+    paths = [catalogue.SUITES_DIR, catalogue.ROOT / "solutions"]
+    paths += [getattr(args, key) for key in ISOLATION_CHECKED[args.command] if getattr(args, key, None)]
+    isolation.ensure_isolated(paths, accept_unisolated=args.accept_unisolated)
+
+
 def main(argv=None) -> int:
+    from autograder.sandbox.isolation import IsolationRefused
+
     args = build_parser().parse_args(argv)
+    os.umask(0o077)   # reports, batch state and outputs: readable by their owner only
+    try:
+        check_isolation(args)
+    except IsolationRefused as exc:
+        print(f"dlgrade: {exc}", file=sys.stderr)
+        return 3
     try:
         return args.func(args)
     except catalogue.UnknownAssignment as exc:

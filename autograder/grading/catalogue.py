@@ -51,6 +51,8 @@ class Assignment:
     processes: int = 512         # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
     pure_reference: tuple = ()   # reference functions whose results may be reused across submissions
     repeatable_calls: tuple = () # learner functions whose identical calls within one grade reuse the reply
+    max_reply_elements: int = codec.MAX_REPLY_ELEMENTS            # JSON values one learner reply may decode to
+    max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS  # ... all replies of one submission together
 
     @property
     def released_notebook(self) -> Path:
@@ -118,6 +120,8 @@ def load(name: str) -> Assignment:
         processes=int(config.get("processes", 512)),
         pure_reference=tuple(config.get("pure_reference", ())),
         repeatable_calls=tuple(config.get("repeatable_calls", ())),
+        max_reply_elements=int(config.get("max_reply_elements", codec.MAX_REPLY_ELEMENTS)),
+        max_submission_elements=int(config.get("max_submission_elements", codec.MAX_SUBMISSION_ELEMENTS)),
     )
 
 

@@ -190,12 +190,11 @@ def seed_everything(seed: int) -> None:
 # container's root under setpriv) so that no learner ever has its uid: a
 # learner cannot signal, renice, prlimit or ptrace it. The oracle sends "fork"
 # over a SOCK_SEQPACKET control socket with the new learner's request and reply
-# pipes, its stdout/stderr and, when cgroups work, the opened cgroup.procs
-# files of the submission's own cgroups. One submission lives at a time.
+# pipes and its stdout/stderr. One submission lives at a time, in the
+# sandbox's cgroups (memory, pids, CPU quota).
 #
 # Isolation of one submission, by what the zygote can do (reported in "ready"):
-# "namespace"  the zygote's child (the keeper, still root) joins the cgroups,
-#              unshares pid, mount, ipc and network namespaces and forks the
+# "namespace"  the zygote's child (the keeper, still root) unshares pid, mount, ipc and network namespaces and forks the
 #              learner, which is pid 1 of its own pid namespace, mounts its own
 #              /proc and a private tmpfs on /tmp and /dev/shm, then becomes
 #              the learner uid. When it dies the kernel kills every process of
@@ -345,13 +344,10 @@ def _exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def _run_submission(fds: list, cgroup_procs: list, uid, mode: str, zygote_pid: int) -> None:
-    """In the zygote's fresh child: join the cgroups, isolate, run the learner."""
+def _run_submission(fds: list, uid, mode: str, zygote_pid: int) -> None:
+    """In the zygote's fresh child: isolate, then run the learner."""
     import signal
 
-    for fd in cgroup_procs:
-        os.write(fd, b"0")    # "0": this process; every descendant is born inside
-        os.close(fd)
     if mode != "namespace":
         _become_learner(uid)
         _serve_learner(fds, None, zygote_pid)
@@ -380,34 +376,45 @@ def _run_submission(fds: list, cgroup_procs: list, uid, mode: str, zygote_pid: i
     _exit_like(status)
 
 
+def _as_uid(uid: int, action) -> None:
+    """Run ``action()`` in a short-lived child with ``uid`` (setuid only: what Docker's minimal caps allow)."""
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            action()
+        finally:
+            os._exit(0)
+    os.waitpid(helper, 0)
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid``: kill(-1) from that uid reaches every process it may
+    signal and no other uid's, in one pass (no fork completes past a pending SIGKILL)."""
+    import signal
+
+    _as_uid(uid, lambda: os.kill(-1, signal.SIGKILL))
+
+
 def _sweep_uid(uid: int) -> bool:
     """Kill every process of ``uid`` and delete what it owns in /tmp; False if one survives.
 
-    A process of that uid sends the SIGKILLs (kill(-1) reaches every process
-    it may signal, never another uid's, and no fork completes past a pending
-    SIGKILL); the zygote is a child subreaper, so the orphans are its
-    children, reaped here (a zombie would still count).
+    The zygote is a child subreaper, so the orphans are its children, reaped
+    here (a zombie would still count). Files are deleted as ``uid`` (root
+    without CAP_FOWNER may not delete them from a sticky /tmp).
     """
-    import signal
     import time
 
     for attempt in range(20):
-        sweeper = os.fork()
-        if sweeper == 0:
-            try:
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(sweeper, 0)
+        _kill_uid(uid)
         time.sleep(0.002 * attempt)
         _reap_children()
         if not _processes_of(uid):
             break
     else:
         return False
-    for folder in {*WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}:
-        _remove_owned(folder, uid, depth=0)
+    folders = {*WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}
+    _as_uid(uid, lambda: [_remove_owned(folder, uid, depth=0) for folder in folders])
     return True
 
 
@@ -533,12 +540,12 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
     control.sendall(b"ready " + mode.encode())
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, 64, 8)
+            message, fds, _, _ = socket.recv_fds(control, 64, 4)
         except OSError:
             return
         if not message:
             return  # the oracle went away
-        if message != b"fork" or len(fds) < 4:
+        if message != b"fork" or len(fds) != 4:
             for fd in fds:
                 os.close(fd)
             continue
@@ -547,7 +554,7 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
         if pid == 0:  # the submission's process
             try:
                 control.close()
-                _run_submission(fds[:4], fds[4:], learner_uid, mode, zygote_pid)
+                _run_submission(fds, learner_uid, mode, zygote_pid)
             finally:
                 os._exit(70)
         for fd in fds:
@@ -561,13 +568,15 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
                     os.kill(pid, signal.SIGKILL)
                     return
                 if command == b"kill":
-                    # namespace: the keeper kills its namespace's init; uid: the learner's session
-                    os.kill(pid, signal.SIGTERM if mode == "namespace" else signal.SIGKILL)
-                    if mode != "namespace":
+                    if mode == "namespace":
+                        os.kill(pid, signal.SIGTERM)   # the keeper kills its namespace's init
+                    elif mode == "uid":
+                        _kill_uid(learner_uid)
+                    else:
                         try:
                             os.killpg(pid, signal.SIGKILL)
                         except OSError:
-                            pass
+                            os.kill(pid, signal.SIGKILL)
             if pidfd in ready:
                 _, status = os.waitpid(pid, 0)
                 break

@@ -356,10 +356,6 @@ class Cgroups:
     version: int | None = None
     enforced: list = field(default_factory=list)   # e.g. ["memory 2048 MB", "pids 512", "cpu 1.0"]
 
-    def procs_files(self) -> list[int]:
-        """Open cgroup.procs files: writing "0" to each moves the writer in (works without /sys in the sandbox)."""
-        return [os.open(str(Path(path, "cgroup.procs")), os.O_WRONLY) for path in self.paths]
-
     def kill(self) -> None:
         for path in self.paths:
             _kill_cgroup(path)
@@ -379,6 +375,10 @@ class Cgroups:
 
     def memory_exceeded(self) -> bool:
         return memory_events(self.paths)
+
+    def memory_event_count(self) -> int:
+        """How often the memory limit was hit so far (v1 failcnt, v2 memory.events max + oom_kill)."""
+        return memory_event_count(self.paths)
 
 
 def make_cgroups(limits: Limits) -> Cgroups:
@@ -454,15 +454,103 @@ def _kill_cgroup(path: str) -> None:
 
 def memory_events(cgroups: list) -> bool:
     """True when a memory cgroup hit its limit (the learner ran out of memory)."""
+    return memory_event_count(cgroups) > 0
+
+
+def memory_event_count(cgroups: list) -> int:
+    total = 0
     for path in cgroups:
         failcnt, events = Path(path, "memory.failcnt"), Path(path, "memory.events")
         try:
-            if failcnt.exists() and int(failcnt.read_text()) > 0:
-                return True
+            if failcnt.exists():
+                total += int(failcnt.read_text())
             if events.exists():
                 counts = dict(line.split() for line in events.read_text().splitlines() if line.strip())
-                if int(counts.get("max", 0)) > 0 or int(counts.get("oom_kill", 0)) > 0:
-                    return True
+                total += int(counts.get("max", 0)) + int(counts.get("oom_kill", 0))
         except (OSError, ValueError):
             pass
-    return False
+    return total
+
+
+# ------------------------------------------------------------------ can the learner read our files?
+
+UNISOLATED_ENV = "DLGRADE_UNISOLATED"   # set when a run was accepted unisolated: what the learner could read
+
+_READ_PROBE = r'''
+import json, os, sys
+found = []
+for top in json.loads(sys.argv[1]):
+    candidates = [top]
+    if os.path.isdir(top):
+        try:
+            os.listdir(top)
+            found.append(top + "/ (listable)")
+        except OSError:
+            pass
+        for root, dirs, files in os.walk(top):
+            candidates += [os.path.join(root, f) for f in files]
+            if len(candidates) > 2000:
+                break
+    for path in candidates:
+        if os.path.isfile(path):
+            try:
+                with open(path, "rb") as handle:
+                    handle.read(1)
+                found.append(path)
+            except OSError:
+                pass
+        if len(found) >= 20:
+            break
+print(json.dumps(found))
+'''
+
+
+class IsolationRefused(RuntimeError):
+    """The learner's uid could read what it must not; ``str()`` says what and how to fix it."""
+
+
+def readable_by_learner(paths: list, uid: int | None = None) -> list[str]:
+    """The files and folders among ``paths`` (and under them) that a learner uid can read.
+
+    Run as that uid, the way the setpriv strategy starts a learner. Raises
+    IsolationRefused when the probe cannot run as that uid at all.
+    """
+    uid = private_uid() if uid is None else uid
+    existing = [str(Path(p).resolve()) for p in paths if p is not None and Path(p).exists()]
+    if not existing:
+        return []
+    import json
+
+    try:
+        probe = subprocess.run(drop_privileges_prefix(uid) + [sys.executable, "-I", "-c", _READ_PROBE, json.dumps(existing)],
+                               capture_output=True, text=True, timeout=60, cwd="/")
+        return json.loads(probe.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise IsolationRefused(f"could not check what the learner's uid can read ({exc}); "
+                               "the interpreter must be runnable by other uids for the setpriv sandbox")
+
+
+def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str | None = None) -> str | None:
+    """Before grading with setpriv: refuse if the learner's uid can read any of ``paths``.
+
+    ``paths``: the hidden suites, the solutions, the submissions, the batch
+    state and the outputs. With ``accept_unisolated`` the run goes on; the
+    returned text (also put in DLGRADE_UNISOLATED, which every report then
+    quotes) says what the learner could read. bubblewrap shows the learner
+    none of these files, so nothing is checked there; "plain" has its own warning.
+    """
+    strategy = strategy or available_strategy()
+    if strategy != "setpriv" or os.geteuid() != 0:
+        return None
+    readable = readable_by_learner(paths)
+    if not readable:
+        return None
+    summary = f"the learner's uid could read {len(readable)} protected path(s), e.g. {', '.join(readable[:3])}"
+    if not accept_unisolated:
+        raise IsolationRefused(
+            f"refusing to grade: bubblewrap does not work here, and under the setpriv sandbox {summary}. "
+            "Make the hidden suites, solutions, submissions and outputs unreadable by other users "
+            "(chmod o-rwx, or grade in the Docker image), or pass --accept-unisolated to grade anyway; "
+            "the reports will then say so.")
+    os.environ[UNISOLATED_ENV] = summary
+    return summary

@@ -161,23 +161,18 @@ class Zygote:
             if self.busy:
                 raise SpawnError("zygote already has a live child")
             child_ends, our_ends = _pipes()
-            # The submission's own cgroups, joined by the zygote's child before it forks the learner.
-            cgroups = isolation.make_cgroups(self.limits)
+            # The learner is born in the sandbox's cgroups (memory, pids, CPU quota), one
+            # learner at a time; moving each into cgroups of its own would cost 15-30 ms
+            # (cgroup v1 migration waits for an RCU grace period). Its pid namespace is
+            # what kills all of it at once.
+            cgroups = self.proc.cgroups
+            memory_events_before = cgroups.memory_event_count()
             try:
-                procs = cgroups.procs_files()
-            except OSError:
-                cgroups.remove()
-                cgroups, procs = isolation.Cgroups([]), []
-            try:
-                socket.send_fds(self.control, [b"fork"], list(child_ends) + procs)
+                socket.send_fds(self.control, [b"fork"], list(child_ends))
             except OSError as exc:
                 for fd in child_ends + our_ends:
                     os.close(fd)
-                cgroups.remove()
                 raise SpawnError(f"the grading zygote is gone: {exc}")
-            finally:
-                for fd in procs:
-                    os.close(fd)
             for fd in child_ends:
                 os.close(fd)
             self.busy = True
@@ -194,8 +189,7 @@ class Zygote:
                 return None
             if message.startswith(b"exited"):
                 state["code"] = int(message.split()[1])
-                state["memory"] = cgroups.memory_exceeded()
-                cgroups.remove()
+                state["memory"] = cgroups.memory_event_count() > memory_events_before
                 self.busy = False
             return state["code"]
 
@@ -207,13 +201,12 @@ class Zygote:
                     pass
                 if wait_exit(10) is None:  # the zygote itself is stuck: replace it
                     self.close()
-            cgroups.remove()
 
         def exit_code():
             return wait_exit(0.001)
 
         def memory_exceeded():
-            return state.get("memory", False) or cgroups.memory_exceeded() or self.proc.cgroups.memory_exceeded()
+            return state.get("memory", False) or cgroups.memory_event_count() > memory_events_before
 
         return Child(req_w, resp_r, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0),
                      self.strategy, kill, exit_code, memory_exceeded, separation=self.separation,
