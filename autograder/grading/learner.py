@@ -197,7 +197,7 @@ class LearnerProcess:
         self.restarts = 0
         self.lock = threading.Lock()
         self.prestart: threading.Thread | None = None
-        self.defines, self.uses = _cell_names(cells)
+        self.defines, self.uses = _cell_names(cells, preamble)
 
     # ------------------------------------------------------------ lifecycle
     def begin_function(self, name: str) -> None:
@@ -409,10 +409,20 @@ class LearnerProcess:
         raise LearnerError(f"{name} raised {etype}: {str(error.get('message', ''))[:500]}", "error", str(error.get("traceback", ""))[-3000:])
 
 
-def _cell_names(cells: list) -> tuple[dict, dict]:
-    """(cell id -> top-level names it defines, cell id -> names it refers to), from each cell's AST."""
+def _cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
+    """(cell id -> top-level names it defines, cell id -> names it refers to), from each cell's AST.
+
+    A cell's ``import numpy as np`` does not define ``np`` for the others when
+    the imports cell already does: another function's cell is not pulled in
+    (with its definition-time side effects) for a module every child has.
+    """
     import ast
 
+    try:
+        provided = {(a.asname or a.name).split(".")[0] for node in ast.parse(strip_magics(preamble)).body
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    except SyntaxError:
+        provided = set()
     defines, uses = {}, {}
     for cell in cells:
         try:
@@ -426,6 +436,7 @@ def _cell_names(cells: list) -> tuple[dict, dict]:
                 defined.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+                defined -= provided - set(cell.functions)
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
                     defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))

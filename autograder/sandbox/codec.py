@@ -26,7 +26,7 @@ MAX_FRAME_BYTES = 256 * 1024 * 1024
 # What a reply may decode to, in JSON values (each list, dict, string, number...):
 # a frame of empty lists costs ~50x its size once decoded. Per reply and per
 # submission; an assignment may set its own (assignment.toml).
-MAX_REPLY_ELEMENTS = 2_000_000
+MAX_REPLY_ELEMENTS = 1_000_000
 MAX_SUBMISSION_ELEMENTS = 50_000_000
 MAX_DEPTH = 60
 # dtype kinds allowed through: bool, signed, unsigned, float, complex, str, bytes.
