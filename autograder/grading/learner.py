@@ -221,10 +221,12 @@ class LearnerProcess:
                     raise LearnerError("the notebook's code crashed the grader's process too many times", "crash")
 
     def spawn(self) -> None:
+        started = time.monotonic()
         try:
             child = self.spawner.spawn()
         except spawn.SpawnError as exc:
             raise LearnerError(f"the grader could not start a sandbox: {exc}", "crash")
+        self.deadline += time.monotonic() - started   # starting a sandbox is not the learner's time
         self.connection = Connection(child, self.events, self.lock)
         self.loaded = set()
         self.events.strategy = child.strategy
@@ -318,9 +320,10 @@ class LearnerProcess:
     def _request(self, message: dict | bytes, timeout: float, what: str) -> dict:
         """Send a request (a dict, or one already framed by :meth:`_frame`) and read the reply."""
         remaining = self.deadline - time.monotonic()
+        scope = f"{self.function}'s" if self.function else "the submission's total"
         if remaining <= 0:
-            scope = f"{self.function}'s" if self.function else "the submission's total"
             raise LearnerError(f"{scope} time budget was used up before this check", "budget")
+        cut_by_budget = remaining < timeout
         timeout = min(timeout, remaining)
         data = message if isinstance(message, bytes) else self._frame(message)
         connection = self.connection
@@ -328,6 +331,8 @@ class LearnerProcess:
             reply, elements = connection.request(data, timeout, min(self.max_reply_elements, self.elements_left))
         except TimeoutError:
             self.close_process()
+            if cut_by_budget:
+                raise LearnerError(f"{scope} time budget ran out during {what}", "budget")
             raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
         except (EOFError, BrokenPipeError, OSError) as exc:
             code = connection.exit_code()
@@ -441,7 +446,8 @@ def _cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
                 for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
                     defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
         defines[cell.cell_id] = defined
-        uses[cell.cell_id] = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        # What the cell defines itself (its own imports included) it does not need from another cell.
+        uses[cell.cell_id] = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - defined
     return defines, uses
 
 
