@@ -132,6 +132,7 @@ def check_isolation(args) -> None:
     """Under setpriv: refuse (IsolationRefused) unless the learner's uid cannot read what it must not."""
     from autograder.sandbox import isolation
 
+    os.environ.pop(isolation.UNISOLATED_ENV, None)   # what an earlier main() in this process accepted
     if args.command not in ISOLATION_CHECKED:
         return
     paths = [catalogue.SUITES_DIR, catalogue.ROOT / "solutions"]

@@ -139,14 +139,13 @@ def initialize_parameters_he(layers_dims):
 # 6. Side effects aimed at other functions: definition-time patches in a class body and a
 #    default argument, and a thread that kills the process while a later function is checked.
 CROSS_FUNCTION = '''
-import builtins, os, threading, time
+import os, threading, time
 import numpy as np
 
 class _Patches:
     np.zeros = lambda *args, **kwargs: np.ones(*args, **kwargs)
-    builtins.sorted = lambda *args, **kwargs: []
 
-def initialize_parameters_random(layers_dims, _more=setattr(builtins, "len", lambda value: 0)):
+def initialize_parameters_random(layers_dims, _more=setattr(np, "sqrt", lambda value: 1.0)):
     threading.Thread(target=lambda: (time.sleep(0.2), os._exit(3)), daemon=True).start()
     raise RuntimeError("not graded anyway")
 '''
@@ -228,11 +227,22 @@ def attackers(submissions: Path, out: Path, port: int) -> dict:
 # ------------------------------------------------------------------ what is compared
 
 def view(result: dict) -> dict:
-    """What a victim gets: scores, every check's outcome and text, notes, feedback.md."""
+    """What a victim gets: scores, every check's outcome and text, notes, feedback.md.
+
+    Under setpriv on this world-readable checkout every run carries the
+    --accept-unisolated warning; it is left out on both sides.
+    """
     notes = [n for n in result.get("notes", []) if not n.startswith(UNISOLATED_NOTE)]
-    feedback = "\n".join(l for l in feedback_markdown(result).splitlines() if UNISOLATED_NOTE not in l)
+    feedback = without_warning(feedback_markdown({**result, "notes": notes}))
     return {"score": result["score"], "functions": result["functions"], "notes": notes, "feedback": feedback,
             "tests": [(t["name"], t["status"], t["score"], t["output"]) for t in result["tests"]]}
+
+
+def without_warning(feedback: str) -> str:
+    """feedback.md without the unisolated warning (and a Notes heading left empty by its removal)."""
+    lines = [l for l in feedback.splitlines() if l.strip() and UNISOLATED_NOTE not in l]
+    return "\n".join(l for i, l in enumerate(lines)
+                     if not (l == "## Notes" and not (i + 1 < len(lines) and lines[i + 1].startswith("- "))))
 
 
 def attacker_output(result: dict, function: str = HE) -> str:
@@ -262,11 +272,9 @@ def batch(tmp_path_factory, listener) -> dict:
             write(victim_nb, submissions / f"{attack}-{victim}.ipynb")
     (submissions / "c7-nested.ipynb").write_text(NESTED_JSON)
     code = dlgrade(["batch", str(submissions), "--out", str(out), "--workers", "1", *UNISOLATED_FLAG])
+    os.environ.pop(isolation.UNISOLATED_ENV, None)   # set by that run, for its reports only
     assert code == 0
-    # The state and the reports are the grader's alone (written under umask 077).
-    assert (out / "batch-state.sqlite").stat().st_mode & 0o077 == 0
-    assert (out / "c1-tamper" / A).stat().st_mode & 0o077 == 0
-    results = {}
+    results = {"__out__": out}
     for report in out.glob("*/*/results.json"):   # <learner>/<assignment>/ ("unknown" when unreadable)
         results[report.parent.parent.name] = json.loads(report.read_text())
         results[report.parent.parent.name]["_feedback"] = (report.parent / "feedback.md").read_text()
@@ -290,8 +298,7 @@ def assert_batch_victims_untouched(batch: dict, attack: str, baseline: dict) -> 
         result = batch[f"{attack}-{name}"]
         got = view(result)
         assert got == baseline[name], (attack, name)
-        lines = [l for l in result["_feedback"].splitlines() if UNISOLATED_NOTE not in l]
-        assert "\n".join(lines).strip() == baseline[name]["feedback"].strip(), (attack, name)
+        assert without_warning(result["_feedback"]) == baseline[name]["feedback"], (attack, name)
 
 
 def attack_of(batch: dict, attack: str) -> dict:
@@ -341,10 +348,10 @@ def test_reading_protected_files_alone(tmp_path, baseline):
         assert dlgrade(["grade", str(path), "--out", str(out)]) == 3
         assert not (out / "results.json").exists()
         assert dlgrade(["grade", str(path), "--out", str(out), "--accept-unisolated"]) == 0
+        os.environ.pop(isolation.UNISOLATED_ENV, None)
         written = json.loads((out / "results.json").read_text())
         assert any(n.startswith(UNISOLATED_NOTE) for n in written["notes"])
         assert UNISOLATED_NOTE in (out / "feedback.md").read_text()
-        os.environ.pop(isolation.UNISOLATED_ENV, None)
         return
     assert dlgrade(["grade", str(path), "--out", str(out)]) == 0
     output = attacker_output(json.loads((out / "results.json").read_text()))
@@ -368,6 +375,14 @@ def test_reading_protected_files_in_a_batch(tmp_path, batch, baseline):
     for secret in ("BEGIN SOLUTION", "def test_", "VICTIM-SECRET", "SQLite", "Score:"):
         assert secret not in output
     assert_batch_victims_untouched(batch, "c2-read", baseline)
+
+
+def test_outputs_and_state_are_private(batch):
+    """The state and the reports are the grader's alone (written under umask 077)."""
+    out = batch["__out__"]
+    assert (out / "batch-state.sqlite").stat().st_mode & 0o077 == 0
+    assert (out / "c1-tamper" / A).stat().st_mode & 0o077 == 0
+    assert (out / "c1-tamper" / A / "feedback.md").stat().st_mode & 0o077 == 0
 
 
 # ------------------------------------------------------------------ 3. the network
@@ -475,6 +490,7 @@ def test_deeply_nested_notebook_and_deep_tmp_tree_alone(tmp_path, baseline, caps
     result = grade_notebook(nested, A)
     assert result["score"] == 0 and "nested" in result["error"]
     assert dlgrade(["grade", str(nested), "--assignment", A, *UNISOLATED_FLAG]) == 0
+    os.environ.pop(isolation.UNISOLATED_ENV, None)   # set by that run, for its reports only
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c7-deep"])
     zygote = spawn._ZYGOTES[f"{A}:None"]
     assert zygote.alive()

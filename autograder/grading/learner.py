@@ -371,7 +371,8 @@ class LearnerProcess:
 
     def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str = "a check"):
         message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
-        return self._value(message, timeout or self.call_timeout, what, needs=None)
+        # A probe named after a graded function (checks.call_with_stand_ins) needs that function's cells.
+        return self._value(message, timeout or self.call_timeout, what, needs=what)
 
     def seed(self, seed: int) -> None:
         self.ensure_started()
@@ -381,7 +382,7 @@ class LearnerProcess:
         return self._decode(self._reply(message, timeout, name, needs), name)
 
     def _reply(self, message: dict | bytes, timeout: float, name: str, needs: str | None = "") -> dict:
-        """``needs``: the function the request uses ("" means ``name``; None: a probe, which may use any)."""
+        """``needs``: the learner function the request uses ("" means ``name``; None: none)."""
         self.ensure_started()
         needed = name if needs == "" else needs
         if self.function is not None and needed is not None and needed != self.function:

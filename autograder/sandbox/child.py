@@ -211,7 +211,7 @@ def seed_everything(seed: int) -> None:
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 SUBMISSION_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS
 # Where a learner may write: each gets a private tmpfs in namespace mode.
 WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
@@ -290,6 +290,14 @@ def _private_mounts() -> None:
             _mount(f"/proc/self/fd/{handle}", root, None, MS_BIND | MS_REC)
             os.close(handle)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # Everything else read-only for this learner (a bind remount changes this namespace's view
+    # only): the sandbox's root tmpfs and /dev, or the host's root under setpriv.
+    for mount_point in ("/", "/dev"):
+        try:
+            kept = os.statvfs(mount_point).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048 | 4096)
+            _mount(None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+        except OSError:
+            pass   # not a mount point of its own here: its parent's flags apply
 
 
 def _become_learner(uid) -> None:

@@ -4,27 +4,25 @@ Strategies, strongest first:
 
 ``bwrap``    bubblewrap: new mount, pid, net, ipc and uts namespaces; the root
              filesystem is read-only and holds only the system, the Python
-             installation and the grader's worker; a tmpfs is the only
-             writable place; a non-root uid (via setpriv when we are root, so
-             RLIMIT_NPROC applies: a zygote's private uid, else 65534); new
-             session; dies with its parent.
+             installation and the grader's child program; a tmpfs is the only
+             writable place; new session; dies with its parent. A zygote stays
+             root inside (as root: with ZYGOTE_CAPS only; unprivileged: root of
+             its own user namespace) and forks each learner into namespaces of
+             its own as a uid the zygote never has (see child.py). A cold
+             sandbox (DirectSpawner) runs as a private uid.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
-             it; there the container is the sandbox): drop to a non-root uid
-             (65534, or a zygote's private uid) with no inheritable
-             capabilities and no_new_privs (a non-root uid with no_new_privs
-             holds no capabilities; without CAP_SETPCAP, as in
-             the Docker image, ``--bounding-set=-all`` cannot shrink the bounding
-             set, which no_new_privs makes moot); the grader's files must not
-             be readable by that uid (the Docker image sets permissions so).
-             There is no pid namespace: a zygote gets a uid of its own
-             (:func:`private_uid`), so that after each child it can kill every
-             process of that uid and delete the files it owns in /tmp.
+             it; there the container is the sandbox): the learner drops to a
+             private non-root uid with no capabilities and no_new_privs, in
+             namespaces of its own where the kernel allows it (root on a host),
+             else killed whole by uid after each submission. The grader's files
+             must not be readable by that uid: :func:`ensure_isolated` checks
+             it before grading and refuses unless told to accept it.
 ``plain``    a subprocess with resource limits only. The report says the
              submission was not isolated.
 
 Every strategy applies rlimits with ``prlimit`` (address space, CPU seconds,
-file size, processes) and, where cgroups are writable, a pids and a memory
-cgroup that also lets us kill every process the submission started.
+file size, processes) and, where cgroups are writable (v1 or v2), memory, pids
+and CPU-quota cgroups per sandbox.
 """
 from __future__ import annotations
 
@@ -205,14 +203,19 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int | None = S
         "--hostname", "sandbox",
         "--",
     ]
+    caps = ["--cap-drop", "ALL"]
+    for cap in ZYGOTE_CAPS:
+        caps += ["--cap-add", cap]
     if os.geteuid() == 0:
         if uid is None:
-            caps = ["--cap-drop", "ALL"]
-            for cap in ZYGOTE_CAPS:
-                caps += ["--cap-add", cap]
             cmd[1:1] = caps
         else:
             cmd += drop_privileges_prefix(uid)
+    elif uid is None:
+        # Unprivileged: a zygote is root of its own user namespace, with ZYGOTE_CAPS there only,
+        # so it can give each learner its own namespaces; the learner keeps the one mapped uid
+        # but no capability (and cannot see the zygote from its own pid namespace).
+        cmd[1:1] = ["--unshare-user", "--uid", "0", "--gid", "0", *caps]
     else:  # unprivileged bwrap maps us to uid 65534 inside a user namespace
         cmd[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     return cmd

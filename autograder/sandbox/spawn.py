@@ -126,11 +126,14 @@ class Zygote:
         # As root the zygote stays root (bwrap: with a few capabilities) and
         # runs its learners as a private uid it never has itself: a learner
         # cannot signal, renice or prlimit it, and RLIMIT_NPROC counts the
-        # learner's processes alone. Unprivileged bwrap maps everything to 65534.
+        # learner's processes alone. Unprivileged bwrap has one uid to map:
+        # there the learner's own pid namespace is what keeps it from the zygote.
         zygote_uid = isolation.SANDBOX_UID
         if os.geteuid() == 0 and strategy in ("bwrap", "setpriv"):
             zygote_uid = None
             args += ["--learner-uid", str(isolation.private_uid())]
+        elif strategy == "bwrap":
+            zygote_uid = None   # root of its own user namespace (see isolation.bwrap_command)
         if os.environ.get("DLGRADE_NO_NAMESPACES"):   # what Docker's seccomp profile allows: tests the uid mode outside it
             args += ["--no-namespaces"]
         self.proc = isolation.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
