@@ -187,7 +187,7 @@ def test_entrypoint_grades_a_submission_into_results_owned_by_the_folders_owner(
         graded = subprocess.run(prefix + ["sh", str(ENTRYPOINT)], env=env, capture_output=True, text=True,
                                 timeout=300)
         assert graded.returncode == 1, graded.stdout + graded.stderr      # 8 / 11 is below 10
-        assert "below the required 10" in graded.stdout
+        assert "below the required 10" in graded.stderr   # the message goes to stderr
         report = json.loads((results / "results.json").read_text())
         assert report["score"] == 8 and report["max_score"] == 11
         if learner_sandbox == "setpriv":

@@ -22,7 +22,7 @@ results dict for it, in the calling thread:
 """
 from __future__ import annotations
 
-import sys
+import os
 import logging
 import multiprocessing
 import tempfile
@@ -59,9 +59,36 @@ class Job:
 _started_queue = None   # in a worker: where it says "job N started" (see _pool_session)
 
 
-def _init_worker(started, warm: bool) -> None:
-    """Worker initializer: remember the start-report queue; pay the grader's imports before the first job."""
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process die (SIGKILL) when its parent does, even by SIGKILL (PR_SET_PDEATHSIG).
+
+    Its sandboxes follow: each dies with the grader that started it.
+    """
+    import ctypes
+    import os
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:   # the parent died before the line above
+        os._exit(1)
+
+
+def _ignore_terminal_signal(signum, frame) -> None:
+    """Ctrl-C and a closed terminal reach the whole process group: the batch process decides
+    (and kills its workers). A handler, not SIG_IGN, so that exec'd sandboxes get the default back."""
+
+
+def _init_worker(started, warm: bool, parent_pid: int | None = None) -> None:
+    """Worker initializer: die with the batch; remember the start-report queue; pay the grader's imports
+    before the first job."""
+    import signal
+
     global _started_queue
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, _ignore_terminal_signal)
     _started_queue = started
     if warm:
         import autograder.grading.grade  # noqa: F401
@@ -146,7 +173,7 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     context = multiprocessing.get_context(MP_CONTEXT)
     started_queue = context.SimpleQueue()
     executor = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_init_worker,
-                                   initargs=(started_queue, grade is grade_submission))
+                                   initargs=(started_queue, grade is grade_submission, os.getpid()))
     running: dict = {}   # future -> (job, started): started is None until its worker picks it up
     by_index: dict = {}  # the index sent to the worker -> future
     suspects: list = []
@@ -225,9 +252,11 @@ def _collect(job: Job, future) -> dict | None:
         return future.result()
     except BrokenProcessPool:
         return None
-    except Exception as exc:  # e.g. a result that cannot be pickled back
-        return failed_result(job.name, job.assignment, "the batch could not collect this grade "
-                             f"({type(exc).__name__}: {exc})", grader_error=True)
+    except Exception as exc:  # e.g. a result that cannot be pickled back, a grade function that raised
+        result = failed_result(job.name, job.assignment, "the batch could not collect this grade "
+                               f"({type(exc).__name__}: {exc})", grader_error=True)
+        result["_traceback"] = "".join(traceback.format_exception(exc))   # with the worker's, as its cause
+        return result
 
 
 def _kill_workers(executor: ProcessPoolExecutor) -> None:

@@ -47,6 +47,11 @@ class _ProblemAwareProcess(LearnerProcess):
             raise LearnerError(self.problems[name], "missing")
         return super().call(name, args, kwargs, timeout)
 
+    def probe(self, source, inputs, timeout=None, what="a check"):
+        if what in self.problems:   # a probe named after a graded function (checks.call_with_stand_ins)
+            raise LearnerError(self.problems[what], "missing")
+        return super().probe(source, inputs, timeout, what)
+
 
 def resolve_assignment(nb, requested: str | None) -> str:
     known = catalogue.catalogue()
@@ -55,7 +60,7 @@ def resolve_assignment(nb, requested: str | None) -> str:
     declared = meta.get("assignment") if isinstance(meta, dict) else None
     if requested:
         if requested not in known:
-            raise catalogue.UnknownAssignment(f"unknown assignment {requested!r}; known: {', '.join(known)}")
+            raise catalogue.unknown_assignment(requested)
         if declared in known and declared != requested:
             raise NotebookError(f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook")
         if detected not in (None, requested) and declared is None:
@@ -69,7 +74,7 @@ def resolve_assignment(nb, requested: str | None) -> str:
 
 def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
     """The assignment's zygote in this process: heavy imports paid once, a fresh fork per submission."""
-    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.uses_tensorflow else [])
+    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.config.uses_tensorflow else [])
     return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
 
 
@@ -111,9 +116,13 @@ def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> Grad
     with contextlib.redirect_stdout(io.StringIO()):
         exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports(),
                                                FunctionBoundary(process)])
-    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+    # NO_TESTS_COLLECTED too: after a suite failed to import once, pytest (importlib mode) finds the
+    # half-imported module in sys.modules and collects nothing, which would score every later
+    # submission of this process 0 without an error.
+    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
+                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
-                           + "\n".join(grading_plugin.collection_errors))
+                           + ("\n".join(grading_plugin.collection_errors) or "no test was collected"))
     return grading_plugin
 
 
@@ -136,11 +145,12 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         spawner = warm_spawner(spec, strategy)
     process = _ProblemAwareProcess(
         spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-        spec.call_timeout, spec.submission_timeout, strategy=strategy, spawner=spawner,
-        problems=extraction.problems, repeatable=spec.repeatable_calls,
+        spec.config.call_timeout, spec.config.submission_timeout, strategy=strategy, spawner=spawner,
+        problems=extraction.problems, repeatable=spec.config.repeatable_calls,
         # Each graded function its own share of the submission's time (at least three calls' worth).
-        function_timeout=max(spec.submission_timeout / max(1, len(spec.graded_functions)), 3 * spec.call_timeout),
-        max_reply_elements=spec.max_reply_elements, max_submission_elements=spec.max_submission_elements,
+        function_timeout=max(spec.config.submission_timeout / max(1, len(spec.graded_functions)),
+                             3 * spec.config.call_timeout),
+        max_reply_elements=spec.config.max_reply_elements, max_submission_elements=spec.config.max_submission_elements,
     )
     if spec.graded_functions:   # the suites check functions in notebook order: prestart the first one's child
         process.begin_function(spec.graded_functions[0])

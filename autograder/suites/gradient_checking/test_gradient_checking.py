@@ -4,7 +4,7 @@ The checkers are tested on gradients whose error is known:
 
 - 1-D gradient_check: the learner's checker calls forward_propagation and
   backward_propagation by name, so a broken forward/backward would break it.
-  learner.probe swaps known functions into the learner's namespace for the
+  checks.call_with_stand_ins swaps known functions into the learner's namespace for the
   duration of one call (and puts the learner's own back): a curved cost
   J = x * theta**3, for which the two-sided difference has the closed form
   eps**2 / (6 theta**2 + eps**2), and backward functions that are off by a
@@ -23,20 +23,13 @@ epsilon lands orders of magnitude away from the expected value. The test
 cases below are free of ReLU kinks for every parameter moved by the largest
 epsilon used on them (tests/test_gradient_checking_suite.py checks this).
 """
-import sys
-
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
-from autograder.grading.checks import check_log_close, check_scalar_close
+from autograder.grading.checks import (call_with_stand_ins, call_with_stand_ins_here, check_log_close,
+                                       check_scalar_close, helper_module)
 
-# The helper module lives in the assignment folder; the reference puts that
-# folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(catalogue.load("gradient_checking").release_dir)
-if HELPER_DIR not in sys.path:
-    sys.path.append(HELPER_DIR)
-import gradient_checking_utils as utils  # noqa: E402
+utils = helper_module("gradient_checking")
 
 # (x, theta) pairs for the 1-D functions: integers, fractions, negatives.
 SCALAR_CASES = [(2.0, 4.0), (-3.0, 1.5), (0.5, -2.25), (-1.25, -0.8), (7.0, 0.1)]
@@ -56,42 +49,17 @@ LINEAR_BUG_CASES = [
     ((7.0, 0.1), 1.0, 1e-3),
 ]
 
-# Runs the learner's gradient_check with known forward/backward functions in
-# place of the learner's own, then puts the learner's functions back.
-CHECK_1D_PROBE = '''
-def probe(ns, x, theta, epsilon, cost, delta):
+# Known forward/backward functions, put in place of the learner's own while
+# its gradient_check runs (checks.call_with_stand_ins).
+KNOWN_COSTS = '''
+def stand_ins(cost, delta):
     """cost: "linear" (J = theta * x) or "cubic" (J = x * theta**3);
     the backward function is the true derivative times (1 + delta)."""
-    def forward_linear(x, theta):
-        return theta * x
-
-    def backward_linear(x, theta):
-        return x * (1.0 + delta)
-
-    def forward_cubic(x, theta):
-        return x * theta ** 3
-
-    def backward_cubic(x, theta):
-        return 3.0 * x * theta ** 2 * (1.0 + delta)
-
-    functions = {
-        "linear": (forward_linear, backward_linear),
-        "cubic": (forward_cubic, backward_cubic),
-    }
-    names = ("forward_propagation", "backward_propagation")
-    missing = object()
-    saved = {name: ns.get(name, missing) for name in names}
-    ns["forward_propagation"], ns["backward_propagation"] = functions[cost]
-    try:
-        if epsilon is None:
-            return ns["gradient_check"](x, theta)
-        return ns["gradient_check"](x, theta, epsilon=epsilon)
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                ns.pop(name, None)
-            else:
-                ns[name] = value
+    if cost == "linear":
+        return {"forward_propagation": lambda x, theta: theta * x,
+                "backward_propagation": lambda x, theta: x * (1.0 + delta)}
+    return {"forward_propagation": lambda x, theta: x * theta ** 3,
+            "backward_propagation": lambda x, theta: 3.0 * x * theta ** 2 * (1.0 + delta)}
 '''
 
 # (seed, m) of gradient_check_n_test_case; all kink-free at eps = 1e-3,
@@ -144,7 +112,8 @@ def check_n_like_reference(learner, reference, args, epsilon, what, rtol):
 
 
 def learner_check_1d(learner, x, theta, epsilon, cost, delta=0.0):
-    return learner.probe(CHECK_1D_PROBE, x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
+    return call_with_stand_ins(learner, "gradient_check", KNOWN_COSTS, {"cost": cost, "delta": delta}, (x, theta),
+                               {} if epsilon is None else {"epsilon": epsilon})
 
 
 # ---------------------------------------------------------------- forward_propagation
@@ -186,9 +155,8 @@ def test_backward_propagation_values(learner, reference):
 
 def reference_check_1d(reference, x, theta, epsilon, cost, delta=0.0):
     """The reference gradient_check, run here with the same known functions swapped in."""
-    scope = {"__name__": "probe"}
-    exec(compile(CHECK_1D_PROBE, "<probe>", "exec"), scope)
-    return scope["probe"](vars(reference), x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
+    return call_with_stand_ins_here(vars(reference), "gradient_check", KNOWN_COSTS, {"cost": cost, "delta": delta},
+                                    (x, theta), {} if epsilon is None else {"epsilon": epsilon})
 
 
 @pytest.mark.graded("gradient_check", points=2)

@@ -20,24 +20,20 @@ exactly one Adam step against the gradient (compared with an Adam step taken
 here), and ten epochs on 200 digits, which must lower the cost and reach 80%
 test accuracy within a bounded time.
 """
+import functools
 import math
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder.grading import catalogue
-from autograder.grading.checks import CheckFailed, as_array, check, check_close, check_keys
-from autograder.sandbox.codec import TFValue
+from autograder.grading.checks import (CheckFailed, as_array, call_with_stand_ins, check, check_close, check_keys,
+                                       diagnose, helper_module, probe_function, same_values, unpack)
 from autograder.grading.learner import LearnerError
+from autograder.sandbox.codec import TFValue
 
-# The helper module lives in the assignment folder; the reference puts that
-# folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(catalogue.load("tensorflow_intro").release_dir)
-if HELPER_DIR not in sys.path:
-    sys.path.append(HELPER_DIR)
-from tensorflow_intro_utils import N_CLASSES, N_FEATURES, load_digits_split  # noqa: E402
+utils = helper_module("tensorflow_intro")
+N_CLASSES, N_FEATURES, load_digits_split = utils.N_CLASSES, utils.N_FEATURES, utils.load_digits_split
 
 SHAPES = {"W1": (25, 64), "b1": (25, 1), "W2": (12, 25), "b2": (12, 1), "W3": (10, 12), "b3": (10, 1)}
 KEYS = list(SHAPES)
@@ -92,11 +88,6 @@ def history_values(history, name):
                               "append Python floats, e.g. float(...)")
         items.append(float(np.asarray(item, dtype=float).reshape(())))
     return np.array(items)
-
-
-def learner_error(exc, what):
-    """A LearnerError from a probe, renamed after the graded function it ran."""
-    return LearnerError(str(exc).replace("a check", what, 1), exc.kind, exc.traceback)
 
 
 # --------------------------------------------------------------------- linear_function
@@ -225,16 +216,21 @@ def test_initialize_parameters_values(learner, reference):
 
 # --------------------------------------------------------------------- forward_propagation
 
-def forward_variants(X, p):
-    """Logits of usual wrong networks, to name the mistake in the feedback."""
+FORWARD_HINT = "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3"
+
+
+def forward_mistake(Z3, X, p):
+    """The usual wrong network whose logits are Z3, or None."""
     relu = lambda z: np.maximum(z, 0)  # noqa: E731
     lin = lambda l, a: p[f"W{l}"] @ a + p[f"b{l}"]  # noqa: E731
-    return {
-        "a ReLU is missing after the first or the second LINEAR": [
-            lin(3, relu(lin(2, lin(1, X)))), lin(3, lin(2, relu(lin(1, X)))), lin(3, lin(2, lin(1, X)))],
-        "there is an activation after the last LINEAR: return Z3 itself (the softmax is in the cost)": [
-            relu(lin(3, relu(lin(2, relu(lin(1, X)))))), 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))],
-    }
+    no_relu = "a ReLU is missing after the first or the second LINEAR"
+    extra = "there is an activation after the last LINEAR: return Z3 itself (the softmax is in the cost)"
+    return diagnose(Z3, [
+        (no_relu, lambda: lin(3, relu(lin(2, lin(1, X))))), (no_relu, lambda: lin(3, lin(2, relu(lin(1, X))))),
+        (no_relu, lambda: lin(3, lin(2, lin(1, X)))),
+        (extra, lambda: relu(lin(3, relu(lin(2, relu(lin(1, X))))))),
+        (extra, lambda: 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))),
+    ], None, matches=functools.partial(same_values, rtol=RTOL, atol=ATOL))
 
 
 @pytest.mark.graded("forward_propagation", points=2)
@@ -251,13 +247,9 @@ def test_forward_values(learner, reference):
         check(Z3.shape == expected.shape, f"{what} has shape {Z3.shape}, expected {expected.shape}",
               "Z3 = W3 A2 + b3 has one column per example")
         if not np.allclose(Z3, expected, rtol=RTOL, atol=ATOL):
-            for mistake, variants in forward_variants(X.astype(np.float64), params).items():
-                if any(np.allclose(Z3, v, rtol=RTOL, atol=ATOL) for v in variants):
-                    raise CheckFailed(f"{what} returns wrong logits: {mistake}",
-                                      "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3")
-            check_close(Z3, expected, what,
-                        "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3",
-                        rtol=RTOL, atol=ATOL)
+            mistake = forward_mistake(Z3, X.astype(np.float64), params)
+            check(mistake is None, f"{what} returns wrong logits: {mistake}", FORWARD_HINT)
+            check_close(Z3, expected, what, FORWARD_HINT, rtol=RTOL, atol=ATOL)
 
 
 FORWARD_GRADIENT_PROBE = '''
@@ -279,10 +271,7 @@ def test_forward_gradients(learner, reference):
     params = random_parameters(rng)
     X = rng.random((N_FEATURES, 9)).astype(np.float32)
     R = rng.standard_normal((N_CLASSES, 9)).astype(np.float32)  # a fixed linear functional of the logits
-    try:
-        grads = learner.probe(FORWARD_GRADIENT_PROBE, X=X, R=R, params=params)
-    except LearnerError as exc:
-        raise learner_error(exc, "forward_propagation (under a GradientTape)")
+    grads = probe_function(learner, "forward_propagation", FORWARD_GRADIENT_PROBE, X=X, R=R, params=params)
     variables = {k: tf.Variable(v) for k, v in params.items()}
     with tf.GradientTape() as tape:
         objective = tf.reduce_sum(reference.forward_propagation(tf.constant(X), variables) * R)
@@ -353,10 +342,7 @@ def test_total_loss_gradient(learner):
     """the gradient of the total loss with respect to the logits is softmax(logits) - labels."""
     rng = np.random.default_rng(32)
     logits, labels = random_logits_labels(rng, N_CLASSES, 12)
-    try:
-        grad = learner.probe(LOSS_GRADIENT_PROBE, logits=logits, labels=labels)
-    except LearnerError as exc:
-        raise learner_error(exc, "compute_total_loss (under a GradientTape)")
+    grad = probe_function(learner, "compute_total_loss", LOSS_GRADIENT_PROBE, logits=logits, labels=labels)
     check(grad is not None, "the gradient of compute_total_loss with respect to the logits is None",
           "compute the loss with TensorFlow operations on the logits (no .numpy(), no np. functions)")
     shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
@@ -368,12 +354,13 @@ def test_total_loss_gradient(learner):
 
 # --------------------------------------------------------------------- model
 
-MODEL_PROBE = '''
-def probe(ns, initial, args, kwargs):
+# Trusted stand-ins, so that model is graded on its own code
+# (checks.call_with_stand_ins). AutoGraph cannot read their source (and they
+# need no conversion).
+TRUSTED_PARTS = '''
+def stand_ins(initial):
     import tensorflow as tf
 
-    # Trusted stand-ins, so that model is graded on its own code. AutoGraph
-    # cannot read their source (and they need no conversion).
     def initialize_parameters():
         return {k: tf.Variable(v) for k, v in initial.items()}
 
@@ -390,16 +377,8 @@ def probe(ns, initial, args, kwargs):
     def compute_total_loss(logits, labels):
         return tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits, axis=0))
 
-    trusted = {"initialize_parameters": initialize_parameters, "forward_propagation": forward_propagation,
-               "compute_total_loss": compute_total_loss}
-    saved = {name: ns[name] for name in trusted if name in ns}
-    ns.update(trusted)
-    try:
-        return ns["model"](*args, **kwargs)
-    finally:
-        for name in trusted:
-            ns.pop(name, None)
-        ns.update(saved)
+    return {"initialize_parameters": initialize_parameters, "forward_propagation": forward_propagation,
+            "compute_total_loss": compute_total_loss}
 '''
 
 
@@ -418,19 +397,16 @@ class ModelRun:
         self.data, self.kwargs, self.error, self.result = data, kwargs, None, None
         kwargs = dict(kwargs, print_cost=False)
         try:
-            self.result = learner.probe(MODEL_PROBE, timeout=MODEL_TIMEOUT, initial=initial,
-                                        args=list(data), kwargs=kwargs)
+            self.result = call_with_stand_ins(learner, "model", TRUSTED_PARTS, {"initial": initial}, data, kwargs,
+                                              timeout=MODEL_TIMEOUT)
         except LearnerError as exc:
-            self.error = learner_error(exc, "model")
+            self.error = exc
 
     def unpack(self):
         if self.error is not None:
             raise self.error
-        result = self.result
-        check(isinstance(result, (tuple, list)) and len(result) == 4,
-              "model should return a tuple (parameters, costs, train_acc, test_acc)",
-              "keep the provided return statement")
-        parameters, costs, train_acc, test_acc = result
+        parameters, costs, train_acc, test_acc = unpack(self.result, "parameters, costs, train_acc, test_acc", "model",
+                                                        "keep the provided return statement")
         check_keys(parameters, KEYS, "the parameters returned by model")
         values = {k: tf_value(parameters[k], f"{k} returned by model", kinds=("Variable",), dtype="float32",
                               hint="return the dict of tf.Variable that the optimizer updated")
