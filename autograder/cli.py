@@ -9,7 +9,9 @@ Exit status (every command):
   2  usage error or unreadable input: bad options, unknown assignment, no such
      file, a folder or a non-notebook where a notebook was expected, a damaged
      notebook, --min-score above the maximum
-  3  the grader itself failed (a hidden suite that does not run, a bug in dlgrade)
+  3  the grader itself failed (a hidden suite that does not run, a bug in dlgrade), or
+     refused to grade: without bubblewrap the learner's uid could read the suites,
+     solutions, submissions or outputs (see --accept-unisolated)
   128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP); dlgrade batch
      keeps every grade finished before the signal
 """
@@ -209,7 +211,28 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder.batch.run import register_cli as register_batch
 
     register_batch(sub)
+    for name in ISOLATION_CHECKED:
+        sub.choices[name].add_argument(
+            "--accept-unisolated", action="store_true",
+            help="grade even when the learner's uid could read the suites, solutions or submissions (setpriv "
+                 "sandbox without bubblewrap); every report then says so")
     return parser
+
+
+# Commands that run learner code, and the paths (besides suites and solutions) its uid must not read.
+ISOLATION_CHECKED = {"grade": ("notebook", "out"), "check": ("notebook",), "batch": ("submissions", "out")}
+
+
+def check_isolation(args) -> None:
+    """Under setpriv: refuse (IsolationRefused) unless the learner's uid cannot read what it must not."""
+    from autograder.sandbox import isolation
+
+    os.environ.pop(isolation.UNISOLATED_ENV, None)   # what an earlier main() in this process accepted
+    if args.command not in ISOLATION_CHECKED:
+        return
+    paths = [catalogue.SUITES_DIR, catalogue.ROOT / "solutions"]
+    paths += [getattr(args, key) for key in ISOLATION_CHECKED[args.command] if getattr(args, key, None)]
+    isolation.ensure_isolated(paths, accept_unisolated=args.accept_unisolated)
 
 
 class _ClosedPipeSafe:
@@ -262,7 +285,15 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    from autograder.sandbox.isolation import IsolationRefused
+
     args = build_parser().parse_args(argv)
+    os.umask(0o077)   # reports, batch state and outputs: readable by their owner only
+    try:
+        check_isolation(args)
+    except IsolationRefused as exc:
+        print(f"dlgrade {args.command}: {exc}", file=sys.stderr)
+        return GRADER_FAILURE
     try:
         return args.func(args)
     except (UsageError, catalogue.UnknownAssignment) as exc:

@@ -306,11 +306,13 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
         # No retry by the scheduler: a task whose worker dies fails at once and we
         # grade it again alone (below), which tells the culprit from its neighbours.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+            # security=True: TLS with a temporary certificate, so nothing without it (no learner
+            # process, no other user of this machine) can submit work to the scheduler or workers.
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, security=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
     else:
-        client = Client(address, set_as_default=False, timeout="30s")
+        client = Client(address, set_as_default=False, timeout="30s")  # TLS from dask's config (README)
     try:
         futures = {}
         for job in jobs:

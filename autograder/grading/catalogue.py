@@ -53,6 +53,8 @@ class AssignmentConfig:
     pure_reference: tuple = ()       # reference functions whose results may be reused across submissions
     repeatable_calls: tuple = ()     # learner functions whose identical calls within one grade reuse the reply
     hints: bool = True               # show the hidden suite's hints with failed checks (false: what failed only)
+    max_reply_elements: int = codec.MAX_REPLY_ELEMENTS            # JSON values one learner reply may decode to
+    max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS  # ... all replies of one submission together
 
     @classmethod
     def from_toml(cls, path: Path) -> "AssignmentConfig":

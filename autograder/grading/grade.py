@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,19 @@ def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spa
     return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
 
 
+class FunctionBoundary:
+    """Tells the learner process which graded function the next test checks (a fresh child per function)."""
+
+    def __init__(self, process: LearnerProcess):
+        self.process = process
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        marker = item.get_closest_marker("graded")
+        if marker is not None and hasattr(self.process, "begin_function"):
+            self.process.begin_function(marker.args[0] if marker.args else marker.kwargs["function"])
+
+
 def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> GradingPlugin:
     grading_plugin = GradingPlugin(assignment, Learner(process))
     # The suite may import the assignment's helper module (<name>_utils) at the top.
@@ -101,7 +115,8 @@ def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> Grad
         args += ["-p", f"no:{unused}"]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports()])
+        exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports(),
+                                               FunctionBoundary(process)])
     # NO_TESTS_COLLECTED too: after a suite failed to import once, pytest (importlib mode) finds the
     # half-imported module in sys.modules and collects nothing, which would score every later
     # submission of this process 0 without an error.
@@ -133,13 +148,23 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
         spec.config.call_timeout, spec.config.submission_timeout, strategy=strategy, spawner=spawner,
         problems=extraction.problems, repeatable=spec.config.repeatable_calls,
+        # Each graded function its own share of the submission's time (at least three calls' worth).
+        function_timeout=max(spec.config.submission_timeout / max(1, len(spec.graded_functions)),
+                             3 * spec.config.call_timeout),
+        max_reply_elements=spec.config.max_reply_elements, max_submission_elements=spec.config.max_submission_elements,
     )
+    if spec.graded_functions:   # the suites check functions in notebook order: prestart the first one's child
+        process.begin_function(spec.graded_functions[0])
+    if os.environ.get(isolation.UNISOLATED_ENV):
+        notes.insert(0, f"WARNING: graded with --accept-unisolated: {os.environ[isolation.UNISOLATED_ENV]}")
     process.start_in_background()
     try:
         plugin = run_suite(spec, process)
     finally:
         process.close()
-    return build_result(path, spec, plugin.records, process, notes, started, extraction.cell_defines)
+    result = build_result(path, spec, plugin.records, process, notes, started, extraction.cell_defines)
+    result.isolation = process.isolation_report()
+    return result
 
 
 def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float,

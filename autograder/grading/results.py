@@ -126,6 +126,7 @@ class Result(Mapping):
     grader_error: bool = False
     error: str | None = None                           # set when the notebook could not be graded at all
     late: Late | None = None
+    isolation: dict = field(default_factory=dict)      # strategy, separation, limits enforced (learner.isolation_report)
     # For staff only (the batch's errors log): never rendered in a learner's report or stored.
     staff_traceback: str = field(default="", repr=False, compare=False)
 
@@ -161,6 +162,7 @@ class Result(Mapping):
             "functions": {name: f.to_dict() for name, f in self.functions.items()},
             "notes": list(self.notes), "sandbox": self.sandbox, "process": dict(self.process),
             "learner_output": self.learner_output, "grader_error": self.grader_error,
+            "isolation": dict(self.isolation),
         }
         if self.error is not None:
             document["error"] = self.error
@@ -189,6 +191,7 @@ class Result(Mapping):
             sandbox=data.get("sandbox"), process=dict(data.get("process") or {}),
             learner_output=data.get("learner_output", ""), grader_error=bool(data.get("grader_error")),
             error=data.get("error"), late=Late(**late) if late else None,
+            isolation=dict(data.get("isolation") or {}),
         )
 
     def to_gradescope(self) -> dict:
@@ -202,7 +205,7 @@ class Result(Mapping):
 
         own = self.to_dict()
         extra = {key: own[key] for key in ("assignment", "submission", "title", "functions", "notes", "sandbox",
-                                            "process", "grader_error", "max_score")}
+                                            "process", "grader_error", "max_score", "isolation")}
         for key in ("error", "late"):
             if key in own:
                 extra[key] = own[key]
