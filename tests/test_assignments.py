@@ -20,7 +20,7 @@ def test_assignments_are_discovered_with_points_and_limits():
         assert spec.graded_functions and spec.max_score > 0
         assert set(spec.points) == set(spec.graded_functions)
         assert spec.limits().address_space_mb >= 4096
-    assert catalogue.load("tensorflow_intro").uses_tensorflow
+    assert catalogue.load("tensorflow_intro").config.uses_tensorflow
 
 
 def test_memoized_reference_computes_once_and_returns_copies():

@@ -219,7 +219,7 @@ def test_other_correct_answers_get_full_marks(tmp_path):
 def test_hidden_points_match_the_notebook():
     spec = catalogue.load(A)
     assert spec.graded_functions == FUNCTIONS
-    assert spec.uses_tensorflow and spec.memory_mb >= 6144
+    assert spec.config.uses_tensorflow and spec.config.memory_mb >= 6144
 
 
 # ------------------------------------------------------------------ public tests

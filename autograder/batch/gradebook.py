@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 import textwrap
 from collections import defaultdict
 from pathlib import Path
@@ -83,12 +81,9 @@ def pass_rates(grades: list) -> dict:
 
 
 def _save(figure, path: Path) -> None:
-    # Written aside and renamed, like every other output: a kill never leaves half a PNG.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    figure.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write(path, buffer.getvalue())
 
 
 def score_histogram(assignment: str, grades: list, path: Path) -> Path:

@@ -22,7 +22,6 @@ results dict for it, in the calling thread:
 """
 from __future__ import annotations
 
-import sys
 import logging
 import multiprocessing
 import tempfile

@@ -20,12 +20,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.batch import pool  # first: it keeps a slow optional import out (see pool.py)
-from autograder.grading import catalogue
-from autograder.batch import gradebook
-from autograder.grading.reports import results_json, write_reports
-from autograder.batch.state import GradeState, StateError
+from autograder.batch import gradebook, pool
 from autograder.batch.discovery import Discovery, SubmissionsError, discover
+from autograder.batch.state import GradeState, StateError
+from autograder.grading import catalogue
+from autograder.grading.reports import results_json, write_reports
 
 STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
@@ -54,7 +53,7 @@ def default_workers() -> int:
 
 def default_timeout(label: str) -> float:
     """Last-resort limit per submission: far above what the engine's own limits allow."""
-    seconds = catalogue.load(label).submission_timeout if label in catalogue.names() else 600.0
+    seconds = catalogue.load(label).config.submission_timeout if label in catalogue.names() else 600.0
     return 3 * seconds + 300
 
 
@@ -130,7 +129,7 @@ def run_batch(submissions, out, assignment: str | None = None, workers: int | No
               log=print) -> BatchSummary:
     """Grade every new or changed submission, then regenerate the gradebook and plots."""
     if assignment is not None and assignment not in catalogue.names():
-        raise BatchError(f"unknown assignment {assignment!r}; known: {', '.join(catalogue.names()) or 'none'}")
+        raise BatchError(str(catalogue.unknown_assignment(assignment)))
     if dask is not None:
         dask = _check_dask_address(dask)
     try:

@@ -44,9 +44,9 @@ def run_public_tests(path, assignment: str | None = None, echo=print) -> bool:
         echo(f"note: {note}")
     runnable = [f for f in spec.graded_functions if f not in extraction.problems]
     process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-                             spec.call_timeout * 3, spec.submission_timeout)
+                             spec.config.call_timeout * 3, spec.config.submission_timeout)
     try:
-        results = process.probe(PROBE, {"functions": runnable}, timeout=spec.submission_timeout, what="the public tests")
+        results = process.probe(PROBE, {"functions": runnable}, timeout=spec.config.submission_timeout, what="the public tests")
     except LearnerError as exc:
         echo(f"the public tests could not run: {exc}")
         return False

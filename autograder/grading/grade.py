@@ -54,7 +54,7 @@ def resolve_assignment(nb, requested: str | None) -> str:
     declared = meta.get("assignment") if isinstance(meta, dict) else None
     if requested:
         if requested not in known:
-            raise catalogue.UnknownAssignment(f"unknown assignment {requested!r}; known: {', '.join(known)}")
+            raise catalogue.unknown_assignment(requested)
         if declared in known and declared != requested:
             raise NotebookError(f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook")
         if detected not in (None, requested) and declared is None:
@@ -68,7 +68,7 @@ def resolve_assignment(nb, requested: str | None) -> str:
 
 def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
     """The assignment's zygote in this process: heavy imports paid once, a fresh fork per submission."""
-    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.uses_tensorflow else [])
+    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.config.uses_tensorflow else [])
     return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
 
 
@@ -121,8 +121,8 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         spawner = warm_spawner(spec, strategy)
     process = _ProblemAwareProcess(
         spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-        spec.call_timeout, spec.submission_timeout, strategy=strategy, spawner=spawner,
-        problems=extraction.problems, repeatable=spec.repeatable_calls,
+        spec.config.call_timeout, spec.config.submission_timeout, strategy=strategy, spawner=spawner,
+        problems=extraction.problems, repeatable=spec.config.repeatable_calls,
     )
     process.start_in_background()
     try:

@@ -79,7 +79,8 @@ def read_notebook(path: Path) -> tuple:
     return nb, notes
 
 
-def _cell_nbgrader(cell) -> dict:
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata, {} when missing or damaged (the one place that reads it)."""
     meta = cell.get("metadata", {}) or {}
     nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
     return nbg if isinstance(nbg, dict) else {}
@@ -117,7 +118,7 @@ def extract(nb, graded_functions: list) -> Extraction:
         for name in names:
             if name in definitions:
                 definitions[name].append((number, error))
-        grade_id = _cell_nbgrader(cell).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id in definitions:
             claimed_by_metadata[grade_id] = number
 
@@ -140,7 +141,7 @@ def extract(nb, graded_functions: list) -> Extraction:
     for number in sorted(chosen):
         source, names, _ = parsed[number]
         result.cells.append(Cell(str(number), source, chosen[number]))
-    if code_cells and not any(_cell_nbgrader(c) for _, c in code_cells):
+    if code_cells and not any(nbgrader_meta(c) for _, c in code_cells):
         result.notes.append("no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define")
     return result
 
@@ -170,7 +171,7 @@ def detect_assignment(nb, catalogue: dict) -> str | None:
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             seen.update(top_level_functions(cell.get("source", "") if isinstance(cell.get("source"), str) else "")[0])
-            seen.add(_cell_nbgrader(cell).get("grade_id"))
+            seen.add(nbgrader_meta(cell).get("grade_id"))
     scores = {a: len(seen & set(fns)) / max(len(fns), 1) for a, fns in catalogue.items()}
     best = max(scores.values(), default=0)
     winners = [a for a, s in scores.items() if s == best]

@@ -12,12 +12,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, data) -> None:
+    """Write text or bytes aside and rename: a kill never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
     os.replace(tmp, path)
 
 

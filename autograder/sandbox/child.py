@@ -7,7 +7,7 @@ stdout/stderr go to the sandbox's own pipes, never to the protocol pipe.
 
 Requests: ``exec`` (run one cell, graded statements only), ``call`` (call a
 function defined by the cells), ``probe`` (run a grader-supplied snippet
-against the learner's namespace), ``seed``, ``tf_warmup``.
+against the learner's namespace), ``seed``.
 
 Nothing in this file is trusted by the oracle: a submission can patch it at
 run time, and the oracle only ever receives plain data it checks itself.
@@ -128,11 +128,6 @@ class Worker:
 
     def op_seed(self, request: dict) -> dict:
         seed_everything(int(request["seed"]))
-        return {"ok": True}
-
-    def op_tf_warmup(self, request: dict) -> dict:
-        import tensorflow as tf  # noqa: F401  (imported so forks inherit it)
-
         return {"ok": True}
 
     def _reply(self, value) -> dict:

@@ -51,11 +51,12 @@ GRADER_DIR = "/grader"    # child.py and codec.py, read-only
 
 @dataclass
 class Limits:
-    memory_mb: int = 2048          # resident memory (cgroup), when cgroups work
-    address_space_mb: int = 4096   # RLIMIT_AS, a coarse cap; TF needs ~3.7x its resident size
-    cpu_seconds: int = 300         # RLIMIT_CPU for the whole process tree's each process
+    # The defaults are the assignment's (catalogue.AssignmentConfig); Assignment.limits() builds this.
+    memory_mb: int                 # resident memory (cgroup), when cgroups work
+    address_space_mb: int          # RLIMIT_AS, a coarse cap; TF needs ~3.7x its resident size
+    cpu_seconds: int               # RLIMIT_CPU for the whole process tree's each process
+    processes: int                 # RLIMIT_NPROC (counts threads; enforced for non-root uids)
     file_size_mb: int = 64         # RLIMIT_FSIZE
-    processes: int = 512           # RLIMIT_NPROC (counts threads; enforced for non-root uids)
 
 
 @dataclass
