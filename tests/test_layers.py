@@ -43,6 +43,10 @@ def layer_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return ""
+    if parts[1] == "suites" and parts[-1] == "mutants":
+        # suites/<name>/mutants.py declares planted bugs for `dlgrade validate --mutants`
+        # (autograder.course.mutants); it is never imported by a suite or by grading.
+        return "course"
     return "cli" if parts[1] == "cli" else parts[1]
 
 
