@@ -299,10 +299,11 @@ def probe(ns, n_trials, lr_exp_range, beta_range, dev_formula, reference_source)
     if not callable(ns.get("random_search")):
         raise NameError("random_search is not defined")
     calls = []
+    formula = compile(dev_formula, "<training function>", "eval")
 
     def train_and_evaluate(learning_rate, beta):
         calls.append([float(learning_rate), float(beta)])
-        dev_error = eval(dev_formula, {"math": math}, {"learning_rate": learning_rate, "beta": beta})
+        dev_error = eval(formula, {"math": math}, {"learning_rate": learning_rate, "beta": beta})
         return (len(calls) * 0.37) % 0.2, dev_error
 
     import numpy as np
@@ -332,8 +333,13 @@ def sampler_source():
     return "\n\n".join(c.source for c in nb.cells if catalogue.nbgrader_meta(c).get("grade_id") in SAMPLERS)
 
 
+@functools.lru_cache(maxsize=None)
+def compiled(formula):
+    return compile(formula, "<training function>", "eval")
+
+
 def errors_of(call_number, learning_rate, beta, formula):
-    dev_error = eval(formula, {"math": math}, {"learning_rate": learning_rate, "beta": beta})
+    dev_error = eval(compiled(formula), {"math": math}, {"learning_rate": learning_rate, "beta": beta})
     return (call_number * 0.37) % 0.2, dev_error
 
 
@@ -400,8 +406,8 @@ def test_search_keeps_the_lowest_dev_error(learner):
 def test_search_samples_the_given_ranges_on_a_log_scale(learner):
     """The trials' learning rates and betas are sampled in the given ranges, on log scales."""
     for lr_exp_range, beta_range in (((-5, -1), (0.9, 0.999)), ((-2, 1), (0.5, 0.99))):
-        _, _, calls = search(learner, "plateau", 600, lr_exp_range, beta_range)
-        check(len(calls) == 600, "random_search did not run n_trials trials", hint="one call per trial")
+        _, _, calls = search(learner, "plateau", 200, lr_exp_range, beta_range)
+        check(len(calls) == 200, "random_search did not run n_trials trials", hint="one call per trial")
         learning_rates, betas = np.array(calls).T
         check(bool(np.all(learning_rates > 0)) and bool(np.all(betas < 1)),
               "random_search passed a learning rate <= 0 or a beta >= 1", hint="use sample_learning_rates and sample_betas")
