@@ -167,6 +167,23 @@ def cmd_execute_solutions(args) -> int:
     return BELOW if failed else OK
 
 
+def cmd_new(args) -> int:
+    from autograder.course import scaffold
+
+    try:
+        if args.function:
+            written = scaffold.add_function(args.name, args.function, args.args, args.points)
+        else:
+            functions = [(f, args.args) for f in args.functions.split(",") if f] if args.functions else ()
+            written = scaffold.new_assignment(args.name, args.title, functions, args.points)
+    except scaffold.ScaffoldError as exc:
+        print(f"dlgrade new: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path.relative_to(catalogue.ROOT) if path.is_relative_to(catalogue.ROOT) else path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from autograder import __version__
     from autograder.batch.state import engine_version
@@ -206,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*")
     p.add_argument("--timeout", type=int, default=1800)
     p.set_defaults(func=cmd_execute_solutions)
+
+    p = sub.add_parser("new", help="scaffold a new assignment, or add a graded function to one")
+    p.add_argument("name")
+    p.add_argument("--title", help="the notebook's title (default: from the name)")
+    p.add_argument("--functions", help="comma-separated graded functions of a new assignment")
+    p.add_argument("--function", help="add this graded function to an existing assignment")
+    p.add_argument("--args", default="x", help='the graded functions\' arguments, e.g. "x, gamma, beta"')
+    p.add_argument("--points", type=float, default=1, help="points of each new graded function")
+    p.set_defaults(func=cmd_new)
 
     # Batch grading lives in its own module; it adds its own sub-command.
     from autograder.batch.run import register_cli as register_batch
