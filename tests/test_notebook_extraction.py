@@ -173,3 +173,11 @@ def test_skipped_statements_are_blanked_keeping_line_numbers():
     assert lines[0] == "" and lines[1] == ""                     # the statement sharing a line goes too
     assert lines[2:] == cell.source.split("\n")[2:]              # the definition, at its own line numbers
     assert any("shares a line with code that is not run" in note for note in extraction.notes)
+
+
+def test_plotting_imports_of_demo_cells_are_preloaded_in_the_warm_zygote():
+    """Every cell's imports now run for every submission: matplotlib is imported once per zygote instead."""
+    from autograder.grading.notebook import modules_imported_by
+
+    assert "matplotlib" in modules_imported_by(catalogue.load("optimization").released_notebook)
+    assert "matplotlib" not in modules_imported_by(catalogue.load("initialization").released_notebook)

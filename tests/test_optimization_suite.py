@@ -18,7 +18,6 @@ import copy
 import math
 import sys
 
-import nbformat
 import numpy as np
 import pytest
 

@@ -24,7 +24,7 @@ from autograder.grading import catalogue
 from autograder.sandbox import isolation
 
 from autograder.sandbox import spawn
-from autograder.grading.notebook import NotebookError, detect_assignment, extract, read_notebook
+from autograder.grading.notebook import NotebookError, detect_assignment, extract, modules_imported_by, read_notebook
 from autograder.grading.learner import Learner, LearnerError, LearnerProcess
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
@@ -76,6 +76,9 @@ def resolve_assignment(nb, requested: str | None) -> str:
 def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
     """The assignment's zygote in this process: heavy imports paid once, a fresh fork per submission."""
     preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.config.uses_tensorflow else [])
+    # Every cell's imports run to grade: a plotting import of the notebook's demo cells is paid once here.
+    if "matplotlib" in modules_imported_by(spec.released_notebook):
+        preload.append("matplotlib.pyplot")
     return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
 
 

@@ -27,6 +27,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
@@ -301,3 +302,25 @@ def detect_assignment(nb, catalogue: dict) -> str | None:
     if best == 0 or len(winners) != 1:
         return None
     return winners[0]
+
+
+@lru_cache(maxsize=None)
+def modules_imported_by(path: Path) -> frozenset:
+    """Top-level names of the modules a notebook's code cells import at top level (``matplotlib`` for
+    ``import matplotlib.pyplot as plt``). The grader preloads the heavy ones into its warm zygote, since
+    every cell's imports now run for every submission."""
+    nb = nbformat.read(str(path), as_version=4)
+    found = set()
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse(strip_magics(cell.source))
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+    return frozenset(found)
