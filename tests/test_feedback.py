@@ -114,3 +114,42 @@ def test_a_course_can_turn_hints_off(monkeypatch, tmp_path):
     without = feedback()
     assert len(without) == len(with_hints) and not any("Hint:" in text for text in without)
     assert [text.split("\nHint:")[0] for text in with_hints] == without
+
+
+KEY_PROBE = '''
+def probe(ns, x):
+    return ns["nowhere"](x)
+'''
+NAME_PROBE = '''
+def probe(ns, x):
+    return nowhere(x)
+'''
+RAISING_PROBE = '''
+def probe(ns, x):
+    raise ValueError("bad input " + str(x))
+'''
+
+
+def test_a_probe_is_named_after_the_function_it_grades_and_a_missing_function_is_missing():
+    """Without what=, a probe's error names the graded function whose checks run; a probe's
+    KeyError or NameError for a graded function that is not defined reads as "not defined"."""
+    from autograder.grading.learner import LearnerProcess as LP
+
+    spec = catalogue.load("optimization")
+    cells = [Cell("fine", CELL, ["spin", "unfinished", "symbolic"]), Cell("other", "x = 1\n", ["nowhere"])]
+    p = LP(spec.preamble, cells, spec.release_dir, spec.limits(), 10, 60)
+    learner = Learner(p)
+    try:
+        with pytest.raises(LearnerError, match="^a check raised ValueError: bad input 1"):
+            learner.probe(RAISING_PROBE, x=1)
+        p.begin_function("unfinished")
+        with pytest.raises(LearnerError, match="^unfinished raised ValueError: bad input 2"):
+            learner.probe(RAISING_PROBE, x=2)
+        with pytest.raises(LearnerError, match="^mine raised ValueError"):
+            learner.probe(RAISING_PROBE, x=3, what="mine")
+        for source in (KEY_PROBE, NAME_PROBE):
+            with pytest.raises(LearnerError) as error:
+                learner.probe(source, x=1)
+            assert error.value.kind == "missing" and "nowhere is not defined by the graded cells" in str(error.value)
+    finally:
+        p.close()

@@ -13,6 +13,7 @@ plain data ever reaches the hidden suite.
 from __future__ import annotations
 
 import os
+import re
 import select
 import threading
 import time
@@ -372,7 +373,9 @@ class LearnerProcess:
             self.replies[key] = self._reply(key, timeout or self.call_timeout, name)
         return self._decode(self.replies[key], name)
 
-    def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str = "a check"):
+    def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str | None = None):
+        """``what`` names the probe in errors; by default the graded function whose checks run now."""
+        what = what or self.function or "a check"
         message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
         # A probe named after a graded function (checks.call_with_stand_ins) needs that function's cells.
         return self._value(message, timeout or self.call_timeout, what, needs=what)
@@ -400,6 +403,23 @@ class LearnerProcess:
                 self.events.timeouts.append(name)
             raise
 
+    def _missing_function(self, etype: str, message: str, name: str) -> str | None:
+        """The learner function an error says is not defined, or None.
+
+        The child's own "NAME is not defined" for a call; in a probe, Python's
+        NameError "name 'f' is not defined" or a KeyError 'f' from ``ns['f']``,
+        when f is a graded function: then the grader says f is missing, not
+        that the check raised.
+        """
+        if etype == "NameError" and message.startswith(f"{name} is not defined"):
+            return name
+        found = (re.match(r"(?:name '(\w+)'|(\w+)) is not defined", message) if etype == "NameError"
+                 else re.fullmatch(r"'(\w+)'", message.strip()) if etype == "KeyError" else None)
+        if found is None:
+            return None
+        function = next(g for g in found.groups() if g)
+        return function if any(function in c.functions for c in self.cells) else None
+
     def _decode(self, reply: dict, name: str):
         """The value of a reply, or the LearnerError it reports."""
         if reply.get("ok"):
@@ -409,7 +429,9 @@ class LearnerProcess:
                 raise LearnerError(f"{name} returned something that is not plain data ({exc})", "unsupported")
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
         etype = str(error.get("type", "Error"))[:80]
-        if etype == "NameError" and str(error.get("message", "")).startswith(f"{name} is not defined"):
+        missing = self._missing_function(etype, str(error.get("message", "")), name)
+        if missing is not None:
+            name = missing
             failed = [self.events.cell_errors[c.cell_id] for c in self.cells
                       if name in c.functions and c.cell_id in self.events.cell_errors]
             if failed:   # defined in a cell that raised before the definition ran
@@ -520,8 +542,9 @@ class Learner:
     def call(self, name: str, *args, timeout: float | None = None, **kwargs):
         return self._process.call(name, args, kwargs, timeout=timeout)
 
-    def probe(self, source: str, timeout: float | None = None, what: str = "a check", **inputs):
-        """Run a trusted ``def probe(ns, **inputs)`` in the child; ``what`` names it in errors."""
+    def probe(self, source: str, timeout: float | None = None, what: str | None = None, **inputs):
+        """Run a trusted ``def probe(ns, **inputs)`` in the child; ``what`` names it in errors
+        (by default the graded function whose checks run, or "a check")."""
         return self._process.probe(source, inputs, timeout=timeout, what=what)
 
     def seed(self, seed: int) -> None:

@@ -216,6 +216,18 @@ MUTANTS += [
     Mutant("gcn_norm_of_sum_denominator", "gradient_check_n", GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
     return np.linalg.norm(grad - gradapprox) / np.linalg.norm(grad + gradapprox)
 ''', feedback=["wrong sign"]),
+    # Compares the two vectors as sorted multisets: blind to a permutation of the entries
+    # (a backward pass that fills dW1 in the wrong order), though not to a sign error.
+    Mutant("gcn_compares_sorted_entries", "gradient_check_n", GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
+    grad, gradapprox = np.sort(grad, axis=0), np.sort(gradapprox, axis=0)
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+''', feedback=["in reverse order", "entry by entry"]),
+    # Compares absolute values: blind to a sign error; caught by the permutation case first
+    # (reversing dW1 moves entries of both signs).
+    Mutant("gcn_compares_absolute_values", "gradient_check_n", GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
+    grad, gradapprox = np.abs(grad), np.abs(gradapprox)
+    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
+''', feedback=["not their absolute values"]),
 ]
 
 ALTERNATIVES = [

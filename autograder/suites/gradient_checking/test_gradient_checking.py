@@ -83,6 +83,11 @@ DIRECTION_HINT = (
     "numerator ||grad - gradapprox|| (not | ||grad|| - ||gradapprox|| |), denominator ||grad|| + ||gradapprox|| "
     "(not ||grad + gradapprox||). "
 )
+ORDER_HINT = (
+    "the same entries in another order (a backward pass that fills dW1 in the wrong order) have the same norm "
+    "and the same sorted values: compare grad and gradapprox entry by entry, numerator ||grad - gradapprox|| "
+    "of the vectors as they are (not sorted, not their absolute values or norms). "
+)
 GCN_HINT = (
     "for each i: copy parameters_values, add (then subtract) epsilon to entry i only, "
     "J_plus[i], _ = forward_propagation_n(X, Y, vector_to_dictionary(thetaplus)); "
@@ -245,8 +250,10 @@ def test_gradient_check_n_small_bugs(learner, reference):
         ("the largest gradient entry off by 1e-2 (relative)", lambda p, g: with_entry_scaled(p, g, 1 + 1e-2), 1, ""),
         ("the largest gradient entry off by 1e-4 (relative)", lambda p, g: with_entry_scaled(p, g, 1 - 1e-4), 2, ""),
         ("all gradients scaled by 1.1", lambda p, g: {key: 1.1 * value for key, value in g.items()}, 3, ""),
+        # Order before sign: a checker blind to a permutation (sorted entries) fails on the first, one
+        # blind to the sign (absolute values) on the second, so each is told which bug it missed.
+        ("the entries of dW1 in reverse order", with_dW1_reversed, 4, ORDER_HINT),
         ("all gradients of the wrong sign", lambda p, g: {key: -value for key, value in g.items()}, 0, DIRECTION_HINT),
-        ("the entries of dW1 in reverse order", with_dW1_reversed, 4, DIRECTION_HINT),
     ]
     for what, make_wrong, case, hint in wrong:
         seed, m = NETWORK_CASES[case]
