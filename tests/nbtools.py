@@ -95,8 +95,9 @@ class MutantGrades:
         if name not in self.reports:
             members = [name] if self.isolated else next(
                 [m.name for m in r] for r in mutants.load(self.assignment).make_rounds() if name in [m.name for m in r])
+            # public=True: a report's problems include a public test that rejects what the hidden suite accepts.
             for report in mutants.grade_mutants(self.assignment, self.folder / name, only=members,
-                                                isolated=self.isolated):
+                                                isolated=self.isolated, public=True):
                 self.reports[report.mutant.name] = report
         return self.reports[name]
 

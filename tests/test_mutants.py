@@ -13,6 +13,7 @@ import pytest
 from autograder import cli
 from autograder.course import mutants
 from autograder.course.mutants import Alternative, Declarations, Mutant, MutantError
+from autograder.grading import catalogue
 
 A = "initialization"
 ZEROS, RANDOM, HE = "initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he"
@@ -119,3 +120,20 @@ def test_a_correct_answer_that_loses_points_fails_validation(monkeypatch):
     assert any("not_really_correct (a correct answer) scores" in p for p in problems), problems
     assert any("not_really_correct (a correct answer) fails the public tests of initialize_parameters_he" in p
                for p in problems), problems
+
+
+def test_the_hidden_suite_rejects_a_loss_that_the_public_test_rejects(tmp_path):
+    """The learner study's case: a loss of shape (1,) failed the public test and passed the hidden suite."""
+    report = mutants.grade_mutants("tensorflow_intro", tmp_path, only=["loss_of_shape_1"], isolated=True,
+                                   public=True)[0]
+    assert report.public["compute_total_loss"][0] == "failed", report.public["compute_total_loss"]
+    assert "compute_total_loss" in mutants.lost_points(report.result)
+    assert report.problems == [], report.problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", catalogue.names())
+def test_every_assignment_validates_with_its_mutants(name):
+    """`dlgrade validate NAME --mutants` for every assignment: planted bugs cost their own functions, the
+    public tests never reject what the hidden suite accepts, and every correct answer passes both."""
+    assert mutants.validate_mutants(name) == []
