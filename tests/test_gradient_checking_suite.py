@@ -100,6 +100,18 @@ def test_feedback_does_not_show_expected_values(grades):
     assert not any(f"{hidden:.3g}" in text or f"{hidden:.6g}" in text for text in outputs)
 
 
+def test_feedback_does_not_name_the_hidden_test_networks(grades):
+    """A test network is built by the learner-visible gradient_check_n_test_case(seed, m): feedback that
+    named its seed (as "test case seed=1, m=3" did) would let a learner rebuild the hidden inputs."""
+    outputs = [t["output"] for name in mutant_names(A) if FUNCTION_OF[name] == "gradient_check_n"
+               for t in mutants.failed_tests(grades(name).result, "gradient_check_n")]
+    assert outputs
+    for text in outputs:
+        assert "seed" not in text.split("Hint:")[0], text
+    assert not any(f"seed={seed}" in text or f"seed = {seed}" in text for text in outputs
+                   for seed, _ in suite.NETWORK_CASES)
+
+
 # ------------------------------------------------------------------ helper module
 
 
