@@ -137,3 +137,25 @@ def test_every_assignment_validates_with_its_mutants(name):
     """`dlgrade validate NAME --mutants` for every assignment: planted bugs cost their own functions, the
     public tests never reject what the hidden suite accepts, and every correct answer passes both."""
     assert mutants.validate_mutants(name) == []
+
+
+def test_validate_reports_public_tests_that_fail_on_the_solution_or_pass_on_the_stub(tmp_path):
+    """`dlgrade validate` runs the public tests on the solution (all must pass) and the stub (all must fail)."""
+    import dataclasses
+    import shutil
+
+    import nbformat
+
+    from autograder.course.validate import public_problems
+
+    spec = catalogue.load(A)
+    assert public_problems(spec) == []
+    wrong = mutants.build_notebook(A, {HE: mutants.edited_source(A, HE, he_with("np.sqrt(1 / layers_dims[l - 1])"))})
+    nbformat.write(wrong, str(tmp_path / "solution.ipynb"))
+    release = tmp_path / "release"
+    shutil.copytree(spec.release_dir, release)
+    shutil.copy(spec.solution_path, release / f"{A}.ipynb")     # a "stub" that is the solution
+    problems = public_problems(dataclasses.replace(spec, solution_path=tmp_path / "solution.ipynb",
+                                                   release_dir=release))
+    assert f"the public tests of {HE} fail on the solution" in problems, problems
+    assert f"the public tests of {ZEROS}, {RANDOM}, {HE} pass on the released stub" in problems, problems
