@@ -164,3 +164,14 @@ def test_readme_says_how_to_get_a_kernel_and_its_commands_work(tmp_path):
                     "--display-name", "Python (dlgrade)"], check=True, capture_output=True)
     spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "dlgrade" / "kernel.json").read_text())
     assert spec["display_name"] == "Python (dlgrade)" and Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+
+
+def test_readme_table_lists_every_assignment():
+    """The README's assignment table has a row per assignment the catalogue discovers (docs/AUTHORING.md:
+    "Add the README table row yourself"); a new assignment without its row fails here."""
+    import re
+
+    readme = (catalogue.ROOT / "README.md").read_text()
+    table = readme[:readme.index("## ")] if "## " in readme else readme
+    rows = re.findall(r"^\| \d+ \| `(\w+)` \|", table, flags=re.M)
+    assert sorted(rows) == sorted(NAMES), rows
