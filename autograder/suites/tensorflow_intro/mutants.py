@@ -75,6 +75,17 @@ MUTANTS += [
     Mutant("model_ignores_the_learning_rate", "model",
            ("optimizer = tf.keras.optimizers.Adam(learning_rate)", "optimizer = tf.keras.optimizers.Adam()"),
            fails=["one Adam step", "lower the cost"], feedback=["Keras's default", "too slowly"]),
+    # Applies the gradients once per epoch (the last mini-batch's) instead of at every step: with one
+    # mini-batch per epoch that is one right Adam step; over ten epochs the cost falls, but too slowly.
+    Mutant("model_applies_gradients_once_per_epoch", "model", [
+        ("        optimizer.apply_gradients(zip(grads, trainable_variables))\n", ""),
+        ("        return Z3, minibatch_total_loss\n", "        return Z3, minibatch_total_loss, grads\n"),
+        ("            Z3, minibatch_total_loss = train_step(minibatch_X, minibatch_Y)\n",
+         "            Z3, minibatch_total_loss, grads = train_step(minibatch_X, minibatch_Y)\n"),
+        ("        # Sum of the mini-batch totals divided by m",
+         "        optimizer.apply_gradients(zip(grads, trainable_variables))\n"
+         "        # Sum of the mini-batch totals divided by m")],
+           fails=["lower the cost"], feedback=["too slowly", "once at every mini-batch step"]),
 ]
 
 ROUNDS = [
