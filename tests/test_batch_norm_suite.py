@@ -109,3 +109,84 @@ def test_demo_network_trains_with_the_reference_layer():
             params[key][index] = old
             numeric[index] = (plus - minus) / 2e-6
         assert np.allclose(grads[key], numeric, atol=1e-6), key
+
+
+# ------------------------------------------------------------------ bn_param changed in the child
+
+
+def test_running_averages_updated_in_place_reach_the_grader(tmp_path, grades):
+    """A forward pass that only changes the arrays of bn_param in place (no assignment to the
+    dict) gets full marks: the suite reads bn_param back from the child. One that never stores
+    the new averages loses the forward's points, and only those."""
+    from autograder.grading.grade import grade_notebook
+    from tests.nbtools import with_function, write
+
+    nb = with_function(A, "batchnorm_forward", '''
+import numpy as np
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    running_mean = bn_param.setdefault("running_mean", np.zeros(x.shape[1]))
+    running_var = bn_param.setdefault("running_var", np.zeros(x.shape[1]))
+    if bn_param["mode"] == "train":
+        mu, var = x.mean(axis=0), x.var(axis=0)
+        np.multiply(running_mean, momentum, out=running_mean)
+        running_mean += (1 - momentum) * mu
+        running_var[:] = momentum * running_var + (1 - momentum) * var
+        x_hat = (x - mu) / np.sqrt(var + eps)
+        return gamma * x_hat + beta, (x, x_hat, mu, var, gamma, beta, eps)
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta, None
+''')
+    result = grade_notebook(write(nb, tmp_path / "in_place.ipynb"), A)
+    assert result["score"] == result["max_score"], failed_checks(result, "batchnorm_forward")
+    not_stored = grades("forward_running_averages_not_stored")
+    assert "batchnorm_forward" in lost_points(not_stored.result) and not_stored.problems == []
+
+
+# ------------------------------------------------------------------ a public test with two arguments
+
+
+def test_check_all_gives_the_backward_test_the_notebooks_forward(capsys):
+    produced, received = set(), []
+
+    def forward(x, gamma, beta, bn_param):
+        out, cache = reference.batchnorm_forward(x, gamma, beta, bn_param)
+        produced.add(id(cache))
+        return out, cache
+
+    def backward(dout, cache):
+        received.append(id(cache) in produced)
+        return reference.batchnorm_backward(dout, cache)
+
+    namespace = dict(vars(reference), batchnorm_forward=forward, batchnorm_backward=backward)
+    public_tests.check_all(namespace)
+    assert "5 of 5 public tests passed." in capsys.readouterr().out
+    assert received == [True, True], "the backward test ran on caches of the notebook's forward, as its test cell"
+
+    def not_done(x, gamma, beta, bn_param):
+        raise NotImplementedError()
+
+    public_tests.check_all(dict(vars(reference), batchnorm_forward=not_done))
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("batchnorm")}
+    assert "not done" in rows["batchnorm_forward"]
+    assert "passed" in rows["batchnorm_backward"], "a forward not done yet: the backward test uses the formulas"
+
+
+def test_dlgrade_check_gives_the_backward_test_the_notebooks_forward():
+    """In the sandbox too (dlgrade check, validate): a forward whose cache drops eps makes the
+    backward test fail (eps = 0.1 there), which it could not if the forward were not passed."""
+    import nbformat
+
+    from autograder.course.public import public_results
+    from tests.nbtools import graded_cell, with_function
+
+    solution_forward = graded_cell(nbformat.read(str(catalogue.load(A).solution_path), as_version=4),
+                                   "batchnorm_forward").source
+    wrong_cache = solution_forward.replace("cache = (x, x_hat, mu, var, gamma, beta, eps)",
+                                           "cache = (x, x_hat, mu, var, gamma, beta, 0.0)")
+    assert wrong_cache != solution_forward
+    results, _ = public_results(with_function(A, "batchnorm_forward", wrong_cache), A)
+    assert results["batchnorm_backward"][0] == "failed" and results["batchnorm_backward_alt"][0] == "passed"
+    stub = graded_cell(nbformat.read(str(catalogue.load(A).released_notebook), as_version=4), "batchnorm_forward").source
+    results, _ = public_results(with_function(A, "batchnorm_forward", stub), A)
+    assert results["batchnorm_forward"][0] == "failed" and results["batchnorm_backward"][0] == "passed"

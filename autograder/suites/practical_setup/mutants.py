@@ -141,3 +141,7 @@ def zoom_in(best_learning_rate, lr_exp_range, factor=0.25):
 
 # All of them in one notebook (random_search calls the alternative samplers): full marks.
 ALTERNATIVES = [Alternative("written_differently", WRITTEN_DIFFERENTLY)]
+
+# random_search calls the samplers (the suite swaps in the reference ones while it grades the
+# search): a sampler bug never shares a notebook with a search bug, so a leak into the search shows.
+KEEP_APART = [({"sample_learning_rates", "sample_betas"}, {"random_search"})]
