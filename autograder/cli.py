@@ -172,10 +172,12 @@ def cmd_new(args) -> int:
 
     try:
         if args.function:
-            written = scaffold.add_function(args.name, args.function, args.args, args.points)
+            written = scaffold.add_function(args.name, args.function, args.args, args.points,
+                                            execute=not args.no_execute)
         else:
             functions = [(f, args.args) for f in args.functions.split(",") if f] if args.functions else ()
-            written = scaffold.new_assignment(args.name, args.title, functions, args.points)
+            written = scaffold.new_assignment(args.name, args.title, functions, args.points,
+                                              execute=not args.no_execute)
     except scaffold.ScaffoldError as exc:
         print(f"dlgrade new: {exc}", file=sys.stderr)
         return 2
@@ -231,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--function", help="add this graded function to an existing assignment")
     p.add_argument("--args", default="x", help='the graded functions\' arguments, e.g. "x, gamma, beta"')
     p.add_argument("--points", type=float, default=1, help="points of each new graded function")
+    p.add_argument("--no-execute", action="store_true",
+                   help="do not run the solution afterwards (then run `dlgrade execute-solutions NAME` before validate)")
     p.set_defaults(func=cmd_new)
 
     # Batch grading lives in its own module; it adds its own sub-command.

@@ -14,122 +14,45 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from tests.mutant_tools import functions_that_lost_points, grade_mutant, load_mutants
-from tests.nbtools import failed_checks, grade_sources, load_public_tests, run_public
+from autograder.course.mutants import failed_checks, grade_alternatives, lost_points
+from tests.nbtools import MutantGrades, alternative_names, load_public_tests, mutant_names, run_public
 
 A = "batch_norm"
 public_tests = load_public_tests(A)
 reference = catalogue.reference(A)
 
-ALTERNATIVES = {
-    "batchnorm_forward": '''
-import numpy as np
-
-def batchnorm_forward(x, gamma, beta, bn_param):
-    mode = bn_param["mode"]
-    eps = bn_param.get("eps", 1e-5)
-    momentum = bn_param.get("momentum", 0.9)
-    N, D = x.shape
-    bn_param.setdefault("running_mean", np.zeros(D))
-    bn_param.setdefault("running_var", np.zeros(D))
-    if mode == "train":
-        sample_mean = x.sum(axis=0) / N
-        centered = x - sample_mean
-        sample_var = (centered ** 2).sum(axis=0) / N
-        std = (sample_var + eps) ** 0.5
-        x_norm = centered / std
-        bn_param["running_mean"] *= momentum
-        bn_param["running_mean"] += (1 - momentum) * sample_mean
-        bn_param["running_var"] = momentum * bn_param["running_var"] + (1.0 - momentum) * sample_var
-        return x_norm * gamma + beta, (x, x_norm, sample_mean, sample_var, gamma, beta, eps)
-    out = gamma * ((x - bn_param["running_mean"]) / np.sqrt(bn_param["running_var"] + eps)) + beta
-    return out, None
-''',
-    # CS231n's staged backward: every node of the graph, recomputed from the cache.
-    "batchnorm_backward": '''
-import numpy as np
-
-def batchnorm_backward(dout, cache):
-    x, xhat, mu, var, gamma, beta, eps = cache
-    N, D = dout.shape
-    xmu = x - mu
-    sqrtvar = np.sqrt(var + eps)
-    ivar = 1. / sqrtvar
-    dbeta = np.sum(dout, axis=0)
-    dgammax = dout
-    dgamma = np.sum(dgammax * xhat, axis=0)
-    dxhat = dgammax * gamma
-    divar = np.sum(dxhat * xmu, axis=0)
-    dxmu1 = dxhat * ivar
-    dsqrtvar = -1. / (sqrtvar ** 2) * divar
-    dvar = 0.5 * 1. / np.sqrt(var + eps) * dsqrtvar
-    dsq = 1. / N * np.ones((N, D)) * dvar
-    dxmu2 = 2 * xmu * dsq
-    dx1 = dxmu1 + dxmu2
-    dmu = -1 * np.sum(dxmu1 + dxmu2, axis=0)
-    dx2 = 1. / N * np.ones((N, D)) * dmu
-    dx = dx1 + dx2
-    return dx, dgamma, dbeta
-''',
-    # The closed form written with x - mu instead of x_hat.
-    "batchnorm_backward_alt": '''
-import numpy as np
-
-def batchnorm_backward_alt(dout, cache):
-    x, _, mu, var, gamma, _, eps = cache
-    N = x.shape[0]
-    inv = (var + eps) ** -0.5
-    dbeta = dout.sum(0)
-    dgamma = (dout * (x - mu) * inv).sum(0)
-    dx = (1. / N) * gamma * inv * (N * dout - dout.sum(0) - (x - mu) * inv ** 2 * np.sum(dout * (x - mu), axis=0))
-    return dx, dgamma, dbeta
-''',
-    "affine_bn_relu_forward": '''
-import numpy as np
-
-def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
-    z = np.dot(x, w) + b
-    z_bn, bn_cache = batchnorm_forward(z, gamma, beta, bn_param)
-    return np.maximum(z_bn, 0), ((x, w, b), bn_cache, z_bn)
-''',
-    "affine_bn_relu_backward": '''
-import numpy as np
-
-def affine_bn_relu_backward(dout, cache):
-    (x, w, b), bn_cache, z_bn = cache
-    dz, dgamma, dbeta = batchnorm_backward(np.where(z_bn > 0, dout, 0.0), bn_cache)
-    return dz @ w.T, x.T @ dz, dz.sum(axis=0), dgamma, dbeta
-''',
-}
 
 
-def test_correct_answers_written_differently_get_full_marks(tmp_path):
-    result = grade_sources(A, tmp_path, ALTERNATIVES)
+@pytest.fixture(scope="module")
+def grades(tmp_path_factory):
+    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
+
+
+@pytest.mark.parametrize("variant", alternative_names(A))
+def test_other_correct_answers_get_full_marks(tmp_path, variant):
+    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
     failures = [t["name"] + ": " + t["output"] for t in result["tests"] if t["status"] != "passed"]
     assert result["score"] == result["max_score"], failures
 
 
-MUTANTS = load_mutants(A)
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
-def test_planted_bug_costs_only_its_own_function(mutant, tmp_path):
-    result = grade_mutant(A, mutant, tmp_path)
-    assert functions_that_lost_points(result) == set(mutant.costs)
-    for function in mutant.costs:
-        for failure in failed_checks(result, function):
+@pytest.mark.parametrize("bug", mutant_names(A))
+def test_planted_bug_costs_only_its_function(grades, bug):
+    report = grades(bug)
+    assert report.problems == [], report.problems   # it costs points of its own function(s), and only of them
+    assert set(report.mutant.costs) & set(lost_points(report.result))
+    for function in report.mutant.costs:
+        for failure in failed_checks(report.result, function):
             assert "Hint:" in failure or " raised " in failure, failure  # a crash shows its traceback
 
 
 def test_the_listed_bugs_of_the_issue_are_planted():
-    names = {m.name for m in MUTANTS}
+    names = set(mutant_names(A))
     assert {"forward_unbiased_variance", "forward_momentum_swapped", "backward_missing_variance_path",
             "backward_missing_mean_path", "alt_dgamma_wrong_axis"} <= names
 
 
-def test_feedback_names_the_variance_slip(tmp_path):
-    mutant = next(m for m in MUTANTS if m.name == "forward_unbiased_variance")
-    text = " ".join(failed_checks(grade_mutant(A, mutant, tmp_path), "batchnorm_forward"))
+def test_feedback_names_the_variance_slip(grades):
+    text = " ".join(failed_checks(grades("forward_unbiased_variance").result, "batchnorm_forward"))
     assert "not by N - 1" in text
 
 
@@ -186,3 +109,84 @@ def test_demo_network_trains_with_the_reference_layer():
             params[key][index] = old
             numeric[index] = (plus - minus) / 2e-6
         assert np.allclose(grads[key], numeric, atol=1e-6), key
+
+
+# ------------------------------------------------------------------ bn_param changed in the child
+
+
+def test_running_averages_updated_in_place_reach_the_grader(tmp_path, grades):
+    """A forward pass that only changes the arrays of bn_param in place (no assignment to the
+    dict) gets full marks: the suite reads bn_param back from the child. One that never stores
+    the new averages loses the forward's points, and only those."""
+    from autograder.grading.grade import grade_notebook
+    from tests.nbtools import with_function, write
+
+    nb = with_function(A, "batchnorm_forward", '''
+import numpy as np
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    running_mean = bn_param.setdefault("running_mean", np.zeros(x.shape[1]))
+    running_var = bn_param.setdefault("running_var", np.zeros(x.shape[1]))
+    if bn_param["mode"] == "train":
+        mu, var = x.mean(axis=0), x.var(axis=0)
+        np.multiply(running_mean, momentum, out=running_mean)
+        running_mean += (1 - momentum) * mu
+        running_var[:] = momentum * running_var + (1 - momentum) * var
+        x_hat = (x - mu) / np.sqrt(var + eps)
+        return gamma * x_hat + beta, (x, x_hat, mu, var, gamma, beta, eps)
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta, None
+''')
+    result = grade_notebook(write(nb, tmp_path / "in_place.ipynb"), A)
+    assert result["score"] == result["max_score"], failed_checks(result, "batchnorm_forward")
+    not_stored = grades("forward_running_averages_not_stored")
+    assert "batchnorm_forward" in lost_points(not_stored.result) and not_stored.problems == []
+
+
+# ------------------------------------------------------------------ a public test with two arguments
+
+
+def test_check_all_gives_the_backward_test_the_notebooks_forward(capsys):
+    produced, received = set(), []
+
+    def forward(x, gamma, beta, bn_param):
+        out, cache = reference.batchnorm_forward(x, gamma, beta, bn_param)
+        produced.add(id(cache))
+        return out, cache
+
+    def backward(dout, cache):
+        received.append(id(cache) in produced)
+        return reference.batchnorm_backward(dout, cache)
+
+    namespace = dict(vars(reference), batchnorm_forward=forward, batchnorm_backward=backward)
+    public_tests.check_all(namespace)
+    assert "5 of 5 public tests passed." in capsys.readouterr().out
+    assert received == [True, True], "the backward test ran on caches of the notebook's forward, as its test cell"
+
+    def not_done(x, gamma, beta, bn_param):
+        raise NotImplementedError()
+
+    public_tests.check_all(dict(vars(reference), batchnorm_forward=not_done))
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("batchnorm")}
+    assert "not done" in rows["batchnorm_forward"]
+    assert "passed" in rows["batchnorm_backward"], "a forward not done yet: the backward test uses the formulas"
+
+
+def test_dlgrade_check_gives_the_backward_test_the_notebooks_forward():
+    """In the sandbox too (dlgrade check, validate): a forward whose cache drops eps makes the
+    backward test fail (eps = 0.1 there), which it could not if the forward were not passed."""
+    import nbformat
+
+    from autograder.course.public import public_results
+    from tests.nbtools import graded_cell, with_function
+
+    solution_forward = graded_cell(nbformat.read(str(catalogue.load(A).solution_path), as_version=4),
+                                   "batchnorm_forward").source
+    wrong_cache = solution_forward.replace("cache = (x, x_hat, mu, var, gamma, beta, eps)",
+                                           "cache = (x, x_hat, mu, var, gamma, beta, 0.0)")
+    assert wrong_cache != solution_forward
+    results, _ = public_results(with_function(A, "batchnorm_forward", wrong_cache), A)
+    assert results["batchnorm_backward"][0] == "failed" and results["batchnorm_backward_alt"][0] == "passed"
+    stub = graded_cell(nbformat.read(str(catalogue.load(A).released_notebook), as_version=4), "batchnorm_forward").source
+    results, _ = public_results(with_function(A, "batchnorm_forward", stub), A)
+    assert results["batchnorm_forward"][0] == "failed" and results["batchnorm_backward"][0] == "passed"

@@ -57,7 +57,8 @@ def test_new_writes_the_five_pieces_and_validates(copy):
         assert (copy / piece).is_file() and piece in out, piece
 
     nb = nbformat.read(copy / "solutions/layer_norm.ipynb", as_version=4)
-    assert nb.metadata["dlgrade"] == {"assignment": "layer_norm"}
+    assert nb.metadata["dlgrade"]["assignment"] == "layer_norm"
+    assert nb.metadata["dlgrade"]["outputs_from"]   # the solution ran: its outputs are stored
     meta = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata}
     assert meta["imports"]["locked"] and not meta["imports"]["solution"]
     assert meta["ln_forward"]["solution"] and not meta["ln_forward"]["locked"]
@@ -67,8 +68,49 @@ def test_new_writes_the_five_pieces_and_validates(copy):
 
     run = dlgrade(copy, "validate", "layer_norm")
     assert "layer_norm: ok" in run.stdout
+    assert json.loads(python(copy, SHAPE).splitlines()[-1]) == {
+        "rules": True, "exercises": [1, 2], "figure_problems": [], "figures": 2, "last": "check_all()",
+        "submit": True, "stored_check": True, "check_all_source": True, "notebook_check": True, "drift": False}
     assert "All public tests passed." in dlgrade(copy, "check", "solutions/layer_norm.ipynb").stdout
     assert dlgrade(copy, "check", "assignments/layer_norm/layer_norm.ipynb", check=False).returncode == 1
+
+
+# The shape every assignment has (tests/test_release.py and tests/test_figures.py check it on the
+# real ones), checked in the copy on the scaffolded one.
+SHAPE = '''
+    import json, re, nbformat
+    from autograder.course import execute, release, scaffold
+    from autograder.grading import catalogue
+    spec = catalogue.load("layer_norm")
+    solution = nbformat.read(str(spec.solution_path), as_version=4)
+    released = nbformat.read(str(spec.released_notebook), as_version=4)
+    exercises = [int(n) for c in solution.cells if c.cell_type == "markdown"
+                 for n in re.findall(r"Exercise (\\d+)", c.source)]
+    count = len(spec.graded_functions)
+    stored = "".join(o.get("text", "") for o in solution.cells[-1].get("outputs", []))
+    public = (spec.release_dir / "public_tests.py").read_text()
+    print(json.dumps({
+        "rules": release.GRADING_RULES in released.cells[0].source,
+        "exercises": exercises,
+        "figure_problems": execute.figure_problems("layer_norm"),
+        "figures": len(execute.stated_figures(solution)),
+        "last": released.cells[-1].source.strip(),
+        "submit": "submit" in released.cells[-2].source.lower(),
+        "stored_check": f"{count} of {count} public tests passed." in stored,
+        "check_all_source": public.endswith(scaffold.PUBLIC_CHECK_ALL),
+        "notebook_check": (spec.release_dir / "notebook_check.py").read_text() == release.NOTEBOOK_CHECK.read_text(),
+        "drift": release.drift("layer_norm"),
+    }))
+'''
+
+
+def test_every_assignment_ends_its_public_tests_with_the_scaffolds_check_all():
+    from autograder.course.scaffold import PUBLIC_CHECK_ALL
+    from autograder.grading import catalogue
+
+    for name in catalogue.names():
+        text = (catalogue.load(name).release_dir / "public_tests.py").read_text()
+        assert text.endswith(PUBLIC_CHECK_ALL), f"assignments/{name}/public_tests.py: check_all differs from the scaffold's"
 
 
 def test_the_planted_bug_file_costs_its_own_function(copy):
@@ -104,6 +146,8 @@ def test_new_function_adds_cells_tests_and_a_mutant(copy):
     assert 'graded("ln_step", points=2)' in (copy / "autograder/suites/layer_norm/test_layer_norm.py").read_text()
     assert '"ln_step"' in (copy / "autograder/suites/layer_norm/mutants.py").read_text()
     assert "layer_norm: ok" in dlgrade(copy, "validate", "layer_norm").stdout
+    shape = json.loads(python(copy, SHAPE).splitlines()[-1])
+    assert shape["exercises"] == [1, 2, 3] and shape["figure_problems"] == [] and shape["stored_check"], shape
 
 
 def test_new_refuses_existing_pieces_and_bad_names(copy):

@@ -5,8 +5,11 @@ inputs, prints "All tests passed." or raises an AssertionError that says what
 is wrong. The backward tests compare your gradients with numerical gradients
 (two-sided differences) of the forward pass, so they accept any correct way
 of writing the backward pass. `batchnorm_backward_test` also takes your
-forward pass as a second argument: then the cache comes from your
-`batchnorm_forward`. The hidden grader runs more checks on other inputs.
+forward pass as a second argument (the notebook's test cell, `check_all()` and
+`dlgrade check` pass it, by its parameter name `batchnorm_forward`): then the
+cache comes from your `batchnorm_forward`, or from the notebook's formulas
+while your forward pass still raises NotImplementedError. The hidden grader
+runs more checks on other inputs.
 """
 import numpy as np
 
@@ -100,15 +103,21 @@ def batchnorm_forward_test(target):
     print("All tests passed.")
 
 
-def batchnorm_backward_test(target, forward=None):
-    """With ``forward`` (your batchnorm_forward) the cache comes from it, else from the notebook's formulas."""
+def batchnorm_backward_test(target, batchnorm_forward=None):
+    """With ``batchnorm_forward`` (yours) the cache comes from it, else from the notebook's formulas."""
+    forward = batchnorm_forward
     for seed, (N, D), eps in ((1, (4, 5), 1e-5), (2, (10, 3), 0.1)):
         x, gamma, beta = _inputs(seed, N, D)
         dout = np.random.RandomState(seed + 10).randn(N, D)
-        if forward is None:
+        cache = None
+        if forward is not None:
+            try:
+                _, cache = forward(x.copy(), gamma.copy(), beta.copy(), {"mode": "train", "eps": eps})
+            except NotImplementedError:
+                print("batchnorm_forward is not done yet: testing with the cache of the notebook's formulas")
+                forward = None
+        if cache is None:
             _, cache = _bn(x, gamma, beta, eps)
-        else:
-            _, cache = forward(x.copy(), gamma.copy(), beta.copy(), {"mode": "train", "eps": eps})
         _check_gradients(target(dout, cache), x, gamma, beta, dout, eps, "batchnorm_backward")
     print("All tests passed.")
 
@@ -159,3 +168,19 @@ def affine_bn_relu_backward_test(target):
         assert error < 1e-5, (f"{name} differs from the numerical gradient (relative error {error:.2g}): "
                               "go back through the ReLU, then batchnorm, then the affine layer")
     print("All tests passed.")
+
+
+def check_all(namespace=None):
+    """Run every public test of the notebook and print a table of what passed, then how to submit.
+
+    The notebook's last cell calls ``check_all()``; ``namespace`` defaults to the
+    variables of the notebook that calls it.
+    """
+    import inspect
+    import sys
+
+    from notebook_check import check_all as print_check_table  # copied here by `dlgrade release`
+
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    print_check_table(sys.modules[__name__], namespace)

@@ -131,3 +131,19 @@ def zoom_in_test(target):
             f"zoom_in({best:g}, {lr_exp_range}, {factor}) returned {got}, expected {expected}: width "
             "factor * (high - low), centred on log10(best), shifted inside the coarse range")
     print("All tests passed.")
+
+
+def check_all(namespace=None):
+    """Run every public test of the notebook and print a table of what passed, then how to submit.
+
+    The notebook's last cell calls ``check_all()``; ``namespace`` defaults to the
+    variables of the notebook that calls it.
+    """
+    import inspect
+    import sys
+
+    from notebook_check import check_all as print_check_table  # copied here by `dlgrade release`
+
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    print_check_table(sys.modules[__name__], namespace)

@@ -31,6 +31,23 @@ def public_tests_of(module) -> list:
     return tests
 
 
+def other_functions(test, namespace: dict) -> dict:
+    """The notebook's functions a public test takes besides its target, by parameter name.
+
+    ``batchnorm_backward_test(target, batchnorm_forward=None)`` gets the notebook's
+    ``batchnorm_forward``, as its test cell passes it; a parameter that names
+    nothing callable in the notebook keeps its default.
+    """
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(test).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: namespace[p.name] for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and callable(namespace.get(p.name))}
+
+
 def run_public_tests(module, namespace: dict) -> list:
     """[(function, "passed" | "failed" | "not done" | "missing", first line of the reason)]."""
     rows = []
@@ -42,7 +59,7 @@ def run_public_tests(module, namespace: dict) -> list:
         printed = io.StringIO()
         try:
             with contextlib.redirect_stdout(printed):
-                test(target)
+                test(target, **other_functions(test, namespace))
         except NotImplementedError:
             rows.append((function, "not done", "still raises NotImplementedError"))
         except AssertionError as exc:

@@ -15,14 +15,17 @@ from autograder.grading.learner import LearnerError, LearnerProcess
 
 PROBE = '''
 def probe(ns, functions):
-    import contextlib, io, traceback
+    import contextlib, inspect, io, traceback
     import public_tests
     results = {}
     for name in functions:
         buffer = io.StringIO()
+        test = getattr(public_tests, name + "_test")
+        # The notebook's other functions a test takes, by parameter name, as its test cell passes them.
+        others = {p: ns[p] for p in list(inspect.signature(test).parameters)[1:] if callable(ns.get(p))}
         try:
             with contextlib.redirect_stdout(buffer):
-                getattr(public_tests, name + "_test")(ns[name])
+                test(ns[name], **others)
             results[name] = ["passed", buffer.getvalue()]
         except Exception as exc:
             text = "".join(traceback.format_exception_only(type(exc), exc))

@@ -4,15 +4,20 @@
 (see docs/AUTHORING.md): the solution notebook with its nbgrader and dlgrade
 metadata, the helper module, the public tests, the hidden suite with its
 assignment.toml, a planted-bug file ``mutants.py`` and a test stub
-``tests/test_<name>_suite.py``, then releases the stub notebook. The result
-validates at once (the placeholder solution earns full marks, the stub zero),
-so an author replaces placeholders one at a time and runs ``dlgrade validate``
-after each.
+``tests/test_<name>_suite.py``, then releases the stub notebook and runs the
+solution (``dlgrade execute-solutions``) to store its outputs. The notebook has
+the shape of every other one: the grading rules in its first cell, one
+"Exercise N" per graded function, a demo whose printed figure the markdown
+states (marked, so the figure check covers it) and a last ``check_all()`` cell.
+The result validates at once (the placeholder solution earns full marks, the
+stub zero), so an author replaces placeholders one at a time and runs
+``dlgrade execute-solutions`` and ``dlgrade validate`` after each.
 
 ``add_function(name, function)`` appends one graded function to an existing
-assignment: the markdown, graded and public-test cells after the last graded
-function's test cell of the solution notebook, a public test stub in
-public_tests.py and a hidden test stub in the suite.
+assignment: the markdown (the next exercise number), graded and public-test
+cells after the last graded function's test cell of the solution notebook, a
+public test stub in public_tests.py, a hidden test stub in the suite and a
+planted bug; then it releases and runs the solution again.
 
 The placeholder body of every graded function is ``return 2 * <first argument>``,
 checked against the reference on random arrays: enough to prove the pieces
@@ -59,12 +64,13 @@ def _arguments(args: str) -> list:
 
 # ---------------------------------------------------------------------- cells
 
-def function_cells(function: str, args: list, points: float) -> list:
-    """Markdown, graded cell and public-test cell of one graded function."""
+def function_cells(function: str, args: list, points: float, number: int = 1) -> list:
+    """Markdown (Exercise ``number``), graded cell and public-test cell of one graded function."""
     signature = ", ".join(args)
     arg_doc = "\n".join(f"    - {a}: TODO describe, with its shape, e.g. (n, m)" for a in args)
     markdown = nbformat.v4.new_markdown_cell(
-        f"### `{function}`\n\nTODO: what `{function}` computes, the formula in LaTeX, the shapes, a hint.")
+        f"### `{function}`\n\n**Exercise {number}.** Implement `{function}({signature})`.\n\n"
+        f"TODO: what `{function}` computes, the formula in LaTeX, the shapes, a hint.")
     graded = nbformat.v4.new_code_cell(
         f"# GRADED FUNCTION: {function}\n\n"
         f"def {function}({signature}):\n"
@@ -81,28 +87,41 @@ def function_cells(function: str, args: list, points: float) -> list:
     return [markdown, graded, test]
 
 
+SUBMIT_MARKDOWN = """## Check the whole notebook, then submit
+
+The next cell runs the public test of every graded function and shows a table of what passed,
+then how to submit. Run it last, after running every cell above (Kernel > Restart & Run All is the
+surest way: it also shows that your notebook runs top to bottom)."""
+
+
 def solution_notebook(name: str, title: str, functions: list) -> nbformat.NotebookNode:
+    from autograder.course.release import GRADING_RULES
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["dlgrade"] = {"assignment": name}
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells.append(nbformat.v4.new_markdown_cell(
         f"# {title}\n\n"
-        "TODO: the goals, the math, what you will build.\n\n"
-        "**How this notebook is graded.** Each function in a cell marked `# GRADED FUNCTION` is graded on "
-        "its own, by hidden tests on other inputs than the public tests below. Define each graded function "
-        "in its own cell; do not rename it or change its arguments. The grader runs the definitions "
-        "(imports, functions, constants) of the graded cells, never the demos or the training cells."))
+        "TODO: the goals, the math, what you will build.\n\n" + GRADING_RULES))
     nb.cells.append(nbformat.v4.new_code_cell(
         f"import numpy as np\nfrom {name}_utils import load_data\n\n%matplotlib inline",
         metadata=_nbgrader("imports")))
     nb.cells.append(nbformat.v4.new_code_cell("from public_tests import *", metadata=_nbgrader("import_public_tests")))
-    for function, args, points in functions:
-        nb.cells.extend(function_cells(function, args, points))
+    for number, (function, args, points) in enumerate(functions, start=1):
+        nb.cells.extend(function_cells(function, args, points, number))
     nb.cells.append(nbformat.v4.new_markdown_cell(
-        "## Demo\n\nTODO: train or use the functions above; state the figures measured by "
-        "`dlgrade execute-solutions` in a markdown cell (they must match the stored outputs)."))
-    nb.cells.append(nbformat.v4.new_code_cell("X, Y = load_data()\nprint(X.shape, Y.shape)"))
+        "## Demo\n\nTODO: train or use the functions above."))
+    nb.cells.append(nbformat.v4.new_code_cell(
+        'X, Y = load_data()\nprint("examples:", X.shape[1], " features:", X.shape[0])'))
+    # A figure the text states is marked with the label printed before it; `dlgrade validate`
+    # and tests/test_figures.py check it against the stored outputs of `dlgrade execute-solutions`.
+    nb.cells.append(nbformat.v4.new_markdown_cell(
+        '**What we measured.** The data set has 100<!-- figure: "examples:" --> examples of '
+        '2<!-- figure: "features:" --> features. TODO: the figures of your demo, each marked '
+        '(see autograder/course/execute.py).'))
+    nb.cells.append(nbformat.v4.new_markdown_cell(SUBMIT_MARKDOWN))
+    nb.cells.append(nbformat.v4.new_code_cell("check_all()"))
     return nb
 
 
@@ -129,12 +148,33 @@ PUBLIC_HEADER = '''"""Public tests for the {title} assignment, run inside the no
 
 Each `<function>_test(target, ...)` runs a few friendly checks on small fixed
 inputs, prints "All tests passed." or raises an AssertionError that says what
-is wrong. A test may take more arguments than the function under test (a
-backward test takes the learner's forward too: `f_backward_test(f_backward,
-f_forward)` in the notebook's test cell). The hidden grader runs more checks
-on other inputs.
+is wrong. A test may take more of the notebook's functions than the one under
+test, as optional parameters named like them (a backward test takes the
+learner's forward too: `def f_backward_test(target, f_forward=None)`, called as
+`f_backward_test(f_backward, f_forward)` in the notebook's test cell;
+`check_all()` and `dlgrade check` pass them by name). The hidden grader runs
+more checks on other inputs.
 """
 import numpy as np
+'''
+
+# The last function of every public_tests.py (tests/test_scaffold.py checks they are all this text).
+PUBLIC_CHECK_ALL = '''
+
+def check_all(namespace=None):
+    """Run every public test of the notebook and print a table of what passed, then how to submit.
+
+    The notebook's last cell calls ``check_all()``; ``namespace`` defaults to the
+    variables of the notebook that calls it.
+    """
+    import inspect
+    import sys
+
+    from notebook_check import check_all as print_check_table  # copied here by `dlgrade release`
+
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    print_check_table(sys.modules[__name__], namespace)
 '''
 
 PUBLIC_FUNCTION = '''
@@ -159,7 +199,7 @@ consistency with the returned cache), never one RNG call order.
 import numpy as np
 import pytest
 
-from autograder.grading.checks import CheckFailed, check, check_close, check_shape, seeded_rng
+from autograder.grading.checks import check_close, seeded_rng  # also: check, check_shape, CheckFailed
 '''
 
 SUITE_FUNCTION = '''
@@ -250,11 +290,13 @@ def paths(name: str, root: Path | None = None) -> dict:
     }
 
 
-def new_assignment(name: str, title: str | None = None, functions=(), points: float = 1) -> list:
+def new_assignment(name: str, title: str | None = None, functions=(), points: float = 1,
+                   execute: bool = True) -> list:
     """Write every piece of assignment ``name``; returns the paths written.
 
     ``functions`` are (function, "arg1, arg2") pairs; without any, one
-    placeholder ``example_function(x)``.
+    placeholder ``example_function(x)``. ``execute``: run the solution and store
+    its outputs (a few seconds: a kernel starts), as ``dlgrade execute-solutions``.
     """
     _check_identifier(name, "assignment name")
     title = title or name.replace("_", " ").capitalize()
@@ -270,7 +312,8 @@ def new_assignment(name: str, title: str | None = None, functions=(), points: fl
 
     texts = {
         "utils": UTILS.format(title=title),
-        "public": PUBLIC_HEADER.format(title=title) + "".join(_public_function(f, a) for f, a, _ in specs),
+        "public": PUBLIC_HEADER.format(title=title) + "".join(_public_function(f, a) for f, a, _ in specs)
+        + PUBLIC_CHECK_ALL,
         "suite": SUITE_HEADER.format(title=title) + "".join(_suite_function(f, a, p) for f, a, p in specs),
         "toml": TOML.format(title=title),
         "mutants": MUTANTS_HEADER.format(title=title, name=name)
@@ -282,10 +325,10 @@ def new_assignment(name: str, title: str | None = None, functions=(), points: fl
         where[key].write_text(text, encoding="utf-8")
     where["solution"].parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(solution_notebook(name, title, specs), str(where["solution"]))
-    return list(where.values()) + [_release(name)]
+    return list(where.values()) + [_release(name, execute)]
 
 
-def add_function(name: str, function: str, args: str = "x", points: float = 1) -> list:
+def add_function(name: str, function: str, args: str = "x", points: float = 1, execute: bool = True) -> list:
     """Append graded function ``function`` to assignment ``name``; returns the paths changed."""
     _check_identifier(function, "function name")
     arg_names = _arguments(args)
@@ -299,7 +342,8 @@ def add_function(name: str, function: str, args: str = "x", points: float = 1) -
     # After the last public test cell (the demos come after the graded functions), else at the end.
     tests = [i for i, grade_id in enumerate(ids) if str(grade_id).startswith("test_")]
     at = tests[-1] + 1 if tests else len(nb.cells)
-    nb.cells[at:at] = function_cells(function, arg_names, points)
+    number = sum(bool(catalogue.nbgrader_meta(c).get("solution")) for c in nb.cells) + 1
+    nb.cells[at:at] = function_cells(function, arg_names, points, number)
     nbformat.write(nb, str(where["solution"]))
     changed = [where["solution"]]
     for key, text, marker in (("public", _public_function(function, arg_names), f"def {function}_test("),
@@ -315,42 +359,33 @@ def add_function(name: str, function: str, args: str = "x", points: float = 1) -
                                     encoding="utf-8")
         changed.append(where["mutants"])
     catalogue.load.cache_clear()
-    return changed + [_release(name)]
+    return changed + [_release(name, execute)]
 
 
 def load_mutants(name: str) -> list:
-    """The ``MUTANTS`` of ``autograder/suites/<name>/mutants.py`` (empty without the file).
+    """The ``MUTANTS`` of ``autograder/suites/<name>/mutants.py`` (empty without the file)."""
+    from autograder.course import mutants
 
-    The file imports ``Mutant`` from ``autograder.course.mutants``; where that
-    module is not installed yet, a stand-in with the same fields
-    (name, function, edit, costs defaulting to (function,)) reads it.
-    """
-    import collections
-    import importlib.util
-    import sys
-    import types
-
-    path = catalogue.SUITES_DIR / name / "mutants.py"
-    if not path.exists():
-        return []
-    try:
-        import autograder.course.mutants  # noqa: F401
-    except ImportError:
-        class Mutant(collections.namedtuple("Mutant", "name function edit costs")):
-            def __new__(cls, name, function, edit, costs=None):
-                return super().__new__(cls, name, function, tuple(edit), tuple(costs or (function,)))
-
-        stand_in = types.ModuleType("autograder.course.mutants")
-        stand_in.Mutant = Mutant
-        sys.modules["autograder.course.mutants"] = stand_in
-    spec = importlib.util.spec_from_file_location(f"dlgrade_mutants_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.MUTANTS)
+    return list(mutants.load(name).mutants)
 
 
-def _release(name: str) -> Path:
+def _release(name: str, execute: bool = False) -> Path:
+    """Release ``name`` (which copies notebook_check.py, which check_all() imports), then run its solution."""
     from autograder.course import release
 
     catalogue.load.cache_clear()
-    return release.release(name)
+    released = release.release(name)
+    if execute:
+        from nbclient.exceptions import CellExecutionError
+
+        from autograder.course.execute import execute_solution
+
+        try:
+            execute_solution(name)
+        except CellExecutionError as exc:
+            raise ScaffoldError(f"the pieces are written, but solutions/{name}.ipynb failed to run: "
+                                f"{str(exc).strip().splitlines()[-1][:300]}; fix it, then run "
+                                f"`dlgrade execute-solutions {name}`") from exc
+        catalogue.load.cache_clear()
+        released = release.release(name)   # the kernel filled in the notebook's language_info
+    return released

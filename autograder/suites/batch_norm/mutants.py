@@ -1,11 +1,11 @@
-"""Planted bugs of the Batch normalization assignment: each must cost only its own function.
+"""Planted bugs of the Batch normalization assignment, and other correct answers (format: autograder/course/mutants.py).
 
 ``dlgrade validate batch_norm --mutants`` applies each edit (an exact text of the
 function's solution source, replaced once) to the solution notebook, grades
 it, and fails unless the mutant loses points on the functions in ``costs``
 (default: its own) and keeps full marks everywhere else.
 """
-from autograder.course.mutants import Mutant
+from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
     # N - 1 instead of the notebook's 1/N batch variance.
@@ -23,6 +23,10 @@ MUTANTS = [
            ("x_hat = (x - running_mean) / np.sqrt(running_var + eps)",
             "running_mean, running_var = np.mean(x, axis=0), np.var(x, axis=0)\n"
             "        x_hat = (x - running_mean) / np.sqrt(running_var + eps)")),
+    # The updated running averages never stored back into bn_param: the grader must see what the
+    # learner's function leaves in its argument (an in-place update in the sandbox).
+    Mutant("forward_running_averages_not_stored", "batchnorm_forward",
+           ('    bn_param["running_mean"] = running_mean\n    bn_param["running_var"] = running_var\n', "")),
     # Backward: the path through the variance is missing.
     Mutant("backward_missing_variance_path", "batchnorm_backward",
            ("dxmu = dx_hat * inv_std + dvar * 2.0 * xmu / N", "dxmu = dx_hat * inv_std")),
@@ -45,3 +49,93 @@ MUTANTS = [
     Mutant("layer_backward_skips_relu", "affine_bn_relu_backward",
            ("da_bn = relu_backward(dout, relu_cache)", "da_bn = dout")),
 ]
+
+# function -> the whole source of its graded cell, written differently from the reference.
+WRITTEN_DIFFERENTLY = {
+    "batchnorm_forward": '''
+import numpy as np
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    N, D = x.shape
+    bn_param.setdefault("running_mean", np.zeros(D))
+    bn_param.setdefault("running_var", np.zeros(D))
+    if mode == "train":
+        sample_mean = x.sum(axis=0) / N
+        centered = x - sample_mean
+        sample_var = (centered ** 2).sum(axis=0) / N
+        std = (sample_var + eps) ** 0.5
+        x_norm = centered / std
+        bn_param["running_mean"] *= momentum
+        bn_param["running_mean"] += (1 - momentum) * sample_mean
+        bn_param["running_var"] = momentum * bn_param["running_var"] + (1.0 - momentum) * sample_var
+        return x_norm * gamma + beta, (x, x_norm, sample_mean, sample_var, gamma, beta, eps)
+    out = gamma * ((x - bn_param["running_mean"]) / np.sqrt(bn_param["running_var"] + eps)) + beta
+    return out, None
+''',
+    # CS231n's staged backward: every node of the graph, recomputed from the cache.
+    "batchnorm_backward": '''
+import numpy as np
+
+def batchnorm_backward(dout, cache):
+    x, xhat, mu, var, gamma, beta, eps = cache
+    N, D = dout.shape
+    xmu = x - mu
+    sqrtvar = np.sqrt(var + eps)
+    ivar = 1. / sqrtvar
+    dbeta = np.sum(dout, axis=0)
+    dgammax = dout
+    dgamma = np.sum(dgammax * xhat, axis=0)
+    dxhat = dgammax * gamma
+    divar = np.sum(dxhat * xmu, axis=0)
+    dxmu1 = dxhat * ivar
+    dsqrtvar = -1. / (sqrtvar ** 2) * divar
+    dvar = 0.5 * 1. / np.sqrt(var + eps) * dsqrtvar
+    dsq = 1. / N * np.ones((N, D)) * dvar
+    dxmu2 = 2 * xmu * dsq
+    dx1 = dxmu1 + dxmu2
+    dmu = -1 * np.sum(dxmu1 + dxmu2, axis=0)
+    dx2 = 1. / N * np.ones((N, D)) * dmu
+    dx = dx1 + dx2
+    return dx, dgamma, dbeta
+''',
+    # The closed form written with x - mu instead of x_hat.
+    "batchnorm_backward_alt": '''
+import numpy as np
+
+def batchnorm_backward_alt(dout, cache):
+    x, _, mu, var, gamma, _, eps = cache
+    N = x.shape[0]
+    inv = (var + eps) ** -0.5
+    dbeta = dout.sum(0)
+    dgamma = (dout * (x - mu) * inv).sum(0)
+    dx = (1. / N) * gamma * inv * (N * dout - dout.sum(0) - (x - mu) * inv ** 2 * np.sum(dout * (x - mu), axis=0))
+    return dx, dgamma, dbeta
+''',
+    "affine_bn_relu_forward": '''
+import numpy as np
+
+def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
+    z = np.dot(x, w) + b
+    z_bn, bn_cache = batchnorm_forward(z, gamma, beta, bn_param)
+    return np.maximum(z_bn, 0), ((x, w, b), bn_cache, z_bn)
+''',
+    "affine_bn_relu_backward": '''
+import numpy as np
+
+def affine_bn_relu_backward(dout, cache):
+    (x, w, b), bn_cache, z_bn = cache
+    dz, dgamma, dbeta = batchnorm_backward(np.where(z_bn > 0, dout, 0.0), bn_cache)
+    return dz @ w.T, x.T @ dz, dz.sum(axis=0), dgamma, dbeta
+''',
+}
+
+# All of them in one notebook (the layer functions call the other alternatives): full marks.
+ALTERNATIVES = [Alternative("written_differently", WRITTEN_DIFFERENTLY)]
+
+# The layer functions call the batchnorm functions (the suite swaps in the reference ones while it
+# grades a layer): a batchnorm bug never shares a notebook with a layer bug, so a leak into a layer shows.
+KEEP_APART = [({"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"},
+               {"affine_bn_relu_forward", "affine_bn_relu_backward"})]

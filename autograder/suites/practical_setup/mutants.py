@@ -1,11 +1,11 @@
-"""Planted bugs of the Practical setup assignment: each must cost only its own function.
+"""Planted bugs of the Practical setup assignment, and other correct answers (format: autograder/course/mutants.py).
 
 ``dlgrade validate practical_setup --mutants`` applies each edit (an exact text of the
 function's solution source, replaced once) to the solution notebook, grades
 it, and fails unless the mutant loses points on the functions in ``costs``
 (default: its own) and keeps full marks everywhere else.
 """
-from autograder.course.mutants import Mutant
+from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
     # The classic mistake: dev and test normalized with their own statistics.
@@ -64,3 +64,84 @@ MUTANTS = [
     Mutant("zoom_centred_on_the_rate", "zoom_in",
            ("center = np.log10(best_learning_rate)", "center = best_learning_rate")),
 ]
+
+# function -> the whole source of its graded cell, written differently from the reference.
+WRITTEN_DIFFERENTLY = {
+    "split_data": '''
+import numpy as np
+
+def split_data(X, Y, fractions=(0.8, 0.1, 0.1), seed=0):
+    m = X.shape[1]
+    rng = np.random.default_rng(seed)
+    index = np.arange(m)
+    rng.shuffle(index)
+    cuts = [round(fractions[0] * m), round(fractions[0] * m) + round(fractions[1] * m)]
+    train, dev, test = np.split(index, cuts)
+    return X[:, train], Y[:, train], X[:, dev], Y[:, dev], X[:, test], Y[:, test]
+''',
+    "normalize_inputs": '''
+import numpy as np
+
+def normalize_inputs(X_train, X_dev, X_test, eps=1e-8):
+    mu = X_train.mean(axis=1).reshape(-1, 1)
+    sigma2 = X_train.var(axis=1).reshape(-1, 1)
+    normalized = [(X - mu) / np.sqrt(sigma2 + eps) for X in (X_train, X_dev, X_test)]
+    return (*normalized, mu, sigma2)
+''',
+    "diagnose_bias_variance": '''
+def diagnose_bias_variance(train_error, dev_error, bayes_error=0.0, tolerance=0.015):
+    problems = []
+    if train_error - bayes_error > tolerance:
+        problems.append("high bias")
+    if dev_error - train_error > tolerance:
+        problems.append("high variance")
+    return " and ".join(problems) if problems else "ok"
+''',
+    "sample_learning_rates": '''
+import numpy as np
+
+def sample_learning_rates(n, low_exp=-4, high_exp=0):
+    return 10 ** (low_exp + (high_exp - low_exp) * np.random.rand(n))
+''',
+    "sample_betas": '''
+import numpy as np
+
+def sample_betas(n, low=0.9, high=0.999):
+    a, b = np.log10(1 - high), np.log10(1 - low)
+    return np.array([1 - 10 ** np.random.uniform(a, b) for _ in range(n)])
+''',
+    # Samples with np.random directly and keeps the best as it goes.
+    "random_search": '''
+import numpy as np
+
+def random_search(train_and_evaluate, n_trials, lr_exp_range=(-4, 0), beta_range=(0.9, 0.999)):
+    best, history = None, []
+    low_r, high_r = np.log10(1 - beta_range[1]), np.log10(1 - beta_range[0])
+    for trial in range(n_trials):
+        lr = 10 ** np.random.uniform(*lr_exp_range)
+        beta = 1 - 10 ** np.random.uniform(low_r, high_r)
+        train_error, dev_error = train_and_evaluate(lr, beta)
+        record = dict(learning_rate=lr, beta=beta, train_error=train_error, dev_error=dev_error)
+        history.append(record)
+        if best is None or dev_error < best["dev_error"]:
+            best = record
+    return best, history
+''',
+    "zoom_in": '''
+import math
+import numpy as np
+
+def zoom_in(best_learning_rate, lr_exp_range, factor=0.25):
+    low, high = lr_exp_range
+    half = factor * (high - low) / 2
+    center = np.clip(math.log10(best_learning_rate), low + half, high - half)
+    return center - half, center + half
+''',
+}
+
+# All of them in one notebook (random_search calls the alternative samplers): full marks.
+ALTERNATIVES = [Alternative("written_differently", WRITTEN_DIFFERENTLY)]
+
+# random_search calls the samplers (the suite swaps in the reference ones while it grades the
+# search): a sampler bug never shares a notebook with a search bug, so a leak into the search shows.
+KEEP_APART = [({"sample_learning_rates", "sample_betas"}, {"random_search"})]
