@@ -685,8 +685,17 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
     import signal
     import socket
 
+    import gc
+
     for module in preload:
         importlib.import_module(module)
+    # What the zygote holds now is every learner's: frozen, the learner's garbage collections
+    # do not walk it (each walk would touch, and so copy, every page the fork shares).
+    # The first np.random.seed() in a process costs ~10 ms (numpy sets up its global state):
+    # paid here once, not by every learner child, which seeds again.
+    seed_everything(0)
+    gc.collect()
+    gc.freeze()
     _prctl(PR_SET_DUMPABLE, 0)
     mode = "namespace" if namespaces and _namespaces_work() else ("uid" if learner_uid is not None else "none")
     if mode == "uid":
