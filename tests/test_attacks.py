@@ -31,7 +31,7 @@ import pytest
 from autograder.cli import main as dlgrade
 from autograder.grading.catalogue import ROOT, SUITES_DIR
 from autograder.grading.grade import grade_notebook
-from autograder.grading.reports import feedback_markdown
+from autograder.grading.reports import feedback_markdown, md_inline
 from autograder.sandbox import isolation, spawn
 from tests.nbtools import graded_cell, released_path, solution_path, write
 
@@ -233,7 +233,7 @@ def view(result: dict) -> dict:
     --accept-unisolated warning; it is left out on both sides.
     """
     notes = [n for n in result.get("notes", []) if not n.startswith(UNISOLATED_NOTE)]
-    feedback = without_warning(feedback_markdown({**result, "notes": notes}))
+    feedback = own_submission(without_warning(feedback_markdown({**result, "notes": notes})), result)
     return {"score": result["score"], "functions": result["functions"], "notes": notes, "feedback": feedback,
             "tests": [(t["name"], t["status"], t["score"], t["output"]) for t in result["tests"]]}
 
@@ -243,6 +243,21 @@ def without_warning(feedback: str) -> str:
     lines = [l for l in feedback.splitlines() if l.strip() and UNISOLATED_NOTE not in l]
     return "\n".join(l for i, l in enumerate(lines)
                      if not (l == "## Notes" and not (i + 1 < len(lines) and lines[i + 1].startswith("- "))))
+
+
+def own_submission(feedback: str, result) -> str:
+    """feedback.md with its "Submission:" line checked to name the victim's own file, then made neutral.
+
+    Victims are named after their attacker in a batch (c1-tamper-v1-full.ipynb) and
+    not in the baseline (v1-full.ipynb); everything else must be identical.
+    """
+    own = f"Submission: {md_inline(result['submission'])}" if result.get("submission") else None
+    lines = feedback.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Submission: "):
+            assert line == own, (line, own)
+            lines[i] = "Submission: (the victim's own file)"
+    return "\n".join(lines)
 
 
 def attacker_output(result: dict, function: str = HE) -> str:
@@ -298,7 +313,8 @@ def assert_batch_victims_untouched(batch: dict, attack: str, baseline: dict) -> 
         result = batch[f"{attack}-{name}"]
         got = view(result)
         assert got == baseline[name], (attack, name)
-        assert without_warning(result["_feedback"]) == baseline[name]["feedback"], (attack, name)
+        written = own_submission(without_warning(result["_feedback"]), result)
+        assert written == baseline[name]["feedback"], (attack, name)
 
 
 def attack_of(batch: dict, attack: str) -> dict:
@@ -489,7 +505,11 @@ def test_deeply_nested_notebook_and_deep_tmp_tree_alone(tmp_path, baseline, caps
     nested.write_text(NESTED_JSON)
     result = grade_notebook(nested, A)
     assert result["score"] == 0 and "nested" in result["error"]
-    assert dlgrade(["grade", str(nested), "--assignment", A, *UNISOLATED_FLAG]) == 0
+    # Unreadable input: exit 2 (usage), with the zero and the reason, not a crash (exit 3) or a traceback.
+    capsys.readouterr()
+    assert dlgrade(["grade", str(nested), "--assignment", A, *UNISOLATED_FLAG]) == 2
+    shown = capsys.readouterr()
+    assert "0 / 11" in shown.out and "nested too deeply" in shown.err and "Traceback" not in shown.err
     os.environ.pop(isolation.UNISOLATED_ENV, None)   # set by that run, for its reports only
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c7-deep"])
     zygote = spawn._ZYGOTES[f"{A}:None"]

@@ -335,9 +335,9 @@ class LearnerProcess:
             if cut_by_budget:   # the limit stated is the one that applied
                 owner, budget = ((f"{self.function}'s", self.function_timeout) if self.function
                                  else ("the submission's", self.submission_timeout))
-                raise LearnerError(f"{what} did not finish within the {remaining:.0f} s left of {owner} "
-                                   f"{budget:.0f} s budget", "budget")
-            raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
+                raise LearnerError(f"{what} did not finish within the {_seconds(remaining)} s left of {owner} "
+                                   f"{_seconds(budget)} s time budget", "budget")
+            raise LearnerError(f"{what} did not finish within {_seconds(timeout)} s (infinite loop or too slow?)", "timeout")
         except (EOFError, BrokenPipeError, OSError) as exc:
             code = connection.exit_code()
             self.close_process()
@@ -498,6 +498,12 @@ def cells_needed(cells: list, defines: dict, uses: dict, names: set) -> list:
                 wanted |= uses[cell.cell_id]
                 changed = True
     return [cell for cell in cells if cell.cell_id in needed]
+
+
+def _seconds(value: float) -> str:
+    """A duration for a message: whole seconds when that is exact enough, else one decimal (1.5, 0.4)."""
+    value = max(0.0, value)
+    return f"{value:.0f}" if value >= 10 or abs(value - round(value)) < 0.05 else f"{value:.1f}"
 
 
 def _error_text(reply: dict) -> str:

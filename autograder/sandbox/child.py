@@ -515,7 +515,16 @@ def _run_submission(fds: list, uid, mode: str, zygote_pid: int) -> None:
 
 def _as_uid(uid: int, action) -> None:
     """Run ``action()`` in a short-lived child with ``uid`` (setuid only: what Docker's minimal caps allow)."""
-    helper = os.fork()
+    import time
+
+    for attempt in range(50):   # EAGAIN: the pids cgroup is full of processes still exiting
+        try:
+            helper = os.fork()
+            break
+        except BlockingIOError:
+            time.sleep(0.01 * (attempt + 1))
+    else:
+        raise OSError("cannot fork a helper to act as the learner's uid")
     if helper == 0:
         try:
             os.setresuid(uid, uid, uid)
@@ -533,23 +542,32 @@ def _kill_uid(uid: int) -> None:
     _as_uid(uid, lambda: os.kill(-1, signal.SIGKILL))
 
 
-def _sweep_uid(uid: int) -> bool:
+def _sweep_uid(uid: int, patience: float = 8.0) -> bool:
     """Kill every process of ``uid`` and delete what it owns in /tmp; False if one survives.
 
-    The zygote is a child subreaper, so the orphans are its children, reaped
-    here (a zombie would still count). Files are deleted as ``uid`` (root
-    without CAP_FOWNER may not delete them from a sticky /tmp).
+    The first kill(-1) dooms them all at once (see :func:`_kill_uid`); what
+    follows only waits for the kernel to finish them, which for hundreds of
+    processes on a loaded machine takes a while. The zygote is a child
+    subreaper, so the orphans are its children, reaped here (a zombie still
+    counts): this returns only once no process of ``uid`` exists, so nothing of
+    a submission is left, even dying, when its grade is handed back. Only one
+    that does not die within ``patience`` seconds (unkillable, in the kernel)
+    makes it False, and the zygote retires its uid. Files are deleted as
+    ``uid`` (root without CAP_FOWNER may not delete them from a sticky /tmp).
     """
     import time
 
-    for attempt in range(20):
-        _kill_uid(uid)
-        time.sleep(0.002 * attempt)
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while True:
+        _kill_uid(uid)   # again each round: cheap, and covers a process that was mid-exec
         _reap_children()
         if not _processes_of(uid):
             break
-    else:
-        return False
+        if time.monotonic() > deadline:
+            return False
+        attempt += 1
+        time.sleep(min(0.002 * attempt, 0.05))
     folders = {*WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}
     _as_uid(uid, lambda: [_remove_owned(folder, uid, depth=0) for folder in folders])
     return True
@@ -667,8 +685,17 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
     import signal
     import socket
 
+    import gc
+
     for module in preload:
         importlib.import_module(module)
+    # What the zygote holds now is every learner's: frozen, the learner's garbage collections
+    # do not walk it (each walk would touch, and so copy, every page the fork shares).
+    # The first np.random.seed() in a process costs ~10 ms (numpy sets up its global state):
+    # paid here once, not by every learner child, which seeds again.
+    seed_everything(0)
+    gc.collect()
+    gc.freeze()
     _prctl(PR_SET_DUMPABLE, 0)
     mode = "namespace" if namespaces and _namespaces_work() else ("uid" if learner_uid is not None else "none")
     if mode == "uid":

@@ -302,6 +302,11 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_V1 = CGROUP_ROOT
 V1_CONTROLLERS = ("pids", "memory", "cpu")
 CPU_PERIOD_US = 100_000
+# The sandbox's pids cgroup holds its zygote (with its threads) beside the learner: RLIMIT_NPROC
+# caps the learner's uid at Limits.processes, and this much more is the zygote's, so that a fork
+# bomb that fills its share still leaves the zygote the fork it needs to kill the bomb (uid mode)
+# and to start the next submission.
+ZYGOTE_PIDS = 128
 
 
 @lru_cache(maxsize=None)
@@ -399,7 +404,8 @@ def make_cgroups(limits: Limits) -> Cgroups:
             made.paths.append(str(path))
             for key, value, label in (("memory.max", memory, f"memory {limits.memory_mb} MB"),
                                       ("memory.swap.max", 0, None),
-                                      ("pids.max", limits.processes, f"pids {limits.processes}"),
+                                      ("pids.max", limits.processes + ZYGOTE_PIDS,
+                                       f"pids {limits.processes} + {ZYGOTE_PIDS} for the zygote"),
                                       ("cpu.max", quota, f"cpu {limits.cpus:g}" if limits.cpus else None)):
                 try:
                     (path / key).write_text(str(value))
@@ -416,8 +422,8 @@ def make_cgroups(limits: Limits) -> Cgroups:
                 path.mkdir()
                 made.paths.append(str(path))
                 if controller == "pids":
-                    (path / "pids.max").write_text(str(limits.processes))
-                    made.enforced.append(f"pids {limits.processes}")
+                    (path / "pids.max").write_text(str(limits.processes + ZYGOTE_PIDS))
+                    made.enforced.append(f"pids {limits.processes} + {ZYGOTE_PIDS} for the zygote")
                 elif controller == "memory":
                     (path / "memory.limit_in_bytes").write_text(str(memory))
                     made.enforced.append(f"memory {limits.memory_mb} MB")

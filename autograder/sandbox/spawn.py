@@ -202,7 +202,7 @@ class Zygote:
                     self.control.send(b"kill")
                 except OSError:
                     pass
-                if wait_exit(10) is None:  # the zygote itself is stuck: replace it
+                if wait_exit(15) is None:  # the zygote itself is stuck (its sweep waits up to 8 s): replace it
                     self.close()
 
         def exit_code():
