@@ -53,6 +53,18 @@ base_image() {
     echo "$local_base"
 }
 
+# BuildKit (cached, and it reads <Dockerfile>.dockerignore) when the client has it: buildx, or
+# the built-in BuildKit of a Docker 20.10 client; else the classic builder (it reads /.dockerignore).
+build="docker build"
+if docker buildx version >/dev/null 2>&1; then
+    build="docker buildx build --load"
+else
+    for client in docker /usr/bin/docker; do
+        version=$("$client" version --format '{{.Client.Version}}' 2>/dev/null || true)
+        case $version in 18.09*|19.*|20.*|21.*|22.*) build="env DOCKER_BUILDKIT=1 $client build"; break ;; esac
+    done
+fi
+
 base=$(base_image)
 say "base image: $base"
 targets=${*:-cpu learner}
@@ -67,7 +79,7 @@ for target in $targets; do
     esac
     start=$(now)
     say "building $tag from $file"
-    if ! docker build -q --network host -f "$file" --build-arg "BASE=$base" -t "$tag" . > "$cache/build-$target.log" 2>&1; then
+    if ! $build -q --network host -f "$file" --build-arg "BASE=$base" -t "$tag" . > "$cache/build-$target.log" 2>&1; then
         say "docker build of $tag failed; the end of $cache/build-$target.log:"
         tail -n 25 "$cache/build-$target.log" >&2
         exit 1
