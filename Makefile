@@ -1,5 +1,6 @@
 # `make demo` and `make test` work on a fresh clone: they create .venv/, install
-# the pinned project, install bubblewrap when running as root, and run.
+# the pinned project, install bubblewrap (and headless chromium, for the HTML
+# report tests) when running as root, and run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,6 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1) || \
 		echo "WARNING: bubblewrap could not be installed; submissions will run with weaker isolation"; \
+	fi
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (headless, for the HTML report tests)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1) || \
+		echo "WARNING: chromium could not be installed; the HTML report tests will be skipped"; \
 	fi
 	touch $(STAMP)
 

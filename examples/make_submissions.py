@@ -9,7 +9,8 @@ solution in solutions/:
 
 alice    the solution notebook with its outputs cleared          full marks
 bob      the solution with one function broken (a plausible     loses that function's points only
-         mistake, edited into the solution's own source)
+         mistake, edited into the solution's own source: BOB_BUGS,
+         else the first planted bug of the suite's mutants.py)
 carol    the released notebook, untouched                         zero
 
 and, for ``initialization`` only, mallory: a hostile notebook that patches
@@ -29,9 +30,15 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "examples" / "submissions"
-ASSIGNMENTS = ("initialization", "regularization", "gradient_checking", "optimization", "tensorflow_intro")
+sys.path.insert(0, str(ROOT))
+from autograder.course.scaffold import load_mutants  # noqa: E402
+from autograder.grading import catalogue  # noqa: E402
 
-# assignment -> (function, exact text in the solution's cell, its buggy replacement)
+# Every assignment the catalogue knows (a solution and a suite): a new one gets its examples too.
+ASSIGNMENTS = tuple(catalogue.names())
+
+# assignment -> (function, exact text in the solution's cell, its buggy replacement).
+# An assignment not listed here gets the first planted bug of its suite's mutants.py.
 BOB_BUGS = {
     # Xavier's 1/n instead of He's 2/n: the variance is half of what the test expects.
     "initialization": ("initialize_parameters_he", "np.sqrt(2 / layers_dims[l - 1])",
@@ -103,6 +110,16 @@ def initialize_parameters_he(layers_dims, _gone=os._exit(0)):
 }
 
 
+def bob_bug(name: str) -> tuple:
+    if name in BOB_BUGS:
+        return BOB_BUGS[name]
+    mutants = load_mutants(name)
+    if not mutants:
+        raise SystemExit(f"{name}: no BOB_BUGS entry and no planted bug in autograder/suites/{name}/mutants.py")
+    first = mutants[0]
+    return (first.function, *first.edit)
+
+
 def load(path: Path):
     return nbformat.read(str(path), as_version=4)
 
@@ -133,7 +150,7 @@ def submissions() -> dict:
             continue
         made[f"alice/{name}/{name}.ipynb"] = cleared(load(solution))
 
-        function, right, wrong = BOB_BUGS[name]
+        function, right, wrong = bob_bug(name)
         bob = cleared(load(solution))
         cell = graded_cell(bob, function)
         if right not in cell.source:

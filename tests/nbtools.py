@@ -1,8 +1,9 @@
 """Build test submissions from the solution notebooks.
 
-A planted-bug submission is the solution notebook with one graded cell's
-source replaced; hostile and broken submissions are built the same way, so the
-tests never carry stale copies of notebooks.
+Planted bugs are declared per assignment (autograder/suites/<name>/mutants.py)
+and graded by the product (autograder.course.mutants); hostile and broken
+submissions are the solution notebook with one graded cell's source replaced,
+so the tests never carry stale copies of notebooks.
 """
 from __future__ import annotations
 
@@ -75,21 +76,42 @@ def _load_module(name: str, path: Path):
     return sys.modules[name]
 
 
-def grade_sources(assignment: str, folder: Path, sources: dict, name: str = "submission") -> dict:
-    """Grade the solution notebook with the graded cells named in ``sources`` replaced."""
-    from autograder.grading.grade import grade_notebook
+class MutantGrades:
+    """The declared planted bugs of an assignment (its suites/<name>/mutants.py), graded on first use.
 
-    (first, src), *rest = sources.items()
-    nb = with_function(assignment, first, src)
-    for function, src in rest:
-        graded_cell(nb, function).source = src
-    return grade_notebook(write(nb, folder / f"{name}.ipynb"), assignment)
+    ``grades(name)`` is the :class:`autograder.course.mutants.MutantReport` of
+    that mutant. With ``isolated`` every mutant has a notebook of its own;
+    otherwise the mutants of its round (see ``Declarations.make_rounds``) are graded
+    together, once.
+    """
+
+    def __init__(self, assignment: str, folder: Path, isolated: bool = False):
+        self.assignment, self.folder, self.isolated = assignment, folder, isolated
+        self.reports = {}
+
+    def __call__(self, name: str):
+        from autograder.course import mutants
+
+        if name not in self.reports:
+            members = [name] if self.isolated else next(
+                [m.name for m in r] for r in mutants.load(self.assignment).make_rounds() if name in [m.name for m in r])
+            for report in mutants.grade_mutants(self.assignment, self.folder / name, only=members,
+                                                isolated=self.isolated):
+                self.reports[report.mutant.name] = report
+        return self.reports[name]
 
 
-def failed_checks(result: dict, function: str) -> list:
-    """'check: feedback' of every failed hidden check of ``function``."""
-    return [t["name"] + ": " + t["output"] for t in result["tests"]
-            if t["function"] == function and t["status"] != "passed"]
+def mutant_names(assignment: str) -> list:
+    """The names of the assignment's declared mutants, in declaration order (for parametrize)."""
+    from autograder.course import mutants
+
+    return [m.name for m in mutants.load(assignment).mutants]
+
+
+def alternative_names(assignment: str) -> list:
+    from autograder.course import mutants
+
+    return [a.name for a in mutants.load(assignment).alternatives]
 
 
 def run_public(test, target) -> str:

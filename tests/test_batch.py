@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -263,7 +265,8 @@ def test_a_grader_exception_becomes_a_result_with_the_traceback_for_staff(monkey
     result = pool.grade_submission("alice.ipynb", b"{}", None)
     assert result["score"] == 0 and result["grader_error"]
     assert "KeyError" in result["error"] and "hidden suite bug" in result["error"]
-    assert "Traceback" in result.pop("_traceback")
+    assert "Traceback" in result.staff_traceback
+    assert "Traceback" not in json.dumps(result.to_dict())    # for staff only: never stored or shown
 
 
 # ------------------------------------------------------------------ gradebook and plots
@@ -275,10 +278,14 @@ def test_gradebook_plots_and_table(tmp_path, capsys):
     summary = run_batch(subs, out, workers=2, grade=fake_grade, progress=False, log=quiet)
     with open(out / "gradebook.csv") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["learner", "assignment", "total", "max", "forward", "backward", "problem"]
+        assert reader.fieldnames[:4] == ["learner", "assignment", "total", "max"]
         table = {row["learner"]: row for row in reader}
-    assert table["bob"]["total"] == "2.5" and table["bob"]["forward"] == "2" and table["bob"]["backward"] == "0.5"
-    assert table["alice"]["max"] == "4"
+    assert table["bob"]["total"] == "2.5" and table["alice"]["max"] == "4"
+    with open(out / "gradebooks" / "unknown.csv") as handle:   # per assignment: a column per function
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames[:4] == ["learner", "total", "forward", "backward"]
+        table = {row["learner"]: row for row in reader}
+    assert table["bob"]["forward"] == "2" and table["bob"]["backward"] == "0.5"
     for name in ("unknown-scores.png", "unknown-pass-rate.png"):
         assert (out / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
@@ -306,8 +313,10 @@ def test_nbgrader_layout_filters_by_assignment_and_reports_duplicates(tmp_path, 
         submission(subs / "alice" / other, other, score=4)
     summary = run_batch(subs, out, assignment=name, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert [(g.learner, g.assignment) for g in summary.grades] == [("alice", name)]
-    assert any("two notebooks" in w for w in summary.warnings)
-    assert len(graded_log(log_path)) == 1
+    assert summary.grades[0].result["score"] == 4            # the released file name wins over copy.ipynb
+    assert any(f"2 notebooks for {name}: graded alice/{name}/{name}.ipynb; ignored alice/{name}/copy.ipynb" in w
+               for w in summary.warnings)
+    assert graded_log(log_path) == [f"{name}.ipynb"]
 
 
 # ------------------------------------------------------------------ end to end, real notebooks
@@ -340,13 +349,14 @@ def test_real_batch_from_the_command_line(real_submissions, tmp_path):
     lines = {line.split()[0]: line for line in first.stdout.splitlines() if line.split()[:1] in (["alice"], ["bob"], ["carol"])}
     assert f"{full:g} / {full:g}" in lines["alice"] and "all checks passed" in lines["alice"]
     assert "checks failed" in lines["bob"]
-    assert "not graded" in lines["carol"] and "0 / 0" in lines["carol"]
+    assert "not graded" in lines["carol"] and "unreadable" in lines["carol"] and "0 / 0" not in lines["carol"]
     assert "3 graded now, 0 unchanged" in first.stdout
 
     with open(out / "gradebook.csv") as handle:
         book = {row["learner"]: row for row in csv.DictReader(handle)}
     assert float(book["alice"]["total"]) == full
-    assert book["bob"]["initialize_parameters_zeros"] == "0"
+    with open(out / "gradebooks" / f"{A}.csv") as handle:
+        assert {row["learner"]: row for row in csv.DictReader(handle)}["bob"]["initialize_parameters_zeros"] == "0"
     assert float(book["bob"]["total"]) == full - load(A).points["initialize_parameters_zeros"]
     assert "JSON" in book["carol"]["problem"] or "notebook" in book["carol"]["problem"]
     results = json.loads((out / "bob" / A / "results.json").read_text())
@@ -391,3 +401,202 @@ def test_dask_local_cluster_gives_the_same_grades_and_state(tmp_path, log_path):
     log_path.unlink()
     again = run_batch(subs, tmp_path / "dask", dask="local:2", grade=fake_grade, progress=False, log=quiet)
     assert (again.graded, again.kept) == (0, 4) and not log_path.exists()
+
+
+# ------------------------------------------------------------------ what a grade depends on: regrading
+
+@pytest.fixture
+def own_course(tmp_path, monkeypatch):
+    """A private copy of initialization's hidden suite and solution the test may edit (only the batch
+    process reads them here: the fake grade function never does)."""
+    from autograder.grading import catalogue
+
+    root = tmp_path / "course"
+    (root / "solutions").mkdir(parents=True)
+    (root / "assignments").symlink_to(ROOT / "assignments")
+    shutil.copy(solution_path(A), root / "solutions" / f"{A}.ipynb")
+    suites = tmp_path / "suites"
+    shutil.copytree(catalogue.SUITES_DIR / A, suites / A)
+    monkeypatch.setattr(catalogue, "ROOT", root)
+    monkeypatch.setattr(catalogue, "SUITES_DIR", suites)
+    catalogue.load.cache_clear()
+    yield root, suites / A
+    catalogue.load.cache_clear()
+
+
+def test_a_change_to_what_a_grade_depends_on_regrades_and_says_why(tmp_path, log_path, own_course, monkeypatch):
+    from autograder.batch import state
+
+    root, suite = own_course
+    subs, out = tmp_path / "submitted", tmp_path / "out"
+    for learner in ("alice", "bob"):
+        submission(subs / learner / A, A, score=4)
+    lines = []
+    def log(*args, **kwargs):
+        lines.append(" ".join(map(str, args)))
+    def again(**kwargs) -> run.BatchSummary:
+        lines.clear()
+        log_path.unlink(missing_ok=True)
+        return run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=log, **kwargs)
+
+    assert again().graded == 2
+    assert again().kept == 2 and not log_path.exists()
+
+    (suite / f"test_{A}.py").write_text((suite / f"test_{A}.py").read_text() + "\n# a better hint\n")
+    summary = again()
+    assert summary.graded == 2 and graded_log(log_path) == [f"{A}.ipynb"] * 2
+    assert summary.reasons == {f"{A}: the hidden suite changed": 2}
+    assert any("grading because: initialization: the hidden suite changed (2)" in line for line in lines)
+
+    nb = json.loads((root / "solutions" / f"{A}.ipynb").read_text())
+    nb["cells"].append({"cell_type": "markdown", "id": "remark", "metadata": {}, "source": "a new remark"})
+    (root / "solutions" / f"{A}.ipynb").write_text(json.dumps(nb))
+    assert again().reasons == {f"{A}: the reference solution changed": 2}
+
+    toml = suite / "assignment.toml"
+    toml.write_text(re.sub(r"(?m)^memory_mb = .*$", "memory_mb = 999", toml.read_text()))
+    from autograder.grading import catalogue
+    catalogue.load.cache_clear()
+    assert again().reasons == {f"{A}: the assignment's limits or settings changed": 2}
+
+    monkeypatch.setattr(state, "engine_version", lambda: "99.0+other")
+    assert again().reasons == {f"{A}: the grading engine changed": 2}
+    assert again().kept == 2
+
+    # --force and --only: only bob, graded again though nothing changed.
+    forced = again(force=True, only=["bob"])
+    assert graded_log(log_path) == [f"{A}.ipynb"] and forced.reasons == {"--force": 1}
+    assert [g.learner for g in forced.grades] == ["bob"]
+    assert again().kept == 2
+
+
+def test_a_schema_1_state_is_migrated_and_its_grades_are_redone_once(tmp_path, log_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    path = submission(subs, "alice", score=4)
+    out.mkdir()
+    db = sqlite3.connect(out / run.STATE_FILE)
+    db.executescript("""
+        CREATE TABLE grades (learner TEXT NOT NULL, assignment TEXT NOT NULL, source TEXT NOT NULL,
+            sha256 TEXT NOT NULL, score REAL NOT NULL, max_score REAL NOT NULL, result TEXT NOT NULL,
+            graded_at TEXT NOT NULL, PRIMARY KEY (learner, assignment));
+        PRAGMA user_version=1;""")
+    import hashlib
+    db.execute("INSERT INTO grades VALUES ('alice', 'unknown', 'alice.ipynb', ?, 1, 4, ?, '2020-01-01T00:00:00+00:00')",
+               (hashlib.sha256(path.read_bytes()).hexdigest(), json.dumps(fake_result("alice.ipynb", 1, None))))
+    db.commit()
+    db.close()
+    summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert summary.graded == 1 and summary.grades[0].result["score"] == 4
+    assert list(summary.reasons) == ["unknown: graded by an earlier dlgrade that did not record what a grade depends on"]
+    with sqlite3.connect(out / run.STATE_FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet).kept == 1
+
+
+# ------------------------------------------------------------------ which notebook, which layout
+
+def test_the_released_name_is_preferred_to_a_jupyter_copy_then_the_newest(tmp_path, log_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    # alice: the copy is newer, but the released name wins (the copy used to win, alphabetically).
+    submission(subs / "alice", A, score=4)
+    submission(subs / "alice", f"{A}-Copy1", score=0)
+    os.utime(subs / "alice" / f"{A}.ipynb", (1_000_000, 1_000_000))
+    # bob: no released name: the newest wins.
+    submission(subs / "bob", "old_try", score=1)
+    submission(subs / "bob", "new_try", score=3)
+    os.utime(subs / "bob" / "old_try.ipynb", (1_000_000, 1_000_000))
+    summary = run_batch(subs, out, assignment=A, workers=1, grade=fake_grade, progress=False, log=quiet)
+    got = {g.learner: (g.source, g.result["score"]) for g in summary.grades}
+    assert got == {"alice": (f"alice/{A}.ipynb", 4), "bob": ("bob/new_try.ipynb", 3)}
+    said = "\n".join(summary.warnings)
+    assert f"graded alice/{A}.ipynb; ignored alice/{A}-Copy1.ipynb (not the released name {A}.ipynb)" in said
+    assert "graded bob/new_try.ipynb; ignored bob/old_try.ipynb (older than the one graded)" in said
+    assert graded_log(log_path) == [f"{A}.ipynb", "new_try.ipynb"]
+    listed = (out / run.SKIPPED_FILE).read_text()
+    assert f"alice/{A}-Copy1.ipynb\t" in listed and "bob/old_try.ipynb\t" in listed
+
+
+def test_learner_folder_and_flat_layouts_and_the_skipped_files(tmp_path):
+    # GitHub Classroom / LMS: <learner>/<name>.ipynb, mixed here with nbgrader's <learner>/<assignment>/.
+    subs = tmp_path / "classroom"
+    submission(subs / "alice", "my_initialization")
+    submission(subs / "bob" / A, A)
+    (subs / "alice" / "notes.txt").write_text("to do")
+    (subs / "alice" / f"{A}.py").write_text("x = 1")
+    (subs / "bob" / A / "timestamp.txt").write_text("2024-01-01 00:00:00")   # nbgrader's, expected
+    (subs / "alice" / ".ipynb_checkpoints").mkdir()
+    submission(subs / "alice" / ".ipynb_checkpoints", "my_initialization-checkpoint")
+    submission(subs, "stray")
+    found = discover(subs)
+    assert found.layout == "learner folders + nbgrader"
+    assert [(s.learner, s.source, s.folder_assignment) for s in found.submissions] == [
+        ("alice", "alice/my_initialization.ipynb", None), ("bob", f"bob/{A}/{A}.ipynb", A)]
+    assert [source for source, _ in found.skipped] == [f"alice/{A}.py", "alice/notes.txt", "stray.ipynb"]
+    assert "skipped 3 file(s)" in found.warnings[0]
+
+    flat = tmp_path / "canvas"
+    submission(flat, "alice")
+    (flat / "bob.py").write_text("x = 1")
+    found = discover(flat)
+    assert found.layout == "flat" and [s.learner for s in found.submissions] == ["alice"]
+    assert found.skipped == [("bob.py", "not a notebook (.ipynb)")]
+
+
+def test_learner_folders_with_several_assignments_filtered_by_assignment(tmp_path, log_path):
+    """--assignment in learner folders keeps the notebooks of that assignment (by their metadata)."""
+    known = assignment_names()
+    other = next(n for n in known if n != A)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for name in (A, other):
+        write_notebook = subs / "alice" / f"{name}.ipynb"
+        write_notebook.parent.mkdir(parents=True, exist_ok=True)
+        write_notebook.write_text(json.dumps({"cells": [], "metadata": {"dlgrade": {"assignment": name}},
+                                              "nbformat": 4, "nbformat_minor": 5, "score": 2}))
+    summary = run_batch(subs, out, assignment=A, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert [(g.learner, g.assignment, g.source) for g in summary.grades] == [("alice", A, f"alice/{A}.ipynb")]
+    assert graded_log(log_path) == [f"{A}.ipynb"]
+
+
+# ------------------------------------------------------------------ small things
+
+def test_progress_lines_without_a_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(run, "PROGRESS_EVERY", 2)
+    subs = tmp_path / "subs"
+    for i in range(5):
+        submission(subs, f"learner{i}", score=i % 5)
+    run_batch(subs, tmp_path / "out", workers=1, grade=fake_grade, log=quiet)   # progress=None: automatic
+    err = capsys.readouterr().err   # not a terminal under pytest
+    assert "graded 2/5 (0 could not be graded)" in err and "graded 4/5" in err and "graded 5/5" in err
+
+
+def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):
+    from autograder.batch import gradebook
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submission(subs / "alice" / "hw1", "hw1", score=4)
+    submission(subs / "bob" / "hw1", "hw1", score=2)
+    drawn = []
+    real = gradebook.write_plots
+    monkeypatch.setattr(gradebook, "write_plots", lambda grades, folder: drawn.append(len(grades)) or real(grades, folder))
+    assert run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet).changed
+    assert drawn == [2]
+    summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert drawn == [2] and not summary.changed and (out / "plots" / "unknown-scores.png").exists()
+    submission(subs / "bob" / "hw1", "hw1", score=3)
+    run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert drawn == [2, 2]
+    # A batch killed after grading but before drawing: the next run draws, though it grades nothing.
+    from autograder.batch.state import GradeState
+    with GradeState(out / run.STATE_FILE) as state:
+        state.set_meta(run.PLOTS_DRAWN, "")
+    run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert drawn == [2, 2, 2]
+
+
+def test_closing_stdout_early_is_not_a_traceback():
+    """``dlgrade ... | head``: the reader goes away; the command ends with its own status, silently."""
+    reader = subprocess.Popen([sys.executable, "-m", "autograder.cli", "grade", str(ROOT / "assignments" / A / f"{A}.ipynb")],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    assert reader.wait(120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

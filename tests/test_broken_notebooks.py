@@ -124,7 +124,7 @@ def test_notebook_of_another_assignment(tmp_path):
 def test_cli_grade_writes_reports_and_honours_min_score(tmp_path, full_marks, capsys):
     out = tmp_path / "out"
     assert dlgrade(["grade", str(solution_path(A)), "--out", str(out), "--min-score", str(full_marks)]) == 0
-    assert {p.name for p in out.iterdir()} == {"results.json", "junit.xml", "feedback.md"}
+    assert {p.name for p in out.iterdir()} == {"results.json", "junit.xml", "feedback.md", "feedback.html"}
     stub = tmp_path / "stub.ipynb"
     stub.write_text(nbformat.writes(with_function(A, HE, f"def {HE}(layers_dims):\n    raise NotImplementedError()\n")))
     assert dlgrade(["grade", str(stub), "--min-score", str(full_marks)]) == 1

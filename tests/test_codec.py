@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from autograder.sandbox.codec import (
+    MAX_DEPTH,
+    count_elements,
     DecodeError,
     EncodeError,
     TFValue,
@@ -170,3 +172,81 @@ def test_read_exact_reassembles_short_reads_and_detects_eof():
     assert read_exact(0, 5, read=lambda fd, n: chunks.pop(0)) == b"abcde"
     with pytest.raises(EOFError):
         read_exact(0, 3, read=lambda fd, n: b"")
+
+
+# ------------------------------------------------------------------ decoded size, counted on the bytes
+
+def forged_reply(value_json: str) -> bytes:
+    """The body of a reply frame whose value is the given (hand-written) JSON."""
+    return ('{"ok": true, "value": ' + value_json + '}').encode()
+
+
+@pytest.mark.parametrize("value_json", [
+    "[" + ",".join(["[]"] * 300_000) + "]",                    # many empty lists: ~50x their size decoded
+    '{"__dict__": {' + ",".join(f'"k{i}": 0' for i in range(200_000)) + "}}",
+    "[" + ",".join(["0"] * 300_000) + "]",
+])
+def test_replies_decoding_to_too_many_values_are_refused_before_json_builds_them(value_json):
+    body = forged_reply(value_json)
+    with pytest.raises(DecodeError, match="more than the 100,000 allowed"):
+        count_elements(body, 100_000)
+
+
+def test_commas_inside_strings_do_not_count():
+    text = "," * 500_000 + "[" * 1000
+    body = forged_reply(json.dumps(text))
+    assert count_elements(body, 100_000) < 10
+    assert loads_frame_body(body)["value"] == text
+
+
+def test_a_real_reply_is_counted_close_to_its_size():
+    body = dumps({"ok": True, "value": to_plain({"W1": np.ones((50, 50)), "b": [1.0, 2.0], "n": (1, 2)})})[4:]
+    assert 5 < count_elements(body, 1000) < 30
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 3, 10_000, 200_000])
+def test_deeply_nested_replies_are_refused_on_the_bytes(depth):
+    body = forged_reply("[" * depth + "]" * depth)
+    with pytest.raises(DecodeError, match="nested"):
+        count_elements(body, 10**9)
+
+
+def test_nesting_within_the_limit_passes():
+    body = forged_reply("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    count_elements(body, 10**9)
+
+
+def test_a_submission_has_an_element_budget_across_replies():
+    """LearnerProcess passes min(per reply, what is left of the submission's) as the limit."""
+    from autograder.grading import catalogue
+    from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+
+    spec = catalogue.load("initialization")
+    cell = Cell("c", "def initialize_parameters_zeros(n):\n    return [0] * n\n", ["initialize_parameters_zeros"])
+    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 10, 60,
+                             max_reply_elements=1000, max_submission_elements=2500)
+    learner = Learner(process)
+    try:
+        assert len(learner.initialize_parameters_zeros(900)) == 900
+        assert len(learner.initialize_parameters_zeros(900)) == 900
+        with pytest.raises(LearnerError, match="allowed"):
+            learner.initialize_parameters_zeros(900)    # 2700 > 2500 for the submission
+        with pytest.raises(LearnerError, match="allowed"):
+            learner.initialize_parameters_zeros(1200)   # > 1000 for one reply
+    finally:
+        process.close()
+
+
+# ------------------------------------------------------------------ TensorFlow claims
+
+def test_tf_dtype_claims_are_checked_against_the_array():
+    forged = {"__tf__": {"kind": "EagerTensor", "dtype": "float32", "value": to_plain(np.ones(3, np.float64))}}
+    with pytest.raises(DecodeError, match="claims dtype float32 but holds float64"):
+        from_plain(forged)
+    for dtype in ("resource", "bfloat16x", "float32 "):
+        with pytest.raises(DecodeError):
+            from_plain({"__tf__": {"kind": "EagerTensor", "dtype": dtype, "value": to_plain(np.ones(3, np.float32))}})
+    with pytest.raises(DecodeError, match="kind"):
+        from_plain({"__tf__": {"kind": "LookAlike", "dtype": "float32", "value": to_plain(np.ones(3, np.float32))}})
+    honest = from_plain({"__tf__": {"kind": "Variable", "dtype": "int32", "value": to_plain(np.ones(3, np.int32))}})
+    assert honest.dtype == "int32" and honest.value.dtype == np.int32

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.grade import grade_notebook
-from tests.nbtools import ROOT, graded_cell, with_function, write, load_hidden_suite
+from autograder.course import mutants
+from tests.nbtools import ROOT, MutantGrades, alternative_names, load_hidden_suite, mutant_names
 
 A = "gradient_checking"
 FUNCTIONS = ["forward_propagation", "backward_propagation", "gradient_check", "gradient_check_n"]
@@ -35,290 +35,38 @@ import gradient_checking_utils as utils  # noqa: E402
 suite = load_hidden_suite(A)
 
 
-# ------------------------------------------------------------------ sources
+# ------------------------------------------------------------------ planted bugs (suites/gradient_checking/mutants.py)
 
-HEADER_1D = '''
-# GRADED FUNCTION: {name}
-
-def {name}(x, theta):
-'''
-
-FORWARD_WRONG = HEADER_1D.format(name="forward_propagation") + '''
-    J = theta + x
-    return J
-'''
-
-BACKWARD_RETURNS_THETA = HEADER_1D.format(name="backward_propagation") + '''
-    dtheta = theta
-    return dtheta
-'''
-
-GC_HEADER = '''
-# GRADED FUNCTION: gradient_check
-
-import numpy as np
-
-def gradient_check(x, theta, epsilon=1e-7, print_msg=False):
-'''
-
-GC_ONE_SIDED = GC_HEADER + '''
-    J = forward_propagation(x, theta)
-    J_plus = forward_propagation(x, theta + epsilon)
-    gradapprox = (J_plus - J) / epsilon
-    grad = backward_propagation(x, theta)
-    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-'''
-
-GC_FIXED_EPSILON = GC_HEADER + '''
-    eps = 1e-7
-    J_plus = forward_propagation(x, theta + eps)
-    J_minus = forward_propagation(x, theta - eps)
-    gradapprox = (J_plus - J_minus) / (2 * eps)
-    grad = backward_propagation(x, theta)
-    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-'''
-
-GC_ZERO = GC_HEADER + '''
-    return 0.0
-'''
-
-GC_NO_DENOMINATOR = GC_HEADER + '''
-    J_plus = forward_propagation(x, theta + epsilon)
-    J_minus = forward_propagation(x, theta - epsilon)
-    gradapprox = (J_plus - J_minus) / (2 * epsilon)
-    grad = backward_propagation(x, theta)
-    return np.linalg.norm(grad - gradapprox)
-'''
-
-GC_NO_FACTOR_2 = GC_HEADER + '''
-    J_plus = forward_propagation(x, theta + epsilon)
-    J_minus = forward_propagation(x, theta - epsilon)
-    gradapprox = (J_plus - J_minus) / epsilon
-    grad = backward_propagation(x, theta)
-    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-'''
-
-# Computes theta * x and x itself instead of calling the two functions.
-GC_INLINED = GC_HEADER + '''
-    gradapprox = ((theta + epsilon) * x - (theta - epsilon) * x) / (2 * epsilon)
-    grad = x
-    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-'''
-
-GC_ALTERNATIVE = GC_HEADER + '''
-    # Same math, other spelling: abs instead of norm, a float result.
-    gradapprox = (forward_propagation(x, theta + epsilon) - forward_propagation(x, theta - epsilon)) / epsilon / 2
-    grad = backward_propagation(x, theta)
-    if print_msg:
-        print("difference computed")
-    return float(abs(grad - gradapprox) / (abs(grad) + abs(gradapprox)))
-'''
-
-GCN_HEADER = '''
-# GRADED FUNCTION: gradient_check_n
-
-import numpy as np
-
-def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, print_msg=False):
-    parameters_values, _ = dictionary_to_vector(parameters)
-    grad = gradients_to_vector(gradients)
-    n = parameters_values.shape[0]
-    gradapprox = np.zeros((n, 1))
-'''
-
-GCN_DIFFERENCE = '''
-    return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-'''
-
-GCN_ONE_SIDED = GCN_HEADER + '''
-    J, _ = forward_propagation_n(X, Y, vector_to_dictionary(parameters_values))
-    for i in range(n):
-        theta_plus = np.copy(parameters_values)
-        theta_plus[i] += epsilon
-        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_plus))
-        gradapprox[i] = (J_plus - J) / epsilon
-''' + GCN_DIFFERENCE
-
-TWO_SIDED_LOOP = '''
-    for i in range(n):
-        theta_plus = np.copy(parameters_values)
-        theta_plus[i] += {eps}
-        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_plus))
-        theta_minus = np.copy(parameters_values)
-        theta_minus[i] -= {eps}
-        J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_minus))
-        gradapprox[i] = (J_plus - J_minus) / (2 * {eps})
-'''
-
-GCN_NO_DENOMINATOR = GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
-    return np.linalg.norm(grad - gradapprox)
-'''
-
-GCN_FIXED_EPSILON = GCN_HEADER + TWO_SIDED_LOOP.format(eps="1e-7") + GCN_DIFFERENCE
-
-GCN_ZERO = GCN_HEADER + '''
-    return 0.0
-'''
-
-# Forgets np.copy: theta_plus and theta_minus are the same array as parameters_values.
-GCN_NO_COPY = GCN_HEADER + '''
-    for i in range(n):
-        theta_plus = parameters_values
-        theta_plus[i] += epsilon
-        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_plus))
-        theta_minus = parameters_values
-        theta_minus[i] -= epsilon
-        J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta_minus))
-        gradapprox[i] = (J_plus - J_minus) / (2 * epsilon)
-''' + GCN_DIFFERENCE
-
-GCN_GRAD_NORM_ONLY = GCN_HEADER + TWO_SIDED_LOOP.format(eps="epsilon") + '''
-    return np.linalg.norm(grad - gradapprox) / np.linalg.norm(grad)
-'''
-
-# Other correct answers: theta_minus from theta_plus (different rounding), and
-# perturbing copies of the dictionary without vector_to_dictionary.
-GCN_ALTERNATIVE_MINUS_FROM_PLUS = GCN_HEADER + '''
-    for i in range(n):
-        theta = np.copy(parameters_values)
-        theta[i] = theta[i] + epsilon
-        J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta))
-        theta[i] = theta[i] - 2 * epsilon
-        J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta))
-        gradapprox[i] = (J_plus - J_minus) / 2 / epsilon
-    return float(np.sqrt(np.sum((grad - gradapprox) ** 2)) / (np.sqrt(np.sum(grad ** 2)) + np.sqrt(np.sum(gradapprox ** 2))))
-'''
-
-GCN_ALTERNATIVE_DICT = '''
-# GRADED FUNCTION: gradient_check_n
-
-import numpy as np
-
-def gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7, print_msg=False):
-    grads, approx = [], []
-    for name in ["W1", "b1", "W2", "b2", "W3", "b3"]:
-        for index in np.ndindex(*parameters[name].shape):
-            shifted = {key: np.array(value, dtype=float) for key, value in parameters.items()}
-            shifted[name][index] += epsilon
-            J_plus, _ = forward_propagation_n(X, Y, shifted)
-            shifted[name][index] -= 2 * epsilon
-            J_minus, _ = forward_propagation_n(X, Y, shifted)
-            approx.append((J_plus - J_minus) / (2 * epsilon))
-            grads.append(gradients["d" + name][index])
-    grads, approx = np.array(grads), np.array(approx)
-    return np.linalg.norm(grads - approx) / (np.linalg.norm(grads) + np.linalg.norm(approx))
-'''
-
-PLANTED_BUGS = {
-    "forward_theta_plus_x": ("forward_propagation", FORWARD_WRONG),
-    "backward_returns_theta": ("backward_propagation", BACKWARD_RETURNS_THETA),
-    "gc_one_sided": ("gradient_check", GC_ONE_SIDED),
-    "gc_hard_coded_epsilon": ("gradient_check", GC_FIXED_EPSILON),
-    "gc_returns_zero": ("gradient_check", GC_ZERO),
-    "gc_no_denominator": ("gradient_check", GC_NO_DENOMINATOR),
-    "gc_divides_by_epsilon": ("gradient_check", GC_NO_FACTOR_2),
-    "gc_inlines_theta_x": ("gradient_check", GC_INLINED),
-    "gcn_one_sided": ("gradient_check_n", GCN_ONE_SIDED),
-    "gcn_no_denominator": ("gradient_check_n", GCN_NO_DENOMINATOR),
-    "gcn_hard_coded_epsilon": ("gradient_check_n", GCN_FIXED_EPSILON),
-    "gcn_returns_zero": ("gradient_check_n", GCN_ZERO),
-    "gcn_forgets_copy": ("gradient_check_n", GCN_NO_COPY),
-    "gcn_divides_by_grad_norm_only": ("gradient_check_n", GCN_GRAD_NORM_ONLY),
-}
-
-ALTERNATIVES = {
-    "gc_abs_float": ("gradient_check", GC_ALTERNATIVE),
-    "gcn_minus_from_plus": ("gradient_check_n", GCN_ALTERNATIVE_MINUS_FROM_PLUS),
-    "gcn_dictionary": ("gradient_check_n", GCN_ALTERNATIVE_DICT),
-}
-
-
-def _conflict(functions):
-    """A round may not mix forward/backward_propagation with gradient_check."""
-    return "gradient_check" in functions and bool(functions & {"forward_propagation", "backward_propagation"})
-
-
-def make_rounds(variants):
-    """Group variants into notebooks with at most one replaced function each.
-
-    Grading a notebook costs a few seconds, so each variant is graded once, in a
-    notebook whose other replaced cells belong to other functions. A function's
-    score does not depend on the other functions' cells (gradient_check is even
-    graded with known forward/backward functions swapped in), and the checks
-    below would catch it if it did: every function without a replaced cell must
-    keep full marks. A broken forward_propagation or backward_propagation never
-    shares a notebook with a replaced gradient_check, so that the notebook shows
-    that they cost gradient_check nothing.
-    """
-    rounds = []
-    for name in sorted(variants):
-        function = variants[name][0]
-        for r in rounds:
-            functions = {variants[other][0] for other in r}
-            if function not in functions and not _conflict(functions | {function}):
-                r.append(name)
-                break
-        else:
-            rounds.append([name])
-    return rounds
-
-
-BUG_ROUNDS = make_rounds(PLANTED_BUGS)
-ALTERNATIVE_ROUNDS = make_rounds(ALTERNATIVES)
-
-
-class Grades:
-    """Grades each round's notebook once, on first use: name -> grade_notebook result."""
-
-    def __init__(self, tmp_path_factory):
-        self.tmp_path_factory = tmp_path_factory
-        self.results = {}
-
-    def __call__(self, name):
-        variants, rounds = ((PLANTED_BUGS, BUG_ROUNDS) if name in PLANTED_BUGS
-                            else (ALTERNATIVES, ALTERNATIVE_ROUNDS))
-        members = next(r for r in rounds if name in r)
-        key = tuple(members)
-        if key not in self.results:
-            nb = None
-            for member in members:
-                function, source = variants[member]
-                nb = with_function(A, function, source) if nb is None else _replace(nb, function, source)
-            path = write(nb, self.tmp_path_factory.mktemp("round") / "submission.ipynb")
-            self.results[key] = grade_notebook(path, A)
-        return self.results[key], {variants[member][0] for member in members}
-
-
-def _replace(nb, function, source):
-    graded_cell(nb, function).source = source
-    return nb
+DECLARED = mutants.load(A)
+BUG_ROUNDS = [[m.name for m in r] for r in DECLARED.make_rounds()]
+FUNCTION_OF = {m.name: m.function for m in DECLARED.mutants}
 
 
 @pytest.fixture(scope="module")
 def grades(tmp_path_factory):
-    return Grades(tmp_path_factory)
+    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
 
 
 def failed_checks(result, function):
-    return [t["name"] for t in result["tests"] if t["function"] == function and t["status"] != "passed"]
+    return [t["name"] for t in mutants.failed_tests(result, function)]
 
 
 def test_rounds_replace_each_function_at_most_once():
-    for variants, rounds in ((PLANTED_BUGS, BUG_ROUNDS), (ALTERNATIVES, ALTERNATIVE_ROUNDS)):
-        assert sorted(n for r in rounds for n in r) == sorted(variants)
-        for r in rounds:
-            functions = [variants[n][0] for n in r]
-            assert len(functions) == len(set(functions)), r
-            assert not _conflict(set(functions)), r
+    assert sorted(n for r in BUG_ROUNDS for n in r) == sorted(FUNCTION_OF)
+    for r in BUG_ROUNDS:
+        functions = [FUNCTION_OF[n] for n in r]
+        assert len(functions) == len(set(functions)), r
+        assert not ("gradient_check" in functions and {"forward_propagation", "backward_propagation"} & set(functions)), r
     # The forward/backward bugs are graded with the solution's gradient_check.
-    assert any({PLANTED_BUGS[n][0] for n in r} >= {"forward_propagation", "backward_propagation"}
-               for r in BUG_ROUNDS)
+    assert any({FUNCTION_OF[n] for n in r} >= {"forward_propagation", "backward_propagation"} for r in BUG_ROUNDS)
 
 
-@pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
+@pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
-    function, _ = PLANTED_BUGS[bug]
-    result, replaced = grades(bug)
+    report = grades(bug)
+    assert report.problems == [], report.problems
+    result, function = report.result, report.mutant.function
+    replaced = {function} | {FUNCTION_OF[n] for n in report.shared_with}
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
     assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
@@ -329,25 +77,22 @@ def test_planted_bug_costs_only_its_function(grades, bug):
 
 def test_one_sided_difference_fails_the_curvature_checks(grades):
     """The one-sided checker is caught by the checks meant for it, not only by accident."""
-    result, _ = grades("gcn_one_sided")
-    failed = failed_checks(result, "gradient_check_n")
+    failed = failed_checks(grades("gcn_one_sided").result, "gradient_check_n")
     assert any("O(eps**2)" in name for name in failed), failed
     assert any(name.startswith("gradient_check_n: On correct gradients") for name in failed), failed
-    result, _ = grades("gc_one_sided")
-    failed = failed_checks(result, "gradient_check")
+    failed = failed_checks(grades("gc_one_sided").result, "gradient_check")
     assert any("two-sided value" in name for name in failed), failed
 
 
-@pytest.mark.parametrize("variant", sorted(ALTERNATIVES))
-def test_other_correct_answers_get_full_marks(grades, variant):
-    function, _ = ALTERNATIVES[variant]
-    result, _ = grades(variant)
-    assert result["score"] == result["max_score"], failed_checks(result, function)
+@pytest.mark.parametrize("variant", alternative_names(A))
+def test_other_correct_answers_get_full_marks(tmp_path, variant):
+    result = mutants.grade_alternatives(A, tmp_path, only=[variant])[variant]
+    assert result["score"] == result["max_score"], failed_checks(result, list(result["functions"]))
 
 
 def test_feedback_does_not_show_expected_values(grades):
     """A wrong checker's feedback names the check and gives a hint, without the hidden value."""
-    result, _ = grades("gcn_hard_coded_epsilon")
+    result = grades("gcn_hard_coded_epsilon").result
     outputs = [t["output"] for t in result["tests"] if t["status"] != "passed"]
     assert outputs and all("Hint:" in text for text in outputs)
     X, Y, parameters, gradients = suite.network_case(7, 7)

@@ -22,11 +22,13 @@ import pytest
 
 from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
+from autograder.course.mutants import failed_checks, grade_alternatives
 from tests.nbtools import (
     ROOT,
+    MutantGrades,
+    alternative_names,
     load_public_tests,
-    grade_sources,
-    failed_checks,
+    mutant_names,
     run_public,
     numerical_gradient,
     load_hidden_suite,
@@ -46,65 +48,18 @@ public_tests = load_public_tests(A)
 suite = load_hidden_suite(A)
 
 
-# ------------------------------------------------------------------ sources
+# ------------------------------------------------------------------ planted bugs (suites/initialization/mutants.py)
 
-def source(name, seed_line, w_expr, b_expr="np.zeros((layers_dims[l], 1))", loop="range(1, len(layers_dims))"):
-    """A graded cell for ``name`` whose W{l} is ``w_expr`` (n = layers_dims[l], n_prev = layers_dims[l-1])."""
-    return f'''
-# GRADED FUNCTION: {name}
-
-def {name}(layers_dims):
-    {seed_line}
-    parameters = {{}}
-    for l in {loop}:
-        n, n_prev = layers_dims[l], layers_dims[l - 1]
-        parameters["W" + str(l)] = {w_expr}
-        parameters["b" + str(l)] = {b_expr}
-    return parameters
-'''
+@pytest.fixture(scope="module")
+def grades(tmp_path_factory):
+    return MutantGrades(A, tmp_path_factory.mktemp("mutants"), isolated=True)
 
 
-SEED = "np.random.seed(3)"
-NO_SEED = "pass"
-
-PLANTED_BUGS = {
-    # The three of the brief.
-    "he_sqrt_1_over_n_prev": (HE, source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(1 / n_prev)")),
-    "random_forgets_times_10": (RANDOM, source(RANDOM, SEED, "np.random.randn(n, n_prev)")),
-    "zeros_bias_1d": (ZEROS, source(ZEROS, NO_SEED, "np.zeros((n, n_prev))", b_expr="np.zeros(n)")),
-    # More of the usual mistakes.
-    "he_sqrt_2_over_n_l": (HE, source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(2 / n)")),
-    "he_reseeds_every_layer": (HE, source(HE, NO_SEED, "np.random.RandomState(3).randn(n, n_prev) * np.sqrt(2 / n_prev)")),
-    "random_times_0_01": (RANDOM, source(RANDOM, SEED, "np.random.randn(n, n_prev) * 0.01")),
-    "random_uniform_rand": (RANDOM, source(RANDOM, SEED, "np.random.rand(n, n_prev) * 10")),
-    "zeros_integer_dtype": (ZEROS, source(ZEROS, NO_SEED, "np.zeros((n, n_prev), dtype=int)",
-                                          b_expr="np.zeros((n, 1), dtype=int)")),
-}
-
-ALTERNATIVES = {
-    "unseeded_default_rng": {
-        RANDOM: source(RANDOM, "rng = np.random.default_rng()", "rng.standard_normal((n, n_prev)) * 10"),
-        HE: source(HE, "rng = np.random.default_rng()", "rng.normal(0.0, np.sqrt(2 / n_prev), size=(n, n_prev))"),
-    },
-    "float32_reverse_order": {
-        ZEROS: source(ZEROS, NO_SEED, "np.zeros((n, n_prev), dtype=np.float32)",
-                      b_expr="np.zeros((n, 1), dtype=np.float32)", loop="reversed(range(1, len(layers_dims)))"),
-        RANDOM: source(RANDOM, "np.random.seed(0)", "(10 * np.random.normal(size=(n, n_prev))).astype(np.float32)",
-                       loop="reversed(range(1, len(layers_dims)))"),
-        HE: source(HE, NO_SEED, "np.random.randn(n, n_prev) / np.sqrt(n_prev / 2)", b_expr="np.zeros(shape=(n, 1))",
-                   loop="reversed(range(1, len(layers_dims)))"),
-    },
-}
-
-
-
-
-
-
-@pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
-def test_planted_bug_costs_only_its_function(tmp_path, bug):
-    function, src = PLANTED_BUGS[bug]
-    result = grade_sources(A, tmp_path, {function: src})
+@pytest.mark.parametrize("bug", mutant_names(A))
+def test_planted_bug_costs_only_its_function(grades, bug):
+    report = grades(bug)
+    assert report.problems == [], report.problems
+    result, function = report.result, report.mutant.function
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
     assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
@@ -113,21 +68,20 @@ def test_planted_bug_costs_only_its_function(tmp_path, bug):
             assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
 
 
-def test_wrong_scale_feedback_names_the_scale_seen(tmp_path):
+def test_wrong_scale_feedback_names_the_scale_seen(grades):
     """A wrong scale is reported with the scale the learner used and a hint, not only "wrong"."""
-    result = grade_sources(A, tmp_path, {HE: PLANTED_BUGS["he_sqrt_1_over_n_prev"][1],
-                                      RANDOM: PLANTED_BUGS["random_forgets_times_10"][1]})
-    he = failed_checks(result, HE)
+    he = failed_checks(grades("he_sqrt_1_over_n_prev").result, HE)
     assert he and all("which is the scale sqrt(1 / n_prev)" in text and "Hint:" in text for text in he), he
+    result = grades("random_forgets_times_10").result
     random = failed_checks(result, RANDOM)
     assert random and all("which is the scale 1 (randn without scaling)" in text for text in random), random
     # The zeros function is untouched.
     assert result["functions"][ZEROS]["score"] == result["functions"][ZEROS]["max_score"]
 
 
-@pytest.mark.parametrize("variant", sorted(ALTERNATIVES))
+@pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_sources(A, tmp_path, ALTERNATIVES[variant])
+    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
     assert result["score"] == result["max_score"], [failed_checks(result, f) for f in FUNCTIONS]
 
 

@@ -18,13 +18,13 @@ import copy
 import math
 import sys
 
-import nbformat
 import numpy as np
 import pytest
 
 from autograder.grading import catalogue
+from autograder.course import mutants
 from autograder.grading.grade import grade_notebook
-from tests.nbtools import ROOT, load_public_tests, graded_cell, solution_path, write
+from tests.nbtools import ROOT, MutantGrades, load_public_tests, mutant_names, solution_path
 
 A = "optimization"
 sys.path.insert(0, str(ROOT / "assignments" / A))
@@ -32,150 +32,41 @@ import optimization_utils as U  # noqa: E402
 public_tests = load_public_tests(A)
 
 
-def solution_source(function: str) -> str:
-    return graded_cell(nbformat.read(str(solution_path(A)), as_version=4), function).source
+# ---------------------------------------------------------------- planted bugs (suites/optimization/mutants.py)
 
-
-def planted(function: str, *replacements) -> str:
-    """The solution's cell of ``function`` with each (old, new) replaced; old must occur."""
-    source = solution_source(function)
-    for old, new in replacements:
-        assert old in source, f"planted bug for {function}: {old!r} not in the solution cell"
-        source = source.replace(old, new)
-    return source
-
-
-# (function, label, replacements, fragments of the names of the tests that must fail)
-BUGS = [
-    ("update_parameters_with_gd", "gradient ascent",
-     [('- learning_rate * grads["dW"', '+ learning_rate * grads["dW"')],
-     ["matches the reference", "uses the learning_rate"]),
-    ("update_parameters_with_gd", "updates in place, returns None",
-     [("    return parameters", "    return None")],
-     ["matches the reference", "uses the learning_rate"]),
-    ("random_mini_batches", "X and Y shuffled with different permutations",
-     [("shuffled_Y = Y[:, permutation]", "shuffled_Y = Y[:, list(np.random.permutation(m))]")],
-     ["stays with its example"]),
-    ("random_mini_batches", "no partial last mini-batch",
-     [("if m % mini_batch_size != 0:", "if False:")],
-     ["exactly one mini-batch", "smaller batch only", "not kept in their original order"]),
-    ("random_mini_batches", "an empty mini-batch when m is a multiple",
-     [("if m % mini_batch_size != 0:", "if True:")],
-     ["smaller batch only"]),
-    ("random_mini_batches", "not shuffled",
-     [("permutation = list(np.random.permutation(m))", "permutation = list(range(m))")],
-     ["not kept in their original order", "different seeds give different"]),
-    ("random_mini_batches", "seed ignored",
-     [("np.random.seed(seed)", "pass")],
-     ["different seeds give different"]),
-    ("initialize_velocity", "transposed shapes",
-     [('np.zeros(parameters["W" + str(l)].shape)', 'np.zeros(parameters["W" + str(l)].T.shape)')],
-     ["holds zeros"]),
-    ("update_parameters_with_momentum", "CS231n velocity without (1 - beta)",
-     [('(1 - beta) * grads["dW"', 'grads["dW"'), ('(1 - beta) * grads["db"', 'grads["db"')],
-     ["returned v", "returned parameters"]),
-    ("initialize_rmsprop", "keys W1/b1 instead of dW1/db1",
-     [('s["dW" + str(l)]', 's["W" + str(l)]'), ('s["db" + str(l)]', 's["b" + str(l)]')],
-     ["holds zeros"]),
-    ("update_parameters_with_rmsprop", "epsilon inside the square root",
-     [('(np.sqrt(s["dW" + str(l)]) + epsilon)', 'np.sqrt(s["dW" + str(l)] + epsilon)'),
-      ('(np.sqrt(s["db" + str(l)]) + epsilon)', 'np.sqrt(s["db" + str(l)] + epsilon)')],
-     ["returned parameters"]),
-    ("initialize_adam", "s shares v's arrays",
-     [('s["dW" + str(l)] = np.zeros(parameters["W" + str(l)].shape)', 's["dW" + str(l)] = v["dW" + str(l)]'),
-      ('s["db" + str(l)] = np.zeros(parameters["b" + str(l)].shape)', 's["db" + str(l)] = v["db" + str(l)]')],
-     ["separate arrays"]),
-    ("update_parameters_with_adam", "bias correction with beta1**(t + 1)",
-     [("1 - beta1 ** t", "1 - beta1 ** (t + 1)")],
-     ["divide by 1 - beta**t", "returned parameters", "uses the arguments"]),
-    ("update_parameters_with_adam", "no bias correction",
-     [("v[key] / (1 - beta1 ** t)", "v[key]"), ("s[key] / (1 - beta2 ** t)", "s[key]")],
-     ["divide by 1 - beta**t", "returned parameters", "uses the arguments"]),
-    ("update_parameters_with_adam", "hard-coded beta1 = 0.9",
-     [("beta1 * v[key] + (1 - beta1)", "0.9 * v[key] + (1 - 0.9)")],
-     ["uses the arguments"]),
-    ("update_lr", "exponential decay",
-     [("learning_rate0 / (1 + decay_rate * epoch_num)", "learning_rate0 * 0.95 ** epoch_num")],
-     ["update_lr is"]),
-    ("schedule_lr_decay", "no floor",
-     [("math.floor(epoch_num / time_interval)", "(epoch_num / time_interval)")],
-     ["only every 1000 epochs", "time_interval argument"]),
-    ("schedule_lr_decay", "time_interval ignored",
-     [("math.floor(epoch_num / time_interval)", "math.floor(epoch_num / 1000)")],
-     ["time_interval argument"]),
-]
-
+DECLARED = mutants.load(A).mutants
+ROUNDS = [[m.name for m in r] for r in mutants.load(A).make_rounds()]
+FUNCTION_OF = {m.name: m.function for m in DECLARED}
 # One bug in each of five functions for the quick combined check (the issue's examples).
-COMBINED = [
-    "X and Y shuffled with different permutations",
-    "bias correction with beta1**(t + 1)",
-    "no floor",
-    "CS231n velocity without (1 - beta)",
-    "s shares v's arrays",
-]
-
-
-def bug(label):
-    return next(b for b in BUGS if b[1] == label)
-
-
-def make_rounds():
-    """Group the bugs into notebooks with at most one bug per function, COMBINED first.
-
-    Grading one notebook costs a few seconds, so every bug is graded once, inside a
-    notebook that carries bugs in other functions only. That is still a test of each
-    bug alone: a function's hidden tests only call that function, so a bug elsewhere
-    cannot change its score (and if it did, the "others keep full marks" checks fail).
-    """
-    rounds = [list(COMBINED)]
-    for _, label, _, _ in BUGS:
-        if label in COMBINED:
-            continue
-        for r in rounds:
-            if bug(label)[0] not in {bug(other)[0] for other in r}:
-                r.append(label)
-                break
-        else:
-            rounds.append([label])
-    return rounds
-
-
-ROUNDS = make_rounds()
-ROUND_OF = {label: i for i, r in enumerate(ROUNDS) for label in r}
+COMBINED = [m.name for m in DECLARED[:5]]
 
 
 def failed_tests(result, function):
-    return [t["name"] for t in result["tests"] if t["function"] == function and t["status"] != "passed"]
+    return [t["name"] for t in mutants.failed_tests(result, function)]
 
 
 @pytest.fixture(scope="module")
 def round_results(tmp_path_factory):
-    """Each round's notebook graded once: {round index: grade_notebook result}."""
-    results = {}
-    for i, labels in enumerate(ROUNDS):
-        nb = nbformat.read(str(solution_path(A)), as_version=4)
-        for label in labels:
-            function, _, replacements, _ = bug(label)
-            graded_cell(nb, function).source = planted(function, *replacements)
-        path = write(nb, tmp_path_factory.mktemp(f"round{i}") / "bugs.ipynb")
-        results[i] = grade_notebook(path, A)
-    return results
+    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
 
 
 def test_rounds_cover_every_bug_once():
-    assert sorted(label for r in ROUNDS for label in r) == sorted(b[1] for b in BUGS)
+    assert sorted(label for r in ROUNDS for label in r) == sorted(FUNCTION_OF)
+    assert ROUNDS[0][:len(COMBINED)] == COMBINED
     for r in ROUNDS:
-        functions = [bug(label)[0] for label in r]
+        functions = [FUNCTION_OF[label] for label in r]
         assert len(functions) == len(set(functions)), r
 
 
-@pytest.mark.parametrize("function,label,replacements,must_fail", BUGS, ids=[b[1] for b in BUGS])
-def test_planted_bug(round_results, function, label, replacements, must_fail):
+@pytest.mark.parametrize("label", mutant_names(A))
+def test_planted_bug(round_results, label):
     """The buggy function loses exactly the named checks, with a hint; functions without
     a bug in the same notebook keep full marks."""
-    result = round_results[ROUND_OF[label]]
+    report = round_results(label)
+    assert report.problems == [], report.problems
+    result, function, must_fail = report.result, report.mutant.function, report.mutant.fails
     assert not result.get("grader_error"), result["tests"]
-    buggy = {bug(other)[0] for other in ROUNDS[ROUND_OF[label]]}
+    buggy = {function} | {FUNCTION_OF[other] for other in report.shared_with}
     for name, entry in result["functions"].items():
         if name not in buggy:
             assert entry["score"] == entry["max_score"], (name, failed_tests(result, name))
@@ -187,12 +78,14 @@ def test_planted_bug(round_results, function, label, replacements, must_fail):
     assert len(failed) == len(must_fail), failed
     for t in result["tests"]:
         if t["function"] == function and t["status"] != "passed":
-            assert "Hint:" in t["output"], t
+            # A function that could not be defined gets the error that stopped its cell instead of a hint.
+            assert "Hint:" in t["output"] or "its cell stopped with an error" in t["output"], t
 
 
 def test_combined_hints_name_the_mistake(round_results):
     """The hints of the issue reach the learner for the matching bugs."""
-    combined_result = round_results[0]
+    combined_result = round_results(COMBINED[0]).result
+    assert set(COMBINED[1:]) <= set(round_results(COMBINED[0]).shared_with)
     outputs = {t["function"]: "" for t in combined_result["tests"]}
     for t in combined_result["tests"]:
         outputs[t["function"]] += t["output"] + "\n"
@@ -236,9 +129,10 @@ def test_public_tests_pass_on_reference(ref, capsys):
                                    "X and Y shuffled with different permutations", "no floor"])
 def test_public_tests_catch_planted_bugs(label):
     """The public tests already catch the common mistakes (with fixed inputs)."""
-    function, _, replacements, _ = bug(label)
+    mutant = mutants.mutant(A, label)
+    function = mutant.function
     namespace = {"np": np, "math": math}
-    exec(planted(function, *replacements), namespace)
+    exec(mutants.edited_source(A, function, mutant.edit), namespace)
     with pytest.raises(AssertionError):
         getattr(public_tests, function + "_test")(namespace[function])
 

@@ -65,3 +65,54 @@ def test_a_repeated_error_is_reported_each_time(learner):
     for _ in range(2):
         with pytest.raises(LearnerError, match="raised ValueError: not today"):
             learner.update_lr(0.1, 1, 1.0)
+
+
+# Two functions in separate cells: one slow (within its per-call limit) whose cell patches
+# builtins at definition time and whose calls leave state behind; one that reports what it sees.
+SLOW_CELL = '''
+import builtins, time
+class _Patch:
+    builtins.abs = lambda value: -1
+def update_parameters_with_gd(parameters, grads, learning_rate):
+    builtins.leftover = "from the slow function"
+    time.sleep(0.6)
+    return 1
+'''
+WITNESS_CELL = '''
+import builtins
+def update_lr(learning_rate0, epoch_num, decay_rate):
+    return [abs(-2), getattr(builtins, "leftover", None)]
+'''
+
+
+def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget():
+    spec = catalogue.load("optimization")
+    cells = [Cell("slow", SLOW_CELL, ["update_parameters_with_gd"]), Cell("witness", WITNESS_CELL, ["update_lr"])]
+    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 1, 100, function_timeout=1.5)
+    learner = Learner(process)
+    try:
+        process.begin_function("update_parameters_with_gd")
+        assert learner.update_parameters_with_gd({}, {}, 0.1) == 1
+        with pytest.raises(LearnerError, match="time budget") as exc:
+            for _ in range(5):   # 0.6 s each, within the 1 s per call, over the function's 1.5 s
+                learner.update_parameters_with_gd({}, {}, 0.1)
+        assert exc.value.kind == "budget"
+        process.begin_function("update_lr")
+        # Its own budget, a child that never ran the slow cell's definitions nor its calls.
+        assert learner.update_lr(0.1, 1, 1.0) == [2, None]
+    finally:
+        process.close()
+
+
+def test_a_check_may_call_another_function_whose_cell_is_then_loaded():
+    spec = catalogue.load("optimization")
+    cells = [Cell("a", "def update_lr(a, b, c):\n    return 7\n", ["update_lr"]),
+             Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return 8\n", ["schedule_lr_decay"])]
+    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 5, 100)
+    learner = Learner(process)
+    try:
+        process.begin_function("update_lr")
+        assert learner.update_lr(1, 2, 3) == 7
+        assert learner.schedule_lr_decay(1, 2, 3) == 8
+    finally:
+        process.close()

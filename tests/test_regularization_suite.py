@@ -22,14 +22,14 @@ import pytest
 
 from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
+from autograder.course.mutants import failed_checks, grade_alternatives
 from tests.nbtools import (
     ROOT,
+    MutantGrades,
+    alternative_names,
     load_public_tests,
-    grade_sources,
-    failed_checks,
+    mutant_names,
     run_public,
-    graded_cell,
-    solution_path,
     numerical_gradient,
     load_hidden_suite,
 )
@@ -45,167 +45,18 @@ sys.path.insert(0, str(ROOT / "assignments" / A))
 import regularization_utils as utils  # noqa: E402
 public_tests = load_public_tests(A)
 
-import nbformat  # noqa: E402
+# ------------------------------------------------------------------ planted bugs (suites/regularization/mutants.py)
+
+@pytest.fixture(scope="module")
+def grades(tmp_path_factory):
+    return MutantGrades(A, tmp_path_factory.mktemp("mutants"), isolated=True)
 
 
-# ------------------------------------------------------------------ sources
-
-def solution_source(function):
-    nb = nbformat.read(solution_path(A), as_version=4)
-    return graded_cell(nb, function).source
-
-
-def edited(function, *replacements):
-    """The solution's graded cell for ``function`` with each (old, new) replaced once."""
-    # Without the nbgrader markers, as a learner's cell would be.
-    src = "\n".join(line for line in solution_source(function).splitlines()
-                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    for old, new in replacements:
-        assert src.count(old) == 1, (function, old)
-        src = src.replace(old, new)
-    return src
-
-
-def mask_lines(l, draw):
-    """The four inverted-dropout lines of layer ``l`` with mask expression ``draw``."""
-    return f"""
-    D{l} = {draw}
-    A{l} = A{l} * D{l}
-    A{l} = A{l} / keep_prob
-"""
-
-
-SOLUTION_FORWARD_LAYER1 = """    D1 = np.random.rand(A1.shape[0], A1.shape[1])  # step 1: uniform numbers in [0, 1)
-    D1 = (D1 < keep_prob).astype(int)               # step 2: 1 with probability keep_prob
-    A1 = A1 * D1                                    # step 3: shut down the dropped units
-    A1 = A1 / keep_prob                             # step 4: keep the expected value of A1
-"""
-SOLUTION_FORWARD_LAYER2 = """    D2 = np.random.rand(A2.shape[0], A2.shape[1])
-    D2 = (D2 < keep_prob).astype(int)
-    A2 = A2 * D2
-    A2 = A2 / keep_prob
-"""
-
-
-def planted_bugs():
-    return {
-        # L2 backward: dW2 without its weight-decay term (dW1, dW3 right).
-        "l2_dW2_missing_term": (L2_BACKWARD, edited(
-            L2_BACKWARD, ("dW2 = 1. / m * np.dot(dZ2, A1.T) + lambd / m * W2", "dW2 = 1. / m * np.dot(dZ2, A1.T)")),
-            "dW2 lacks the lambd/m * W2 term"),
-        # L2 cost: lambd / m instead of lambd / (2 m).
-        "cost_lambd_over_m": (COST, edited(COST, ("lambd / (2 * m)", "lambd / m")), "uses lambd / m"),
-        # Dropout forward: masks applied but no division by keep_prob.
-        "dropout_forgets_keep_prob": (FORWARD, edited(
-            FORWARD, ("    A1 = A1 / keep_prob ", "    A1 = A1 "), ("    A2 = A2 / keep_prob\n", "    A2 = A2\n")),
-            "did you divide by keep_prob?"),
-        # Dropout forward: the mask applied to Z (and the dropped Z stored in the cache).
-        "dropout_mask_on_Z": (FORWARD, edited(
-            FORWARD,
-            ("    A1 = relu(Z1)\n", ""),
-            (SOLUTION_FORWARD_LAYER1,
-             "    D1 = (np.random.rand(*Z1.shape) < keep_prob).astype(int)\n"
-             "    Z1 = Z1 * D1 / keep_prob\n    A1 = relu(Z1)\n"),
-            ("    A2 = relu(Z2)\n", ""),
-            (SOLUTION_FORWARD_LAYER2,
-             "    D2 = (np.random.rand(*Z2.shape) < keep_prob).astype(int)\n"
-             "    Z2 = Z2 * D2 / keep_prob\n    A2 = relu(Z2)\n")),
-            "apply the mask D1 to A1 = relu(Z1), not to Z1"),
-        # L2 cost without W3.
-        "cost_forgets_W3": (COST, edited(COST, ("\n                                                + np.sum(np.square(W3))", "")),
-                            "leaves out W3"),
-        # L2 backward: the biases penalized too.
-        "l2_db_regularized": (L2_BACKWARD, edited(
-            L2_BACKWARD, ("db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)",
-                          "db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True) + lambd / m * b2")),
-            "biases are not penalized"),
-        # Dropout forward: one mask column shared by every example.
-        "dropout_same_mask_for_every_example": (FORWARD, edited(
-            FORWARD, ("D1 = np.random.rand(A1.shape[0], A1.shape[1])", "D1 = np.random.rand(A1.shape[0], 1)"),
-            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])", "D2 = np.random.rand(A2.shape[0], 1)")),
-            "masks have the shape of the activations"),
-        # Dropout backward: new masks drawn instead of the cached ones.
-        "dropout_backward_draws_new_masks": (BACKWARD, edited(
-            BACKWARD, ("    dA2 = dA2 * D2 ", "    dA2 = dA2 * (np.random.rand(*dA2.shape) < keep_prob) "),
-            ("    dA1 = dA1 * D1\n", "    dA1 = dA1 * (np.random.rand(*dA1.shape) < keep_prob)\n")),
-            "from the cache (do not draw a new one)"),
-        # Dropout backward: masks applied, no division by keep_prob.
-        "dropout_backward_forgets_keep_prob": (BACKWARD, edited(
-            BACKWARD, ("    dA2 = dA2 / keep_prob   # the same scaling as in the forward pass\n", ""),
-            ("    dA1 = dA1 / keep_prob\n", "")),
-            "masked by D2 but not divided by keep_prob"),
-    }
-
-
-def alternatives():
-    return {
-        # The brief's alternative: rand > 1 - keep_prob, boolean masks; L2 written other ways.
-        "rand_gt_1_minus_keep_prob": {
-            FORWARD: edited(
-                FORWARD,
-                (SOLUTION_FORWARD_LAYER1,
-                 mask_lines(1, "np.random.rand(*A1.shape) > 1 - keep_prob")[1:]),
-                (SOLUTION_FORWARD_LAYER2,
-                 mask_lines(2, "np.random.rand(*A2.shape) > 1 - keep_prob")[1:])),
-            COST: '''
-def compute_cost_with_regularization(A3, Y, parameters, lambd):
-    m = Y.shape[1]
-    squares = sum(np.linalg.norm(parameters["W%d" % l]) ** 2 for l in (1, 2, 3))
-    return np.array([[compute_cost(A3, Y) + lambd * squares / (2 * m)]])
-''',
-            L2_BACKWARD: '''
-def backward_propagation_with_regularization(X, Y, cache, lambd):
-    # the provided gradients, plus weight decay on the weights only
-    grads = backward_propagation(X, Y, cache)
-    W = {1: cache[2], 2: cache[6], 3: cache[10]}
-    for l in (1, 2, 3):
-        grads["dW%d" % l] = grads["dW%d" % l] + lambd * W[l] / X.shape[1]
-    return grads
-''',
-        },
-        # Float masks from another generator, the mask applied to relu's input
-        # with the raw Z kept in the cache, and the mask applied to dZ in the
-        # backward pass (dA returned unmasked): all the same math.
-        "float_masks_mask_before_relu_mask_on_dZ": {
-            FORWARD: '''
-def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):
-    rng = np.random.default_rng()
-    W1, b1, W2, b2, W3, b3 = (parameters[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
-    Z1 = W1 @ X + b1
-    D1 = rng.binomial(1, keep_prob, size=Z1.shape).astype(np.float32)
-    A1 = relu(Z1 * D1) / keep_prob
-    Z2 = W2 @ A1 + b2
-    D2 = rng.binomial(1, keep_prob, size=Z2.shape).astype(np.float32)
-    A2 = relu(Z2 * D2) / keep_prob
-    Z3 = W3 @ A2 + b3
-    A3 = sigmoid(Z3)
-    return A3, [Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3]
-''',
-            BACKWARD: '''
-def backward_propagation_with_dropout(X, Y, cache, keep_prob):
-    m = X.shape[1]
-    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
-    dZ3 = A3 - Y
-    dA2 = W3.T @ dZ3
-    dZ2 = dA2 * (Z2 > 0) * D2 / keep_prob
-    dA1 = W2.T @ dZ2
-    dZ1 = dA1 * (Z1 > 0) * D1 / keep_prob
-    return {"dZ3": dZ3, "dW3": dZ3 @ A2.T / m, "db3": dZ3.sum(axis=1, keepdims=True) / m,
-            "dA2": dA2, "dZ2": dZ2, "dW2": dZ2 @ A1.T / m, "db2": dZ2.sum(axis=1, keepdims=True) / m,
-            "dA1": dA1, "dZ1": dZ1, "dW1": dZ1 @ X.T / m, "db1": dZ1.sum(axis=1, keepdims=True) / m}
-''',
-        },
-    }
-
-
-
-
-
-
-@pytest.mark.parametrize("bug", sorted(planted_bugs()))
-def test_planted_bug_costs_only_its_function(tmp_path, bug):
-    function, src, hint = planted_bugs()[bug]
-    result = grade_sources(A, tmp_path, {function: src})
+@pytest.mark.parametrize("bug", mutant_names(A))
+def test_planted_bug_costs_only_its_function(grades, bug):
+    report = grades(bug)
+    assert report.problems == [], report.problems
+    result, function = report.result, report.mutant.function
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
     assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
@@ -214,14 +65,15 @@ def test_planted_bug_costs_only_its_function(tmp_path, bug):
             assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
     # The feedback names the check and gives the targeted hint, without the hidden arrays.
     failures = failed_checks(result, function)
-    assert failures and any(hint in text for text in failures), failures
+    for hint in report.mutant.feedback:
+        assert failures and any(hint in text for text in failures), (hint, failures)
     assert all("Hint:" in text for text in failures), failures
     assert not any("array(" in text or "[[" in text for text in failures), failures
 
 
-@pytest.mark.parametrize("variant", sorted(alternatives()))
+@pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_sources(A, tmp_path, alternatives()[variant])
+    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
     assert result["score"] == result["max_score"], [failed_checks(result, f) for f in FUNCTIONS]
 
 
@@ -295,6 +147,31 @@ def test_mask_statistics_tolerance_accepts_fresh_draws_and_rejects_wrong_rates()
             D = rng.random((200, 400)) < keep_prob
             assert abs(D.mean() - keep_prob) < 0.015
     assert abs((1 - 0.8) - 0.8) > 0.015
+
+
+def test_mask_randomness_accepts_fresh_draws_and_rejects_patterns():
+    """Independent draws of any generator and type pass the call-to-call and neighbour checks (10 standard
+    errors wide); the same mask twice, a fixed pattern and a randomly shifted one do not."""
+    rng = np.random.default_rng(12)
+    legacy = np.random.RandomState(5)
+    for keep_prob in (0.8, 0.5):
+        for _ in range(10):
+            for shape in ((120, 200), (100, 200)):
+                suite.check_masks_random((rng.random(shape) < keep_prob).astype(int), rng.random(shape) < keep_prob,
+                                         "D1", "")
+                suite.check_masks_random(legacy.binomial(1, keep_prob, shape).astype(np.float32),
+                                         (legacy.rand(*shape) < keep_prob).astype(np.float64), "D2", "")
+    D = (rng.random((120, 200)) < 0.8).astype(int)
+    with pytest.raises(CheckFailed, match="two calls in a row return the same mask D1"):
+        suite.check_masks_random(D, D.copy(), "D1", "")
+    pattern = lambda shift: ((np.arange(24000).reshape(120, 200) * 0.618034 + shift) % 1 < 0.8).astype(int)  # noqa: E731
+    with pytest.raises(CheckFailed, match="predicts the entry of the next example"):
+        suite.check_masks_random(pattern(0.0), pattern(0.3), "D1", "")
+    # Masks that change between calls only by a few entries.
+    again = D.copy()
+    again[:5] = 1 - again[:5]
+    with pytest.raises(CheckFailed, match="at the same place in the next call"):
+        suite.check_masks_random(D, again, "D1", "")
 
 
 # ------------------------------------------------------------------ reference and provided code vs numerical gradients

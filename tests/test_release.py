@@ -69,3 +69,98 @@ def test_helper_module_imports_nothing_heavy(name):
             "print(sorted(m for m in ('sklearn', 'matplotlib', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=spec.release_dir, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"{name}_utils imports {out.stdout.strip()} at module level"
+
+
+# ------------------------------------------------------------ what a learner sees
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_first_cell_states_how_the_notebook_is_graded(name):
+    released = nbformat.read(str(catalogue.load(name).released_notebook), as_version=4)
+    assert released.cells[0].cell_type == "markdown"
+    assert release.GRADING_RULES in released.cells[0].source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_last_cell_checks_the_whole_notebook(name):
+    released = nbformat.read(str(catalogue.load(name).released_notebook), as_version=4)
+    assert released.cells[-1].cell_type == "code" and released.cells[-1].source.strip() == "check_all()"
+    assert "submit" in released.cells[-2].source.lower()
+    folder = catalogue.load(name).release_dir
+    assert (folder / "notebook_check.py").read_text() == release.NOTEBOOK_CHECK.read_text()
+
+
+def test_check_all_shows_a_table_of_every_public_test(capsys):
+    from tests.nbtools import load_public_tests
+
+    name = "initialization"
+    public_tests = load_public_tests(name)
+    reference = vars(catalogue.reference(name))
+    public_tests.check_all(dict(reference))
+    out = capsys.readouterr().out
+    for function in catalogue.load(name).graded_functions:
+        assert any(line.startswith(function) and "passed" in line for line in out.splitlines()), out
+    assert "3 of 3 public tests passed." in out and "How to submit" in out
+
+    def stub(layers_dims):
+        raise NotImplementedError()
+
+    def wrong(layers_dims):
+        return {}
+
+    namespace = dict(reference, initialize_parameters_zeros=stub, initialize_parameters_random=wrong)
+    del namespace["initialize_parameters_he"]
+    public_tests.check_all(namespace)
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("initialize_")}
+    assert "not done" in rows["initialize_parameters_zeros"]
+    assert "failed" in rows["initialize_parameters_random"] and "missing keys" in rows["initialize_parameters_random"]
+    assert "missing" in rows["initialize_parameters_he"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exercises_are_numbered_like_the_graded_functions(name):
+    """Every notebook labels its exercises Exercise 1, 2, ... one number per graded function."""
+    import re
+
+    spec = catalogue.load(name)
+    nb = nbformat.read(str(spec.solution_path), as_version=4)
+    numbers = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for match in re.finditer(r"Exercises? (\d+)((?: and \d+)*)", cell.source):
+                numbers += [int(match[1])] + [int(n) for n in re.findall(r"\d+", match[2])]
+    assert numbers == list(range(1, len(spec.graded_functions) + 1))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plot_helpers_draw_and_return_nothing(name):
+    """A cell ending with a plot call must show the figure, not `<Axes: ...>` above it."""
+    import ast
+
+    path = catalogue.load(name).release_dir / f"{name}_utils.py"
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("plot_"):
+            returns = [r for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None]
+            assert not returns, f"{name}_utils.{node.name} returns a value; a notebook cell would print it"
+
+
+def test_readme_says_how_to_get_a_kernel_and_its_commands_work(tmp_path):
+    """The learner section gives a kernel with numpy, TensorFlow and scikit-learn, and the commands run."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (catalogue.ROOT / "README.md").read_text()
+    learners = readme[readme.index("## Learners"):readme.index("## Graders")]
+    assert ".venv/bin/jupyter lab" in learners
+    assert ".venv/bin/python -m ipykernel install --user --name dlgrade" in learners
+    for module in ("numpy", "tensorflow", "sklearn", "matplotlib", "ipykernel", "jupyterlab"):
+        assert importlib.util.find_spec(module), f"{module} is not installed in the project's environment"
+    assert (Path(sys.executable).parent / "jupyter-lab").exists()
+    # The kernel-spec command, into a scratch prefix instead of the user's home.
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(tmp_path), "--name", "dlgrade",
+                    "--display-name", "Python (dlgrade)"], check=True, capture_output=True)
+    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "dlgrade" / "kernel.json").read_text())
+    assert spec["display_name"] == "Python (dlgrade)" and Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()

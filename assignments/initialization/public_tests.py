@@ -121,3 +121,19 @@ def initialize_parameters_he_test(target):
     _check_std(big["W2"], np.sqrt(2 / 400), "W2 of initialize_parameters_he([1000, 400, 800, 1])",
                hint + " (n_prev is the size of the previous layer)")
     print("All tests passed.")
+
+
+def check_all(namespace=None):
+    """Run every public test of the notebook and print a table of what passed, then how to submit.
+
+    The notebook's last cell calls ``check_all()``; ``namespace`` defaults to the
+    variables of the notebook that calls it.
+    """
+    import inspect
+    import sys
+
+    from notebook_check import check_all as print_check_table  # copied here by `dlgrade release`
+
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    print_check_table(sys.modules[__name__], namespace)

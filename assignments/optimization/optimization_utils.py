@@ -160,7 +160,6 @@ def plot_dataset(X, Y, ax=None, title=None):
     ax.scatter(X[0, :], X[1, :], c=Y.ravel(), s=12, cmap=plt.cm.Spectral)
     if title:
         ax.set_title(title)
-    return ax
 
 
 def plot_decision_boundary(parameters, X, Y, ax=None, title=None):
@@ -188,7 +187,6 @@ def plot_decision_boundary(parameters, X, Y, ax=None, title=None):
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=9)
-    return ax
 
 
 def plot_costs(histories, every=100, ax=None, title=None):
@@ -212,4 +210,3 @@ def plot_costs(histories, every=100, ax=None, title=None):
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    return ax

@@ -328,7 +328,6 @@ def plot_dataset(X, Y, title="", ax=None):
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title(title)
-    return ax
 
 
 def plot_decision_boundary(predict_fn, X, Y, title="", ax=None):
@@ -348,7 +347,6 @@ def plot_decision_boundary(predict_fn, X, Y, title="", ax=None):
     Z = np.asarray(predict_fn(np.c_[xx.ravel(), yy.ravel()])).reshape(xx.shape)
     ax.contourf(xx, yy, Z, cmap=plt.cm.Spectral, alpha=0.8)
     plot_dataset(X, Y, title=title, ax=ax)
-    return ax
 
 
 def plot_costs(costs, title=""):
@@ -359,4 +357,3 @@ def plot_costs(costs, title=""):
     ax.set_xlabel("iteration")
     ax.set_ylabel("cost")
     ax.set_title(title)
-    return ax

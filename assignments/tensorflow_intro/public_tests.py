@@ -166,3 +166,19 @@ def model_test(target):
         "the cost went up during training: the parameters must move against the gradient "
         "(pass the gradients to optimizer.apply_gradients as they are)")
     print("All tests passed.")
+
+
+def check_all(namespace=None):
+    """Run every public test of the notebook and print a table of what passed, then how to submit.
+
+    The notebook's last cell calls ``check_all()``; ``namespace`` defaults to the
+    variables of the notebook that calls it.
+    """
+    import inspect
+    import sys
+
+    from notebook_check import check_all as print_check_table  # copied here by `dlgrade release`
+
+    if namespace is None:
+        namespace = inspect.currentframe().f_back.f_globals
+    print_check_table(sys.modules[__name__], namespace)

@@ -1,14 +1,22 @@
-"""Find the submissions in a folder, in either of the two layouts we accept.
+"""Find the submissions in a folder, in the layouts courses hand them in.
 
-flat      SUBMISSIONS/<learner>.ipynb                        (learner = file stem)
-nbgrader  SUBMISSIONS/<learner>/<assignment>/<name>.ipynb    (nbgrader's submitted/)
+flat            SUBMISSIONS/<learner>.ipynb                      (one assignment's downloads; learner = file stem)
+learner folders SUBMISSIONS/<learner>/<name>.ipynb               (GitHub Classroom repositories, LMS downloads)
+nbgrader        SUBMISSIONS/<learner>/<assignment>/<name>.ipynb  (nbgrader's submitted/)
 
-Hidden files and folders (``.ipynb_checkpoints``, ``.DS_Store``...) are ignored.
+Learner folders and nbgrader's may be mixed (per learner, per notebook). When a
+folder holds learner folders, notebooks directly in it are skipped. Hidden files
+and folders (``.ipynb_checkpoints``, ``.DS_Store``...) and nbgrader's
+``timestamp.txt`` are ignored silently; every other file that is not graded is
+listed in ``Discovery.skipped`` with the reason.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+FLAT, LEARNER_FOLDER, NBGRADER = "flat", "learner folders", "nbgrader"
+EXPECTED = {"timestamp.txt"}   # nbgrader writes it beside each submission
 
 
 class SubmissionsError(Exception):
@@ -21,21 +29,27 @@ class Submission:
     path: Path
     source: str                 # path relative to the submissions folder: the state's file identity
     folder_assignment: str | None = None   # nbgrader layout: the <assignment> folder's name
+    layout: str = FLAT
 
 
 @dataclass
 class Discovery:
-    layout: str                  # "flat" or "nbgrader"
+    layout: str                  # FLAT, LEARNER_FOLDER, NBGRADER, or "learner folders + nbgrader"
     submissions: list            # [Submission], sorted by learner then path
-    warnings: list               # things the instructor should know (ignored files...)
+    warnings: list               # things the instructor should know
+    skipped: list = field(default_factory=list)   # [(source, reason)] files that are not graded
 
 
 def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _notebooks(folder: Path) -> list:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p.is_file() and _visible(p))
+def _is_notebook(path: Path) -> bool:
+    return path.suffix == ".ipynb" and path.is_file()
+
+
+def _entries(folder: Path) -> list:
+    return sorted(p for p in folder.iterdir() if _visible(p))
 
 
 def discover(root: Path) -> Discovery:
@@ -45,27 +59,43 @@ def discover(root: Path) -> Discovery:
     if not root.is_dir():
         raise SubmissionsError(f"{root} is not a folder (give the folder that holds the submitted notebooks)")
 
-    nested = []
-    for learner_dir in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
-        for assignment_dir in sorted(p for p in learner_dir.iterdir() if p.is_dir() and _visible(p)):
-            for notebook in _notebooks(assignment_dir):
-                nested.append(Submission(
-                    learner=learner_dir.name,
-                    path=notebook,
-                    source=notebook.relative_to(root).as_posix(),
-                    folder_assignment=assignment_dir.name,
-                ))
-    flat = [Submission(learner=p.stem, path=p, source=p.name) for p in _notebooks(root)]
+    def rel(path: Path) -> str:
+        return path.relative_to(root).as_posix()
+
+    nested, skipped, top_files = [], [], []
+    for entry in _entries(root):
+        if not entry.is_dir():
+            top_files.append(entry)
+            continue
+        learner = entry.name
+        for inner in _entries(entry):
+            if _is_notebook(inner):
+                nested.append(Submission(learner, inner, rel(inner), None, LEARNER_FOLDER))
+            elif inner.is_dir():
+                for item in _entries(inner):
+                    if _is_notebook(item):
+                        nested.append(Submission(learner, item, rel(item), inner.name, NBGRADER))
+                    elif item.name not in EXPECTED:
+                        skipped.append((rel(item), "a folder" if item.is_dir() else "not a notebook (.ipynb)"))
+            elif inner.name not in EXPECTED:
+                skipped.append((rel(inner), "not a notebook (.ipynb)"))
 
     if nested:
-        warnings = []
-        if flat:
-            warnings.append(f"ignored {len(flat)} notebook(s) directly in {root} ({', '.join(s.source for s in flat[:3])}"
-                            f"{', ...' if len(flat) > 3 else ''}): the folder uses nbgrader's "
-                            "<learner>/<assignment>/<name>.ipynb layout")
-        return Discovery("nbgrader", nested, warnings)
-    if not flat:
-        raise SubmissionsError(
-            f"no notebooks found in {root}; expected {root}/<learner>.ipynb "
-            f"or nbgrader's {root}/<learner>/<assignment>/<name>.ipynb")
-    return Discovery("flat", flat, [])
+        for path in top_files:
+            skipped.append((rel(path), "directly in the submissions folder, which holds learner folders"
+                            if _is_notebook(path) else "not a notebook (.ipynb)"))
+        layouts = sorted({s.layout for s in nested}, key=[LEARNER_FOLDER, NBGRADER].index)
+        found = Discovery(" + ".join(layouts), nested, [], sorted(skipped))
+    else:
+        flat = [Submission(p.stem, p, p.name) for p in top_files if _is_notebook(p)]
+        if not flat:
+            raise SubmissionsError(
+                f"no notebooks found in {root}; expected {root}/<learner>.ipynb, {root}/<learner>/<name>.ipynb "
+                f"or nbgrader's {root}/<learner>/<assignment>/<name>.ipynb")
+        skipped += [(rel(p), "not a notebook (.ipynb)") for p in top_files if not _is_notebook(p)]
+        found = Discovery(FLAT, flat, [], sorted(skipped))
+    if found.skipped:
+        shown = ", ".join(f"{source} ({why})" for source, why in found.skipped[:3])
+        more = f" and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
+        found.warnings.append(f"skipped {len(found.skipped)} file(s) that are not submissions: {shown}{more}")
+    return found

@@ -12,7 +12,7 @@ results dict for it, in the calling thread:
 - ``grade_notebook`` turns a learner's crash, hang or memory exhaustion into a
   result itself;
 - an exception in the grader becomes an error result (with the traceback kept
-  for staff, under ``_traceback``, which the caller must pop);
+  for staff in ``Result.staff_traceback``, which no report shows);
 - a worker process that dies (killed for memory, a segfault in the grader)
   breaks a local pool: the jobs that were in flight are graded again one at a
   time in fresh single-worker pools, so the job that kills its worker again is
@@ -22,7 +22,7 @@ results dict for it, in the calling thread:
 """
 from __future__ import annotations
 
-import sys
+import os
 import logging
 import multiprocessing
 import tempfile
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.grading import catalogue
+from autograder.grading.results import Result, zero_result
 
 # Not fork: TensorFlow (imported by TF assignments' graders and zygotes) is not fork-safe.
 MP_CONTEXT = "spawn"
@@ -59,9 +60,36 @@ class Job:
 _started_queue = None   # in a worker: where it says "job N started" (see _pool_session)
 
 
-def _init_worker(started, warm: bool) -> None:
-    """Worker initializer: remember the start-report queue; pay the grader's imports before the first job."""
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process die (SIGKILL) when its parent does, even by SIGKILL (PR_SET_PDEATHSIG).
+
+    Its sandboxes follow: each dies with the grader that started it.
+    """
+    import ctypes
+    import os
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:   # the parent died before the line above
+        os._exit(1)
+
+
+def _ignore_terminal_signal(signum, frame) -> None:
+    """Ctrl-C and a closed terminal reach the whole process group: the batch process decides
+    (and kills its workers). A handler, not SIG_IGN, so that exec'd sandboxes get the default back."""
+
+
+def _init_worker(started, warm: bool, parent_pid: int | None = None) -> None:
+    """Worker initializer: die with the batch; remember the start-report queue; pay the grader's imports
+    before the first job."""
+    import signal
+
     global _started_queue
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, _ignore_terminal_signal)
     _started_queue = started
     if warm:
         import autograder.grading.grade  # noqa: F401
@@ -74,7 +102,7 @@ def _run_job(grade, index: int, name: str, data: bytes, assignment):
     return grade(name, data, assignment)
 
 
-def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
+def grade_submission(name: str, data: bytes, assignment: str | None) -> Result:
     """Grade one notebook given as bytes (so remote Dask workers need no shared filesystem)."""
     from autograder.grading.grade import grade_notebook
 
@@ -84,46 +112,34 @@ def grade_submission(name: str, data: bytes, assignment: str | None) -> dict:
         try:
             return grade_notebook(path, assignment)
         except Exception as exc:  # a grader bug must cost one submission, not the batch
-            result = failed_result(name, assignment, f"the grader failed on this submission "
-                                   f"({type(exc).__name__}: {exc}); staff have been told", grader_error=True)
-            result["_traceback"] = traceback.format_exc()
-            return result
+            return failed_result(name, assignment, f"the grader failed on this submission "
+                                 f"({type(exc).__name__}: {exc}); staff have been told", grader_error=True,
+                                 staff_traceback=traceback.format_exc())
 
 
-def failed_result(name: str, assignment: str | None, reason: str, grader_error: bool = False) -> dict:
-    """A submission the batch could not grade: zero, with the reason, in results.json's shape."""
-    functions, max_score, title = {}, 0.0, "Submission"
-    if assignment in catalogue.names():
-        spec = catalogue.load(assignment)
-        title, max_score = spec.title, spec.max_score
-        functions = {f: {"score": 0.0, "max_score": spec.points.get(f, 0.0), "passed": 0, "tests": 0}
-                     for f in spec.graded_functions}
-    return {
-        "score": 0.0, "max_score": max_score, "execution_time": 0.0,
-        "output": f"{title}: 0 / {max_score:g}. {reason}",
-        "visibility": "visible", "stdout_visibility": "hidden",
-        "tests": [{"name": "submission could not be graded", "function": "", "score": 0.0, "max_score": max_score,
-                   "status": "failed", "output": reason, "visibility": "visible"}],
-        "assignment": assignment, "submission": name, "functions": functions, "notes": [reason],
-        "sandbox": None, "process": {}, "learner_output": "", "grader_error": grader_error, "error": reason,
-    }
+def failed_result(name: str, assignment: str | None, reason: str, grader_error: bool = False,
+                  staff_traceback: str = "") -> Result:
+    """A submission the batch could not grade: zero, with the reason."""
+    spec = catalogue.load(assignment) if assignment in catalogue.names() else None
+    return zero_result(name, spec, reason, assignment=assignment, grader_error=grader_error,
+                       staff_traceback=staff_traceback)
 
 
-def died_result(job: Job, where: str) -> dict:
+def died_result(job: Job, where: str) -> Result:
     return failed_result(job.name, job.assignment,
                          f"the grading process died while grading this notebook ({where}); the usual cause is "
                          "memory exhaustion. Check that the notebook's functions do not build huge arrays.")
 
 
-def overdue_result(job: Job) -> dict:
+def overdue_result(job: Job) -> Result:
     return failed_result(job.name, job.assignment,
                          f"grading did not finish within {job.timeout:.0f} s and was stopped")
 
 
 # ------------------------------------------------------------------ local worker processes
 
-GradeFunction = Callable[[str, bytes, "str | None"], dict]
-OnDone = Callable[[Job, dict], None]
+GradeFunction = Callable[[str, bytes, "str | None"], "Result | dict"]
+OnDone = Callable[[Job, Result], None]
 
 
 def run_local(jobs: list, workers: int, on_done: OnDone, grade: GradeFunction = grade_submission) -> None:
@@ -146,7 +162,7 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     context = multiprocessing.get_context(MP_CONTEXT)
     started_queue = context.SimpleQueue()
     executor = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_init_worker,
-                                   initargs=(started_queue, grade is grade_submission))
+                                   initargs=(started_queue, grade is grade_submission, os.getpid()))
     running: dict = {}   # future -> (job, started): started is None until its worker picks it up
     by_index: dict = {}  # the index sent to the worker -> future
     suspects: list = []
@@ -219,15 +235,16 @@ def _drain(running: dict, on_done: OnDone) -> list:
     return lost
 
 
-def _collect(job: Job, future) -> dict | None:
+def _collect(job: Job, future) -> Result | None:
     """The job's result; None when its worker died (the pool broke)."""
     try:
         return future.result()
     except BrokenProcessPool:
         return None
-    except Exception as exc:  # e.g. a result that cannot be pickled back
+    except Exception as exc:  # e.g. a result that cannot be pickled back, a grade function that raised
         return failed_result(job.name, job.assignment, "the batch could not collect this grade "
-                             f"({type(exc).__name__}: {exc})", grader_error=True)
+                             f"({type(exc).__name__}: {exc})", grader_error=True,
+                             staff_traceback="".join(traceback.format_exception(exc)))   # with the worker's, as its cause
 
 
 def _kill_workers(executor: ProcessPoolExecutor) -> None:
@@ -289,11 +306,13 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
         # No retry by the scheduler: a task whose worker dies fails at once and we
         # grade it again alone (below), which tells the culprit from its neighbours.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+            # security=True: TLS with a temporary certificate, so nothing without it (no learner
+            # process, no other user of this machine) can submit work to the scheduler or workers.
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, security=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
     else:
-        client = Client(address, set_as_default=False, timeout="30s")
+        client = Client(address, set_as_default=False, timeout="30s")  # TLS from dask's config (README)
     try:
         futures = {}
         for job in jobs:

@@ -1,51 +1,92 @@
 """``dlgrade batch``: grade a folder of submissions in parallel, resumably.
 
-    dlgrade batch SUBMISSIONS --out DIR [--assignment NAME] [--workers N] [--dask ADDRESS|local:N]
+    dlgrade batch SUBMISSIONS --out DIR [--assignment NAME] [--only LEARNER,...] [--force]
+                  [--workers N] [--dask ADDRESS|local:N]
 
 Writes DIR/<learner>/<assignment>/{results.json,junit.xml,feedback.md},
-DIR/gradebook.csv, DIR/plots/<assignment>-{scores,pass-rate}.png and keeps its
-state in DIR/batch-state.sqlite: run it again (after a crash, a kill, or new
-submissions) and only new or changed notebooks are graded.
+DIR/gradebook.csv, DIR/plots/<assignment>-{scores,pass-rate}.png, DIR/skipped.txt
+(files that were not graded, and why) and keeps its state in
+DIR/batch-state.sqlite: run it again (after a crash, a kill, or new submissions)
+and only what changed is graded: a new or changed notebook, or every notebook of
+an assignment whose hidden suite, reference solution or limits changed, or all
+of them when the grading engine changed. The batch says why it regrades.
 
 Exit status: 0 when every submission got a result (a notebook that could not be
 graded gets a zero and its reason, which is a result); 2 when the batch itself
-could not run (no such folder, unknown assignment, scheduler unreachable, ...).
+could not run (no such folder, unknown assignment, scheduler unreachable, ...);
+3 when the grader failed on a submission (batch-errors.log has the traceback);
+128+N when stopped by signal N (every grade finished before it is kept).
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
+import signal
 import sys
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.batch import pool  # first: it keeps a slow optional import out (see pool.py)
+from autograder.batch import gradebook, late, pool
+from autograder.batch.discovery import LEARNER_FOLDER, Discovery, SubmissionsError, discover
+from autograder.batch.state import GradeState, Inputs, StateError, assignment_inputs
 from autograder.grading import catalogue
-from autograder.batch import gradebook
-from autograder.grading.reports import results_json, write_reports
-from autograder.batch.state import GradeState, StateError
-from autograder.batch.discovery import Discovery, SubmissionsError, discover
+from autograder.grading.reports import REPORT_FILES, results_json, write_reports
+from autograder.grading.results import as_result
 
 STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
 ERRORS_LOG = "batch-errors.log"      # grader tracebacks: for staff, never in a learner's report
+SKIPPED_FILE = "skipped.txt"
 UNKNOWN = "unknown"                  # assignment label of a notebook nobody can identify
-REPORT_FILES = ("results.json", "junit.xml", "feedback.md")
+PLOTS_DRAWN = "plots_drawn_for"      # state meta key: the grades the plots show
+# Without a terminal (CI logs) a progress line every this many submissions or seconds.
+PROGRESS_EVERY = 25
+PROGRESS_SECONDS = 30.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class BatchError(Exception):
     """The batch cannot run at all; ``str()`` says why."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop signal arrived; ``summary`` says what was kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.summary: BatchSummary | None = None
+        self.remaining = 0
+
+
 @dataclass
 class BatchSummary:
     out: Path
     graded: int = 0                  # graded in this run
-    kept: int = 0                    # already graded, file unchanged
+    kept: int = 0                    # already graded, nothing it depends on changed
     failed: int = 0                  # of this run's submissions, those that could not be graded
+    grader_failures: int = 0         # of those, the ones where the grader itself failed
     grades: list = field(default_factory=list)   # state.Grade of every submission in this run
     warnings: list = field(default_factory=list)
+    reasons: Counter = field(default_factory=Counter)   # why submissions were graded -> how many
+    skipped: list = field(default_factory=list)  # [(source, reason)]
+    changed: bool = False            # any grade recorded or removed: the course-wide outputs are redrawn
+
+
+@dataclass
+class Plan:
+    jobs: list = field(default_factory=list)        # [pool.Job] to grade
+    kept: list = field(default_factory=list)        # [state.Grade] still current
+    unreadable: list = field(default_factory=list)  # [(Submission, label, reason)]
+    warnings: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)     # [(source, reason)]
+    reasons: Counter = field(default_factory=Counter)
+    inputs: dict = field(default_factory=dict)      # assignment label -> state.Inputs of its grades now
 
 
 def default_workers() -> int:
@@ -54,7 +95,7 @@ def default_workers() -> int:
 
 def default_timeout(label: str) -> float:
     """Last-resort limit per submission: far above what the engine's own limits allow."""
-    seconds = catalogue.load(label).submission_timeout if label in catalogue.names() else 600.0
+    seconds = catalogue.load(label).config.submission_timeout if label in catalogue.names() else 600.0
     return 3 * seconds + 300
 
 
@@ -70,43 +111,91 @@ def detect_label(path: Path) -> str:
         return UNKNOWN
 
 
-def plan(discovery: Discovery, state: GradeState, assignment: str | None, task_timeout: float | None):
-    """Split the submissions into (jobs to grade, grades to keep, unreadable files' results, warnings)."""
+def _label(sub, previous, sha256: str, assignment: str | None, known: list) -> str | None:
+    """The assignment a submission is graded as; None: another assignment than the one asked for."""
+    if sub.folder_assignment in known:
+        return sub.folder_assignment
+    if assignment and sub.layout != LEARNER_FOLDER:
+        return assignment   # a flat folder (or an nbgrader folder) given for one assignment: all of it is
+    same = previous is not None and previous.sha256 == sha256 and previous.assignment in known + [UNKNOWN]
+    detected = previous.assignment if same else detect_label(sub.path)
+    if assignment and detected != assignment:
+        return assignment if detected == UNKNOWN else None
+    return detected
+
+
+def _preference(label: str):
+    """Which of a learner's notebooks for one assignment is graded: the released file name, then the newest."""
+    released = f"{label}.ipynb"
+
+    def key(candidate):
+        sub = candidate[0]
+        try:
+            mtime = sub.path.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        return (sub.path.name != released, -mtime, sub.source)
+    return key
+
+
+def plan(discovery: Discovery, state: GradeState, assignment: str | None, task_timeout: float | None,
+         force: bool = False, only=None) -> Plan:
+    """Split the selected submissions into jobs to grade, grades to keep and unreadable files."""
     known = catalogue.names()
-    jobs, kept, unreadable, warnings = [], [], [], list(discovery.warnings)
-    taken = {}   # (learner, assignment) -> source: one submission per learner and assignment
+    result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
+    groups: dict = {}    # (learner, label) -> [(sub, data, sha256, previous)]
     for sub in discovery.submissions:
-        folder = sub.folder_assignment
-        if assignment and folder in known and folder != assignment:
+        if only is not None and sub.learner not in only:
+            continue
+        if assignment and sub.folder_assignment in known and sub.folder_assignment != assignment:
             continue  # another assignment's folder (nbgrader layout)
         try:
             data = sub.path.read_bytes()
         except OSError as exc:
-            label = assignment or (folder if folder in known else UNKNOWN)
-            unreadable.append((sub, label, f"cannot read {sub.source}: {exc.strerror}"))
+            label = assignment or (sub.folder_assignment if sub.folder_assignment in known else UNKNOWN)
+            result.unreadable.append((sub, label, f"cannot read {sub.source}: {exc.strerror}"))
             continue
         sha256 = hashlib.sha256(data).hexdigest()
         previous = state.find(sub.source)
-        if previous is not None and previous.sha256 == sha256:
-            label = previous.assignment
+        label = _label(sub, previous, sha256, assignment, known)
+        if label is not None:
+            groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous))
+
+    for (learner, label), candidates in groups.items():
+        candidates.sort(key=_preference(label))
+        sub, data, sha256, previous = candidates[0]
+        if len(candidates) > 1:
+            ignored = [c[0].source for c in candidates[1:]]
+            why = (f"not the released name {label}.ipynb" if sub.path.name == f"{label}.ipynb"
+                   else "older than the one graded")
+            result.warnings.append(f"{learner} has {len(candidates)} notebooks for {label}: graded {sub.source}; "
+                                   f"ignored {', '.join(ignored)} ({why})")
+            result.skipped += [(source, f"{learner} / {label}: {sub.source} was graded instead ({why})")
+                               for source in ignored]
+        if label not in result.inputs:
+            result.inputs[label] = assignment_inputs(label)
+        inputs = result.inputs[label]
+        if previous is not None and previous.sha256 == sha256 and previous.assignment == label:
+            reasons = ["--force"] if force else [f"{label}: {why}" for why in inputs.changes(previous.inputs)]
+            if not reasons:
+                result.kept.append(previous)
+                continue
+        elif previous is not None:
+            reasons = ["the notebook changed"]
         else:
-            previous = None
-            label = assignment or (folder if folder in known else detect_label(sub.path))
-        key = (sub.learner, label)
-        if key in taken:
-            warnings.append(f"{sub.learner} has two notebooks for {label} ({taken[key]} and {sub.source}); "
-                            f"graded {taken[key]} only")
-            continue
-        taken[key] = sub.source
-        if previous is not None:
-            kept.append(previous)
-            continue
-        jobs.append(pool.Job(
-            learner=sub.learner, assignment=label, grade_as=label if label in known else None,
+            other = state.find_key(learner, label)
+            reasons = [f"now graded from {sub.source} instead of {other.source}" if other else "new submission"]
+        result.reasons.update(reasons)
+        result.jobs.append(pool.Job(
+            learner=learner, assignment=label, grade_as=label if label in known else None,
             name=sub.path.name, data=data, source=sub.source, sha256=sha256,
             timeout=task_timeout or default_timeout(label),
         ))
-    return jobs, kept, unreadable, warnings
+    result.kept.sort(key=lambda g: (g.learner, g.assignment))
+    for sub, label, _ in result.unreadable:
+        result.reasons["unreadable file"] += 1
+        result.inputs.setdefault(label, assignment_inputs(label))
+    return result
 
 
 class _Lock:
@@ -124,19 +213,72 @@ class _Lock:
         self.handle.close()
 
 
+class _Progress:
+    """A bar on a terminal; elsewhere (CI logs) a line every PROGRESS_EVERY submissions or PROGRESS_SECONDS."""
+
+    def __init__(self, total: int, mode: bool | None):
+        self.total, self.done, self.failed = total, 0, 0
+        self.started = self.last_line = time.monotonic()
+        self.last_count = 0
+        self.bar = None
+        self.lines = mode is None and not sys.stderr.isatty()
+        if mode is True or (mode is None and not self.lines):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="nb", desc="grading", dynamic_ncols=True)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        elif self.lines:
+            print(text, file=sys.stderr, flush=True)
+
+    def update(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"done {self.done}, failed {self.failed}, remaining {self.total - self.done}")
+            return
+        now = time.monotonic()
+        if self.lines and (self.done - self.last_count >= PROGRESS_EVERY or now - self.last_line >= PROGRESS_SECONDS
+                           or self.done == self.total):
+            elapsed = now - self.started
+            left = elapsed / self.done * (self.total - self.done)
+            print(f"graded {self.done}/{self.total} ({self.failed} could not be graded), {elapsed:.0f} s elapsed"
+                  + (f", about {left:.0f} s left" if self.done < self.total else ""), file=sys.stderr, flush=True)
+            self.last_line, self.last_count = now, self.done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_batch(submissions, out, assignment: str | None = None, workers: int | None = None,
               dask: str | None = None, task_timeout: float | None = None,
-              grade: pool.GradeFunction = pool.grade_submission, progress: bool | None = None,
-              log=print) -> BatchSummary:
-    """Grade every new or changed submission, then regenerate the gradebook and plots."""
+              grade: pool.GradeFunction | None = None, progress: bool | None = None,
+              log=print, force: bool = False, only=None, lateness: late.Lateness | None = None) -> BatchSummary:
+    """Grade every selected submission whose grade is missing or out of date, then regenerate the gradebook and plots.
+
+    ``only``: learner names (None: every learner); ``force``: grade again even what is current;
+    ``grade``: the function a worker calls per submission (default: pool.grade_submission);
+    ``lateness``: the course's late policy, applied to what is written (the state keeps raw grades).
+    """
+    grade = grade or pool.grade_submission
     if assignment is not None and assignment not in catalogue.names():
-        raise BatchError(f"unknown assignment {assignment!r}; known: {', '.join(catalogue.names()) or 'none'}")
+        raise BatchError(str(catalogue.unknown_assignment(assignment)))
     if dask is not None:
         dask = _check_dask_address(dask)
     try:
         discovery = discover(Path(submissions))
     except SubmissionsError as exc:
         raise BatchError(str(exc)) from exc
+    if only is not None:
+        only = set(only)
+        learners = {s.learner for s in discovery.submissions}
+        if not only & learners:
+            raise BatchError(f"--only {','.join(sorted(only))}: no such learner in {submissions}")
+        discovery.warnings += [f"--only: no submission of {name!r} in {submissions}" for name in sorted(only - learners)]
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -146,54 +288,62 @@ def run_batch(submissions, out, assignment: str | None = None, workers: int | No
     try:
         with GradeState(out / STATE_FILE) as state:
             return _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log,
-                        Path(submissions))
+                        Path(submissions), force, only, lateness)
     except StateError as exc:
         raise BatchError(str(exc)) from exc
     finally:
         lock.release()
 
 
-def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log, root) -> BatchSummary:
-    from tqdm import tqdm
+def _reason_text(reasons: Counter) -> str:
+    return "; ".join(f"{why} ({count})" for why, count in reasons.most_common())
 
-    jobs, kept, unreadable, warnings = plan(discovery, state, assignment, task_timeout)
-    summary = BatchSummary(out=out, kept=len(kept), warnings=warnings)
+
+def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log, root,
+         force=False, only=None, lateness=None) -> BatchSummary:
+    work = plan(discovery, state, assignment, task_timeout, force, only)
+    jobs, kept, unreadable = work.jobs, work.kept, work.unreadable
+    summary = BatchSummary(out=out, kept=len(kept), warnings=work.warnings, reasons=work.reasons,
+                           skipped=work.skipped)
     workers = workers or default_workers()
     total = len(jobs) + len(kept) + len(unreadable)
     where = f"Dask ({dask})" if dask else f"{min(workers, len(jobs)) or 1} worker process(es)"
     log(f"{total} submission(s) in {root} ({discovery.layout} layout): "
         f"{len(kept)} already graded, {len(jobs) + len(unreadable)} to grade"
         + (f" with {where}" if jobs else ""))
-    for warning in warnings:
+    if work.reasons:
+        log(f"grading because: {_reason_text(work.reasons)}")
+    for warning in summary.warnings:
         log(f"warning: {warning}", file=sys.stderr)
+    _write_skipped(out / SKIPPED_FILE, summary.skipped)
 
     keys = [(g.learner, g.assignment) for g in kept]
-    # progress None: a bar only on a terminal (tqdm's disable=None); True: always; False: never.
-    bar = None if progress is False else tqdm(total=len(jobs) + len(unreadable), unit="nb", desc="grading",
-                                               disable=None if progress is None else False, dynamic_ncols=True)
-    failed = 0
+    bar = None if progress is False else _Progress(len(jobs) + len(unreadable), progress)
 
-    def on_done(job: pool.Job, result: dict) -> None:
-        nonlocal failed
-        traceback_text = result.pop("_traceback", None)
-        if traceback_text:
+    def with_lateness(learner, label, source, result):
+        # The state keeps the raw grade; the course's late policy applies to what is written.
+        return result if lateness is None else lateness.apply(learner, label, source, result)
+
+    def on_done(job: pool.Job, result) -> None:
+        result = as_result(result)   # a grade function may return a results dict
+        if result.staff_traceback:
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
-                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{traceback_text}\n")
+                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{result.staff_traceback}\n")
         # State first: it is the record. Reports are rewritten from it if we die in between.
-        replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result)
+        replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result,
+                                work.inputs.get(job.assignment, Inputs()))
+        summary.changed = True
         for learner, label in replaced:
             _remove_reports(out, learner, label)
-        write_reports(result, out / job.learner / job.assignment)
+        write_reports(with_lateness(job.learner, job.assignment, job.source, result),
+                      out / job.learner / job.assignment)
         keys.append((job.learner, job.assignment))
         summary.graded += 1
-        if gradebook.problem(result):
-            failed += 1
-            if bar is not None:
-                bar.write(f"{job.learner} / {job.assignment}: not graded: {gradebook.problem(result)[:200]}",
-                          file=sys.stderr)
+        why = gradebook.problem(result)
+        if why and bar is not None:
+            bar.note(f"{job.learner} / {job.assignment}: not graded: {why[:200]}")
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"done {bar.n}, failed {failed}, remaining {bar.total - bar.n}")
+            bar.update(bool(why))
 
     try:
         for sub, label, reason in unreadable:
@@ -206,18 +356,44 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
                 raise BatchError(f"cannot use the Dask cluster at {dask}: {exc}") from exc
         elif jobs:
             pool.run_local(jobs, workers, on_done, grade)
+    except KeyboardInterrupt as exc:   # Ctrl-C, or a stop signal (see stop_on_signals)
+        stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        stopped.summary, stopped.remaining = summary, len(jobs) + len(unreadable) - summary.graded
+        raise stopped from None
     finally:
         if bar is not None:
             bar.close()
 
-    grades = state.grades()
+    grades = [dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result))
+              for g in state.grades()]
     _restore_reports(out, grades)
-    gradebook.write_gradebook(grades, out / "gradebook.csv")
-    gradebook.write_plots(grades, out / "plots")
+    gradebook.write_gradebooks(grades, out)
+    gradebook.write_course_page(grades, out)
+    # Plots take seconds to draw: only when the grades they show changed (or were never drawn).
+    drawn_for = _grades_digest(grades)
+    if summary.changed or state.get_meta(PLOTS_DRAWN) != drawn_for:
+        gradebook.write_plots(grades, out / "plots")
+        state.set_meta(PLOTS_DRAWN, drawn_for)
+        summary.changed = True
     wanted = set(keys)
     summary.grades = [g for g in grades if (g.learner, g.assignment) in wanted]
     summary.failed = sum(1 for g in summary.grades if gradebook.problem(g.result))
+    summary.grader_failures = sum(1 for g in summary.grades if as_result(g.result).grader_error)
     return summary
+
+
+def _grades_digest(grades: list) -> str:
+    # The score too: a changed late policy changes it without a regrade.
+    text = "\n".join(f"{g.learner}\0{g.assignment}\0{g.sha256}\0{g.graded_at}\0{as_result(g.result).score}"
+                     for g in grades)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_skipped(path: Path, skipped: list) -> None:
+    from autograder.grading.reports import atomic_write
+
+    lines = [f"{source}\t{reason}" for source, reason in skipped]
+    atomic_write(path, "".join(line + "\n" for line in lines))
 
 
 def _check_dask_address(address: str) -> str:
@@ -252,21 +428,51 @@ def _restore_reports(out: Path, grades: list) -> None:
 
 # ------------------------------------------------------------------ command line
 
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM (CI cancel, ``timeout``, ``docker stop``), SIGINT and SIGHUP stop the batch cleanly:
+    the signal becomes :class:`Interrupted` in the main thread, and the pool kills its workers (and
+    with them their sandboxes) on the way out. A second signal during that exits at once."""
+    def first(signum, frame):
+        for number in STOP_SIGNALS:
+            signal.signal(number, again)
+        raise Interrupted(signum)
+
+    def again(signum, frame):
+        os._exit(128 + signum)   # workers die with us (PR_SET_PDEATHSIG); the state is committed
+
+    previous = {number: signal.signal(number, first) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "batch", help="grade a folder of submissions in parallel (resumable)",
-        description="Grade every notebook in SUBMISSIONS (SUBMISSIONS/<learner>.ipynb, or nbgrader's "
-                    "SUBMISSIONS/<learner>/<assignment>/<name>.ipynb). Run it again to grade only new or "
-                    "changed notebooks.")
+        description="Grade every notebook in SUBMISSIONS: SUBMISSIONS/<learner>.ipynb, "
+                    "SUBMISSIONS/<learner>/<name>.ipynb (GitHub Classroom, LMS downloads) or nbgrader's "
+                    "SUBMISSIONS/<learner>/<assignment>/<name>.ipynb. Run it again to grade only what changed "
+                    "(a notebook, or an assignment's hidden suite, reference, limits, or the engine).")
     p.add_argument("submissions", metavar="SUBMISSIONS")
     p.add_argument("--out", required=True, metavar="DIR", help="reports, gradebook.csv, plots and the batch state")
-    p.add_argument("--assignment", help="grade as this assignment (default: detected per notebook)")
+    p.add_argument("--assignment", help="only this assignment's submissions (a flat folder of <learner>.ipynb is "
+                                        "graded as this assignment; default: detected per notebook)")
+    p.add_argument("--only", metavar="LEARNER[,...]", help="only these learners (comma-separated)")
+    p.add_argument("--force", action="store_true", help="grade again even submissions whose grade is current")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: number of cores)")
     p.add_argument("--dask", metavar="ADDRESS|local:N",
                    help="run on a Dask cluster: a scheduler address, or local:N for N local worker processes")
     p.add_argument("--task-timeout", type=float, metavar="SECONDS",
                    help="stop a submission's grading after this long (default: 3x the assignment's "
                         "submission_timeout + 300 s; the engine's own limits normally act first)")
+    p.add_argument("--late-policy", metavar="TOML",
+                   help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)")
+    p.add_argument("--submission-times", metavar="CSV",
+                   help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
+                        "beside the notebook, else the file's modification time)")
     p.set_defaults(func=cmd_batch)
 
 
@@ -274,20 +480,44 @@ def cmd_batch(args) -> int:
     if args.workers is not None and args.workers < 1:
         print("dlgrade batch: --workers must be at least 1", file=sys.stderr)
         return 2
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    if args.only is not None and not only:
+        print("dlgrade batch: --only needs at least one learner name", file=sys.stderr)
+        return 2
     try:
-        summary = run_batch(args.submissions, args.out, args.assignment, args.workers, args.dask, args.task_timeout)
-    except BatchError as exc:
+        lateness = None
+        if args.submission_times and not args.late_policy:
+            raise BatchError("--submission-times needs --late-policy (the deadlines to compare them with)")
+        if args.late_policy:
+            times = late.read_times_csv(args.submission_times) if args.submission_times else {}
+            lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
+        with stop_on_signals():
+            summary = run_batch(args.submissions, args.out, args.assignment, args.workers, args.dask,
+                                args.task_timeout, force=args.force, only=only, lateness=lateness)
+    except (BatchError, late.LatePolicyError) as exc:
         print(f"dlgrade batch: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"\ndlgrade batch: interrupted; every grade finished so far is saved in {args.out}. "
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        kept = (f"The {exc.summary.graded} grade(s) finished in this run are saved in {args.out}; "
+                f"{exc.remaining} submission(s) were not graded yet" if exc.summary
+                else f"Every grade finished before it is saved in {args.out}")
+        print(f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. {kept}. "
               "Run the same command again to go on.", file=sys.stderr)
-        return 130
+        return 128 + exc.signum
     print()
     print(gradebook.score_table(summary.grades))
     print()
     print(f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
           f"{summary.failed} could not be graded (their reason is in the table and in feedback.md).")
-    print(f"Gradebook: {summary.out / 'gradebook.csv'}   plots: {summary.out / 'plots'}/   "
-          f"per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    if summary.skipped:
+        print(f"{len(summary.skipped)} file(s) skipped, listed with the reason in {summary.out / SKIPPED_FILE}")
+    print(f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
+          f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
+          f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    print(f"Course page: {(summary.out / gradebook.COURSE_PAGE).resolve().as_uri()}")
+    if summary.grader_failures:
+        print(f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "
+              f"fault; tracebacks in {summary.out / ERRORS_LOG}", file=sys.stderr)
+        return 3
     return 0

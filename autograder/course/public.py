@@ -31,6 +31,26 @@ def probe(ns, functions):
 '''
 
 
+def public_results(nb, name: str) -> tuple:
+    """({function: (status, output)}, extraction notes) of the public tests on notebook ``nb``.
+
+    ``status`` is "passed" or "failed"; raises LearnerError when the tests could not run at all.
+    """
+    spec = catalogue.load(name)
+    extraction = extract(nb, spec.graded_functions, spec.preamble)
+    runnable = [f for f in spec.graded_functions if f not in extraction.problems]
+    process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
+                             spec.config.call_timeout * 3, spec.config.submission_timeout)
+    try:
+        results = process.probe(PROBE, {"functions": runnable}, timeout=spec.config.submission_timeout,
+                                what="the public tests")
+    finally:
+        process.close()
+    return ({f: (("failed", extraction.problems[f]) if f in extraction.problems
+                 else tuple(results.get(f, ["failed", "not run"]))) for f in spec.graded_functions},
+            extraction.notes)
+
+
 def run_public_tests(path, assignment: str | None = None, echo=print) -> bool:
     try:
         nb, notes = read_notebook(Path(path))
@@ -38,26 +58,17 @@ def run_public_tests(path, assignment: str | None = None, echo=print) -> bool:
     except NotebookError as exc:
         echo(f"cannot check this notebook: {exc}")
         return False
-    spec = catalogue.load(name)
-    extraction = extract(nb, spec.graded_functions)
-    for note in notes + extraction.notes:
-        echo(f"note: {note}")
-    runnable = [f for f in spec.graded_functions if f not in extraction.problems]
-    process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-                             spec.call_timeout * 3, spec.submission_timeout)
     try:
-        results = process.probe(PROBE, {"functions": runnable}, timeout=spec.submission_timeout, what="the public tests")
+        results, extra_notes = public_results(nb, name)
     except LearnerError as exc:
         echo(f"the public tests could not run: {exc}")
         return False
-    finally:
-        process.close()
+    for note in notes + extra_notes:
+        echo(f"note: {note}")
+    spec = catalogue.load(name)
     all_ok = True
     for function in spec.graded_functions:
-        if function in extraction.problems:
-            status, output = "failed", extraction.problems[function]
-        else:
-            status, output = results.get(function, ["failed", "not run"])
+        status, output = results[function]
         all_ok &= status == "passed"
         echo(f"{'PASS' if status == 'passed' else 'FAIL'} {function}")
         for line in output.strip().splitlines():

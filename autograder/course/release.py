@@ -3,7 +3,9 @@
 nbgrader is used as a library: its preprocessors run on the solution notebook
 in memory, without a course database or a course directory. The released
 notebook is a pure function of the solution notebook, so ``check_release``
-can tell whether ``assignments/`` has drifted.
+can tell whether ``assignments/`` has drifted. The whole-notebook check the
+last cell runs (``notebook_check.py``) is copied into every assignment folder
+from its one source here, so a learner's folder stands alone.
 """
 from __future__ import annotations
 
@@ -23,6 +25,27 @@ from nbgrader.preprocessors import (
 from traitlets.config import Config
 
 from autograder.grading import catalogue
+
+NOTEBOOK_CHECK = Path(__file__).with_name("notebook_check.py")
+NOTEBOOK_CHECK_NAME = "notebook_check.py"   # its name in each assignment folder (public_tests imports it)
+
+# How the notebook is graded, stated in the first cell of every solution (and
+# so of every released notebook); tests/test_release.py checks it is there.
+# It describes the statement rule of autograder/sandbox/child.py.
+GRADING_RULES = """\
+**How this notebook is graded.** Write your code in the graded cells, between `# YOUR CODE HERE`
+and the end of each graded function, and keep the functions' names. The grader takes the
+*definitions* of every code cell, top to bottom, and then calls your functions with its own inputs:
+
+- it runs imports, `def` and `class` statements, and assignments of constants such as
+  `LEARNING_RATE = 0.01`, `W = np.array([[1.0, 2.0]])` or `rng = np.random.default_rng(0)`:
+  your functions may use helpers, constants and imports from any cell;
+- it does **not** run anything else: training runs, plots, `print`, loops, `np.random.seed(...)`,
+  or assignments computed by calls such as `parameters = model(...)`. A graded function must not
+  need a variable that only such code creates; the report lists what was not run;
+- each function is scored on its own: a cell that fails or hangs costs only what it defines.
+
+The last cell runs every public test and shows a table of what passed; the hidden tests check more."""
 
 # The stub a learner sees in place of ### BEGIN SOLUTION ... ### END SOLUTION.
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -54,6 +77,8 @@ def released_notebook(solution_path: Path):
         nb, resources = preprocessor.preprocess(nb, resources)
     # Widget state and nbclient's execution timings are noise in a released notebook.
     nb.metadata.pop("widgets", None)
+    if isinstance(nb.metadata.get("dlgrade"), dict):  # which code produced the solution's outputs
+        nb.metadata["dlgrade"].pop("outputs_from", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     return nb
@@ -68,6 +93,7 @@ def release(name: str) -> Path:
     target = spec.released_notebook
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(released_notebook(spec.solution_path)), encoding="utf-8")
+    (target.parent / NOTEBOOK_CHECK_NAME).write_text(NOTEBOOK_CHECK.read_text(encoding="utf-8"), encoding="utf-8")
     return target
 
 
@@ -77,6 +103,7 @@ def drift(name: str) -> bool:
     expected = render(released_notebook(spec.solution_path))
     try:
         current = spec.released_notebook.read_text(encoding="utf-8")
+        check = (spec.released_notebook.parent / NOTEBOOK_CHECK_NAME).read_text(encoding="utf-8")
     except FileNotFoundError:
         return True
-    return current != expected
+    return current != expected or check != NOTEBOOK_CHECK.read_text(encoding="utf-8")

@@ -14,15 +14,14 @@ import os
 import sys
 import tomllib
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
 import nbformat
 
-from autograder.sandbox import codec
-
-from autograder.sandbox import isolation
+from autograder.sandbox import codec, isolation
+from autograder.grading.notebook import nbgrader_meta
 from autograder.sandbox.child import graded_statements, strip_magics
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autograder/
@@ -34,23 +33,70 @@ class UnknownAssignment(Exception):
     pass
 
 
+class ConfigError(ValueError):
+    """An assignment.toml with an unknown key or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    """The keys of ``autograder/suites/<name>/assignment.toml``, with the one set of defaults.
+
+    An unknown key or a value of the wrong type is an error naming the file,
+    the key and the known keys: a misspelled limit must not be silently ignored.
+    """
+    title: str = ""                  # shown in reports; defaults to the assignment's name
+    call_timeout: float = 10.0       # seconds per learner call
+    submission_timeout: float = 120.0  # seconds for all learner calls of one submission
+    memory_mb: int = 2048            # resident memory of the learner process
+    uses_tensorflow: bool = False    # the zygote imports TensorFlow before forking
+    processes: int = 512             # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
+    pure_reference: tuple = ()       # reference functions whose results may be reused across submissions
+    repeatable_calls: tuple = ()     # learner functions whose identical calls within one grade reuse the reply
+    hints: bool = True               # show the hidden suite's hints with failed checks (false: what failed only)
+    max_reply_elements: int = codec.MAX_REPLY_ELEMENTS            # JSON values one learner reply may decode to
+    max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS  # ... all replies of one submission together
+
+    @classmethod
+    def from_toml(cls, path: Path) -> "AssignmentConfig":
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read: {error}") from None
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, value in raw.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(known)}")
+            default = known[key].default
+            expected = type(default)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = tuple(value)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ConfigError(f"{path}: {key!r} must be {_TYPE_NAMES[expected]}, not {value!r}")
+            values[key] = value
+        return cls(**values)
+
+
+_TYPE_NAMES = {str: "a string", float: "a number", int: "an integer", bool: "true or false",
+               tuple: "a list of strings"}
+
+
 @dataclass
 class Assignment:
     name: str
-    title: str
     solution_path: Path
     release_dir: Path
     suite_dir: Path
     graded_functions: list       # in notebook order
     points: dict                 # function -> points (public test cell metadata)
     preamble: str                # the solution's imports cell
-    call_timeout: float
-    submission_timeout: float
-    memory_mb: int
-    uses_tensorflow: bool
-    processes: int = 512         # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
-    pure_reference: tuple = ()   # reference functions whose results may be reused across submissions
-    repeatable_calls: tuple = () # learner functions whose identical calls within one grade reuse the reply
+    config: AssignmentConfig
+
+    @property
+    def title(self) -> str:
+        return self.config.title or self.name
 
     @property
     def released_notebook(self) -> Path:
@@ -62,12 +108,12 @@ class Assignment:
 
     def limits(self) -> isolation.Limits:
         return isolation.Limits(
-            memory_mb=self.memory_mb,
+            memory_mb=self.config.memory_mb,
             # RLIMIT_AS counts virtual memory, which TensorFlow reserves ~3.7x
             # over what it uses: never below 4 GB, so TF can start.
-            address_space_mb=max(4096, self.memory_mb),
-            cpu_seconds=int(self.submission_timeout) + 30,
-            processes=self.processes,
+            address_space_mb=max(4096, self.config.memory_mb),
+            cpu_seconds=int(self.config.submission_timeout) + 30,
+            processes=self.config.processes,
         )
 
 
@@ -87,17 +133,17 @@ def names() -> list:
     return found
 
 
-def nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
+def unknown_assignment(name) -> UnknownAssignment:
+    """The one message for a name that is not an assignment of this course."""
+    return UnknownAssignment(f"unknown assignment {name!r}; known: {', '.join(names()) or 'none'}")
 
 
 @lru_cache(maxsize=None)
 def load(name: str) -> Assignment:
     if name not in names():
-        raise UnknownAssignment(f"unknown assignment {name!r}; known: {', '.join(names()) or 'none'}")
+        raise unknown_assignment(name)
     suite_dir = SUITES_DIR / name
-    config = tomllib.loads((suite_dir / "assignment.toml").read_text())
+    config = AssignmentConfig.from_toml(suite_dir / "assignment.toml")
     solution_path = ROOT / "solutions" / f"{name}.ipynb"
     nb = nbformat.read(str(metadata_notebook(name)), as_version=4)
     graded, points, preamble = [], {}, ""
@@ -112,20 +158,13 @@ def load(name: str) -> Assignment:
             preamble = cell.source
     return Assignment(
         name=name,
-        title=config.get("title", name),
         solution_path=solution_path,
         release_dir=ROOT / "assignments" / name,
         suite_dir=suite_dir,
         graded_functions=graded,
         points={f: points.get(f, 0.0) for f in graded},
         preamble=preamble,
-        call_timeout=float(config.get("call_timeout", 10)),
-        submission_timeout=float(config.get("submission_timeout", 120)),
-        memory_mb=int(config.get("memory_mb", 2048)),
-        uses_tensorflow=bool(config.get("uses_tensorflow", False)),
-        processes=int(config.get("processes", 512)),
-        pure_reference=tuple(config.get("pure_reference", ())),
-        repeatable_calls=tuple(config.get("repeatable_calls", ())),
+        config=config,
     )
 
 
@@ -149,7 +188,7 @@ def reference(name: str) -> types.ModuleType:
             tree = ast.parse(strip_magics(cell.source))
             kept, _ = graded_statements(tree)
             exec(compile(ast.Module(body=kept, type_ignores=[]), f"<{name} solution>", "exec"), namespace)
-    for function in assignment.pure_reference:
+    for function in assignment.config.pure_reference:
         namespace[function] = _memoized(namespace[function])
     return module
 

@@ -101,12 +101,15 @@ def _allclose(arr: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -
 
 
 def check_close(value, expected, what: str, hint: str = "", rtol: float = 1e-5, atol: float = 1e-8) -> None:
-    """Values match the reference within tolerance; reports error size only."""
+    """Values match the reference within tolerance; reports error size only (nothing for a single number)."""
     expected = np.asarray(expected)
     arr = check_shape(value, expected.shape, what, hint)
     if not np.all(np.isfinite(arr)) and np.all(np.isfinite(expected)):
         raise CheckFailed(f"{what} contains NaN or inf", hint)
     if not _allclose(arr, expected, rtol, atol):
+        if arr.size == 1:
+            # An error size would give the expected value away.
+            raise CheckFailed(f"{what} is not the expected value", hint)
         diff = np.abs(arr.astype(np.float64) - expected.astype(np.float64))
         bad = int(np.count_nonzero(~np.isclose(arr, expected, rtol=rtol, atol=atol)))
         raise CheckFailed(
@@ -139,3 +142,201 @@ def check_log_close(value, expected: float, what: str, hint: str = "", decades: 
     if abs(math.log10(got) - math.log10(float(expected))) > decades:
         raise CheckFailed(f"{what} is {got:.3g}, off by more than {decades} orders of magnitude", hint)
     return got
+
+
+# ------------------------------------------------------------------ helpers shared by the suites
+
+def helper_module(assignment: str):
+    """The assignment's helper module (``assignments/<name>/<name>_utils.py``), importable at collection.
+
+    The reference puts the assignment folder on ``sys.path`` when it is first
+    built, which may be after a suite is collected.
+    """
+    import importlib
+    import sys
+
+    from autograder.grading import catalogue
+
+    folder = str(catalogue.load(assignment).release_dir)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return importlib.import_module(f"{assignment}_utils")
+
+
+def unpack(result, names: str, what: str, hint: str = ""):
+    """The items of the tuple ``what`` returned, ``names`` (e.g. ``"parameters, v"``) long, or a failure."""
+    n = len(names.split(","))
+    if not (isinstance(result, (tuple, list)) and len(result) == n):
+        got = f"{len(result)} items" if isinstance(result, (tuple, list)) else type(result).__name__
+        raise CheckFailed(f"{what} should return a tuple of {n} items ({names}), got {got}",
+                          hint or f"end the function with return {names}")
+    return result
+
+
+def same_values(got, wrong, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """True when ``got`` equals ``wrong`` (numbers, arrays, or dicts/lists of them) within tolerance.
+
+    Never raises: ``got`` is learner data of any structure.
+    """
+    if isinstance(wrong, dict):
+        return (isinstance(got, dict) and set(got) == set(wrong)
+                and all(same_values(got[k], wrong[k], rtol, atol) for k in wrong))
+    if isinstance(wrong, (list, tuple)):
+        return (isinstance(got, (list, tuple)) and len(got) == len(wrong)
+                and all(same_values(g, w, rtol, atol) for g, w in zip(got, wrong)))
+    if isinstance(got, bool) or not isinstance(got, (int, float, np.number, np.ndarray)):
+        return False
+    try:
+        got, wrong = np.asarray(got, dtype=np.float64), np.asarray(wrong, dtype=np.float64)
+        return got.shape == wrong.shape and bool(np.allclose(got, wrong, rtol=rtol, atol=atol))
+    except (TypeError, ValueError):
+        return False
+
+
+def diagnose(got, mistakes, default: str = "", matches=same_values) -> str:
+    """The label of the first known mistake whose answer is ``got``, else ``default``.
+
+    ``mistakes``: (label, wrong) pairs, where ``wrong`` is what the mistaken
+    implementation returns, or a function of no argument computing it, called
+    only when the pairs before it did not match. Call ``diagnose`` only once a
+    check has failed (e.g. from a hint function): building the wrong answers
+    is wasted on a correct one.
+    """
+    for label, wrong in mistakes:
+        if matches(got, wrong() if callable(wrong) else wrong):
+            return label
+    return default
+
+
+def _hint_text(hint, *args) -> str:
+    return hint(*args) if callable(hint) else hint
+
+
+def _check_dict_keys(got, expected, keys, extra_keys, what, hint) -> list:
+    keys = sorted(expected) if keys is None else list(keys)
+    try:
+        if extra_keys:
+            check_type(got, dict, what)
+            missing = [k for k in keys if k not in got]
+            check(not missing, f"{what}: missing keys {missing}")
+        else:
+            check_keys(got, keys, what)
+    except CheckFailed as failure:
+        raise CheckFailed(failure.message, _hint_text(hint)) from None
+    return keys
+
+
+def check_dict_structure(got, expected: dict, what: str, hint="", *, key_label: str = "{key} of {what}",
+                         shape_hint=None, float_hint=None) -> dict:
+    """``got`` has exactly the keys of ``expected``, each an array of its shape; returns {key: array}.
+
+    ``float_hint``: when given, every array must also have a float dtype (the hint of that failure).
+    ``hint`` (a string or a function of no argument) and ``shape_hint`` as in :func:`check_dict_close`.
+    """
+    keys = _check_dict_keys(got, expected, None, False, what, hint)
+    arrays = {}
+    for key in keys:
+        label = key_label.format(what=what, key=key)
+        try:
+            arrays[key] = check_shape(got[key], np.shape(expected[key]), label)
+        except CheckFailed as failure:
+            raise CheckFailed(failure.message, _hint_text(shape_hint, key) if shape_hint is not None
+                              else _hint_text(hint)) from None
+        check(float_hint is None or arrays[key].dtype.kind == "f",
+              f"{label} has dtype {arrays[key].dtype}, expected a float dtype", float_hint or "")
+    return arrays
+
+
+def check_dict_close(got, expected: dict, what: str, hint="", *, keys=None, extra_keys: bool = False,
+                     key_label: str = "{key} of {what}", key_hint=None, shape_hint=None,
+                     rtol: float = 1e-5, atol: float = 1e-8) -> dict:
+    """``got`` is a dict with the keys of ``expected`` whose arrays match it; returns ``got``.
+
+    ``keys``: the keys compared (default: every key of ``expected``, sorted);
+    ``extra_keys``: allow keys beyond them. ``hint`` is a string or a function
+    of no argument (called only on a failure); ``key_hint`` (a string or
+    ``key_hint(key, value)``) and ``shape_hint`` (a string or ``shape_hint(key)``)
+    give the hint of a wrong array / a wrong shape instead.
+    ``key_label`` names one entry in messages.
+    """
+    keys = _check_dict_keys(got, expected, keys, extra_keys, what, hint)
+    for key in keys:
+        label = key_label.format(what=what, key=key)
+        want = np.asarray(expected[key])
+        try:
+            value = check_shape(got[key], want.shape, label)
+        except CheckFailed as failure:
+            raise CheckFailed(failure.message, _hint_text(shape_hint, key) if shape_hint is not None
+                              else _hint_text(hint)) from None
+        try:
+            check_close(value, want, label, rtol=rtol, atol=atol)
+        except CheckFailed as failure:
+            raise CheckFailed(failure.message, _hint_text(key_hint, key, value) if key_hint is not None
+                              else _hint_text(hint)) from None
+    return got
+
+
+# Runs a suite's probe in the learner's process as a check of one graded
+# function: errors are named after it, and a function the graded cells do not
+# define is reported as missing, as for a plain learner call.
+FUNCTION_PROBE = '''
+def probe(ns, function, probe_source, inputs):
+    if function not in ns:
+        raise NameError(function + " is not defined")
+    scope = {"__name__": "probe"}
+    exec(compile(probe_source, "<probe>", "exec"), scope)
+    return scope["probe"](ns, **inputs)
+'''
+
+
+def probe_function(learner, function: str, source: str, /, timeout: float | None = None, **inputs):
+    """Run the trusted ``def probe(ns, **inputs)`` of ``source`` in the learner's process, as a check of ``function``.
+
+    ``ns`` is the learner's namespace; only plain data crosses. Use it when
+    a check must look at something that cannot cross (a tape's gradients,
+    which arrays share memory) or must swap functions in (see
+    :func:`call_with_stand_ins`).
+    """
+    return learner.probe(FUNCTION_PROBE, timeout=timeout, what=function, function=function, probe_source=source,
+                         inputs=inputs)
+
+
+# The learner's ``function`` called with trusted stand-ins in its namespace
+# (for the duration of the call only; the learner's own are put back), so that
+# a check of ``function`` does not depend on the learner's other functions.
+STAND_IN_PROBE = '''
+def probe(ns, function, stand_ins, inputs, args, kwargs):
+    scope = {"__name__": "stand_ins"}
+    exec(compile(stand_ins, "<stand-ins>", "exec"), scope)
+    trusted = scope["stand_ins"](**inputs)
+    missing = object()
+    saved = {name: ns.get(name, missing) for name in trusted}
+    ns.update(trusted)
+    try:
+        return ns[function](*args, **kwargs)
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                ns.pop(name, None)
+            else:
+                ns[name] = value
+'''
+
+
+def call_with_stand_ins(learner, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None,
+                        timeout: float | None = None):
+    """Call the learner's ``function(*args, **kwargs)`` with trusted functions swapped into its namespace.
+
+    ``stand_ins`` is the source of ``def stand_ins(**inputs)`` returning
+    {name: function}; it runs in the learner's process. Errors are named
+    after ``function`` (see :func:`probe_function`).
+    """
+    return probe_function(learner, function, STAND_IN_PROBE, timeout=timeout, function=function,
+                          stand_ins=stand_ins, inputs=inputs, args=list(args), kwargs=dict(kwargs or {}))
+
+
+def call_with_stand_ins_here(namespace: dict, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None):
+    """The same call as :func:`call_with_stand_ins`, on a trusted namespace here (e.g. ``vars(reference)``)."""
+    scope = {"__name__": "probe"}
+    exec(compile(STAND_IN_PROBE, "<probe>", "exec"), scope)
+    return scope["probe"](namespace, function, stand_ins, inputs, list(args), dict(kwargs or {}))

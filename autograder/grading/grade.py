@@ -2,16 +2,17 @@
 
 1. read the notebook (recovering what can be recovered);
 2. decide the assignment (flag, else notebook metadata, else graded names);
-3. extract the graded cells;
+3. extract the definitions of every cell (and where each graded function is);
 4. start the sandboxed learner process (lazily, at the first call);
 5. run the hidden suite in this process with the grading plugin;
-6. turn the records into a results dict (Gradescope's results.json shape,
-   plus per-function subtotals and what happened to the process).
+6. turn the records into a Result (results.py: per-check and per-function
+   scores, notes, and what happened to the process).
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,10 +24,11 @@ from autograder.grading import catalogue
 from autograder.sandbox import isolation
 
 from autograder.sandbox import spawn
-from autograder.grading.notebook import NotebookError, detect_assignment, extract, read_notebook
+from autograder.grading.notebook import NotebookError, detect_assignment, extract, modules_imported_by, read_notebook
 from autograder.grading.learner import Learner, LearnerError, LearnerProcess
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
+from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
 
 UNISOLATED_WARNING = (
     "WARNING: this submission ran WITHOUT a sandbox (no bubblewrap and not root): "
@@ -46,6 +48,11 @@ class _ProblemAwareProcess(LearnerProcess):
             raise LearnerError(self.problems[name], "missing")
         return super().call(name, args, kwargs, timeout)
 
+    def probe(self, source, inputs, timeout=None, what="a check"):
+        if what in self.problems:   # a probe named after a graded function (checks.call_with_stand_ins)
+            raise LearnerError(self.problems[what], "missing")
+        return super().probe(source, inputs, timeout, what)
+
 
 def resolve_assignment(nb, requested: str | None) -> str:
     known = catalogue.catalogue()
@@ -54,7 +61,7 @@ def resolve_assignment(nb, requested: str | None) -> str:
     declared = meta.get("assignment") if isinstance(meta, dict) else None
     if requested:
         if requested not in known:
-            raise catalogue.UnknownAssignment(f"unknown assignment {requested!r}; known: {', '.join(known)}")
+            raise catalogue.unknown_assignment(requested)
         if declared in known and declared != requested:
             raise NotebookError(f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook")
         if detected not in (None, requested) and declared is None:
@@ -68,8 +75,24 @@ def resolve_assignment(nb, requested: str | None) -> str:
 
 def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spawn.ZygoteSpawner:
     """The assignment's zygote in this process: heavy imports paid once, a fresh fork per submission."""
-    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.uses_tensorflow else [])
+    preload = ["numpy", f"{spec.name}_utils"] + (["tensorflow"] if spec.config.uses_tensorflow else [])
+    # Every cell's imports run to grade: a plotting import of the notebook's demo cells is paid once here.
+    if "matplotlib" in modules_imported_by(spec.released_notebook):
+        preload.append("matplotlib.pyplot")
     return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy)
+
+
+class FunctionBoundary:
+    """Tells the learner process which graded function the next test checks (a fresh child per function)."""
+
+    def __init__(self, process: LearnerProcess):
+        self.process = process
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        marker = item.get_closest_marker("graded")
+        if marker is not None and hasattr(self.process, "begin_function"):
+            self.process.begin_function(marker.args[0] if marker.args else marker.kwargs["function"])
 
 
 def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> GradingPlugin:
@@ -95,15 +118,20 @@ def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> Grad
         args += ["-p", f"no:{unused}"]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports()])
-    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports(),
+                                               FunctionBoundary(process)])
+    # NO_TESTS_COLLECTED too: after a suite failed to import once, pytest (importlib mode) finds the
+    # half-imported module in sys.modules and collects nothing, which would score every later
+    # submission of this process 0 without an error.
+    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
+                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
-                           + "\n".join(grading_plugin.collection_errors))
+                           + ("\n".join(grading_plugin.collection_errors) or "no test was collected"))
     return grading_plugin
 
 
-def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> dict:
-    """Grade the notebook at ``path``; returns the results dict (never raises for bad input)."""
+def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> Result:
+    """Grade the notebook at ``path``; returns its Result (never raises for bad input)."""
     started = time.monotonic()
     path = Path(path)
     notes: list = []
@@ -115,109 +143,87 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
 
     spec = catalogue.load(name)
-    extraction = extract(nb, spec.graded_functions)
+    extraction = extract(nb, spec.graded_functions, spec.preamble)
     notes += extraction.notes
     if spawner is None:
         spawner = warm_spawner(spec, strategy)
     process = _ProblemAwareProcess(
         spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-        spec.call_timeout, spec.submission_timeout, strategy=strategy, spawner=spawner,
-        problems=extraction.problems, repeatable=spec.repeatable_calls,
+        spec.config.call_timeout, spec.config.submission_timeout, strategy=strategy, spawner=spawner,
+        problems=extraction.problems, repeatable=spec.config.repeatable_calls,
+        # Each graded function its own share of the submission's time (at least three calls' worth).
+        function_timeout=max(spec.config.submission_timeout / max(1, len(spec.graded_functions)),
+                             3 * spec.config.call_timeout),
+        max_reply_elements=spec.config.max_reply_elements, max_submission_elements=spec.config.max_submission_elements,
     )
+    if spec.graded_functions:   # the suites check functions in notebook order: prestart the first one's child
+        process.begin_function(spec.graded_functions[0])
+    if os.environ.get(isolation.UNISOLATED_ENV):
+        notes.insert(0, f"WARNING: graded with --accept-unisolated: {os.environ[isolation.UNISOLATED_ENV]}")
     process.start_in_background()
     try:
         plugin = run_suite(spec, process)
     finally:
         process.close()
-    return build_result(path, spec, plugin.records, process, notes, started)
+    result = build_result(path, spec, plugin.records, process, notes, started, extraction.cell_defines)
+    result.isolation = process.isolation_report()
+    return result
 
 
-def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float) -> dict:
+def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float,
+                 cell_defines: dict | None = None) -> Result:
+    cell_defines = cell_defines or {}
     events = process.events
-    tests, functions = [], {}
-    for function in spec.graded_functions:
-        functions[function] = {"score": 0.0, "max_score": spec.points.get(function, 0.0), "passed": 0, "tests": 0}
-    for record in records:
-        entry = functions.setdefault(record.function, {"score": 0.0, "max_score": 0.0, "passed": 0, "tests": 0})
-        entry["tests"] += 1
-        if record.passed:
-            entry["score"] += record.points
-            entry["passed"] += 1
-        tests.append(test_entry(record))
+    tests = [record_result(record, hints=spec.config.hints) for record in records]
+    functions = {function: FunctionScore(0.0, spec.points.get(function, 0.0)) for function in spec.graded_functions}
+    for test in tests:
+        entry = functions.setdefault(test.function, FunctionScore(0.0, 0.0))
+        entry.tests += 1
+        if test.passed:
+            entry.score += test.score
+            entry.passed += 1
     for entry in functions.values():
-        entry["score"] = round(min(entry["score"], entry["max_score"] or entry["score"]), 6)
+        entry.score = round(min(entry.score, entry.max_score or entry.score), 6)
 
     for cell_id, error in events.cell_errors.items():
-        notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}")
+        defines = cell_defines.get(cell_id, [])
+        consequence = (f"; what it defines ({', '.join(defines[:8])}{', ...' if len(defines) > 8 else ''}) "
+                       "may be missing, and functions that use it fail too") if defines else ""
+        notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}{consequence}")
     for cell_id, lines in events.skipped_lines.items():
         notes.append(f"cell {cell_id}: top-level code on line(s) {', '.join(map(str, lines[:10]))} was not run "
-                     "(only imports, function/class definitions and constants of graded cells are executed)")
+                     "(only imports, function/class definitions and constants are executed)")
     if events.output_bytes > len(events.output_head.encode()):
         notes.append(f"the notebook's code printed {events.output_bytes:,} bytes; only the first "
                      f"{len(events.output_head.encode()):,} were kept")
     if events.strategy == "plain":
         notes.insert(0, UNISOLATED_WARNING)
-    score = round(sum(f["score"] for f in functions.values()), 6)
-    return {
-        "score": score,
-        "max_score": spec.max_score,
-        "execution_time": round(time.monotonic() - started, 3),
-        "output": f"{spec.title}: {score:g} / {spec.max_score:g}",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-        # Fields below are dlgrade's own; Gradescope ignores unknown keys.
-        "assignment": spec.name,
-        "submission": path.name,
-        "functions": functions,
-        "notes": notes,
-        "sandbox": events.strategy or isolation.available_strategy(),
-        "process": {
+    return Result(
+        assignment=spec.name, submission=path.name, title=spec.title,
+        score=round(sum(f.score for f in functions.values()), 6), max_score=spec.max_score,
+        tests=tests, functions=functions, notes=notes,
+        execution_time=round(time.monotonic() - started, 3),
+        sandbox=events.strategy or isolation.available_strategy(),
+        process={
             "crashes": [{"while": w, "exit_code": c} for w, c in events.crashes],
             "timeouts": events.timeouts,
             "memory_exceeded": events.memory_exceeded,
             "output_bytes": events.output_bytes,
         },
-        "learner_output": events.output_head[:4000],
-        "grader_error": any(r.kind == "grader-error" for r in records),
-    }
+        learner_output=events.output_head[:4000],
+        grader_error=any(r.kind == "grader-error" for r in records),
+    )
 
 
-def test_entry(record: TestRecord) -> dict:
-    output = record.message
-    if record.hint:
-        output += f"\nHint: {record.hint}"
-    if record.detail:
-        output += f"\n{record.detail}"
-    return {
-        "name": f"{record.function}: {record.check}",
-        "function": record.function,
-        "score": record.points if record.passed else 0.0,
-        "max_score": record.points,
-        "status": "passed" if record.passed else "failed",
-        "output": output if not record.passed else "",
-        "visibility": "visible",
-    }
+def record_result(record: TestRecord, hints: bool = True) -> TestResult:
+    """One check's outcome; ``hints = false`` in assignment.toml keeps hints out of every report."""
+    return TestResult(function=record.function, check=record.check, max_score=record.points, passed=record.passed,
+                      score=record.points if record.passed else 0.0, message=record.message, hint=record.hint if hints else "",
+                      traceback=record.detail, kind=record.kind,
+                      visibility=record.visibility)
 
 
-def unreadable_result(path: Path, name: str | None, reason: str, notes: list, started: float) -> dict:
+def unreadable_result(path: Path, name: str | None, reason: str, notes: list, started: float) -> Result:
     """A submission that cannot be graded at all: zero, with the reason."""
-    functions, tests, max_score, title = {}, [], 0.0, "Submission"
-    if name:
-        spec = catalogue.load(name)
-        max_score, title = spec.max_score, spec.title
-        for function in spec.graded_functions:
-            points = spec.points.get(function, 0.0)
-            functions[function] = {"score": 0.0, "max_score": points, "passed": 0, "tests": 0}
-            tests.append({"name": f"{function}: notebook could not be read", "function": function, "score": 0.0,
-                          "max_score": points, "status": "failed", "output": reason, "visibility": "visible"})
-    else:
-        tests.append({"name": "notebook could not be graded", "function": "", "score": 0.0, "max_score": 0.0,
-                      "status": "failed", "output": reason, "visibility": "visible"})
-    return {
-        "score": 0.0, "max_score": max_score, "execution_time": round(time.monotonic() - started, 3),
-        "output": f"{title}: 0 / {max_score:g}. {reason}", "visibility": "visible", "stdout_visibility": "hidden",
-        "tests": tests, "assignment": name, "submission": path.name, "functions": functions,
-        "notes": notes + [reason], "sandbox": None, "process": {}, "learner_output": "", "grader_error": False,
-        "error": reason,
-    }
+    return zero_result(path.name, catalogue.load(name) if name else None, reason, notes=notes,
+                       execution_time=time.monotonic() - started)

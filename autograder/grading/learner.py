@@ -19,11 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.sandbox import codec
-
-from autograder.sandbox import isolation
-
-from autograder.sandbox import spawn
+from autograder.sandbox import codec, isolation, spawn
+from autograder.sandbox.child import strip_magics
 
 OUTPUT_KEEP_BYTES = 64 * 1024
 MAX_RESTARTS = 6
@@ -80,8 +77,83 @@ class _OutputDrain(threading.Thread):
                     self.events.output_head += chunk[:room].decode("utf-8", "replace")
 
 
+class Connection:
+    """Framing over one child's two protocol pipes: a request out, a reply back, within a timeout.
+
+    Knows nothing of submissions, cells or budgets. Raises TimeoutError,
+    EOFError/OSError (the child is gone) or codec.DecodeError.
+    """
+
+    def __init__(self, child: spawn.Child, events: ProcessEvents, lock: threading.Lock):
+        self.child = child
+        os.set_blocking(child.req_w, False)  # a child that stops reading must not block us
+        self.drains = [_OutputDrain(pipe, events, lock) for pipe in (child.stdout, child.stderr)]
+        for drain in self.drains:
+            drain.start()
+
+    def request(self, data: bytes, timeout: float, max_elements: int | None) -> tuple[dict, int]:
+        """Send a framed request; return the reply and how many elements it decoded to."""
+        _write_all(self.child.req_w, data, timeout)
+        end = time.monotonic() + timeout
+        header = self._read(4, end)
+        body = self._read(codec.frame_length(header), end)
+        elements = codec.count_elements(body, max_elements)
+        return codec.loads_frame_body(body), elements
+
+    def _read(self, n: int, end: float) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.child.resp_r], [], [], left)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.child.resp_r, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def exit_code(self):
+        """The child's exit code, waiting a moment for it (it may lag the closed pipe)."""
+        for _ in range(20):
+            code = self.child.exit_code()
+            if code is not None:
+                return code
+            time.sleep(0.05)
+        return None
+
+    def close(self) -> bool:
+        """Kill the child and everything it started; True if it ran out of memory."""
+        for fd in (self.child.req_w, self.child.resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.child.kill()
+        for drain in self.drains:
+            drain.join(timeout=2)
+        for pipe in (self.child.stdout, self.child.stderr):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        return self.child.memory_exceeded()
+
+
 class LearnerProcess:
-    """One submission's sandboxed child, restarted as needed."""
+    """One submission's sandboxed learner: the rules of a submission over :class:`Connection`.
+
+    Per graded function (``begin_function``, called as the hidden suite moves
+    from one function's checks to the next) a fresh child is forked and given
+    only the cells that function needs (its own and those defining the names
+    it uses, see :func:`cells_needed`): one function's definition-time or
+    call-time side effects cannot change another's grade, and each function
+    has its own time budget. Cells that kill or hang the child are left out
+    and the child is started again (a loop, at most MAX_RESTARTS times).
+    """
 
     def __init__(
         self,
@@ -94,152 +166,115 @@ class LearnerProcess:
         strategy: str | None = None,
         spawner=None,
         repeatable: tuple = (),
+        function_timeout: float | None = None,
+        max_reply_elements: int = codec.MAX_REPLY_ELEMENTS,
+        max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS,
     ):
         self.preamble = preamble
         self.cells = cells
-        self.helper_dir = helper_dir
         self.limits = limits
         self.call_timeout = call_timeout
+        # Each graded function has a budget of its own (``function_timeout``); the whole
+        # submission, without begin_function, has ``submission_timeout``.
+        self.submission_timeout = submission_timeout
+        self.function_timeout = function_timeout or submission_timeout
         self.deadline = time.monotonic() + submission_timeout
-        self.strategy = strategy
-        self.spawner = spawner            # spawn.DirectSpawner (default) or spawn.ZygoteSpawner
+        self.spawner = spawner or spawn.DirectSpawner(helper_dir, limits, strategy)
+        self.own_spawner = spawner is None
         # Functions whose identical calls are answered from the first reply (see call()).
         self.repeatable = frozenset(repeatable)
-        self._replies: dict = {}
+        self.max_reply_elements = max_reply_elements
+        self.elements_left = max_submission_elements
+        self.replies: dict = {}
         self.events = ProcessEvents()
         self.bad_cells: set = set()
         self.timed_out: set = set()
-        self.child = None
-        self._own_spawner = None
+        self.connection: Connection | None = None
+        self.loaded: set = set()         # ids of the cells the current child has run
+        self.function: str | None = None  # the graded function whose checks run now (None: all cells)
+        self.separation = ""
+        self.limits_enforced: tuple = ()
         self.restarts = 0
-        self._lock = threading.Lock()
-        self._drains = []
+        self.lock = threading.Lock()
+        self.prestart: threading.Thread | None = None
+        self.defines, self.uses = _cell_names(cells, preamble)
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        if self.restarts > MAX_RESTARTS:
-            raise LearnerError("the notebook's code crashed the grader's process too many times", "crash")
-        self.restarts += 1
-        if self.spawner is None:
-            self.spawner = self._own_spawner = spawn.DirectSpawner(self.helper_dir, self.limits, self.strategy)
+    def begin_function(self, name: str) -> None:
+        """The next checks grade ``name``: a fresh child and budget unless the current child is already its."""
+        self.wait_prestart()
+        if name == self.function:
+            return
+        self.close_process()
+        self.function = name
+        self.deadline = time.monotonic() + self.function_timeout
+        self.replies.clear()
+
+    def ensure_started(self) -> None:
+        self.wait_prestart()
+        while self.connection is None:
+            self.spawn()
+            self.load(self.cells_for(self.function))
+            if self.connection is None:   # a cell ended the child: start again without it
+                self.restarts += 1
+                if self.restarts > MAX_RESTARTS:
+                    raise LearnerError("the notebook's code crashed the grader's process too many times", "crash")
+
+    def spawn(self) -> None:
+        started = time.monotonic()
         try:
-            self.child = self.spawner.spawn()
+            child = self.spawner.spawn()
         except spawn.SpawnError as exc:
             raise LearnerError(f"the grader could not start a sandbox: {exc}", "crash")
-        os.set_blocking(self.child.req_w, False)  # a child that stops reading must not block us
-        self.req_w, self.resp_r = self.child.req_w, self.child.resp_r
-        self.events.strategy = self.child.strategy
-        self._drains = [_OutputDrain(p, self.events, self._lock) for p in (self.child.stdout, self.child.stderr)]
-        for drain in self._drains:
-            drain.start()
-        self._load()
+        self.deadline += time.monotonic() - started   # starting a sandbox is not the learner's time
+        self.connection = Connection(child, self.events, self.lock)
+        self.loaded = set()
+        self.events.strategy = child.strategy
+        self.separation, self.limits_enforced = child.separation, child.limits_enforced
 
-    def _load(self) -> None:
-        reply = self._request({"op": "preamble", "source": self.preamble}, self.call_timeout * 3, "the imports cell")
-        if not reply.get("ok"):
-            raise LearnerError("the assignment's imports failed in the sandbox: " + _error_text(reply), "crash")
-        for cell in self.cells:
-            if cell.cell_id in self.bad_cells:
+    def load(self, cells: list) -> None:
+        """Run the imports cell (once per child) and ``cells``; a cell that ends the child is marked bad."""
+        if self.connection is None:
+            return
+        if "<imports>" not in self.loaded:
+            reply = self._request({"op": "preamble", "source": self.preamble}, self.call_timeout * 3, "the imports cell")
+            if not reply.get("ok"):
+                raise LearnerError("the assignment's imports failed in the sandbox: " + _error_text(reply), "crash")
+            self.loaded.add("<imports>")
+        for cell in cells:
+            if cell.cell_id in self.bad_cells or cell.cell_id in self.loaded:
                 continue
             what = f"cell {cell.cell_id} (defining {', '.join(cell.functions) or 'nothing graded'})"
             try:
                 reply = self._request({"op": "exec", "cell": cell.cell_id, "source": cell.source}, self.call_timeout, what)
             except LearnerError as exc:
-                # The cell killed or hung the process: restart without it.
+                # The cell killed or hung the process: the next start goes without it.
                 self.bad_cells.add(cell.cell_id)
                 self.events.cell_errors[cell.cell_id] = str(exc)
-                self.close_process()
-                self.start()
                 return
+            self.loaded.add(cell.cell_id)
             if reply.get("ok"):
                 if reply.get("skipped_lines"):
                     self.events.skipped_lines[cell.cell_id] = reply["skipped_lines"]
             else:
                 self.events.cell_errors[cell.cell_id] = _error_text(reply)
 
+    def cells_for(self, name: str | None) -> list:
+        """The cells a child for function ``name`` runs: all without one, else its closure."""
+        if name is None:
+            return self.cells
+        return cells_needed(self.cells, self.defines, self.uses, {name})
+
     def close_process(self) -> None:
-        if self.child is not None:
-            child, self.child = self.child, None
-            for fd in (self.req_w, self.resp_r):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            child.kill()
-            self.events.memory_exceeded |= child.memory_exceeded()
-            for drain in self._drains:
-                drain.join(timeout=2)
-            for pipe in (child.stdout, child.stderr):
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            self.events.memory_exceeded |= connection.close()
 
     def close(self) -> None:
-        prestart, self._prestart = getattr(self, "_prestart", None), None
-        if prestart is not None:
-            prestart.join()
+        self.wait_prestart()
         self.close_process()
-        if self._own_spawner is not None:
-            self._own_spawner.close()
-            self._own_spawner = None
-
-    # ------------------------------------------------------------ requests
-    def _request(self, message: dict | bytes, timeout: float, what: str) -> dict:
-        """Send a request (a dict, or one already framed by :meth:`_frame`) and read the reply."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise LearnerError("the submission's total time budget was used up before this check", "budget")
-        timeout = min(timeout, remaining)
-        data = message if isinstance(message, bytes) else self._frame(message)
-        try:
-            _write_all(self.req_w, data, timeout)
-            header = self._read(4, timeout)
-            body = self._read(codec.frame_length(header), timeout)
-            return codec.loads_frame_body(body)
-        except TimeoutError:
-            self.close_process()
-            raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
-        except (EOFError, BrokenPipeError, OSError) as exc:
-            code = None
-            for _ in range(20):  # the exit status may lag the closed pipe by a moment
-                code = self.child.exit_code() if self.child else None
-                if code is not None or self.child is None:
-                    break
-                time.sleep(0.05)
-            self.close_process()
-            reason = f"exit code {code}" if code is not None else str(exc)
-            if self.events.memory_exceeded or (code is not None and code in (-9, 137)):
-                reason += "; it may have run out of memory"
-            self.events.crashes.append((what, code))
-            raise LearnerError(f"the process running {what} ended unexpectedly ({reason})", "crash")
-        except codec.DecodeError as exc:
-            self.close_process()
-            raise LearnerError(f"{what} sent back something that is not plain data ({exc})", "unsupported")
-
-    @staticmethod
-    def _frame(message: dict) -> bytes:
-        try:
-            return codec.dumps(message)
-        except (TypeError, ValueError) as exc:
-            raise RuntimeError(f"grader could not encode a request: {exc}")
-
-    def _read(self, n: int, timeout: float) -> bytes:
-        end = time.monotonic() + timeout
-        chunks, got = [], 0
-        while got < n:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([self.resp_r], [], [], left)
-            if not ready:
-                raise TimeoutError
-            chunk = os.read(self.resp_r, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+        if self.own_spawner:
+            self.spawner.close()
 
     def start_in_background(self) -> None:
         """Fork the child and run the cells while the caller starts pytest.
@@ -252,24 +287,76 @@ class LearnerProcess:
         it would (PR_SET_PDEATHSIG). A cold zygote (TensorFlow: seconds) thus
         starts while the grader imports what the reference solution needs.
         """
-        if not hasattr(self.spawner, "warm"):
+        if not hasattr(self.spawner, "warm") or self.prestart is not None:
             return
 
         def prestart():
             try:
-                self.start()
+                self.ensure_started()
             except LearnerError:
                 pass
 
-        self._prestart = threading.Thread(target=prestart, daemon=True)
-        self._prestart.start()
+        self.prestart = threading.Thread(target=prestart, daemon=True)
+        self.prestart.start()
 
-    def ensure_started(self) -> None:
-        prestart, self._prestart = getattr(self, "_prestart", None), None
-        if prestart is not None:
+    def wait_prestart(self) -> None:
+        if self.prestart is not None and self.prestart is not threading.current_thread():
+            prestart, self.prestart = self.prestart, None
             prestart.join()
-        if self.child is None:
-            self.start()
+
+    def isolation_report(self) -> dict:
+        """How this submission was isolated and which limits were enforced (for results.json)."""
+        limits = self.limits
+        return {
+            "strategy": self.events.strategy or isolation.available_strategy(),
+            "separation": self.separation,   # namespace | uid | sandbox | none (see sandbox/child.py)
+            "limits": [f"rlimit address space {limits.address_space_mb} MB", f"rlimit cpu {limits.cpu_seconds} s",
+                       f"rlimit file size {limits.file_size_mb} MB", f"rlimit processes {limits.processes}",
+                       *self.limits_enforced],
+            "per_function_children": self.function is not None,
+        }
+
+    # ------------------------------------------------------------ requests
+    def _request(self, message: dict | bytes, timeout: float, what: str) -> dict:
+        """Send a request (a dict, or one already framed by :meth:`_frame`) and read the reply."""
+        remaining = self.deadline - time.monotonic()
+        scope = f"{self.function}'s" if self.function else "the submission's total"
+        if remaining <= 0:
+            raise LearnerError(f"{scope} time budget was used up before this check", "budget")
+        cut_by_budget = remaining < timeout
+        timeout = min(timeout, remaining)
+        data = message if isinstance(message, bytes) else self._frame(message)
+        connection = self.connection
+        try:
+            reply, elements = connection.request(data, timeout, min(self.max_reply_elements, self.elements_left))
+        except TimeoutError:
+            self.close_process()
+            if cut_by_budget:   # the limit stated is the one that applied
+                owner, budget = ((f"{self.function}'s", self.function_timeout) if self.function
+                                 else ("the submission's", self.submission_timeout))
+                raise LearnerError(f"{what} did not finish within the {remaining:.0f} s left of {owner} "
+                                   f"{budget:.0f} s budget", "budget")
+            raise LearnerError(f"{what} did not finish within {timeout:.0f} s (infinite loop or too slow?)", "timeout")
+        except (EOFError, BrokenPipeError, OSError) as exc:
+            code = connection.exit_code()
+            self.close_process()
+            reason = f"exit code {code}" if code is not None else str(exc)
+            if self.events.memory_exceeded or (code is not None and code in (-9, 137)):
+                reason += "; it may have run out of memory"
+            self.events.crashes.append((what, code))
+            raise LearnerError(f"the process running {what} ended unexpectedly ({reason})", "crash")
+        except codec.DecodeError as exc:
+            self.close_process()
+            raise LearnerError(f"{what} sent back something that is not plain data or too much of it ({exc})", "unsupported")
+        self.elements_left -= elements
+        return reply
+
+    @staticmethod
+    def _frame(message: dict) -> bytes:
+        try:
+            return codec.dumps(message)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"grader could not encode a request: {exc}")
 
     def call(self, name: str, args: tuple, kwargs: dict, timeout: float | None = None):
         if name in self.timed_out:
@@ -281,23 +368,30 @@ class LearnerProcess:
         # asked the same question again by another check: reuse the child's
         # reply, decoded afresh so no check sees another's arrays.
         key = self._frame(message)   # the framed request is both the key and what is sent
-        if key not in self._replies:
-            self._replies[key] = self._reply(key, timeout or self.call_timeout, name)
-        return self._decode(self._replies[key], name)
+        if key not in self.replies:
+            self.replies[key] = self._reply(key, timeout or self.call_timeout, name)
+        return self._decode(self.replies[key], name)
 
     def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str = "a check"):
         message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
-        return self._value(message, timeout or self.call_timeout, what)
+        # A probe named after a graded function (checks.call_with_stand_ins) needs that function's cells.
+        return self._value(message, timeout or self.call_timeout, what, needs=what)
 
     def seed(self, seed: int) -> None:
         self.ensure_started()
         self._request({"op": "seed", "seed": int(seed)}, self.call_timeout, "seeding")
 
-    def _value(self, message: dict, timeout: float, name: str):
-        return self._decode(self._reply(message, timeout, name), name)
+    def _value(self, message: dict, timeout: float, name: str, needs: str | None = ""):
+        return self._decode(self._reply(message, timeout, name, needs), name)
 
-    def _reply(self, message: dict | bytes, timeout: float, name: str) -> dict:
+    def _reply(self, message: dict | bytes, timeout: float, name: str, needs: str | None = "") -> dict:
+        """``needs``: the learner function the request uses ("" means ``name``; None: none)."""
         self.ensure_started()
+        needed = name if needs == "" else needs
+        if self.function is not None and needed is not None and needed != self.function:
+            # A check of one function may call another learner function: run the cells that one needs too.
+            self.load(cells_needed(self.cells, self.defines, self.uses, {needed}))
+            self.ensure_started()
         try:
             return self._request(message, timeout, name)
         except LearnerError as exc:
@@ -316,12 +410,72 @@ class LearnerProcess:
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
         etype = str(error.get("type", "Error"))[:80]
         if etype == "NameError" and str(error.get("message", "")).startswith(f"{name} is not defined"):
+            failed = [self.events.cell_errors[c.cell_id] for c in self.cells
+                      if name in c.functions and c.cell_id in self.events.cell_errors]
+            if failed:   # defined in a cell that raised before the definition ran
+                first = (failed[0].strip().splitlines() or ["an error"])[0][:300]
+                raise LearnerError(f"{name} is not defined: its cell stopped with an error before the definition "
+                                   f"ran ({first})", "missing")
             raise LearnerError(f"{name} is not defined by the graded cells of the notebook", "missing")
         if etype == "UnsupportedReturn":
             raise LearnerError(f"{name}: {str(error.get('message'))[:500]}", "unsupported")
-        if etype == "NotImplementedError":
+        if etype == "NotImplementedError" and not str(error.get("message", "")).strip():
             raise LearnerError(f"{name} is not implemented yet (raise NotImplementedError)", "error")
         raise LearnerError(f"{name} raised {etype}: {str(error.get('message', ''))[:500]}", "error", str(error.get("traceback", ""))[-3000:])
+
+
+def _cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
+    """(cell id -> top-level names it defines, cell id -> names it refers to), from each cell's AST.
+
+    A cell's ``import numpy as np`` does not define ``np`` for the others when
+    the imports cell already does: another function's cell is not pulled in
+    (with its definition-time side effects) for a module every child has.
+    """
+    import ast
+
+    try:
+        provided = {(a.asname or a.name).split(".")[0] for node in ast.parse(strip_magics(preamble)).body
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    except SyntaxError:
+        provided = set()
+    defines, uses = {}, {}
+    for cell in cells:
+        try:
+            tree = ast.parse(strip_magics(cell.source))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            defines[cell.cell_id], uses[cell.cell_id] = set(cell.functions), set()
+            continue
+        defined = set(cell.functions)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+                defined -= provided - set(cell.functions)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        defines[cell.cell_id] = defined
+        # What the cell defines itself (its own imports included) it does not need from another cell.
+        uses[cell.cell_id] = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - defined
+    return defines, uses
+
+
+def cells_needed(cells: list, defines: dict, uses: dict, names: set) -> list:
+    """The cells defining ``names`` and, transitively, the names those cells use (in notebook order).
+
+    A name no cell defines (a builtin, an imports-cell module) needs nothing;
+    a function no cell defines leaves the child without it ("not defined").
+    """
+    wanted, needed, changed = set(names), set(), True
+    while changed:
+        changed = False
+        for cell in cells:
+            if cell.cell_id not in needed and defines[cell.cell_id] & wanted:
+                needed.add(cell.cell_id)
+                wanted |= uses[cell.cell_id]
+                changed = True
+    return [cell for cell in cells if cell.cell_id in needed]
 
 
 def _error_text(reply: dict) -> str:

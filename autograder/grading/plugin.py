@@ -15,6 +15,7 @@ import pytest
 from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
 from autograder.grading.learner import Learner, LearnerError
+from autograder.grading.results import VISIBILITIES
 
 
 @dataclass
@@ -27,6 +28,7 @@ class TestRecord:
     hint: str = ""
     detail: str = ""      # learner-side traceback, from the learner's own code
     kind: str = ""        # for learner errors: error | missing | timeout | crash | ...
+    visibility: str = "visible"   # Gradescope's: visible | hidden | after_due_date | after_published
 
 
 def describe_failure(exc: BaseException) -> tuple:
@@ -90,13 +92,26 @@ class GradingPlugin:
         self.collection_errors: list = []
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "graded(function, points): the graded function a test checks and its points")
+        config.addinivalue_line("markers", "graded(function, points, visibility='visible'): the graded function a "
+                                           "test checks, its points, and when Gradescope shows it to the learner "
+                                           "(visible | hidden | after_due_date | after_published)")
         config.addinivalue_line("markers", "slow: a long-running test")
         config.stash[PLUGIN_KEY] = self
 
     def pytest_collectreport(self, report):
         if report.failed:
             self.collection_errors.append(str(report.longrepr)[-2000:])
+
+    def pytest_collection_modifyitems(self, items):
+        # A suite's mistake is found before any check runs, as a suite that fails to run.
+        for item in items:
+            marker = item.get_closest_marker("graded")
+            visibility = marker.kwargs.get("visibility", "visible") if marker is not None else "visible"
+            if visibility not in VISIBILITIES:
+                self.collection_errors.append(f"hidden test {item.nodeid}: visibility={visibility!r} is not one "
+                                              f"of {', '.join(VISIBILITIES)}")
+        if self.collection_errors:
+            items.clear()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -109,7 +124,8 @@ class GradingPlugin:
             function = marker.args[0] if marker.args else marker.kwargs["function"]
             points = float(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
             doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
-            record = TestRecord(function, doc, points, report.passed)
+            visibility = marker.kwargs.get("visibility", "visible")   # checked at collection
+            record = TestRecord(function, doc, points, report.passed, visibility=visibility)
             if not report.passed and call.excinfo is not None:
                 if report.when == "setup":  # a fixture broke: the grader's fault, not the learner's
                     record.message = "the grader could not set up this check; tell the course staff"

@@ -7,7 +7,7 @@ stdout/stderr go to the sandbox's own pipes, never to the protocol pipe.
 
 Requests: ``exec`` (run one cell, graded statements only), ``call`` (call a
 function defined by the cells), ``probe`` (run a grader-supplied snippet
-against the learner's namespace), ``seed``, ``tf_warmup``.
+against the learner's namespace), ``seed``.
 
 Nothing in this file is trusted by the oracle: a submission can patch it at
 run time, and the oracle only ever receives plain data it checks itself.
@@ -15,6 +15,7 @@ run time, and the oracle only ever receives plain data it checks itself.
 from __future__ import annotations
 
 import ast
+import builtins
 import os
 import random
 import sys
@@ -25,10 +26,51 @@ try:  # in the sandbox codec.py sits beside this file; in the oracle it is a pac
 except ImportError:  # pragma: no cover - exercised when imported by the oracle
     from autograder.sandbox import codec
 
-# Top-level statements of a graded cell that are executed. Everything else
-# (demo calls, prints, training runs, monkeypatching) is skipped: the grade
-# depends on the functions, not on the notebook's side effects.
+# What runs to grade. A notebook is graded by its definitions, taken from
+# every code cell in notebook order; its demos and training are never run.
+# The rule (stated to learners in each notebook's first cell):
+#
+# - imports, ``def``/``async def`` and ``class`` statements are kept (their
+#   decorators, default values and class bodies run, as in Jupyter);
+# - an assignment to plain names (``x = ...``, ``a, b = ...``, ``x: T = ...``,
+#   ``x += ...``) is kept when its value is *cheap*: literals, names, attribute
+#   reads (``np.pi``), arithmetic, comparisons, boolean and conditional
+#   expressions, lambdas, tuples/lists/sets/dicts of those, and calls of
+#   CHEAP_CALLS (spelled as listed there: ``np.array``, not another alias)
+#   whose arguments are cheap too;
+# - when the caller knows the names that earlier kept statements bind
+#   (``bound``: the grader tracks them across cells), an assignment that reads
+#   any other name is skipped as well, since that name would come from code
+#   that is not run (``acc = acc_l2`` after a training cell);
+# - everything else is skipped: calls (``model(...)``, ``print``,
+#   ``np.random.seed``), loops, ``if``/``with``/``try`` blocks, ``del``, and
+#   assignments to items or attributes (``os.environ[...] = ...``).
 KEPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+# Calls that build a small value from their arguments and touch nothing else.
+CHEAP_CALLS = frozenset(
+    [f"{np}.{name}" for np in ("np", "numpy") for name in (
+        "array", "asarray", "zeros", "ones", "full", "eye", "identity", "arange", "linspace",
+        "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_", "dtype",
+        "random.default_rng", "random.RandomState", "random.SeedSequence")]
+    + [f"tf.{name}" for name in ("constant", "random.Generator.from_seed")]
+    + ["range", "list", "tuple", "dict", "set", "frozenset", "int", "float", "complex", "str", "bool",
+       "abs", "min", "max", "round", "len", "math.sqrt", "math.log", "math.exp"]
+)
+_CHEAP_NODES = (ast.Constant, ast.Name, ast.Attribute, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare,
+                ast.IfExp, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Call, ast.Starred, ast.keyword,
+                ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+_EXPRESSION_WORDS = {
+    ast.Subscript: "reads an item (x[...])", ast.ListComp: "runs a comprehension", ast.SetComp: "runs a comprehension",
+    ast.DictComp: "runs a comprehension", ast.GeneratorExp: "runs a generator", ast.NamedExpr: "assigns inside an expression",
+    ast.Await: "awaits", ast.Yield: "yields", ast.YieldFrom: "yields", ast.JoinedStr: "formats a string",
+}
+_STATEMENT_WORDS = {
+    ast.For: "a for loop", ast.AsyncFor: "a for loop", ast.While: "a while loop", ast.If: "an if block",
+    ast.With: "a with block", ast.AsyncWith: "a with block", ast.Try: "a try block", ast.Delete: "del",
+    ast.Assert: "an assert", ast.Raise: "a raise", ast.Return: "a return outside a function",
+}
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def strip_magics(source: str) -> str:
@@ -36,23 +78,115 @@ def strip_magics(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
 
 
-def _is_constant_assignment(node) -> bool:
-    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+def dotted_name(node) -> str | None:
+    """``np.random.default_rng`` for that attribute chain; None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _expression_problem(node, bound) -> str | None:
+    """Why evaluating ``node`` is not cheap (see the rule above), or None when it is."""
+    if isinstance(node, ast.Lambda):  # its body runs only when called
+        defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+        return next(filter(None, (_expression_problem(d, bound) for d in defaults)), None)
+    if isinstance(node, ast.Name):
+        if bound is not None and node.id not in bound and node.id not in _BUILTIN_NAMES:
+            return f"uses {node.id}, which only code that is not run defines"
+        return None
+    if isinstance(node, ast.Call):
+        name = dotted_name(node.func)
+        if name not in CHEAP_CALLS:
+            return f"calls {name or 'a computed function'}()"
+    elif not isinstance(node, _CHEAP_NODES):
+        return _EXPRESSION_WORDS.get(type(node), f"evaluates a {type(node).__name__}")
+    return next(filter(None, (_expression_problem(c, bound) for c in ast.iter_child_nodes(node))), None)
+
+
+def _target_names(target) -> list | None:
+    """The names an assignment target binds; None when it writes into an object."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        names = [_target_names(t) for t in target.elts]
+        return None if None in names else [n for group in names for n in group]
+    return None
+
+
+def bound_names(node) -> list:
+    """The names a kept statement binds (``from x import *`` binds none this rule can know)."""
+    if isinstance(node, ast.Import):
+        return [a.asname or a.name.split(".")[0] for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [a.asname or a.name for a in node.names if a.name != "*"]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [n for t in node.targets for n in _target_names(t) or []]
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        return _target_names(node.target) or []
+    return []
+
+
+def skip_reason(node, bound: set | None = None) -> str | None:
+    """Why a top-level statement is not run to grade, or None when it is kept."""
+    if isinstance(node, KEPT_STATEMENTS) or isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal)):
+        return None
+    if isinstance(node, ast.Expr):
+        if isinstance(node.value, ast.Constant):   # a bare string or number: nothing runs
+            return None
+        if isinstance(node.value, ast.Call):
+            return f"calls {dotted_name(node.value.func) or 'a function'}()"
+        return "an expression statement"
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if all(isinstance(t, ast.Name) for t in targets):
-            try:
-                ast.literal_eval(node.value)
-                return True
-            except ValueError:
-                return False
-    return False
+        if any(_target_names(t) is None for t in targets):
+            return "assigns into an item or attribute"
+        if node.value is None:
+            return "an annotation without a value"
+        parts = [node.value] + ([node.annotation] if isinstance(node, ast.AnnAssign) else [])
+        if isinstance(node, ast.AugAssign):
+            parts.append(ast.Name(id=node.target.id, ctx=ast.Load()))
+        try:
+            return next(filter(None, (_expression_problem(p, bound) for p in parts)), None)
+        except RecursionError:
+            return "an expression too deeply nested to inspect"
+    return _STATEMENT_WORDS.get(type(node), f"a {type(node).__name__} statement")
 
 
-def graded_statements(tree: ast.Module) -> tuple[list, list]:
+def classify_statements(tree: ast.Module, bound: set | None = None) -> list:
+    """[(statement, reason it is skipped or None)] for a cell's top-level statements.
+
+    ``bound``: the names defined before this cell (preamble, earlier kept
+    statements, builtins are implied); it is updated with what this cell's
+    kept statements bind. None turns the name rule off.
+    """
+    verdicts = []
+    for node in tree.body:
+        reason = skip_reason(node, bound)
+        if reason is None and bound is not None:
+            bound.update(bound_names(node))
+        verdicts.append((node, reason))
+    return verdicts
+
+
+def _is_constant_assignment(node, bound: set | None = None) -> bool:
+    """A kept assignment: to plain names, of a cheap value (see the rule above)."""
+    return isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and skip_reason(node, bound) is None
+
+
+def graded_statements(tree: ast.Module, bound: set | None = None) -> tuple[list, list]:
     """Split a cell's top-level statements into (kept, skipped line numbers)."""
     kept, skipped = [], []
-    for node in tree.body:
-        if isinstance(node, KEPT_STATEMENTS) or _is_constant_assignment(node):
+    for node, reason in classify_statements(tree, bound):
+        if reason is None:
             kept.append(node)
         else:
             skipped.append(node.lineno)
@@ -130,11 +264,6 @@ class Worker:
         seed_everything(int(request["seed"]))
         return {"ok": True}
 
-    def op_tf_warmup(self, request: dict) -> dict:
-        import tensorflow as tf  # noqa: F401  (imported so forks inherit it)
-
-        return {"ok": True}
-
     def _reply(self, value) -> dict:
         try:
             return {"ok": True, "value": codec.to_plain(value)}
@@ -185,84 +314,252 @@ def seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------- zygote
 #
 # A zygote imports the heavy modules once (numpy, the helper module,
-# TensorFlow) and forks one fresh child per submission. The oracle sends
-# "fork" over a SOCK_SEQPACKET control socket with four descriptors: the new
-# child's request and reply pipes and its stdout/stderr. Only one child lives
-# at a time; when it ends, every other process of the sandbox is killed and
-# /tmp is emptied (bwrap), or every process of the zygote's private uid is
-# killed and the files it owns in /tmp deleted (setpriv), so nothing of one
-# submission survives into the next.
+# TensorFlow) and forks one fresh learner per submission. It runs no learner
+# code, and as root (inside bubblewrap with a few capabilities, or the
+# container's root under setpriv) so that no learner ever has its uid: a
+# learner cannot signal, renice, prlimit or ptrace it. The oracle sends "fork"
+# over a SOCK_SEQPACKET control socket with the new learner's request and reply
+# pipes and its stdout/stderr. One submission lives at a time, in the
+# sandbox's cgroups (memory, pids, CPU quota).
+#
+# Isolation of one submission, by what the zygote can do (reported in "ready"):
+# "namespace"  the zygote's child (the keeper, still root) unshares pid, mount, ipc and network namespaces and forks the
+#              learner, which is pid 1 of its own pid namespace, mounts its own
+#              /proc and a private tmpfs on /tmp and /dev/shm, then becomes
+#              the learner uid. When it dies the kernel kills every process of
+#              its namespace before the keeper's waitpid returns, and its tmpfs
+#              goes with its mount namespace: cleanup is atomic, no sweep.
+# "uid"        no namespaces (setpriv in Docker): the learner runs as the
+#              sandbox's learner uid, which nothing else has. After it ends, a
+#              process of that uid kill(-1)s (one atomic pass over every
+#              process it may signal) and the zygote, a subreaper, reaps them,
+#              checks none is left, and deletes what the uid owns in /tmp; if
+#              any process survives, the zygote exits and a new sandbox (a new
+#              uid) replaces it.
+# "none"       not root and no namespaces (plain): a fork, nothing swept.
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+SUBMISSION_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS
+# Where a learner may write: each gets a private tmpfs in namespace mode.
+WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
 def _prctl(option: int, value: int) -> None:
+    _libc().prctl(option, value, 0, 0, 0)
+
+
+def _mount(source, target: str, fstype, flags: int, data=None) -> None:
+    enc = (lambda v: v.encode() if isinstance(v, str) else v)
+    _check(_libc().mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _drop_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets (a no-op after setuid from root)."""
     import ctypes
 
-    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    data = (ctypes.c_uint32 * 6)()
+    _libc().capset(ctypes.byref(Header(0x20080522, 0)), data)
 
 
-def _sweep(keep: int) -> None:
-    """Kill every process of the sandbox but ``keep``, and empty /tmp.
-
-    Only called inside bubblewrap, where /proc shows the sandbox's own pid
-    namespace and /tmp is the sandbox's own tmpfs; elsewhere it would reach
-    the host's processes and files.
-    """
-    import shutil
-    import signal
-    import time
-
-    for _ in range(5):  # a fork bomb may still be forking during the first pass
-        others = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in (keep, 1)]
-        for pid in others:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if not others:
-            break
-        time.sleep(0.01)
-    # The Python installation may live under /tmp (a checkout in /tmp): it is
-    # read-only-bound over the tmpfs and must be kept, with the directories
-    # leading to it; everything else the submission wrote there goes.
-    kept = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
-    _empty_dir("/tmp", kept, shutil)
-
-
-def _sweep_own_uid() -> None:
-    """Kill every other process of this uid and delete what it owns in /tmp.
-
-    For the setpriv strategy, where there is no pid namespace: the zygote
-    runs as a uid no other process has (sandbox.private_uid), so kill(-1),
-    which reaches every process we may signal but never ourselves, reaches
-    exactly what the ended child left behind. The zygote is a child
-    subreaper, so those orphans are its children and are reaped here (a
-    zombie would still count as a process for kill).
-    """
-    import shutil
-    import signal
-    import time
-
-    uid = os.getuid()
-    for _ in range(50):  # one pass should do (fork fails once SIGKILL is pending); a bomb gets more
+def _namespaces_work() -> bool:
+    """Can this zygote give a submission its own namespaces? (Not in Docker: seccomp, no CAP_SYS_ADMIN.)"""
+    pid = os.fork()
+    if pid == 0:
         try:
-            os.kill(-1, signal.SIGKILL)   # processes of other uids refuse it silently (EPERM)
+            _check(_libc().unshare(SUBMISSION_NAMESPACES), "unshare")
+            if os.fork() == 0:
+                try:
+                    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+                    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+                    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                    os._exit(0)
+                finally:
+                    os._exit(1)
+            _, status = os.wait()
+            os._exit(os.waitstatus_to_exitcode(status))
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _private_mounts() -> None:
+    """The learner's own /proc, /tmp, /dev/shm (a fresh mount namespace, as root)."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # The Python installation may live under /tmp (a checkout in /tmp): keep
+    # a handle on it and bind it back onto the new tmpfs.
+    kept = sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)})
+    for folder in WRITABLE_DIRS:
+        if not os.path.isdir(folder) or os.path.islink(folder):
+            continue
+        inside = [root for root in kept if root.startswith(folder + "/")]
+        handles = [os.open(root, os.O_PATH) for root in inside]
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+        for root, handle in zip(inside, handles):
+            os.makedirs(root, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{handle}", root, None, MS_BIND | MS_REC)
+            os.close(handle)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # Everything else read-only for this learner (a bind remount changes this namespace's view
+    # only): the sandbox's root tmpfs and /dev, or the host's root under setpriv.
+    for mount_point in ("/", "/dev"):
+        try:
+            kept = os.statvfs(mount_point).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048 | 4096)
+            _mount(None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
         except OSError:
-            pass
-        time.sleep(0.002)
+            pass   # not a mount point of its own here: its parent's flags apply
+
+
+def _become_learner(uid) -> None:
+    """Drop to the learner uid (as root), then no capabilities and no way to gain any."""
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _drop_capabilities()
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _serve_learner(fds: list, alive_r: int | None, parent: int) -> None:
+    """The learner: stdout/stderr to its pipes, a new session, then the Worker loop.
+
+    ``alive_r``: a pipe that reaches EOF when the keeper is gone (pid 1 of a namespace has no
+    parent pid to compare); else ``parent`` is the zygote's pid."""
+    import select
+    import signal
+
+    req_r, resp_w, out_w, err_w = fds
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    for fd in (out_w, err_w):
+        os.close(fd)
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    # After the uid change (which clears it): die with the process that waits for us.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if alive_r is None:
+        if os.getppid() != parent:   # it died before we asked
+            os._exit(1)
+    else:
+        if select.select([alive_r], [], [], 0)[0]:   # EOF: it died before we asked
+            os._exit(1)
+        os.close(alive_r)
+    _prctl(PR_SET_DUMPABLE, 1)
+    seed_everything(0)
+    Worker(req_r, resp_w).serve()
+
+
+def _exit_like(status: int) -> None:
+    """End this process with the wait status of the one it waited for."""
+    import signal
+
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _run_submission(fds: list, uid, mode: str, zygote_pid: int) -> None:
+    """In the zygote's fresh child: isolate, then run the learner."""
+    import signal
+
+    if mode != "namespace":
+        _become_learner(uid)
+        _serve_learner(fds, None, zygote_pid)
+        return
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != zygote_pid:
+        os._exit(1)
+    alive_r, alive_w = os.pipe()
+    _check(_libc().unshare(SUBMISSION_NAMESPACES), "unshare")
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    learner = os.fork()
+    if learner == 0:   # pid 1 of the submission's pid namespace
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        os.close(alive_w)
+        _private_mounts()
+        _become_learner(uid)
+        _serve_learner(fds, alive_r, 0)
+        return
+    # The keeper: root, runs nothing of the learner's; "kill" from the zygote arrives as SIGTERM.
+    for fd in fds + [alive_r]:
+        os.close(fd)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(learner, signal.SIGKILL))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    # Returns once the namespace is empty: its init is reaped after all its processes.
+    _, status = os.waitpid(learner, 0)
+    _exit_like(status)
+
+
+def _as_uid(uid: int, action) -> None:
+    """Run ``action()`` in a short-lived child with ``uid`` (setuid only: what Docker's minimal caps allow)."""
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            action()
+        finally:
+            os._exit(0)
+    os.waitpid(helper, 0)
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid``: kill(-1) from that uid reaches every process it may
+    signal and no other uid's, in one pass (no fork completes past a pending SIGKILL)."""
+    import signal
+
+    _as_uid(uid, lambda: os.kill(-1, signal.SIGKILL))
+
+
+def _sweep_uid(uid: int) -> bool:
+    """Kill every process of ``uid`` and delete what it owns in /tmp; False if one survives.
+
+    The zygote is a child subreaper, so the orphans are its children, reaped
+    here (a zombie would still count). Files are deleted as ``uid`` (root
+    without CAP_FOWNER may not delete them from a sticky /tmp).
+    """
+    import time
+
+    for attempt in range(20):
+        _kill_uid(uid)
+        time.sleep(0.002 * attempt)
         _reap_children()
         if not _processes_of(uid):
             break
-    for folder in {"/tmp", "/var/tmp", "/dev/shm", os.environ.get("TMPDIR") or "/tmp"}:
-        _remove_owned(folder, uid, shutil, depth=0)
+    else:
+        return False
+    folders = {*WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}
+    _as_uid(uid, lambda: [_remove_owned(folder, uid, depth=0) for folder in folders])
+    return True
 
 
 def _processes_of(uid: int) -> list:
-    """Pids of the processes whose real uid is ``uid``, but ours (zombies included)."""
-    found, me = [], os.getpid()
+    """Pids of the processes whose real uid is ``uid`` (zombies included)."""
+    found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
+        if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as status:   # readable even for non-dumpable processes
@@ -286,7 +583,7 @@ def _reap_children() -> None:
             return
 
 
-def _remove_owned(folder: str, uid: int, shutil, depth: int) -> None:
+def _remove_owned(folder: str, uid: int, depth: int) -> None:
     """Delete the entries of ``folder`` owned by ``uid``; look into world-writable subfolders."""
     import stat
 
@@ -300,51 +597,71 @@ def _remove_owned(folder: str, uid: int, shutil, depth: int) -> None:
             info = os.lstat(path)
         except OSError:
             continue
-        is_dir = stat.S_ISDIR(info.st_mode)
         if info.st_uid == uid:
-            _remove(path, is_dir, shutil)
-        elif is_dir and info.st_mode & 0o002 and depth < 2:
-            _remove_owned(path, uid, shutil, depth + 1)
+            remove_tree(path)
+        elif stat.S_ISDIR(info.st_mode) and info.st_mode & 0o002 and depth < 2:
+            _remove_owned(path, uid, depth + 1)
 
 
-def _remove(path: str, is_dir: bool, shutil) -> None:
-    """Delete a file, link or folder tree (``is_dir``: a real folder, not a link to one).
+def remove_tree(path: str) -> None:
+    """Delete a file, link or folder tree of any depth, never following links.
 
-    A submission may leave folders it made unreadable (mode 000) so that they
-    survive for the next one: we own them, so open them up first.
+    Iterative and relative to open folder descriptors: a tree nested deeper
+    than the recursion limit or PATH_MAX is removed too, and folders left
+    unreadable (mode 000) are opened up first (the caller owns them or is root).
     """
-    if is_dir:
+    import stat
+
+    parent, name = os.path.split(os.path.abspath(path))
+    try:
+        top = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    stack = [(top, name, None)]     # (folder fd, entry name, fd of the entry once opened)
+    while stack:
+        dir_fd, entry, opened = stack[-1]
+        if opened is None:
+            try:
+                info = os.lstat(entry, dir_fd=dir_fd)
+            except OSError:
+                stack.pop()
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                try:
+                    os.unlink(entry, dir_fd=dir_fd)
+                except OSError:
+                    pass
+                stack.pop()
+                continue
+            try:
+                os.chmod(entry, 0o700, dir_fd=dir_fd, follow_symlinks=False)
+            except (OSError, NotImplementedError):
+                pass
+            try:
+                opened = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError:
+                stack.pop()
+                continue
+            stack[-1] = (dir_fd, entry, opened)
+            try:
+                children = os.listdir(opened)
+            except OSError:
+                children = []
+            stack.extend((opened, child, None) for child in children)
+            continue
+        # All children handled (or failed): close and remove the folder itself.
+        os.close(opened)
         try:
-            os.chmod(path, 0o700)
-            for root, dirs, _ in os.walk(path):
-                for name in dirs:
-                    sub = os.path.join(root, name)
-                    if not os.path.islink(sub):
-                        os.chmod(sub, 0o700)
+            os.rmdir(entry, dir_fd=dir_fd)
         except OSError:
             pass
-        shutil.rmtree(path, ignore_errors=True)
-        return
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        stack.pop()
+    os.close(top)
 
 
-def _empty_dir(folder: str, kept: set, shutil) -> None:
-    for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
-        if path in kept:
-            continue
-        if any(root.startswith(path + "/") for root in kept):
-            _empty_dir(path, kept, shutil)
-        else:
-            _remove(path, os.path.isdir(path) and not os.path.islink(path), shutil)
-
-
-def zygote(control_fd: int, preload: list[str], sweep: str | None) -> None:
-    """sweep: "namespace" (bwrap: the sandbox's own pid namespace and /tmp), "uid" (setpriv:
-    the zygote's own uid) or None (plain: nothing can be swept safely)."""
+def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = True) -> None:
+    """``learner_uid``: the uid learners run as (None: the zygote's own, when not root);
+    ``namespaces``: False to use the uid mode even where namespaces work."""
     import importlib
     import select
     import signal
@@ -352,12 +669,12 @@ def zygote(control_fd: int, preload: list[str], sweep: str | None) -> None:
 
     for module in preload:
         importlib.import_module(module)
-    # Not ptrace-able (nor /proc/<pid>/mem-readable) by the children, which share its uid.
     _prctl(PR_SET_DUMPABLE, 0)
-    if sweep == "uid":
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a child become ours, to be killed and reaped
+    mode = "namespace" if namespaces and _namespaces_work() else ("uid" if learner_uid is not None else "none")
+    if mode == "uid":
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a learner become ours, to be killed and reaped
     control = socket.socket(fileno=control_fd)
-    control.sendall(b"ready")
+    control.sendall(b"ready " + mode.encode())
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 64, 4)
@@ -369,22 +686,14 @@ def zygote(control_fd: int, preload: list[str], sweep: str | None) -> None:
             for fd in fds:
                 os.close(fd)
             continue
-        req_r, resp_w, out_w, err_w = fds
+        zygote_pid = os.getpid()
         pid = os.fork()
-        if pid == 0:  # the child: a fresh learner process
+        if pid == 0:  # the submission's process
             try:
                 control.close()
-                os.dup2(out_w, 1)
-                os.dup2(err_w, 2)
-                for fd in (out_w, err_w):
-                    os.close(fd)
-                os.setsid()
-                _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-                _prctl(PR_SET_DUMPABLE, 1)
-                seed_everything(0)
-                Worker(req_r, resp_w).serve()
+                _run_submission(fds, learner_uid, mode, zygote_pid)
             finally:
-                os._exit(0)
+                os._exit(70)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
@@ -396,28 +705,31 @@ def zygote(control_fd: int, preload: list[str], sweep: str | None) -> None:
                     os.kill(pid, signal.SIGKILL)
                     return
                 if command == b"kill":
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        os.kill(pid, signal.SIGKILL)
+                    if mode == "namespace":
+                        os.kill(pid, signal.SIGTERM)   # the keeper kills its namespace's init
+                    elif mode == "uid":
+                        _kill_uid(learner_uid)
+                    else:
+                        try:
+                            os.killpg(pid, signal.SIGKILL)
+                        except OSError:
+                            os.kill(pid, signal.SIGKILL)
             if pidfd in ready:
                 _, status = os.waitpid(pid, 0)
                 break
         os.close(pidfd)
-        if sweep == "namespace":
-            _sweep(keep=os.getpid())
-        elif sweep == "uid":
-            _sweep_own_uid()
-        code = os.waitstatus_to_exitcode(status)
-        control.sendall(b"exited %d" % code)
+        clean = _sweep_uid(learner_uid) if mode == "uid" else True
+        control.sendall(b"exited %d" % os.waitstatus_to_exitcode(status))
+        if not clean:
+            return   # a process of the learner uid survived: this sandbox (and its uid) is retired
 
 
 def main(argv: list[str]) -> None:
     sys.path.insert(0, os.getcwd())
     if "--zygote" in argv:
         preload = argv[argv.index("--preload") + 1].split(",") if "--preload" in argv else []
-        sweep = argv[argv.index("--sweep") + 1] if "--sweep" in argv else None
-        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], sweep)
+        uid = int(argv[argv.index("--learner-uid") + 1]) if "--learner-uid" in argv else None
+        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], uid, "--no-namespaces" not in argv)
         return
     fd_in, fd_out = int(argv[argv.index("--fds") + 1]), int(argv[argv.index("--fds") + 2])
     seed_everything(0)

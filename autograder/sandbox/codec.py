@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 from dataclasses import dataclass
 
@@ -22,6 +23,12 @@ import numpy as np
 # Frames larger than this are refused: a hostile child cannot make the grader
 # allocate without bound.
 MAX_FRAME_BYTES = 256 * 1024 * 1024
+# What a reply may decode to, in JSON values (each list, dict, string, number...):
+# a frame of empty lists costs ~50x its size once decoded. Per reply and per
+# submission; an assignment may set its own (assignment.toml).
+MAX_REPLY_ELEMENTS = 1_000_000
+MAX_SUBMISSION_ELEMENTS = 50_000_000
+MAX_DEPTH = 60
 # dtype kinds allowed through: bool, signed, unsigned, float, complex, str, bytes.
 SAFE_DTYPE_KINDS = "biufcUS"
 
@@ -34,13 +41,17 @@ class DecodeError(ValueError):
     """A frame is malformed or holds something that is not plain data."""
 
 
+TF_KINDS = ("EagerTensor", "Variable")
+
+
 @dataclass
 class TFValue:
     """A TensorFlow value as plain data: what it was, its dtype, its contents.
 
     ``kind`` is the Python type name on the learner's side, e.g. "EagerTensor",
     "ResourceVariable" is reported as "Variable". ``dtype`` is the TF dtype
-    name ("float32"). ``value`` is a numpy array.
+    name ("float32"). ``value`` is a numpy array. Decoding checks that the
+    dtype is the array's own; ``kind`` is what the learner's process claims.
     """
 
     kind: str
@@ -49,11 +60,11 @@ class TFValue:
 
     @classmethod
     def constant(cls, value, dtype: str = "float32") -> "TFValue":
-        return cls("EagerTensor", dtype, np.asarray(value))
+        return cls("EagerTensor", dtype, np.asarray(value, dtype=dtype))
 
     @classmethod
     def variable(cls, value, dtype: str = "float32") -> "TFValue":
-        return cls("Variable", dtype, np.asarray(value))
+        return cls("Variable", dtype, np.asarray(value, dtype=dtype))
 
     @property
     def shape(self) -> tuple:
@@ -171,7 +182,7 @@ def from_plain(data, make_tf=None, _depth: int = 0):
 
     Raises DecodeError on anything that is not exactly the tagged format.
     """
-    if _depth > 60:
+    if _depth > MAX_DEPTH:
         raise DecodeError("value is nested too deeply")
     if data is None or isinstance(data, (bool, str)):
         return data
@@ -203,6 +214,7 @@ def from_plain(data, make_tf=None, _depth: int = 0):
         if not isinstance(value, np.ndarray) or not isinstance(payload["kind"], str) or not isinstance(payload["dtype"], str):
             raise DecodeError("bad TensorFlow value")
         tf_value = TFValue(payload["kind"][:64], payload["dtype"][:32], value)
+        _check_tf_claims(tf_value)
         return make_tf(tf_value) if make_tf else tf_value
     raise DecodeError(f"unknown tag {tag[:40]!r}")
 
@@ -226,6 +238,61 @@ def read_exact(fd: int, n: int, read=None) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def count_elements(body: bytes, limit: int | None = None) -> int:
+    """How many JSON values (at most) a frame body decodes to; DecodeError past ``limit`` or MAX_DEPTH.
+
+    Counted on the bytes, before ``json.loads`` builds anything: every value
+    but the first is preceded by ``,`` ``[`` or ``:``. The first count
+    includes those inside strings (C speed, an upper bound); only when it
+    passes ``limit`` are strings skipped for an exact count. Depth: each
+    ``[``/``{`` opens one level; past MAX_DEPTH the reply is refused.
+    """
+    rough = body.count(b",") + body.count(b"[") + body.count(b":") + 1
+    count = rough
+    if limit is not None and rough > limit:
+        bare = _STRING.sub(b'""', body)
+        count = bare.count(b",") + bare.count(b"[") + bare.count(b":") + 1
+        if count > limit:
+            raise DecodeError(f"the reply holds about {count:,} values, more than the {limit:,} allowed")
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
+        depth = _max_depth(_STRING.sub(b'""', body) if b'"' in body else body)
+        if depth > MAX_DEPTH + 2:    # the frame's own object and the value's tag add two levels
+            raise DecodeError(f"the reply is nested {depth} levels deep, more than the {MAX_DEPTH} allowed")
+    return count
+
+
+def _max_depth(bare: bytes) -> int:
+    """Deepest nesting of [ and { in JSON whose strings were emptied (one C-speed pass per level)."""
+    depth = deepest = 0
+    for opened in re.finditer(rb"[\[\]{}]", bare):
+        depth += 1 if opened.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH + 2:
+            break
+    return deepest
+
+
+def _check_tf_claims(value: TFValue) -> None:
+    """A TF value's dtype is checked against its array; its kind is only a claim of the learner's process.
+
+    The learner's process is not trusted: a look-alike object can say it is an
+    EagerTensor of float32. What the grader can verify is the data: the array's
+    own dtype must be the one claimed. Checks that only look at ``kind``
+    ("returns a tf.Variable") test a claim and should carry few points.
+    """
+    if value.kind not in TF_KINDS:
+        raise DecodeError(f"unknown TensorFlow kind {value.kind[:40]!r}")
+    try:
+        claimed = np.dtype(value.dtype)
+    except TypeError:
+        raise DecodeError(f"TensorFlow dtype {value.dtype!r} cannot be checked")
+    if claimed != value.value.dtype or claimed.name != value.dtype:
+        raise DecodeError(f"a TensorFlow value claims dtype {value.dtype} but holds {value.value.dtype.name} data")
 
 
 def loads_frame_body(body: bytes) -> dict:

@@ -4,27 +4,25 @@ Strategies, strongest first:
 
 ``bwrap``    bubblewrap: new mount, pid, net, ipc and uts namespaces; the root
              filesystem is read-only and holds only the system, the Python
-             installation and the grader's worker; a tmpfs is the only
-             writable place; a non-root uid (via setpriv when we are root, so
-             RLIMIT_NPROC applies: a zygote's private uid, else 65534); new
-             session; dies with its parent.
+             installation and the grader's child program; a tmpfs is the only
+             writable place; new session; dies with its parent. A zygote stays
+             root inside (as root: with ZYGOTE_CAPS only; unprivileged: root of
+             its own user namespace) and forks each learner into namespaces of
+             its own as a uid the zygote never has (see child.py). A cold
+             sandbox (DirectSpawner) runs as a private uid.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
-             it; there the container is the sandbox): drop to a non-root uid
-             (65534, or a zygote's private uid) with no inheritable
-             capabilities and no_new_privs (a non-root uid with no_new_privs
-             holds no capabilities; without CAP_SETPCAP, as in
-             the Docker image, ``--bounding-set=-all`` cannot shrink the bounding
-             set, which no_new_privs makes moot); the grader's files must not
-             be readable by that uid (the Docker image sets permissions so).
-             There is no pid namespace: a zygote gets a uid of its own
-             (:func:`private_uid`), so that after each child it can kill every
-             process of that uid and delete the files it owns in /tmp.
+             it; there the container is the sandbox): the learner drops to a
+             private non-root uid with no capabilities and no_new_privs, in
+             namespaces of its own where the kernel allows it (root on a host),
+             else killed whole by uid after each submission. The grader's files
+             must not be readable by that uid: :func:`ensure_isolated` checks
+             it before grading and refuses unless told to accept it.
 ``plain``    a subprocess with resource limits only. The report says the
              submission was not isolated.
 
 Every strategy applies rlimits with ``prlimit`` (address space, CPU seconds,
-file size, processes) and, where cgroups are writable, a pids and a memory
-cgroup that also lets us kill every process the submission started.
+file size, processes) and, where cgroups are writable (v1 or v2), memory, pids
+and CPU-quota cgroups per sandbox.
 """
 from __future__ import annotations
 
@@ -34,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -51,23 +50,25 @@ GRADER_DIR = "/grader"    # child.py and codec.py, read-only
 
 @dataclass
 class Limits:
-    memory_mb: int = 2048          # resident memory (cgroup), when cgroups work
-    address_space_mb: int = 4096   # RLIMIT_AS, a coarse cap; TF needs ~3.7x its resident size
-    cpu_seconds: int = 300         # RLIMIT_CPU for the whole process tree's each process
+    # The defaults are the assignment's (catalogue.AssignmentConfig); Assignment.limits() builds this.
+    memory_mb: int                 # resident memory (cgroup), when cgroups work
+    address_space_mb: int          # RLIMIT_AS, a coarse cap; TF needs ~3.7x its resident size
+    cpu_seconds: int               # RLIMIT_CPU for the whole process tree's each process
+    processes: int                 # RLIMIT_NPROC (counts threads; enforced for non-root uids) and pids cgroup
     file_size_mb: int = 64         # RLIMIT_FSIZE
-    processes: int = 512           # RLIMIT_NPROC (counts threads; enforced for non-root uids)
+    cpus: float = 1.0              # CPU quota of the sandbox (cgroup cpu controller), in CPUs; 0: none
 
 
 @dataclass
 class SandboxProcess:
     popen: subprocess.Popen
     strategy: str
-    cgroups: list = field(default_factory=list)
+    cgroups: "Cgroups" = None
 
     def kill(self) -> None:
         """Kill the learner and everything it started, then release cgroups."""
-        for path in self.cgroups:
-            _kill_cgroup(path)
+        if self.cgroups is not None:
+            self.cgroups.kill()
         try:
             os.killpg(self.popen.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -80,13 +81,8 @@ class SandboxProcess:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for path in self.cgroups:
-            _kill_cgroup(path)
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
-        self.cgroups = []
+        if self.cgroups is not None:
+            self.cgroups.remove()
 
 
 # ------------------------------------------------------------------ detection
@@ -184,7 +180,13 @@ def drop_privileges_prefix(uid: int = SANDBOX_UID) -> list[str]:
     ]
 
 
-def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int = SANDBOX_UID) -> list[str]:
+# What a zygote keeps inside bubblewrap as root (it runs no learner code): switching
+# a learner to its uid, giving it namespaces and mounts of its own, and killing it.
+ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_KILL")
+
+
+def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int | None = SANDBOX_UID) -> list[str]:
+    """``uid`` None: a zygote, which stays root in the sandbox with only ZYGOTE_CAPS."""
     # Not --unshare-all: as root that adds a user namespace in which uid 65534
     # does not exist, and setpriv could not drop to it.
     cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -205,8 +207,19 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int = SANDBOX_
         "--remount-ro", "/",
         "--",
     ]
+    caps = ["--cap-drop", "ALL"]
+    for cap in ZYGOTE_CAPS:
+        caps += ["--cap-add", cap]
     if os.geteuid() == 0:
-        cmd += drop_privileges_prefix(uid)
+        if uid is None:
+            cmd[1:1] = caps
+        else:
+            cmd += drop_privileges_prefix(uid)
+    elif uid is None:
+        # Unprivileged: a zygote is root of its own user namespace, with ZYGOTE_CAPS there only,
+        # so it can give each learner its own namespaces; the learner keeps the one mapped uid
+        # but no capability (and cannot see the zygote from its own pid namespace).
+        cmd[1:1] = ["--unshare-user", "--uid", "0", "--gid", "0", *caps]
     else:  # unprivileged bwrap maps us to uid 65534 inside a user namespace
         cmd[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     return cmd
@@ -239,12 +252,14 @@ def start(
     limits: Limits,
     pass_fds: tuple,
     strategy: str | None = None,
-    uid: int = SANDBOX_UID,
+    uid: int | None = SANDBOX_UID,
 ) -> SandboxProcess:
     """Start ``python <python_args>`` sandboxed; stdout/stderr are pipes.
 
     ``uid``: the learner's uid under setpriv, and under bwrap when we are root
-    (unprivileged bwrap maps us to 65534; plain cannot change uid).
+    (unprivileged bwrap maps us to 65534; plain cannot change uid). None: a
+    zygote, which stays root (bwrap: with ZYGOTE_CAPS only) and gives each
+    learner it forks the learner uid itself.
     """
     strategy = strategy or available_strategy()
     python = sys.executable
@@ -253,15 +268,16 @@ def start(
         cmd = rlimit_prefix(limits) + bwrap_command(host_workdir, host_grader_dir, uid) + inner
         cwd = None
     elif strategy == "setpriv":
-        cmd = rlimit_prefix(limits) + drop_privileges_prefix(uid) + [python, *python_args]
+        drop = drop_privileges_prefix(uid) if uid is not None else []
+        cmd = rlimit_prefix(limits) + drop + [python, *python_args]
         cwd = host_workdir
     else:
         cmd = rlimit_prefix(limits) + [python, *python_args]
         cwd = host_workdir
-    cgroups = _make_cgroups(limits)
-    if cgroups:
+    cgroups = make_cgroups(limits)
+    if cgroups.paths:
         # Join the cgroups before exec, so no descendant can be born outside them.
-        joins = "; ".join(f"echo $$ > {path}/cgroup.procs" for path in cgroups)
+        joins = "; ".join(f"echo $$ > {path}/cgroup.procs" for path in cgroups.paths)
         cmd = ["/bin/sh", "-c", f'{joins}; exec "$@"', "dlgrade-sandbox", *cmd]
     popen = subprocess.Popen(
         cmd,
@@ -277,48 +293,158 @@ def start(
 
 
 # ------------------------------------------------------------------ cgroups
+#
+# One set of cgroups per sandbox and per submission: memory, pids and a CPU
+# quota (``Limits.cpus``), on cgroup v1 (one hierarchy per controller) or v2
+# (one unified hierarchy: memory.max, pids.max, cpu.max, cgroup.kill). A
+# submission's cgroups are killed as a whole when it ends. Verified on a v1
+# host; the v2 code follows the kernel's cgroup-v2 interface and is used when
+# /sys/fs/cgroup/cgroup.controllers exists.
 
-CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_V1 = CGROUP_ROOT
+V1_CONTROLLERS = ("pids", "memory", "cpu")
+CPU_PERIOD_US = 100_000
 
 
 @lru_cache(maxsize=None)
-def cgroups_writable() -> bool:
+def cgroup_version() -> int | None:
+    """2 (unified), 1 (per-controller hierarchies), or None (no writable cgroups)."""
     if os.environ.get("DLGRADE_NO_CGROUPS"):
-        return False
+        return None
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return 2 if _v2_parent() is not None else None
     try:
         for controller in ("pids", "memory"):
-            probe = CGROUP_V1 / controller / f"dlgrade-probe-{os.getpid()}"
+            probe = CGROUP_ROOT / controller / f"dlgrade-probe-{os.getpid()}"
             probe.mkdir()
             probe.rmdir()
-        return True
+        return 1
     except OSError:
-        return False
+        return None
 
 
-def _make_cgroups(limits: Limits) -> list[str]:
-    if not cgroups_writable():
-        return []
-    name = f"dlgrade-{uuid.uuid4().hex[:12]}"
-    made = []
+def cgroups_writable() -> bool:
+    return cgroup_version() is not None
+
+
+@lru_cache(maxsize=None)
+def _v2_parent() -> Path | None:
+    """Where our v2 cgroups go: our own cgroup when it may delegate memory, pids and cpu to children.
+
+    As root on the host that is the root cgroup; in a delegated subtree (a
+    systemd user slice, a container) it must be a cgroup we may write whose
+    subtree_control accepts the controllers (the kernel refuses that while
+    processes sit in it, so the grader must run in a leaf of its own).
+    """
     try:
-        pids = CGROUP_V1 / "pids" / name
-        pids.mkdir()
-        made.append(str(pids))
-        (pids / "pids.max").write_text(str(limits.processes))
-        memory = CGROUP_V1 / "memory" / name
-        memory.mkdir()
-        made.append(str(memory))
-        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_mb * 1024 * 1024))
+        line = next(l for l in Path("/proc/self/cgroup").read_text().splitlines() if l.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    own = CGROUP_ROOT / line[3:].lstrip("/")
+    for parent in (own, own.parent):
         try:
-            (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_mb * 1024 * 1024))
+            wanted = {"memory", "pids", "cpu"} & set((parent / "cgroup.controllers").read_text().split())
+            (parent / "cgroup.subtree_control").write_text(" ".join("+" + c for c in sorted(wanted)))
+            probe = parent / f"dlgrade-probe-{os.getpid()}"
+            probe.mkdir()
+            probe.rmdir()
+            return parent
         except OSError:
-            pass  # no swap accounting
+            continue
+    return None
+
+
+@dataclass
+class Cgroups:
+    """The cgroup folders of one sandbox or one submission (v1: one per controller)."""
+
+    paths: list
+    version: int | None = None
+    enforced: list = field(default_factory=list)   # e.g. ["memory 2048 MB", "pids 512", "cpu 1.0"]
+
+    def kill(self) -> None:
+        for path in self.paths:
+            _kill_cgroup(path)
+
+    def remove(self) -> None:
+        self.kill()
+        for path in self.paths:
+            for _ in range(20):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:   # still emptying: the last processes are exiting
+                    time.sleep(0.01)
+        self.paths = []
+
+    def memory_exceeded(self) -> bool:
+        return memory_events(self.paths)
+
+    def memory_event_count(self) -> int:
+        """How often the memory limit was hit so far (v1 failcnt, v2 memory.events max + oom_kill)."""
+        return memory_event_count(self.paths)
+
+
+def make_cgroups(limits: Limits) -> Cgroups:
+    """New cgroups with ``limits``' memory, processes and CPU share (empty when cgroups do not work)."""
+    version = cgroup_version()
+    name = f"dlgrade-{uuid.uuid4().hex[:12]}"
+    made = Cgroups([], version)
+    memory = limits.memory_mb * 1024 * 1024
+    quota = f"{int(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}" if limits.cpus else "max"
+    try:
+        if version == 2:
+            path = _v2_parent() / name
+            path.mkdir()
+            made.paths.append(str(path))
+            for key, value, label in (("memory.max", memory, f"memory {limits.memory_mb} MB"),
+                                      ("memory.swap.max", 0, None),
+                                      ("pids.max", limits.processes, f"pids {limits.processes}"),
+                                      ("cpu.max", quota, f"cpu {limits.cpus:g}" if limits.cpus else None)):
+                try:
+                    (path / key).write_text(str(value))
+                    if label:
+                        made.enforced.append(label)
+                except OSError:
+                    pass
+        elif version == 1:
+            for controller in V1_CONTROLLERS:
+                folder = CGROUP_ROOT / controller
+                if not folder.is_dir():
+                    continue
+                path = folder / name
+                path.mkdir()
+                made.paths.append(str(path))
+                if controller == "pids":
+                    (path / "pids.max").write_text(str(limits.processes))
+                    made.enforced.append(f"pids {limits.processes}")
+                elif controller == "memory":
+                    (path / "memory.limit_in_bytes").write_text(str(memory))
+                    made.enforced.append(f"memory {limits.memory_mb} MB")
+                    try:
+                        (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
+                    except OSError:
+                        pass  # no swap accounting
+                elif controller == "cpu" and limits.cpus:
+                    (path / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                    (path / "cpu.cfs_quota_us").write_text(str(int(limits.cpus * CPU_PERIOD_US)))
+                    made.enforced.append(f"cpu {limits.cpus:g}")
     except OSError:
         pass
+    made.enforced = [f"cgroup v{version} {label}" for label in made.enforced]
     return made
 
 
 def _kill_cgroup(path: str) -> None:
+    kill_file = Path(path, "cgroup.kill")     # v2: the kernel kills the whole cgroup at once
+    if kill_file.exists():
+        try:
+            kill_file.write_text("1")
+        except OSError:
+            pass
     for _ in range(50):
         try:
             pids = [int(p) for p in Path(path, "cgroup.procs").read_text().split()]
@@ -334,13 +460,104 @@ def _kill_cgroup(path: str) -> None:
 
 
 def memory_events(cgroups: list) -> bool:
-    """True when the memory cgroup hit its limit (the learner ran out of memory)."""
+    """True when a memory cgroup hit its limit (the learner ran out of memory)."""
+    return memory_event_count(cgroups) > 0
+
+
+def memory_event_count(cgroups: list) -> int:
+    total = 0
     for path in cgroups:
-        failcnt = Path(path, "memory.failcnt")
-        if failcnt.exists():
+        failcnt, events = Path(path, "memory.failcnt"), Path(path, "memory.events")
+        try:
+            if failcnt.exists():
+                total += int(failcnt.read_text())
+            if events.exists():
+                counts = dict(line.split() for line in events.read_text().splitlines() if line.strip())
+                total += int(counts.get("max", 0)) + int(counts.get("oom_kill", 0))
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+# ------------------------------------------------------------------ can the learner read our files?
+
+UNISOLATED_ENV = "DLGRADE_UNISOLATED"   # set when a run was accepted unisolated: what the learner could read
+
+_READ_PROBE = r'''
+import json, os, sys
+found = []
+for top in json.loads(sys.argv[1]):
+    candidates = [top]
+    if os.path.isdir(top):
+        try:
+            os.listdir(top)
+            found.append(top + "/ (listable)")
+        except OSError:
+            pass
+        for root, dirs, files in os.walk(top):
+            candidates += [os.path.join(root, f) for f in files]
+            if len(candidates) > 2000:
+                break
+    for path in candidates:
+        if os.path.isfile(path):
             try:
-                if int(failcnt.read_text()) > 0:
-                    return True
-            except (OSError, ValueError):
+                with open(path, "rb") as handle:
+                    handle.read(1)
+                found.append(path)
+            except OSError:
                 pass
-    return False
+        if len(found) >= 20:
+            break
+print(json.dumps(found))
+'''
+
+
+class IsolationRefused(RuntimeError):
+    """The learner's uid could read what it must not; ``str()`` says what and how to fix it."""
+
+
+def readable_by_learner(paths: list, uid: int | None = None) -> list[str]:
+    """The files and folders among ``paths`` (and under them) that a learner uid can read.
+
+    Run as that uid, the way the setpriv strategy starts a learner. Raises
+    IsolationRefused when the probe cannot run as that uid at all.
+    """
+    uid = private_uid() if uid is None else uid
+    existing = [str(Path(p).resolve()) for p in paths if p is not None and Path(p).exists()]
+    if not existing:
+        return []
+    import json
+
+    try:
+        probe = subprocess.run(drop_privileges_prefix(uid) + [sys.executable, "-I", "-c", _READ_PROBE, json.dumps(existing)],
+                               capture_output=True, text=True, timeout=60, cwd="/")
+        return json.loads(probe.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise IsolationRefused(f"could not check what the learner's uid can read ({exc}); "
+                               "the interpreter must be runnable by other uids for the setpriv sandbox")
+
+
+def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str | None = None) -> str | None:
+    """Before grading with setpriv: refuse if the learner's uid can read any of ``paths``.
+
+    ``paths``: the hidden suites, the solutions, the submissions, the batch
+    state and the outputs. With ``accept_unisolated`` the run goes on; the
+    returned text (also put in DLGRADE_UNISOLATED, which every report then
+    quotes) says what the learner could read. bubblewrap shows the learner
+    none of these files, so nothing is checked there; "plain" has its own warning.
+    """
+    strategy = strategy or available_strategy()
+    if strategy != "setpriv" or os.geteuid() != 0:
+        return None
+    readable = readable_by_learner(paths)
+    if not readable:
+        return None
+    summary = f"the learner's uid could read {len(readable)} protected path(s), e.g. {', '.join(readable[:3])}"
+    if not accept_unisolated:
+        raise IsolationRefused(
+            f"refusing to grade: bubblewrap does not work here, and under the setpriv sandbox {summary}. "
+            "Make the hidden suites, solutions, submissions and outputs unreadable by other users "
+            "(chmod o-rwx, or grade in the Docker image), or pass --accept-unisolated to grade anyway; "
+            "the reports will then say so.")
+    os.environ[UNISOLATED_ENV] = summary
+    return summary

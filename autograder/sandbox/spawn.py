@@ -42,6 +42,10 @@ class Child:
     _kill: object
     _exit_code: object
     _memory_exceeded: object = lambda: False
+    # How this submission was kept apart (see child.py's zygote): "namespace", "uid", "sandbox" (a
+    # cold sandbox of its own) or "none"; and the cgroup limits applied to it.
+    separation: str = "sandbox"
+    limits_enforced: tuple = ()
 
     def kill(self) -> None:
         self._kill()
@@ -90,14 +94,18 @@ class DirectSpawner:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         grader = self.root / "grader"
+        strategy = self.strategy or isolation.available_strategy()
+        # A uid of its own (as root): nothing else on the machine can be signalled by it.
+        uid = isolation.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else isolation.SANDBOX_UID
         proc = isolation.start(
             [str(grader / "child.py"), "--fds", str(req_r), str(resp_w)],
-            self.root / "work", grader, self.limits, pass_fds=(req_r, resp_w), strategy=self.strategy,
+            self.root / "work", grader, self.limits, pass_fds=(req_r, resp_w), strategy=strategy, uid=uid,
         )
         os.close(req_r)
         os.close(resp_w)
         return Child(req_w, resp_r, proc.popen.stdout, proc.popen.stderr, proc.strategy,
-                     proc.kill, proc.popen.poll, lambda: isolation.memory_events(proc.cgroups))
+                     proc.kill, proc.popen.poll, proc.cgroups.memory_exceeded,
+                     limits_enforced=tuple(proc.cgroups.enforced))
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -115,16 +123,21 @@ class Zygote:
         strategy = strategy or isolation.available_strategy()
         grader = self.root / "grader"
         args = [str(grader / "child.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
-        # The zygote's own uid (as root; unprivileged bwrap maps us to 65534):
-        # RLIMIT_NPROC then counts this sandbox alone, and under setpriv every
-        # process of that uid is this sandbox's, to be swept.
-        uid = isolation.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else isolation.SANDBOX_UID
-        if strategy == "bwrap":
-            args += ["--sweep", "namespace"]  # a private pid namespace and /tmp: safe to empty between children
-        elif strategy == "setpriv":
-            args += ["--sweep", "uid"]
+        # As root the zygote stays root (bwrap: with a few capabilities) and
+        # runs its learners as a private uid it never has itself: a learner
+        # cannot signal, renice or prlimit it, and RLIMIT_NPROC counts the
+        # learner's processes alone. Unprivileged bwrap has one uid to map:
+        # there the learner's own pid namespace is what keeps it from the zygote.
+        zygote_uid = isolation.SANDBOX_UID
+        if os.geteuid() == 0 and strategy in ("bwrap", "setpriv"):
+            zygote_uid = None
+            args += ["--learner-uid", str(isolation.private_uid())]
+        elif strategy == "bwrap":
+            zygote_uid = None   # root of its own user namespace (see isolation.bwrap_command)
+        if os.environ.get("DLGRADE_NO_NAMESPACES"):   # what Docker's seccomp profile allows: tests the uid mode outside it
+            args += ["--no-namespaces"]
         self.proc = isolation.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
-                                  strategy=strategy, uid=uid)
+                                  strategy=strategy, uid=zygote_uid)
         theirs.close()
         self.control = ours
         self.strategy = strategy
@@ -137,9 +150,10 @@ class Zygote:
         except OSError as exc:
             self.close()
             raise SpawnError(f"the grading zygote did not start: {exc}")
-        if ready != b"ready":
+        if not ready.startswith(b"ready "):
             self.close()
             raise SpawnError(f"the grading zygote did not start (exit code {self.proc.popen.poll()})")
+        self.separation = ready.split()[1].decode()   # namespace | uid | none
         self.busy = False
 
     def alive(self) -> bool:
@@ -150,6 +164,12 @@ class Zygote:
             if self.busy:
                 raise SpawnError("zygote already has a live child")
             child_ends, our_ends = _pipes()
+            # The learner is born in the sandbox's cgroups (memory, pids, CPU quota), one
+            # learner at a time; moving each into cgroups of its own would cost 15-30 ms
+            # (cgroup v1 migration waits for an RCU grace period). Its pid namespace is
+            # what kills all of it at once.
+            cgroups = self.proc.cgroups
+            memory_events_before = cgroups.memory_event_count()
             try:
                 socket.send_fds(self.control, [b"fork"], list(child_ends))
             except OSError as exc:
@@ -172,6 +192,7 @@ class Zygote:
                 return None
             if message.startswith(b"exited"):
                 state["code"] = int(message.split()[1])
+                state["memory"] = cgroups.memory_event_count() > memory_events_before
                 self.busy = False
             return state["code"]
 
@@ -187,8 +208,12 @@ class Zygote:
         def exit_code():
             return wait_exit(0.001)
 
+        def memory_exceeded():
+            return state.get("memory", False) or cgroups.memory_event_count() > memory_events_before
+
         return Child(req_w, resp_r, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0),
-                     self.strategy, kill, exit_code, lambda: isolation.memory_events(self.proc.cgroups))
+                     self.strategy, kill, exit_code, memory_exceeded, separation=self.separation,
+                     limits_enforced=tuple(cgroups.enforced))
 
     def close(self) -> None:
         try:

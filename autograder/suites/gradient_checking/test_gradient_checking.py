@@ -4,7 +4,7 @@ The checkers are tested on gradients whose error is known:
 
 - 1-D gradient_check: the learner's checker calls forward_propagation and
   backward_propagation by name, so a broken forward/backward would break it.
-  learner.probe swaps known functions into the learner's namespace for the
+  checks.call_with_stand_ins swaps known functions into the learner's namespace for the
   duration of one call (and puts the learner's own back): a curved cost
   J = x * theta**3, for which the two-sided difference has the closed form
   eps**2 / (6 theta**2 + eps**2), and backward functions that are off by a
@@ -23,20 +23,13 @@ epsilon lands orders of magnitude away from the expected value. The test
 cases below are free of ReLU kinks for every parameter moved by the largest
 epsilon used on them (tests/test_gradient_checking_suite.py checks this).
 """
-import sys
-
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
-from autograder.grading.checks import check_log_close, check_scalar_close
+from autograder.grading.checks import (call_with_stand_ins, call_with_stand_ins_here, check_log_close,
+                                       check_scalar_close, helper_module)
 
-# The helper module lives in the assignment folder; the reference puts that
-# folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(catalogue.load("gradient_checking").release_dir)
-if HELPER_DIR not in sys.path:
-    sys.path.append(HELPER_DIR)
-import gradient_checking_utils as utils  # noqa: E402
+utils = helper_module("gradient_checking")
 
 # (x, theta) pairs for the 1-D functions: integers, fractions, negatives.
 SCALAR_CASES = [(2.0, 4.0), (-3.0, 1.5), (0.5, -2.25), (-1.25, -0.8), (7.0, 0.1)]
@@ -48,50 +41,29 @@ CUBIC_EPSILON_CASES = [(1e-2, (2.0, 4.0)), (1e-2, (-1.25, -0.8)), (3e-3, (0.5, -
 # ((x, theta), delta, epsilon): a backward function off by a factor (1 + delta)
 # on J = theta * x. epsilon None uses the default (1e-7); the smallest bug gets
 # a larger epsilon, so that rounding (about 1e-8 / epsilon relative to the
-# gradient) stays far below its effect.
+# gradient) stays far below its effect. delta < -1 is a gradient of the wrong
+# sign (difference 1): a checker that compares only the sizes |grad| and
+# |gradapprox|, or divides by |grad + gradapprox|, gets it wrong.
 LINEAR_BUG_CASES = [
     ((2.0, 4.0), 1e-2, None),
     ((-3.0, 1.5), 1e-4, 1e-5),
     ((0.5, -2.25), -0.5, None),
     ((7.0, 0.1), 1.0, 1e-3),
+    ((2.0, 4.0), -2.0, None),
+    ((-1.25, -0.8), -1.5, 1e-3),
 ]
 
-# Runs the learner's gradient_check with known forward/backward functions in
-# place of the learner's own, then puts the learner's functions back.
-CHECK_1D_PROBE = '''
-def probe(ns, x, theta, epsilon, cost, delta):
+# Known forward/backward functions, put in place of the learner's own while
+# its gradient_check runs (checks.call_with_stand_ins).
+KNOWN_COSTS = '''
+def stand_ins(cost, delta):
     """cost: "linear" (J = theta * x) or "cubic" (J = x * theta**3);
     the backward function is the true derivative times (1 + delta)."""
-    def forward_linear(x, theta):
-        return theta * x
-
-    def backward_linear(x, theta):
-        return x * (1.0 + delta)
-
-    def forward_cubic(x, theta):
-        return x * theta ** 3
-
-    def backward_cubic(x, theta):
-        return 3.0 * x * theta ** 2 * (1.0 + delta)
-
-    functions = {
-        "linear": (forward_linear, backward_linear),
-        "cubic": (forward_cubic, backward_cubic),
-    }
-    names = ("forward_propagation", "backward_propagation")
-    missing = object()
-    saved = {name: ns.get(name, missing) for name in names}
-    ns["forward_propagation"], ns["backward_propagation"] = functions[cost]
-    try:
-        if epsilon is None:
-            return ns["gradient_check"](x, theta)
-        return ns["gradient_check"](x, theta, epsilon=epsilon)
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                ns.pop(name, None)
-            else:
-                ns[name] = value
+    if cost == "linear":
+        return {"forward_propagation": lambda x, theta: theta * x,
+                "backward_propagation": lambda x, theta: x * (1.0 + delta)}
+    return {"forward_propagation": lambda x, theta: x * theta ** 3,
+            "backward_propagation": lambda x, theta: 3.0 * x * theta ** 2 * (1.0 + delta)}
 '''
 
 # (seed, m) of gradient_check_n_test_case; all kink-free at eps = 1e-3,
@@ -105,6 +77,11 @@ GC1_HINT = (
     "gradapprox = (J_plus - J_minus) / (2 * epsilon) with J from forward_propagation; "
     "grad from backward_propagation; difference = ||grad - gradapprox|| / "
     "(||grad|| + ||gradapprox||). Use the epsilon argument, not a constant."
+)
+DIRECTION_HINT = (
+    "a gradient of the wrong sign has the right size: compare the vectors themselves, "
+    "numerator ||grad - gradapprox|| (not | ||grad|| - ||gradapprox|| |), denominator ||grad|| + ||gradapprox|| "
+    "(not ||grad + gradapprox||). "
 )
 GCN_HINT = (
     "for each i: copy parameters_values, add (then subtract) epsilon to entry i only, "
@@ -136,15 +113,16 @@ def with_entry_scaled(parameters, gradients, factor):
     return bad
 
 
-def check_n_like_reference(learner, reference, args, epsilon, what, rtol):
+def check_n_like_reference(learner, reference, args, epsilon, what, rtol, hint=GCN_HINT):
     """The learner's gradient_check_n(*args[, epsilon]) equals the reference's within rtol (no atol)."""
     kwargs = {} if epsilon is None else {"epsilon": epsilon}
     check_scalar_close(learner.gradient_check_n(*args, **kwargs), reference.gradient_check_n(*args, **kwargs),
-                       what, hint=GCN_HINT, rtol=rtol, atol=0.0)
+                       what, hint=hint, rtol=rtol, atol=0.0)
 
 
 def learner_check_1d(learner, x, theta, epsilon, cost, delta=0.0):
-    return learner.probe(CHECK_1D_PROBE, x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
+    return call_with_stand_ins(learner, "gradient_check", KNOWN_COSTS, {"cost": cost, "delta": delta}, (x, theta),
+                               {} if epsilon is None else {"epsilon": epsilon})
 
 
 # ---------------------------------------------------------------- forward_propagation
@@ -186,9 +164,8 @@ def test_backward_propagation_values(learner, reference):
 
 def reference_check_1d(reference, x, theta, epsilon, cost, delta=0.0):
     """The reference gradient_check, run here with the same known functions swapped in."""
-    scope = {"__name__": "probe"}
-    exec(compile(CHECK_1D_PROBE, "<probe>", "exec"), scope)
-    return scope["probe"](vars(reference), x=x, theta=theta, epsilon=epsilon, cost=cost, delta=delta)
+    return call_with_stand_ins_here(vars(reference), "gradient_check", KNOWN_COSTS, {"cost": cost, "delta": delta},
+                                    (x, theta), {} if epsilon is None else {"epsilon": epsilon})
 
 
 @pytest.mark.graded("gradient_check", points=2)
@@ -224,15 +201,16 @@ def test_gradient_check_uses_epsilon(learner, reference):
 
 @pytest.mark.graded("gradient_check", points=1)
 def test_gradient_check_detects_wrong_backward(learner, reference):
-    """On J = theta * x with a backward off by a factor (1 + delta), gradient_check returns about |delta| / (2 + delta)."""
+    """On J = theta * x with a backward off by a factor (1 + delta), also of the wrong sign, gradient_check returns about |delta| / (|1 + delta| + 1)."""
     for (x, theta), delta, epsilon in LINEAR_BUG_CASES:
         shown = "" if epsilon is None else f", epsilon={epsilon}"
+        sign = " (the wrong sign)" if delta < -1 else ""
         check_scalar_close(
             learner_check_1d(learner, x, theta, epsilon, "linear", delta),
             reference_check_1d(reference, x, theta, epsilon, "linear", delta),
             f"gradient_check(x={x}, theta={theta}{shown}) with a backward_propagation that returns "
-            f"x * (1 + {delta}) instead of x",
-            hint=GC1_HINT,
+            f"x * (1 + {delta}) instead of x{sign}",
+            hint=(DIRECTION_HINT if delta < -1 else "") + GC1_HINT,
             rtol=1e-3,
             atol=0.0,
         )
@@ -249,26 +227,34 @@ def test_gradient_check_n_planted_bugs(learner, reference):
         _, cache = utils.forward_propagation_n(X, Y, parameters)
         gradients = utils.backward_propagation_n(X, Y, cache)
         check_n_like_reference(learner, reference, (parameters, gradients, X, Y), None,
-                               f"gradient_check_n on the buggy backward_propagation_n (test case seed={seed}, m={m})",
+                               f"gradient_check_n on the buggy backward_propagation_n (a test network with {m} examples)",
                                rtol=1e-3)
+
+
+def with_dW1_reversed(parameters, gradients):
+    """Copy of gradients whose dW1 holds its entries in reverse order: the same size, another direction."""
+    return dict(gradients, dW1=np.asarray(gradients["dW1"], dtype=np.float64).ravel()[::-1].reshape(
+        np.shape(gradients["dW1"])))
 
 
 @pytest.mark.graded("gradient_check_n", points=2)
 def test_gradient_check_n_small_bugs(learner, reference):
-    """gradient_check_n measures bugs of size 1e-2, 1e-4 (one entry) and 10% (all entries) like the reference."""
+    """gradient_check_n measures bugs of size 1e-2, 1e-4 (one entry) and 10% (all entries), and bugs of direction (sign, order), like the reference."""
     epsilon = 1e-5
-    wrong = [  # (what, how, network): each bug on another network
-        ("the largest gradient entry off by 1e-2 (relative)", lambda p, g: with_entry_scaled(p, g, 1 + 1e-2), 1),
-        ("the largest gradient entry off by 1e-4 (relative)", lambda p, g: with_entry_scaled(p, g, 1 - 1e-4), 2),
-        ("all gradients scaled by 1.1", lambda p, g: {key: 1.1 * value for key, value in g.items()}, 3),
+    wrong = [  # (what, how, network, hint): each bug on another network
+        ("the largest gradient entry off by 1e-2 (relative)", lambda p, g: with_entry_scaled(p, g, 1 + 1e-2), 1, ""),
+        ("the largest gradient entry off by 1e-4 (relative)", lambda p, g: with_entry_scaled(p, g, 1 - 1e-4), 2, ""),
+        ("all gradients scaled by 1.1", lambda p, g: {key: 1.1 * value for key, value in g.items()}, 3, ""),
+        ("all gradients of the wrong sign", lambda p, g: {key: -value for key, value in g.items()}, 0, DIRECTION_HINT),
+        ("the entries of dW1 in reverse order", with_dW1_reversed, 4, DIRECTION_HINT),
     ]
-    for what, make_wrong, case in wrong:
+    for what, make_wrong, case, hint in wrong:
         seed, m = NETWORK_CASES[case]
         X, Y, parameters, gradients = network_case(seed, m)
         bad = make_wrong(parameters, gradients)
         check_n_like_reference(learner, reference, (parameters, bad, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) with {what} (test case seed={seed}, m={m})",
-                               rtol=1e-2)
+                               f"gradient_check_n(epsilon={epsilon}) with {what} (a test network with {m} examples)",
+                               rtol=1e-2, hint=hint + GCN_HINT)
 
 
 @pytest.mark.graded("gradient_check_n", points=1)
@@ -280,7 +266,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y),
             reference.gradient_check_n(parameters, gradients, X, Y),
-            f"gradient_check_n with the default epsilon on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n with the default epsilon on correct gradients (a test network with {m} examples)",
             hint=GCN_HINT,
             decades=1.0,
         )
@@ -288,7 +274,7 @@ def test_gradient_check_n_correct_gradients(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
             reference.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-5),
-            f"gradient_check_n(epsilon=1e-05) on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n(epsilon=1e-05) on correct gradients (a test network with {m} examples)",
             hint=GCN_HINT,
             decades=0.5,
         )
@@ -303,7 +289,7 @@ def test_gradient_check_n_two_sided(learner, reference):
         check_log_close(
             learner.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
             reference.gradient_check_n(parameters, gradients, X, Y, epsilon=epsilon),
-            f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+            f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
             hint="a one-sided difference (J(theta + eps) - J(theta)) / eps has an O(eps) error, "
             "orders of magnitude above the two-sided O(eps**2). " + GCN_HINT,
             decades=0.3,
@@ -316,5 +302,5 @@ def test_gradient_check_n_uses_epsilon(learner, reference):
     for epsilon, (seed, m) in [(1e-3, (4, 10)), (1e-3, (7, 7)), (1e-2, (7, 7))]:
         X, Y, parameters, gradients = network_case(seed, m)
         check_n_like_reference(learner, reference, (parameters, gradients, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (test case seed={seed}, m={m})",
+                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
                                rtol=1e-2)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pytest
 
-from autograder.grading.checks import as_array, check, check_keys, check_shape
+from autograder.grading.checks import as_array, check, check_dict_structure, check_keys, diagnose
 
 # Networks of 1 to 5 layers: the number of layers must come from len(layers_dims).
 STRUCTURE_CASES = [[4, 1], [3, 2, 1], [2, 10, 5, 1], [5, 4, 3, 2, 1], [7, 3, 6, 2, 4, 1]]
@@ -42,16 +42,14 @@ SEVERAL_LAYERS_HINT = (
 )
 SHAPE_HINT = "W{l} has shape (layers_dims[l], layers_dims[l-1]) and b{l} has shape (layers_dims[l], 1)"
 RANDOM_HINT = "use np.random.randn(layers_dims[l], layers_dims[l-1]) * 10"
+FLOAT_HINT = "np.zeros and np.random.randn return float64 arrays; do not cast to int"
 HE_HINT = "use np.random.randn(layers_dims[l], layers_dims[l-1]) * np.sqrt(2 / layers_dims[l-1])"
 
 
 def check_structure(params, expected, dims, fn_name, check_dtype=True):
     """Same keys as the reference, each array of the reference's shape (and a float dtype)."""
-    check_keys(params, list(expected), f"{fn_name}({dims})", SEVERAL_LAYERS_HINT)
-    for key in sorted(expected):
-        arr = check_shape(params[key], expected[key].shape, f"{key} of {fn_name}({dims})", SHAPE_HINT)
-        check(arr.dtype.kind == "f" or not check_dtype, f"{key} of {fn_name}({dims}) has dtype {arr.dtype}, expected a float dtype",
-              "np.zeros and np.random.randn return float64 arrays; do not cast to int")
+    check_dict_structure(params, expected, f"{fn_name}({dims})", SEVERAL_LAYERS_HINT, key_label="{key} of {what}",
+                         shape_hint=SHAPE_HINT, float_hint=FLOAT_HINT if check_dtype else None)
 
 
 def check_biases_zero(params, dims, fn_name):
@@ -82,10 +80,11 @@ def scale_candidates(n_prev, n_l):
 
 def describe_scale(std, expected_std, n_prev, n_l):
     """Name the usual scale closest to ``std`` when one is within 4%."""
-    name, value = min(scale_candidates(n_prev, n_l).items(), key=lambda kv: abs(math.log(std / kv[1])))
-    if abs(math.log(std / value)) >= math.log(1.04):
+    candidates = sorted(scale_candidates(n_prev, n_l).items(), key=lambda kv: abs(math.log(std / kv[1])))
+    name = diagnose(std, candidates, None, matches=lambda got, scale: abs(math.log(got / scale)) < math.log(1.04))
+    if name is None:
         return "which is none of the usual scales"
-    if math.isclose(value, expected_std, rel_tol=1e-9):
+    if math.isclose(dict(candidates)[name], expected_std, rel_tol=1e-9):
         # Near the right scale but outside the sampling tolerance: the draws
         # are probably not independent (a repeated row, a reused block).
         return (f"{100 * abs(std / expected_std - 1):.1f}% away from the right scale, "

@@ -21,20 +21,20 @@ CS231n's momentum without (1 - beta), epsilon inside the square root,
 staircase decay without floor, ...) the hint names that mistake.
 """
 import copy
-import math
 
 import numpy as np
 import pytest
 
 from autograder.grading.checks import (
-    CheckFailed,
     as_array,
     check,
-    check_close,
-    check_keys,
+    check_dict_close,
+    check_dict_structure,
     check_scalar_close,
-    check_shape,
+    diagnose,
+    same_values,
     seeded_rng,
+    unpack,
 )
 
 # Networks of 1 to 4 layers: the number of layers must come from len(parameters) // 2.
@@ -74,67 +74,11 @@ def ref_call(fn, *args):
     return fn(*copy.deepcopy(args))
 
 
-def unpack(result, n, what, names):
-    """The learner's returned tuple of n items, or a failure naming what is missing."""
-    check(isinstance(result, (tuple, list)) and len(result) == n,
-          f"{what} should return a tuple of {n} items ({names}), got "
-          + (f"{len(result)} items" if isinstance(result, (tuple, list)) else type(result).__name__),
-          f"end the function with return {names}")
-    return result
-
-
-def dict_matches(got, expected, rtol=1e-5, atol=1e-8):
-    """True when got is a dict of arrays close to every array of expected (no failure raised)."""
-    if not isinstance(got, dict) or set(got) != set(expected):
-        return False
-    try:
-        return all(
-            np.shape(got[k]) == np.shape(expected[k]) and bool(np.allclose(got[k], expected[k], rtol=rtol, atol=atol))
-            for k in expected
-        )
-    except (TypeError, ValueError):
-        return False
-
-
-def diagnose(got, mistakes, default_hint):
-    """The hint of the first known mistake whose values equal got, else default_hint.
-
-    mistakes: list of (hint, expected dict under that mistake).
-    """
-    for hint, expected in mistakes:
-        if dict_matches(got, expected):
-            return hint
-    return default_hint
-
-
-def check_dict_close(got, expected, what, hint):
-    """got has exactly the keys of expected and each array matches the reference.
-
-    hint: a string, or a function returning one, called only when the check
-    fails (diagnosing builds every known mistaken answer: wasted on a pass).
-    """
-    if not callable(hint):
-        return _check_dict_close(got, expected, what, hint)
-    try:
-        _check_dict_close(got, expected, what, "")
-    except CheckFailed as failure:
-        raise CheckFailed(failure.message, hint()) from None
-
-
-def _check_dict_close(got, expected, what, hint):
-    check_keys(got, list(expected), what, hint)
-    for k in sorted(expected):
-        check_close(got[k], expected[k], f"{what}['{k}']", hint)
-
-
 def check_dict_zeros(got, expected, what, hint):
     """Same keys and shapes as the reference, float dtype, all zeros."""
-    check_keys(got, list(expected), what, hint)
-    for k in sorted(expected):
-        arr = check_shape(got[k], expected[k].shape, f"{what}['{k}']", hint)
-        check(arr.dtype.kind == "f", f"{what}['{k}'] has dtype {arr.dtype}, expected a float dtype",
-              "np.zeros(shape) gives float64 zeros")
-        check(bool(np.all(arr == 0)), f"{what}['{k}'] is not all zeros", hint)
+    arrays = check_dict_structure(got, expected, what, hint, float_hint="np.zeros(shape) gives float64 zeros")
+    for k, arr in arrays.items():
+        check(bool(np.all(arr == 0)), f"{k} of {what} is not all zeros", hint)
 
 
 def layer_map(d, f):
@@ -359,7 +303,7 @@ def test_adam_init_zeros(learner, reference):
     for seed, dims in enumerate(LAYER_CASES):
         parameters, _, _, _ = make_inputs(seed, dims)
         expected_v, expected_s = ref_call(reference.initialize_adam, parameters)
-        got = unpack(learner.initialize_adam(parameters), 2, "initialize_adam", "v, s")
+        got = unpack(learner.initialize_adam(parameters), "v, s", "initialize_adam")
         hint = ("for every layer l: v['dW' + str(l)] = np.zeros(parameters['W' + str(l)].shape), "
                 "the same for 'db' + str(l), and the same for s")
         check_dict_zeros(got[0], expected_v, f"v for a network {dims}", hint)
@@ -391,7 +335,7 @@ def test_adam_init_independent(learner):
     for seed, dims in enumerate(LAYER_CASES[1:]):
         parameters, _, _, _ = make_inputs(seed, dims)
         # A plain call first, so that a function that fails is reported by name.
-        unpack(learner.initialize_adam(parameters), 2, "initialize_adam", "v, s")
+        unpack(learner.initialize_adam(parameters), "v, s", "initialize_adam")
         shared = learner.probe(SHARED_MEMORY_PROBE, parameters=parameters)
         check(isinstance(shared, list), "initialize_adam could not be inspected", "return the tuple (v, s)")
         check(len(shared) == 0,
@@ -412,8 +356,8 @@ def test_momentum_velocity(learner, reference):
         for beta, lr in MOMENTUM_CASES:
             parameters, grads, v, _ = make_inputs(10 * seed + int(beta * 10), dims)
             expected = ref_call(reference.update_parameters_with_momentum, parameters, grads, v, beta, lr)[1]
-            got = unpack(learner.update_parameters_with_momentum(parameters, grads, v, beta, lr), 2,
-                         "update_parameters_with_momentum", "parameters, v")[1]
+            got = unpack(learner.update_parameters_with_momentum(parameters, grads, v, beta, lr), "parameters, v",
+                         "update_parameters_with_momentum")[1]
             hint = lambda: diagnose(got, [
                 ("momentum uses v = beta*v + (1-beta)*dW: the course averages the gradients, CS231n's "
                  "v = mu*v - lr*dW does not have the (1 - beta) factor",
@@ -432,8 +376,8 @@ def test_momentum_parameters(learner, reference):
         for beta, lr in MOMENTUM_CASES:
             parameters, grads, v, _ = make_inputs(10 * seed + int(beta * 10), dims)
             expected = ref_call(reference.update_parameters_with_momentum, parameters, grads, v, beta, lr)[0]
-            got = unpack(learner.update_parameters_with_momentum(parameters, grads, v, beta, lr), 2,
-                         "update_parameters_with_momentum", "parameters, v")[0]
+            got = unpack(learner.update_parameters_with_momentum(parameters, grads, v, beta, lr), "parameters, v",
+                         "update_parameters_with_momentum")[0]
             new_v = layer_map(v, lambda k, a: beta * a + (1 - beta) * grads[k])
             hint = lambda: diagnose(got, [
                 ("update W with the NEW velocity: compute v first, then W = W - learning_rate * v",
@@ -458,8 +402,8 @@ def test_rmsprop_average(learner, reference):
         for beta2, lr, eps in RMSPROP_CASES:
             parameters, grads, _, s = make_inputs(20 + seed, dims)
             expected = ref_call(reference.update_parameters_with_rmsprop, parameters, grads, s, beta2, lr, eps)[1]
-            got = unpack(learner.update_parameters_with_rmsprop(parameters, grads, s, beta2, lr, eps), 2,
-                         "update_parameters_with_rmsprop", "parameters, s")[1]
+            got = unpack(learner.update_parameters_with_rmsprop(parameters, grads, s, beta2, lr, eps), "parameters, s",
+                         "update_parameters_with_rmsprop")[1]
             hint = lambda: diagnose(got, [
                 ("s averages the SQUARED gradient: s = beta2*s + (1-beta2)*np.square(dW)",
                  layer_map(s, lambda k, a: beta2 * a + (1 - beta2) * grads[k])),
@@ -477,8 +421,8 @@ def test_rmsprop_parameters(learner, reference):
         for beta2, lr, eps in RMSPROP_CASES:
             parameters, grads, _, s = make_inputs(20 + seed, dims)
             expected = ref_call(reference.update_parameters_with_rmsprop, parameters, grads, s, beta2, lr, eps)[0]
-            got = unpack(learner.update_parameters_with_rmsprop(parameters, grads, s, beta2, lr, eps), 2,
-                         "update_parameters_with_rmsprop", "parameters, s")[0]
+            got = unpack(learner.update_parameters_with_rmsprop(parameters, grads, s, beta2, lr, eps), "parameters, s",
+                         "update_parameters_with_rmsprop")[0]
             new_s = layer_map(s, lambda k, a: beta2 * a + (1 - beta2) * grads[k] ** 2)
             hint = lambda: diagnose(got, [
                 ("epsilon goes outside the square root: dW / (np.sqrt(s) + epsilon)",
@@ -498,6 +442,7 @@ def test_rmsprop_parameters(learner, reference):
 DEFAULTS = dict(learning_rate=0.01, beta1=0.9, beta2=0.999, epsilon=1e-8)
 UNUSUAL = dict(learning_rate=0.3, beta1=0.8, beta2=0.888, epsilon=1e-2)
 ADAM_T = [1, 2, 7, 1000]
+ADAM_RETURNS = "parameters, v, s, v_corrected, s_corrected"
 
 
 def adam_case(seed, dims, t, fresh):
@@ -522,8 +467,7 @@ def adam_both(learner, reference, parameters, grads, v, s, t, hp):
     """(learner's 5 outputs, reference's 5 outputs) for one step with hyperparameters hp."""
     args = (parameters, grads, v, s, t, hp["learning_rate"], hp["beta1"], hp["beta2"], hp["epsilon"])
     expected = ref_call(reference.update_parameters_with_adam, *args)
-    got = unpack(learner.update_parameters_with_adam(*args), 5, "update_parameters_with_adam",
-                 "parameters, v, s, v_corrected, s_corrected")
+    got = unpack(learner.update_parameters_with_adam(*args), ADAM_RETURNS, "update_parameters_with_adam")
     return got, expected
 
 
@@ -625,8 +569,8 @@ def test_adam_hyperparameters(learner, reference):
     # Only the five required arguments: the defaults of the signature apply.
     parameters, grads, v, s, t = adam_case(0, [2, 5, 2, 1], 4, fresh=False)
     expected = ref_call(reference.update_parameters_with_adam, parameters, grads, v, s, t)
-    got = unpack(learner.update_parameters_with_adam(parameters, grads, v, s, t), 5, "update_parameters_with_adam",
-                 "parameters, v, s, v_corrected, s_corrected")
+    got = unpack(learner.update_parameters_with_adam(parameters, grads, v, s, t), ADAM_RETURNS,
+                 "update_parameters_with_adam")
     for i in (1, 2, 3, 4, 0):
         check_dict_close(got[i], expected[i], f"{names[i]} with the default hyperparameters",
                          "keep the signature's defaults: learning_rate=0.01, beta1=0.9, beta2=0.999, epsilon=1e-8")
@@ -635,16 +579,9 @@ def test_adam_hyperparameters(learner, reference):
 # ---------------------------------------------------------------- learning-rate decay
 
 def scalar_hint(got, mistakes, default_hint):
-    """The hint of the first known mistake whose value equals got, else default_hint."""
-    if isinstance(got, (int, float, np.ndarray)) and not isinstance(got, bool) and np.size(got) == 1:
-        try:
-            value = float(np.asarray(got, dtype=np.float64).reshape(()))
-        except (TypeError, ValueError):
-            return default_hint
-        for hint, wrong in mistakes:
-            if math.isclose(value, wrong, rel_tol=1e-9):
-                return hint
-    return default_hint
+    """The hint of the first known mistake whose value equals got (to 1e-9), else default_hint."""
+    value = got.reshape(()) if isinstance(got, np.ndarray) and got.size == 1 else got
+    return diagnose(value, mistakes, default_hint, matches=lambda g, w: same_values(g, w, rtol=1e-9, atol=0.0))
 
 
 @pytest.mark.graded("update_lr", points=1)

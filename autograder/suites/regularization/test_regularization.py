@@ -11,23 +11,18 @@ built by the reference forward pass.
 Learner values only arrive as plain data; every failure goes through
 autograder.grading.checks so no expected array is ever printed.
 """
-import sys
-
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
-from autograder.grading.checks import CheckFailed, as_array, check, check_close, check_shape, check_type, seeded_rng
+from autograder.grading.checks import (CheckFailed, as_array, check, check_close, check_dict_close, check_shape,
+                                       check_type, diagnose, helper_module, same_values, seeded_rng, unpack)
 
-# The helper module lives in the assignment folder; the reference puts that
-# folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(catalogue.load("regularization").release_dir)
-if HELPER_DIR not in sys.path:
-    sys.path.append(HELPER_DIR)
-import regularization_utils as utils  # noqa: E402
+utils = helper_module("regularization")
+relu, sigmoid = utils.relu, utils.sigmoid
 
 GRAD_ORDER = ["dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1"]
 DROPOUT_CACHE = "(Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)"
+GRADS_HINT = "return the dict {'dZ3': dZ3, 'dW3': dW3, 'db3': db3, 'dA2': dA2, ..., 'db1': db1}"
 
 # (n_x, n_1, n_2, m): the assignment's network, a small one and a wider one
 PROBLEMS = [(2, 20, 3, 13), (3, 5, 4, 7), (4, 9, 6, 40)]
@@ -70,15 +65,6 @@ def reference_dropout_cache(reference, X, parameters, keep_prob, seed):
 # Helpers
 # ----------------------------------------------------------------------------
 
-def as_grads(value, what, hint=""):
-    """The gradient dict with every required key (extra keys are allowed)."""
-    check_type(value, dict, what, hint)
-    missing = [k for k in GRAD_ORDER if k not in value]
-    check(not missing, f"{what}: missing keys {missing}",
-          hint="return the dict {'dZ3': dZ3, 'dW3': dW3, 'db3': db3, 'dA2': dA2, ..., 'db1': db1}")
-    return value
-
-
 def close(a, b):
     """True when learner array a matches b (shape checked before)."""
     return bool(np.allclose(np.asarray(a, dtype=np.float64), b, rtol=1e-5, atol=1e-8))
@@ -86,14 +72,6 @@ def close(a, b):
 
 def is_close_value(a, b):
     return bool(np.isclose(float(a), float(b), rtol=1e-5, atol=1e-8))
-
-
-def relu(x):
-    return np.maximum(0, x)
-
-
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
 
 
 # ----------------------------------------------------------------------------
@@ -112,18 +90,16 @@ def cost_hint(got, A3, Y, parameters, lambd):
     ce = utils.compute_cost(A3, Y)
     squares = [float(np.sum(np.square(parameters["W" + str(l)]))) for l in (1, 2, 3)]
     total = sum(squares)
-    if is_close_value(got, ce):
-        return "the L2 term is missing: add lambd / (2 * m) * (sum of squares of W1, W2 and W3)"
-    if is_close_value(got, ce + lambd / m * total):
-        return "the L2 term uses lambd / m; it should be lambd / (2 * m)"
-    if is_close_value(got, ce + lambd / 2 * total) or is_close_value(got, ce + lambd * total):
-        return "divide the L2 term by m (the number of examples, Y.shape[1])"
-    for l in (1, 2, 3):
-        if is_close_value(got, ce + lambd / (2 * m) * (total - squares[l - 1])):
-            return f"the L2 term leaves out W{l}: sum the squares of W1, W2 and W3"
-    if is_close_value(got, lambd / (2 * m) * total):
-        return "the cross-entropy part is missing: start from compute_cost(A3, Y)"
-    return "cost = compute_cost(A3, Y) + lambd / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3)))"
+    return diagnose(got, [
+        ("the L2 term is missing: add lambd / (2 * m) * (sum of squares of W1, W2 and W3)", ce),
+        ("the L2 term uses lambd / m; it should be lambd / (2 * m)", ce + lambd / m * total),
+        ("divide the L2 term by m (the number of examples, Y.shape[1])", ce + lambd / 2 * total),
+        ("divide the L2 term by m (the number of examples, Y.shape[1])", ce + lambd * total),
+    ] + [(f"the L2 term leaves out W{l}: sum the squares of W1, W2 and W3",
+          ce + lambd / (2 * m) * (total - squares[l - 1])) for l in (1, 2, 3)] + [
+        ("the cross-entropy part is missing: start from compute_cost(A3, Y)", lambd / (2 * m) * total),
+    ], "cost = compute_cost(A3, Y) + lambd / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) "
+       "+ np.sum(np.square(W3)))")
 
 
 @pytest.mark.graded("compute_cost_with_regularization", points=1)
@@ -180,30 +156,24 @@ def l2_hint(key, got, expected, plain, weights, lambd, m):
     """Hint for a wrong gradient of the L2-regularized cost."""
     if key.startswith("dW"):
         l = key[2]
-        W = weights["W" + l]
-        if lambd != 0 and close(got, plain[key]):
-            return f"{key} lacks the lambd/m * W{l} term"
-        if close(got, plain[key] + lambd / (2 * m) * W):
-            return f"the derivative of lambd/(2m) * W{l}^2 is lambd/m * W{l}, not lambd/(2m) * W{l}"
-        if close(got, plain[key] + lambd * W):
-            return f"divide the regularization term by m: lambd/m * W{l}"
-        if close(got, plain[key] + 2 * lambd / m * W):
-            return f"the regularization term of {key} is lambd/m * W{l}, not 2 * lambd/m * W{l}"
-        return f"{key} = 1/m * dZ{l} A{int(l) - 1}^T + lambd/m * W{l} (A0 is X)"
+        W, dW = weights["W" + l], plain[key]
+        missing = [(f"{key} lacks the lambd/m * W{l} term", dW)] if lambd != 0 else []
+        return diagnose(got, missing + [
+            (f"the derivative of lambd/(2m) * W{l}^2 is lambd/m * W{l}, not lambd/(2m) * W{l}",
+             dW + lambd / (2 * m) * W),
+            (f"divide the regularization term by m: lambd/m * W{l}", dW + lambd * W),
+            (f"the regularization term of {key} is lambd/m * W{l}, not 2 * lambd/m * W{l}", dW + 2 * lambd / m * W),
+        ], f"{key} = 1/m * dZ{l} A{int(l) - 1}^T + lambd/m * W{l} (A0 is X)")
     if key.startswith("db"):
         return f"{key} gets no regularization term: biases are not penalized"
     return L2_GENERIC_HINTS[key] + " (the L2 term only changes the dW's)"
 
 
-def compare_l2(got, expected, plain, weights, lambd, m, label):
-    got = as_grads(got, f"{label}: the returned gradients")
-    for key in GRAD_ORDER:
-        exp = np.asarray(expected[key])
-        value = check_shape(got[key], exp.shape, f"{label}: {key}",
-                            hint=f"{key} has the shape of {key[1:]}")
-        if not close(value, exp):
-            check_close(value, exp, f"{label}: {key}",
-                        hint=l2_hint(key, value, exp, plain, weights, lambd, m))
+def compare_grads(got, expected, keys, label, key_hint):
+    """The returned gradient dict has every key of ``keys`` (extra keys allowed), each matching ``expected``."""
+    return check_dict_close(got, expected, f"{label}: the returned gradients", GRADS_HINT, keys=keys,
+                            extra_keys=True, key_label=label + ": {key}", key_hint=key_hint,
+                            shape_hint=lambda key: f"{key} has the shape of {key[1:]}")
 
 
 def l2_case(learner, reference, seed, shape, lambd):
@@ -212,8 +182,8 @@ def l2_case(learner, reference, seed, shape, lambd):
     expected = reference.backward_propagation_with_regularization(X, Y, cache, lambd)
     plain = utils.backward_propagation(X, Y, cache)
     got = learner.backward_propagation_with_regularization(X, Y, cache, lambd)
-    compare_l2(got, expected, plain, parameters, lambd, X.shape[1],
-               f"lambd = {lambd}, X of shape {X.shape}")
+    compare_grads(got, expected, GRAD_ORDER, f"lambd = {lambd}, X of shape {X.shape}",
+                  lambda key, value: l2_hint(key, value, expected[key], plain, parameters, lambd, X.shape[1]))
 
 
 @pytest.mark.graded("backward_propagation_with_regularization", points=1)
@@ -238,11 +208,7 @@ def test_l2_backward_weight_decay(learner, reference):
 def unpack_dropout_forward(out, X, parameters, label):
     """Check the returned structure and shapes; return (A3, cache arrays)."""
     n1, n2, m = parameters["W1"].shape[0], parameters["W2"].shape[0], X.shape[1]
-    check_type(out, (tuple, list), f"{label}: the return value",
-               hint="return A3, cache")
-    check(len(out) == 2, f"{label}: the return value should be (A3, cache), got {len(out)} items",
-          hint="return A3, cache")
-    A3, cache = out
+    A3, cache = unpack(out, "A3, cache", f"{label}: forward_propagation_with_dropout")
     check_type(cache, (tuple, list), f"{label}: cache", hint=f"cache = {DROPOUT_CACHE}")
     check(len(cache) == 14, f"{label}: cache should have 14 entries, got {len(cache)}",
           hint=f"cache = {DROPOUT_CACHE}")
@@ -282,39 +248,27 @@ def dropout_forward_case(learner, X, parameters, keep_prob, label):
     A3, c = unpack_dropout_forward(out, X, parameters, label)
     W1, b1, W2, b2, W3, b3 = (parameters[k] for k in ["W1", "b1", "W2", "b2", "W3", "b3"])
 
-    # layer 1
-    check_pre_activation(c["Z1"], np.dot(W1, X) + b1, c["D1"], keep_prob, "1", label)
-    check_mask_binary(c["D1"], "D1", label)
-    expected_A1 = relu(c["Z1"]) * c["D1"] / keep_prob
-    if not close(c["A1"], expected_A1):
-        if close(c["A1"], relu(c["Z1"]) * c["D1"]):
-            hint = "A1 is not relu(Z1) * D1 / keep_prob: did you divide by keep_prob?"
-        elif close(c["A1"], relu(c["Z1"])) or close(c["A1"], relu(c["Z1"]) / keep_prob):
-            hint = "A1 ignores the mask D1 it returns: multiply A1 by D1, then divide by keep_prob"
-        else:
-            hint = "A1 must be relu(Z1) * D1 / keep_prob with the D1 stored in the cache"
-        check_close(c["A1"], expected_A1,
-                    f"{label}: A1, compared with relu(Z1) * D1 / keep_prob from your own Z1 and D1,",
-                    hint=hint)
-
-    # layer 2, computed from the dropped A1
-    expected_Z2 = np.dot(W2, c["A1"]) + b2
-    if close(c["Z2"], np.dot(W2, relu(c["Z1"])) + b2) and not close(c["Z2"], expected_Z2):
-        check_close(c["Z2"], expected_Z2, f"{label}: Z2",
-                    hint="Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)")
-    check_pre_activation(c["Z2"], expected_Z2, c["D2"], keep_prob, "2", label)
-    check_mask_binary(c["D2"], "D2", label)
-    expected_A2 = relu(c["Z2"]) * c["D2"] / keep_prob
-    if not close(c["A2"], expected_A2):
-        if close(c["A2"], relu(c["Z2"]) * c["D2"]):
-            hint = "A2 is not relu(Z2) * D2 / keep_prob: did you divide by keep_prob?"
-        elif close(c["A2"], relu(c["Z2"])) or close(c["A2"], relu(c["Z2"]) / keep_prob):
-            hint = "A2 ignores the mask D2 it returns: multiply A2 by D2, then divide by keep_prob"
-        else:
-            hint = "A2 must be relu(Z2) * D2 / keep_prob with the D2 stored in the cache"
-        check_close(c["A2"], expected_A2,
-                    f"{label}: A2, compared with relu(Z2) * D2 / keep_prob from your own Z2 and D2,",
-                    hint=hint)
+    A_prev = X
+    for l, (W, b) in ((1, (W1, b1)), (2, (W2, b2))):
+        Z, D, A = c[f"Z{l}"], c[f"D{l}"], c[f"A{l}"]
+        expected_Z = np.dot(W, A_prev) + b
+        if l == 2 and close(Z, np.dot(W, relu(c["Z1"])) + b) and not close(Z, expected_Z):
+            check_close(Z, expected_Z, f"{label}: Z2",
+                        hint="Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)")
+        check_pre_activation(Z, expected_Z, D, keep_prob, str(l), label)
+        check_mask_binary(D, f"D{l}", label)
+        expected_A = relu(Z) * D / keep_prob
+        if not close(A, expected_A):
+            hint = diagnose(A, [
+                (f"A{l} is not relu(Z{l}) * D{l} / keep_prob: did you divide by keep_prob?", relu(Z) * D),
+                (f"A{l} ignores the mask D{l} it returns: multiply A{l} by D{l}, then divide by keep_prob", relu(Z)),
+                (f"A{l} ignores the mask D{l} it returns: multiply A{l} by D{l}, then divide by keep_prob",
+                 relu(Z) / keep_prob),
+            ], f"A{l} must be relu(Z{l}) * D{l} / keep_prob with the D{l} stored in the cache")
+            check_close(A, expected_A,
+                        f"{label}: A{l}, compared with relu(Z{l}) * D{l} / keep_prob from your own Z{l} and D{l},",
+                        hint=hint)
+        A_prev = A
 
     # output layer: no dropout
     expected_Z3 = np.dot(W3, c["A2"]) + b3
@@ -341,15 +295,42 @@ def test_dropout_forward_consistent_with_masks(learner, reference):
                              f"keep_prob = {keep_prob}, X of shape {X.shape}")
 
 
+RESEED_HINT = (
+    "the function returns the same mask every time it is called, so training would drop the same units at every "
+    "iteration (the notebook draws a new mask each time). This happens when the function seeds the generator "
+    "itself, e.g. np.random.seed(1) or np.random.default_rng(1) inside forward_propagation_with_dropout, as the "
+    "course's original templates did to make one printed example reproducible: remove that line from the "
+    "function (seed once outside it, if at all). A mask computed from the positions instead of random draws "
+    "does the same")
+
+
+def check_masks_random(D, D_again, name, label):
+    """Mask ``name`` of one call (D) and of the next call on the same inputs (D_again) look like independent
+    Bernoulli draws: different between calls, and no entry predicts its neighbour or its value in the other call.
+    For N independent pairs a sample correlation has standard error 1 / sqrt(N); the bound is 10 of them."""
+    check(not np.array_equal(D, D_again), f"{label}: two calls in a row return the same mask {name}", RESEED_HINT)
+    pairs = {"of the next example": (D[:, :-1], D[:, 1:]), "of the next unit": (D[:-1, :], D[1:, :]),
+             "at the same place in the next call": (D, D_again)}
+    for where, (a, b) in pairs.items():
+        corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if a.std() > 0 and b.std() > 0 else 1.0
+        check(abs(corr) < 10 / np.sqrt(a.size),
+              f"{label}: {name} is not random: each entry predicts the entry {where} (correlation {corr:.2f})",
+              f"draw every entry independently, anew at each call: {name} = np.random.rand(*A.shape) < keep_prob "
+              "(no pattern built from the position of the entry, no generator reseeded inside the function)")
+
+
 @pytest.mark.graded("forward_propagation_with_dropout", points=1)
 def test_dropout_forward_mask_statistics(learner, reference):
-    """On large layers the masks keep a fraction keep_prob of the units, drawn per unit and per example."""
+    """On large layers the masks keep a fraction keep_prob of the units, drawn per unit, per example and per call."""
     for i, keep_prob in enumerate([0.8, 0.5]):
         X, _, parameters = random_problem(60 + i, 5, 120, 100, 200)
         learner.seed(600 + i)
         out = learner.forward_propagation_with_dropout(X, parameters, keep_prob)
         label = f"keep_prob = {keep_prob}, X of shape {X.shape}"
         _, c = unpack_dropout_forward(out, X, parameters, label)
+        # The next call, without reseeding in between, as in a training loop.
+        _, again = unpack_dropout_forward(learner.forward_propagation_with_dropout(X, parameters, keep_prob),
+                                          X, parameters, label + " (called again)")
         for name in ["D1", "D2"]:
             D = c[name]
             check_mask_binary(D, name, label)
@@ -366,6 +347,7 @@ def test_dropout_forward_mask_statistics(learner, reference):
             check(bool(np.any(D != D[:1, :])),
                   f"{label}: {name} is the same for every unit",
                   hint=f"draw {name} with the full shape of the activations (n_l, m)")
+            check_masks_random(D, again[name], name, label)
     X, _, parameters = random_problem(62, 5, 30, 20, 50)
     learner.seed(602)
     out = learner.forward_propagation_with_dropout(X, parameters, 1.0)
@@ -395,38 +377,34 @@ DROPOUT_GENERIC_HINTS = {
 def dA_hint(name, got, upstream, D, keep_prob):
     """Hint for a wrong dA_l given upstream = W_{l+1}^T dZ_{l+1} (computed from correct values)."""
     l = name[2]
-    if keep_prob != 1 and close(got, upstream / keep_prob):
-        return f"{name} must be multiplied by the same mask D{l} and divided by keep_prob"
-    if keep_prob != 1 and close(got, upstream * D):
-        return f"{name} is masked by D{l} but not divided by keep_prob"
-    if close(got, upstream * (1 - D) / keep_prob):
-        return f"{name} keeps the dropped units: multiply by D{l} itself (1 = kept), not 1 - D{l}"
-    return (f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob, with the mask D{l} "
-            f"from the cache (do not draw a new one)")
+    scaled = [(f"{name} must be multiplied by the same mask D{l} and divided by keep_prob", upstream / keep_prob),
+              (f"{name} is masked by D{l} but not divided by keep_prob", upstream * D)] if keep_prob != 1 else []
+    return diagnose(got, scaled + [
+        (f"{name} keeps the dropped units: multiply by D{l} itself (1 = kept), not 1 - D{l}",
+         upstream * (1 - D) / keep_prob),
+    ], f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob, with the mask D{l} "
+       f"from the cache (do not draw a new one)")
 
 
 def compare_dropout_backward(got, expected, cache, keep_prob, keys, label):
-    got = as_grads(got, f"{label}: the returned gradients")
     (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
-    for key in keys:
-        exp = np.asarray(expected[key])
-        value = check_shape(got[key], exp.shape, f"{label}: {key}", hint=f"{key} has the shape of {key[1:]}")
-        if close(value, exp):
-            continue
-        if key in ("dA2", "dA1"):
-            # Upstream gradient from the correct dZ of the layer above.
-            upstream = np.dot(W3.T, expected["dZ3"]) if key == "dA2" else np.dot(W2.T, expected["dZ2"])
-            # dA_l is defined as the gradient for relu(Z_l) before dropout
-            # (masked, divided by keep_prob). Storing instead the gradient for
-            # the dropped A_l (W^T dZ, the mask applied later in dZ_l) is the
-            # same math, so it is accepted too.
-            if close(value, upstream):
-                continue
-            D = D2 if key == "dA2" else D1
-            hint = dA_hint(key, value, upstream, np.asarray(D, dtype=np.float64), keep_prob)
-        else:
-            hint = DROPOUT_GENERIC_HINTS[key]
-        check_close(value, exp, f"{label}: {key}", hint=hint)
+    # Upstream gradients from the correct dZ of the layer above. dA_l is defined
+    # as the gradient for relu(Z_l) before dropout (masked, divided by
+    # keep_prob). Storing instead the gradient for the dropped A_l (W^T dZ, the
+    # mask applied later in dZ_l) is the same math, so it is accepted too.
+    upstream = {"dA2": np.dot(W3.T, expected["dZ3"]), "dA1": np.dot(W2.T, expected["dZ2"])}
+    masks = {"dA2": np.asarray(D2, dtype=np.float64), "dA1": np.asarray(D1, dtype=np.float64)}
+    accepted = dict(expected)
+    for key in upstream:
+        if isinstance(got, dict) and same_values(got.get(key), upstream[key]):
+            accepted[key] = upstream[key]
+
+    def hint(key, value):
+        if key in upstream:
+            return dA_hint(key, value, upstream[key], masks[key], keep_prob)
+        return DROPOUT_GENERIC_HINTS[key]
+
+    compare_grads(got, accepted, keys, label, hint)
 
 
 DROPOUT_BACKWARD_CASES = [((2, 20, 3, 13), 0.86), ((3, 5, 4, 30), 0.5), ((4, 9, 6, 40), 0.7), ((2, 20, 3, 9), 1.0)]

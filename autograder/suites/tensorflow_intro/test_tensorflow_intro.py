@@ -20,24 +20,20 @@ exactly one Adam step against the gradient (compared with an Adam step taken
 here), and ten epochs on 200 digits, which must lower the cost and reach 80%
 test accuracy within a bounded time.
 """
+import functools
 import math
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder.grading import catalogue
-from autograder.grading.checks import CheckFailed, as_array, check, check_close, check_keys
-from autograder.sandbox.codec import TFValue
+from autograder.grading.checks import (CheckFailed, as_array, call_with_stand_ins, check, check_close, check_keys,
+                                       diagnose, helper_module, probe_function, same_values, unpack)
 from autograder.grading.learner import LearnerError
+from autograder.sandbox.codec import TFValue
 
-# The helper module lives in the assignment folder; the reference puts that
-# folder on sys.path when it is first built, which may be after collection.
-HELPER_DIR = str(catalogue.load("tensorflow_intro").release_dir)
-if HELPER_DIR not in sys.path:
-    sys.path.append(HELPER_DIR)
-from tensorflow_intro_utils import N_CLASSES, N_FEATURES, load_digits_split  # noqa: E402
+utils = helper_module("tensorflow_intro")
+N_CLASSES, N_FEATURES, load_digits_split = utils.N_CLASSES, utils.N_FEATURES, utils.load_digits_split
 
 SHAPES = {"W1": (25, 64), "b1": (25, 1), "W2": (12, 25), "b2": (12, 1), "W3": (10, 12), "b3": (10, 1)}
 KEYS = list(SHAPES)
@@ -92,11 +88,6 @@ def history_values(history, name):
                               "append Python floats, e.g. float(...)")
         items.append(float(np.asarray(item, dtype=float).reshape(())))
     return np.array(items)
-
-
-def learner_error(exc, what):
-    """A LearnerError from a probe, renamed after the graded function it ran."""
-    return LearnerError(str(exc).replace("a check", what, 1), exc.kind, exc.traceback)
 
 
 # --------------------------------------------------------------------- linear_function
@@ -164,6 +155,16 @@ def test_sigmoid_values(learner, reference):
 
 # --------------------------------------------------------------------- one_hot_matrix
 
+def one_hot_shape_hint(shape, C, m):
+    """What a wrong shape of m one-hot columns says about the code."""
+    if shape == (m, C):
+        return "one example per column: pass axis=0 to tf.one_hot so that the classes run along the rows"
+    if shape == (C * m,):
+        return ("the matrix was reshaped into a vector: only a scalar label gives shape (C,); "
+                "do not reshape the result of tf.one_hot(label, C, axis=0), it already has the right shape")
+    return "tf.one_hot(label, C, axis=0) gives (C,) for a scalar label and (C, m) for m labels, without a reshape"
+
+
 @pytest.mark.graded("one_hot_matrix", points=1)
 def test_one_hot_columns(learner, reference):
     """m labels give a float32 (C, m) matrix whose column i is the one-hot vector of label i."""
@@ -177,14 +178,35 @@ def test_one_hot_columns(learner, reference):
             got = tf_value(learner.one_hot_matrix(arg, C), what, dtype="float32",
                            hint="tf.one_hot returns float32 unless told otherwise")
             check(got.shape == expected.shape, f"{what} has shape {got.shape}, expected {expected.shape}",
-                  "one example per column: pass axis=0 to tf.one_hot so that the classes run along the rows")
+                  one_hot_shape_hint(got.shape, C, labels.size))
             check(bool(np.array_equal(got, expected)), f"{what} is not the matrix of one-hot columns",
                   "column i must be the one-hot vector of label i: tf.one_hot(label, C, axis=0)")
 
 
+# The notebook encodes its labels with dataset.map(lambda y: one_hot_matrix(y, N_CLASSES)):
+# there label is a symbolic tensor, which numpy cannot index with.
+DATASET_MAP_PROBE = '''
+def probe(ns, labels, C):
+    import tensorflow as tf
+    try:
+        dataset = tf.data.Dataset.from_tensor_slices(labels).map(lambda y: ns["one_hot_matrix"](y, C))
+        return {"columns": [tf.convert_to_tensor(v).numpy() for v in dataset]}
+    except Exception as exc:
+        return {"error": type(exc).__name__ + ": " + str(exc).strip().splitlines()[0][:200]}
+'''
+
+
 @pytest.mark.graded("one_hot_matrix", points=1)
 def test_one_hot_scalar(learner, reference):
-    """a scalar label gives a float32 vector of shape (C,)."""
+    """a scalar label gives a float32 vector of shape (C,), also when mapped over a tf.data.Dataset as in the notebook."""
+    mapped = probe_function(learner, "one_hot_matrix", DATASET_MAP_PROBE, labels=np.array([3, 0, 9, 5]), C=10)
+    check("error" not in mapped, f"one_hot_matrix fails when mapped over a tf.data.Dataset: {mapped.get('error')}",
+          "inside dataset.map the label is a symbolic tensor, which numpy cannot use: build the one-hot vector "
+          "with TensorFlow operations only, tf.one_hot(label, C, axis=0)")
+    for label, column in zip([3, 0, 9, 5], mapped["columns"]):
+        check(bool(np.array_equal(column, np.eye(10, dtype=np.float32)[label])),
+              f"one_hot_matrix mapped over a tf.data.Dataset of labels gives a wrong vector for label {label}",
+              "a scalar label gives the vector of length C with 1.0 at index label")
     for label, C in [(0, 4), (3, 4), (9, 10), (2, 7)]:
         expected = reference.one_hot_matrix(label, C).numpy()
         what = f"one_hot_matrix({label}, {C})"
@@ -197,9 +219,19 @@ def test_one_hot_scalar(learner, reference):
 
 # --------------------------------------------------------------------- initialize_parameters
 
+TRAINABLE_PROBE = '''
+def probe(ns):
+    import tensorflow as tf
+    params = ns["initialize_parameters"]()
+    if not isinstance(params, dict):
+        return {}
+    return {str(k): bool(v.trainable) for k, v in params.items() if isinstance(v, tf.Variable)}
+'''
+
+
 @pytest.mark.graded("initialize_parameters", points=1)
 def test_initialize_parameters_variables(learner):
-    """initialize_parameters returns six float32 tf.Variable of the stated shapes."""
+    """initialize_parameters returns six trainable float32 tf.Variable of the stated shapes."""
     params = learner.initialize_parameters()
     check_keys(params, KEYS, "initialize_parameters()", "return the dict {'W1': W1, 'b1': b1, ..., 'b3': b3}")
     for key, shape in SHAPES.items():
@@ -208,6 +240,11 @@ def test_initialize_parameters_variables(learner):
                               "a tensor is not trainable and the tape does not watch it")
         check(value.shape == shape, f"{key} has shape {value.shape}, expected {shape}",
               "the sizes are 64 -> 25 -> 12 -> 10: W of shape (n_l, n_prev), b of shape (n_l, 1)")
+    trainable = probe_function(learner, "initialize_parameters", TRAINABLE_PROBE)
+    frozen = [key for key in KEYS if trainable.get(key) is False]
+    check(not frozen, f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} not trainable (trainable=False): "
+          "a GradientTape does not watch such a variable, so training would never change it",
+          "create every parameter with tf.Variable(initializer(shape=...)) and leave trainable at its default, True")
 
 
 @pytest.mark.graded("initialize_parameters", points=1)
@@ -225,16 +262,21 @@ def test_initialize_parameters_values(learner, reference):
 
 # --------------------------------------------------------------------- forward_propagation
 
-def forward_variants(X, p):
-    """Logits of usual wrong networks, to name the mistake in the feedback."""
+FORWARD_HINT = "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3"
+
+
+def forward_mistake(Z3, X, p):
+    """The usual wrong network whose logits are Z3, or None."""
     relu = lambda z: np.maximum(z, 0)  # noqa: E731
     lin = lambda l, a: p[f"W{l}"] @ a + p[f"b{l}"]  # noqa: E731
-    return {
-        "a ReLU is missing after the first or the second LINEAR": [
-            lin(3, relu(lin(2, lin(1, X)))), lin(3, lin(2, relu(lin(1, X)))), lin(3, lin(2, lin(1, X)))],
-        "there is an activation after the last LINEAR: return Z3 itself (the softmax is in the cost)": [
-            relu(lin(3, relu(lin(2, relu(lin(1, X)))))), 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))],
-    }
+    no_relu = "a ReLU is missing after the first or the second LINEAR"
+    extra = "there is an activation after the last LINEAR: return Z3 itself (the softmax is in the cost)"
+    return diagnose(Z3, [
+        (no_relu, lambda: lin(3, relu(lin(2, lin(1, X))))), (no_relu, lambda: lin(3, lin(2, relu(lin(1, X))))),
+        (no_relu, lambda: lin(3, lin(2, lin(1, X)))),
+        (extra, lambda: relu(lin(3, relu(lin(2, relu(lin(1, X))))))),
+        (extra, lambda: 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))),
+    ], None, matches=functools.partial(same_values, rtol=RTOL, atol=ATOL))
 
 
 @pytest.mark.graded("forward_propagation", points=2)
@@ -251,13 +293,9 @@ def test_forward_values(learner, reference):
         check(Z3.shape == expected.shape, f"{what} has shape {Z3.shape}, expected {expected.shape}",
               "Z3 = W3 A2 + b3 has one column per example")
         if not np.allclose(Z3, expected, rtol=RTOL, atol=ATOL):
-            for mistake, variants in forward_variants(X.astype(np.float64), params).items():
-                if any(np.allclose(Z3, v, rtol=RTOL, atol=ATOL) for v in variants):
-                    raise CheckFailed(f"{what} returns wrong logits: {mistake}",
-                                      "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3")
-            check_close(Z3, expected, what,
-                        "Z1 = W1 X + b1, A1 = relu(Z1), Z2 = W2 A1 + b2, A2 = relu(Z2), Z3 = W3 A2 + b3",
-                        rtol=RTOL, atol=ATOL)
+            mistake = forward_mistake(Z3, X.astype(np.float64), params)
+            check(mistake is None, f"{what} returns wrong logits: {mistake}", FORWARD_HINT)
+            check_close(Z3, expected, what, FORWARD_HINT, rtol=RTOL, atol=ATOL)
 
 
 FORWARD_GRADIENT_PROBE = '''
@@ -279,10 +317,7 @@ def test_forward_gradients(learner, reference):
     params = random_parameters(rng)
     X = rng.random((N_FEATURES, 9)).astype(np.float32)
     R = rng.standard_normal((N_CLASSES, 9)).astype(np.float32)  # a fixed linear functional of the logits
-    try:
-        grads = learner.probe(FORWARD_GRADIENT_PROBE, X=X, R=R, params=params)
-    except LearnerError as exc:
-        raise learner_error(exc, "forward_propagation (under a GradientTape)")
+    grads = probe_function(learner, "forward_propagation", FORWARD_GRADIENT_PROBE, X=X, R=R, params=params)
     variables = {k: tf.Variable(v) for k, v in params.items()}
     with tf.GradientTape() as tape:
         objective = tf.reduce_sum(reference.forward_propagation(tf.constant(X), variables) * R)
@@ -319,8 +354,9 @@ def test_total_loss_values(learner, reference):
         what = f"compute_total_loss for {m} examples of {C} classes"
         value = tf_value(learner.compute_total_loss(TFValue.constant(logits), TFValue.constant(labels)), what,
                          dtype="float32", hint="return tf.reduce_sum(...) of the per-example losses")
-        check(value.size == 1, f"{what} has shape {value.shape}, expected a scalar",
-              "sum the per-example losses with tf.reduce_sum")
+        check(value.shape == (), f"{what} has shape {value.shape}, expected a scalar (shape ())",
+              "sum the per-example losses with tf.reduce_sum, which returns a scalar; do not reshape it "
+              "or keep a dimension (keepdims)")
         got = float(value.reshape(()))
         if math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
             continue
@@ -353,10 +389,7 @@ def test_total_loss_gradient(learner):
     """the gradient of the total loss with respect to the logits is softmax(logits) - labels."""
     rng = np.random.default_rng(32)
     logits, labels = random_logits_labels(rng, N_CLASSES, 12)
-    try:
-        grad = learner.probe(LOSS_GRADIENT_PROBE, logits=logits, labels=labels)
-    except LearnerError as exc:
-        raise learner_error(exc, "compute_total_loss (under a GradientTape)")
+    grad = probe_function(learner, "compute_total_loss", LOSS_GRADIENT_PROBE, logits=logits, labels=labels)
     check(grad is not None, "the gradient of compute_total_loss with respect to the logits is None",
           "compute the loss with TensorFlow operations on the logits (no .numpy(), no np. functions)")
     shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
@@ -368,12 +401,13 @@ def test_total_loss_gradient(learner):
 
 # --------------------------------------------------------------------- model
 
-MODEL_PROBE = '''
-def probe(ns, initial, args, kwargs):
+# Trusted stand-ins, so that model is graded on its own code
+# (checks.call_with_stand_ins). AutoGraph cannot read their source (and they
+# need no conversion).
+TRUSTED_PARTS = '''
+def stand_ins(initial):
     import tensorflow as tf
 
-    # Trusted stand-ins, so that model is graded on its own code. AutoGraph
-    # cannot read their source (and they need no conversion).
     def initialize_parameters():
         return {k: tf.Variable(v) for k, v in initial.items()}
 
@@ -390,16 +424,8 @@ def probe(ns, initial, args, kwargs):
     def compute_total_loss(logits, labels):
         return tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits, axis=0))
 
-    trusted = {"initialize_parameters": initialize_parameters, "forward_propagation": forward_propagation,
-               "compute_total_loss": compute_total_loss}
-    saved = {name: ns[name] for name in trusted if name in ns}
-    ns.update(trusted)
-    try:
-        return ns["model"](*args, **kwargs)
-    finally:
-        for name in trusted:
-            ns.pop(name, None)
-        ns.update(saved)
+    return {"initialize_parameters": initialize_parameters, "forward_propagation": forward_propagation,
+            "compute_total_loss": compute_total_loss}
 '''
 
 
@@ -418,19 +444,16 @@ class ModelRun:
         self.data, self.kwargs, self.error, self.result = data, kwargs, None, None
         kwargs = dict(kwargs, print_cost=False)
         try:
-            self.result = learner.probe(MODEL_PROBE, timeout=MODEL_TIMEOUT, initial=initial,
-                                        args=list(data), kwargs=kwargs)
+            self.result = call_with_stand_ins(learner, "model", TRUSTED_PARTS, {"initial": initial}, data, kwargs,
+                                              timeout=MODEL_TIMEOUT)
         except LearnerError as exc:
-            self.error = learner_error(exc, "model")
+            self.error = exc
 
     def unpack(self):
         if self.error is not None:
             raise self.error
-        result = self.result
-        check(isinstance(result, (tuple, list)) and len(result) == 4,
-              "model should return a tuple (parameters, costs, train_acc, test_acc)",
-              "keep the provided return statement")
-        parameters, costs, train_acc, test_acc = result
+        parameters, costs, train_acc, test_acc = unpack(self.result, "parameters, costs, train_acc, test_acc", "model",
+                                                        "keep the provided return statement")
         check_keys(parameters, KEYS, "the parameters returned by model")
         values = {k: tf_value(parameters[k], f"{k} returned by model", kinds=("Variable",), dtype="float32",
                               hint="return the dict of tf.Variable that the optimizer updated")
@@ -468,8 +491,8 @@ def expected_adam_step(reference, initial, X, Y, learning_rate):
 
 
 @pytest.mark.graded("model", points=1)
-def test_model_returns_histories(train_run):
-    """model returns the trained Variables and one cost and two accuracies per epoch."""
+def test_model_returns_histories(train_run, one_step_run, reference, initial):
+    """model returns the trained Variables and one cost and two accuracies per epoch, train_acc from the logits before each update."""
     _, costs, train_acc, test_acc = train_run.unpack()
     epochs = TRAIN_RUN["num_epochs"]
     for name, history in (("costs", costs), ("train_acc", train_acc), ("test_acc", test_acc)):
@@ -480,6 +503,17 @@ def test_model_returns_histories(train_run):
         check(bool(np.all(np.isfinite(values))), f"{name} contains NaN or inf")
         if name != "costs":
             check(bool(np.all((values >= 0) & (values <= 1))), f"{name} should hold fractions between 0 and 1")
+    # One epoch of one mini-batch: train_acc[0] is the accuracy of the initial parameters.
+    params, _, train_acc, _ = one_step_run.unpack()
+    X, Y, _, _ = one_step_run.data
+    accuracy = lambda p: float(np.mean(np.argmax(reference_logits(reference, X, p), axis=0) == np.argmax(Y, axis=0)))  # noqa: E731
+    got = history_values(train_acc, "train_acc")
+    check(len(got) == 1 and math.isclose(got[0], accuracy(initial), abs_tol=1e-6),
+          "after one epoch of one mini-batch, train_acc is not the accuracy of the logits computed before the "
+          "update" + (" (it is the accuracy after the update)" if len(got) == 1 and not math.isclose(
+              accuracy(params), accuracy(initial)) and math.isclose(got[0], accuracy(params), abs_tol=1e-6) else ""),
+          "train_step returns the Z3 computed inside the tape, before optimizer.apply_gradients: "
+          "do not compute Z3 again after the update")
 
 
 @pytest.mark.graded("model", points=2)
@@ -494,6 +528,12 @@ def test_model_one_adam_step(one_step_run, reference, initial):
           "the parameters returned by model are the initial ones: the optimizer never updated them",
           "after tape.gradient(...), call optimizer.apply_gradients(zip(grads, trainable_variables))")
     tol = 0.1 * STEP_LR
+    # Adam's first step is about learning_rate * sign(gradient): the step size tells the learning rate.
+    default_lr = 0.001
+    check(not np.allclose(got, want * default_lr / STEP_LR, rtol=0.05, atol=0.1 * default_lr),
+          f"the parameters moved by Adam steps of learning rate {default_lr}, Keras's default, "
+          f"while model was called with learning_rate={STEP_LR}",
+          "pass the learning_rate argument to the optimizer: tf.keras.optimizers.Adam(learning_rate)")
     clear = np.abs(want) > 0.5 * STEP_LR          # entries where Adam's first step is about +-learning_rate
     opposite = float(np.mean(np.abs(got[clear] + want[clear]) < tol))
     check(opposite < 0.9,
@@ -516,12 +556,17 @@ def test_model_learns(train_run, reference, initial):
     costs = list(history_values(costs, "costs"))
     start = reference_total(reference, reference_logits(reference, X_train, initial), Y_train) / X_train.shape[1]
     check(0.4 * start < costs[0] < 1.5 * start,
-          f"the first epoch's cost is {costs[0]:.4g}, while the average loss per example at the start is "
-          f"{start:.3g}: costs should hold the average cost per training example",
+          f"the first epoch's cost is {costs[0]:.4g}, far from the average loss per example of the initial "
+          "parameters: costs should hold the average cost per training example",
           "add the mini-batch totals over the epoch and divide by m once (the provided code does this)")
-    check(costs[-1] < 0.5 * costs[0],
+    check(costs[-1] < costs[0],
           f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: training does not reduce it",
           "take the gradients of the mini-batch's total loss and let the optimizer apply them at every step")
+    check(costs[-1] < 0.5 * costs[0],
+          f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: it decreases, but too "
+          f"slowly (ten epochs at learning_rate={TRAIN_RUN['learning_rate']} bring it below half)",
+          "use the learning_rate argument (tf.keras.optimizers.Adam(learning_rate)) and apply the gradients "
+          "once at every mini-batch step")
     accuracy = float(np.mean(np.argmax(reference_logits(reference, X_test, params), axis=0) == np.argmax(Y_test, axis=0)))
     check(math.isclose(float(test_acc[-1]), accuracy, abs_tol=1e-6),
           "the last test accuracy in test_acc is not the accuracy of the returned parameters on the test set",

@@ -1,0 +1,79 @@
+"""The whole-notebook check of the last cell: every public test, one table.
+
+This file is copied by ``dlgrade release`` into every assignment folder (as
+``notebook_check.py``, beside ``public_tests.py``), so a learner's folder
+stands alone; edit it in ``autograder/course/notebook_check.py`` only. It
+imports nothing but the standard library.
+
+``public_tests.check_all()`` calls :func:`check_all` with its own module and
+the notebook's namespace. Nothing here affects a grade.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+
+SUBMIT_TEXT = """How to submit:
+  1. Save the notebook (File > Save, or Ctrl+S / Cmd+S).
+  2. Hand in the .ipynb file itself, as your course asks (upload it, or commit it);
+     keep the names of the graded functions unchanged.
+  3. The grader runs the definitions of your cells in a fresh process and calls your
+     functions with more inputs than these public tests: passing here is a first check.
+  From a terminal, `dlgrade check NOTEBOOK.ipynb` runs the same public tests."""
+
+
+def public_tests_of(module) -> list:
+    """[(graded function name, its public test)] in the order the module defines them."""
+    tests = []
+    for name, value in vars(module).items():
+        if name.endswith("_test") and callable(value) and getattr(value, "__module__", None) == module.__name__:
+            tests.append((name[: -len("_test")], value))
+    return tests
+
+
+def run_public_tests(module, namespace: dict) -> list:
+    """[(function, "passed" | "failed" | "not done" | "missing", first line of the reason)]."""
+    rows = []
+    for function, test in public_tests_of(module):
+        target = namespace.get(function)
+        if not callable(target):
+            rows.append((function, "missing", f"{function} is not defined: run its cell (and keep its name)"))
+            continue
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                test(target)
+        except NotImplementedError:
+            rows.append((function, "not done", "still raises NotImplementedError"))
+        except AssertionError as exc:
+            rows.append((function, "failed", _first_line(str(exc)) or "a check failed"))
+        except Exception as exc:  # the learner's code may raise anything
+            rows.append((function, "failed", f"{type(exc).__name__}: {_first_line(str(exc))}"))
+        else:
+            rows.append((function, "passed", ""))
+    return rows
+
+
+def format_table(rows: list) -> str:
+    width = max([len("function")] + [len(f) for f, _, _ in rows])
+    lines = [f"{'function':<{width}}  result    what to look at", f"{'-' * width}  --------  ---------------"]
+    for function, status, reason in rows:
+        lines.append(f"{function:<{width}}  {status:<8}  {reason}".rstrip())
+    passed = sum(status == "passed" for _, status, _ in rows)
+    lines.append("")
+    lines.append(f"{passed} of {len(rows)} public tests passed."
+                 + ("" if passed == len(rows) else " Fix the others in their cells, rerun them, then this cell."))
+    return "\n".join(lines)
+
+
+def check_all(module, namespace: dict) -> None:
+    """Print the table of every public test, then how to submit."""
+    print(format_table(run_public_tests(module, namespace)))
+    print()
+    print(SUBMIT_TEXT)
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= 160 else line[:157] + "..."

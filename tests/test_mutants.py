@@ -1,0 +1,121 @@
+"""The planted-bug feature (autograder/course/mutants.py, `dlgrade validate NAME --mutants`).
+
+The per-assignment tests (tests/test_<name>_suite.py) grade each declared
+mutant; here the machinery itself: edits that do not apply are refused, rounds
+keep mutants of one function apart, and the validation fails when a planted
+bug leaks into another function, costs nothing, fails other checks than it
+declares, or is rejected by a public test while the hidden suite accepts it.
+"""
+from __future__ import annotations
+
+import pytest
+
+from autograder import cli
+from autograder.course import mutants
+from autograder.course.mutants import Alternative, Declarations, Mutant, MutantError
+
+A = "initialization"
+ZEROS, RANDOM, HE = "initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he"
+SCALE = "np.sqrt(2 / layers_dims[l - 1])"
+
+
+def he_with(scale):
+    return (SCALE, scale)
+
+
+def test_edits_apply_to_the_solution_once_and_drop_the_solution_markers():
+    source = mutants.edited_source(A, HE, he_with("np.sqrt(1 / layers_dims[l - 1])"))
+    assert "np.sqrt(1 / layers_dims[l - 1])" in source and SCALE not in source
+    assert "### BEGIN SOLUTION" not in source and "### END SOLUTION" not in source
+    assert mutants.edited_source(A, HE, "def f():\n    pass") == "def f():\n    pass\n"
+    with pytest.raises(MutantError, match="exactly once"):
+        mutants.edited_source(A, HE, ("text that is not in the cell", ""))
+    with pytest.raises(MutantError, match="found it 2 times"):
+        mutants.edited_source(A, HE, [("np.random.seed(3)", "np.random.seed(3)\nnp.random.seed(3)"),
+                                      ("np.random.seed(3)", "")])
+
+
+def test_rounds_never_share_a_function_and_keep_apart_what_is_declared():
+    ms = [Mutant("a", ZEROS, ""), Mutant("b", RANDOM, ""), Mutant("c", ZEROS, ""),
+          Mutant("d", HE, "", costs=(HE, RANDOM)), Mutant("e", HE, "")]
+    assert [[m.name for m in r] for r in mutants.make_rounds(ms)] == [["a", "b", "e"], ["c", "d"]]
+    apart = [({HE}, {ZEROS})]
+    assert [[m.name for m in r] for r in mutants.make_rounds(ms, apart)] == [["a", "b"], ["c"], ["d"], ["e"]]
+    declared = Declarations(ms, [], [], [["e", "c"]])
+    assert [[m.name for m in r] for r in declared.make_rounds()] == [["e", "c"], ["a", "b"], ["d"]]
+
+
+def test_declarations_name_graded_functions_only(monkeypatch, tmp_path):
+    bad = tmp_path / "mutants.py"
+    bad.write_text("from autograder.course.mutants import Mutant\nMUTANTS = [Mutant('x', 'no_such_function', '')]\n")
+    monkeypatch.setattr(mutants, "mutants_path", lambda name: bad)
+    mutants.load.cache_clear()
+    try:
+        with pytest.raises(MutantError, match="not graded cells"):
+            mutants.load(A)
+    finally:
+        mutants.load.cache_clear()
+
+
+def fake_result(lost=(), failed=()):
+    """A grade result: ``lost`` functions lose a point, ``failed`` = [(function, check name, output)]."""
+    functions = {f: {"score": 3.0 - (f in lost), "max_score": 3.0} for f in (ZEROS, RANDOM, HE)}
+    tests = [{"function": f, "name": f"{f}: {name}", "output": output, "status": "failed"} for f, name, output in failed]
+    return {"functions": functions, "tests": tests, "grader_error": False}
+
+
+def test_verdict_needs_points_of_the_declared_functions_only():
+    m = Mutant("m", HE, "", fails=["scale"], feedback=["sqrt(1 / n_prev)"])
+    ok = fake_result([HE], [(HE, "the scale", "which is the scale sqrt(1 / n_prev)\nHint: ...")])
+    assert mutants.verdict(m, ok) == []
+    assert "costs no points" in " ".join(mutants.verdict(m, fake_result()))
+    leak = fake_result([HE, ZEROS], [(HE, "the scale", "sqrt(1 / n_prev)"), (ZEROS, "keys", "")])
+    assert any("also costs initialize_parameters_zeros" in p for p in mutants.verdict(m, leak))
+    # A function with its own mutant in the same notebook may lose points.
+    assert mutants.verdict(m, leak, [Mutant("z", ZEROS, "")]) == []
+    other_check = fake_result([HE], [(HE, "the scale", "sqrt(1 / n_prev)"), (HE, "independence", "")])
+    assert any("failed too" in p for p in mutants.verdict(m, other_check))
+    silent = fake_result([HE], [(HE, "the scale", "wrong")])
+    assert any("no feedback says" in p for p in mutants.verdict(m, silent))
+    # Declared costs widen what may lose points.
+    wide = Mutant("w", HE, "", costs=(HE, ZEROS))
+    assert mutants.verdict(wide, fake_result([ZEROS])) == []
+
+
+def test_a_public_test_that_rejects_what_the_hidden_suite_accepts_is_reported():
+    m = Mutant("m", HE, "")
+    public = {ZEROS: ("passed", ""), RANDOM: ("failed", "AssertionError: random"), HE: ("failed", "AssertionError: he")}
+    assert mutants.disagreements(m, fake_result([HE]), public) == []
+    problems = mutants.disagreements(m, fake_result([]), public)
+    assert len(problems) == 1 and "public test of initialize_parameters_he rejects it" in problems[0]
+    assert "AssertionError: he" in problems[0]
+
+
+def leaking(declared):
+    """The declared mutants plus one in He's cell that also redefines initialize_parameters_random."""
+    source = mutants.edited_source(A, HE, he_with("np.sqrt(1 / layers_dims[l - 1])"))
+    leak = Mutant("he_cell_redefines_random", HE, source + "\ndef initialize_parameters_random(layers_dims):\n"
+                                                         "    return {}\n")
+    return Declarations(declared.mutants + [leak], declared.alternatives, declared.keep_apart, declared.rounds)
+
+
+def test_validate_mutants_passes_and_fails_when_a_bug_leaks(monkeypatch, capsys):
+    assert cli.main(["validate", A, "--mutants"]) == 0
+    assert f"{A}: ok" in capsys.readouterr().out
+    declared = mutants.load(A)
+    monkeypatch.setattr(mutants, "load", lambda name: leaking(declared))
+    assert cli.main(["validate", A, "--mutants"]) == 1
+    out = capsys.readouterr().out
+    assert "he_cell_redefines_random: planted in initialize_parameters_he, also costs initialize_parameters_random" in out
+    # The leak is pinned on its mutant: the notebook's other members were graded alone and are fine.
+    assert out.count("  - ") == 1, out
+
+
+def test_a_correct_answer_that_loses_points_fails_validation(monkeypatch):
+    declared = mutants.load(A)
+    wrong = Alternative("not_really_correct", {HE: he_with("np.sqrt(1 / layers_dims[l - 1])")})
+    monkeypatch.setattr(mutants, "load", lambda name: Declarations(declared.mutants[:1], [wrong], [], []))
+    problems = mutants.validate_mutants(A)
+    assert any("not_really_correct (a correct answer) scores" in p for p in problems), problems
+    assert any("not_really_correct (a correct answer) fails the public tests of initialize_parameters_he" in p
+               for p in problems), problems
