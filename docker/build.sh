@@ -47,7 +47,7 @@ base_image() {
         rm -rf "$rootfs"; return 1
     fi
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | docker import -q - "$local_base" >&2
+    tar -C "$rootfs" -c . | docker import - "$local_base" >/dev/null
     rm -rf "$rootfs"
     docker save -o "$cache/base-bookworm.tar" "$local_base"
     echo "$local_base"

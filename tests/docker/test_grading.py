@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -102,6 +103,41 @@ def test_container_refuses_without_a_sandbox_it_can_build(docker_env, tmp_path):
                  "-v", f"{notebook}:/submission/initialization.ipynb:ro", "dlgrade:cpu", "grade", check=False)
     assert run.returncode == 2
     assert "seccomp=docker/seccomp-bwrap.json" in run.stderr and "DLGRADE_SANDBOX=setpriv" in run.stderr
+
+
+HARDENED = ["run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--security-opt", f"seccomp={ROOT / 'docker' / 'seccomp-bwrap.json'}",
+            "--security-opt", "systempaths=unconfined", "--user", "0:0"]
+
+
+def test_entrypoint_refuses_without_setuid_and_when_the_learner_could_read_the_suites(docker_env, tmp_path):
+    """(Were host-side entrypoint tests before the container ones.) Without CAP_SETUID the
+    entrypoint cannot drop to the grader and says so; with the grader's files made world-readable
+    (an image built or changed wrongly) it refuses to grade rather than let a learner read them."""
+    notebook = EXAMPLES / "bob" / "initialization" / "initialization.ipynb"
+    mount = ["-v", f"{notebook}:/submission/initialization.ipynb:ro"]
+    run = docker(docker_env, *HARDENED, *mount, "dlgrade:cpu", "grade", check=False)
+    assert run.returncode == 2 and "SETUID" in run.stderr, run.stderr
+    (tmp_path / "results").mkdir()
+    run = docker(docker_env, *HARDENED, "--cap-add", "SETUID", "--cap-add", "SETGID", *mount,
+                 "-v", f"{tmp_path / 'results'}:/results", "--entrypoint", "sh", "dlgrade:cpu", "-c",
+                 "chmod -R o+rX /opt/dlgrade && exec /usr/local/bin/dlgrade-entrypoint grade", check=False)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "can read" in run.stderr and "refusing to grade" in run.stderr
+    assert not (tmp_path / "results" / "results.json").exists()
+
+
+def test_reports_belong_to_the_owner_of_the_results_folder(docker_env, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    os.chown(results, 12345, 12345)
+    tmp_path.chmod(0o755)
+    run = script(docker_env, "grade.sh", EXAMPLES / "alice" / "initialization" / "initialization.ipynb", results)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name in ("results.json", "junit.xml", "feedback.md"):
+        assert (results / name).stat().st_uid == 12345, name
+    assert "Score: 11 / 11" in (results / "feedback.md").read_text()
+    assert "<testsuite" in (results / "junit.xml").read_text()
 
 
 def numpy_submissions(folder, count: int):
