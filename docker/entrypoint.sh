@@ -27,9 +27,10 @@
 #   the reports     copied out as the owner of the results folder, so they are yours on the host.
 set -eu
 
-SUBMISSIONS=${DLGRADE_SUBMISSION_DIR:-/submission}
-RESULTS=${DLGRADE_RESULTS_DIR:-/results}
-STATE=${DLGRADE_STATE_DIR:-/state}
+# Resolved: in the image these are links into /mnt/dlgrade (0750), where Docker mounts them.
+SUBMISSIONS=$(readlink -f "${DLGRADE_SUBMISSION_DIR:-/submission}")
+RESULTS=$(readlink -f "${DLGRADE_RESULTS_DIR:-/results}")
+STATE=$(readlink -f "${DLGRADE_STATE_DIR:-/state}")
 PYTHON=${DLGRADE_PYTHON:-python}
 ROOT=${DLGRADE_ROOT:-/opt/dlgrade}
 GRADER_UID=${DLGRADE_GRADER_UID:-10001}
@@ -52,11 +53,18 @@ as_uid() {
     fi
 }
 
-# Run "$@" as the owner of folder $1 (shifted); files it writes belong to that owner.
+# Run "$@" as the owner of folder $1 (shifted); files it writes belong to that owner. With the
+# grader's group as well, to pass through /mnt/dlgrade (0750) where the folders are mounted.
 as_owner_of() {
     folder=$1
     shift
-    as_uid "$(stat -c %u "$folder")" "$(stat -c %g "$folder")" "$@"
+    uid=$(stat -c %u "$folder")
+    if [ "$(id -u)" = 0 ] && [ "$uid" != 0 ]; then
+        setpriv --reuid="$uid" --regid="$(stat -c %g "$folder")" --groups="$GRADER_UID" --inh-caps=-all \
+            --no-new-privs -- "$@"
+    else
+        "$@"
+    fi
 }
 
 # The grader: uid $GRADER_UID in the bwrap mode, this uid (0, with SETUID/SETGID) under setpriv.
@@ -216,7 +224,7 @@ batch() {
     work=$PRIVATE/work
     # (tar -C as the grader: this uid 0 has no CAP_DAC_OVERRIDE, so it cannot enter the grader's 0700 folders)
     as_grader tar -C "$STATE" --exclude=batch-state.sqlite\* --exclude=.batch.lock -cf - . \
-        | as_grader tar -C "$work" -xf -
+        | as_grader tar -C "$work" -xf - --no-same-owner
     publish "$work" || code=2
     return "$code"
 }

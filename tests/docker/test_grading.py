@@ -41,6 +41,17 @@ def scores(book: dict) -> dict:
     return out
 
 
+def function_scores(results) -> dict:
+    """learner/assignment -> {function: score}, from each report (results.json) below ``results``."""
+    out = {}
+    for report in sorted(results.glob("*/*/results.json")):
+        data = json.loads(report.read_text())
+        key = f"{report.parent.parent.name}/{report.parent.name}"
+        out[key] = {name: entry["score"] for name, entry in data["functions"].items()}
+    assert out, f"no report below {results}"
+    return out
+
+
 @pytest.fixture(scope="module")
 def host_gradebook(tmp_path_factory):
     """The example submissions graded outside Docker, by the same engine (dlgrade batch)."""
@@ -50,7 +61,7 @@ def host_gradebook(tmp_path_factory):
                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     print(f"host batch of the examples: {time.monotonic() - started:.0f} s")
-    return gradebook(out / "gradebook.csv")
+    return gradebook(out / "gradebook.csv"), function_scores(out)
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "setpriv"])
@@ -66,7 +77,9 @@ def test_examples_score_the_same_in_the_container(docker_env, host_gradebook, tm
     seconds = time.monotonic() - started
     print(f"container batch of the examples ({sandbox}): {seconds:.0f} s")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert scores(gradebook(results / "gradebook.csv")) == scores(host_gradebook)
+    host_book, host_functions = host_gradebook
+    assert scores(gradebook(results / "gradebook.csv")) == scores(host_book)
+    assert function_scores(results) == host_functions              # every function, not only totals
     for report in results.glob("*/*/results.json"):
         assert json.loads(report.read_text())["sandbox"] == sandbox, report
     assert "Exception ignored" not in run.stdout + run.stderr
@@ -78,7 +91,7 @@ def test_grade_sh_single_notebook_folder_and_nbgrader_layout(docker_env, tmp_pat
     single = EXAMPLES / "bob" / "initialization" / "initialization.ipynb"
     run = script(docker_env, "grade.sh", single, tmp_path / "one", "--min-score", "10")
     assert run.returncode == 1, run.stdout + run.stderr                          # 9 / 11 < 10
-    assert "below the required 10" in run.stdout
+    assert "below the required 10" in run.stderr      # the message goes to stderr
     report = json.loads((tmp_path / "one" / "results.json").read_text())
     assert report["score"] == 9 and report["sandbox"] == "bwrap"
     assert f"reports written to {tmp_path / 'one'}/" in run.stdout              # not /tmp/dlgrade-...

@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from tests.docker.conftest import DOCKER_DIR, docker, script
-from tests.docker.test_grading import EXAMPLES, gradebook, scores
+from tests.docker.test_grading import EXAMPLES, function_scores, gradebook, scores
 from tests.nbtools import ROOT, with_function, write
 
 pytestmark = pytest.mark.docker
@@ -56,10 +56,24 @@ def initialize_parameters_zeros(layers_dims):
             readable.append(path)
         except OSError:
             pass
+    # A name in /tmp is not a leak; a folder of the grader it can list, or a notebook it can open, is.
     for root, dirs, files in os.walk("/tmp"):
-        for name in files + dirs:
-            if name.endswith(".ipynb") or name.startswith(("dlgrade-grader", "batch-state")):
-                readable.append(os.path.join(root, name))
+        for name in files:
+            if name.endswith(".ipynb") or name.startswith("batch-state"):
+                try:
+                    open(os.path.join(root, name), "rb").close()
+                    readable.append(os.path.join(root, name))
+                except OSError:
+                    pass
+        for name in dirs:
+            if name.startswith("dlgrade-"):
+                try:
+                    os.listdir(os.path.join(root, name))
+                    readable.append(os.path.join(root, name))
+                except OSError:
+                    pass
+    with open("/proc/self/status") as handle:
+        found["caps"] = next(line.split()[1] for line in handle if line.startswith("CapEff"))
     found["readable"] = ",".join(readable) or "none"
     grader = []
     for pid in os.listdir("/proc"):
@@ -113,13 +127,19 @@ def test_a_learner_function_finds_nothing_to_use(docker_env, tmp_path, sandbox):
     print(sandbox, found)
     assert found["network"] == "none" and found["dns"] == "none"
     assert found["writable"] == "none"
-    assert found["uid"] != "0" and found["uid"] != "10001" or sandbox == "bwrap"   # bwrap: 65534 in its namespace
-    if sandbox == "bwrap":
-        assert found["uid"] == "65534"
+    # No capability at all. bubblewrap: the learner is a uid of the grader's unprivileged user
+    # namespace (it may read as 0 there: it maps to 10001 outside, and holds nothing);
+    # setpriv: a uid of its own, neither root nor the grader.
+    assert found["caps"] == "0000000000000000", found
+    if sandbox == "setpriv":
+        assert found["uid"] not in ("0", "10001"), found
     # Not the grader's files, nor the submissions, the state or the reports (the folders exist in
     # the container; under bwrap they are not even in the learner's view of the file system).
     assert found["readable"] == "none"
-    assert found["grader_processes"] == "0"
+    # Under setpriv the container's pid namespace is shared: the grader's command line is
+    # visible (not its memory or files: another uid, no capability). bubblewrap: a pid namespace.
+    if sandbox == "bwrap":
+        assert found["grader_processes"] == "0", found
     assert found["forks"] != "unlimited" and int(found["forks"]) < 512
     assert found["memory"] == "limited"
     # The other functions still got their points: the probe cost only its own.
@@ -198,8 +218,11 @@ def test_the_hostile_batch_of_issue_11_gains_nothing(docker_env, tmp_path):
         books[name] = gradebook(tmp_path / f"results-{name}" / "gradebook.csv")
     attacker = books["hostile"].pop("aaa-attacker/initialization")
     assert scores(books["hostile"]) == scores(books["clean"])
+    victims_hostile = function_scores(tmp_path / "results-hostile")
+    attacker_functions = victims_hostile.pop("aaa-attacker/initialization")
+    assert victims_hostile == function_scores(tmp_path / "results-clean")
     # The attacker scores what its honest functions are worth (all but initialize_parameters_zeros).
-    assert float(attacker["total"]) == 11 - 3 and float(attacker["initialize_parameters_zeros"]) == 0
+    assert float(attacker["total"]) == 11 - 3 and attacker_functions["initialize_parameters_zeros"] == 0
     report = (tmp_path / "results-hostile" / "aaa-attacker" / "initialization" / "results.json").read_text()
     match = re.search(r"DLGRADE-HOSTILE planted=(\d+) seen=(.*?) END", report)
     assert match, report[-2000:]
