@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-all bench lint release validate clean
+.PHONY: setup demo test test-all bench lint release validate clean docker-images docker-test
 
 setup: $(STAMP)
 
@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/dlgrade batch examples/submissions --out demo-out
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not docker"
 
 test-all: setup
 	$(BIN)/python -m pytest -q
@@ -46,6 +46,14 @@ release: setup
 
 validate: setup
 	$(BIN)/dlgrade validate
+
+# Docker: build the images here from nothing (engine, base image, wheelhouse), then test them in
+# real containers (tests/docker/, the `docker` marker). See docker/README.md.
+docker-images:
+	docker/build.sh cpu learner
+
+docker-test: setup
+	docker/test.sh
 
 clean:
 	rm -rf demo-out bench/out .pytest_cache

@@ -2,67 +2,114 @@
 # dlgrade container entrypoint.
 #
 #   (no arguments) | grade [--min-score X] [--assignment NAME]
-#       grade every $DLGRADE_SUBMISSION_DIR/*.ipynb (default /submission) into
-#       $DLGRADE_RESULTS_DIR (default /results): results.json, junit.xml and
-#       feedback.md for a single notebook, <notebook stem>/... for several.
-#       Exit 0 when every notebook reached the minimum score, 1 when one did not,
-#       2 when there was nothing to grade, 3 on a grader error.
+#       grade every notebook under $DLGRADE_SUBMISSION_DIR (default /submission; a folder of
+#       notebooks or nbgrader's <learner>/<assignment>/<name>.ipynb) into $DLGRADE_RESULTS_DIR
+#       (default /results): results.json, junit.xml and feedback.md for a single notebook,
+#       <relative path without .ipynb>/... for several. Exit 0 when every notebook reached the
+#       minimum score, 1 when one did not, 2 when there was nothing to grade, 3 on a grader error.
 #   batch [dlgrade batch options]
-#       dlgrade batch $DLGRADE_SUBMISSION_DIR, state and reports in
-#       $DLGRADE_STATE_DIR (default /state, a volume: resumable), then a copy of
-#       the reports, gradebook.csv and plots in $DLGRADE_RESULTS_DIR.
+#       dlgrade batch $DLGRADE_SUBMISSION_DIR, state and reports in $DLGRADE_STATE_DIR
+#       (default /state, a volume: resumable), then a copy of the reports, gradebook.csv and
+#       plots in $DLGRADE_RESULTS_DIR.
 #   selfcheck
 #       only the isolation checks below.
-#   anything else: run as a dlgrade command (dlgrade validate, dlgrade --help, ...).
+#   anything else: run as a dlgrade command (dlgrade validate, dlgrade --help, ...), as the grader.
 #
-# Isolation inside Docker (bubblewrap cannot run under Docker's seccomp profile):
-# this script runs as uid 0 holding only CAP_SETUID and CAP_SETGID
-# (--user 0:0 --cap-drop ALL --cap-add SETUID --cap-add SETGID); without
-# CAP_DAC_OVERRIDE that uid 0 is bound by file permissions like anyone else.
-# The grader reads the hidden suites and solutions in $DLGRADE_ROOT (root, 0700);
-# the engine starts each learner process with `setpriv` as a uid of its own
-# (or 65534), which cannot even list $DLGRADE_ROOT. The results are written by the owner of
-# the results folder (setpriv again), so files on the host belong to the user
-# who ran the container, and the learner (nobody) cannot write there.
+# Who runs what (docker/README.md has the run lines and the reasons):
+#   this script     uid 0 holding only CAP_SETUID and CAP_SETGID (--user 0:0 --cap-drop ALL
+#                   --cap-add SETUID --cap-add SETGID); it never runs Python itself.
+#   the grader      sandbox "bwrap" (the default): uid $GRADER_UID (dlgrade) with no capability
+#                   at all; it reads /opt/dlgrade (root:dlgrade 0750) as its group and starts each
+#                   learner process in bubblewrap (an unprivileged user namespace: needs the
+#                   seccomp profile docker/seccomp-bwrap.json and --security-opt systempaths=unconfined).
+#                   sandbox "setpriv" (the fallback, DLGRADE_SANDBOX=setpriv): uid 0 with
+#                   SETUID/SETGID (+KILL), starting each learner process as a uid of its own.
+#   the reports     copied out as the owner of the results folder, so they are yours on the host.
 set -eu
 
-SUBMISSIONS=${DLGRADE_SUBMISSION_DIR:-/submission}
-RESULTS=${DLGRADE_RESULTS_DIR:-/results}
-STATE=${DLGRADE_STATE_DIR:-/state}
+# Resolved: in the image these are links into /mnt/dlgrade (0750), where Docker mounts them.
+SUBMISSIONS=$(readlink -f "${DLGRADE_SUBMISSION_DIR:-/submission}")
+RESULTS=$(readlink -f "${DLGRADE_RESULTS_DIR:-/results}")
+STATE=$(readlink -f "${DLGRADE_STATE_DIR:-/state}")
 PYTHON=${DLGRADE_PYTHON:-python}
 ROOT=${DLGRADE_ROOT:-/opt/dlgrade}
+GRADER_UID=${DLGRADE_GRADER_UID:-10001}
 LEARNER_UID=65534
+# How the user sees our folders (docker/grade.sh and batch.sh pass the host paths).
+SHOWN_RESULTS=${DLGRADE_SHOWN_RESULTS:-results}
+SHOWN_SUBMISSIONS=${DLGRADE_SHOWN_SUBMISSIONS:-$SUBMISSIONS}
 
 say() { printf 'dlgrade-entrypoint: %s\n' "$*" >&2; }
-dlgrade() { "$PYTHON" -m autograder.cli "$@"; }
 
-# Run "$@" as the owner of folder $1 (shifted) when we are root; files it writes belong to that owner.
-as_owner_of() {
-    folder=$1
-    shift
-    if [ "$(id -u)" = 0 ] && [ "$(stat -c %u "$folder")" != 0 ]; then
-        setpriv --reuid="$(stat -c %u "$folder")" --regid="$(stat -c %g "$folder")" --clear-groups \
-            --inh-caps=-all --no-new-privs -- "$@"
+# Run "$@" as uid $1 with no capability left (no_new_privs: nothing can give one back).
+as_uid() {
+    uid=$1
+    gid=$2
+    shift 2
+    if [ "$(id -u)" = 0 ] && [ "$uid" != 0 ]; then
+        setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all --no-new-privs -- "$@"
     else
         "$@"
     fi
 }
 
+# Run "$@" as the owner of folder $1 (shifted); files it writes belong to that owner. With the
+# grader's group as well, to pass through /mnt/dlgrade (0750) where the folders are mounted.
+as_owner_of() {
+    folder=$1
+    shift
+    uid=$(stat -c %u "$folder")
+    if [ "$(id -u)" = 0 ] && [ "$uid" != 0 ]; then
+        setpriv --reuid="$uid" --regid="$(stat -c %g "$folder")" --groups="$GRADER_UID" --inh-caps=-all \
+            --no-new-privs -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# The grader: uid $GRADER_UID in the bwrap mode, this uid (0, with SETUID/SETGID) under setpriv.
+as_grader() {
+    if [ "$MODE" = bwrap ]; then as_uid "$GRADER_UID" "$GRADER_UID" "$@"; else "$@"; fi
+}
+
+bwrap_works() {
+    # Exactly what the engine asks of bubblewrap, as the grader's uid: a user, pid and network
+    # namespace and a fresh /proc.
+    as_uid "$GRADER_UID" "$GRADER_UID" bwrap --unshare-all --die-with-parent --ro-bind / / \
+        --proc /proc --dev /dev --tmpfs /tmp -- /bin/true 2>/dev/null
+}
+
+choose_mode() {
+    case ${DLGRADE_SANDBOX:-bwrap} in
+        bwrap)
+            if bwrap_works; then MODE=bwrap; return 0; fi
+            say "bubblewrap cannot create its sandbox in this container, so learner code cannot be isolated."
+            say "Run with the seccomp profile that allows it (docker/README.md, \"Run line\"):"
+            say "  --security-opt seccomp=docker/seccomp-bwrap.json --security-opt systempaths=unconfined"
+            say "or, where custom profiles are refused, with the weaker setpriv sandbox:"
+            say "  -e DLGRADE_SANDBOX=setpriv --cap-add KILL"
+            return 1 ;;
+        setpriv) MODE=setpriv ;;
+        *) say "DLGRADE_SANDBOX must be bwrap or setpriv, not ${DLGRADE_SANDBOX}"; return 1 ;;
+    esac
+}
+
 selfcheck() {
     # The learner must not read what the grader reads. Checked as the learner's uid itself.
     if [ "$(id -u)" != 0 ]; then
-        say "running as uid $(id -u), not 0: the learner's code cannot be run under another uid"
-        say "and could read the hidden tests. Run with --user 0:0 --cap-drop ALL --cap-add SETUID --cap-add SETGID."
-        return 1
-    fi
-    suite="$ROOT/autograder/suites/pytest.ini"
-    if [ ! -r "$suite" ]; then
-        say "the hidden suites are not at $suite (DLGRADE_ROOT=$ROOT)"
+        say "running as uid $(id -u), not 0: run with --user 0:0 --cap-drop ALL --cap-add SETUID --cap-add SETGID"
+        say "(this script only switches uids; the grader itself runs with no capability)"
         return 1
     fi
     if ! setpriv --reuid=$LEARNER_UID --regid=$LEARNER_UID --clear-groups --inh-caps=-all --no-new-privs \
             -- /bin/true 2>/dev/null; then
-        say "cannot switch to uid $LEARNER_UID: add --cap-add SETUID --cap-add SETGID"
+        say "cannot switch uids: add --cap-add SETUID --cap-add SETGID"
+        return 1
+    fi
+    choose_mode || return 1
+    suite="$ROOT/autograder/suites/pytest.ini"
+    if ! as_grader test -r "$suite"; then
+        say "the grader cannot read the hidden suites at $suite (DLGRADE_ROOT=$ROOT)"
         return 1
     fi
     for secret in "$suite" "$ROOT/solutions" "$ROOT/autograder/suites"; do
@@ -71,7 +118,7 @@ selfcheck() {
             if [ "${DLGRADE_ALLOW_READABLE_SUITES:-0}" = 1 ]; then
                 say "WARNING: uid $LEARNER_UID can read $secret (allowed by DLGRADE_ALLOW_READABLE_SUITES=1)"
             else
-                say "uid $LEARNER_UID (the learner) can read $secret: refusing to grade. chmod 0700 $ROOT"
+                say "uid $LEARNER_UID (the learner) can read $secret: refusing to grade. chmod -R o= $ROOT"
                 return 1
             fi
         fi
@@ -79,17 +126,53 @@ selfcheck() {
     return 0
 }
 
+# A private folder of the grader: HOME, Matplotlib's cache and the reports being written
+# (0700, made by the grader: no learner uid can read or plant anything there).
+grader_home() {
+    PRIVATE=$(as_grader mktemp -d "${TMPDIR:-/tmp}/dlgrade-grader.XXXXXX")
+    as_grader mkdir "$PRIVATE/home" "$PRIVATE/matplotlib" "$PRIVATE/work"
+    SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/dlgrade-entrypoint.XXXXXX")   # this script's own files
+    export HOME="$PRIVATE/home" MPLCONFIGDIR="$PRIVATE/matplotlib" DLGRADE_SANDBOX="$MODE"
+}
+
+# The grader grades a private copy of the submissions, read as their owner: a notebook need not
+# be readable by anyone else on the host, and no learner uid can reach the copy.
+copy_submissions() {
+    copy=$PRIVATE/submission
+    as_grader mkdir "$copy"
+    owner=$SUBMISSIONS
+    if [ "$(stat -c %u "$owner")" = 0 ]; then   # one file mounted into the image's /submission
+        first=$(find "$SUBMISSIONS" -maxdepth 1 -name '*.ipynb' | head -n 1)
+        [ -z "$first" ] || owner=$first
+    fi
+    if ! as_owner_of "$owner" tar -C "$SUBMISSIONS" --exclude=.ipynb_checkpoints -cf - . \
+            | as_grader tar -C "$copy" -xf - --no-same-owner; then
+        say "cannot read the submissions in $SHOWN_SUBMISSIONS"
+        return 2
+    fi
+    SUBMISSIONS=$copy
+}
+
+# Run the grader with its stdout's private paths replaced by what the user knows. Status in $CODE.
+grader() {
+    CODE=0
+    as_grader "$PYTHON" -m autograder.cli "$@" > "$SCRATCH/stdout" || CODE=$?
+    sed -e "s|$PRIVATE/work|$SHOWN_RESULTS|g" -e "s|$STATE|$SHOWN_RESULTS|g" \
+        -e "s|$PRIVATE/submission|$SHOWN_SUBMISSIONS|g" "$SCRATCH/stdout"
+}
+
 publish() {
     # Copy the finished reports from the private work folder to the results folder, as its owner.
     from=$1
-    mkdir -p "$RESULTS" 2>/dev/null || true
     if [ ! -d "$RESULTS" ]; then
         say "no results folder $RESULTS: mount one with -v \"\$PWD/results:$RESULTS\""
         return 2
     fi
-    chmod -R a+rX "$from"  # readable by the results folder's owner (work files are ours, 0700)
+    # Readable by the results folder's owner for the copy (every learner process is gone by now).
+    as_grader chmod 0711 "$PRIVATE"
+    as_grader chmod -R a+rX "$from"
     if ! as_owner_of "$RESULTS" cp -R "$from/." "$RESULTS/"; then
-        say "cannot write to $RESULTS (owner uid $(stat -c %u "$RESULTS")); make it writable by its owner"
+        say "cannot write to $SHOWN_RESULTS (owner uid $(stat -c %u "$RESULTS")); make it writable by its owner"
         return 2
     fi
 }
@@ -104,51 +187,53 @@ grade() {
             *) say "unknown option $1"; return 2 ;;
         esac
     done
-    set -- "$SUBMISSIONS"/*.ipynb
-    if [ ! -e "$1" ]; then
-        say "no notebook in $SUBMISSIONS: mount the learner's notebook with -v \"\$PWD/nb.ipynb:$SUBMISSIONS/nb.ipynb:ro\""
+    # Every notebook below the folder (a folder of notebooks, or nbgrader's layout), sorted.
+    list=$SCRATCH/notebooks
+    as_grader find "$SUBMISSIONS" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -name '.*' 2>/dev/null \
+        | LC_ALL=C sort > "$list"
+    count=$(wc -l < "$list")
+    if [ "$count" = 0 ]; then
+        say "no notebook (*.ipynb) in $SHOWN_SUBMISSIONS: mount a notebook or a folder of them on /submission"
         return 2
     fi
-    count=$#
-    work=$(mktemp -d "${TMPDIR:-/tmp}/dlgrade-results.XXXXXX")  # 0700: the learner cannot touch it
+    work=$PRIVATE/work
     status=0
-    for notebook in "$@"; do
-        name=$(basename "$notebook" .ipynb)
-        if [ "$count" = 1 ]; then out=$work; else out=$work/$name; fi
+    while IFS= read -r notebook; do
+        relative=${notebook#"$SUBMISSIONS"/}
+        if [ "$count" = 1 ]; then out=$work; else out=$work/${relative%.ipynb}; fi
         set --
         [ -n "$min_score" ] && set -- "$@" --min-score "$min_score"
         [ -n "$assignment" ] && set -- "$@" --assignment "$assignment"
-        code=0
-        dlgrade grade "$notebook" --out "$out" "$@" || code=$?
+        [ "$count" = 1 ] || printf '== %s\n' "$relative"
+        grader grade "$notebook" --out "$out" "$@" < /dev/null
         # Worst outcome wins: 3 (grader error) > 2 (unusable) > 1 (below the minimum).
-        if [ "$code" -gt "$status" ]; then status=$code; fi
-    done
+        if [ "$CODE" -gt "$status" ]; then status=$CODE; fi
+    done < "$list"
     publish "$work" || status=2
-    rm -rf "$work"
     return "$status"
 }
 
 batch() {
-    mkdir -p "$STATE" 2>/dev/null || true
-    if [ ! -d "$STATE" ] || [ ! -w "$STATE" ]; then
+    if ! as_grader test -w "$STATE"; then
         say "the batch state folder $STATE is missing or not writable: mount a volume there (-v dlgrade-state:$STATE)"
         return 2
     fi
-    code=0
-    dlgrade batch "$SUBMISSIONS" --out "$STATE" "$@" || code=$?
+    grader batch "$SUBMISSIONS" --out "$STATE" "$@"
+    code=$CODE
     # The state stays in the volume (a killed batch resumes from it); the reports go out.
-    work=$(mktemp -d "${TMPDIR:-/tmp}/dlgrade-results.XXXXXX")
-    (cd "$STATE" && tar --exclude=batch-state.sqlite\* --exclude=.batch.lock -cf - .) | (cd "$work" && tar -xf -)
+    work=$PRIVATE/work
+    # (tar -C as the grader: this uid 0 has no CAP_DAC_OVERRIDE, so it cannot enter the grader's 0700 folders)
+    as_grader tar -C "$STATE" --exclude=batch-state.sqlite\* --exclude=.batch.lock -cf - . \
+        | as_grader tar -C "$work" -xf - --no-same-owner
     publish "$work" || code=2
-    rm -rf "$work"
     return "$code"
 }
 
 command=${1:-grade}
 [ $# -gt 0 ] && shift
 case $command in
-    grade) selfcheck || exit 2; grade "$@" ;;
-    batch) selfcheck || exit 2; batch "$@" ;;
-    selfcheck) selfcheck && say "ok: uid $LEARNER_UID cannot read the hidden suites or solutions in $ROOT" ;;
-    *) exec "$PYTHON" -m autograder.cli "$command" "$@" ;;
+    grade) selfcheck || exit 2; grader_home; copy_submissions || exit 2; grade "$@" ;;
+    batch) selfcheck || exit 2; grader_home; copy_submissions || exit 2; batch "$@" ;;
+    selfcheck) selfcheck && say "ok: sandbox $MODE; uid $LEARNER_UID cannot read the hidden suites or solutions in $ROOT" ;;
+    *) choose_mode || exit 2; grader_home; CODE=0; as_grader "$PYTHON" -m autograder.cli "$command" "$@" || CODE=$?; exit "$CODE" ;;
 esac

@@ -239,8 +239,10 @@ def view(result: dict) -> dict:
 
 
 def without_warning(feedback: str) -> str:
-    """feedback.md without the unisolated warning (and a Notes heading left empty by its removal)."""
-    lines = [l for l in feedback.splitlines() if l.strip() and UNISOLATED_NOTE not in l]
+    """feedback.md without the unisolated warning (and a Notes heading left empty by its removal), and
+    without the "Submission: <file>" line: a batch names the file after its learner, by construction."""
+    lines = [l for l in feedback.splitlines() if l.strip() and UNISOLATED_NOTE not in l
+             and not l.startswith("Submission: ")]
     return "\n".join(l for i, l in enumerate(lines)
                      if not (l == "## Notes" and not (i + 1 < len(lines) and lines[i + 1].startswith("- "))))
 

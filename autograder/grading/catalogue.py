@@ -117,10 +117,18 @@ class Assignment:
         )
 
 
+def metadata_notebook(name: str) -> Path:
+    """Where the graded functions, points and imports are read: the solution, or, where there is
+    none (the learner image, docker/Dockerfile.learner), the released notebook, which nbgrader
+    leaves with the same metadata."""
+    solution = ROOT / "solutions" / f"{name}.ipynb"
+    return solution if solution.exists() else ROOT / "assignments" / name / f"{name}.ipynb"
+
+
 def names() -> list:
     found = []
     for suite in sorted(SUITES_DIR.iterdir()) if SUITES_DIR.is_dir() else []:
-        if (suite / "assignment.toml").exists() and (ROOT / "solutions" / f"{suite.name}.ipynb").exists():
+        if (suite / "assignment.toml").exists() and metadata_notebook(suite.name).exists():
             found.append(suite.name)
     return found
 
@@ -137,7 +145,7 @@ def load(name: str) -> Assignment:
     suite_dir = SUITES_DIR / name
     config = AssignmentConfig.from_toml(suite_dir / "assignment.toml")
     solution_path = ROOT / "solutions" / f"{name}.ipynb"
-    nb = nbformat.read(str(solution_path), as_version=4)
+    nb = nbformat.read(str(metadata_notebook(name)), as_version=4)
     graded, points, preamble = [], {}, ""
     for cell in nb.cells:
         meta = nbgrader_meta(cell)

@@ -202,6 +202,9 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int | None = S
         "--ro-bind", str(host_grader_dir), GRADER_DIR,
         "--chdir", WORKDIR,
         "--hostname", "sandbox",
+        # bwrap's root is a tmpfs shared by a zygote's children: read-only, so nothing written
+        # there by one submission is seen by the next (/tmp, swept between them, stays writable).
+        "--remount-ro", "/",
         "--",
     ]
     caps = ["--cap-drop", "ALL"]
