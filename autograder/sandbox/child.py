@@ -402,6 +402,21 @@ def _namespaces_work() -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
+def _traversable_dirs(top: str, path: str) -> None:
+    """Create ``path`` below ``top`` with every new folder 0755, whatever the umask.
+
+    The grader runs with umask 077, under which os.makedirs would make the
+    parents 0700 root: the learner's uid could then not reach the Python
+    installation bound below them.
+    """
+    current = top
+    for part in os.path.relpath(path, top).split(os.sep):
+        current = os.path.join(current, part)
+        if not os.path.isdir(current):
+            os.mkdir(current)
+            os.chmod(current, 0o755)
+
+
 def _private_mounts() -> None:
     """The learner's own /proc, /tmp, /dev/shm (a fresh mount namespace, as root)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -415,7 +430,7 @@ def _private_mounts() -> None:
         handles = [os.open(root, os.O_PATH) for root in inside]
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
         for root, handle in zip(inside, handles):
-            os.makedirs(root, mode=0o755, exist_ok=True)
+            _traversable_dirs(folder, root)
             _mount(f"/proc/self/fd/{handle}", root, None, MS_BIND | MS_REC)
             os.close(handle)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
