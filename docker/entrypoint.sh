@@ -4,8 +4,8 @@
 #   (no arguments) | grade [--min-score X] [--assignment NAME]
 #       grade every notebook under $DLGRADE_SUBMISSION_DIR (default /submission; a folder of
 #       notebooks or nbgrader's <learner>/<assignment>/<name>.ipynb) into $DLGRADE_RESULTS_DIR
-#       (default /results): results.json, junit.xml and feedback.md for a single notebook,
-#       <relative path without .ipynb>/... for several. Exit 0 when every notebook reached the
+#       (default /results): results.json, junit.xml and feedback.md for a single notebook at the
+#       top of /submission, <relative path without .ipynb>/... otherwise (several, or nbgrader's layout). Exit 0 when every notebook reached the
 #       minimum score, 1 when one did not, 2 when there was nothing to grade, 3 on a grader error.
 #   batch [dlgrade batch options]
 #       dlgrade batch $DLGRADE_SUBMISSION_DIR, state and reports in $DLGRADE_STATE_DIR
@@ -200,7 +200,10 @@ grade() {
     status=0
     while IFS= read -r notebook; do
         relative=${notebook#"$SUBMISSIONS"/}
-        if [ "$count" = 1 ]; then out=$work; else out=$work/${relative%.ipynb}; fi
+        # One notebook at the top of the mount (a file, or a folder holding just it): the reports
+        # sit in the results folder itself. Otherwise they mirror the submission's layout, so a
+        # folder in nbgrader's layout gives <learner>/<assignment>/ whatever the count.
+        if [ "$count" = 1 ] && [ "$relative" = "${relative##*/}" ]; then out=$work; else out=$work/${relative%.ipynb}; fi
         set --
         [ -n "$min_score" ] && set -- "$@" --min-score "$min_score"
         [ -n "$assignment" ] && set -- "$@" --assignment "$assignment"

@@ -4,7 +4,7 @@
 #   docker/grade.sh NOTEBOOK.ipynb|FOLDER [RESULTS_DIR] [--gpu] [--setpriv] [--min-score X] [--assignment NAME]
 #
 # Writes RESULTS_DIR (default ./results) results.json, junit.xml and feedback.md
-# (one sub-folder per notebook for a folder). Exit status: that of the grader
+# (below a folder: one sub-folder per notebook, its path without .ipynb). Exit status: that of the grader
 # (0 ok, 1 below --min-score, 2 nothing graded, 3 grader error).
 # --setpriv: the fallback sandbox, for platforms that refuse a custom seccomp profile.
 # Image: $DLGRADE_IMAGE (default dlgrade:cpu, or dlgrade:gpu with --gpu).

@@ -216,10 +216,12 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int | None = S
         else:
             cmd += drop_privileges_prefix(uid)
     elif uid is None:
-        # Unprivileged: a zygote is root of its own user namespace, with ZYGOTE_CAPS there only,
-        # so it can give each learner its own namespaces; the learner keeps the one mapped uid
-        # but no capability (and cannot see the zygote from its own pid namespace).
-        cmd[1:1] = ["--unshare-user", "--uid", "0", "--gid", "0", *caps]
+        # Unprivileged: a zygote holds ZYGOTE_CAPS in its own user namespace only, so it can give
+        # each learner its own namespaces; the learner keeps the one mapped uid but no capability
+        # (and cannot see the zygote from its own pid namespace). That uid is SANDBOX_UID, not 0:
+        # uid 0 is not even mapped, so a learner does not look like root to itself or its
+        # libraries, and setuid(0) fails (bwrap keeps the capabilities as ambient ones).
+        cmd[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), *caps]
     else:  # unprivileged bwrap maps us to uid 65534 inside a user namespace
         cmd[1:1] = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     return cmd

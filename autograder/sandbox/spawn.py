@@ -133,7 +133,7 @@ class Zygote:
             zygote_uid = None
             args += ["--learner-uid", str(isolation.private_uid())]
         elif strategy == "bwrap":
-            zygote_uid = None   # root of its own user namespace (see isolation.bwrap_command)
+            zygote_uid = None   # holds ZYGOTE_CAPS in its own user namespace (see isolation.bwrap_command)
         if os.environ.get("DLGRADE_NO_NAMESPACES"):   # what Docker's seccomp profile allows: tests the uid mode outside it
             args += ["--no-namespaces"]
         self.proc = isolation.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),

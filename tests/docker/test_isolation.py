@@ -129,12 +129,14 @@ def test_a_learner_function_finds_nothing_to_use(docker_env, tmp_path, sandbox):
     print(sandbox, found)
     assert found["network"] == "none" and found["dns"] == "none"
     assert found["writable"] == "none"
-    # No capability at all. bubblewrap: the learner is a uid of the grader's unprivileged user
-    # namespace (it may read as 0 there: it maps to 10001 outside, and holds nothing);
-    # setpriv: a uid of its own, neither root nor the grader.
+    # No capability at all. bubblewrap: the learner is the one uid mapped in the grader's
+    # unprivileged user namespace, 65534 there (not 0: uid 0 is not mapped); setpriv: a uid of
+    # its own, neither root nor the grader.
     assert found["caps"] == "0000000000000000", found
     if sandbox == "setpriv":
         assert found["uid"] not in ("0", "10001"), found
+    else:
+        assert found["uid"] == "65534", found
     # Not the grader's files, nor the submissions, the state or the reports (the folders exist in
     # the container; under bwrap they are not even in the learner's view of the file system).
     assert found["readable"] == "none"
