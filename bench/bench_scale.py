@@ -24,8 +24,10 @@ same batch on ``--dask local:W`` (with ``--dask``), and one ``nbgrader
 autograde`` per assignment over the first ``--nbgrader-count`` submissions
 (nbgrader on all 1,000 would take hours): the ratio is per submission, the
 subset's nbgrader seconds per submission against the whole batch's dlgrade
-seconds per submission. Not measured here: ``docker/batch.sh`` (no Docker
-engine on the benchmark machine).
+seconds per submission. With ``--docker``, the same batch through
+``docker/batch.sh`` (the hardened run line, image dlgrade:cpu, a fresh state
+volume), with the ratio to local workers and a check that the scores agree;
+the image must exist (``make docker-images``) and an engine must answer.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -120,6 +123,27 @@ def dlgrade_batch(subs: Path, out: Path, extra: list) -> dict:
             "graded": len(times), "exit": run.returncode, "scores": scores}
 
 
+def docker_batch(subs: Path, out: Path, workers: int) -> dict:
+    """The same batch through docker/batch.sh, as a course team runs it; state in a fresh volume."""
+    volume = f"dlgrade-bench-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    try:
+        run = subprocess.run([str(ROOT / "docker" / "batch.sh"), str(subs), str(out), "--state", volume,
+                              "--workers", str(workers)], cwd=ROOT, capture_output=True, text=True)
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+    wall = time.perf_counter() - started
+    if run.returncode not in (0, 3):
+        raise RuntimeError(f"docker/batch.sh failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    times, scores = [], {}
+    for results in out.glob("*/*/results.json"):
+        result = json.loads(results.read_text())
+        times.append(float(result.get("execution_time") or 0.0))
+        scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
+    return {"wall_s": wall, "median_s": statistics.median(times), "p95_s": percentile(times, 0.95),
+            "graded": len(times), "exit": run.returncode, "scores": scores}
+
+
 def nbgrader_subset(made: list, root: Path) -> dict:
     by_assignment = defaultdict(list)
     for learner, name, kind, path in made:
@@ -148,6 +172,7 @@ def main(argv=None) -> int:
                         help="nbgrader grades the first this many (20: every assignment and kind once)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dask", action="store_true", help="also run the batch on --dask local:WORKERS")
+    parser.add_argument("--docker", action="store_true", help="also run the batch through docker/batch.sh")
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -163,6 +188,10 @@ def main(argv=None) -> int:
         if args.dask:
             dask = dlgrade_batch(tmp / "submitted", tmp / "dask", ["--dask", f"local:{args.workers}"])
             print(f"dlgrade batch, --dask local:{args.workers}: {dask['wall_s']:.1f} s", flush=True)
+        docker = None
+        if args.docker:
+            docker = docker_batch(tmp / "submitted", tmp / "docker", args.workers)
+            print(f"docker/batch.sh, {args.workers} workers: {docker['wall_s']:.1f} s", flush=True)
         subset = made[:args.nbgrader_count]
         nbgrader = nbgrader_subset(subset, tmp / "nbgrader") if subset else None
 
@@ -185,6 +214,11 @@ def main(argv=None) -> int:
                     "dask_grade_median_s": dask["median_s"], "dask_grade_p95_s": dask["p95_s"],
                     "dask_vs_local_wall": dask["wall_s"] / local["wall_s"],
                     "dask_same_scores": dask["scores"] == local["scores"]}
+    if docker:
+        figures |= {"docker_wall_s": docker["wall_s"], "docker_per_submission_s": docker["wall_s"] / args.count,
+                    "docker_grade_median_s": docker["median_s"], "docker_grade_p95_s": docker["p95_s"],
+                    "docker_vs_local_wall": docker["wall_s"] / local["wall_s"],
+                    "docker_same_scores": docker["scores"] == local["scores"]}
     if nbgrader:
         nb_per_sub = nbgrader["wall_s"] / nbgrader["submissions"]
         figures |= {"nbgrader_submissions": nbgrader["submissions"], "nbgrader_wall_s": nbgrader["wall_s"],
@@ -199,6 +233,10 @@ def main(argv=None) -> int:
         print(f"{f'dlgrade batch --dask local:{args.workers}':44}{dask['wall_s']:>9.1f}s"
               f"{figures['dask_per_submission_s']:>9.3f}s{dask['median_s']:>8.2f}s{dask['p95_s']:>8.2f}s"
               f"   ({figures['dask_vs_local_wall']:.2f}x local; same scores: {figures['dask_same_scores']})")
+    if docker:
+        print(f"{f'docker/batch.sh, {args.workers} workers':44}{docker['wall_s']:>9.1f}s"
+              f"{figures['docker_per_submission_s']:>9.3f}s{docker['median_s']:>8.2f}s{docker['p95_s']:>8.2f}s"
+              f"   ({figures['docker_vs_local_wall']:.2f}x local; same scores: {figures['docker_same_scores']})")
     if nbgrader:
         print(f"{'nbgrader autograde, first ' + str(nbgrader['submissions']) + ' subs':44}{nbgrader['wall_s']:>9.1f}s"
               f"{figures['nbgrader_per_submission_s']:>9.3f}s   -> {figures['ratio_nbgrader_vs_dlgrade_per_submission']:.1f}x "
