@@ -116,3 +116,78 @@ def test_a_check_may_call_another_function_whose_cell_is_then_loaded():
         assert learner.schedule_lr_decay(1, 2, 3) == 8
     finally:
         process.close()
+
+
+def _processes() -> dict:
+    """pid -> (ppid, real uid, command line) of every process."""
+    import os
+
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found[int(pid)] = (int(fields["PPid"]), int(fields["Uid"].split()[0]), cmdline)
+    return found
+
+
+def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_replaced_when_lost():
+    """In namespace mode the zygote keeps the next submission's process ready (see child.py,
+    _prepared_submission). While a learner runs, the spare runs none of its code and has no uid a
+    learner has; killed from outside, the next function is graded in a freshly forked child."""
+    import os
+    import signal
+    import time
+
+    from autograder.grading.grade import warm_spawner
+    from autograder.sandbox import isolation
+
+    if isolation.available_strategy() != "bwrap" or os.geteuid() != 0:
+        pytest.skip("namespace mode with a private learner uid needs bubblewrap as root")
+    spec = catalogue.load("optimization")
+    cells = [Cell("a", "import os\ndef update_lr(a, b, c):\n    return [os.getuid(), len(os.listdir('/proc/self/fd'))]\n",
+                  ["update_lr"]),
+             Cell("b", "import os\ndef schedule_lr_decay(a, b, c, d=1000):\n    return os.getuid()\n",
+                  ["schedule_lr_decay"])]
+    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 5, 100, spawner=warm_spawner(spec))
+    learner = Learner(process)
+    try:
+        process.begin_function("update_lr")
+        learner_uid, _ = learner.update_lr(1, 2, 3)
+        assert learner_uid != 0
+
+        def zygote_python(pid):   # the zygote's Python and everything forked from it (not bwrap)
+            cmd = table.get(pid, (0, 0, ""))[2]
+            return "--zygote" in cmd and "optimization_utils" in cmd and "python" in cmd.split()[0]
+
+        for _ in range(100):   # the spare is prepared while the learner runs: give it a moment
+            table = _processes()
+            zygotes = [pid for pid, (ppid, _, _) in table.items() if zygote_python(pid) and not zygote_python(ppid)]
+            keepers = [pid for pid, (ppid, _, _) in table.items() if ppid in zygotes]
+            if len(keepers) == 2 and all(any(ppid == k for ppid, _, _ in table.values()) for k in keepers):
+                break
+            time.sleep(0.02)
+        assert len(zygotes) >= 1
+        keepers = [pid for zygote in zygotes for pid, (ppid, _, _) in table.items() if ppid == zygote]
+        inits = {keeper: [pid for pid, (ppid, _, _) in table.items() if ppid == keeper] for keeper in keepers}
+        uids = {keeper: [table[pid][1] for pid in pids] for keeper, pids in inits.items()}
+        spares = [keeper for keeper, found in uids.items() if found == [0]]
+        running = [keeper for keeper, found in uids.items() if found == [learner_uid]]
+        assert len(running) == 1 and len(spares) == 1, uids
+        spare_init = inits[spares[0]][0]
+        # The spare holds a handover socket and its keeper's alive pipe, not the learner's pipes.
+        spare_fds = {os.readlink(f"/proc/{spare_init}/fd/{fd}") for fd in os.listdir(f"/proc/{spare_init}/fd")}
+        learner_fds = {os.readlink(f"/proc/{inits[running[0]][0]}/fd/{fd}")
+                       for fd in os.listdir(f"/proc/{inits[running[0]][0]}/fd")}
+        shared_pipes = {link for link in spare_fds & learner_fds if link.startswith("pipe:")}
+        assert not shared_pipes, shared_pipes
+        os.kill(spares[0], signal.SIGKILL)   # lost: the next function must not notice
+        time.sleep(0.2)
+        process.begin_function("schedule_lr_decay")
+        assert learner.schedule_lr_decay(1, 2, 3) == learner_uid
+    finally:
+        process.close()

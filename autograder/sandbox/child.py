@@ -323,7 +323,7 @@ def seed_everything(seed: int) -> None:
 # sandbox's cgroups (memory, pids, CPU quota).
 #
 # Isolation of one submission, by what the zygote can do (reported in "ready"):
-# "namespace"  the zygote's child (the keeper, still root) unshares pid, mount, ipc and network namespaces and forks the
+# "namespace"  prepared in advance (see _prepared_submission): the zygote's child (the keeper, still root) unshares pid, mount, ipc and network namespaces and forks the
 #              learner, which is pid 1 of its own pid namespace, mounts its own
 #              /proc and a private tmpfs on /tmp and /dev/shm, then becomes
 #              the learner uid. When it dies the kernel kills every process of
@@ -496,48 +496,30 @@ def _exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def _run_submission(fds: list, uid, mode: str, zygote_pid: int) -> None:
-    """In the zygote's fresh child: isolate, then run the learner."""
-    import signal
-
-    if mode != "namespace":
-        _become_learner(uid)
-        _serve_learner(fds, None, zygote_pid)
-        return
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != zygote_pid:
-        os._exit(1)
-    alive_r, alive_w = os.pipe()
-    _check(_libc().unshare(SUBMISSION_NAMESPACES), "unshare")
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    learner = os.fork()
-    if learner == 0:   # pid 1 of the submission's pid namespace
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        os.close(alive_w)
-        _private_mounts()
-        _become_learner(uid)
-        _serve_learner(fds, alive_r, 0)
-        return
-    # The keeper: root, runs nothing of the learner's; "kill" from the zygote arrives as SIGTERM.
-    for fd in fds + [alive_r]:
-        os.close(fd)
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(learner, signal.SIGKILL))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    # Returns once the namespace is empty: its init is reaped after all its processes.
-    _, status = os.waitpid(learner, 0)
-    _exit_like(status)
+def _run_submission(fds: list, uid, zygote_pid: int) -> None:
+    """In the zygote's fresh child, without namespaces ("uid", "none"): become the learner."""
+    _become_learner(uid)
+    _serve_learner(fds, None, zygote_pid)
 
 
-def _spare_submission(handover, uid, zygote_pid: int) -> None:
+def _prepared_submission(handover, status_w: int, uid, zygote_pid: int) -> None:
     """In the zygote's fresh child: a submission's process made ready in advance (namespace mode).
 
-    Everything :func:`_run_submission` does before the learner's first line,
-    done while the previous learner still runs: new namespaces, the keeper's
-    fork, the private mounts. No learner code runs here, and until the
-    handover the learner-to-be is still root (it has no uid any learner has).
-    The zygote then sends the submission's four pipes over ``handover``.
+    The keeper (this process, root, runs nothing of the learner's) unshares
+    pid, mount, ipc, network and uts namespaces and forks the learner-to-be,
+    pid 1 of its own pid namespace, which mounts its private /proc, /tmp and
+    /dev/shm and waits, still root and running no learner code, until the
+    zygote sends the submission's four pipes over ``handover``: only then does
+    it become the learner uid. The zygote prepares the next one while the
+    current learner runs, so this setup (~10 ms) is not waited for.
+
+    When the learner dies the kernel kills every process of its namespace
+    before the keeper's waitpid returns; the keeper then writes the wait
+    status to ``status_w`` (the learner never holds it, so it cannot forge an
+    end) and the zygote carries on while the keeper itself exits.
     """
     import signal
+    import socket
 
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote_pid:
@@ -547,10 +529,9 @@ def _spare_submission(handover, uid, zygote_pid: int) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     learner = os.fork()
     if learner == 0:   # pid 1 of the submission's pid namespace
-        import socket
-
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(alive_w)
+        os.close(status_w)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # while it waits: die with the keeper
         _private_mounts()
         try:
@@ -563,59 +544,90 @@ def _spare_submission(handover, uid, zygote_pid: int) -> None:
         _become_learner(uid)
         _serve_learner(fds, alive_r, 0)
         return
+    # The keeper: "kill" from the zygote arrives as SIGTERM.
     handover.close()
     os.close(alive_r)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(learner, signal.SIGKILL))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    # Returns once the namespace is empty: its init is reaped after all its processes.
     _, status = os.waitpid(learner, 0)
+    os.write(status_w, b"%d" % status)
     _exit_like(status)
 
 
-def _fork_spare(control, uid, zygote_pid: int):
-    """(pid, handover socket) of a new spare submission process, or None if it cannot be made."""
-    import socket
-
+def _prepare(control, uid, zygote_pid: int):
+    """A new :class:`Prepared`, or None when it cannot be made now (no pid or fd left)."""
     try:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return Prepared(control, uid, zygote_pid)
     except OSError:
         return None
-    pid = os.fork()
-    if pid == 0:
+
+
+class Prepared:
+    """The zygote's handle on a prepared submission process: keeper pid, handover socket, status pipe."""
+
+    def __init__(self, control, uid, zygote_pid: int):
+        import socket
+
+        self.handover, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.status_r, status_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                control.close()
+                self.handover.close()
+                os.close(self.status_r)
+                _prepared_submission(theirs, status_w, uid, zygote_pid)
+            finally:
+                os._exit(70)
+        theirs.close()
+        os.close(status_w)
+
+    def hand_over(self, fds: list) -> bool:
+        """Give it the submission's pipes; False if it is not there any more (then discarded)."""
+        import socket
+
         try:
-            control.close()
-            ours.close()
-            _spare_submission(theirs, uid, zygote_pid)
+            socket.send_fds(self.handover, [b"go"], fds)
+            return True
+        except OSError:
+            self.discard()
+            return False
         finally:
-            os._exit(70)
-    theirs.close()
-    return pid, ours
+            self.handover.close()
 
+    def wait_status(self) -> int:
+        """The learner's wait status, once its namespace is empty (the keeper may still be exiting)."""
+        data = os.read(self.status_r, 32)
+        os.close(self.status_r)
+        if data:
+            return int(data)
+        _, status = os.waitpid(self.pid, 0)   # the keeper died first: its own status
+        self.pid = None
+        return status
 
-def _hand_over(spare, fds: list):
-    """Give the submission's pipes to the spare; its pid, or None if it is not there any more."""
-    import socket
+    def reap(self, block: bool = False) -> bool:
+        """Collect the exited keeper; True once it is gone."""
+        if self.pid is not None:
+            if os.waitpid(self.pid, 0 if block else os.WNOHANG)[0] == 0:
+                return False
+            self.pid = None
+        return True
 
-    pid, handover = spare
-    try:
-        socket.send_fds(handover, [b"go"], fds)
-        return pid
-    except OSError:
-        _discard_spare(spare)
-        return None
-    finally:
-        handover.close()
+    def discard(self) -> None:
+        import signal
 
-
-def _discard_spare(spare) -> None:
-    import signal
-
-    pid, handover = spare
-    handover.close()
-    try:
-        os.kill(pid, signal.SIGTERM)   # the keeper kills the waiting learner, then exits
-    except OSError:
-        pass
-    os.waitpid(pid, 0)
+        for close in (self.handover.close, lambda: os.close(self.status_r)):
+            try:
+                close()
+            except OSError:
+                pass
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)   # the keeper kills the waiting learner, then exits
+            except OSError:
+                pass
+            self.reap(block=True)
 
 
 def _as_uid(uid: int, action) -> None:
@@ -808,9 +820,9 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready " + mode.encode())
     zygote_pid = os.getpid()
-    # Namespace mode keeps one submission process ready (see _spare_submission): its setup,
-    # ~10 ms, is then paid while the previous learner runs, not when the grader waits.
-    spare = _fork_spare(control, learner_uid, zygote_pid) if mode == "namespace" else None
+    # Namespace mode keeps the next submission's process prepared (see _prepared_submission).
+    spare = _prepare(control, learner_uid, zygote_pid) if mode == "namespace" else None
+    exiting = []   # keepers that reported their namespace empty and are still exiting
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 64, 4)
@@ -822,34 +834,47 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
             for fd in fds:
                 os.close(fd)
             continue
-        pid = None
-        if spare is not None:
-            pid, spare = _hand_over(spare, fds), None
-        if pid is None:
+        exiting = [keeper for keeper in exiting if not keeper.reap()]
+        current = pid = None
+        if mode == "namespace":
+            for _ in range(2):   # a spare that is gone (killed from outside) is replaced once
+                candidate, spare = spare or _prepare(control, learner_uid, zygote_pid), None
+                if candidate is not None and candidate.hand_over(fds):
+                    current = candidate
+                    break
+        else:
             pid = os.fork()
             if pid == 0:  # the submission's process
                 try:
                     control.close()
-                    _run_submission(fds, learner_uid, mode, zygote_pid)
+                    _run_submission(fds, learner_uid, zygote_pid)
                 finally:
                     os._exit(70)
         for fd in fds:
             os.close(fd)
-        if mode == "namespace":   # the next one's, while this one runs (it holds none of its pipes)
-            spare = _fork_spare(control, learner_uid, zygote_pid)
-        pidfd = os.pidfd_open(pid)
+        if mode == "namespace":
+            if current is None:
+                control.sendall(b"exited 70")
+                continue
+            # The next one's, while this one runs (it holds none of this one's pipes).
+            spare = _prepare(control, learner_uid, zygote_pid)
+            watched = current.status_r
+        else:
+            watched = os.pidfd_open(pid)
         while True:
-            ready, _, _ = select.select([control, pidfd], [], [])
+            ready, _, _ = select.select([control, watched], [], [])
             if control in ready:
                 command = control.recv(64)
                 if not command:
-                    os.kill(pid, signal.SIGKILL)
-                    if spare is not None:
-                        _discard_spare(spare)
+                    for prepared in [current, spare]:
+                        if prepared is not None:
+                            prepared.discard()
+                    if pid is not None:
+                        os.kill(pid, signal.SIGKILL)
                     return
                 if command == b"kill":
                     if mode == "namespace":
-                        os.kill(pid, signal.SIGTERM)   # the keeper kills its namespace's init
+                        os.kill(current.pid, signal.SIGTERM)   # the keeper kills its namespace's init
                     elif mode == "uid":
                         _kill_uid(learner_uid)
                     else:
@@ -857,10 +882,14 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
                             os.killpg(pid, signal.SIGKILL)
                         except OSError:
                             os.kill(pid, signal.SIGKILL)
-            if pidfd in ready:
-                _, status = os.waitpid(pid, 0)
+            if watched in ready:
+                if mode == "namespace":
+                    status = current.wait_status()
+                    exiting.append(current)
+                else:
+                    os.close(watched)
+                    _, status = os.waitpid(pid, 0)
                 break
-        os.close(pidfd)
         clean = _sweep_uid(learner_uid) if mode == "uid" else True
         control.sendall(b"exited %d" % os.waitstatus_to_exitcode(status))
         if not clean:
