@@ -59,23 +59,87 @@ class ProcessEvents:
     strategy: str = ""
 
 
-class _OutputDrain(threading.Thread):
-    """Read a pipe to EOF, keeping only the first bytes (floods cost nothing)."""
+class _OutputDrainer:
+    """One thread per grading process reads every learner's stdout/stderr to EOF.
 
-    def __init__(self, pipe, events: ProcessEvents, lock: threading.Lock):
-        super().__init__(daemon=True)
-        self.pipe, self.events, self.lock = pipe, events, lock
+    Only the first OUTPUT_KEEP_BYTES of a submission are kept (floods cost
+    nothing). One shared thread rather than two per learner child: a child
+    per graded function would otherwise start two threads each time, which
+    costs milliseconds when other threads hold the GIL. The drainer owns the
+    pipes it is given and closes each at EOF.
+    """
 
-    def run(self) -> None:
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh state (also in a forked child, where the thread does not exist)."""
+        self.lock = threading.Lock()
+        self.thread = None
+        self.pending: list = []
+        self.wake_r = self.wake_w = -1
+
+    def add(self, pipes: tuple, events: ProcessEvents, lock: threading.Lock) -> threading.Event:
+        """Drain ``pipes`` into ``events``; the returned event is set once all of them reached EOF."""
+        done = threading.Event()
+        state = {"open": len(pipes), "done": done, "events": events, "lock": lock}
+        with self.lock:
+            if self.thread is None:
+                self.wake_r, self.wake_w = os.pipe()
+                os.set_blocking(self.wake_r, False)
+                os.set_blocking(self.wake_w, False)   # a full wake pipe already means "look"
+                self.thread = threading.Thread(target=self._run, args=(self.wake_r,), daemon=True,
+                                               name="dlgrade-output-drain")
+                self.thread.start()
+            self.pending += [(pipe, state) for pipe in pipes]
+            try:
+                os.write(self.wake_w, b"x")
+            except BlockingIOError:
+                pass
+        return done
+
+    def _run(self, wake_r: int) -> None:
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(wake_r, selectors.EVENT_READ, None)
         while True:
-            chunk = self.pipe.read1(1 << 16) if hasattr(self.pipe, "read1") else self.pipe.read(1 << 16)
-            if not chunk:
-                return
-            with self.lock:
-                self.events.output_bytes += len(chunk)
-                room = OUTPUT_KEEP_BYTES - len(self.events.output_head)
-                if room > 0:
-                    self.events.output_head += chunk[:room].decode("utf-8", "replace")
+            for key, _ in selector.select():
+                if key.data is None:
+                    try:
+                        os.read(wake_r, 1 << 12)
+                    except BlockingIOError:
+                        pass
+                    with self.lock:
+                        pending, self.pending = self.pending, []
+                    for pipe, state in pending:
+                        selector.register(pipe.fileno(), selectors.EVENT_READ, (pipe, state))
+                    continue
+                pipe, state = key.data
+                try:
+                    chunk = os.read(key.fd, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    with state["lock"]:
+                        events = state["events"]
+                        events.output_bytes += len(chunk)
+                        room = OUTPUT_KEEP_BYTES - len(events.output_head)
+                        if room > 0:
+                            events.output_head += chunk[:room].decode("utf-8", "replace")
+                    continue
+                selector.unregister(key.fd)
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+                state["open"] -= 1
+                if state["open"] == 0:
+                    state["done"].set()
+
+
+_DRAINER = _OutputDrainer()
+os.register_at_fork(after_in_child=_DRAINER.reset)
 
 
 class Connection:
@@ -88,9 +152,7 @@ class Connection:
     def __init__(self, child: spawn.Child, events: ProcessEvents, lock: threading.Lock):
         self.child = child
         os.set_blocking(child.req_w, False)  # a child that stops reading must not block us
-        self.drains = [_OutputDrain(pipe, events, lock) for pipe in (child.stdout, child.stderr)]
-        for drain in self.drains:
-            drain.start()
+        self.drained = _DRAINER.add((child.stdout, child.stderr), events, lock)
 
     def request(self, data: bytes, timeout: float, max_elements: int | None) -> tuple[dict, int]:
         """Send a framed request; return the reply and how many elements it decoded to."""
@@ -134,13 +196,8 @@ class Connection:
             except OSError:
                 pass
         self.child.kill()
-        for drain in self.drains:
-            drain.join(timeout=2)
-        for pipe in (self.child.stdout, self.child.stderr):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        # Its output up to its end is in the report; the drainer closes the pipes at EOF.
+        self.drained.wait(timeout=2)
         return self.child.memory_exceeded()
 
 
