@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.checks import CheckFailed, check_close, check_dict_close
+from autograder.grading.checks import (CheckFailed, check_close, check_dict_close, number_list, probe_here,
+                                       tape_gradients_here, tf_value)
 from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
 
 
@@ -30,6 +31,71 @@ def test_dict_entries_are_named_key_of_what():
         check_dict_close({"dW1": np.ones(3)}, {"dW1": np.zeros(3)}, "v for a network [3, 1], beta = 0.9", "hint")
     assert failure.value.message.startswith("dW1 of v for a network [3, 1], beta = 0.9 differs")
     assert "0.9['dW1']" not in failure.value.message
+
+
+def test_tf_value_checks_kind_dtype_and_shape_in_that_order():
+    from autograder.sandbox.codec import TFValue
+
+    value = TFValue.constant(np.ones((2, 3)))
+    assert tf_value(value, "Z", dtype="float32", shape=(2, 3)).shape == (2, 3)
+    with pytest.raises(CheckFailed) as failure:
+        tf_value(np.ones((2, 3)), "Z")
+    assert failure.value.message == "Z should be a TensorFlow EagerTensor, got a ndarray"
+    assert "not .numpy()" in failure.value.hint
+    with pytest.raises(CheckFailed, match="^Z should be a TensorFlow Variable, got a EagerTensor$"):
+        tf_value(value, "Z", kinds=("Variable",))
+    with pytest.raises(CheckFailed) as failure:
+        tf_value(value, "Z", dtype="float64", shape=(3, 2))   # the dtype is checked before the shape
+    assert (failure.value.message, failure.value.hint) == ("Z has dtype float32, expected float64",
+                                                           "use tf.cast(..., tf.float64)")
+    with pytest.raises(CheckFailed) as failure:
+        tf_value(value, "Z", shape=(3, 2), shape_hint=lambda shape: f"transposed? {shape}")
+    assert failure.value.message == "Z has shape (2, 3), expected (3, 2)"
+    assert failure.value.hint == "transposed? (2, 3)"
+
+
+def test_number_list_reads_one_number_per_item_or_fails():
+    from autograder.sandbox.codec import TFValue
+
+    got = number_list([1, 0.5, np.array(0.25), np.array([2.0]), TFValue.constant(3.0)], "costs", "epoch")
+    assert got.shape == (5,) and got.tolist() == [1.0, 0.5, 0.25, 2.0, 3.0]
+    for bad in ([1.0, True], [1.0, "2"], [np.ones(2)], [None]):
+        with pytest.raises(CheckFailed, match="^costs should hold one number per epoch, got a ") as failure:
+            number_list(bad, "costs", "epoch", "append floats")
+        assert failure.value.hint == "append floats"
+    assert number_list([1.0, 2.0], "costs", "epoch", length=2).tolist() == [1.0, 2.0]
+    for bad in ([1.0], (1.0, 2.0)):
+        with pytest.raises(CheckFailed) as failure:
+            number_list(bad, "costs", "epoch", length=2, length_hint="once per epoch")
+        assert failure.value.message == "costs should be a list with one value per epoch (2)"
+        assert failure.value.hint == "once per epoch"
+
+
+def test_tape_gradients_here_differentiates_through_the_function_or_reports_none():
+    tf = pytest.importorskip("tensorflow")
+    assert probe_here({"k": 2}, "def probe(ns, x):\n    return ns['k'] * x\n", x=3) == 6
+
+    def linear(X, params):
+        return params["W"] @ X + params["b"]
+
+    def detached(X, params):   # leaves the tape: no gradient for W
+        return tf.constant((params["W"] @ X).numpy()) + params["b"]
+
+    def square(Z, Y):
+        return tf.reduce_sum(Z * Z * Y)
+
+    rng = np.random.default_rng(0)
+    X, R, Z, Y = (rng.standard_normal(s).astype(np.float32) for s in [(3, 4), (2, 4), (2, 3), (2, 3)])
+    params = {"W": rng.standard_normal((2, 3)).astype(np.float32), "b": np.zeros((2, 1), np.float32)}
+    ns = {"linear": linear, "detached": detached, "square": square}
+    grads = tape_gradients_here(ns, "linear", [X, params], wrt=1, weights=R)
+    assert list(grads) == ["W", "b"]
+    np.testing.assert_allclose(grads["W"], R @ X.T, rtol=1e-5)
+    np.testing.assert_allclose(grads["b"], R.sum(axis=1, keepdims=True), rtol=1e-5)
+    grads = tape_gradients_here(ns, "detached", [X, params], wrt=1, weights=R)
+    assert grads["W"] is None and grads["b"] is not None
+    np.testing.assert_allclose(tape_gradients_here(ns, "square", [Z, Y]), 2 * Z * Y, rtol=1e-5)
+    np.testing.assert_allclose(tape_gradients_here(ns, "square", [Z, Y], wrt=1), Z * Z, rtol=1e-5)
 
 
 CELL = '''

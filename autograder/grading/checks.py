@@ -144,6 +144,56 @@ def check_log_close(value, expected: float, what: str, hint: str = "", decades: 
     return got
 
 
+def tf_value(value, what: str, kinds=("EagerTensor",), dtype: str | None = None, hint: str = "", *,
+             shape=None, shape_hint="") -> np.ndarray:
+    """The numpy array of a learner's TensorFlow value (a ``codec.TFValue``), after checking it.
+
+    ``kinds``: the accepted kinds (``"EagerTensor"``, ``"Variable"``); ``dtype``: the
+    TF dtype name it must have (e.g. ``"float32"``), if any; ``shape``: the
+    shape it must have, if any (``shape_hint``: a string or a function of the
+    shape it has). Checked in that order: kind, dtype, numbers, shape.
+    """
+    from autograder.sandbox.codec import TFValue
+
+    if not isinstance(value, TFValue):
+        got = type(value).__name__
+        raise CheckFailed(f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {got}",
+                          hint or "compute with TensorFlow operations and return the tensor itself, not .numpy()")
+    if value.kind not in kinds:
+        raise CheckFailed(f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {value.kind}", hint)
+    if dtype is not None and value.dtype != dtype:
+        raise CheckFailed(f"{what} has dtype {value.dtype}, expected {dtype}",
+                          hint or f"use tf.cast(..., tf.{dtype})")
+    arr = as_array(value.value, what, hint)
+    if shape is not None and arr.shape != tuple(shape):
+        raise CheckFailed(f"{what} has shape {arr.shape}, expected {tuple(shape)}",
+                          _hint_text(shape_hint, arr.shape))
+    return arr
+
+
+def number_list(items, what: str, per: str, hint: str = "", *, length: int | None = None,
+                length_hint: str = "") -> np.ndarray:
+    """The numbers of the list ``items`` (one per ``per``, e.g. per epoch) as a float array of shape (n,).
+
+    Each item is a Python int or float, or an array (or TensorFlow ``TFValue``)
+    of one element; anything else fails with ``hint``. ``length``: ``items``
+    must also be a list of that many items (``length_hint`` on a failure).
+    """
+    from autograder.sandbox.codec import TFValue
+
+    if length is not None:
+        check(isinstance(items, list) and len(items) == length,
+              f"{what} should be a list with one value per {per} ({length})", length_hint)
+    numbers = []
+    for item in items:
+        if isinstance(item, TFValue):
+            item = item.value
+        if isinstance(item, bool) or not isinstance(item, (int, float, np.ndarray)) or np.size(item) != 1:
+            raise CheckFailed(f"{what} should hold one number per {per}, got a {type(item).__name__}", hint)
+        numbers.append(float(np.asarray(item, dtype=float).reshape(())))
+    return np.array(numbers)
+
+
 # ------------------------------------------------------------------ helpers shared by the suites
 
 def helper_module(assignment: str):
@@ -301,6 +351,47 @@ def probe_function(learner, function: str, source: str, /, timeout: float | None
                          inputs=inputs)
 
 
+# A GradientTape over the learner's TensorFlow ``function`` (see tape_gradients).
+TAPE_PROBE = '''
+def probe(ns, function, args, wrt, weights):
+    import tensorflow as tf
+    if isinstance(args[wrt], dict):
+        watched = {k: tf.Variable(v) for k, v in args[wrt].items()}
+        keys = sorted(watched)
+        sources = [watched[k] for k in keys]
+    else:
+        watched, keys = tf.Variable(args[wrt]), None
+        sources = [watched]
+    inputs = [watched if i == wrt else tf.constant(arg) for i, arg in enumerate(args)]
+    with tf.GradientTape() as tape:
+        out = ns[function](*inputs)
+        objective = out if weights is None else tf.reduce_sum(tf.cast(out, tf.float32) * tf.constant(weights))
+    grads = tape.gradient(objective, sources)
+    grads = [None if g is None else tf.convert_to_tensor(g).numpy() for g in grads]
+    return grads[0] if keys is None else dict(zip(keys, grads))
+'''
+
+
+def tape_gradients(learner, function: str, args, wrt: int = 0, weights=None, timeout: float | None = None):
+    """The gradient of the learner's TensorFlow ``function(*args)`` with respect to ``args[wrt]``, by a tape.
+
+    Taken in the learner's process (:func:`probe_function`). ``args``: numpy
+    arrays, passed as tf.constant, except ``args[wrt]``: passed as a
+    tf.Variable, or when it is a dict of arrays as a dict of tf.Variable (same
+    order). The tape differentiates the result, or with ``weights`` (an array of
+    the result's shape) the float32 sum(weights * result), a fixed linear
+    functional of it. Returns an array of the shape of ``args[wrt]`` (a dict of
+    them, sorted by key, for a dict), None for a variable the tape lost track of.
+    """
+    return probe_function(learner, function, TAPE_PROBE, timeout=timeout, function=function, args=list(args),
+                          wrt=wrt, weights=weights)
+
+
+def tape_gradients_here(namespace: dict, function: str, args, wrt: int = 0, weights=None):
+    """:func:`tape_gradients` of a trusted namespace's function, taken here (e.g. ``vars(reference)``)."""
+    return probe_here(namespace, TAPE_PROBE, function=function, args=list(args), wrt=wrt, weights=weights)
+
+
 # The learner's ``function`` called with trusted stand-ins in its namespace
 # (for the duration of the call only; the learner's own are put back), so that
 # a check of ``function`` does not depend on the learner's other functions.
@@ -335,8 +426,18 @@ def call_with_stand_ins(learner, function: str, stand_ins: str, inputs: dict, ar
                           stand_ins=stand_ins, inputs=inputs, args=list(args), kwargs=dict(kwargs or {}))
 
 
+def probe_here(namespace: dict, source: str, /, **inputs):
+    """Run the ``def probe(ns, **inputs)`` of ``source`` on a trusted namespace here (``vars(reference)``).
+
+    Returns what the probe returns: the reference's side of a check that runs
+    the same probe on the learner's namespace with :func:`probe_function`.
+    """
+    scope = {"__name__": "probe"}
+    exec(compile(source, "<probe>", "exec"), scope)
+    return scope["probe"](namespace, **inputs)
+
+
 def call_with_stand_ins_here(namespace: dict, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None):
     """The same call as :func:`call_with_stand_ins`, on a trusted namespace here (e.g. ``vars(reference)``)."""
-    scope = {"__name__": "probe"}
-    exec(compile(STAND_IN_PROBE, "<probe>", "exec"), scope)
-    return scope["probe"](namespace, function, stand_ins, inputs, list(args), dict(kwargs or {}))
+    return probe_here(namespace, STAND_IN_PROBE, function=function, stand_ins=stand_ins, inputs=inputs,
+                      args=list(args), kwargs=dict(kwargs or {}))
