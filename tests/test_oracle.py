@@ -185,6 +185,21 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
                        for fd in os.listdir(f"/proc/{inits[running[0]][0]}/fd")}
         shared_pipes = {link for link in spare_fds & learner_fds if link.startswith("pipe:")}
         assert not shared_pipes, shared_pipes
+        # The learner holds no writable end of a pipe its keeper holds (the keeper's status pipe
+        # and the alive pipe): it could otherwise report its own end while it still runs.
+        def pipes(pid, writable_only):
+            found = set()
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    with open(f"/proc/{pid}/fdinfo/{fd}") as handle:
+                        flags = int(next(line for line in handle if line.startswith("flags:")).split()[1], 8)
+                except (OSError, StopIteration):
+                    continue
+                if link.startswith("pipe:") and (not writable_only or flags & 3):
+                    found.add(link)
+            return found
+        assert not pipes(inits[running[0]][0], True) & pipes(running[0], False)
         os.kill(spares[0], signal.SIGKILL)   # lost: the next function must not notice
         time.sleep(0.2)
         process.begin_function("schedule_lr_decay")
