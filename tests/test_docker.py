@@ -148,3 +148,17 @@ def test_compose_file_is_hardened_and_keeps_the_batch_state_in_a_volume():
     assert "systempaths=unconfined" in service["security_opt"]
     assert any(v.endswith(":/state") for v in service["volumes"])
     assert any(v.endswith(":/submission:ro") for v in service["volumes"])
+
+
+def test_every_container_test_states_its_guarantee():
+    """`make docker-test` ends with one line per guarantee (tests/docker/conftest.py): every container
+    test must have its sentence there, and no sentence may name a test that does not exist."""
+    import ast
+
+    from tests.docker.conftest import GUARANTEES
+
+    names = set()
+    for path in (ROOT / "tests" / "docker").glob("test_*.py"):
+        names |= {node.name for node in ast.parse(path.read_text()).body
+                  if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+    assert names == set(GUARANTEES)
