@@ -74,7 +74,7 @@ def notebook(name: str, kind: str):
         return without_demos(examples.load(spec.released_notebook))
     nb = without_demos(examples.load(spec.solution_path))
     if kind == "partial":
-        function, right, wrong = examples.BOB_BUGS[name]
+        function, right, wrong = examples.bob_bug(name)
         cell = examples.graded_cell(nb, function)
         cell.source = cell.source.replace(right, wrong)
     elif kind == "hostile" and name == "initialization":
