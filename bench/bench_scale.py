@@ -107,13 +107,13 @@ def percentile(values, share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def dlgrade_batch(subs: Path, out: Path, extra: list) -> dict:
+def timed_batch(command: list, what: str, out: Path) -> dict:
+    """Run a batch command; its wall time, and the median, p95 and scores of the reports under ``out``."""
     started = time.perf_counter()
-    run = subprocess.run([str(BIN / "dlgrade"), "batch", str(subs), "--out", str(out), *extra],
-                         cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if run.returncode not in (0, 3):
-        raise RuntimeError(f"dlgrade batch {' '.join(extra)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed ({run.returncode}):\n{run.stderr[-3000:]}")
     times, scores = [], {}
     for results in out.glob("*/*/results.json"):
         result = json.loads(results.read_text())
@@ -121,27 +121,21 @@ def dlgrade_batch(subs: Path, out: Path, extra: list) -> dict:
         scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
     return {"wall_s": wall, "median_s": statistics.median(times), "p95_s": percentile(times, 0.95),
             "graded": len(times), "exit": run.returncode, "scores": scores}
+
+
+def dlgrade_batch(subs: Path, out: Path, extra: list) -> dict:
+    return timed_batch([str(BIN / "dlgrade"), "batch", str(subs), "--out", str(out), *extra],
+                       f"dlgrade batch {' '.join(extra)}", out)
 
 
 def docker_batch(subs: Path, out: Path, workers: int) -> dict:
     """The same batch through docker/batch.sh, as a course team runs it; state in a fresh volume."""
     volume = f"dlgrade-bench-{uuid.uuid4().hex[:8]}"
-    started = time.perf_counter()
     try:
-        run = subprocess.run([str(ROOT / "docker" / "batch.sh"), str(subs), str(out), "--state", volume,
-                              "--workers", str(workers)], cwd=ROOT, capture_output=True, text=True)
+        return timed_batch([str(ROOT / "docker" / "batch.sh"), str(subs), str(out), "--state", volume,
+                            "--workers", str(workers)], "docker/batch.sh", out)
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
-    wall = time.perf_counter() - started
-    if run.returncode not in (0, 3):
-        raise RuntimeError(f"docker/batch.sh failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    times, scores = [], {}
-    for results in out.glob("*/*/results.json"):
-        result = json.loads(results.read_text())
-        times.append(float(result.get("execution_time") or 0.0))
-        scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
-    return {"wall_s": wall, "median_s": statistics.median(times), "p95_s": percentile(times, 0.95),
-            "graded": len(times), "exit": run.returncode, "scores": scores}
 
 
 def nbgrader_subset(made: list, root: Path) -> dict:
