@@ -77,7 +77,7 @@ class _OutputDrainer:
         self.lock = threading.Lock()
         self.thread = None
         self.pending: list = []
-        self.wake_r = self.wake_w = -1
+        self.wake_w = -1
 
     def add(self, pipes: tuple, events: ProcessEvents, lock: threading.Lock) -> threading.Event:
         """Drain ``pipes`` into ``events``; the returned event is set once all of them reached EOF."""
@@ -85,10 +85,10 @@ class _OutputDrainer:
         state = {"open": len(pipes), "done": done, "events": events, "lock": lock}
         with self.lock:
             if self.thread is None:
-                self.wake_r, self.wake_w = os.pipe()
-                os.set_blocking(self.wake_r, False)
+                wake_r, self.wake_w = os.pipe()
+                os.set_blocking(wake_r, False)
                 os.set_blocking(self.wake_w, False)   # a full wake pipe already means "look"
-                self.thread = threading.Thread(target=self._run, args=(self.wake_r,), daemon=True,
+                self.thread = threading.Thread(target=self._run, args=(wake_r,), daemon=True,
                                                name="dlgrade-output-drain")
                 self.thread.start()
             self.pending += [(pipe, state) for pipe in pipes]

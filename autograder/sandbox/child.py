@@ -323,8 +323,10 @@ def seed_everything(seed: int) -> None:
 # sandbox's cgroups (memory, pids, CPU quota).
 #
 # Isolation of one submission, by what the zygote can do (reported in "ready"):
-# "namespace"  prepared in advance (see _prepared_submission): the zygote's child (the keeper, still root) unshares pid, mount, ipc and network namespaces and forks the
-#              learner, which is pid 1 of its own pid namespace, mounts its own
+# "namespace"  prepared in advance (see _prepared_submission): the zygote's
+#              child (the keeper, still root) unshares pid, mount, ipc and
+#              network namespaces and forks the learner, which is pid 1 of its
+#              own pid namespace, mounts its own
 #              /proc and a private tmpfs on /tmp and /dev/shm, then becomes
 #              the learner uid. When it dies the kernel kills every process of
 #              its namespace before the keeper's waitpid returns, and its tmpfs
