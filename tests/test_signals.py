@@ -190,3 +190,18 @@ def test_no_sandbox_outlives_a_stopped_or_killed_batch(tmp_path, how):
     finally:
         current.close()
     assert committed(out) >= 1
+
+
+def test_a_stop_signal_waits_for_the_grade_being_recorded():
+    """The window the stop message's count once raced with: a signal that arrives while a finished
+    grade is being recorded stops the batch only once that grade is recorded (and counted)."""
+    steps = []
+    with pytest.raises(run.Interrupted) as stopped:
+        with run.stop_on_signals():
+            with run._stop_deferred():
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(0.05)          # the handler has run by now, and must not have raised
+                steps.append("recorded")
+            steps.append("after")         # not reached: the held signal is raised at the block's end
+    assert steps == ["recorded"] and stopped.value.signum == signal.SIGHUP
+    assert signal.getsignal(signal.SIGHUP) is not None and run._deferral == {"depth": 0, "pending": None}

@@ -325,6 +325,12 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
         return result if lateness is None else lateness.apply(learner, label, source, result)
 
     def on_done(job: pool.Job, result) -> None:
+        # A stop signal waits until this grade is recorded, its reports written and counted:
+        # the stop message's count is then exactly what the state holds from this run.
+        with _stop_deferred():
+            _record(job, result)
+
+    def _record(job: pool.Job, result) -> None:
         result = as_result(result)   # a grade function may return a results dict
         if result.staff_traceback:
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
@@ -428,6 +434,23 @@ def _restore_reports(out: Path, grades: list) -> None:
 
 # ------------------------------------------------------------------ command line
 
+_deferral = {"depth": 0, "pending": None}
+
+
+@contextlib.contextmanager
+def _stop_deferred():
+    """Hold a stop signal (see :func:`stop_on_signals`) until the block ends, then raise it."""
+    _deferral["depth"] += 1
+    try:
+        yield
+    finally:
+        _deferral["depth"] -= 1
+    pending = _deferral["pending"]
+    if pending is not None and _deferral["depth"] == 0:
+        _deferral["pending"] = None
+        raise Interrupted(pending)
+
+
 @contextlib.contextmanager
 def stop_on_signals():
     """SIGTERM (CI cancel, ``timeout``, ``docker stop``), SIGINT and SIGHUP stop the batch cleanly:
@@ -436,11 +459,15 @@ def stop_on_signals():
     def first(signum, frame):
         for number in STOP_SIGNALS:
             signal.signal(number, again)
+        if _deferral["depth"]:
+            _deferral["pending"] = signum   # raised when the grade being recorded is recorded
+            return
         raise Interrupted(signum)
 
     def again(signum, frame):
         os._exit(128 + signum)   # workers die with us (PR_SET_PDEATHSIG); the state is committed
 
+    _deferral["pending"] = None
     previous = {number: signal.signal(number, first) for number in STOP_SIGNALS}
     try:
         yield
