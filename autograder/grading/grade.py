@@ -48,6 +48,9 @@ class _ProblemAwareProcess(LearnerProcess):
             raise LearnerError(self.problems[name], "missing")
         return super().call(name, args, kwargs, timeout)
 
+    def wants_child(self, name):
+        return name not in self.problems
+
     def probe(self, source, inputs, timeout=None, what="a check"):
         if what in self.problems:   # a probe named after a graded function (checks.call_with_stand_ins)
             raise LearnerError(self.problems[what], "missing")

@@ -259,14 +259,24 @@ class LearnerProcess:
 
     # ------------------------------------------------------------ lifecycle
     def begin_function(self, name: str) -> None:
-        """The next checks grade ``name``: a fresh child and budget unless the current child is already its."""
+        """The next checks grade ``name``: a fresh child and budget unless the current child is already its.
+
+        With a zygote, the old child's end and the new one's start and cells run in the
+        background while the test sets up and computes its reference answers; the first
+        call waits for them (nothing of the learner's runs beside another function's child:
+        the old one is gone before the new one is forked)."""
         self.wait_prestart()
         if name == self.function:
             return
-        self.close_process()
         self.function = name
         self.deadline = time.monotonic() + self.function_timeout
         self.replies.clear()
+        if not self.start_in_background(close_first=True, start=self.wants_child(name)):
+            self.close_process()
+
+    def wants_child(self, name: str) -> bool:
+        """Whether ``name``'s checks will call the child (False: they fail without it, e.g. it is missing)."""
+        return True
 
     def ensure_started(self) -> None:
         self.wait_prestart()
@@ -334,8 +344,8 @@ class LearnerProcess:
         if self.own_spawner:
             self.spawner.close()
 
-    def start_in_background(self) -> None:
-        """Fork the child and run the cells while the caller starts pytest.
+    def start_in_background(self, close_first: bool = False, start: bool = True) -> bool:
+        """Fork the child and run the cells while the caller starts pytest; False if not done here.
 
         The two overlap on separate cores; the first call waits for this. A
         failure here is not raised: the first call starts again and reports it.
@@ -346,16 +356,20 @@ class LearnerProcess:
         starts while the grader imports what the reference solution needs.
         """
         if not hasattr(self.spawner, "warm") or self.prestart is not None:
-            return
+            return False
 
         def prestart():
-            try:
-                self.ensure_started()
-            except LearnerError:
-                pass
+            if close_first:
+                self.close_process()
+            if start:
+                try:
+                    self.ensure_started()
+                except LearnerError:
+                    pass
 
         self.prestart = threading.Thread(target=prestart, daemon=True)
         self.prestart.start()
+        return True
 
     def wait_prestart(self) -> None:
         if self.prestart is not None and self.prestart is not threading.current_thread():
