@@ -206,3 +206,82 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
         assert learner.schedule_lr_decay(1, 2, 3) == learner_uid
     finally:
         process.close()
+
+
+THREADS_CELL = '''
+import os
+
+def linear_function():
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        found.append([int(fields["Uid"].split()[0]), int(fields["CapEff"], 16), int(fields["CapPrm"], 16),
+                      int(fields["NoNewPrivs"])])
+    return found
+'''
+
+
+@pytest.mark.parametrize("name", ["optimization", "tensorflow_intro"])
+def test_every_thread_of_a_warmed_learner_is_the_learner(name):
+    """A prepared process runs the trusted warm-up (imports cell; TensorFlow's runtime, whose
+    thread pools it starts) before it becomes the learner: every thread it then has, those
+    pools' included, has the learner's uid, no capabilities and no_new_privs."""
+    import os
+
+    from autograder.grading.grade import warm_spawner
+    from autograder.sandbox import isolation
+
+    if isolation.available_strategy() != "bwrap":
+        pytest.skip("namespace mode (prepared processes) needs bubblewrap")
+    spec = catalogue.load(name)
+    function = "linear_function" if name == "tensorflow_intro" else "update_lr"
+    cell = Cell("threads", THREADS_CELL.replace("linear_function", function), [function])
+    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 20, 100, spawner=warm_spawner(spec))
+    try:
+        process.begin_function(function)
+        threads = Learner(process).call(function)
+        assert process.separation == "namespace"
+    finally:
+        process.close()
+    if name == "tensorflow_intro":
+        assert len(threads) > 1, threads   # TF's pools, started by the warm-up
+    learner_uid = threads[0][0]
+    assert learner_uid != 0 or os.geteuid() != 0
+    assert all(t == [learner_uid, 0, 0, 1] for t in threads), threads
+
+
+def test_a_prepared_process_whose_warm_up_fails_is_never_handed_a_learner(tmp_path):
+    """The zygote hands over only a prepared process that said "ready" (its warm-up, run while
+    the previous learner ran, went through). Here the trusted warm-up of the process prepared
+    during the first function fails a second after the next function's child is asked for:
+    that function is graded in a freshly prepared process, with no crash charged to it."""
+    import time
+
+    from autograder.sandbox import isolation, spawn
+
+    if isolation.available_strategy() != "bwrap":
+        pytest.skip("namespace mode (prepared processes) needs bubblewrap")
+    spec = catalogue.load("optimization")
+    preamble = spec.preamble + ("\nimport os as _os, time as _time\nif _os.path.exists('WARM_UP_FAILS'):\n"
+                                "    _time.sleep(1.0)\n    raise RuntimeError('warm-up failed')\n")
+    spawner = spawn.ZygoteSpawner("optimization:warm-up-fails", spec.release_dir, spec.limits(),
+                                  ["numpy", "optimization_utils"], preamble=preamble)
+    marker = spawner.warm().root / "work" / "WARM_UP_FAILS"
+    time.sleep(0.5)   # the spare made at the zygote's start is past its check (a few ms)
+    # The first function takes long enough for the spare made beside it to find the marker.
+    cells = [Cell("a", "import time\ndef update_lr(a, b, c):\n    time.sleep(0.3)\n    return a + b + c\n", ["update_lr"]),
+             Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return a * b\n", ["schedule_lr_decay"])]
+    process = LearnerProcess(preamble, cells, spec.release_dir, spec.limits(), 10, 100, spawner=spawner)
+    learner = Learner(process)
+    try:
+        marker.touch(mode=0o644)   # the spare made when the first child is handed over fails its warm-up
+        process.begin_function("update_lr")
+        assert learner.update_lr(1, 2, 3) == 6
+        marker.unlink()            # ... a second after being asked for; the next one is made without the marker
+        process.begin_function("schedule_lr_decay")
+        assert learner.schedule_lr_decay(4, 5, 6) == 20
+        assert process.events.crashes == [] and process.restarts == 0
+    finally:
+        process.close()
+        spawner.warm().close()

@@ -194,10 +194,14 @@ def graded_statements(tree: ast.Module, bound: set | None = None) -> tuple[list,
 
 
 class Worker:
-    def __init__(self, fd_in: int, fd_out: int):
+    def __init__(self, fd_in: int, fd_out: int, warmed: "WarmUp | None" = None):
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        # The imports cell already run before this learner existed (see warm_up): its source and namespace.
+        self.preamble_ran = None
+        if warmed is not None:
+            self.namespace, self.preamble_ran = warmed.namespace, warmed.preamble
 
     # ----------------------------------------------------------- protocol
     def read(self) -> dict:
@@ -240,7 +244,9 @@ class Worker:
         return {"ok": True, "skipped_lines": skipped}
 
     def op_preamble(self, request: dict) -> dict:
-        # The trusted imports cell of the solution notebook, run as is.
+        # The trusted imports cell of the solution notebook, run as is (once: see warm_up).
+        if self.preamble_ran is not None and request["source"] == self.preamble_ran:
+            return {"ok": True}
         source = strip_magics(request["source"])
         exec(compile(source, "<imports>", "exec"), self.namespace)
         return {"ok": True}
@@ -309,6 +315,61 @@ def seed_everything(seed: int) -> None:
         pass
     if "tensorflow" in sys.modules:
         sys.modules["tensorflow"].random.set_seed(seed)
+
+
+class WarmUp:
+    """What a prepared submission process did before its learner existed (see warm_up)."""
+
+    def __init__(self, namespace: dict, preamble: str | None):
+        self.namespace, self.preamble = namespace, preamble
+
+
+WARM_UP_CELL = "def warm_up(x, scale=2.0):\n    return {'y': x * scale, 'total': [float(x.sum())]}\n"
+
+
+def warm_up(preamble: str | None) -> WarmUp:
+    """Trusted work a prepared process does while the previous learner still runs.
+
+    A child forked from the zygote pays, on its first requests, for the pages
+    it copies (every object it touches) and, under TensorFlow, for the eager
+    runtime's start and first kernels (40-100 ms per child). Done here, before
+    any learner code exists in this process: the assignment's imports cell
+    (trusted: the solution's), one cell compiled and run the way op_exec runs
+    them, one call's reply encoded and decoded, and a few TF ops with a
+    gradient. What it defined is removed; the learner's seeds are set after
+    this (``_serve_learner``). Not under a GPU: each prepared process would
+    claim the device's memory beside the running learner.
+    """
+    import glob
+
+    worker = Worker(-1, -1)
+    if preamble:
+        worker.op_preamble({"source": preamble})
+    scratch = Worker(-1, -1)
+    scratch.namespace = dict(worker.namespace)
+    scratch.op_exec({"cell": "warm-up", "source": WARM_UP_CELL})
+    try:
+        import numpy as np
+
+        argument = np.linspace(0.0, 1.0, 12).reshape(3, 4)
+    except ImportError:
+        argument = 1.0
+    reply = scratch._reply(scratch.namespace["warm_up"](argument))
+    codec.from_plain(codec.loads_frame_body(codec.dumps(reply)[4:])["value"])
+    import linecache
+
+    linecache.cache.pop("<cell warm-up>", None)
+    if "tensorflow" in sys.modules and not glob.glob("/dev/nvidia[0-9]*"):
+        tf = sys.modules["tensorflow"]
+        x = make_tf(codec.TFValue("EagerTensor", "float32", np.ones((2, 3), dtype=np.float32)))
+        w = tf.Variable(np.full((3, 2), 0.5, dtype=np.float32))
+        with tf.GradientTape() as tape:
+            logits = tf.matmul(x, w) + tf.constant(0.1)
+            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+                tf.one_hot([0, 1], 2), tf.nn.sigmoid(tf.nn.relu(logits))))
+        tape.gradient(loss, [w])[0].numpy()
+        codec.to_plain(loss)
+    return WarmUp(worker.namespace, preamble)
 
 
 # ---------------------------------------------------------------- zygote
@@ -456,7 +517,7 @@ def _become_learner(uid) -> None:
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _serve_learner(fds: list, alive_r: int | None, parent: int) -> None:
+def _serve_learner(fds: list, alive_r: int | None, parent: int, warmed: WarmUp | None = None) -> None:
     """The learner: stdout/stderr to its pipes, a new session, then the Worker loop.
 
     ``alive_r``: a pipe that reaches EOF when the keeper is gone (pid 1 of a namespace has no
@@ -484,7 +545,7 @@ def _serve_learner(fds: list, alive_r: int | None, parent: int) -> None:
         os.close(alive_r)
     _prctl(PR_SET_DUMPABLE, 1)
     seed_everything(0)
-    Worker(req_r, resp_w).serve()
+    Worker(req_r, resp_w, warmed).serve()
 
 
 def _exit_like(status: int) -> None:
@@ -504,7 +565,7 @@ def _run_submission(fds: list, uid, zygote_pid: int) -> None:
     _serve_learner(fds, None, zygote_pid)
 
 
-def _prepared_submission(handover, status_w: int, uid, zygote_pid: int) -> None:
+def _prepared_submission(handover, status_w: int, uid, zygote_pid: int, preamble: str | None) -> None:
     """In the zygote's fresh child: a submission's process made ready in advance (namespace mode).
 
     The keeper (this process, root, runs nothing of the learner's) unshares
@@ -512,7 +573,9 @@ def _prepared_submission(handover, status_w: int, uid, zygote_pid: int) -> None:
     pid 1 of its own pid namespace, which mounts its private /proc, /tmp and
     /dev/shm and waits, still root and running no learner code, until the
     zygote sends the submission's four pipes over ``handover``: only then does
-    it become the learner uid. The zygote prepares the next one while the
+    it become the learner uid. While it waits it runs the trusted warm-up
+    (:func:`warm_up`: the imports cell, TensorFlow's runtime) and says
+    "ready"; the zygote hands over only a ready process. The zygote prepares the next one while the
     current learner runs, so this setup (~10 ms) is not waited for.
 
     When the learner dies the kernel kills every process of its namespace
@@ -536,15 +599,25 @@ def _prepared_submission(handover, status_w: int, uid, zygote_pid: int) -> None:
         os.close(status_w)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # while it waits: die with the keeper
         _private_mounts()
+        # Before any thread exists: threads inherit no_new_privs, and (no uid change to
+        # come, unprivileged bwrap) no capabilities. As root the uid change clears every
+        # thread's capabilities (glibc applies setresuid to all of them).
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if uid is None:
+            _drop_capabilities()
         try:
+            warmed = warm_up(preamble)
+            # "ready": the zygote hands over only a process whose warm-up went through (a
+            # learner running beside it could have filled the pids cgroup or the memory).
+            handover.send(b"ready")
             message, fds, _, _ = socket.recv_fds(handover, 16, 4)
-        except OSError:
+        except BaseException:
             os._exit(1)
         if message != b"go" or len(fds) != 4:
             os._exit(1)
         handover.close()
         _become_learner(uid)
-        _serve_learner(fds, alive_r, 0)
+        _serve_learner(fds, alive_r, 0, warmed)
         return
     # The keeper: "kill" from the zygote arrives as SIGTERM.
     handover.close()
@@ -557,10 +630,10 @@ def _prepared_submission(handover, status_w: int, uid, zygote_pid: int) -> None:
     _exit_like(status)
 
 
-def _prepare(control, uid, zygote_pid: int):
+def _prepare(control, uid, zygote_pid: int, preamble: str | None):
     """A new :class:`Prepared`, or None when it cannot be made now (no pid or fd left)."""
     try:
-        return Prepared(control, uid, zygote_pid)
+        return Prepared(control, uid, zygote_pid, preamble)
     except OSError:
         return None
 
@@ -568,7 +641,7 @@ def _prepare(control, uid, zygote_pid: int):
 class Prepared:
     """The zygote's handle on a prepared submission process: keeper pid, handover socket, status pipe."""
 
-    def __init__(self, control, uid, zygote_pid: int):
+    def __init__(self, control, uid, zygote_pid: int, preamble: str | None):
         import socket
 
         self.handover, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -579,17 +652,22 @@ class Prepared:
                 control.close()
                 self.handover.close()
                 os.close(self.status_r)
-                _prepared_submission(theirs, status_w, uid, zygote_pid)
+                _prepared_submission(theirs, status_w, uid, zygote_pid, preamble)
             finally:
                 os._exit(70)
         theirs.close()
         os.close(status_w)
 
-    def hand_over(self, fds: list) -> bool:
-        """Give it the submission's pipes; False if it is not there any more (then discarded)."""
+    def hand_over(self, fds: list, ready_timeout: float = 60) -> bool:
+        """Give it the submission's pipes once it is ready; False if it is not there any more
+        or its warm-up failed (then discarded)."""
         import socket
 
         try:
+            self.handover.settimeout(ready_timeout)
+            if self.handover.recv(16) != b"ready":
+                raise OSError("the prepared process ended before it was ready")
+            self.handover.settimeout(None)
             socket.send_fds(self.handover, [b"go"], fds)
             return True
         except OSError:
@@ -796,9 +874,11 @@ def remove_tree(path: str) -> None:
     os.close(top)
 
 
-def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = True) -> None:
+def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = True,
+           preamble: str | None = None) -> None:
     """``learner_uid``: the uid learners run as (None: the zygote's own, when not root);
-    ``namespaces``: False to use the uid mode even where namespaces work."""
+    ``namespaces``: False to use the uid mode even where namespaces work; ``preamble``: the
+    assignment's imports cell, run by each prepared process before its learner exists."""
     import importlib
     import select
     import signal
@@ -823,7 +903,7 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
     control.sendall(b"ready " + mode.encode())
     zygote_pid = os.getpid()
     # Namespace mode keeps the next submission's process prepared (see _prepared_submission).
-    spare = _prepare(control, learner_uid, zygote_pid) if mode == "namespace" else None
+    spare = _prepare(control, learner_uid, zygote_pid, preamble) if mode == "namespace" else None
     exiting = []   # keepers that reported their namespace empty and are still exiting
     while True:
         try:
@@ -840,7 +920,7 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
         current = pid = None
         if mode == "namespace":
             for _ in range(2):   # a spare that is gone (killed from outside) is replaced once
-                candidate, spare = spare or _prepare(control, learner_uid, zygote_pid), None
+                candidate, spare = spare or _prepare(control, learner_uid, zygote_pid, preamble), None
                 if candidate is not None and candidate.hand_over(fds):
                     current = candidate
                     break
@@ -859,7 +939,7 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
                 control.sendall(b"exited 70")
                 continue
             # The next one's, while this one runs (it holds none of this one's pipes).
-            spare = _prepare(control, learner_uid, zygote_pid)
+            spare = _prepare(control, learner_uid, zygote_pid, preamble)
             watched = current.status_r
         else:
             watched = os.pidfd_open(pid)
@@ -903,7 +983,12 @@ def main(argv: list[str]) -> None:
     if "--zygote" in argv:
         preload = argv[argv.index("--preload") + 1].split(",") if "--preload" in argv else []
         uid = int(argv[argv.index("--learner-uid") + 1]) if "--learner-uid" in argv else None
-        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], uid, "--no-namespaces" not in argv)
+        preamble = None
+        if "--preamble" in argv:
+            with open(argv[argv.index("--preamble") + 1], encoding="utf-8") as handle:
+                preamble = handle.read()
+        zygote(int(argv[argv.index("--zygote") + 1]), [m for m in preload if m], uid, "--no-namespaces" not in argv,
+               preamble)
         return
     fd_in, fd_out = int(argv[argv.index("--fds") + 1]), int(argv[argv.index("--fds") + 2])
     seed_everything(0)

@@ -26,6 +26,7 @@ from pathlib import Path
 from autograder.sandbox import isolation
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+PREAMBLE_FILE = "preamble.txt"
 
 
 class SpawnError(RuntimeError):
@@ -57,8 +58,9 @@ class Child:
         return self._memory_exceeded()
 
 
-def prepare_dirs(helper_dir: Path | None) -> Path:
-    """A temp dir with work/ (the assignment's helper modules) and grader/ (child, codec)."""
+def prepare_dirs(helper_dir: Path | None, preamble: str | None = None) -> Path:
+    """A temp dir with work/ (the assignment's helper modules) and grader/ (child, codec, and the
+    assignment's imports cell when a zygote runs it ahead of its learners)."""
     root = Path(tempfile.mkdtemp(prefix="dlgrade-"))
     work, grader = root / "work", root / "grader"
     work.mkdir()
@@ -68,6 +70,8 @@ def prepare_dirs(helper_dir: Path | None) -> Path:
             shutil.copy2(path, work / path.name)
     for name in ("child.py", "codec.py"):
         shutil.copy2(PACKAGE_DIR / name, grader / name)
+    if preamble is not None:
+        (grader / PREAMBLE_FILE).write_text(preamble, encoding="utf-8")
     # Readable by uid 65534, writable by nobody but us.
     for path in (root, work, grader, *work.iterdir(), *grader.iterdir()):
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -115,14 +119,16 @@ class Zygote:
     """One warm sandboxed process that forks a fresh learner child per start."""
 
     def __init__(self, helper_dir: Path | None, limits: isolation.Limits, preload: list[str],
-                 strategy: str | None = None, ready_timeout: float = 120):
-        self.root = prepare_dirs(helper_dir)
+                 strategy: str | None = None, ready_timeout: float = 120, preamble: str | None = None):
+        self.root = prepare_dirs(helper_dir, preamble)
         self.limits = limits
         self.lock = threading.Lock()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         strategy = strategy or isolation.available_strategy()
         grader = self.root / "grader"
         args = [str(grader / "child.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
+        if preamble is not None:   # run by each prepared learner process before it is handed a learner
+            args += ["--preamble", str(grader / PREAMBLE_FILE)]
         # As root the zygote stays root (bwrap: with a few capabilities) and
         # runs its learners as a private uid it never has itself: a learner
         # cannot signal, renice or prlimit it, and RLIMIT_NPROC counts the
@@ -239,8 +245,10 @@ _STARTER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pref
 class ZygoteSpawner:
     """The spawner a LearnerProcess uses in a long-lived grader: the shared zygote."""
 
-    def __init__(self, key: str, helper_dir: Path | None, limits: isolation.Limits, preload: list[str], strategy=None):
+    def __init__(self, key: str, helper_dir: Path | None, limits: isolation.Limits, preload: list[str], strategy=None,
+                 preamble: str | None = None):
         self.key, self.helper_dir, self.limits, self.preload, self.strategy = key, helper_dir, limits, preload, strategy
+        self.preamble = preamble
 
     def warm(self) -> "Zygote":
         """The shared zygote, started if needed.
@@ -255,7 +263,8 @@ class ZygoteSpawner:
             if zygote is None or not zygote.alive():
                 if zygote is not None:
                     zygote.close()
-                zygote = _STARTER.submit(Zygote, self.helper_dir, self.limits, self.preload, self.strategy).result()
+                zygote = _STARTER.submit(Zygote, self.helper_dir, self.limits, self.preload, self.strategy,
+                                         preamble=self.preamble).result()
                 _ZYGOTES[self.key] = zygote
             return zygote
 
