@@ -331,17 +331,18 @@ def warm_up(preamble: str | None) -> WarmUp:
     """Trusted work a prepared process does while the previous learner still runs.
 
     A child forked from the zygote pays, on its first requests, for the pages
-    it copies (every object it touches) and, under TensorFlow, for the eager
-    runtime's start and first kernels (40-100 ms per child). Done here, before
-    any learner code exists in this process: the assignment's imports cell
-    (trusted: the solution's), one cell compiled and run the way op_exec runs
-    them, one call's reply encoded and decoded, and a few TF ops with a
-    gradient. What it defined is removed; the learner's seeds are set after
-    this (``_serve_learner``). Not under a GPU: each prepared process would
-    claim the device's memory beside the running learner.
-    """
-    import glob
+    it copies (every object it touches). Done here, before any learner code
+    exists in this process: the assignment's imports cell (trusted: the
+    solution's), one cell compiled and run the way op_exec runs them, one
+    call's reply encoded and decoded. What it defined is removed; the
+    learner's seeds are set after this (``_serve_learner``).
 
+    Not TensorFlow's runtime (its start and first kernels cost each TF child
+    40-100 ms): tried, and a TF grade took 1.6 times as long. The prepared
+    process shares the sandbox's CPU quota (one CPU) with the running learner,
+    so its ~130 ms of TF start-up was throttled beside the learner's own work
+    instead of hidden, and each next child waited for it.
+    """
     worker = Worker(-1, -1)
     if preamble:
         worker.op_preamble({"source": preamble})
@@ -359,16 +360,6 @@ def warm_up(preamble: str | None) -> WarmUp:
     import linecache
 
     linecache.cache.pop("<cell warm-up>", None)
-    if "tensorflow" in sys.modules and not glob.glob("/dev/nvidia[0-9]*"):
-        tf = sys.modules["tensorflow"]
-        x = make_tf(codec.TFValue("EagerTensor", "float32", np.ones((2, 3), dtype=np.float32)))
-        w = tf.Variable(np.full((3, 2), 0.5, dtype=np.float32))
-        with tf.GradientTape() as tape:
-            logits = tf.matmul(x, w) + tf.constant(0.1)
-            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
-                tf.one_hot([0, 1], 2), tf.nn.sigmoid(tf.nn.relu(logits))))
-        tape.gradient(loss, [w])[0].numpy()
-        codec.to_plain(loss)
     return WarmUp(worker.namespace, preamble)
 
 
