@@ -212,6 +212,8 @@ THREADS_CELL = '''
 import os
 
 def linear_function():
+    if "tensorflow" in __import__("sys").modules:   # TF's thread pools start with its first op
+        __import__("tensorflow").constant(1.0) + 1.0
     found = []
     for task in os.listdir("/proc/self/task"):
         with open(f"/proc/self/task/{task}/status") as handle:
@@ -224,9 +226,10 @@ def linear_function():
 
 @pytest.mark.parametrize("name", ["optimization", "tensorflow_intro"])
 def test_every_thread_of_a_warmed_learner_is_the_learner(name):
-    """A prepared process runs the trusted warm-up (imports cell; TensorFlow's runtime, whose
-    thread pools it starts) before it becomes the learner: every thread it then has, those
-    pools' included, has the learner's uid, no capabilities and no_new_privs."""
+    """A prepared process runs the trusted warm-up (the imports cell) as root before it becomes
+    the learner: every thread the learner has (TensorFlow's pools included, and any a warm-up
+    would start) has the learner's uid, no capabilities and no_new_privs. (Shown to fail when
+    the uid change is made for the calling thread only and TF's pools exist before it.)"""
     import os
 
     from autograder.grading.grade import warm_spawner
