@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -395,10 +396,55 @@ class Cgroups:
         return memory_event_count(self.paths)
 
 
+# A sandbox's cgroups are named after the grading process that made them, so that cgroups
+# left by one that was killed (kill -9 skips every clean-up) can be told from those in use.
+_CGROUP_NAME = re.compile(r"dlgrade-(\d+)-[0-9a-f]{12}")
+
+
+def _cgroup_folders() -> list:
+    version = cgroup_version()
+    if version == 1:
+        return [CGROUP_ROOT / controller for controller in V1_CONTROLLERS]
+    return [_v2_parent()] if version == 2 else []
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@lru_cache(maxsize=None)
+def remove_stale_cgroups() -> int:
+    """Remove the empty cgroups of grading processes that are gone; how many. Once per process."""
+    removed = 0
+    for folder in _cgroup_folders():
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            found = _CGROUP_NAME.fullmatch(entry.name)
+            if found is None or _process_alive(int(found.group(1))):
+                continue
+            try:
+                entry.rmdir()      # refused while a process is still in it
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def make_cgroups(limits: Limits) -> Cgroups:
     """New cgroups with ``limits``' memory, processes and CPU share (empty when cgroups do not work)."""
     version = cgroup_version()
-    name = f"dlgrade-{uuid.uuid4().hex[:12]}"
+    if version is not None:
+        remove_stale_cgroups()
+    name = f"dlgrade-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     made = Cgroups([], version)
     memory = limits.memory_mb * 1024 * 1024
     quota = f"{int(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}" if limits.cpus else "max"
