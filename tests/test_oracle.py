@@ -288,3 +288,25 @@ def test_a_prepared_process_whose_warm_up_fails_is_never_handed_a_learner(tmp_pa
     finally:
         process.close()
         spawner.warm().close()
+
+
+def test_a_closed_zygote_is_replaced_even_while_its_sandbox_is_still_dying():
+    """A zygote closed because its child would not end (a TF fork bomb takes longer to tear down
+    than the grader waits) is never handed the next function: before, its sandbox still looked
+    alive for a while and the next spawn failed with "zygote already has a live child"."""
+    from autograder.grading.grade import warm_spawner
+
+    spec = catalogue.load("initialization")
+    spawner = warm_spawner(spec, None)
+    dying = spawner.warm()
+    kill = dying.proc.kill
+    dying.proc.kill = lambda: None      # its sandbox takes its time to die
+    dying.busy = True                   # with the child that would not end
+    try:
+        dying.close()
+        assert not dying.alive()
+        fresh = spawner.warm()
+        assert fresh is not dying and fresh.alive()
+        fresh.spawn().kill()
+    finally:
+        kill()

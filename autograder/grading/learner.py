@@ -269,10 +269,16 @@ class LearnerProcess:
         if name == self.function:
             return
         self.function = name
-        self.deadline = time.monotonic() + self.function_timeout
         self.replies.clear()
-        if not self.start_in_background(close_first=True, start=self.wants_child(name)):
+
+        def switch():
             self.close_process()
+            # The budget starts once the previous child is gone: its end (seconds, for a fork
+            # bomb being torn down) is not this function's time.
+            self.deadline = time.monotonic() + self.function_timeout
+
+        if not self.start_in_background(first=switch, start=self.wants_child(name)):
+            switch()
 
     def wants_child(self, name: str) -> bool:
         """Whether ``name``'s checks will call the child (False: they fail without it, e.g. it is missing)."""
@@ -344,7 +350,7 @@ class LearnerProcess:
         if self.own_spawner:
             self.spawner.close()
 
-    def start_in_background(self, close_first: bool = False, start: bool = True) -> bool:
+    def start_in_background(self, first=None, start: bool = True) -> bool:
         """Fork the child and run the cells while the caller starts pytest; False if not done here.
 
         The two overlap on separate cores; the first call waits for this. A
@@ -359,8 +365,8 @@ class LearnerProcess:
             return False
 
         def prestart():
-            if close_first:
-                self.close_process()
+            if first is not None:
+                first()
             if start:
                 try:
                     self.ensure_started()

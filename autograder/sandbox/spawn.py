@@ -123,6 +123,7 @@ class Zygote:
         self.root = prepare_dirs(helper_dir, preamble)
         self.limits = limits
         self.lock = threading.Lock()
+        self.closed = False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         strategy = strategy or isolation.available_strategy()
         grader = self.root / "grader"
@@ -163,7 +164,9 @@ class Zygote:
         self.busy = False
 
     def alive(self) -> bool:
-        return self.proc.popen.poll() is None
+        # A closed zygote is never used again, even while its sandbox is still dying (a fork
+        # bomb of TF processes takes seconds to tear down): it may still have a "live" child.
+        return not self.closed and self.proc.popen.poll() is None
 
     def spawn(self) -> Child:
         with self.lock:
@@ -222,6 +225,7 @@ class Zygote:
                      limits_enforced=tuple(cgroups.enforced))
 
     def close(self) -> None:
+        self.closed = True
         try:
             self.control.close()
         except OSError:
