@@ -564,9 +564,9 @@ def _prepared_submission(handover, status_w: int, uid, zygote_pid: int, preamble
     pid 1 of its own pid namespace, which mounts its private /proc, /tmp and
     /dev/shm and waits, still root and running no learner code, until the
     zygote sends the submission's four pipes over ``handover``: only then does
-    it become the learner uid. While it waits it runs the trusted warm-up
-    (:func:`warm_up`: the imports cell, TensorFlow's runtime) and says
-    "ready"; the zygote hands over only a ready process. The zygote prepares the next one while the
+    it become the learner uid. Before it waits it runs the trusted warm-up
+    (:func:`warm_up`: the imports cell) and says "ready"; the zygote hands
+    over only a ready process. The zygote prepares the next one while the
     current learner runs, so this setup (~10 ms) is not waited for.
 
     When the learner dies the kernel kills every process of its namespace
@@ -590,9 +590,9 @@ def _prepared_submission(handover, status_w: int, uid, zygote_pid: int, preamble
         os.close(status_w)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # while it waits: die with the keeper
         _private_mounts()
-        # Before any thread exists: threads inherit no_new_privs, and (no uid change to
-        # come, unprivileged bwrap) no capabilities. As root the uid change clears every
-        # thread's capabilities (glibc applies setresuid to all of them).
+        # Before the warm-up runs anything: a thread it may start inherits no_new_privs and
+        # (no uid change to come, unprivileged bwrap) no capabilities. As root the uid change
+        # clears every thread's capabilities (glibc applies setresuid to all of them).
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         if uid is None:
             _drop_capabilities()
