@@ -1,7 +1,8 @@
 """The learner process: runs a submission's graded cells and answers calls.
 
-Started by the oracle inside the sandbox with two inherited pipe descriptors
-(``--fds IN OUT``). It reads length-prefixed JSON requests and writes replies;
+Started by the grader (grading/learner.py, directly or through a zygote)
+inside the sandbox with two inherited pipe descriptors (``--fds IN OUT``), or
+handed them by its zygote. It reads length-prefixed JSON requests and writes replies;
 every value is encoded with ``codec`` (plain data only). The learner's
 stdout/stderr go to the sandbox's own pipes, never to the protocol pipe.
 
@@ -9,8 +10,8 @@ Requests: ``exec`` (run one cell, graded statements only), ``call`` (call a
 function defined by the cells), ``probe`` (run a grader-supplied snippet
 against the learner's namespace), ``seed``.
 
-Nothing in this file is trusted by the oracle: a submission can patch it at
-run time, and the oracle only ever receives plain data it checks itself.
+Nothing in this file is trusted by the grader: a submission can patch it at
+run time, and the grader only ever receives plain data it checks itself.
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ import random
 import sys
 import traceback
 
-try:  # in the sandbox codec.py sits beside this file; in the oracle it is a package module
+try:  # in the sandbox codec.py sits beside this file; in the grader it is a package module
     import codec
-except ImportError:  # pragma: no cover - exercised when imported by the oracle
+except ImportError:  # pragma: no cover - exercised when imported by the grader
     from autograder.sandbox import codec
 
 # What runs to grade. A notebook is graded by its definitions, taken from
@@ -369,7 +370,7 @@ def warm_up(preamble: str | None) -> WarmUp:
 # TensorFlow) and forks one fresh learner per submission. It runs no learner
 # code, and as root (inside bubblewrap with a few capabilities, or the
 # container's root under setpriv) so that no learner ever has its uid: a
-# learner cannot signal, renice, prlimit or ptrace it. The oracle sends "fork"
+# learner cannot signal, renice, prlimit or ptrace it. The grader sends "fork"
 # over a SOCK_SEQPACKET control socket with the new learner's request and reply
 # pipes and its stdout/stderr. One submission lives at a time, in the
 # sandbox's cgroups (memory, pids, CPU quota).
@@ -902,7 +903,7 @@ def zygote(control_fd: int, preload: list[str], learner_uid, namespaces: bool = 
         except OSError:
             return
         if not message:
-            return  # the oracle went away
+            return  # the grader went away
         if message != b"fork" or len(fds) != 4:
             for fd in fds:
                 os.close(fd)

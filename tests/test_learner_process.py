@@ -1,9 +1,11 @@
-"""The oracle's learner process: calls listed as repeatable are answered once.
+"""The learner process (grading/learner.py): repeatable calls, prepared children, zygote replacement.
 
 An assignment's ``repeatable_calls`` (assignment.toml) lets several checks ask
 a deterministic learner function the same question for the price of one
-round trip. These tests count the child's real calls with a function that
-returns how often it ran.
+round trip: those tests count the child's real calls with a function that
+returns how often it ran. The others check the zygote's prepared processes
+(root while they wait, no learner pipe, every thread the learner's, replaced
+when lost or when their warm-up fails) and that a closed zygote is replaced.
 """
 import numpy as np
 import pytest
