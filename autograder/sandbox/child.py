@@ -1,8 +1,8 @@
 """The learner process: runs a submission's graded cells and answers calls.
 
-Started by the grader (grading/learner.py, directly or through a zygote)
-inside the sandbox with two inherited pipe descriptors (``--fds IN OUT``), or
-handed them by its zygote. It reads length-prefixed JSON requests and writes replies;
+Started by the grader (grading/learner.py) inside the sandbox with two
+inherited pipe descriptors (``--fds IN OUT``), or forked by a zygote and handed
+them (see zygote below). It reads length-prefixed JSON requests and writes replies;
 every value is encoded with ``codec`` (plain data only). The learner's
 stdout/stderr go to the sandbox's own pipes, never to the protocol pipe.
 

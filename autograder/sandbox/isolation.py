@@ -414,7 +414,7 @@ def _process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass   # alive, under another uid
     return True
 
 
