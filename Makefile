@@ -55,5 +55,11 @@ docker-images:
 docker-test: setup
 	docker/test.sh
 
+# ruff (lint and format, settings in pyproject.toml) over the whole tree, mypy over autograder/.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 clean:
 	rm -rf demo-out bench/out .pytest_cache

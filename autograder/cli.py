@@ -26,7 +26,6 @@ from pathlib import Path
 from autograder.grading import catalogue
 
 OK, BELOW, USAGE, GRADER_FAILURE = 0, 1, 2, 3
-DEBUG_ENV = "DLGRADE_DEBUG"   # set: print the traceback of a grader failure
 
 
 class UsageError(Exception):
@@ -37,7 +36,7 @@ def cmd_release(args) -> int:
     from autograder.course import release
 
     for name in args.names or catalogue.names():
-        print(f"released {release.release(name).relative_to(catalogue.ROOT)}")
+        print(f"released {release.release(name).relative_to(catalogue.root())}")
     return OK
 
 
@@ -182,7 +181,7 @@ def cmd_new(args) -> int:
         print(f"dlgrade new: {exc}", file=sys.stderr)
         return 2
     for path in written:
-        print(f"wrote {path.relative_to(catalogue.ROOT) if path.is_relative_to(catalogue.ROOT) else path}")
+        print(f"wrote {path.relative_to(catalogue.root()) if path.is_relative_to(catalogue.root()) else path}")
     return 0
 
 
@@ -253,16 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
 ISOLATION_CHECKED = {"grade": ("notebook", "out"), "check": ("notebook",), "batch": ("submissions", "out")}
 
 
-def check_isolation(args) -> None:
-    """Under setpriv: refuse (IsolationRefused) unless the learner's uid cannot read what it must not."""
+def check_isolation(args) -> str | None:
+    """Under setpriv: refuse (IsolationRefused) unless the learner's uid cannot read what it must not.
+
+    Returns what --accept-unisolated accepted (None: nothing to accept)."""
     from autograder.sandbox import isolation
 
-    os.environ.pop(isolation.UNISOLATED_ENV, None)   # what an earlier main() in this process accepted
     if args.command not in ISOLATION_CHECKED:
-        return
-    paths = [catalogue.SUITES_DIR, catalogue.ROOT / "solutions"]
+        return None
+    paths = [catalogue.SUITES_DIR, catalogue.root() / "solutions"]
     paths += [getattr(args, key) for key in ISOLATION_CHECKED[args.command] if getattr(args, key, None)]
-    isolation.ensure_isolated(paths, accept_unisolated=args.accept_unisolated)
+    return isolation.ensure_isolated(paths, accept_unisolated=args.accept_unisolated)
 
 
 class _ClosedPipeSafe:
@@ -305,25 +305,37 @@ class _ClosedPipeSafe:
 
 
 def main(argv=None) -> int:
+    """The process's edge: the environment and the flags become one Settings, used while it runs."""
+    from autograder.sandbox import settings
+
     stdout = sys.stdout
     sys.stdout = _ClosedPipeSafe(stdout)
     try:
+        run_settings = settings.Settings.from_environment(os.environ)
+    except settings.SettingsError as exc:
+        print(f"dlgrade: {exc}", file=sys.stderr)
+        return USAGE
+    previous = settings.use(run_settings)
+    try:
         return _main(argv)
     finally:
+        settings.use(previous)
         sys.stdout.flush()
         sys.stdout = stdout
 
 
 def _main(argv) -> int:
+    from autograder.sandbox import settings
     from autograder.sandbox.isolation import IsolationRefused
 
     args = build_parser().parse_args(argv)
     os.umask(0o077)   # reports, batch state and outputs: readable by their owner only
     try:
-        check_isolation(args)
+        accepted = check_isolation(args)
     except IsolationRefused as exc:
         print(f"dlgrade {args.command}: {exc}", file=sys.stderr)
         return GRADER_FAILURE
+    settings.use(settings.current().but(unisolated=accepted))
     try:
         return args.func(args)
     except (UsageError, catalogue.UnknownAssignment) as exc:
@@ -331,10 +343,10 @@ def _main(argv) -> int:
         return USAGE
     except Exception as exc:  # a bug in dlgrade or a hidden suite, never the learner's input
         print(f"dlgrade {args.command}: grader failure: {type(exc).__name__}: {str(exc)[:2000]}", file=sys.stderr)
-        if os.environ.get(DEBUG_ENV):
+        if settings.current().debug:
             traceback.print_exc()
         else:
-            print(f"(set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+            print("(set DLGRADE_DEBUG=1 for the traceback)", file=sys.stderr)
         return GRADER_FAILURE
 
 

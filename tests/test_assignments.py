@@ -13,7 +13,7 @@ def test_assignments_are_discovered_with_points_and_limits():
     assert names == sorted(names)
     assert {"initialization", "regularization", "gradient_checking", "optimization", "tensorflow_intro"} <= set(names)
     suites = {p.name for p in catalogue.SUITES_DIR.iterdir() if (p / "assignment.toml").exists()}
-    solutions = {p.stem for p in (catalogue.ROOT / "solutions").glob("*.ipynb")}
+    solutions = {p.stem for p in (catalogue.root() / "solutions").glob("*.ipynb")}
     assert set(names) == suites & solutions
     for name in names:
         spec = catalogue.load(name)

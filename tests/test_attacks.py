@@ -29,7 +29,8 @@ import nbformat
 import pytest
 
 from autograder.cli import main as dlgrade
-from autograder.grading.catalogue import ROOT, SUITES_DIR
+from autograder.grading.catalogue import SUITES_DIR
+from tests.nbtools import ROOT
 from autograder.grading.grade import grade_notebook
 from autograder.grading.reports import feedback_markdown, md_inline
 from autograder.sandbox import isolation, spawn
@@ -289,7 +290,6 @@ def batch(tmp_path_factory, listener) -> dict:
             write(victim_nb, submissions / f"{attack}-{victim}.ipynb")
     (submissions / "c7-nested.ipynb").write_text(NESTED_JSON)
     code = dlgrade(["batch", str(submissions), "--out", str(out), "--workers", "1", *UNISOLATED_FLAG])
-    os.environ.pop(isolation.UNISOLATED_ENV, None)   # set by that run, for its reports only
     assert code == 0
     results = {"__out__": out}
     for report in out.glob("*/*/results.json"):   # <learner>/<assignment>/ ("unknown" when unreadable)
@@ -366,7 +366,6 @@ def test_reading_protected_files_alone(tmp_path, baseline):
         assert dlgrade(["grade", str(path), "--out", str(out)]) == 3
         assert not (out / "results.json").exists()
         assert dlgrade(["grade", str(path), "--out", str(out), "--accept-unisolated"]) == 0
-        os.environ.pop(isolation.UNISOLATED_ENV, None)
         written = json.loads((out / "results.json").read_text())
         assert any(n.startswith(UNISOLATED_NOTE) for n in written["notes"])
         assert UNISOLATED_NOTE in (out / "feedback.md").read_text()
@@ -512,7 +511,6 @@ def test_deeply_nested_notebook_and_deep_tmp_tree_alone(tmp_path, baseline, caps
     assert dlgrade(["grade", str(nested), "--assignment", A, *UNISOLATED_FLAG]) == 2
     shown = capsys.readouterr()
     assert "0 / 11" in shown.out and "nested too deeply" in shown.err and "Traceback" not in shown.err
-    os.environ.pop(isolation.UNISOLATED_ENV, None)   # set by that run, for its reports only
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c7-deep"])
     zygote = spawn._ZYGOTES[f"{A}:None"]
     assert zygote.alive()

@@ -417,10 +417,13 @@ def own_course(tmp_path, monkeypatch):
     shutil.copy(solution_path(A), root / "solutions" / f"{A}.ipynb")
     suites = tmp_path / "suites"
     shutil.copytree(catalogue.SUITES_DIR / A, suites / A)
-    monkeypatch.setattr(catalogue, "ROOT", root)
+    from autograder.sandbox import settings
+
+    previous = settings.use(settings.current().but(root=root))
     monkeypatch.setattr(catalogue, "SUITES_DIR", suites)
     catalogue.load.cache_clear()
     yield root, suites / A
+    settings.use(previous)
     catalogue.load.cache_clear()
 
 

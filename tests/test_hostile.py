@@ -240,7 +240,8 @@ def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, target, b
 
 @pytest.mark.skipif(not ISOLATED, reason="needs the bubblewrap sandbox (apt-get install bubblewrap)")
 def test_hidden_suite_and_solutions_are_not_readable(tmp_path, target, baseline_score):
-    from autograder.grading.catalogue import ROOT, SUITES_DIR
+    from autograder.grading.catalogue import SUITES_DIR
+    from tests.nbtools import ROOT
 
     a = target[0]
     secrets = [str(SUITES_DIR / a / f"test_{a}.py"), str(ROOT / "solutions" / f"{a}.ipynb")]

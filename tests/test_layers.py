@@ -1,9 +1,9 @@
 """The engine's layers and the import rule (docs/ARCHITECTURE.md).
 
 Each folder of ``autograder/`` is a layer and may import only from the layers
-below it. The learner-side modules (``sandbox/child.py``, ``sandbox/codec.py``)
-are copied into the sandbox and run there: they may import nothing from
-``autograder`` but each other. Imports are read with ``ast`` (every ``import``
+below it. The learner-side modules (``sandbox/child.py`` and what it imports:
+``spawn.LEARNER_SIDE_MODULES``) are copied into the sandbox and run there: they
+may import nothing from ``autograder`` but each other. Imports are read with ``ast`` (every ``import``
 statement, also inside functions), so a lazy import cannot hide an upward edge.
 """
 from __future__ import annotations
@@ -28,8 +28,16 @@ ALLOWED = {
     "cli": {"", "sandbox", "grading", "course", "batch", "cli"},
 }
 # Run inside the sandbox: the only autograder modules they may name.
-LEARNER_SIDE = {"autograder.sandbox.child": {"autograder.sandbox.codec"},
-                "autograder.sandbox.codec": set()}
+_LEARNER_MODULES = ("child", "worker", "zygote", "prepared", "kernel", "cleanup", "codec")
+LEARNER_SIDE = {f"autograder.sandbox.{name}": {f"autograder.sandbox.{other}" for other in _LEARNER_MODULES}
+                for name in _LEARNER_MODULES}
+
+
+def test_the_learner_side_set_is_what_the_sandbox_gets():
+    """The modules copied into the sandbox are exactly the ones held to the learner-side rule."""
+    from autograder.sandbox import spawn
+
+    assert {name.removesuffix(".py") for name in spawn.LEARNER_SIDE_MODULES} == set(_LEARNER_MODULES)
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -94,6 +102,8 @@ def test_every_module_is_in_a_known_layer():
 
 @pytest.mark.parametrize("module, line", [
     ("sandbox/child.py", "from autograder.grading import plugin\n"),
+    ("sandbox/zygote.py", "from autograder.sandbox import isolation\n"),
+    ("sandbox/worker.py", "from autograder.sandbox import statements\n"),
     ("sandbox/codec.py", "import autograder.sandbox.isolation\n"),
     ("sandbox/spawn.py", "from autograder.grading.learner import LearnerProcess\n"),
     ("grading/checks.py", "from autograder.batch import state\n"),

@@ -138,7 +138,7 @@ def _processes() -> dict:
 
 
 def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_replaced_when_lost():
-    """In namespace mode the zygote keeps the next submission's process ready (see child.py,
+    """In namespace mode the zygote keeps the next submission's process ready (see sandbox/prepared.py,
     _prepared_submission). While a learner runs, the spare runs none of its code and has no uid a
     learner has; killed from outside, the next function is graded in a freshly forked child."""
     import os

@@ -15,7 +15,7 @@ import pytest
 from autograder.grading import catalogue
 from autograder.grading.grade import grade_notebook
 from autograder.grading.notebook import extract
-from autograder.sandbox.child import classify_statements, graded_statements
+from autograder.sandbox.statements import classify_statements, graded_statements
 from tests.nbtools import graded_cell, solution_path, write
 
 A = "initialization"

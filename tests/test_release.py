@@ -19,7 +19,7 @@ def test_every_assignment_folder_has_the_same_shape():
         folder = spec.released_notebook.parent
         for piece in (f"{name}.ipynb", f"{name}_utils.py", "public_tests.py"):
             assert (folder / piece).is_file(), f"{folder / piece} is missing"
-        suite = catalogue.ROOT / "autograder" / "suites" / name
+        suite = catalogue.root() / "autograder" / "suites" / name
         assert (suite / f"test_{name}.py").is_file() and (suite / "assignment.toml").is_file()
 
 
@@ -152,7 +152,7 @@ def test_readme_says_how_to_get_a_kernel_and_its_commands_work(tmp_path):
     import sys
     from pathlib import Path
 
-    readme = (catalogue.ROOT / "README.md").read_text()
+    readme = (catalogue.root() / "README.md").read_text()
     learners = readme[readme.index("## Learners"):readme.index("## Graders")]
     assert ".venv/bin/jupyter lab" in learners
     assert ".venv/bin/python -m ipykernel install --user --name dlgrade" in learners
@@ -171,7 +171,7 @@ def test_readme_table_lists_every_assignment():
     "Add the README table row yourself"); a new assignment without its row fails here."""
     import re
 
-    readme = (catalogue.ROOT / "README.md").read_text()
+    readme = (catalogue.root() / "README.md").read_text()
     table = readme[:readme.index("## ")] if "## " in readme else readme
     rows = re.findall(r"^\| \d+ \| `(\w+)` \|", table, flags=re.M)
     assert sorted(rows) == sorted(NAMES), rows

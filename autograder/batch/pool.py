@@ -37,6 +37,7 @@ from typing import Callable
 
 from autograder.grading import catalogue
 from autograder.grading.results import Result, zero_result
+from autograder.sandbox import settings
 
 # Not fork: TensorFlow (imported by TF assignments' graders and zygotes) is not fork-safe.
 MP_CONTEXT = "spawn"
@@ -80,12 +81,15 @@ def _ignore_terminal_signal(signum, frame) -> None:
     (and kills its workers). A handler, not SIG_IGN, so that exec'd sandboxes get the default back."""
 
 
-def _init_worker(started, warm: bool, parent_pid: int | None = None) -> None:
-    """Worker initializer: die with the batch; remember the start-report queue; pay the grader's imports
-    before the first job."""
+def _init_worker(started, warm: bool, parent_pid: int | None = None,
+                 run_settings: settings.Settings | None = None) -> None:
+    """Worker initializer: die with the batch; the batch's settings; remember the start-report queue;
+    pay the grader's imports before the first job."""
     import signal
 
     global _started_queue
+    if run_settings is not None:
+        settings.use(run_settings)
     if parent_pid is not None:
         die_with_parent(parent_pid)
     for number in (signal.SIGINT, signal.SIGHUP):
@@ -162,7 +166,7 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     context = multiprocessing.get_context(MP_CONTEXT)
     started_queue = context.SimpleQueue()
     executor = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_init_worker,
-                                   initargs=(started_queue, grade is grade_submission, os.getpid()))
+                                   initargs=(started_queue, grade is grade_submission, os.getpid(), settings.current()))
     running: dict = {}   # future -> (job, started): started is None until its worker picks it up
     by_index: dict = {}  # the index sent to the worker -> future
     suspects: list = []
@@ -262,7 +266,8 @@ def _kill_workers(executor: ProcessPoolExecutor) -> None:
 _grading_thread = None   # on a Dask worker: the one thread that grades (see _on_long_lived_thread)
 
 
-def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignment) -> dict:
+def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignment,
+                          run_settings: settings.Settings) -> dict:
     """Run a Dask task's grading on one thread that lives as long as the worker process.
 
     The engine's sandboxes die with the *thread* that started them (PR_SET_PDEATHSIG),
@@ -276,13 +281,15 @@ def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignme
     global _grading_thread
     from concurrent.futures import ThreadPoolExecutor
 
+    settings.use(run_settings)   # the batch's settings travel with each task
+
     if _grading_thread is None:
         _grading_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlgrade-grader")
     return _grading_thread.submit(grade, name, data, assignment).result()
 
 
 def _submit(client, grade: GradeFunction, job: Job, suffix: str):
-    return client.submit(_on_long_lived_thread, grade, job.name, job.data, job.grade_as, pure=False,
+    return client.submit(_on_long_lived_thread, grade, job.name, job.data, job.grade_as, settings.current(), pure=False,
                          key=f"dlgrade-{job.learner}-{job.assignment}-{job.sha256[:12]}{suffix}")
 
 
@@ -291,7 +298,7 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
 
     ``address`` is a scheduler address (``tcp://host:8786``) or ``local:N`` for a
     LocalCluster of N single-threaded worker processes. Workers must have dlgrade
-    installed with the same assignments (DLGRADE_ROOT). A task whose worker dies
+    installed with the same assignments (the batch's Settings.root). A task whose worker dies
     (more than the scheduler's ``allowed-failures`` times) is graded again alone;
     if its worker dies again, the job gets an error result. Not done here: the
     local pool's per-job deadline (a Dask task cannot be stopped); the engine's

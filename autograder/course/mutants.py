@@ -377,7 +377,7 @@ def validate_mutants(name: str) -> list:
     """
     declared = load(name)
     if not declared.mutants:
-        return [f"{mutants_path(name).relative_to(catalogue.ROOT)} declares no planted bug"]
+        return [f"{mutants_path(name).relative_to(catalogue.root())} declares no planted bug"]
     problems = [p for report in grade_mutants(name, public=True) for p in report.problems]
     for alt_name, (result, public) in grade_alternatives(name, public=True).items():
         if result["score"] != result["max_score"] or result.get("grader_error"):

@@ -31,7 +31,7 @@ NOTEBOOK_CHECK_NAME = "notebook_check.py"   # its name in each assignment folder
 
 # How the notebook is graded, stated in the first cell of every solution (and
 # so of every released notebook); tests/test_release.py checks it is there.
-# It describes the statement rule of autograder/sandbox/child.py.
+# It describes the statement rule of autograder/sandbox/statements.py.
 GRADING_RULES = """\
 **How this notebook is graded.** Write your code in the graded cells, between `# YOUR CODE HERE`
 and the end of each graded function, and keep the functions' names. The grader takes the

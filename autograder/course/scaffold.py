@@ -277,7 +277,7 @@ def _suite_function(function: str, args: list, points: float) -> str:
 
 
 def paths(name: str, root: Path | None = None) -> dict:
-    root = root or catalogue.ROOT
+    root = root or catalogue.root()
     suite = catalogue.SUITES_DIR / name
     return {
         "solution": root / "solutions" / f"{name}.ipynb",

@@ -20,13 +20,17 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.sandbox import codec, isolation
+from autograder.sandbox import codec, isolation, settings
 from autograder.grading.notebook import nbgrader_meta
-from autograder.sandbox.child import graded_statements, strip_magics
+from autograder.sandbox.statements import bound_names, definitions_only, parse_cell, strip_magics
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autograder/
-ROOT = Path(os.environ.get("DLGRADE_ROOT", PACKAGE_DIR.parent)).resolve()
 SUITES_DIR = PACKAGE_DIR / "suites"
+
+
+def root() -> Path:
+    """The course folder (solutions/, assignments/): the settings' root, else the checkout this package is in."""
+    return settings.current().root or PACKAGE_DIR.parent
 
 
 class UnknownAssignment(Exception):
@@ -91,7 +95,7 @@ class Assignment:
     suite_dir: Path
     graded_functions: list       # in notebook order
     points: dict                 # function -> points (public test cell metadata)
-    preamble: str                # the solution's imports cell
+    preamble: str                # the solution's imports cell, magics blanked
     config: AssignmentConfig
 
     @property
@@ -121,8 +125,8 @@ def metadata_notebook(name: str) -> Path:
     """Where the graded functions, points and imports are read: the solution, or, where there is
     none (the learner image, docker/Dockerfile.learner), the released notebook, which nbgrader
     leaves with the same metadata."""
-    solution = ROOT / "solutions" / f"{name}.ipynb"
-    return solution if solution.exists() else ROOT / "assignments" / name / f"{name}.ipynb"
+    solution = root() / "solutions" / f"{name}.ipynb"
+    return solution if solution.exists() else root() / "assignments" / name / f"{name}.ipynb"
 
 
 def names() -> list:
@@ -144,7 +148,7 @@ def load(name: str) -> Assignment:
         raise unknown_assignment(name)
     suite_dir = SUITES_DIR / name
     config = AssignmentConfig.from_toml(suite_dir / "assignment.toml")
-    solution_path = ROOT / "solutions" / f"{name}.ipynb"
+    solution_path = root() / "solutions" / f"{name}.ipynb"
     nb = nbformat.read(str(metadata_notebook(name)), as_version=4)
     graded, points, preamble = [], {}, ""
     for cell in nb.cells:
@@ -155,11 +159,11 @@ def load(name: str) -> Assignment:
         elif meta.get("grade") and grade_id.startswith("test_"):
             points[grade_id[len("test_"):]] = float(meta.get("points", 0))
         elif grade_id == "imports":
-            preamble = cell.source
+            preamble = strip_magics(cell.source)
     return Assignment(
         name=name,
         solution_path=solution_path,
-        release_dir=ROOT / "assignments" / name,
+        release_dir=root() / "assignments" / name,
         suite_dir=suite_dir,
         graded_functions=graded,
         points={f: points.get(f, 0.0) for f in graded},
@@ -181,13 +185,18 @@ def reference(name: str) -> types.ModuleType:
         sys.path.append(helper_dir)
     module = types.ModuleType(f"dlgrade_reference_{name}")
     namespace = module.__dict__
-    exec(compile(strip_magics(assignment.preamble), f"<{name} imports>", "exec"), namespace)
+    exec(compile(assignment.preamble, f"<{name} imports>", "exec"), namespace)
     nb = nbformat.read(str(assignment.solution_path), as_version=4)
+    # The statement rule a submission's cells get (grading/notebook.py), names tracked from the imports cell.
+    bound = {name for node in ast.parse(assignment.preamble).body for name in bound_names(node)}
+    # Every code cell binds names as it would in a submission; the solution cells are run.
     for cell in nb.cells:
-        if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
-            tree = ast.parse(strip_magics(cell.source))
-            kept, _ = graded_statements(tree)
-            exec(compile(ast.Module(body=kept, type_ignores=[]), f"<{name} solution>", "exec"), namespace)
+        if cell.cell_type != "code":
+            continue
+        source, tree = parse_cell(cell.source)
+        rule = definitions_only(source, tree, bound)
+        if nbgrader_meta(cell).get("solution"):
+            exec(compile(rule.runnable, f"<{name} solution>", "exec"), namespace)
     for function in assignment.config.pure_reference:
         namespace[function] = _memoized(namespace[function])
     return module

@@ -21,10 +21,11 @@ import pytest
 
 from autograder.grading import catalogue
 
-from autograder.sandbox import isolation
+from autograder.sandbox import isolation, settings
 
 from autograder.sandbox import spawn
-from autograder.grading.notebook import NotebookError, detect_assignment, extract, modules_imported_by, read_notebook
+from autograder.grading.notebook import (NotebookError, detect_assignment, extract, modules_imported_by, parse_code_cells,
+                                         read_notebook)
 from autograder.grading.learner import Learner, LearnerError, LearnerProcess
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
@@ -57,9 +58,10 @@ class _ProblemAwareProcess(LearnerProcess):
         return super().probe(source, inputs, timeout, what)
 
 
-def resolve_assignment(nb, requested: str | None) -> str:
+def resolve_assignment(nb, requested: str | None, parsed: list | None = None) -> str:
+    """``parsed``: the notebook's cells as notebook.parse_code_cells returned them (parsed here when None)."""
     known = catalogue.catalogue()
-    detected = detect_assignment(nb, known)
+    detected = detect_assignment(nb, known, parsed)
     meta = nb.get("metadata", {}).get("dlgrade", {})
     declared = meta.get("assignment") if isinstance(meta, dict) else None
     if requested:
@@ -142,12 +144,13 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     name = assignment
     try:
         nb, notes = read_notebook(path)
-        name = resolve_assignment(nb, assignment)
+        parsed = parse_code_cells(nb)   # each cell parsed once per grade
+        name = resolve_assignment(nb, assignment, parsed)
     except NotebookError as exc:
         return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
 
     spec = catalogue.load(name)
-    extraction = extract(nb, spec.graded_functions, spec.preamble)
+    extraction = extract(nb, spec.graded_functions, spec.preamble, parsed)
     notes += extraction.notes
     if spawner is None:
         spawner = warm_spawner(spec, strategy)
@@ -160,8 +163,9 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
                              3 * spec.config.call_timeout),
         max_reply_elements=spec.config.max_reply_elements, max_submission_elements=spec.config.max_submission_elements,
     )
-    if os.environ.get(isolation.UNISOLATED_ENV):
-        notes.insert(0, f"WARNING: graded with --accept-unisolated: {os.environ[isolation.UNISOLATED_ENV]}")
+    unisolated = settings.current().unisolated
+    if unisolated:
+        notes.insert(0, f"WARNING: graded with --accept-unisolated: {unisolated}")
     if spec.graded_functions:
         # The suites check functions in notebook order: the first one's child starts (in the
         # background, with a zygote) while pytest starts.

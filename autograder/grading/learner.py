@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.sandbox import codec, isolation, spawn
-from autograder.sandbox.child import strip_magics
+from autograder.sandbox.statements import kept_names_used, strip_magics
 
 OUTPUT_KEEP_BYTES = 64 * 1024
 MAX_RESTARTS = 6
@@ -41,8 +41,12 @@ class Cell:
     """One graded cell of the submission, as sent to the child."""
 
     cell_id: str
-    source: str
+    source: str                  # what runs: the statement rule already applied (grading/notebook.py)
     functions: list
+    # Top-level names the cell defines and the names it uses from other cells, from the
+    # extraction's parse (None: worked out from ``source`` when the process starts).
+    defines: set | None = None
+    uses: set | None = None
 
 
 @dataclass
@@ -387,7 +391,7 @@ class LearnerProcess:
         limits = self.limits
         return {
             "strategy": self.events.strategy or isolation.available_strategy(),
-            "separation": self.separation,   # namespace | uid | sandbox | none (see sandbox/child.py)
+            "separation": self.separation,   # namespace | uid | sandbox | none (see sandbox/zygote.py)
             "limits": [f"rlimit address space {limits.address_space_mb} MB", f"rlimit cpu {limits.cpu_seconds} s",
                        f"rlimit file size {limits.file_size_mb} MB", f"rlimit processes {limits.processes}",
                        *self.limits_enforced],
@@ -524,39 +528,33 @@ class LearnerProcess:
 
 
 def _cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
-    """(cell id -> top-level names it defines, cell id -> names it refers to), from each cell's AST.
+    """(cell id -> top-level names it defines, cell id -> names it refers to).
 
-    A cell's ``import numpy as np`` does not define ``np`` for the others when
-    the imports cell already does: another function's cell is not pulled in
-    (with its definition-time side effects) for a module every child has.
+    From the extraction's one parse of each cell where it gave them, else from
+    the cell's source (every statement of which runs). A cell's ``import numpy
+    as np`` does not define ``np`` for the others when the imports cell already
+    does: another function's cell is not pulled in (with its definition-time
+    side effects) for a module every child has.
     """
     import ast
 
     try:
-        provided = {(a.asname or a.name).split(".")[0] for node in ast.parse(strip_magics(preamble)).body
-                    if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+        provided = frozenset((a.asname or a.name).split(".")[0] for node in ast.parse(strip_magics(preamble)).body
+                             if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names)
     except SyntaxError:
-        provided = set()
+        provided = frozenset()
     defines, uses = {}, {}
     for cell in cells:
+        if cell.defines is not None and cell.uses is not None:
+            defines[cell.cell_id], uses[cell.cell_id] = set(cell.defines), set(cell.uses)
+            continue
         try:
-            tree = ast.parse(strip_magics(cell.source))
+            kept = ast.parse(cell.source).body
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             defines[cell.cell_id], uses[cell.cell_id] = set(cell.functions), set()
             continue
-        defined = set(cell.functions)
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                defined.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                defined.update((a.asname or a.name).split(".")[0] for a in node.names)
-                defined -= provided - set(cell.functions)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
-                    defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        defines[cell.cell_id] = defined
-        # What the cell defines itself (its own imports included) it does not need from another cell.
-        uses[cell.cell_id] = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - defined
+        defined, used = kept_names_used(kept, provided)
+        defines[cell.cell_id], uses[cell.cell_id] = defined | set(cell.functions), used - set(cell.functions)
     return defines, uses
 
 

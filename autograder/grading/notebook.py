@@ -14,11 +14,13 @@ Recovery rules (each recovery is noted in the report):
 What runs: the definitions of *every* code cell, in notebook order, so a
 graded function may use a helper, a constant or an import from another cell,
 as when the notebook runs top to bottom in Jupyter. The statement rule is
-``autograder.sandbox.child.skip_reason`` (imports, def/class, assignments of
+``autograder.sandbox.statements`` (imports, def/class, assignments of
 cheap values; never calls, loops or training); here it is applied with the
 names bound so far, and the skipped statements are blanked out of the source
 sent to the sandbox (line numbers kept for tracebacks). Each cell is still run
-on its own, so a cell that fails costs only what it defines.
+on its own, so a cell that fails costs only what it defines. Each cell is
+parsed once per grade (:func:`parse_code_cells`); detection and extraction
+share the parse.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.grading.learner import Cell
-from autograder.sandbox.child import bound_names, classify_statements, strip_magics
+from autograder.sandbox.statements import blank_magic_lines, bound_names, definitions_only, parse_cell, strip_magics
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 _DEF_RE = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
@@ -118,51 +120,81 @@ def nbgrader_meta(cell) -> dict:
     return nbg if isinstance(nbg, dict) else {}
 
 
+@dataclass
+class ParsedCell:
+    """One code cell, parsed once per grade."""
+
+    number: int                 # 1-based position among all cells (what the notes call "cell N")
+    source: str                 # magics blanked, line numbers kept
+    tree: ast.Module | None     # None when it does not parse
+    functions: list             # top-level function names (by regular expression when it does not parse)
+    error: str | None           # why it does not parse
+    grade_id: str | None
+
+
+def _parse(source: str) -> tuple:
+    """(magic-free source, tree or None, function names, error or None) for one cell's source."""
+    try:
+        cleaned, tree = parse_cell(source)
+    except SyntaxError as exc:
+        cleaned = blank_magic_lines(source)
+        names = _DEF_RE.findall(cleaned) + _GRADED_RE.findall(cleaned)
+        return cleaned, None, list(dict.fromkeys(names)), f"SyntaxError on line {exc.lineno}: {exc.msg}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        cleaned = blank_magic_lines(source)
+        return cleaned, None, list(dict.fromkeys(_DEF_RE.findall(cleaned))), \
+            f"the cell cannot be parsed ({type(exc).__name__})"
+    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return cleaned, tree, names, None
+
+
 def top_level_functions(source: str):
     """(function names, syntax error message or None) for one cell's source."""
-    cleaned = strip_magics(source)
-    try:
-        tree = ast.parse(cleaned)
-    except SyntaxError as exc:
-        names = _DEF_RE.findall(cleaned) + _GRADED_RE.findall(cleaned)
-        return list(dict.fromkeys(names)), f"SyntaxError on line {exc.lineno}: {exc.msg}"
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return list(dict.fromkeys(_DEF_RE.findall(cleaned))), f"the cell cannot be parsed ({type(exc).__name__})"
-    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return names, None
+    _, _, names, error = _parse(source)
+    return names, error
 
 
-def extract(nb, graded_functions: list, preamble: str = "") -> Extraction:
-    """The definitions of every code cell, and where each graded function is defined.
-
-    ``preamble``: the assignment's trusted imports cell, run before the
-    notebook's cells; the names it binds count as defined.
-    """
-    result = Extraction()
-    code_cells = [(i + 1, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
-    parsed = {}
-    # function -> [(cell number, syntax error or None)] in notebook order
-    definitions: dict = {name: [] for name in graded_functions}
-    claimed_by_metadata: dict = {}
-    for number, cell in code_cells:
+def parse_code_cells(nb) -> list:
+    """Every code cell of ``nb`` as a :class:`ParsedCell`, in notebook order."""
+    parsed = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
         source = cell.get("source", "")
         if not isinstance(source, str):
             source = "".join(source) if isinstance(source, list) else ""
-        names, error = top_level_functions(source)
-        parsed[number] = (source, names, error)
-        result.defined.update(names)
-        for name in names:
-            if name in definitions:
-                definitions[name].append((number, error))
+        cleaned, tree, names, error = _parse(source)
         grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in definitions:
-            claimed_by_metadata[grade_id] = number
+        parsed.append(ParsedCell(index + 1, cleaned, tree, names, error, grade_id if isinstance(grade_id, str) else None))
+    return parsed
+
+
+def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None = None) -> Extraction:
+    """The definitions of every code cell, and where each graded function is defined.
+
+    ``preamble``: the assignment's trusted imports cell, run before the
+    notebook's cells; the names it binds count as defined. ``parsed``: the
+    cells as :func:`parse_code_cells` returned them (parsed here when None).
+    """
+    result = Extraction()
+    cells = parse_code_cells(nb) if parsed is None else parsed
+    # function -> [(cell number, syntax error or None)] in notebook order
+    definitions: dict = {name: [] for name in graded_functions}
+    claimed_by_metadata: dict = {}
+    by_number = {cell.number: cell for cell in cells}
+    for cell in cells:
+        result.defined.update(cell.functions)
+        for name in cell.functions:
+            if name in definitions:
+                definitions[name].append((cell.number, cell.error))
+        if cell.grade_id in definitions:
+            claimed_by_metadata[cell.grade_id] = cell.number
 
     chosen: dict = {}
     for name in graded_functions:
         places = definitions[name]
         if not places:
-            result.problems[name] = _missing_message(name, claimed_by_metadata.get(name), parsed, result.defined)
+            result.problems[name] = _missing_message(name, claimed_by_metadata.get(name), by_number, result.defined)
             continue
         if len(places) > 1:
             numbers = ", ".join(str(n) for n, _ in places)
@@ -175,23 +207,26 @@ def extract(nb, graded_functions: list, preamble: str = "") -> Extraction:
         chosen.setdefault(number, []).append(name)
 
     bound = _preamble_names(preamble)
+    provided = frozenset(_preamble_imports(preamble))
     partly_run, not_run = [], []
-    for number, _ in code_cells:
-        source, names, error = parsed[number]
-        if error:
+    for cell in cells:
+        number = cell.number
+        if cell.tree is None:
             if not any(number == places[-1][0] for places in definitions.values() if places):
-                result.notes.append(f"cell {number} has a {error}; its definitions were not run")
+                result.notes.append(f"cell {number} has a {cell.error}; its definitions were not run")
             continue
-        runnable, kept_names, skipped = _definitions_only(strip_magics(source), bound)
-        if kept_names:
-            result.cells.append(Cell(str(number), runnable, chosen.get(number, [])))
-            result.cell_defines[str(number)] = kept_names
-        if skipped and kept_names:
-            partly_run.append((number, skipped))
-        elif skipped:
+        rule = definitions_only(cell.source, cell.tree, bound, provided)
+        if rule.kept_names:
+            functions = chosen.get(number, [])
+            result.cells.append(Cell(str(number), rule.runnable, functions,
+                                     defines=rule.defines | set(functions), uses=rule.uses - set(functions)))
+            result.cell_defines[str(number)] = rule.kept_names
+        if rule.skipped and rule.kept_names:
+            partly_run.append((number, rule.skipped))
+        elif rule.skipped:
             not_run.append(number)
     result.notes += _skipped_notes(partly_run, not_run)
-    if code_cells and not any(nbgrader_meta(c) for _, c in code_cells):
+    if cells and not any(nbgrader_meta(c) for c in nb.cells if c.get("cell_type") == "code"):
         result.notes.append("no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define")
     return result
 
@@ -205,42 +240,14 @@ def _preamble_names(preamble: str) -> set:
     return {name for node in tree.body for name in bound_names(node)}
 
 
-def _statement_lines(node) -> range:
-    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return range(first, (node.end_lineno or node.lineno) + 1)
-
-
-def _definitions_only(source: str, bound: set) -> tuple:
-    """(source with every skipped top-level statement blanked, names kept, [(lines, reason)] skipped).
-
-    Blank lines keep the line numbers of the learner's cell. A kept statement
-    sharing a line with a skipped one (``import x; train()``) is skipped too:
-    a line is run whole or not at all. ``bound`` is updated with what is kept.
-    """
-    tree = ast.parse(source)
-    trial = set(bound)
-    verdicts = classify_statements(tree, trial)
-    while True:
-        skipped_lines = {line for node, reason in verdicts if reason for line in _statement_lines(node)}
-        demoted = False
-        for index, (node, reason) in enumerate(verdicts):
-            if reason is None and skipped_lines.intersection(_statement_lines(node)):
-                verdicts[index] = (node, "shares a line with code that is not run")
-                demoted = True
-        if not demoted:
-            break
-    lines = source.split("\n")
-    kept_names, skipped = [], []
-    for node, reason in verdicts:
-        if reason is None:
-            kept_names += bound_names(node)
-            continue
-        span = _statement_lines(node)
-        skipped.append((span, reason))
-        for line in span:
-            lines[line - 1] = ""
-    bound.update(kept_names)
-    return "\n".join(lines), list(dict.fromkeys(kept_names)), skipped
+def _preamble_imports(preamble: str) -> set:
+    """The modules the imports cell gives every learner process (``np`` for ``import numpy as np``)."""
+    try:
+        tree = ast.parse(strip_magics(preamble))
+    except (SyntaxError, ValueError):
+        return set()
+    return {name.split(".")[0] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+            for name in bound_names(node)}
 
 
 def _line_ranges(spans: list) -> str:
@@ -270,10 +277,10 @@ def _skipped_notes(partly_run: list, not_run: list) -> list:
     return notes
 
 
-def _missing_message(name: str, claimed_cell, parsed: dict, defined: set) -> str:
+def _missing_message(name: str, claimed_cell, by_number: dict, defined: set) -> str:
     message = f"{name} is not defined in the notebook"
     if claimed_cell is not None:
-        other = parsed[claimed_cell][1]
+        other = by_number[claimed_cell].functions
         if other:
             message += f"; its cell (cell {claimed_cell}) defines {', '.join(other)} instead"
     close = difflib.get_close_matches(name, sorted(defined), n=1, cutoff=0.75)
@@ -282,20 +289,20 @@ def _missing_message(name: str, claimed_cell, parsed: dict, defined: set) -> str
     return message + "."
 
 
-def detect_assignment(nb, catalogue: dict) -> str | None:
+def detect_assignment(nb, catalogue: dict, parsed: list | None = None) -> str | None:
     """The assignment a notebook belongs to: metadata first, then graded names.
 
-    ``catalogue`` maps assignment name -> list of graded function names.
+    ``catalogue`` maps assignment name -> list of graded function names;
+    ``parsed``: the cells as :func:`parse_code_cells` returned them.
     """
     meta = nb.get("metadata", {}).get("dlgrade", {})
     name = meta.get("assignment") if isinstance(meta, dict) else None
     if name in catalogue:
         return name
     seen = set()
-    for cell in nb.cells:
-        if cell.get("cell_type") == "code":
-            seen.update(top_level_functions(cell.get("source", "") if isinstance(cell.get("source"), str) else "")[0])
-            seen.add(nbgrader_meta(cell).get("grade_id"))
+    for cell in parse_code_cells(nb) if parsed is None else parsed:
+        seen.update(cell.functions)
+        seen.add(cell.grade_id)
     scores = {a: len(seen & set(fns)) / max(len(fns), 1) for a, fns in catalogue.items()}
     best = max(scores.values(), default=0)
     winners = [a for a, s in scores.items() if s == best]

@@ -8,7 +8,7 @@ Strategies, strongest first:
              writable place; new session; dies with its parent. A zygote stays
              root inside (as root: with ZYGOTE_CAPS only; unprivileged: root of
              its own user namespace) and forks each learner into namespaces of
-             its own as a uid the zygote never has (see child.py). A cold
+             its own as a uid the zygote never has (see zygote.py). A cold
              sandbox (DirectSpawner) runs as a private uid.
 ``setpriv``  no bubblewrap (e.g. inside Docker, whose seccomp profile blocks
              it; there the container is the sandbox): the learner drops to a
@@ -33,11 +33,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from autograder.sandbox import settings
 
 SANDBOX_UID = 65534
 # Private uids (zygotes, when we are root) are PRIVATE_UID_BASE + pid * PRIVATE_UID_SLOTS + slot:
@@ -46,7 +49,7 @@ PRIVATE_UID_BASE = 1_500_000_000
 PRIVATE_UID_SLOTS = 64
 _private_uid_counter = itertools.count()
 WORKDIR = "/sandbox"      # the submission's helper files, read-only
-GRADER_DIR = "/grader"    # child.py and codec.py, read-only
+GRADER_DIR = "/grader"    # child.py and the learner-side modules (spawn.LEARNER_SIDE_MODULES), read-only
 
 
 @dataclass
@@ -88,11 +91,13 @@ class SandboxProcess:
 
 # ------------------------------------------------------------------ detection
 
-@lru_cache(maxsize=None)
 def available_strategy() -> str:
-    forced = os.environ.get("DLGRADE_SANDBOX")
-    if forced:
-        return forced
+    """The settings' strategy, else the strongest this machine offers."""
+    return settings.current().strategy or _strongest_strategy()
+
+
+@lru_cache(maxsize=None)
+def _strongest_strategy() -> str:
     if shutil.which("bwrap") and _bwrap_works():
         return "bwrap"
     if os.geteuid() == 0 and shutil.which("setpriv"):
@@ -242,9 +247,9 @@ def sandbox_env(strategy: str) -> dict:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "TF_NUM_INTEROP_THREADS": "1",
         "TF_NUM_INTRAOP_THREADS": "2",
-        "CUDA_VISIBLE_DEVICES": os.environ.get("DLGRADE_CHILD_CUDA_VISIBLE_DEVICES", ""),
+        "CUDA_VISIBLE_DEVICES": settings.current().child_cuda_devices,
     }
-    env["HOME"] = env["MPLCONFIGDIR"] = "/tmp" if strategy == "bwrap" else os.environ.get("TMPDIR", "/tmp")
+    env["HOME"] = env["MPLCONFIGDIR"] = "/tmp" if strategy == "bwrap" else tempfile.gettempdir()
     return env
 
 
@@ -315,11 +320,13 @@ CPU_PERIOD_US = 100_000
 ZYGOTE_PIDS = 128
 
 
-@lru_cache(maxsize=None)
 def cgroup_version() -> int | None:
-    """2 (unified), 1 (per-controller hierarchies), or None (no writable cgroups)."""
-    if os.environ.get("DLGRADE_NO_CGROUPS"):
-        return None
+    """2 (unified), 1 (per-controller hierarchies), or None (no writable cgroups, or the settings say none)."""
+    return _cgroup_version() if settings.current().cgroups else None
+
+
+@lru_cache(maxsize=None)
+def _cgroup_version() -> int | None:
     if (CGROUP_ROOT / "cgroup.controllers").exists():
         return 2 if _v2_parent() is not None else None
     try:
@@ -535,8 +542,6 @@ def memory_event_count(cgroups: list) -> int:
 
 # ------------------------------------------------------------------ can the learner read our files?
 
-UNISOLATED_ENV = "DLGRADE_UNISOLATED"   # set when a run was accepted unisolated: what the learner could read
-
 _READ_PROBE = r'''
 import json, os, sys
 found = []
@@ -596,8 +601,8 @@ def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str 
 
     ``paths``: the hidden suites, the solutions, the submissions, the batch
     state and the outputs. With ``accept_unisolated`` the run goes on; the
-    returned text (also put in DLGRADE_UNISOLATED, which every report then
-    quotes) says what the learner could read. bubblewrap shows the learner
+    returned text says what the learner could read (the caller puts it in
+    ``Settings.unisolated``, which every report then quotes). bubblewrap shows the learner
     none of these files, so nothing is checked there; "plain" has its own warning.
     """
     strategy = strategy or available_strategy()
@@ -613,5 +618,4 @@ def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str 
             "Make the hidden suites, solutions, submissions and outputs unreadable by other users "
             "(chmod o-rwx, or grade in the Docker image), or pass --accept-unisolated to grade anyway; "
             "the reports will then say so.")
-    os.environ[UNISOLATED_ENV] = summary
     return summary

@@ -23,10 +23,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.sandbox import isolation
+from autograder.sandbox import isolation, settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PREAMBLE_FILE = "preamble.txt"
+# What runs in the sandbox (child.py and what it imports; tests/test_layers.py keeps them free of autograder).
+LEARNER_SIDE_MODULES = ("child.py", "worker.py", "zygote.py", "prepared.py", "kernel.py", "cleanup.py", "codec.py")
 
 
 class SpawnError(RuntimeError):
@@ -43,7 +45,7 @@ class Child:
     _kill: object
     _exit_code: object
     _memory_exceeded: object = lambda: False
-    # How this submission was kept apart (see child.py's zygote): "namespace", "uid", "sandbox" (a
+    # How this submission was kept apart (see zygote.py): "namespace", "uid", "sandbox" (a
     # cold sandbox of its own) or "none"; and the cgroup limits applied to it.
     separation: str = "sandbox"
     limits_enforced: tuple = ()
@@ -68,7 +70,7 @@ def prepare_dirs(helper_dir: Path | None, preamble: str | None = None) -> Path:
     if helper_dir is not None:
         for path in sorted(Path(helper_dir).glob("*.py")):
             shutil.copy2(path, work / path.name)
-    for name in ("child.py", "codec.py"):
+    for name in LEARNER_SIDE_MODULES:
         shutil.copy2(PACKAGE_DIR / name, grader / name)
     if preamble is not None:
         (grader / PREAMBLE_FILE).write_text(preamble, encoding="utf-8")
@@ -141,7 +143,7 @@ class Zygote:
             args += ["--learner-uid", str(isolation.private_uid())]
         elif strategy == "bwrap":
             zygote_uid = None   # holds ZYGOTE_CAPS in its own user namespace (see isolation.bwrap_command)
-        if os.environ.get("DLGRADE_NO_NAMESPACES"):   # what Docker's seccomp profile allows: tests the uid mode outside it
+        if not settings.current().namespaces:   # what Docker's seccomp profile allows: tests the uid mode outside it
             args += ["--no-namespaces"]
         self.proc = isolation.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
                                   strategy=strategy, uid=zygote_uid)
@@ -153,10 +155,13 @@ class Zygote:
             threading.Thread(target=_discard, args=(pipe,), daemon=True).start()
         self.control.settimeout(ready_timeout)
         try:
-            ready = self.control.recv(16)
+            ready = self.control.recv(600)
         except OSError as exc:
             self.close()
             raise SpawnError(f"the grading zygote did not start: {exc}")
+        if ready.startswith(b"error "):   # a protection could not be set up: nothing runs without it
+            self.close()
+            raise SpawnError("the sandbox refused to start: " + ready[6:].decode("utf-8", "replace"))
         if not ready.startswith(b"ready "):
             self.close()
             raise SpawnError(f"the grading zygote did not start (exit code {self.proc.popen.poll()})")

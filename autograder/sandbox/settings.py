@@ -1,0 +1,78 @@
+"""The grader's run-time settings: one typed object, built at a process's edge.
+
+The environment and the command line are read in one place per process, its
+edge: ``cli.main`` (flags and environment), a batch worker's initializer (the
+settings of the batch that started it), a Dask task (the same, carried with
+the task), a test session (tests/conftest.py). Each builds a :class:`Settings`
+and installs it with :func:`use`; every module below reads :func:`current`
+and never ``os.environ``. Settings are plain, frozen and picklable, so they
+travel to worker processes with the work.
+
+The environment variables (for deployments, Docker images and tests):
+
+``DLGRADE_SANDBOX``                    bwrap | setpriv | plain: the strategy, instead of the strongest available
+``DLGRADE_NO_NAMESPACES``              set: the zygote's uid mode even where namespaces work
+                                       (what Docker's default seccomp profile allows)
+``DLGRADE_NO_CGROUPS``                 set: no cgroups even where they are writable
+``DLGRADE_CHILD_CUDA_VISIBLE_DEVICES`` the GPUs the learner may see (default none)
+``DLGRADE_ROOT``                       the course folder (solutions/, assignments/); default: the checkout
+``DLGRADE_DEBUG``                      set: print the traceback of a grader failure
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+STRATEGIES = ("bwrap", "setpriv", "plain")
+
+
+class SettingsError(ValueError):
+    """A setting with a value the grader does not know; ``str()`` names it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    strategy: str | None = None      # None: the strongest this machine offers (isolation.available_strategy)
+    namespaces: bool = True          # False: the zygote's uid mode even where namespaces work
+    cgroups: bool = True             # False: no cgroups even where they are writable
+    child_cuda_devices: str = ""     # CUDA_VISIBLE_DEVICES inside the sandbox
+    root: Path | None = None         # the course folder; None: the checkout this package is in
+    unisolated: str | None = None    # what --accept-unisolated accepted; every report quotes it
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise SettingsError(f"unknown sandbox strategy {self.strategy!r}; one of {', '.join(STRATEGIES)}")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings an edge reads from its environment (see the module docstring)."""
+        root = environ.get("DLGRADE_ROOT")
+        return cls(
+            strategy=environ.get("DLGRADE_SANDBOX") or None,
+            namespaces=not environ.get("DLGRADE_NO_NAMESPACES"),
+            cgroups=not environ.get("DLGRADE_NO_CGROUPS"),
+            child_cuda_devices=environ.get("DLGRADE_CHILD_CUDA_VISIBLE_DEVICES", ""),
+            root=Path(root).resolve() if root else None,
+            debug=bool(environ.get("DLGRADE_DEBUG")),
+        )
+
+    def but(self, **changes) -> Settings:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+
+_current = Settings()
+
+
+def current() -> Settings:
+    """The settings this process's edge installed (defaults when none did)."""
+    return _current
+
+
+def use(settings: Settings) -> Settings:
+    """Install ``settings`` for this process; returns the previous ones (to restore them)."""
+    global _current
+    previous, _current = _current, settings
+    return previous
