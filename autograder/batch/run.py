@@ -353,7 +353,7 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
 
     try:
         for sub, label, reason in unreadable:
-            job = pool.Job(sub.learner, label, None, sub.path.name, b"", sub.source, "", 0)
+            job = pool.Job.not_graded(learner=sub.learner, assignment=label, name=sub.path.name, source=sub.source)
             on_done(job, pool.failed_result(sub.path.name, label, reason))
         if jobs and dask:
             try:
