@@ -572,6 +572,34 @@ def test_progress_lines_without_a_terminal(tmp_path, capsys, monkeypatch):
     assert "graded 2/5 (0 could not be graded)" in err and "graded 4/5" in err and "graded 5/5" in err
 
 
+def test_an_unreadable_file_gets_a_zero_and_is_graded_once_it_can_be_read(tmp_path, log_path, monkeypatch):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submission(subs, "alice", score=4)
+    bob = submission(subs, "bob", score=3)
+    read_bytes = Path.read_bytes
+
+    def unreadable_bob(path):
+        if path == bob:
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+    monkeypatch.setattr(Path, "read_bytes", unreadable_bob)
+    summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert summary.graded == 2 and summary.failed == 1 and graded_log(log_path) == ["alice.ipynb"]
+    assert "cannot read bob.ipynb: Permission denied" in rows(out)[("bob", "unknown")].result["error"]
+    assert rows(out)[("bob", "unknown")].sha256 == pool.NOT_READ
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    again = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
+    assert again.graded == 1 and again.kept == 1 and again.reasons == {"the notebook changed": 1}
+    assert {g.learner: g.result["score"] for g in again.grades} == {"alice": 4, "bob": 3}
+
+
+def test_a_job_is_built_from_named_fields():
+    with pytest.raises(TypeError):
+        pool.Job("alice", "hw1", None, "hw1.ipynb", b"{}", "alice/hw1.ipynb", "0" * 64, 60.0)
+    job = pool.Job.not_graded(learner="alice", assignment="hw1", name="hw1.ipynb", source="alice/hw1.ipynb")
+    assert (job.grade_as, job.data, job.sha256, job.timeout) == (None, b"", pool.NOT_READ, pool.NEVER_RUN)
+
+
 def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):
     from autograder.batch import gradebook
 

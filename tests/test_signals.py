@@ -196,12 +196,35 @@ def test_a_stop_signal_waits_for_the_grade_being_recorded():
     """The window the stop message's count once raced with: a signal that arrives while a finished
     grade is being recorded stops the batch only once that grade is recorded (and counted)."""
     steps = []
+    before = signal.getsignal(signal.SIGHUP)
     with pytest.raises(run.Interrupted) as stopped:
-        with run.stop_on_signals():
-            with run._stop_deferred():
+        with run.StopSignals() as stop:
+            with stop.deferred():
                 os.kill(os.getpid(), signal.SIGHUP)
                 time.sleep(0.05)          # the handler has run by now, and must not have raised
                 steps.append("recorded")
             steps.append("after")         # not reached: the held signal is raised at the block's end
     assert steps == ["recorded"] and stopped.value.signum == signal.SIGHUP
-    assert signal.getsignal(signal.SIGHUP) is not None and run._deferral == {"depth": 0, "pending": None}
+    assert signal.getsignal(signal.SIGHUP) == before and stop.held is None
+
+
+def test_stop_signal_state_belongs_to_one_run(tmp_path):
+    """A signal held by one run (whose recording then failed) reaches no later run; run_batch puts the
+    handlers it installed back."""
+    before = {number: signal.getsignal(number) for number in run.STOP_SIGNALS}
+    with pytest.raises(OSError):
+        with run.StopSignals() as first:
+            with first.deferred():
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(0.05)
+                raise OSError("disk full")    # the block's own failure wins; the signal stays held
+    assert first.held == signal.SIGHUP
+    assert {number: signal.getsignal(number) for number in run.STOP_SIGNALS} == before
+
+    from tests.test_batch import fake_grade, submission
+    subs = tmp_path / "subs"
+    submission(subs, "alice", score=4)
+    summary = run.run_batch(subs, tmp_path / "out", workers=1, grade=fake_grade, progress=False,
+                            log=lambda *a, **k: None, stop_on_signals=True)
+    assert summary.graded == 1            # not stopped by the first run's held signal
+    assert {number: signal.getsignal(number) for number in run.STOP_SIGNALS} == before

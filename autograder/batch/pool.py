@@ -44,16 +44,29 @@ MP_CONTEXT = "spawn"
 POLL_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
+# Job.not_graded: a submission recorded with a zero and its reason, never sent to a worker.
+NOT_READ = ""       # its sha256: equal to no file's hash, so the file is graded once it can be read
+NEVER_RUN = 0.0     # its timeout: no worker runs it, so no limit applies
+
+
+@dataclass(frozen=True, kw_only=True)
 class Job:
+    """One submission of the batch: what a worker grades, and what the state records for it."""
     learner: str
     assignment: str            # the gradebook's assignment label ("unknown" when it cannot be told)
     grade_as: str | None       # passed to grade_notebook (None: let it detect and explain)
     name: str                  # the notebook's file name
     data: bytes                # the exact bytes that were hashed: what is graded is what is recorded
-    source: str
-    sha256: str
+    source: str                # the notebook's path relative to the submissions folder
+    sha256: str                # of ``data``
     timeout: float             # last-resort wall-clock limit for the whole job, in seconds
+
+    @classmethod
+    def not_graded(cls, *, learner: str, assignment: str, name: str, source: str) -> Job:
+        """A submission that gets a zero and its reason without going to a worker (a file that
+        could not be read): ``data`` is empty, ``sha256`` is NOT_READ, ``timeout`` is NEVER_RUN."""
+        return cls(learner=learner, assignment=assignment, grade_as=None, name=name, data=b"",
+                   source=source, sha256=NOT_READ, timeout=NEVER_RUN)
 
 
 # ------------------------------------------------------------------ what a worker runs
@@ -121,7 +134,7 @@ def grade_submission(name: str, data: bytes, assignment: str | None) -> Result:
                                  staff_traceback=traceback.format_exc())
 
 
-def failed_result(name: str, assignment: str | None, reason: str, grader_error: bool = False,
+def failed_result(name: str, assignment: str | None, reason: str, *, grader_error: bool = False,
                   staff_traceback: str = "") -> Result:
     """A submission the batch could not grade: zero, with the reason."""
     spec = catalogue.load(assignment) if assignment in catalogue.names() else None

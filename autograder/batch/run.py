@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from autograder.batch import gradebook, late, pool
 from autograder.batch.discovery import LEARNER_FOLDER, Discovery, SubmissionsError, discover
@@ -55,7 +56,8 @@ class BatchError(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """A stop signal arrived; ``summary`` says what was kept."""
+    """A stop signal (or Ctrl-C) arrived: ``signum``; ``summary`` says what was kept (None: it came
+    before grading began) and ``remaining`` how many submissions were not graded yet."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -64,8 +66,9 @@ class Interrupted(KeyboardInterrupt):
         self.remaining = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BatchSummary:
+    """What a run did (:func:`run_batch` returns it; :class:`Interrupted` carries it when stopped)."""
     out: Path
     graded: int = 0                  # graded in this run
     kept: int = 0                    # already graded, nothing it depends on changed
@@ -78,8 +81,9 @@ class BatchSummary:
     changed: bool = False            # any grade recorded or removed: the course-wide outputs are redrawn
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Plan:
+    """What a run will do (:func:`plan`): which submissions to grade, which grades to keep."""
     jobs: list = field(default_factory=list)        # [pool.Job] to grade
     kept: list = field(default_factory=list)        # [state.Grade] still current
     unreadable: list = field(default_factory=list)  # [(Submission, label, reason)]
@@ -87,6 +91,23 @@ class Plan:
     skipped: list = field(default_factory=list)     # [(source, reason)]
     reasons: Counter = field(default_factory=Counter)
     inputs: dict = field(default_factory=dict)      # assignment label -> state.Inputs of its grades now
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchOptions:
+    """What one batch run was asked to do: :func:`run_batch`'s arguments, checked and resolved once."""
+    root: Path                           # the submissions folder
+    out: Path                            # reports, gradebooks, plots and the state
+    assignment: str | None               # only this assignment's submissions (None: every one, detected)
+    only: frozenset | None               # only these learners (None: every learner)
+    force: bool                          # grade again even what is current
+    workers: int                         # local worker processes (not used with dask)
+    dask: str | None                     # a checked Dask address, or None: local workers
+    task_timeout: float | None           # last-resort limit per submission (None: default_timeout(label))
+    grade: pool.GradeFunction            # what a worker calls per submission
+    progress: bool | None                # True: a bar; False: nothing; None: a bar on a terminal, else lines
+    log: Callable                        # print-like: where the run's messages go
+    lateness: late.Lateness | None       # the course's late policy, applied to what is written
 
 
 def default_workers() -> int:
@@ -138,9 +159,14 @@ def _preference(label: str):
     return key
 
 
-def plan(discovery: Discovery, state: GradeState, assignment: str | None, task_timeout: float | None,
+def plan(discovery: Discovery, state: GradeState, *, assignment: str | None, task_timeout: float | None,
          force: bool = False, only=None) -> Plan:
-    """Split the selected submissions into jobs to grade, grades to keep and unreadable files."""
+    """Split the selected submissions into jobs to grade, grades to keep and unreadable files.
+
+    ``assignment``: only this assignment (None: every one); ``task_timeout``: each job's limit
+    (None: :func:`default_timeout`); ``force``: grade again even what is current; ``only``:
+    learner names (None: every learner).
+    """
     known = catalogue.names()
     result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
     groups: dict = {}    # (learner, label) -> [(sub, data, sha256, previous)]
@@ -254,61 +280,73 @@ class _Progress:
             self.bar.close()
 
 
-def run_batch(submissions, out, assignment: str | None = None, workers: int | None = None,
+def run_batch(submissions, out, *, assignment: str | None = None, workers: int | None = None,
               dask: str | None = None, task_timeout: float | None = None,
               grade: pool.GradeFunction | None = None, progress: bool | None = None,
-              log=print, force: bool = False, only=None, lateness: late.Lateness | None = None) -> BatchSummary:
+              log=print, force: bool = False, only=None, lateness: late.Lateness | None = None,
+              stop_on_signals: bool = False) -> BatchSummary:
     """Grade every selected submission whose grade is missing or out of date, then regenerate the gradebook and plots.
 
+    ``assignment``: only this assignment's submissions (None: every one, detected per notebook);
     ``only``: learner names (None: every learner); ``force``: grade again even what is current;
-    ``grade``: the function a worker calls per submission (default: pool.grade_submission);
-    ``lateness``: the course's late policy, applied to what is written (the state keeps raw grades).
+    ``workers``: local worker processes (None: one per core); ``dask``: a Dask scheduler address,
+    or ``local:N``, instead of local workers; ``task_timeout``: last-resort limit per submission
+    (None: :func:`default_timeout`); ``grade``: the function a worker calls per submission
+    (default: pool.grade_submission); ``progress`` and ``log``: see :class:`BatchOptions`;
+    ``lateness``: the course's late policy, applied to what is written (the state keeps raw grades);
+    ``stop_on_signals``: SIGTERM, SIGINT and SIGHUP stop this run cleanly (:class:`StopSignals`,
+    installed for the run and removed after it; the command line asks for it).
+
+    Raises :class:`BatchError` when the batch cannot run, :class:`Interrupted` when it was stopped.
     """
-    grade = grade or pool.grade_submission
-    if assignment is not None and assignment not in catalogue.names():
-        raise BatchError(str(catalogue.unknown_assignment(assignment)))
-    if dask is not None:
-        dask = _check_dask_address(dask)
-    try:
-        discovery = discover(Path(submissions))
-    except SubmissionsError as exc:
-        raise BatchError(str(exc)) from exc
-    if only is not None:
-        only = set(only)
-        learners = {s.learner for s in discovery.submissions}
-        if not only & learners:
-            raise BatchError(f"--only {','.join(sorted(only))}: no such learner in {submissions}")
-        discovery.warnings += [f"--only: no submission of {name!r} in {submissions}" for name in sorted(only - learners)]
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BatchError(f"cannot create {out}: {exc.strerror}") from exc
-    lock = _Lock(out)
-    try:
-        with GradeState(out / STATE_FILE) as state:
-            return _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log,
-                        Path(submissions), force, only, lateness)
-    except StateError as exc:
-        raise BatchError(str(exc)) from exc
-    finally:
-        lock.release()
+    with StopSignals(install=stop_on_signals) as stop:
+        if assignment is not None and assignment not in catalogue.names():
+            raise BatchError(str(catalogue.unknown_assignment(assignment)))
+        if dask is not None:
+            dask = _check_dask_address(dask)
+        try:
+            discovery = discover(Path(submissions))
+        except SubmissionsError as exc:
+            raise BatchError(str(exc)) from exc
+        if only is not None:
+            only = frozenset(only)
+            learners = {s.learner for s in discovery.submissions}
+            if not only & learners:
+                raise BatchError(f"--only {','.join(sorted(only))}: no such learner in {submissions}")
+            discovery.warnings += [f"--only: no submission of {name!r} in {submissions}"
+                                   for name in sorted(only - learners)]
+        options = BatchOptions(root=Path(submissions), out=Path(out), assignment=assignment, only=only, force=force,
+                               workers=workers or default_workers(), dask=dask, task_timeout=task_timeout,
+                               grade=grade or pool.grade_submission, progress=progress, log=log, lateness=lateness)
+        try:
+            options.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BatchError(f"cannot create {options.out}: {exc.strerror}") from exc
+        lock = _Lock(options.out)
+        try:
+            with GradeState(options.out / STATE_FILE) as state:
+                return _run(options, discovery=discovery, state=state, stop=stop)
+        except StateError as exc:
+            raise BatchError(str(exc)) from exc
+        finally:
+            lock.release()
 
 
 def _reason_text(reasons: Counter) -> str:
     return "; ".join(f"{why} ({count})" for why, count in reasons.most_common())
 
 
-def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, progress, log, root,
-         force=False, only=None, lateness=None) -> BatchSummary:
-    work = plan(discovery, state, assignment, task_timeout, force, only)
+def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop: StopSignals) -> BatchSummary:
+    """Plan, grade and record (each grade inside ``stop.deferred()``), then write the course-wide outputs."""
+    out, log = options.out, options.log
+    work = plan(discovery, state, assignment=options.assignment, task_timeout=options.task_timeout,
+                force=options.force, only=options.only)
     jobs, kept, unreadable = work.jobs, work.kept, work.unreadable
     summary = BatchSummary(out=out, kept=len(kept), warnings=work.warnings, reasons=work.reasons,
                            skipped=work.skipped)
-    workers = workers or default_workers()
     total = len(jobs) + len(kept) + len(unreadable)
-    where = f"Dask ({dask})" if dask else f"{min(workers, len(jobs)) or 1} worker process(es)"
-    log(f"{total} submission(s) in {root} ({discovery.layout} layout): "
+    where = f"Dask ({options.dask})" if options.dask else f"{min(options.workers, len(jobs)) or 1} worker process(es)"
+    log(f"{total} submission(s) in {options.root} ({discovery.layout} layout): "
         f"{len(kept)} already graded, {len(jobs) + len(unreadable)} to grade"
         + (f" with {where}" if jobs else ""))
     if work.reasons:
@@ -318,16 +356,16 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
     _write_skipped(out / SKIPPED_FILE, summary.skipped)
 
     keys = [(g.learner, g.assignment) for g in kept]
-    bar = None if progress is False else _Progress(len(jobs) + len(unreadable), progress)
+    bar = None if options.progress is False else _Progress(len(jobs) + len(unreadable), options.progress)
 
     def with_lateness(learner, label, source, result):
         # The state keeps the raw grade; the course's late policy applies to what is written.
-        return result if lateness is None else lateness.apply(learner, label, source, result)
+        return result if options.lateness is None else options.lateness.apply(learner, label, source, result)
 
     def on_done(job: pool.Job, result) -> None:
         # A stop signal waits until this grade is recorded, its reports written and counted:
         # the stop message's count is then exactly what the state holds from this run.
-        with _stop_deferred():
+        with stop.deferred():
             _record(job, result)
 
     def _record(job: pool.Job, result) -> None:
@@ -336,8 +374,8 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
                 handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{result.staff_traceback}\n")
         # State first: it is the record. Reports are rewritten from it if we die in between.
-        replaced = state.record(job.learner, job.assignment, job.source, job.sha256, result,
-                                work.inputs.get(job.assignment, Inputs()))
+        replaced = state.record(learner=job.learner, assignment=job.assignment, source=job.source,
+                                sha256=job.sha256, result=result, inputs=work.inputs.get(job.assignment, Inputs()))
         summary.changed = True
         for learner, label in replaced:
             _remove_reports(out, learner, label)
@@ -353,16 +391,16 @@ def _run(discovery, state, out, assignment, workers, dask, task_timeout, grade, 
 
     try:
         for sub, label, reason in unreadable:
-            job = pool.Job(sub.learner, label, None, sub.path.name, b"", sub.source, "", 0)
+            job = pool.Job.not_graded(learner=sub.learner, assignment=label, name=sub.path.name, source=sub.source)
             on_done(job, pool.failed_result(sub.path.name, label, reason))
-        if jobs and dask:
+        if jobs and options.dask:
             try:
-                pool.run_dask(jobs, dask, on_done, grade)
+                pool.run_dask(jobs, options.dask, on_done, options.grade)
             except (OSError, TimeoutError) as exc:
-                raise BatchError(f"cannot use the Dask cluster at {dask}: {exc}") from exc
+                raise BatchError(f"cannot use the Dask cluster at {options.dask}: {exc}") from exc
         elif jobs:
-            pool.run_local(jobs, workers, on_done, grade)
-    except KeyboardInterrupt as exc:   # Ctrl-C, or a stop signal (see stop_on_signals)
+            pool.run_local(jobs, options.workers, on_done, options.grade)
+    except KeyboardInterrupt as exc:   # Ctrl-C, or a stop signal (see StopSignals)
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         stopped.summary, stopped.remaining = summary, len(jobs) + len(unreadable) - summary.graded
         raise stopped from None
@@ -432,49 +470,67 @@ def _restore_reports(out: Path, grades: list) -> None:
             write_reports(grade.result, folder)
 
 
-# ------------------------------------------------------------------ command line
+# ------------------------------------------------------------------ stopping a run
 
-_deferral = {"depth": 0, "pending": None}
+class StopSignals:
+    """How a batch run stops on SIGTERM (CI cancel, ``timeout``, ``docker stop``), SIGINT and SIGHUP.
 
+    ``with StopSignals() as stop:`` installs the handlers; leaving the block puts the previous
+    ones back. The first signal becomes :class:`Interrupted` in the main thread, and the pool kills
+    its workers (and with them their sandboxes) on the way out; a second one, during that, exits
+    at once with 128+N (the state is committed; the workers die with us: PR_SET_PDEATHSIG).
 
-@contextlib.contextmanager
-def _stop_deferred():
-    """Hold a stop signal (see :func:`stop_on_signals`) until the block ends, then raise it."""
-    _deferral["depth"] += 1
-    try:
-        yield
-    finally:
-        _deferral["depth"] -= 1
-    pending = _deferral["pending"]
-    if pending is not None and _deferral["depth"] == 0:
-        _deferral["pending"] = None
-        raise Interrupted(pending)
+    A signal that arrives inside ``with stop.deferred():`` (a finished grade being recorded) is
+    held, and raised as :class:`Interrupted` when the block ends.
 
+    Each run has its own: nothing of one run's signals reaches another run in the same process.
+    ``StopSignals(install=False)`` installs nothing (a library call, a test): ``deferred()`` then
+    has no signal to hold, and a Ctrl-C is Python's own KeyboardInterrupt.
+    """
 
-@contextlib.contextmanager
-def stop_on_signals():
-    """SIGTERM (CI cancel, ``timeout``, ``docker stop``), SIGINT and SIGHUP stop the batch cleanly:
-    the signal becomes :class:`Interrupted` in the main thread, and the pool kills its workers (and
-    with them their sandboxes) on the way out. A second signal during that exits at once."""
-    def first(signum, frame):
-        for number in STOP_SIGNALS:
-            signal.signal(number, again)
-        if _deferral["depth"]:
-            _deferral["pending"] = signum   # raised when the grade being recorded is recorded
-            return
-        raise Interrupted(signum)
+    def __init__(self, *, install: bool = True):
+        self.install = install
+        self.held: int | None = None   # a signal that arrived during deferred(), raised when it ends
+        self._depth = 0                 # how many deferred() blocks we are in
+        self._previous: dict = {}       # signal -> its handler before ours, while ours are installed
 
-    def again(signum, frame):
-        os._exit(128 + signum)   # workers die with us (PR_SET_PDEATHSIG); the state is committed
+    def __enter__(self) -> StopSignals:
+        self.held = None
+        if self.install:
+            self._previous = {number: signal.signal(number, self._first) for number in STOP_SIGNALS}
+        return self
 
-    _deferral["pending"] = None
-    previous = {number: signal.signal(number, first) for number in STOP_SIGNALS}
-    try:
-        yield
-    finally:
+    def __exit__(self, *exc) -> None:
+        previous, self._previous = self._previous, {}
         for number, handler in previous.items():
             signal.signal(number, handler)
 
+    @contextlib.contextmanager
+    def deferred(self):
+        """Hold a stop signal until the block ends, then raise it as :class:`Interrupted`."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self.held is not None and self._depth == 0:
+            signum, self.held = self.held, None
+            raise Interrupted(signum)
+
+    def _first(self, signum, frame) -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, self._again)
+        if self._depth:
+            self.held = signum   # raised when the grade being recorded is recorded
+            return
+        raise Interrupted(signum)
+
+    @staticmethod
+    def _again(signum, frame) -> None:
+        os._exit(128 + signum)   # workers die with us (PR_SET_PDEATHSIG); the state is committed
+
+
+# ------------------------------------------------------------------ command line
 
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
@@ -518,9 +574,9 @@ def cmd_batch(args) -> int:
         if args.late_policy:
             times = late.read_times_csv(args.submission_times) if args.submission_times else {}
             lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
-        with stop_on_signals():
-            summary = run_batch(args.submissions, args.out, args.assignment, args.workers, args.dask,
-                                args.task_timeout, force=args.force, only=only, lateness=lateness)
+        summary = run_batch(args.submissions, args.out, assignment=args.assignment, workers=args.workers,
+                            dask=args.dask, task_timeout=args.task_timeout, force=args.force, only=only,
+                            lateness=lateness, stop_on_signals=True)
     except (BatchError, late.LatePolicyError) as exc:
         print(f"dlgrade batch: {exc}", file=sys.stderr)
         return 2
