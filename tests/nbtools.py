@@ -84,7 +84,7 @@ def _on_path(assignment: str) -> None:
 
 
 def load_utils(assignment: str):
-    """The assignment's helper module, ``<assignment>_utils`` (each assignment's has its own name)."""
+    """The assignment's helper module, ``<assignment>_utils`` (a name of its own: a plain import is safe)."""
     import importlib
 
     _on_path(assignment)
@@ -137,8 +137,7 @@ class MutantGrades:
         from autograder.course import mutants
 
         if name not in self.reports:
-            members = [name] if self.isolated else next(
-                [m.name for m in r] for r in mutants.load(self.assignment).make_rounds() if name in [m.name for m in r])
+            members = [name] if self.isolated else next(r for r in mutant_rounds(self.assignment) if name in r)
             # public=True: a report's problems include a public test that rejects what the hidden suite accepts.
             for report in mutants.grade_mutants(self.assignment, self.folder / name, only=members,
                                                 isolated=self.isolated, public=True):
@@ -191,7 +190,8 @@ def assert_costs_only_its_function(assignment: str, report) -> None:
     result, function = report.result, report.mutant.function
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
-    assert functions[function]["score"] < functions[function]["max_score"], f"{report.mutant.name} was not detected"
+    assert functions[function]["score"] < functions[function]["max_score"], \
+        f"{report.mutant.name} was not detected"
     planted = mutant_functions(assignment)
     replaced = {function} | {planted[name] for name in report.shared_with}
     for other, entry in functions.items():

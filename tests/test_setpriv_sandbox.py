@@ -18,13 +18,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.nbtools import ROOT
 from tests.setpriv_env import command_prefix, setpriv_usable
-
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(not setpriv_usable(), reason="needs root, setpriv, and a Python other uids can run")
 
