@@ -63,5 +63,13 @@ def command_prefix() -> list[str] | None:
     return prefix if probe.returncode == 0 else None
 
 
-def setpriv_usable() -> bool:
-    return os.geteuid() == 0 and shutil.which("setpriv") is not None and command_prefix() is not None
+def unusable_reason() -> str | None:
+    """Why the setpriv sandbox cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "the setpriv sandbox needs root (it runs the learner as another uid)"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not installed"
+    if command_prefix() is None:
+        return ("the interpreter is not reachable by other uids and its closed folder cannot be covered "
+                "(see tests/setpriv_env.py)")
+    return None

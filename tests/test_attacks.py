@@ -34,9 +34,11 @@ from tests.nbtools import ROOT
 from autograder.grading.grade import grade_notebook
 from autograder.grading.reports import feedback_markdown, md_inline
 from autograder.sandbox import isolation, spawn
-from tests.nbtools import graded_cell, released_path, solution_path, write
+from tests.nbtools import (accept_unisolated, grade_with_function, leftover_processes, released_path,
+                           released_with_solution, sandbox_strategy, solution_notebook, solution_path, solution_source,
+                           with_functions, write)
 
-STRATEGY = isolation.available_strategy()
+STRATEGY = sandbox_strategy()
 SETPRIV = STRATEGY == "setpriv"
 # Without namespaces (setpriv in Docker) there is no network namespace: the container's
 # network policy and the Dask cluster's TLS are what protect; see test_network_*.
@@ -44,29 +46,23 @@ NAMESPACES = not os.environ.get("DLGRADE_NO_NAMESPACES")
 A = "initialization"
 ZEROS, RANDOM, HE = "initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he"
 # On this machine the checkout is world-readable: under setpriv every CLI run needs the flag (see test_readability_*).
-UNISOLATED_FLAG = ["--accept-unisolated"] if SETPRIV else []
+UNISOLATED_FLAG = accept_unisolated()
 UNISOLATED_NOTE = "WARNING: graded with --accept-unisolated"
 
-pytestmark = pytest.mark.skipif(STRATEGY not in ("bwrap", "setpriv"), reason="needs bubblewrap or setpriv (root)")
-
-
-def solution_source(function: str) -> str:
-    return graded_cell(nbformat.read(str(solution_path(A)), as_version=4), function).source
+pytestmark = pytest.mark.skipif(STRATEGY not in ("bwrap", "setpriv"),
+                                reason=f"needs bubblewrap or setpriv (root); this machine grades with {STRATEGY!r}")
 
 
 def notebook(sources: dict, base: Path | None = None):
     """The released stub (or ``base``) with the given functions' cells replaced."""
-    nb = nbformat.read(str(base or released_path(A)), as_version=4)
-    for function, source in sources.items():
-        graded_cell(nb, function).source = source
-    return nb
+    return with_functions(A, sources, base or released_path(A))
 
 
 def victims() -> dict:
     """Two correct-ish submissions: the solution (11/11) and a stub with zeros correct (partial)."""
-    full = nbformat.read(str(solution_path(A)), as_version=4)
+    full = solution_notebook(A)
     full.cells.append(nbformat.v4.new_markdown_cell("VICTIM-SECRET-full"))
-    partial = notebook({ZEROS: solution_source(ZEROS)})
+    partial = released_with_solution(A, ZEROS)
     partial.cells.append(nbformat.v4.new_markdown_cell("VICTIM-SECRET-partial"))
     return {"v1-full": full, "v2-partial": partial}
 
@@ -138,16 +134,23 @@ def initialize_parameters_he(layers_dims):
 '''
 
 # 6. Side effects aimed at other functions: definition-time patches in a class body and a
-#    default argument, and a thread that kills the process while a later function is checked.
+#    default argument, and a profile hook that kills the process the moment another function is
+#    called in it (not a thread that kills it after a fixed delay: the process may be gone before
+#    the delay is over, and then the attack proves nothing).
 CROSS_FUNCTION = '''
-import os, threading, time
+import os, sys, threading
 import numpy as np
 
 class _Patches:
     np.zeros = lambda *args, **kwargs: np.ones(*args, **kwargs)
 
+def _kill_the_next_function(frame, event, arg):
+    if event == "call" and frame.f_code.co_name in ("initialize_parameters_zeros", "initialize_parameters_he"):
+        os._exit(3)
+
 def initialize_parameters_random(layers_dims, _more=setattr(np, "sqrt", lambda value: 1.0)):
-    threading.Thread(target=lambda: (time.sleep(0.2), os._exit(3)), daemon=True).start()
+    sys.setprofile(_kill_the_next_function)
+    threading.setprofile(_kill_the_next_function)
     raise RuntimeError("not graded anyway")
 '''
 
@@ -212,7 +215,7 @@ class Listener:
 
 def attackers(submissions: Path, out: Path, port: int) -> dict:
     """Attack class -> notebook (numpy; the TF tag attack is test_tf_type_tags_*)."""
-    stub_plus = lambda sources: notebook({ZEROS: solution_source(ZEROS), **sources})  # noqa: E731
+    stub_plus = lambda sources: notebook({ZEROS: solution_source(A, ZEROS), **sources})  # noqa: E731
     read = READ.replace("PATHS", repr(protected_paths(submissions, out)))
     return {
         "c1-tamper": stub_plus({HE: TAMPER}),
@@ -344,7 +347,7 @@ def test_nothing_of_a_submission_outlives_it(tmp_path):
     Unlike the old fork-bomb test nothing is filtered out by command line: every
     process of a learner uid that is not a zygote is counted, zygotes by pid.
     """
-    from tests.test_hostile import FORK_BOMB, leftover_processes
+    from tests.test_hostile import FORK_BOMB
 
     escape = FORK_BOMB.replace("os.fork()", "os.fork() or os.setsid()")
     grade_notebook(write(notebook({HE: escape}), tmp_path / "bomb.ipynb"), A)
@@ -474,9 +477,7 @@ def sigmoid(z):
 
 def test_tf_type_tags_are_claims_checked_against_the_data(tmp_path):
     T = "tensorflow_intro"
-    nb = nbformat.read(str(released_path(T)), as_version=4)
-    graded_cell(nb, "sigmoid").source = FAKE_TENSOR
-    result = grade_notebook(write(nb, tmp_path / "fake.ipynb"), T)
+    result = grade_with_function(T, "sigmoid", FAKE_TENSOR, tmp_path / "fake.ipynb", base=released_path(T))
     assert result["functions"]["sigmoid"]["score"] == 0
     assert "claims dtype float32 but holds float64" in attacker_output(result, "sigmoid")
 
@@ -489,6 +490,7 @@ def test_side_effects_of_one_function_alone(tmp_path, baseline):
         assert attacker["functions"][function]["score"] == attacker["functions"][function]["max_score"], \
             attacker_output(attacker, function)
     assert attacker["functions"][RANDOM]["score"] == 0
+    assert "not graded anyway" in attacker_output(attacker, RANDOM)   # it ran: its hook was set
     assert_victims_untouched(graded, baseline)
 
 
@@ -496,6 +498,7 @@ def test_side_effects_of_one_function_in_a_batch(batch, baseline):
     attacker = batch["c6-cross"]
     for function in (ZEROS, HE):
         assert attacker["functions"][function]["score"] == attacker["functions"][function]["max_score"]
+    assert "not graded anyway" in attacker_output(attacker, RANDOM)   # it ran: its hook was set
     assert_batch_victims_untouched(batch, "c6-cross", baseline)
 
 

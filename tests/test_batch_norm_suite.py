@@ -10,29 +10,22 @@ way of writing them.
 """
 from __future__ import annotations
 
+import nbformat
 import numpy as np
 import pytest
 
 from autograder.grading import catalogue
 from autograder.course.mutants import failed_checks, grade_alternatives, lost_points
-from tests.nbtools import MutantGrades, alternative_names, load_public_tests, mutant_names, run_public
+from tests.nbtools import (alternative_names, assert_full_marks, grade_with_function, graded_cell, load_public_tests,
+                           load_utils, mutant_names, numerical_gradient, run_public, solution_source, with_function)
 
 A = "batch_norm"
 public_tests = load_public_tests(A)
-reference = catalogue.reference(A)
-
-
-
-@pytest.fixture(scope="module")
-def grades(tmp_path_factory):
-    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
 
 
 @pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
-    failures = [t["name"] + ": " + t["output"] for t in result["tests"] if t["status"] != "passed"]
-    assert result["score"] == result["max_score"], failures
+    assert_full_marks(grade_alternatives(A, tmp_path, only=[variant])[variant])
 
 
 @pytest.mark.parametrize("bug", mutant_names(A))
@@ -56,7 +49,7 @@ def test_feedback_names_the_variance_slip(grades):
     assert "not by N - 1" in text
 
 
-def test_public_tests_pass_on_the_reference():
+def test_public_tests_pass_on_the_reference(reference):
     for function in catalogue.load(A).graded_functions:
         assert "All tests passed." in run_public(getattr(public_tests, function + "_test"), getattr(reference, function))
     out = run_public(public_tests.batchnorm_backward_test, reference.batchnorm_backward)
@@ -78,7 +71,7 @@ def test_public_backward_test_rejects_a_missing_path():
         run_public(public_tests.batchnorm_backward_test, no_mean_path)
 
 
-def test_public_forward_test_rejects_test_mode_that_updates_the_running_averages():
+def test_public_forward_test_rejects_test_mode_that_updates_the_running_averages(reference):
     def updates_in_test_mode(x, gamma, beta, bn_param):
         bn_param["mode"] = "train"
         return reference.batchnorm_forward(x, gamma, beta, bn_param)
@@ -87,27 +80,20 @@ def test_public_forward_test_rejects_test_mode_that_updates_the_running_averages
         run_public(public_tests.batchnorm_forward_test, updates_in_test_mode)
 
 
-def test_demo_network_trains_with_the_reference_layer():
+def test_demo_network_trains_with_the_reference_layer(reference):
     """The helper network's gradients (batchnorm layers included) agree with numerical ones."""
-    import batch_norm_utils as utils
+    utils = load_utils(A)
+
+    def loss():
+        return utils.network_loss(params, bn_params, X, y, reference.affine_bn_relu_forward,
+                                  reference.affine_bn_relu_backward)
 
     rng = np.random.RandomState(0)
     X, y = rng.randn(6, 5), rng.randint(0, 3, 6)
     params, bn_params = utils.init_network([5, 4, 3], 0.5, True, seed=1)
-    _, grads = utils.network_loss(params, bn_params, X, y, reference.affine_bn_relu_forward,
-                                  reference.affine_bn_relu_backward)
+    _, grads = loss()
     for key in ("W1", "gamma1", "beta1", "W2"):
-        numeric = np.zeros_like(params[key])
-        for index in np.ndindex(*params[key].shape):
-            old = params[key][index]
-            params[key][index] = old + 1e-6
-            plus = utils.network_loss(params, bn_params, X, y, reference.affine_bn_relu_forward,
-                                      reference.affine_bn_relu_backward)[0]
-            params[key][index] = old - 1e-6
-            minus = utils.network_loss(params, bn_params, X, y, reference.affine_bn_relu_forward,
-                                       reference.affine_bn_relu_backward)[0]
-            params[key][index] = old
-            numeric[index] = (plus - minus) / 2e-6
+        numeric = numerical_gradient(lambda: loss()[0], params[key])
         assert np.allclose(grads[key], numeric, atol=1e-6), key
 
 
@@ -118,10 +104,7 @@ def test_running_averages_updated_in_place_reach_the_grader(tmp_path, grades):
     """A forward pass that only changes the arrays of bn_param in place (no assignment to the
     dict) gets full marks: the suite reads bn_param back from the child. One that never stores
     the new averages loses the forward's points, and only those."""
-    from autograder.grading.grade import grade_notebook
-    from tests.nbtools import with_function, write
-
-    nb = with_function(A, "batchnorm_forward", '''
+    result = grade_with_function(A, "batchnorm_forward", '''
 import numpy as np
 
 def batchnorm_forward(x, gamma, beta, bn_param):
@@ -136,9 +119,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         x_hat = (x - mu) / np.sqrt(var + eps)
         return gamma * x_hat + beta, (x, x_hat, mu, var, gamma, beta, eps)
     return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta, None
-''')
-    result = grade_notebook(write(nb, tmp_path / "in_place.ipynb"), A)
-    assert result["score"] == result["max_score"], failed_checks(result, "batchnorm_forward")
+''', tmp_path / "in_place.ipynb")
+    assert_full_marks(result)
     not_stored = grades("forward_running_averages_not_stored")
     assert "batchnorm_forward" in lost_points(not_stored.result) and not_stored.problems == []
 
@@ -146,7 +128,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
 # ------------------------------------------------------------------ a public test with two arguments
 
 
-def test_check_all_gives_the_backward_test_the_notebooks_forward(capsys):
+def test_check_all_gives_the_backward_test_the_notebooks_forward(reference, capsys):
     produced, received = set(), []
 
     def forward(x, gamma, beta, bn_param):
@@ -175,13 +157,9 @@ def test_check_all_gives_the_backward_test_the_notebooks_forward(capsys):
 def test_dlgrade_check_gives_the_backward_test_the_notebooks_forward():
     """In the sandbox too (dlgrade check, validate): a forward whose cache drops eps makes the
     backward test fail (eps = 0.1 there), which it could not if the forward were not passed."""
-    import nbformat
-
     from autograder.course.public import public_results
-    from tests.nbtools import graded_cell, with_function
 
-    solution_forward = graded_cell(nbformat.read(str(catalogue.load(A).solution_path), as_version=4),
-                                   "batchnorm_forward").source
+    solution_forward = solution_source(A, "batchnorm_forward")
     wrong_cache = solution_forward.replace("cache = (x, x_hat, mu, var, gamma, beta, eps)",
                                            "cache = (x, x_hat, mu, var, gamma, beta, 0.0)")
     assert wrong_cache != solution_forward

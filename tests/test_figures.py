@@ -13,13 +13,9 @@ import pytest
 
 from autograder.course import execute
 from autograder.grading import catalogue
-from tests.nbtools import solution_path
+from tests.nbtools import solution_notebook
 
 NAMES = catalogue.names()
-
-
-def solution(name):
-    return nbformat.read(str(solution_path(name)), as_version=4)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -29,12 +25,12 @@ def test_every_stated_figure_matches_the_stored_outputs(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_notebook_marks_its_measured_figures(name):
-    assert len(execute.stated_figures(solution(name))) >= 3
+    assert len(execute.stated_figures(solution_notebook(name))) >= 3
 
 
 def test_a_figure_that_the_code_does_not_print_is_caught():
     """Today's regularization text (94.8% / 91.5% for L2) against what its code prints."""
-    nb = solution("regularization")
+    nb = solution_notebook("regularization")
     fingerprint = execute.fingerprint("regularization")
     assert execute.figure_problems_in(nb, "regularization", fingerprint) == []
     marked = [c for c in nb.cells if c.cell_type == "markdown" and "L2, lambd = 0.7" in c.source]
@@ -48,7 +44,7 @@ def test_a_figure_that_the_code_does_not_print_is_caught():
 
 
 def test_outputs_of_older_code_or_unmarked_figures_are_caught():
-    nb = solution("regularization")
+    nb = solution_notebook("regularization")
     stale = copy.deepcopy(nb)
     stale.metadata["dlgrade"].pop("outputs_from")
     assert any("not those of the current code" in p
@@ -79,7 +75,7 @@ def test_a_stated_figure_matches_at_its_stated_precision(before, printed, agrees
 
 @pytest.mark.parametrize("name", NAMES)
 def test_stored_outputs_show_no_axes_reprs_and_no_import_noise(name):
-    nb = solution(name)
+    nb = solution_notebook(name)
     for number, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code":
             continue
@@ -92,7 +88,7 @@ def test_stored_outputs_show_no_axes_reprs_and_no_import_noise(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_stored_whole_notebook_check_passes(name):
-    last = solution(name).cells[-1]
+    last = solution_notebook(name).cells[-1]
     assert last.source.strip() == "check_all()"
     text = "".join(o.get("text", "") for o in last.get("outputs", []))
     count = len(catalogue.load(name).graded_functions)

@@ -11,12 +11,11 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
-import nbformat
 import pytest
 
 from autograder.grading import catalogue
 from autograder.grading.results import Result, TestResult, FunctionScore, zero_result
-from tests.nbtools import ROOT, graded_cell, solution_path, with_function, write
+from tests.nbtools import ROOT, graded_cell, solution_notebook, solution_path, with_function, write
 
 A = "initialization"
 GRADESCOPE = ROOT / "docker" / "gradescope"
@@ -160,7 +159,7 @@ def run_autograder(root: Path) -> subprocess.CompletedProcess:
 
 def test_run_autograder_grades_the_submission_into_results_json(tmp_path):
     root = autograder_root(tmp_path, late_policy="[default]\npenalty_per_day = 0.1\ngrace_minutes = 10\n")
-    bug = nbformat.read(str(solution_path(A)), as_version=4)
+    bug = solution_notebook(A)
     he = graded_cell(bug, HE)
     assert "np.sqrt(2 /" in he.source
     he.source = he.source.replace("np.sqrt(2 /", "np.sqrt(1 /")          # Xavier's scale, not He's

@@ -16,39 +16,34 @@ epsilons used, and closed forms of the 1-D probe values.
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
 from autograder.course import mutants
-from tests.nbtools import ROOT, MutantGrades, alternative_names, load_hidden_suite, mutant_names
+from tests.nbtools import (
+    alternative_names,
+    assert_costs_only_its_function,
+    assert_full_marks,
+    failed_names,
+    load_hidden_suite,
+    load_utils,
+    mutant_functions,
+    mutant_names,
+    mutant_rounds,
+    numerical_gradient,
+)
 
 A = "gradient_checking"
-FUNCTIONS = ["forward_propagation", "backward_propagation", "gradient_check", "gradient_check_n"]
 
-sys.path.insert(0, str(ROOT / "assignments" / A))
-import gradient_checking_utils as utils  # noqa: E402
-
-
+utils = load_utils(A)
 suite = load_hidden_suite(A)
 
 
 # ------------------------------------------------------------------ planted bugs (suites/gradient_checking/mutants.py)
 
-DECLARED = mutants.load(A)
-BUG_ROUNDS = [[m.name for m in r] for r in DECLARED.make_rounds()]
-FUNCTION_OF = {m.name: m.function for m in DECLARED.mutants}
-
-
-@pytest.fixture(scope="module")
-def grades(tmp_path_factory):
-    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
-
-
-def failed_checks(result, function):
-    return [t["name"] for t in mutants.failed_tests(result, function)]
+BUG_ROUNDS = mutant_rounds(A)
+FUNCTION_OF = mutant_functions(A)
 
 
 def test_rounds_replace_each_function_at_most_once():
@@ -63,40 +58,30 @@ def test_rounds_replace_each_function_at_most_once():
 
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
-    report = grades(bug)
-    assert report.problems == [], report.problems
-    result, function = report.result, report.mutant.function
-    replaced = {function} | {FUNCTION_OF[n] for n in report.shared_with}
-    assert not result["grader_error"], result["tests"]
-    functions = result["functions"]
-    assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
-    for other in FUNCTIONS:
-        if other not in replaced:
-            assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
+    assert_costs_only_its_function(A, grades(bug))
 
 
 def test_one_sided_difference_fails_the_curvature_checks(grades):
     """The one-sided checker is caught by the checks meant for it, not only by accident."""
-    failed = failed_checks(grades("gcn_one_sided").result, "gradient_check_n")
+    failed = failed_names(grades("gcn_one_sided").result, "gradient_check_n")
     assert any("O(eps**2)" in name for name in failed), failed
     assert any(name.startswith("gradient_check_n: On correct gradients") for name in failed), failed
-    failed = failed_checks(grades("gc_one_sided").result, "gradient_check")
+    failed = failed_names(grades("gc_one_sided").result, "gradient_check")
     assert any("two-sided value" in name for name in failed), failed
 
 
 @pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = mutants.grade_alternatives(A, tmp_path, only=[variant])[variant]
-    assert result["score"] == result["max_score"], failed_checks(result, list(result["functions"]))
+    assert_full_marks(mutants.grade_alternatives(A, tmp_path, only=[variant])[variant])
 
 
-def test_feedback_does_not_show_expected_values(grades):
+def test_feedback_does_not_show_expected_values(grades, reference):
     """A wrong checker's feedback names the check and gives a hint, without the hidden value."""
     result = grades("gcn_hard_coded_epsilon").result
     outputs = [t["output"] for t in result["tests"] if t["status"] != "passed"]
     assert outputs and all("Hint:" in text for text in outputs)
     X, Y, parameters, gradients = suite.network_case(7, 7)
-    hidden = float(catalogue.reference(A).gradient_check_n(parameters, gradients, X, Y, epsilon=1e-2))
+    hidden = float(reference.gradient_check_n(parameters, gradients, X, Y, epsilon=1e-2))
     assert not any(f"{hidden:.3g}" in text or f"{hidden:.6g}" in text for text in outputs)
 
 
@@ -156,23 +141,14 @@ def test_forward_cost_is_the_cross_entropy():
     assert np.array_equal(cache[9], A)
 
 
-def numerical_gradient(cost_of_theta, theta, epsilon=1e-5):
-    grad = np.zeros_like(theta)
-    for i in range(theta.shape[0]):
-        plus, minus = theta.copy(), theta.copy()
-        plus[i] += epsilon
-        minus[i] -= epsilon
-        grad[i] = (cost_of_theta(plus) - cost_of_theta(minus)) / (2 * epsilon)
-    return grad
-
-
 @pytest.mark.parametrize("seed,m", suite.NETWORK_CASES)
 def test_fixed_backward_matches_numerical_gradient(seed, m):
     X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
     theta, _ = utils.dictionary_to_vector(parameters)
     _, cache = utils.forward_propagation_n(X, Y, parameters)
     grad = utils.gradients_to_vector(utils.backward_propagation_n_fixed(X, Y, cache))
-    approx = numerical_gradient(lambda t: utils.forward_propagation_n(X, Y, utils.vector_to_dictionary(t))[0], theta)
+    approx = numerical_gradient(lambda: utils.forward_propagation_n(X, Y, utils.vector_to_dictionary(theta))[0], theta,
+                                epsilon=1e-5)
     assert np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx)) < 1e-8
 
 
@@ -201,7 +177,8 @@ def test_dropout_network():
     assert cache[1].min() == 0  # some hidden units are dropped (in layer 1 with this seed)
     grad = utils.gradients_to_vector(utils.backward_propagation_n_dropout(X, Y, cache, keep_prob=0.8))
     approx = numerical_gradient(
-        lambda t: utils.forward_propagation_n_dropout(X, Y, utils.vector_to_dictionary(t), 0.8, seed=3)[0], theta)
+        lambda: utils.forward_propagation_n_dropout(X, Y, utils.vector_to_dictionary(theta), 0.8, seed=3)[0], theta,
+        epsilon=1e-5)
     assert np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx)) < 1e-7
 
 
@@ -223,9 +200,8 @@ def test_suite_cases_are_free_of_relu_kinks(seed, m, epsilon):
             assert np.array_equal(relu_patterns(X, Y, moved), base), (i, sign)
 
 
-def test_probe_values_have_the_closed_forms():
+def test_probe_values_have_the_closed_forms(reference):
     """The reference checker, run through the suite's probe, gives the exact two-sided values."""
-    reference = catalogue.reference(A)
     cubic_cases = [(1e-3, case) for case in suite.SCALAR_CASES] + suite.CUBIC_EPSILON_CASES
     for epsilon, (x, theta) in cubic_cases:
         got = suite.reference_check_1d(reference, x, theta, epsilon, "cubic")

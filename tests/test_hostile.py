@@ -15,18 +15,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
-from autograder.sandbox import isolation
 from autograder.cli import main as dlgrade
 from autograder.grading.grade import grade_notebook
-from tests.nbtools import graded_cell, released_path, solution_path, with_function, write
+from tests.nbtools import (accept_unisolated, graded_cell, leftover_processes, processes_running,
+                           released_with_solution, sandbox_strategy, solution_source, write)
 
-import nbformat
-
-STRATEGY = isolation.available_strategy()
+STRATEGY = sandbox_strategy()
 # bubblewrap hides the machine's files and network from the learner; inside
 # Docker (setpriv) the container does that, so outside Docker only bwrap counts.
 ISOLATED = STRATEGY == "bwrap"
@@ -57,8 +54,7 @@ SLOW_ON_TF = pytest.mark.parametrize(
 def baseline_notebook(target):
     """The released stub with the keeper function correct."""
     assignment, _, keeper = target
-    source = graded_cell(nbformat.read(str(solution_path(assignment)), as_version=4), keeper).source
-    return with_function(assignment, keeper, source, base=released_path(assignment))
+    return released_with_solution(assignment, keeper)
 
 
 @pytest.fixture(scope="module")
@@ -230,15 +226,15 @@ def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, target, b
     graded_cell(nb, target[1]).source = source.replace(TRICK_NAME, target[1])
     path = write(nb, tmp_path / "forger.ipynb")
     # Under setpriv this world-readable checkout is refused without the flag (see test_attacks.py).
-    accept = ["--accept-unisolated"] if STRATEGY == "setpriv" else []
-    assert dlgrade(["grade", str(path), "--out", str(out), *accept]) == 0
+    assert dlgrade(["grade", str(path), "--out", str(out), *accept_unisolated()]) == 0
     written = json.loads((out / "results.json").read_text())
     assert written["score"] == baseline_score
     if ISOLATED:
         assert not (tmp_path / "results.json").exists()
 
 
-@pytest.mark.skipif(not ISOLATED, reason="needs the bubblewrap sandbox (apt-get install bubblewrap)")
+@pytest.mark.skipif(not ISOLATED, reason=f"needs the bubblewrap sandbox (apt-get install bubblewrap), which hides the "
+                                         f"machine's files; this machine grades with {STRATEGY!r}")
 def test_hidden_suite_and_solutions_are_not_readable(tmp_path, target, baseline_score):
     from autograder.grading.catalogue import SUITES_DIR
     from tests.nbtools import ROOT
@@ -284,35 +280,6 @@ def test_fork_bomb_is_contained_and_cleaned_up(tmp_path, target, baseline_score)
         assert leftover_processes() == []
 
 
-def leftover_processes() -> list:
-    """Processes of this grader's learner uids that are not one of its zygotes."""
-    from autograder.sandbox import spawn
-
-    zygotes = {z.proc.popen.pid for z in spawn._ZYGOTES.values()}
-    ours = range(isolation.PRIVATE_UID_BASE + os.getpid() * isolation.PRIVATE_UID_SLOTS,
-                 isolation.PRIVATE_UID_BASE + (os.getpid() + 1) * isolation.PRIVATE_UID_SLOTS)
-    return [line for line in sandbox_processes()
-            if int(line.split()[1]) not in zygotes
-            and (int(line.split()[0]) in ours or int(line.split()[0]) == isolation.SANDBOX_UID and os.geteuid() != 0)]
-
-
-def sandbox_processes() -> list:
-    """'uid pid args' of every process running as a learner's uid (65534, or a private uid)."""
-    # From /proc, not ps: the grading image (a minimal Debian) has no procps.
-    listing = []
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            with open(f"/proc/{pid}/status") as handle:
-                uid = int(next(line.split()[1] for line in handle if line.startswith("Uid:")))
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                args = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, StopIteration):
-            continue                      # gone meanwhile
-        listing.append((uid, pid, args))
-    return [f"{uid} {pid} {args}" for uid, pid, args in listing
-            if uid == isolation.SANDBOX_UID or uid >= isolation.PRIVATE_UID_BASE]
-
-
 def test_network_is_unreachable(tmp_path, target, baseline_score):
     result = grade_trick(tmp_path, target, NETWORK)
     assert result["score"] <= baseline_score
@@ -322,7 +289,7 @@ def test_network_is_unreachable(tmp_path, target, baseline_score):
 
 def test_flood_of_output_is_truncated_and_the_answer_still_counts(tmp_path, target, baseline_score):
     assignment, victim, _ = target
-    correct = graded_cell(nbformat.read(str(solution_path(assignment)), as_version=4), victim).source
+    correct = solution_source(assignment, victim)
     head = re.search(rf"def {victim}\(.*\):", correct).group(0)
     flood = correct.replace(head, head + "\n    print('x' * 10_000_000)", 1)
     result = grade_trick(tmp_path, target, flood)
@@ -332,6 +299,8 @@ def test_flood_of_output_is_truncated_and_the_answer_still_counts(tmp_path, targ
     assert any("printed" in note for note in result["notes"])
 
 
+# The background process writes its file again and again for as long as it lives: were it to outlive
+# the submission, its file would be back after the sweep. The function reports that it runs.
 LEAVE_TRACES = """
 import os, subprocess, numpy as np
 def initialize_parameters_he(layers_dims, _traces=[
@@ -340,9 +309,9 @@ def initialize_parameters_he(layers_dims, _traces=[
         os.chmod("/tmp/dlgrade-leak-locked/inner", 0), os.chmod("/tmp/dlgrade-leak-locked", 0),
         os.environ.__setitem__("DLGRADE_LEAK", "1"),
         setattr(np, "dlgrade_leak", True),
-        subprocess.Popen(["/bin/sh", "-c", "sleep 2; echo late > /tmp/dlgrade-leak-late; sleep 60"],
+        subprocess.Popen(["/bin/sh", "-c", "while :; do echo late > /tmp/dlgrade-leak-late; sleep 0.1; done"],
                          start_new_session=True)]):
-    return None
+    raise RuntimeError("BACKGROUND " + ("RUNNING" if _traces[-1].poll() is None else "ENDED"))
 """
 
 SEES_TRACES = """
@@ -354,7 +323,8 @@ def leaked():
 """
 
 
-@pytest.mark.skipif(not SWEPT, reason="nothing is swept between submissions without bubblewrap or setpriv")
+@pytest.mark.skipif(not SWEPT, reason=f"nothing is swept between submissions without bubblewrap or setpriv; "
+                                      f"this machine grades with {STRATEGY!r}")
 def test_nothing_leaks_from_one_submission_to_the_next(tmp_path, target, baseline_score):
     """Children forked from the same warm zygote: files in /tmp, environment,
     patched modules and background processes of one submission are gone when
@@ -362,14 +332,17 @@ def test_nothing_leaks_from_one_submission_to_the_next(tmp_path, target, baselin
     assignment, victim, keeper = target
     # Names of this run only: under setpriv the learner's /tmp is the machine's.
     unique = f"dlgrade-leak-{os.getpid()}-{tmp_path.name}"
-    grade_trick(tmp_path, target, LEAVE_TRACES.replace("dlgrade-leak", unique), name="first.ipynb")
+    first = grade_trick(tmp_path, target, LEAVE_TRACES.replace("dlgrade-leak", unique), name="first.ipynb")
+    # Its background process ran (it was alive when the graded function was called) and is gone now: it can
+    # write nothing more, so the second submission below sees every trace it will ever leave (no waiting
+    # for a late file that a slow machine may not have written yet).
+    assert "BACKGROUND RUNNING" in victim_output(first, target), victim_output(first, target)
+    assert processes_running(unique) == []
     nb = baseline_notebook(target)
     correct = graded_cell(nb, keeper).source
     head = re.search(rf"def {keeper}\(.*\):", correct).group(0)
     graded_cell(nb, keeper).source = SEES_TRACES.replace("dlgrade-leak", unique) + correct.replace(
         head, head + "\n    if leaked():\n        raise RuntimeError('saw a trace of another submission')", 1)
-    import time
-    time.sleep(2.5)  # the first submission's background process would have written its late file by now
     result = grade_notebook(write(nb, tmp_path / "second.ipynb"), assignment)
     assert result["functions"][keeper]["score"] == result["functions"][keeper]["max_score"], \
         [t["output"] for t in result["tests"] if t["status"] != "passed"]

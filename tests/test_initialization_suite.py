@@ -15,57 +15,41 @@ draws.
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
 from autograder.course.mutants import failed_checks, grade_alternatives
 from tests.nbtools import (
-    ROOT,
-    MutantGrades,
     alternative_names,
-    load_public_tests,
-    mutant_names,
-    run_public,
-    numerical_gradient,
+    assert_costs_only_its_function,
+    assert_full_marks,
     load_hidden_suite,
+    load_public_tests,
+    load_utils,
+    mutant_names,
+    numerical_gradient,
+    run_public,
 )
 
 A = "initialization"
+MUTANTS_ISOLATED = True   # every planted bug graded in a notebook of its own (the `grades` fixture)
 ZEROS = "initialize_parameters_zeros"
 RANDOM = "initialize_parameters_random"
 HE = "initialize_parameters_he"
 FUNCTIONS = [ZEROS, RANDOM, HE]
 
-sys.path.insert(0, str(ROOT / "assignments" / A))
-import initialization_utils as utils  # noqa: E402
+utils = load_utils(A)
 public_tests = load_public_tests(A)
-
-
 suite = load_hidden_suite(A)
 
 
 # ------------------------------------------------------------------ planted bugs (suites/initialization/mutants.py)
 
-@pytest.fixture(scope="module")
-def grades(tmp_path_factory):
-    return MutantGrades(A, tmp_path_factory.mktemp("mutants"), isolated=True)
-
-
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
-    report = grades(bug)
-    assert report.problems == [], report.problems
-    result, function = report.result, report.mutant.function
-    assert not result["grader_error"], result["tests"]
-    functions = result["functions"]
-    assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
-    for other in FUNCTIONS:
-        if other != function:
-            assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
+    assert_costs_only_its_function(A, grades(bug))
 
 
 def test_wrong_scale_feedback_names_the_scale_seen(grades):
@@ -81,8 +65,7 @@ def test_wrong_scale_feedback_names_the_scale_seen(grades):
 
 @pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
-    assert result["score"] == result["max_score"], [failed_checks(result, f) for f in FUNCTIONS]
+    assert_full_marks(grade_alternatives(A, tmp_path, only=[variant])[variant])
 
 
 # ------------------------------------------------------------------ the hidden suite's statistics
@@ -149,8 +132,7 @@ def test_statistics_reject_wrong_draws():
 
 
 
-def test_public_tests_pass_on_the_reference_with_the_course_values():
-    reference = catalogue.reference(A)
+def test_public_tests_pass_on_the_reference_with_the_course_values(reference):
     for name in FUNCTIONS:
         text = run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name))
         assert "All tests passed." in text and "Note:" not in text, (name, text)
@@ -236,8 +218,7 @@ def test_cost_is_ln2_at_one_half_and_inf_when_confidently_wrong():
     assert utils.sigmoid(np.array([40.0]))[0] == 1.0 and utils.sigmoid(np.array([-800.0]))[0] == 0.0
 
 
-def test_zeros_network_is_stuck_at_ln2():
-    reference = catalogue.reference(A)
+def test_zeros_network_is_stuck_at_ln2(reference):
     train_X, train_Y, _, _ = utils.load_dataset()
     parameters, costs = utils.model(train_X, train_Y, reference.initialize_parameters_zeros,
                                     num_iterations=2001, print_cost=False)
@@ -246,8 +227,7 @@ def test_zeros_network_is_stuck_at_ln2():
     assert utils.accuracy(utils.predict(train_X, parameters), train_Y) == 0.5
 
 
-def test_large_random_start_is_saturated_and_he_is_not():
-    reference = catalogue.reference(A)
+def test_large_random_start_is_saturated_and_he_is_not(reference):
     train_X, train_Y, _, _ = utils.load_dataset()
     a3, _ = utils.forward_propagation(train_X, reference.initialize_parameters_random([2, 10, 5, 1]))
     assert utils.compute_loss(a3, train_Y) == math.inf

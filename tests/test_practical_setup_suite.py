@@ -17,25 +17,16 @@ import pytest
 from autograder.grading import catalogue
 from autograder.course import mutants
 from autograder.course.mutants import failed_checks, grade_alternatives, lost_points
-from tests.nbtools import (MutantGrades, alternative_names, load_hidden_suite, load_public_tests, mutant_names,
-                           run_public, with_function, write)
+from tests.nbtools import (alternative_names, assert_full_marks, grade_with_function, load_hidden_suite,
+                           load_public_tests, mutant_names, run_public)
 
 A = "practical_setup"
 public_tests = load_public_tests(A)
-reference = catalogue.reference(A)
-
-
-
-@pytest.fixture(scope="module")
-def grades(tmp_path_factory):
-    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
 
 
 @pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
-    failures = [t["name"] + ": " + t["output"] for t in result["tests"] if t["status"] != "passed"]
-    assert result["score"] == result["max_score"], failures
+    assert_full_marks(grade_alternatives(A, tmp_path, only=[variant])[variant])
 
 
 @pytest.mark.parametrize("bug", mutant_names(A))
@@ -55,19 +46,16 @@ def test_the_classic_normalization_mistake_is_named(grades):
 
 def test_a_search_whose_samplers_are_wrong_keeps_its_points(tmp_path):
     """random_search is graded with the reference samplers in place of the learner's."""
-    from autograder.grading.grade import grade_notebook
-
-    nb = with_function(A, "sample_learning_rates", '''
+    result = grade_with_function(A, "sample_learning_rates", '''
 import numpy as np
 
 def sample_learning_rates(n, low_exp=-4, high_exp=0):
     return np.full(n, 0.01)
-''')
-    result = grade_notebook(write(nb, tmp_path / "constant_sampler.ipynb"), A)
+''', tmp_path / "constant_sampler.ipynb")
     assert set(lost_points(result)) == {"sample_learning_rates"}
 
 
-def test_public_tests_pass_on_the_reference_and_the_alternatives():
+def test_public_tests_pass_on_the_reference_and_the_alternatives(reference):
     for function in catalogue.load(A).graded_functions:
         assert "All tests passed." in run_public(getattr(public_tests, function + "_test"), getattr(reference, function))
     for function, source in mutants.load(A).alternatives[0].edits.items():
@@ -76,7 +64,7 @@ def test_public_tests_pass_on_the_reference_and_the_alternatives():
         assert "All tests passed." in run_public(getattr(public_tests, function + "_test"), namespace[function])
 
 
-def test_public_sampler_test_rejects_a_linear_scale_and_a_reseed():
+def test_public_sampler_test_rejects_a_linear_scale_and_a_reseed(reference):
     def linear(n, low_exp=-4, high_exp=0):
         return np.random.uniform(10.0 ** low_exp, 10.0 ** high_exp, size=n)
 
@@ -114,7 +102,7 @@ class InProcessLearner:
         return scope["probe"](self.namespace, **inputs)
 
 
-def test_the_search_is_graded_with_cheap_deterministic_training_functions():
+def test_the_search_is_graded_with_cheap_deterministic_training_functions(reference):
     """No real training while grading: the suite never touches the helper's network, and its
     training functions give the same errors for the same settings, so a search is graded in
     microseconds per trial and the same notebook always gets the same grade."""

@@ -15,56 +15,43 @@ reference against numerical gradients, and the public tests.
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
 from autograder.course.mutants import failed_checks, grade_alternatives
 from tests.nbtools import (
-    ROOT,
-    MutantGrades,
     alternative_names,
-    load_public_tests,
-    mutant_names,
-    run_public,
-    numerical_gradient,
+    assert_costs_only_its_function,
+    assert_full_marks,
     load_hidden_suite,
+    load_public_tests,
+    load_utils,
+    mutant_names,
+    numerical_gradient,
+    run_public,
 )
 
 A = "regularization"
+MUTANTS_ISOLATED = True   # every planted bug graded in a notebook of its own (the `grades` fixture)
 COST = "compute_cost_with_regularization"
 L2_BACKWARD = "backward_propagation_with_regularization"
 FORWARD = "forward_propagation_with_dropout"
 BACKWARD = "backward_propagation_with_dropout"
 FUNCTIONS = [COST, L2_BACKWARD, FORWARD, BACKWARD]
 
-sys.path.insert(0, str(ROOT / "assignments" / A))
-import regularization_utils as utils  # noqa: E402
+utils = load_utils(A)
 public_tests = load_public_tests(A)
 
 # ------------------------------------------------------------------ planted bugs (suites/regularization/mutants.py)
 
-@pytest.fixture(scope="module")
-def grades(tmp_path_factory):
-    return MutantGrades(A, tmp_path_factory.mktemp("mutants"), isolated=True)
-
-
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
     report = grades(bug)
-    assert report.problems == [], report.problems
-    result, function = report.result, report.mutant.function
-    assert not result["grader_error"], result["tests"]
-    functions = result["functions"]
-    assert functions[function]["score"] < functions[function]["max_score"], f"{bug} was not detected"
-    for other in FUNCTIONS:
-        if other != function:
-            assert functions[other]["score"] == functions[other]["max_score"], (other, failed_checks(result, other))
+    assert_costs_only_its_function(A, report)
     # The feedback names the check and gives the targeted hint, without the hidden arrays.
-    failures = failed_checks(result, function)
+    failures = failed_checks(report.result, report.mutant.function)
     for hint in report.mutant.feedback:
         assert failures and any(hint in text for text in failures), (hint, failures)
     assert all("Hint:" in text for text in failures), failures
@@ -73,8 +60,7 @@ def test_planted_bug_costs_only_its_function(grades, bug):
 
 @pytest.mark.parametrize("variant", alternative_names(A))
 def test_other_correct_answers_get_full_marks(tmp_path, variant):
-    result = grade_alternatives(A, tmp_path, only=[variant])[variant]
-    assert result["score"] == result["max_score"], [failed_checks(result, f) for f in FUNCTIONS]
+    assert_full_marks(grade_alternatives(A, tmp_path, only=[variant])[variant])
 
 
 # ------------------------------------------------------------------ the hidden suite's checks, without grading
@@ -101,15 +87,14 @@ def test_l2_hints_name_the_usual_slips():
                                               A3, Y, parameters, 0.7)
 
 
-def reference_forward_arrays(keep_prob, seed=0, shape=(2, 20, 3, 13)):
+def reference_forward_arrays(reference, keep_prob, seed=0, shape=(2, 20, 3, 13)):
     X, _, parameters = suite.random_problem(seed, *shape)
-    reference = catalogue.reference(A)
     np.random.seed(seed)
     _, cache = reference.forward_propagation_with_dropout(X, parameters, keep_prob)
     return X, parameters, list(cache)
 
 
-def test_forward_consistency_accepts_other_masks_and_rejects_inconsistent_caches():
+def test_forward_consistency_accepts_other_masks_and_rejects_inconsistent_caches(reference):
     """The forward checks run on plain data, so they can be exercised with a fake learner."""
 
     class Fake:
@@ -120,7 +105,7 @@ def test_forward_consistency_accepts_other_masks_and_rejects_inconsistent_caches
             return self.out
 
     keep_prob = 0.7
-    X, parameters, cache = reference_forward_arrays(keep_prob)
+    X, parameters, cache = reference_forward_arrays(reference, keep_prob)
     suite.dropout_forward_case(Fake((cache[11], tuple(cache))), X, parameters, keep_prob, "ok")
     # Boolean masks are as good as integer ones.
     as_bool = list(cache)
@@ -179,8 +164,7 @@ def test_mask_randomness_accepts_fresh_draws_and_rejects_patterns():
 
 
 @pytest.mark.parametrize("lambd", [0.0, 0.7])
-def test_reference_l2_backward_is_the_gradient_of_the_reference_cost(lambd):
-    reference = catalogue.reference(A)
+def test_reference_l2_backward_is_the_gradient_of_the_reference_cost(reference, lambd):
     X, Y, parameters = suite.random_problem(5, 3, 5, 4, 7)
 
     def cost():
@@ -193,8 +177,7 @@ def test_reference_l2_backward_is_the_gradient_of_the_reference_cost(lambd):
         assert np.allclose(grads["d" + key], numerical_gradient(cost, parameters[key]), rtol=1e-5, atol=1e-7), key
 
 
-def test_reference_dropout_backward_is_the_gradient_with_fixed_masks():
-    reference = catalogue.reference(A)
+def test_reference_dropout_backward_is_the_gradient_with_fixed_masks(reference):
     keep_prob = 0.6
     X, Y, parameters = suite.random_problem(6, 3, 5, 4, 7)
     np.random.seed(6)
@@ -216,14 +199,12 @@ def test_reference_dropout_backward_is_the_gradient_with_fixed_masks():
 
 
 
-def test_public_tests_pass_on_the_reference():
-    reference = catalogue.reference(A)
+def test_public_tests_pass_on_the_reference(reference):
     for name in FUNCTIONS:
         assert "All tests passed." in run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name)), name
 
 
-def test_public_tests_accept_rand_gt_and_reject_a_missing_division():
-    reference = catalogue.reference(A)
+def test_public_tests_accept_rand_gt_and_reject_a_missing_division(reference):
     relu = utils.relu
 
     def forward(X, parameters, keep_prob, divide=True):
@@ -299,8 +280,7 @@ def test_provided_backward_matches_numerical_gradient():
         assert np.allclose(grads["d" + key], numerical_gradient(cost, parameters[key]), rtol=1e-5, atol=1e-7), key
 
 
-def test_model_keeps_the_global_rng_reproducible_and_refuses_both_regularizations():
-    reference = catalogue.reference(A)
+def test_model_keeps_the_global_rng_reproducible_and_refuses_both_regularizations(reference):
     X, Y, _, _ = utils.load_2D_dataset()
     kwargs = dict(num_iterations=50, print_cost=False, keep_prob=0.86,
                   forward_propagation_with_dropout=reference.forward_propagation_with_dropout,

@@ -18,15 +18,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.setpriv_env import command_prefix, setpriv_usable
+from tests.nbtools import ROOT
+from tests.setpriv_env import command_prefix, unusable_reason
 
-ROOT = Path(__file__).resolve().parent.parent
-
-pytestmark = pytest.mark.skipif(not setpriv_usable(), reason="needs root, setpriv, and a Python other uids can run")
+UNUSABLE = unusable_reason()
+pytestmark = pytest.mark.skipif(UNUSABLE is not None, reason=f"needs the setpriv sandbox: {UNUSABLE}")
 
 # Must run and pass under setpriv, not be skipped.
 SWEEP_TESTS = ["test_nothing_leaks_from_one_submission_to_the_next[numpy]",

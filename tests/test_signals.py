@@ -201,7 +201,10 @@ def test_a_stop_signal_waits_for_the_grade_being_recorded():
         with run.StopSignals() as stop:
             with stop.deferred():
                 os.kill(os.getpid(), signal.SIGHUP)
-                time.sleep(0.05)          # the handler has run by now, and must not have raised
+                deadline = time.monotonic() + 10
+                while run._deferral["pending"] is None:   # until the handler has run (and did not raise)
+                    assert time.monotonic() < deadline, "the SIGHUP handler did not run"
+                    time.sleep(0.01)
                 steps.append("recorded")
             steps.append("after")         # not reached: the held signal is raised at the block's end
     assert steps == ["recorded"] and stopped.value.signum == signal.SIGHUP

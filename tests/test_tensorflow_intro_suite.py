@@ -13,42 +13,31 @@ implementation and must get full marks.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from autograder.course import mutants
+from autograder.course.mutants import failed_tests
 from autograder.grading import catalogue
-from tests.nbtools import ROOT, MutantGrades, load_public_tests, mutant_names, run_public
+from tests.nbtools import assert_full_marks, load_public_tests, load_utils, mutant_names, mutant_rounds, run_public
 
 A = "tensorflow_intro"
 FUNCTIONS = ["linear_function", "sigmoid", "one_hot_matrix", "initialize_parameters",
              "forward_propagation", "compute_total_loss", "model"]
 
-sys.path.insert(0, str(ROOT / "assignments" / A))
 public_tests = load_public_tests(A)
-import tensorflow_intro_utils as utils  # noqa: E402
+utils = load_utils(A)
 
 
 # ------------------------------------------------------------------ planted bugs (suites/tensorflow_intro/mutants.py)
 
-DECLARED = mutants.load(A)
-GROUPS = {f"group{i + 1}": [m.name for m in r] for i, r in enumerate(DECLARED.make_rounds())}
-
-
-@pytest.fixture(scope="module")
-def grades(tmp_path_factory):
-    return MutantGrades(A, tmp_path_factory.mktemp("mutants"))
-
-
-def failed_tests(result, function):
-    return mutants.failed_tests(result, function)
+GROUPS = {f"group{i + 1}": names for i, names in enumerate(mutant_rounds(A))}
 
 
 def test_groups_are_the_declared_notebooks():
-    assert list(GROUPS.values())[:len(DECLARED.rounds)] == DECLARED.rounds
+    declared = mutants.load(A).rounds
+    assert list(GROUPS.values())[:len(declared)] == declared
     assert sorted(n for g in GROUPS.values() for n in g) == sorted(mutant_names(A))
 
 
@@ -82,9 +71,7 @@ def test_functions_without_a_bug_keep_full_marks(grades, group):
 
 
 def test_other_correct_answers_get_full_marks(tmp_path):
-    result = mutants.grade_alternatives(A, tmp_path)["other_correct_answers"]
-    assert result["score"] == result["max_score"], [
-        (t["name"], t["output"]) for t in result["tests"] if t["status"] != "passed"]
+    assert_full_marks(mutants.grade_alternatives(A, tmp_path)["other_correct_answers"])
 
 
 def test_hidden_points_match_the_notebook():
@@ -97,8 +84,7 @@ def test_hidden_points_match_the_notebook():
 
 
 
-def test_public_tests_pass_on_the_reference():
-    reference = catalogue.reference(A)
+def test_public_tests_pass_on_the_reference(reference):
     for name in FUNCTIONS:
         text = run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name))
         assert "All tests passed." in text, (name, text)
