@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading.learner import Cell, ErrorKind, Learner, LearnerError, LearnerProcess
+from autograder.grading.time_policy import TimePolicy
 
 # Each function returns how many times the child ran it (a mutable default
 # survives between calls in the same process).
@@ -35,7 +36,8 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
 def learner():
     spec = catalogue.load("optimization")
     cell = Cell("counting", COUNTING_CELL, ["update_parameters_with_gd", "random_mini_batches", "update_lr"])
-    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 10, 60,
+    process = LearnerProcess(preamble=spec.preamble, cells=[cell], helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=10, submission=60),
                              repeatable=("update_parameters_with_gd", "update_lr"))
     yield Learner(process)
     process.close()
@@ -90,7 +92,8 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
 def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget():
     spec = catalogue.load("optimization")
     cells = [Cell("slow", SLOW_CELL, ["update_parameters_with_gd"]), Cell("witness", WITNESS_CELL, ["update_lr"])]
-    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 1, 100, function_timeout=1.5)
+    process = LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=1, function=1.5, submission=100))
     learner = Learner(process)
     try:
         process.begin_function("update_parameters_with_gd")
@@ -98,7 +101,7 @@ def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget
         with pytest.raises(LearnerError, match="time budget") as exc:
             for _ in range(5):   # 0.6 s each, within the 1 s per call, over the function's 1.5 s
                 learner.update_parameters_with_gd({}, {}, 0.1)
-        assert exc.value.kind == "budget"
+        assert exc.value.kind is ErrorKind.BUDGET
         process.begin_function("update_lr")
         # Its own budget, a child that never ran the slow cell's definitions nor its calls.
         assert learner.update_lr(0.1, 1, 1.0) == [2, None]
@@ -110,7 +113,8 @@ def test_a_check_may_call_another_function_whose_cell_is_then_loaded():
     spec = catalogue.load("optimization")
     cells = [Cell("a", "def update_lr(a, b, c):\n    return 7\n", ["update_lr"]),
              Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return 8\n", ["schedule_lr_decay"])]
-    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 5, 100)
+    process = LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=5, submission=100))
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
@@ -155,7 +159,8 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
                   ["update_lr"]),
              Cell("b", "import os\ndef schedule_lr_decay(a, b, c, d=1000):\n    return os.getuid()\n",
                   ["schedule_lr_decay"])]
-    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 5, 100, spawner=warm_spawner(spec))
+    process = LearnerProcess(preamble=spec.preamble, cells=cells, limits=spec.limits(),
+                             time_policy=TimePolicy(call=5, submission=100), spawner=warm_spawner(spec))
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
@@ -242,7 +247,8 @@ def test_every_thread_of_a_warmed_learner_is_the_learner(name):
     spec = catalogue.load(name)
     function = "linear_function" if name == "tensorflow_intro" else "update_lr"
     cell = Cell("threads", THREADS_CELL.replace("linear_function", function), [function])
-    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 20, 100, spawner=warm_spawner(spec))
+    process = LearnerProcess(preamble=spec.preamble, cells=[cell], limits=spec.limits(),
+                             time_policy=TimePolicy(call=20, submission=100), spawner=warm_spawner(spec))
     try:
         process.begin_function(function)
         threads = Learner(process).call(function)
@@ -277,7 +283,8 @@ def test_a_prepared_process_whose_warm_up_fails_is_never_handed_a_learner(tmp_pa
     # The first function takes long enough for the spare made beside it to find the marker.
     cells = [Cell("a", "import time\ndef update_lr(a, b, c):\n    time.sleep(0.3)\n    return a + b + c\n", ["update_lr"]),
              Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return a * b\n", ["schedule_lr_decay"])]
-    process = LearnerProcess(preamble, cells, spec.release_dir, spec.limits(), 10, 100, spawner=spawner)
+    process = LearnerProcess(preamble=preamble, cells=cells, limits=spec.limits(),
+                             time_policy=TimePolicy(call=10, submission=100), spawner=spawner)
     learner = Learner(process)
     try:
         marker.touch(mode=0o644)   # the spare made when the first child is handed over fails its warm-up

@@ -223,7 +223,8 @@ class Worker:
                 return
             handler = getattr(self, "op_" + str(request.get("op")), None)
             if handler is None:
-                self.write({"ok": False, "error": {"type": "ProtocolError", "message": "unknown op"}})
+                self.write({"ok": False, "error": {"type": "ProtocolError", "message": "unknown op", "traceback": "",
+                                                   "code": "protocol", "name": None}})
                 continue
             try:
                 reply = handler(request)
@@ -256,7 +257,8 @@ class Worker:
         name = request["name"]
         func = self.namespace.get(name)
         if not callable(func):
-            return {"ok": False, "error": {"type": "NameError", "message": f"{name} is not defined", "traceback": ""}}
+            return {"ok": False, "error": {"type": "NameError", "message": f"{name} is not defined", "traceback": "",
+                                           "code": "not-defined", "name": name}}
         args = codec.from_plain(request["args"], make_tf=make_tf)
         kwargs = codec.from_plain(request["kwargs"], make_tf=make_tf)
         return self._reply(func(*args, **kwargs))
@@ -275,7 +277,8 @@ class Worker:
         try:
             return {"ok": True, "value": codec.to_plain(value)}
         except codec.EncodeError as exc:
-            return {"ok": False, "error": {"type": "UnsupportedReturn", "message": str(exc), "traceback": ""}}
+            return {"ok": False, "error": {"type": "UnsupportedReturn", "message": str(exc), "traceback": "",
+                                           "code": "unsupported-return", "name": None}}
 
 
 def _register_source(filename: str, source: str) -> None:
@@ -286,7 +289,14 @@ def _register_source(filename: str, source: str) -> None:
 
 
 def describe(exc: BaseException) -> dict:
-    """An exception as plain data, with the traceback limited to learner cells."""
+    """An exception as plain data, with the traceback limited to learner cells.
+
+    ``code`` says what the grader makes of it: "not-implemented" (a
+    NotImplementedError with no message: the stub), "not-defined" (a NameError
+    or KeyError raised in a probe, with ``name`` the missing name: a probe's
+    ``ns[f]`` or ``f(...)`` for a function the namespace lacks), "raised"
+    (anything else, ``name`` None).
+    """
     frames = [
         f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell") or f.filename.endswith("_utils.py")
     ]
@@ -294,7 +304,20 @@ def describe(exc: BaseException) -> dict:
     message = str(exc)
     if len(message) > 2000:
         message = message[:2000] + " ..."
-    return {"type": type(exc).__name__, "message": message, "traceback": "".join(lines)[-4000:]}
+    code, name = "raised", None
+    if isinstance(exc, NotImplementedError) and not message.strip():
+        code = "not-implemented"
+    elif isinstance(exc, (NameError, KeyError)):
+        # Raised in a probe: the request's handler, Worker.op_probe, is on the way down.
+        tb, in_probe = exc.__traceback__, False
+        while tb is not None and not in_probe:
+            in_probe, tb = tb.tb_frame.f_code is Worker.op_probe.__code__, tb.tb_next
+        missing = (getattr(exc, "name", None) if isinstance(exc, NameError)
+                   else exc.args[0] if len(exc.args) == 1 else None)
+        if in_probe and isinstance(missing, str):
+            code, name = "not-defined", missing
+    return {"type": type(exc).__name__, "message": message, "traceback": "".join(lines)[-4000:],
+            "code": code, "name": name}
 
 
 def make_tf(value: "codec.TFValue"):
