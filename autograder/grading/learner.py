@@ -474,7 +474,7 @@ class LearnerProcess:
         left, owner, budget = total_left, "the submission's", policy.submission
         if function is not None:
             share_left = policy.function - self.spent.get(function, 0.0)
-            if share_left <= total_left:
+            if share_left <= total_left + 1e-6:   # (rounding: shares sum to the total)
                 left, owner, budget = share_left, f"{function}'s", policy.function
         return _Work(function=function, left=left, owner=owner, budget=budget, elements_left=self.elements_left)
 
@@ -579,7 +579,9 @@ class LearnerProcess:
                 reply, elements = child.connection.request(
                     data, timeout, min(self.max_reply_elements, work.elements_left - work.elements))
             finally:
-                work.spent += time.monotonic() - started   # ending the child below is not the learner's time
+                # Until the reply, or the limit that cut it (the grader's wake-up after it, and ending
+                # the child below, are not the learner's time).
+                work.spent += min(time.monotonic() - started, timeout)
         except TimeoutError:
             work.memory_exceeded |= child.end()
             if cut_by_budget:   # the limit stated is the one that applied
