@@ -238,8 +238,7 @@ class Connection:
 class _Child:
     """A started learner child: its connection and the cells it has run (owned by one thread at a time)."""
 
-    def __init__(self, spawned: spawn.Child, connection: Connection):
-        self.spawned = spawned
+    def __init__(self, connection: Connection):
         self.connection = connection
         self.loaded: set = set()   # ids of the cells it has run ("<imports>" for the imports cell)
         self.closed = False
@@ -339,8 +338,8 @@ class LearnerProcess:
         self.defines, self.uses = _cell_names(cells, preamble)
         self.graded = frozenset(function for cell in cells for function in cell.functions)
         self.lock = threading.Lock()      # the output drainer's, around events.output_*
+        self.events = ProcessEvents()     # never rebound; its fields are the main thread's (output_*: the drainer's)
         # The main thread's (see "Threads" above).
-        self.events = ProcessEvents()
         self.function: str | None = None  # the graded function whose checks run now (None: all cells)
         self.child: _Child | None = None
         self.spent: dict = {}             # learner seconds charged, per function (None: outside any)
@@ -526,7 +525,7 @@ class LearnerProcess:
         finally:
             work.start_seconds += time.monotonic() - started   # starting a sandbox is not the learner's time
         work.spawned = spawned
-        return _Child(spawned, Connection(spawned, self.events, self.lock))
+        return _Child(Connection(spawned, self.events, self.lock))
 
     def _load(self, work: _Work, child: _Child, cells: list, bad_cells: frozenset) -> None:
         """Run the imports cell (once per child) and ``cells``; a cell that ends the child is marked bad.
