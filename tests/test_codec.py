@@ -220,10 +220,12 @@ def test_a_submission_has_an_element_budget_across_replies():
     """LearnerProcess passes min(per reply, what is left of the submission's) as the limit."""
     from autograder.grading import catalogue
     from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+    from autograder.grading.time_policy import TimePolicy
 
     spec = catalogue.load("initialization")
     cell = Cell("c", "def initialize_parameters_zeros(n):\n    return [0] * n\n", ["initialize_parameters_zeros"])
-    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 10, 60,
+    process = LearnerProcess(preamble=spec.preamble, cells=[cell], helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=10, submission=60),
                              max_reply_elements=1000, max_submission_elements=2500)
     learner = Learner(process)
     try:

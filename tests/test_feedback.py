@@ -16,6 +16,7 @@ from autograder.grading import catalogue
 from autograder.grading.checks import (CheckFailed, check_close, check_dict_close, number_list, probe_here,
                                        tape_gradients_here, tf_value)
 from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading.time_policy import TimePolicy
 
 
 def test_a_single_number_is_reported_without_its_error():
@@ -119,7 +120,8 @@ def defined_late(x, rate=UNDEFINED_RATE):
 def process(call_timeout, submission_timeout):
     spec = catalogue.load("optimization")
     cells = [Cell("fine", CELL, ["spin", "unfinished", "symbolic"]), Cell("broken", BROKEN_CELL, ["defined_late"])]
-    return LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), call_timeout, submission_timeout)
+    return LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
+                          time_policy=TimePolicy(call=call_timeout, submission=submission_timeout))
 
 
 def test_errors_say_what_happened():
@@ -204,7 +206,8 @@ def test_a_probe_is_named_after_the_function_it_grades_and_a_missing_function_is
 
     spec = catalogue.load("optimization")
     cells = [Cell("fine", CELL, ["spin", "unfinished", "symbolic"]), Cell("other", "x = 1\n", ["nowhere"])]
-    p = LP(spec.preamble, cells, spec.release_dir, spec.limits(), 10, 60)
+    p = LP(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
+           time_policy=TimePolicy(call=10, submission=60))
     learner = Learner(p)
     try:
         with pytest.raises(LearnerError, match="^a check raised ValueError: bad input 1"):

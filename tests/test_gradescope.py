@@ -84,8 +84,8 @@ def test_visibility_is_declared_in_the_suite(tmp_path):
     spec = dataclasses.replace(catalogue.load(A), suite_dir=suite)
     nb, _ = read_notebook(solution_path(A))
     extraction = extract(nb, spec.graded_functions)
-    process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(), spec.config.call_timeout,
-                             spec.config.submission_timeout, spawner=warm_spawner(spec))
+    process = LearnerProcess(preamble=spec.preamble, cells=extraction.cells, limits=spec.limits(),
+                             time_policy=spec.time_policy, spawner=warm_spawner(spec))
     try:
         plugin = run_suite(spec, process)
     finally:
@@ -104,8 +104,8 @@ def test_visibility_is_declared_in_the_suite(tmp_path):
         f"@pytest.mark.graded('{HE}', points=1, visibility='secret')\n"
         "def test_bad(learner):\n    '''bad.'''\n")
     spec = dataclasses.replace(spec, suite_dir=bad)
-    process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(), spec.config.call_timeout,
-                             spec.config.submission_timeout, spawner=warm_spawner(spec))
+    process = LearnerProcess(preamble=spec.preamble, cells=extraction.cells, limits=spec.limits(),
+                             time_policy=spec.time_policy, spawner=warm_spawner(spec))
     try:
         with pytest.raises(RuntimeError, match="visibility='secret' is not one of"):
             run_suite(spec, process)

@@ -44,8 +44,8 @@ def target(request):
     return TARGETS[request.param]
 
 
-# Tricks that run into a timeout cost 20-30 s each on the TensorFlow assignment
-# (its per-call limit is 20 s, assignment.toml); the mechanism is the same as on numpy, so the
+# Tricks that run into a timeout cost 10-30 s each on the TensorFlow assignment
+# (its per-call limit is 10 s, assignment.toml); the mechanism is the same as on numpy, so the
 # TensorFlow variants of these run with `make test-all` only.
 SLOW_ON_TF = pytest.mark.parametrize(
     "target", ["numpy", pytest.param("tensorflow", marks=pytest.mark.slow)], indirect=True)

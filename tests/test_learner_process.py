@@ -1,4 +1,5 @@
-"""The learner process (grading/learner.py): repeatable calls, prepared children, zygote replacement.
+"""The learner process (grading/learner.py): repeatable calls, prepared children, zygote replacement,
+error replies classified by code, and one thread owning the process state.
 
 An assignment's ``repeatable_calls`` (assignment.toml) lets several checks ask
 a deterministic learner function the same question for the price of one
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading.learner import Cell, ErrorKind, Learner, LearnerError, LearnerProcess
+from autograder.grading.time_policy import TimePolicy
 
 # Each function returns how many times the child ran it (a mutable default
 # survives between calls in the same process).
@@ -35,7 +37,8 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
 def learner():
     spec = catalogue.load("optimization")
     cell = Cell("counting", COUNTING_CELL, ["update_parameters_with_gd", "random_mini_batches", "update_lr"])
-    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 10, 60,
+    process = LearnerProcess(preamble=spec.preamble, cells=[cell], helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=10, submission=60),
                              repeatable=("update_parameters_with_gd", "update_lr"))
     yield Learner(process)
     process.close()
@@ -90,7 +93,8 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
 def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget():
     spec = catalogue.load("optimization")
     cells = [Cell("slow", SLOW_CELL, ["update_parameters_with_gd"]), Cell("witness", WITNESS_CELL, ["update_lr"])]
-    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 1, 100, function_timeout=1.5)
+    process = LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=1, function=1.5, submission=100))
     learner = Learner(process)
     try:
         process.begin_function("update_parameters_with_gd")
@@ -98,7 +102,7 @@ def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget
         with pytest.raises(LearnerError, match="time budget") as exc:
             for _ in range(5):   # 0.6 s each, within the 1 s per call, over the function's 1.5 s
                 learner.update_parameters_with_gd({}, {}, 0.1)
-        assert exc.value.kind == "budget"
+        assert exc.value.kind is ErrorKind.BUDGET
         process.begin_function("update_lr")
         # Its own budget, a child that never ran the slow cell's definitions nor its calls.
         assert learner.update_lr(0.1, 1, 1.0) == [2, None]
@@ -110,7 +114,8 @@ def test_a_check_may_call_another_function_whose_cell_is_then_loaded():
     spec = catalogue.load("optimization")
     cells = [Cell("a", "def update_lr(a, b, c):\n    return 7\n", ["update_lr"]),
              Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return 8\n", ["schedule_lr_decay"])]
-    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 5, 100)
+    process = LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
+                             time_policy=TimePolicy(call=5, submission=100))
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
@@ -155,7 +160,8 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
                   ["update_lr"]),
              Cell("b", "import os\ndef schedule_lr_decay(a, b, c, d=1000):\n    return os.getuid()\n",
                   ["schedule_lr_decay"])]
-    process = LearnerProcess(spec.preamble, cells, spec.release_dir, spec.limits(), 5, 100, spawner=warm_spawner(spec))
+    process = LearnerProcess(preamble=spec.preamble, cells=cells, limits=spec.limits(),
+                             time_policy=TimePolicy(call=5, submission=100), spawner=warm_spawner(spec))
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
@@ -242,7 +248,8 @@ def test_every_thread_of_a_warmed_learner_is_the_learner(name):
     spec = catalogue.load(name)
     function = "linear_function" if name == "tensorflow_intro" else "update_lr"
     cell = Cell("threads", THREADS_CELL.replace("linear_function", function), [function])
-    process = LearnerProcess(spec.preamble, [cell], spec.release_dir, spec.limits(), 20, 100, spawner=warm_spawner(spec))
+    process = LearnerProcess(preamble=spec.preamble, cells=[cell], limits=spec.limits(),
+                             time_policy=TimePolicy(call=20, submission=100), spawner=warm_spawner(spec))
     try:
         process.begin_function(function)
         threads = Learner(process).call(function)
@@ -277,7 +284,8 @@ def test_a_prepared_process_whose_warm_up_fails_is_never_handed_a_learner(tmp_pa
     # The first function takes long enough for the spare made beside it to find the marker.
     cells = [Cell("a", "import time\ndef update_lr(a, b, c):\n    time.sleep(0.3)\n    return a + b + c\n", ["update_lr"]),
              Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return a * b\n", ["schedule_lr_decay"])]
-    process = LearnerProcess(preamble, cells, spec.release_dir, spec.limits(), 10, 100, spawner=spawner)
+    process = LearnerProcess(preamble=preamble, cells=cells, limits=spec.limits(),
+                             time_policy=TimePolicy(call=10, submission=100), spawner=spawner)
     learner = Learner(process)
     try:
         marker.touch(mode=0o644)   # the spare made when the first child is handed over fails its warm-up
@@ -312,3 +320,214 @@ def test_a_closed_zygote_is_replaced_even_while_its_sandbox_is_still_dying():
         fresh.spawn().kill()
     finally:
         kill()
+
+
+# ------------------------------------------------------------------ error replies: by code, not by text
+
+class _NoSpawner:
+    starts_in_background = False
+
+    def spawn(self):
+        raise AssertionError("no child in this test")
+
+    def close(self):
+        pass
+
+
+def _decoder():
+    cells = [Cell("a", "def f():\n    pass\n", ["f"]), Cell("b", "def g():\n    pass\n", ["g"])]
+    return LearnerProcess(preamble="", cells=cells, limits=catalogue.load("optimization").limits(),
+                          time_policy=TimePolicy(call=1, submission=3), spawner=_NoSpawner())
+
+
+def _error(**fields) -> dict:
+    return {"ok": False, "error": {"type": "NameError", "message": "", "traceback": "", "code": "raised", "name": None,
+                                   **fields}}
+
+
+def _decoded(process, reply, name="f", called=None) -> LearnerError:
+    with pytest.raises(LearnerError) as error:
+        process._decode(reply, name, called=called)
+    return error.value
+
+
+def test_a_missing_function_is_told_by_the_replys_code_and_name():
+    p = _decoder()
+    # The code and a graded function's name: missing, whatever the text says.
+    error = _decoded(p, _error(code="not-defined", name="g", message="whatever"))
+    assert str(error) == "g is not defined by the graded cells of the notebook" and error.kind is ErrorKind.MISSING
+    # A call's own name is believed (the grader asked for it), graded or not.
+    error = _decoded(p, _error(code="not-defined", name="nowhere"), name="nowhere", called="nowhere")
+    assert str(error) == "nowhere is not defined by the graded cells of the notebook"
+    # Its cell failed before the definition ran: said so.
+    p.events.cell_errors["b"] = "ZeroDivisionError: division by zero\n  File ..."
+    error = _decoded(p, _error(code="not-defined", name="g"))
+    assert str(error).startswith("g is not defined: its cell stopped with an error before the definition ran "
+                                 "(ZeroDivisionError: division by zero)")
+
+
+@pytest.mark.parametrize("fields", [
+    dict(code="not-defined", name="os"),           # not a graded function, not what was called
+    dict(code="not-defined", name=["g"]),          # not a string
+    dict(code="not-defined", name="g" * 5000),     # no name is that long
+    dict(code="not-defined"),                      # no name at all
+    dict(code="no-such-code", name="g"),           # an unknown code
+    dict(code=["not-defined"], name="g"),          # a code that is not a string
+    dict(message="name 'g' is not defined"),       # the old text, with code "raised": the text decides nothing
+])
+def test_a_forged_or_unknown_error_reply_reads_as_raised(fields):
+    error = _decoded(_decoder(), _error(**fields))
+    assert error.kind is ErrorKind.ERROR and str(error).startswith("f raised NameError: ")
+
+
+def test_the_other_codes_and_the_caps():
+    p = _decoder()
+    error = _decoded(p, _error(type="NotImplementedError", code="not-implemented"))
+    assert str(error) == "f is not implemented yet (raise NotImplementedError)" and error.kind is ErrorKind.ERROR
+    # An empty NotImplementedError's type and text, without the code: an error like any other.
+    assert str(_decoded(p, _error(type="NotImplementedError"))) == "f raised NotImplementedError: "
+    error = _decoded(p, _error(type="UnsupportedReturn", code="unsupported-return", message="a generator"))
+    assert str(error) == "f: a generator" and error.kind is ErrorKind.UNSUPPORTED
+    assert str(_decoded(p, _error(type="ProtocolError", code="protocol", message="unknown op"))) == \
+        "f raised ProtocolError: unknown op"
+    error = _decoded(p, _error(type="T" * 1000, message="m" * 10_000, traceback="t" * 10_000))
+    assert str(error) == "f raised " + "T" * 80 + ": " + "m" * 500 and len(error.traceback) == 3000
+    assert str(_decoded(p, {"ok": False, "error": "not a dict"})) == "f raised Error: "
+
+
+def test_error_kinds_are_a_closed_set():
+    assert {kind.value for kind in ErrorKind} == {"error", "missing", "timeout", "budget", "crash", "unsupported"}
+    assert LearnerError("x", "missing").kind is ErrorKind.MISSING
+    with pytest.raises(ValueError):
+        LearnerError("x", "misssing")
+
+
+def _serve(requests: list) -> list:
+    """The replies of an in-process child Worker to ``requests`` (the learner side of the protocol)."""
+    import os
+
+    from autograder.sandbox import codec, worker
+
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    for request in requests:
+        os.write(req_w, codec.dumps(request))
+    os.close(req_w)
+    worker.Worker(req_r, resp_w).serve()
+    os.close(req_r)
+    os.close(resp_w)
+    replies = []
+    with os.fdopen(resp_r, "rb") as pipe:
+        while header := pipe.read(4):
+            replies.append(codec.loads_frame_body(pipe.read(codec.frame_length(header))))
+    return replies
+
+
+CODES_CELL = '''
+def stub():
+    raise NotImplementedError()
+
+def told():
+    raise NotImplementedError("numpy on a symbolic tensor")
+
+def uses_missing():
+    return helper_nobody_defined()
+
+def looks_up():
+    return {}["key"]
+
+def odd():
+    return object()
+'''
+
+
+def test_the_child_sends_a_code_and_a_name_with_each_error():
+    from autograder.sandbox import codec
+
+    def call(name):
+        return {"op": "call", "name": name, "args": codec.to_plain([]), "kwargs": codec.to_plain({})}
+
+    def probe(body):
+        return {"op": "probe", "source": "def probe(ns):\n    " + body + "\n", "inputs": codec.to_plain({})}
+
+    replies = _serve([
+        {"op": "exec", "cell": "c", "source": CODES_CELL},
+        call("nowhere"), call("stub"), call("told"), call("uses_missing"), call("looks_up"), call("odd"),
+        probe("return nowhere()"), probe("return ns['nowhere']"),
+        probe("raise NameError('nowhere is not defined', name='nowhere')"),
+        probe("raise NameError('nowhere is not defined')"),   # no name=: nothing says which
+        probe("return ns['stub']()"),
+        {"op": "unknown"},
+    ])
+    assert replies[0]["ok"]
+    got = [(r["error"]["code"], r["error"]["name"]) for r in replies[1:]]
+    assert got == [
+        ("not-defined", "nowhere"),     # a call of a name the namespace lacks
+        ("not-implemented", None),
+        ("raised", None),               # NotImplementedError with a message
+        ("raised", None),               # a NameError inside a called function is the function's error
+        ("raised", None),               # ... and so is a KeyError
+        ("unsupported-return", None),
+        ("not-defined", "nowhere"),     # in a probe: Python's NameError,
+        ("not-defined", "nowhere"),     # ns['f']'s KeyError,
+        ("not-defined", "nowhere"),     # a suite's NameError(..., name=f),
+        ("raised", None),               # but not one that names nothing
+        ("not-implemented", None),
+        ("protocol", None),
+    ]
+    assert all(set(r["error"]) == {"type", "message", "traceback", "code", "name"} for r in replies[1:])
+
+
+# ------------------------------------------------------------------ threads
+
+def test_only_the_main_thread_writes_the_process_state():
+    """The prestart thread (a zygote's child started while the grader works) hands back what it did;
+    the main thread installs it. Every write of an attribute of the process, or of its events
+    (but the drainer's output fields), happens on the main thread, while starts, cell errors,
+    bad cells and restarts do happen in the prestart thread."""
+    import threading
+
+    from autograder.grading.grade import warm_spawner
+    from autograder.grading.learner import ProcessEvents
+
+    main = threading.current_thread()
+    writes, starts = [], []
+
+    class WatchedEvents(ProcessEvents):
+        def __setattr__(self, name, value):
+            if name not in ("output_bytes", "output_head"):
+                writes.append((f"events.{name}", threading.current_thread()))
+            super().__setattr__(name, value)
+
+    class Watched(LearnerProcess):
+        def __setattr__(self, name, value):
+            writes.append((name, threading.current_thread()))
+            if name == "events":
+                value = WatchedEvents(**vars(value))
+            super().__setattr__(name, value)
+
+        def _start(self, *args):
+            starts.append(threading.current_thread().name)
+            return super()._start(*args)
+
+    spec = catalogue.load("optimization")
+    cells = [Cell("a", "def update_lr(a, b, c):\n    return a + b + c\n", ["update_lr"]),
+             Cell("b", "x = 1 / 0\ndef schedule_lr_decay(a, b, c, d=1000):\n    return 1\n", ["schedule_lr_decay"]),
+             Cell("d", "def initialize_adam(p, _=__import__('os')._exit(3)):\n    return 1\n", ["initialize_adam"])]
+    process = Watched(preamble=spec.preamble, cells=cells, limits=spec.limits(),
+                      time_policy=TimePolicy(call=5, submission=60), spawner=warm_spawner(spec))
+    learner = Learner(process)
+    try:
+        process.begin_function("update_lr")
+        assert learner.update_lr(1, 2, 3) == 6
+        process.begin_function("schedule_lr_decay")
+        with pytest.raises(LearnerError, match="its cell stopped with an error before the definition ran"):
+            learner.schedule_lr_decay(1, 2, 3)
+        process.begin_function("initialize_adam")
+        with pytest.raises(LearnerError, match="initialize_adam is not defined"):
+            learner.initialize_adam({})
+    finally:
+        process.close()
+    assert "dlgrade-prestart" in starts                       # the starts did run in the helper thread
+    assert "b" in process.events.cell_errors and "d" in process.bad_cells and process.restarts >= 1
+    assert {name for name, thread in writes if thread is not main} == set()

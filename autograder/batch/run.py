@@ -116,8 +116,11 @@ def default_workers() -> int:
 
 def default_timeout(label: str) -> float:
     """Last-resort limit per submission: far above what the engine's own limits allow."""
-    seconds = catalogue.load(label).config.submission_timeout if label in catalogue.names() else 600.0
-    return 3 * seconds + 300
+    from autograder.grading.time_policy import UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
+
+    if label not in catalogue.names():
+        return UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
+    return catalogue.load(label).time_policy.batch_task_timeout
 
 
 def detect_label(path: Path) -> str:

@@ -6,6 +6,7 @@ shown as is. Nothing here affects a grade.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from autograder.grading import catalogue
@@ -42,10 +43,13 @@ def public_results(nb, name: str) -> tuple:
     spec = catalogue.load(name)
     extraction = extract(nb, spec.graded_functions, spec.preamble)
     runnable = [f for f in spec.graded_functions if f not in extraction.problems]
-    process = LearnerProcess(spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-                             spec.config.call_timeout * 3, spec.config.submission_timeout)
+    # One probe runs every public test, outside any function's checks: the submission's whole
+    # budget; each cell gets three calls' time.
+    policy = dataclasses.replace(spec.time_policy, call=spec.time_policy.call * 3)
+    process = LearnerProcess(preamble=spec.preamble, cells=extraction.cells, helper_dir=spec.release_dir,
+                             limits=spec.limits(), time_policy=policy)
     try:
-        results = process.probe(PROBE, {"functions": runnable}, timeout=spec.config.submission_timeout,
+        results = process.probe(PROBE, {"functions": runnable}, timeout=policy.submission,
                                 what="the public tests")
     finally:
         process.close()

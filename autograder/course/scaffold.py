@@ -217,8 +217,10 @@ def test_{function}_matches_reference(learner, reference):
 '''
 
 TOML = '''title = "{title}"
+# Time (grading/time_policy.py): each graded function gets a fixed share, submission_timeout / n,
+# which must hold 3 x call_timeout (more than 4 functions: lower call_timeout or raise the total).
 call_timeout = 10          # seconds per learner call
-submission_timeout = 120   # seconds for all calls of one submission
+submission_timeout = 120   # seconds of learner time for the whole submission
 memory_mb = 4096
 uses_tensorflow = false
 '''

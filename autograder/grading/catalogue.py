@@ -22,6 +22,7 @@ import nbformat
 
 from autograder.sandbox import codec, isolation, settings
 from autograder.grading.notebook import nbgrader_meta
+from autograder.grading.time_policy import ConfigError, TimePolicy  # ConfigError: also this module's
 from autograder.sandbox.statements import bound_names, definitions_only, parse_cell, strip_magics
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autograder/
@@ -37,10 +38,6 @@ class UnknownAssignment(Exception):
     pass
 
 
-class ConfigError(ValueError):
-    """An assignment.toml with an unknown key or a value of the wrong type."""
-
-
 @dataclass(frozen=True)
 class AssignmentConfig:
     """The keys of ``autograder/suites/<name>/assignment.toml``, with the one set of defaults.
@@ -49,8 +46,11 @@ class AssignmentConfig:
     the key and the known keys: a misspelled limit must not be silently ignored.
     """
     title: str = ""                  # shown in reports; defaults to the assignment's name
-    call_timeout: float = 10.0       # seconds per learner call
-    submission_timeout: float = 120.0  # seconds for all learner calls of one submission
+    # Time (grading/time_policy.py): each graded function gets submission_timeout / n, which must
+    # hold at least 3 x call_timeout; the shares sum to submission_timeout, the submission's total.
+    call_timeout: float = 10.0       # seconds per learner call (and per graded cell's definitions)
+    submission_timeout: float = 120.0  # seconds of learner time for one whole submission
+    long_call_timeout: float = 0.0   # seconds for a call a suite marks as long (0: call_timeout); <= a share
     memory_mb: int = 2048            # resident memory of the learner process
     uses_tensorflow: bool = False    # the zygote imports TensorFlow before forking
     processes: int = 512             # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
@@ -110,13 +110,19 @@ class Assignment:
     def max_score(self) -> float:
         return float(sum(self.points.values()))
 
+    @property
+    def time_policy(self) -> TimePolicy:
+        """The assignment's time limits (grading/time_policy.py); load() has checked that they hold."""
+        return TimePolicy.from_config(self.config, len(self.graded_functions),
+                                      source=str(self.suite_dir / "assignment.toml"))
+
     def limits(self) -> isolation.Limits:
         return isolation.Limits(
             memory_mb=self.config.memory_mb,
             # RLIMIT_AS counts virtual memory, which TensorFlow reserves ~3.7x
             # over what it uses: never below 4 GB, so TF can start.
             address_space_mb=max(4096, self.config.memory_mb),
-            cpu_seconds=int(self.config.submission_timeout) + 30,
+            cpu_seconds=self.time_policy.cpu_seconds,
             processes=self.config.processes,
         )
 
@@ -160,6 +166,8 @@ def load(name: str) -> Assignment:
             points[grade_id[len("test_"):]] = float(meta.get("points", 0))
         elif grade_id == "imports":
             preamble = strip_magics(cell.source)
+    # Time limits that cannot hold are a ConfigError naming the file, at once.
+    TimePolicy.from_config(config, len(graded), source=str(suite_dir / "assignment.toml"))
     return Assignment(
         name=name,
         solution_path=solution_path,

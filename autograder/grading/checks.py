@@ -332,7 +332,7 @@ def check_dict_close(got, expected: dict, what: str, hint="", *, keys=None, extr
 FUNCTION_PROBE = '''
 def probe(ns, function, probe_source, inputs):
     if function not in ns:
-        raise NameError(function + " is not defined")
+        raise NameError(function + " is not defined", name=function)
     scope = {"__name__": "probe"}
     exec(compile(probe_source, "<probe>", "exec"), scope)
     return scope["probe"](ns, **inputs)

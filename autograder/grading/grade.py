@@ -26,7 +26,7 @@ from autograder.sandbox import isolation, settings
 from autograder.sandbox import spawn
 from autograder.grading.notebook import (NotebookError, detect_assignment, extract, modules_imported_by, parse_code_cells,
                                          read_notebook)
-from autograder.grading.learner import Learner, LearnerError, LearnerProcess
+from autograder.grading.learner import ErrorKind, Learner, LearnerError, LearnerProcess
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
 from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
@@ -40,13 +40,13 @@ UNISOLATED_WARNING = (
 class _ProblemAwareProcess(LearnerProcess):
     """Fail fast, with the extraction's reason, for functions that cannot run."""
 
-    def __init__(self, *args, problems: dict, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, problems: dict, **kwargs):
+        super().__init__(**kwargs)
         self.problems = problems
 
     def call(self, name, args, kwargs, timeout=None):
         if name in self.problems:
-            raise LearnerError(self.problems[name], "missing")
+            raise LearnerError(self.problems[name], ErrorKind.MISSING)
         return super().call(name, args, kwargs, timeout)
 
     def wants_child(self, name):
@@ -54,7 +54,7 @@ class _ProblemAwareProcess(LearnerProcess):
 
     def probe(self, source, inputs, timeout=None, what="a check"):
         if what in self.problems:   # a probe named after a graded function (checks.call_with_stand_ins)
-            raise LearnerError(self.problems[what], "missing")
+            raise LearnerError(self.problems[what], ErrorKind.MISSING)
         return super().probe(source, inputs, timeout, what)
 
 
@@ -97,7 +97,7 @@ class FunctionBoundary:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
         marker = item.get_closest_marker("graded")
-        if marker is not None and hasattr(self.process, "begin_function"):
+        if marker is not None:
             self.process.begin_function(marker.args[0] if marker.args else marker.kwargs["function"])
 
 
@@ -155,12 +155,10 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     if spawner is None:
         spawner = warm_spawner(spec, strategy)
     process = _ProblemAwareProcess(
-        spec.preamble, extraction.cells, spec.release_dir, spec.limits(),
-        spec.config.call_timeout, spec.config.submission_timeout, strategy=strategy, spawner=spawner,
+        preamble=spec.preamble, cells=extraction.cells, helper_dir=spec.release_dir, limits=spec.limits(),
+        # Each graded function a fixed share of the submission's time (grading/time_policy.py).
+        time_policy=spec.time_policy, strategy=strategy, spawner=spawner,
         problems=extraction.problems, repeatable=spec.config.repeatable_calls,
-        # Each graded function its own share of the submission's time (at least three calls' worth).
-        function_timeout=max(spec.config.submission_timeout / max(1, len(spec.graded_functions)),
-                             3 * spec.config.call_timeout),
         max_reply_elements=spec.config.max_reply_elements, max_submission_elements=spec.config.max_submission_elements,
     )
     unisolated = settings.current().unisolated

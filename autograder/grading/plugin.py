@@ -27,7 +27,7 @@ class TestRecord:
     message: str = ""
     hint: str = ""
     detail: str = ""      # learner-side traceback, from the learner's own code
-    kind: str = ""        # for learner errors: error | missing | timeout | crash | ...
+    kind: str = ""        # for learner errors: an ErrorKind (error | missing | timeout | budget | crash | unsupported)
     visibility: str = "visible"   # Gradescope's: visible | hidden | after_due_date | after_published
 
 
@@ -36,7 +36,7 @@ def describe_failure(exc: BaseException) -> tuple:
     if isinstance(exc, CheckFailed):
         return exc.message, exc.hint, "", "check"
     if isinstance(exc, LearnerError):
-        return str(exc), "", exc.traceback, exc.kind
+        return str(exc), "", exc.traceback, exc.kind.value
     if isinstance(exc, AssertionError):
         return "the returned value did not pass this check", "", "", "check"
     text = str(exc)

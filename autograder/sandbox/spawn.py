@@ -22,6 +22,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Protocol
 
 from autograder.sandbox import isolation, settings
 
@@ -80,6 +81,27 @@ def prepare_dirs(helper_dir: Path | None, preamble: str | None = None) -> Path:
     return root
 
 
+class Spawner(Protocol):
+    """What a LearnerProcess needs of a spawner (DirectSpawner, ZygoteSpawner).
+
+    ``starts_in_background``: whether ``spawn()`` may be called from a
+    short-lived helper thread (LearnerProcess starts the next function's child
+    in one while the grader works). A sandbox dies with the *thread* that
+    started it (PR_SET_PDEATHSIG), so only a spawner whose sandboxes are
+    started by a thread that lives as long as the process may say True.
+    """
+
+    starts_in_background: ClassVar[bool]
+
+    def spawn(self) -> Child:
+        """A new learner child; raises SpawnError when none can be started."""
+        ...
+
+    def close(self) -> None:
+        """Release what the spawner holds (its folders; a shared zygote stays)."""
+        ...
+
+
 def _pipes():
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
@@ -90,6 +112,9 @@ def _pipes():
 
 class DirectSpawner:
     """A cold ``python child.py`` in a new sandbox for every start."""
+
+    # The sandbox is started by the calling thread and dies with it: never from a helper thread.
+    starts_in_background: ClassVar[bool] = False
 
     def __init__(self, helper_dir: Path | None, limits: isolation.Limits, strategy: str | None = None):
         self.root = prepare_dirs(helper_dir)
@@ -253,6 +278,10 @@ _STARTER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pref
 
 class ZygoteSpawner:
     """The spawner a LearnerProcess uses in a long-lived grader: the shared zygote."""
+
+    # Zygotes are started by one long-lived thread (see warm) and a learner child is the
+    # zygote's: spawn() may run in any thread.
+    starts_in_background: ClassVar[bool] = True
 
     def __init__(self, key: str, helper_dir: Path | None, limits: isolation.Limits, preload: list[str], strategy=None,
                  preamble: str | None = None):

@@ -128,7 +128,13 @@ def _register_source(filename: str, source: str) -> None:
 
 
 def describe(exc: BaseException) -> dict:
-    """An exception as plain data, with the traceback limited to learner cells."""
+    """An exception as plain data, with the traceback limited to learner cells.
+
+    ``code`` says what the grader makes of it: "not-implemented" (a
+    NotImplementedError with no message: the stub), "not-defined" (a NameError
+    or KeyError raised in a probe, with ``name`` the missing name), "raised"
+    (anything else, ``name`` None).
+    """
     frames = [
         f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell") or f.filename.endswith("_utils.py")
     ]
@@ -137,12 +143,18 @@ def describe(exc: BaseException) -> dict:
     if len(message) > 2000:
         message = message[:2000] + " ..."
     code, name = "raised", None
-    if isinstance(exc, NameError) and isinstance(getattr(exc, "name", None), str):
-        code, name = "not-defined", exc.name
-    elif type(exc) is KeyError and len(exc.args) == 1 and isinstance(exc.args[0], str):   # ns["f"] in a probe
-        code, name = "not-defined", exc.args[0]
-    elif isinstance(exc, NotImplementedError) and not message.strip():
+    if isinstance(exc, NotImplementedError) and not message.strip():
         code = "not-implemented"
+    elif isinstance(exc, (NameError, KeyError)):
+        # Raised in a probe (Worker.op_probe on the way down): a probe's ns[f] or f(...) for a
+        # function the namespace lacks. The same error inside a learner's call is the learner's.
+        tb, in_probe = exc.__traceback__, False
+        while tb is not None and not in_probe:
+            in_probe, tb = tb.tb_frame.f_code is Worker.op_probe.__code__, tb.tb_next
+        missing = (getattr(exc, "name", None) if isinstance(exc, NameError)
+                   else exc.args[0] if len(exc.args) == 1 else None)
+        if in_probe and isinstance(missing, str):
+            code, name = "not-defined", missing
     return {"type": type(exc).__name__, "message": message, "traceback": "".join(lines)[-4000:],
             "code": code, "name": name}
 

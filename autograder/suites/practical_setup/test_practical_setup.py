@@ -297,7 +297,7 @@ RUN_SEARCH = '''
 def probe(ns, n_trials, lr_exp_range, beta_range, dev_formula, reference_source):
     import math
     if not callable(ns.get("random_search")):
-        raise NameError("random_search is not defined")
+        raise NameError("random_search is not defined", name="random_search")
     calls = []
     formula = compile(dev_formula, "<training function>", "eval")
 

@@ -32,7 +32,7 @@ from autograder.grading.checks import (
     helper_module, number_list, probe_function, same_values, tape_gradients, tape_gradients_here,
     tf_value, unpack,
 )
-from autograder.grading.learner import LearnerError
+from autograder.grading.learner import ErrorKind, LearnerError
 from autograder.sandbox.codec import TFValue
 
 utils = helper_module("tensorflow_intro")
@@ -44,7 +44,6 @@ KEYS = list(SHAPES)
 # float32 arithmetic in another order: relative errors of a few 1e-7 per op.
 RTOL, ATOL = 1e-4, 1e-5
 
-MODEL_TIMEOUT = 60         # seconds for one training run in the learner's process (measured 1-6 s)
 STEP_LR = 0.01             # learning rate of the one-step run
 ONE_STEP_RUN = dict(m_train=64, m_test=20, learning_rate=STEP_LR, num_epochs=1, minibatch_size=64)
 TRAIN_RUN = dict(m_train=200, m_test=150, learning_rate=0.01, num_epochs=10, minibatch_size=32)
@@ -113,7 +112,7 @@ def test_sigmoid_dtype(learner):
         try:
             a = learner.sigmoid(z)
         except LearnerError as exc:
-            if exc.kind != "error" or "NotImplementedError" in str(exc) or "not implemented" in str(exc):
+            if exc.kind is not ErrorKind.ERROR or "NotImplementedError" in str(exc) or "not implemented" in str(exc):
                 raise
             raise CheckFailed(f"sigmoid of {what} failed: {str(exc)[:300]}",
                               "TensorFlow's sigmoid refuses integer tensors: cast z with tf.cast(z, tf.float32) first")
@@ -396,7 +395,9 @@ class ModelRun:
         kwargs = dict(kwargs, print_cost=False)
         try:
             self.result = call_with_stand_ins(learner, "model", TRUSTED_PARTS, {"initial": initial},
-                                              self.data, kwargs, timeout=MODEL_TIMEOUT)
+                                              self.data, kwargs,
+                                              # a training run (measured 1-6 s): assignment.toml's long_call_timeout
+                                              timeout=learner.time_policy.long_call)
         except LearnerError as exc:
             self.error = exc
 
