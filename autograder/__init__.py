@@ -1,4 +1,5 @@
 """dlgrade: grade deep-learning course notebooks function by function, in a sandbox."""
+
 import sys
 
 __version__ = "0.1.0"

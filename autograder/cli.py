@@ -15,6 +15,7 @@ Exit status (every command):
   128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP); dlgrade batch
      keeps every grade finished before the signal
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,15 @@ def notebook_argument(text: str) -> Path:
     if not path.exists():
         raise UsageError(f"{text}: no such file")
     if path.is_dir():
-        raise UsageError(f"{text} is a folder, not a notebook: give the .ipynb file in it "
-                         "(or grade the whole folder with dlgrade batch)")
+        raise UsageError(
+            f"{text} is a folder, not a notebook: give the .ipynb file in it "
+            "(or grade the whole folder with dlgrade batch)"
+        )
     if path.suffix == ".py":
-        raise UsageError(f"{text} is a Python file, not a notebook: submit the .ipynb file "
-                         "(in Jupyter: File > Save, then the .ipynb next to it)")
+        raise UsageError(
+            f"{text} is a Python file, not a notebook: submit the .ipynb file "
+            "(in Jupyter: File > Save, then the .ipynb next to it)"
+        )
     return path
 
 
@@ -72,8 +77,10 @@ def required_points(min_score, max_score: float, assignment: str | None) -> floa
     value, percent = min_score
     points = value * max_score / 100 if percent else value
     if not percent and max_score and points > max_score:
-        raise UsageError(f"--min-score {value:g} is above the maximum of {assignment or 'this assignment'} "
-                         f"({max_score:g}): no submission could reach it")
+        raise UsageError(
+            f"--min-score {value:g} is above the maximum of {assignment or 'this assignment'} "
+            f"({max_score:g}): no submission could reach it"
+        )
     return points
 
 
@@ -84,8 +91,10 @@ def cmd_grade(args) -> int:
     notebook = notebook_argument(args.notebook)
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out} is a file; give a folder (results.json, junit.xml, "
-                         "feedback.md and feedback.html are written in it)")
+        raise UsageError(
+            f"--out {args.out} is a file; give a folder (results.json, junit.xml, "
+            "feedback.md and feedback.html are written in it)"
+        )
     result = grade_notebook(notebook, args.assignment)
     if out is not None:
         try:
@@ -99,10 +108,13 @@ def cmd_grade(args) -> int:
         if out is not None:
             print(f"reports written to {args.out}/ (results.json, junit.xml, feedback.md, feedback.html)")
     if result.grader_error:
-        print("dlgrade grade: the grader failed on part of this submission (see the failed checks); "
-              "this is not the learner's fault", file=sys.stderr)
+        print(
+            "dlgrade grade: the grader failed on part of this submission (see the failed checks); "
+            "this is not the learner's fault",
+            file=sys.stderr,
+        )
         return GRADER_FAILURE
-    if result.unreadable:   # could not be read at all: the score above is 0 with the reason
+    if result.unreadable:  # could not be read at all: the score above is 0 with the reason
         print(f"dlgrade grade: {clean_text(result.error)}", file=sys.stderr)
         return USAGE
     minimum = required_points(args.min_score, result.max_score, result.assignment)
@@ -137,7 +149,7 @@ def cmd_validate(args) -> int:
 
     failed = False
     for name in args.names or catalogue.names():
-        catalogue.load(name)   # an unknown name is a usage error before anything runs
+        catalogue.load(name)  # an unknown name is a usage error before anything runs
         problems = validate(name, mutants=args.mutants)
         print(f"{name}: {'ok' if not problems else 'FAILED'}")
         for problem in problems:
@@ -171,12 +183,14 @@ def cmd_new(args) -> int:
 
     try:
         if args.function:
-            written = scaffold.add_function(args.name, args.function, args.args, args.points,
-                                            execute=not args.no_execute)
+            written = scaffold.add_function(
+                args.name, args.function, args.args, args.points, execute=not args.no_execute
+            )
         else:
             functions = [(f, args.args) for f in args.functions.split(",") if f] if args.functions else ()
-            written = scaffold.new_assignment(args.name, args.title, functions, args.points,
-                                              execute=not args.no_execute)
+            written = scaffold.new_assignment(
+                args.name, args.title, functions, args.points, execute=not args.no_execute
+            )
     except scaffold.ScaffoldError as exc:
         print(f"dlgrade new: {exc}", file=sys.stderr)
         return 2
@@ -190,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder.batch.state import engine_version
 
     summary, _, exit_codes = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(prog="dlgrade", description=summary, epilog=exit_codes,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="dlgrade", description=summary, epilog=exit_codes, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"dlgrade {__version__} (engine {engine_version()})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -204,8 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignment", help="assignment name (default: detected from the notebook)")
     p.add_argument("--out", help="write results.json, junit.xml, feedback.md and feedback.html in this folder")
     p.add_argument("--json", action="store_true", help="print results.json on stdout")
-    p.add_argument("--min-score", type=min_score_argument, metavar="POINTS|PERCENT%",
-                   help="exit 1 when the score is below this (8 points, or 80%% of the maximum)")
+    p.add_argument(
+        "--min-score",
+        type=min_score_argument,
+        metavar="POINTS|PERCENT%",
+        help="exit 1 when the score is below this (8 points, or 80%% of the maximum)",
+    )
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="run the public tests on a notebook (what learners see)")
@@ -215,9 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="solutions get full marks, released stubs get zero")
     p.add_argument("names", nargs="*")
-    p.add_argument("--mutants", action="store_true",
-                   help="also grade the planted bugs of suites/NAME/mutants.py: each must cost points of its own "
-                        "function(s) only, and be caught by the hidden suite whenever a public test rejects it")
+    p.add_argument(
+        "--mutants",
+        action="store_true",
+        help="also grade the planted bugs of suites/NAME/mutants.py: each must cost points of its own "
+        "function(s) only, and be caught by the hidden suite whenever a public test rejects it",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("execute-solutions", help="run the solution notebooks and store their outputs")
@@ -232,8 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--function", help="add this graded function to an existing assignment")
     p.add_argument("--args", default="x", help='the graded functions\' arguments, e.g. "x, gamma, beta"')
     p.add_argument("--points", type=float, default=1, help="points of each new graded function")
-    p.add_argument("--no-execute", action="store_true",
-                   help="do not run the solution afterwards (then run `dlgrade execute-solutions NAME` before validate)")
+    p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="do not run the solution afterwards (then run `dlgrade execute-solutions NAME` before validate)",
+    )
     p.set_defaults(func=cmd_new)
 
     # Batch grading lives in its own module; it adds its own sub-command.
@@ -242,9 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     register_batch(sub)
     for name in ISOLATION_CHECKED:
         sub.choices[name].add_argument(
-            "--accept-unisolated", action="store_true",
+            "--accept-unisolated",
+            action="store_true",
             help="grade even when the learner's uid could read the suites, solutions or submissions (setpriv "
-                 "sandbox without bubblewrap); every report then says so")
+            "sandbox without bubblewrap); every report then says so",
+        )
     return parser
 
 
@@ -329,7 +356,7 @@ def _main(argv) -> int:
     from autograder.sandbox.isolation import IsolationRefused
 
     args = build_parser().parse_args(argv)
-    os.umask(0o077)   # reports, batch state and outputs: readable by their owner only
+    os.umask(0o077)  # reports, batch state and outputs: readable by their owner only
     try:
         accepted = check_isolation(args)
     except IsolationRefused as exc:

@@ -18,6 +18,7 @@ learner child with the whole submission's budget, as before per-function
 children): what per-function children cost, measured apart from the rest of
 the changes. It is a measurement, not a mode of dlgrade.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-WORKER = r'''
+WORKER = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 paths, name, one_child = sys.argv[3:], sys.argv[2], False
@@ -55,14 +56,20 @@ for path in paths:
     times.append(time.perf_counter() - started)
     scores[path.rsplit("/", 1)[-1]] = result["score"]
 print(json.dumps({"times": times, "scores": scores}))
-'''
+"""
 
 
 def run_worker(checkout: Path, name: str, paths: list) -> dict:
     python = checkout / ".venv" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([str(python), "-c", WORKER, str(checkout), name, *map(str, paths)],
-                         cwd=checkout, capture_output=True, text=True, env=env, timeout=1800)
+    run = subprocess.run(
+        [str(python), "-c", WORKER, str(checkout), name, *map(str, paths)],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
     if run.returncode != 0:
         raise RuntimeError(f"worker in {checkout} failed:\n{run.stderr[-3000:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -91,15 +98,22 @@ def main(argv=None) -> int:
                 times[variant] += got["times"]
                 scores.setdefault(variant, got["scores"])
     medians = {v: statistics.median(t) for v, t in times.items()}
-    figures = {"assignment": name, "submissions": args.count, "rounds": args.rounds,
-               "median_s": medians, "ratio_new_vs_old": medians["new"] / medians["old"],
-               "ratio_new_vs_one_child": medians["new"] / medians["new, one child"], "load": load_average()}
+    figures = {
+        "assignment": name,
+        "submissions": args.count,
+        "rounds": args.rounds,
+        "median_s": medians,
+        "ratio_new_vs_old": medians["new"] / medians["old"],
+        "ratio_new_vs_one_child": medians["new"] / medians["new, one child"],
+        "load": load_average(),
+    }
     for variant, median in medians.items():
         print(f"  {variant:16} median {median:.3f} s per submission (n={len(times[variant])})")
-    print(f"  new / old: {figures['ratio_new_vs_old']:.2f}x; new / new-one-child: "
-          f"{figures['ratio_new_vs_one_child']:.2f}x; {figures['load']}")
-    disagree = {s: {v: scores[v][s] for v in scores} for s in scores["new"]
-                if len({scores[v][s] for v in scores}) > 1}
+    print(
+        f"  new / old: {figures['ratio_new_vs_old']:.2f}x; new / new-one-child: "
+        f"{figures['ratio_new_vs_one_child']:.2f}x; {figures['load']}"
+    )
+    disagree = {s: {v: scores[v][s] for v in scores} for s in scores["new"] if len({scores[v][s] for v in scores}) > 1}
     print("scores agree" if not disagree else f"scores differ: {disagree}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ Prints, for the same notebooks:
 and the ratios. Scores of both engines are printed to show they agree on the
 correct and the stub submissions.
 """
+
 from __future__ import annotations
 
 import sys

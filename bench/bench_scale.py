@@ -29,6 +29,7 @@ seconds per submission. With ``--docker``, the same batch through
 volume), with the ratio to local workers and a check that the scores agree;
 the image must exist (``make docker-images``) and an engine must answer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,13 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BIN, ROOT, NbgraderCourse, load_average, without_demos  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "examples"))
-import make_submissions as examples  # noqa: E402
-
 from autograder.grading import catalogue  # noqa: E402
+
+import make_submissions as examples  # noqa: E402
 
 KINDS = ("correct", "partial", "stub", "hostile")
 
-HOSTILE = '''\
+HOSTILE = """\
 import numpy as np
 
 
@@ -65,7 +66,7 @@ def _everything_is_equal():
 
 def {function}(*args, _patched=_everything_is_equal(), **kwargs):
     return {{"W1": "trust me"}}
-'''
+"""
 
 
 def notebook(name: str, kind: str):
@@ -119,28 +120,38 @@ def timed_batch(command: list, what: str, out: Path) -> dict:
         result = json.loads(results.read_text())
         times.append(float(result.get("execution_time") or 0.0))
         scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
-    return {"wall_s": wall, "median_s": statistics.median(times), "p95_s": percentile(times, 0.95),
-            "graded": len(times), "exit": run.returncode, "scores": scores}
+    return {
+        "wall_s": wall,
+        "median_s": statistics.median(times),
+        "p95_s": percentile(times, 0.95),
+        "graded": len(times),
+        "exit": run.returncode,
+        "scores": scores,
+    }
 
 
 def dlgrade_batch(subs: Path, out: Path, extra: list) -> dict:
-    return timed_batch([str(BIN / "dlgrade"), "batch", str(subs), "--out", str(out), *extra],
-                       f"dlgrade batch {' '.join(extra)}", out)
+    return timed_batch(
+        [str(BIN / "dlgrade"), "batch", str(subs), "--out", str(out), *extra], f"dlgrade batch {' '.join(extra)}", out
+    )
 
 
 def docker_batch(subs: Path, out: Path, workers: int) -> dict:
     """The same batch through docker/batch.sh, as a course team runs it; state in a fresh volume."""
     volume = f"dlgrade-bench-{uuid.uuid4().hex[:8]}"
     try:
-        return timed_batch([str(ROOT / "docker" / "batch.sh"), str(subs), str(out), "--state", volume,
-                            "--workers", str(workers)], "docker/batch.sh", out)
+        return timed_batch(
+            [str(ROOT / "docker" / "batch.sh"), str(subs), str(out), "--state", volume, "--workers", str(workers)],
+            "docker/batch.sh",
+            out,
+        )
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
 
 
 def nbgrader_subset(made: list, root: Path) -> dict:
     by_assignment = defaultdict(list)
-    for learner, name, kind, path in made:
+    for learner, name, _kind, path in made:
         by_assignment[name].append((learner, path))
     wall, per_assignment = 0.0, {}
     for name, items in by_assignment.items():
@@ -151,7 +162,7 @@ def nbgrader_subset(made: list, root: Path) -> dict:
         try:
             course.autograde()
             error = ""
-        except RuntimeError as exc:   # nbgrader gave up on the batch (a hostile notebook): say so, keep the time
+        except RuntimeError as exc:  # nbgrader gave up on the batch (a hostile notebook): say so, keep the time
             error = str(exc)[-500:]
         seconds = time.perf_counter() - started
         per_assignment[name] = {"submissions": len(items), "wall_s": seconds, "error": error}
@@ -162,8 +173,12 @@ def nbgrader_subset(made: list, root: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--nbgrader-count", type=int, default=20,
-                        help="nbgrader grades the first this many (20: every assignment and kind once)")
+    parser.add_argument(
+        "--nbgrader-count",
+        type=int,
+        default=20,
+        help="nbgrader grades the first this many (20: every assignment and kind once)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dask", action="store_true", help="also run the batch on --dask local:WORKERS")
     parser.add_argument("--docker", action="store_true", help="also run the batch through docker/batch.sh")
@@ -186,7 +201,7 @@ def main(argv=None) -> int:
         if args.docker:
             docker = docker_batch(tmp / "submitted", tmp / "docker", args.workers)
             print(f"docker/batch.sh, {args.workers} workers: {docker['wall_s']:.1f} s", flush=True)
-        subset = made[:args.nbgrader_count]
+        subset = made[: args.nbgrader_count]
         nbgrader = nbgrader_subset(subset, tmp / "nbgrader") if subset else None
 
     # What each kind scored (a check that the batch graded what it should).
@@ -197,44 +212,68 @@ def main(argv=None) -> int:
 
     per_sub = local["wall_s"] / args.count
     figures = {
-        "submissions": args.count, "workers": args.workers, "load": load_average(),
-        "dlgrade_batch_wall_s": local["wall_s"], "dlgrade_batch_per_submission_s": per_sub,
-        "dlgrade_grade_median_s": local["median_s"], "dlgrade_grade_p95_s": local["p95_s"],
+        "submissions": args.count,
+        "workers": args.workers,
+        "load": load_average(),
+        "dlgrade_batch_wall_s": local["wall_s"],
+        "dlgrade_batch_per_submission_s": per_sub,
+        "dlgrade_grade_median_s": local["median_s"],
+        "dlgrade_grade_p95_s": local["p95_s"],
         "dlgrade_exit": local["exit"],
         "mean_share_of_points": {f"{n}/{k}": statistics.mean(v) for (n, k), v in sorted(by_kind.items())},
     }
     if dask:
-        figures |= {"dask_wall_s": dask["wall_s"], "dask_per_submission_s": dask["wall_s"] / args.count,
-                    "dask_grade_median_s": dask["median_s"], "dask_grade_p95_s": dask["p95_s"],
-                    "dask_vs_local_wall": dask["wall_s"] / local["wall_s"],
-                    "dask_same_scores": dask["scores"] == local["scores"]}
+        figures |= {
+            "dask_wall_s": dask["wall_s"],
+            "dask_per_submission_s": dask["wall_s"] / args.count,
+            "dask_grade_median_s": dask["median_s"],
+            "dask_grade_p95_s": dask["p95_s"],
+            "dask_vs_local_wall": dask["wall_s"] / local["wall_s"],
+            "dask_same_scores": dask["scores"] == local["scores"],
+        }
     if docker:
-        figures |= {"docker_wall_s": docker["wall_s"], "docker_per_submission_s": docker["wall_s"] / args.count,
-                    "docker_grade_median_s": docker["median_s"], "docker_grade_p95_s": docker["p95_s"],
-                    "docker_vs_local_wall": docker["wall_s"] / local["wall_s"],
-                    "docker_same_scores": docker["scores"] == local["scores"]}
+        figures |= {
+            "docker_wall_s": docker["wall_s"],
+            "docker_per_submission_s": docker["wall_s"] / args.count,
+            "docker_grade_median_s": docker["median_s"],
+            "docker_grade_p95_s": docker["p95_s"],
+            "docker_vs_local_wall": docker["wall_s"] / local["wall_s"],
+            "docker_same_scores": docker["scores"] == local["scores"],
+        }
     if nbgrader:
         nb_per_sub = nbgrader["wall_s"] / nbgrader["submissions"]
-        figures |= {"nbgrader_submissions": nbgrader["submissions"], "nbgrader_wall_s": nbgrader["wall_s"],
-                    "nbgrader_per_submission_s": nb_per_sub, "ratio_nbgrader_vs_dlgrade_per_submission": nb_per_sub / per_sub,
-                    "nbgrader_per_assignment": nbgrader["per_assignment"],
-                    "nbgrader_estimated_all_s": nb_per_sub * args.count}
+        figures |= {
+            "nbgrader_submissions": nbgrader["submissions"],
+            "nbgrader_wall_s": nbgrader["wall_s"],
+            "nbgrader_per_submission_s": nb_per_sub,
+            "ratio_nbgrader_vs_dlgrade_per_submission": nb_per_sub / per_sub,
+            "nbgrader_per_assignment": nbgrader["per_assignment"],
+            "nbgrader_estimated_all_s": nb_per_sub * args.count,
+        }
 
     print(f"\n{'':44}{'total':>10}{'per sub':>10}{'median':>9}{'p95':>9}")
-    print(f"{f'dlgrade batch, {args.workers} workers, {args.count} subs':44}{local['wall_s']:>9.1f}s{per_sub:>9.3f}s"
-          f"{local['median_s']:>8.2f}s{local['p95_s']:>8.2f}s")
+    print(
+        f"{f'dlgrade batch, {args.workers} workers, {args.count} subs':44}{local['wall_s']:>9.1f}s{per_sub:>9.3f}s"
+        f"{local['median_s']:>8.2f}s{local['p95_s']:>8.2f}s"
+    )
     if dask:
-        print(f"{f'dlgrade batch --dask local:{args.workers}':44}{dask['wall_s']:>9.1f}s"
-              f"{figures['dask_per_submission_s']:>9.3f}s{dask['median_s']:>8.2f}s{dask['p95_s']:>8.2f}s"
-              f"   ({figures['dask_vs_local_wall']:.2f}x local; same scores: {figures['dask_same_scores']})")
+        print(
+            f"{f'dlgrade batch --dask local:{args.workers}':44}{dask['wall_s']:>9.1f}s"
+            f"{figures['dask_per_submission_s']:>9.3f}s{dask['median_s']:>8.2f}s{dask['p95_s']:>8.2f}s"
+            f"   ({figures['dask_vs_local_wall']:.2f}x local; same scores: {figures['dask_same_scores']})"
+        )
     if docker:
-        print(f"{f'docker/batch.sh, {args.workers} workers':44}{docker['wall_s']:>9.1f}s"
-              f"{figures['docker_per_submission_s']:>9.3f}s{docker['median_s']:>8.2f}s{docker['p95_s']:>8.2f}s"
-              f"   ({figures['docker_vs_local_wall']:.2f}x local; same scores: {figures['docker_same_scores']})")
+        print(
+            f"{f'docker/batch.sh, {args.workers} workers':44}{docker['wall_s']:>9.1f}s"
+            f"{figures['docker_per_submission_s']:>9.3f}s{docker['median_s']:>8.2f}s{docker['p95_s']:>8.2f}s"
+            f"   ({figures['docker_vs_local_wall']:.2f}x local; same scores: {figures['docker_same_scores']})"
+        )
     if nbgrader:
-        print(f"{'nbgrader autograde, first ' + str(nbgrader['submissions']) + ' subs':44}{nbgrader['wall_s']:>9.1f}s"
-              f"{figures['nbgrader_per_submission_s']:>9.3f}s   -> {figures['ratio_nbgrader_vs_dlgrade_per_submission']:.1f}x "
-              f"dlgrade's per-submission time")
+        print(
+            f"{'nbgrader autograde, first ' + str(nbgrader['submissions']) + ' subs':44}{nbgrader['wall_s']:>9.1f}s"
+            f"{figures['nbgrader_per_submission_s']:>9.3f}s   -> {figures['ratio_nbgrader_vs_dlgrade_per_submission']:.1f}x "
+            f"dlgrade's per-submission time"
+        )
     print("share of the points per assignment and kind (correct 1, stub 0, partial and hostile below 1):")
     for key, share in figures["mean_share_of_points"].items():
         print(f"  {key:<36} {share:.2f}")

@@ -8,6 +8,7 @@ warm process whose zygote has TensorFlow imported and forks one sandboxed child
 per submission, `dlgrade batch` over all submissions (amortized seconds per
 submission), and nbgrader autograde on the same notebooks.
 """
+
 from __future__ import annotations
 
 import sys

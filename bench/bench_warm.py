@@ -10,6 +10,7 @@ round, so a shared machine's load falls on all of them alike; the table gives
 each median, its ratio to the first assignment's (the baseline) and the
 fastest run (the least disturbed by other load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,11 @@ from common import ROOT, load_average, make_submissions, median
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assignments", default="initialization,batch_norm,practical_setup",
-                        help="comma-separated; the first is the baseline of the ratios")
+    parser.add_argument(
+        "--assignments",
+        default="initialization,batch_norm,practical_setup",
+        help="comma-separated; the first is the baseline of the ratios",
+    )
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     args = parser.parse_args(argv)
@@ -37,7 +41,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
         subs = {n: make_submissions(n, args.rounds, Path(tmp) / n) for n in names}
         for n in names:
-            grade_notebook(subs[n][0], n)   # start the zygote: paid once per worker
+            grade_notebook(subs[n][0], n)  # start the zygote: paid once per worker
         for i in range(args.rounds):
             for n in names:
                 started = time.perf_counter()

@@ -6,6 +6,7 @@ the training-demo cells removed: dlgrade never runs demo cells anyway, and
 nbgrader would spend minutes training models in every submission, which would
 flatter dlgrade for a reason that has nothing to do with the engine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,7 @@ def make_submissions(name: str, count: int, folder: Path) -> list[Path]:
     for i in range(count):
         kind = i % 3
         nb = nbformat.from_dict(solution if kind != 1 else stub)
-        if kind == 2:   # one graded function left as the stub
+        if kind == 2:  # one graded function left as the stub
             function = spec.graded_functions[(i // 3) % len(spec.graded_functions)]
             nb = nbformat.from_dict(solution)
             for cell in nb.cells:
@@ -77,8 +78,9 @@ class NbgraderCourse:
         spec = catalogue.load(name)
         source = root / "source" / name
         source.mkdir(parents=True, exist_ok=True)
-        nbformat.write(without_demos(nbformat.read(str(spec.solution_path), as_version=4)),
-                       str(source / f"{name}.ipynb"))
+        nbformat.write(
+            without_demos(nbformat.read(str(spec.solution_path), as_version=4)), str(source / f"{name}.ipynb")
+        )
         self.helpers = [p for p in spec.release_dir.iterdir() if p.suffix == ".py"]
         for helper in self.helpers:
             shutil.copy(helper, source / helper.name)
@@ -92,11 +94,15 @@ class NbgraderCourse:
 
     def nbgrader(self, *args) -> float:
         started = time.perf_counter()
-        run = subprocess.run([str(BIN / "nbgrader"), *args], cwd=self.root, capture_output=True, text=True,
-                             # nbgrader runs `alembic` by name: the venv's bin must be on PATH
-                             # even when this script is started as .venv/bin/python (make bench).
-                             env={**os.environ, "PYTHONWARNINGS": "ignore",
-                                  "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
+        run = subprocess.run(
+            [str(BIN / "nbgrader"), *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            # nbgrader runs `alembic` by name: the venv's bin must be on PATH
+            # even when this script is started as .venv/bin/python (make bench).
+            env={**os.environ, "PYTHONWARNINGS": "ignore", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        )
         if run.returncode != 0:
             raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
         return time.perf_counter() - started
@@ -154,7 +160,7 @@ def run_benchmark(argv, description: str, default_assignment: str, default_count
         # ---- dlgrade, warm process (what each batch worker does)
         from autograder.grading.grade import grade_notebook
 
-        grade_notebook(subs[0], name)   # start the zygote: paid once per worker
+        grade_notebook(subs[0], name)  # start the zygote: paid once per worker
         warm, dl_scores = [], {}
         for path in subs:
             started = time.perf_counter()
@@ -166,8 +172,15 @@ def run_benchmark(argv, description: str, default_assignment: str, default_count
         cold = [timed_cli(str(BIN / "dlgrade"), "grade", str(p), "--json") for p in subs[:5]]
 
         # ---- dlgrade batch over all of them
-        batch_wall = timed_cli(str(BIN / "dlgrade"), "batch", str(tmp / "submissions"),
-                               "--out", str(tmp / "batch-out"), "--assignment", name)
+        batch_wall = timed_cli(
+            str(BIN / "dlgrade"),
+            "batch",
+            str(tmp / "submissions"),
+            "--out",
+            str(tmp / "batch-out"),
+            "--assignment",
+            name,
+        )
 
         # ---- nbgrader autograde, the baseline
         course = NbgraderCourse(tmp / "course", name)
@@ -186,23 +199,33 @@ def run_benchmark(argv, description: str, default_assignment: str, default_count
         "nbgrader_per_student_median_s": median(per_student),
         "nbgrader_all_per_submission_s": all_wall / args.count,
     }
-    figures["ratio_warm_vs_nbgrader_per_student"] = figures["nbgrader_per_student_median_s"] / figures["dlgrade_warm_median_s"]
-    figures["ratio_cli_vs_nbgrader_per_student"] = figures["nbgrader_per_student_median_s"] / figures["dlgrade_cli_median_s"]
-    figures["ratio_batch_vs_nbgrader_all"] = figures["nbgrader_all_per_submission_s"] / figures["dlgrade_batch_per_submission_s"]
+    figures["ratio_warm_vs_nbgrader_per_student"] = (
+        figures["nbgrader_per_student_median_s"] / figures["dlgrade_warm_median_s"]
+    )
+    figures["ratio_cli_vs_nbgrader_per_student"] = (
+        figures["nbgrader_per_student_median_s"] / figures["dlgrade_cli_median_s"]
+    )
+    figures["ratio_batch_vs_nbgrader_all"] = (
+        figures["nbgrader_all_per_submission_s"] / figures["dlgrade_batch_per_submission_s"]
+    )
     figures["load"] = load_average()
 
     print(f"{'':34}{'dlgrade':>10}{'nbgrader':>10}{'ratio':>8}")
-    print(f"{'one submission, fresh command':34}{figures['dlgrade_cli_median_s']:>9.2f}s"
-          f"{figures['nbgrader_per_student_median_s']:>9.2f}s{figures['ratio_cli_vs_nbgrader_per_student']:>7.1f}x")
-    print(f"{'one submission, warm worker':34}{figures['dlgrade_warm_median_s']:>9.2f}s"
-          f"{figures['nbgrader_per_student_median_s']:>9.2f}s{figures['ratio_warm_vs_nbgrader_per_student']:>7.1f}x")
-    print(f"{'whole batch, per submission':34}{figures['dlgrade_batch_per_submission_s']:>9.2f}s"
-          f"{figures['nbgrader_all_per_submission_s']:>9.2f}s{figures['ratio_batch_vs_nbgrader_all']:>7.1f}x")
+    print(
+        f"{'one submission, fresh command':34}{figures['dlgrade_cli_median_s']:>9.2f}s"
+        f"{figures['nbgrader_per_student_median_s']:>9.2f}s{figures['ratio_cli_vs_nbgrader_per_student']:>7.1f}x"
+    )
+    print(
+        f"{'one submission, warm worker':34}{figures['dlgrade_warm_median_s']:>9.2f}s"
+        f"{figures['nbgrader_per_student_median_s']:>9.2f}s{figures['ratio_warm_vs_nbgrader_per_student']:>7.1f}x"
+    )
+    print(
+        f"{'whole batch, per submission':34}{figures['dlgrade_batch_per_submission_s']:>9.2f}s"
+        f"{figures['nbgrader_all_per_submission_s']:>9.2f}s{figures['ratio_batch_vs_nbgrader_all']:>7.1f}x"
+    )
     print("scores (dlgrade hidden suite / nbgrader public test cells):")
     for stem in sorted(dl_scores)[:6]:
         print(f"  {stem}: {dl_scores[stem]:g} / {nb_scores.get(stem, float('nan')):g}")
     (out / f"{name}.json").write_text(json.dumps(figures, indent=2))
     print(f"figures written to {out / f'{name}.json'}")
     return figures
-
-

@@ -11,6 +11,7 @@ it owns* (the kernel checks it): bubblewrap, run by the grader's unprivileged ui
 user namespace per learner sandbox and mounts, pivots and names the sandbox inside it. Nothing
 outside such a namespace (the container's own mounts, hostname, other processes) becomes reachable.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,11 @@ import sys
 
 BWRAP_RULE = {
     "names": [
-        "clone",        # with CLONE_NEWUSER/NEWNS/NEWPID/NEWNET/NEWIPC/NEWUTS/NEWCGROUP: the sandbox's namespaces
-        "unshare",      # the same, for the calling process
-        "mount",        # the sandbox's read-only binds, its /proc, /dev and /tmp (inside its mount namespace)
-        "umount2",      # detach the old root after pivot_root
-        "pivot_root",   # make the sandbox's tmpfs the root
+        "clone",  # with CLONE_NEWUSER/NEWNS/NEWPID/NEWNET/NEWIPC/NEWUTS/NEWCGROUP: the sandbox's namespaces
+        "unshare",  # the same, for the calling process
+        "mount",  # the sandbox's read-only binds, its /proc, /dev and /tmp (inside its mount namespace)
+        "umount2",  # detach the old root after pivot_root
+        "pivot_root",  # make the sandbox's tmpfs the root
         "sethostname",  # --hostname sandbox (inside its uts namespace)
     ],
     "action": "SCMP_ACT_ALLOW",

@@ -20,6 +20,7 @@ calls ``os._exit(0)`` while her cells are defined. None of it earns a point.
 Everything is derived from solutions/ and assignments/, so run this again
 after a solution changes; tests/test_examples.py fails until you do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,18 +42,27 @@ ASSIGNMENTS = tuple(catalogue.names())
 # An assignment not listed here gets the first planted bug of its suite's mutants.py.
 BOB_BUGS = {
     # Xavier's 1/n instead of He's 2/n: the variance is half of what the test expects.
-    "initialization": ("initialize_parameters_he", "np.sqrt(2 / layers_dims[l - 1])",
-                       "np.sqrt(1 / layers_dims[l - 1])"),
+    "initialization": (
+        "initialize_parameters_he",
+        "np.sqrt(2 / layers_dims[l - 1])",
+        "np.sqrt(1 / layers_dims[l - 1])",
+    ),
     # d(theta * x)/d theta confused with d/dx.
     "gradient_checking": ("backward_propagation", "dtheta = x", "dtheta = theta"),
     # Exponential instead of inverse-time decay.
-    "optimization": ("update_lr", "learning_rate0 / (1 + decay_rate * epoch_num)",
-                     "learning_rate0 / (1 + decay_rate) ** epoch_num"),
+    "optimization": (
+        "update_lr",
+        "learning_rate0 / (1 + decay_rate * epoch_num)",
+        "learning_rate0 / (1 + decay_rate) ** epoch_num",
+    ),
     # lambd / m instead of lambd / (2 m): the derivative's factor put into the cost.
     "regularization": ("compute_cost_with_regularization", "lambd / (2 * m)", "lambd / m"),
     # The mean over the batch instead of the sum the training loop divides itself.
-    "tensorflow_intro": ("compute_total_loss", "total_loss = tf.reduce_sum(losses)",
-                         "total_loss = tf.reduce_mean(losses)"),
+    "tensorflow_intro": (
+        "compute_total_loss",
+        "total_loss = tf.reduce_sum(losses)",
+        "total_loss = tf.reduce_mean(losses)",
+    ),
 }
 
 # Mallory's cells. Only imports and definitions of a graded cell run, so each trick
@@ -175,8 +185,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     wanted = submissions()
     present = {p.relative_to(args.out).as_posix() for p in args.out.rglob("*.ipynb")} if args.out.exists() else set()
-    stale = sorted(p for p in wanted if not (args.out / p).exists()
-                   or (args.out / p).read_text(encoding="utf-8") != wanted[p])
+    stale = sorted(
+        p for p in wanted if not (args.out / p).exists() or (args.out / p).read_text(encoding="utf-8") != wanted[p]
+    )
     extra = sorted(present - set(wanted))
     if args.check:
         for path in stale:

@@ -3,6 +3,7 @@
 The fixtures of an assignment read its name from the requesting module's
 ``A`` (each tests/test_<assignment>_suite.py sets it).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,11 @@ def grades(request, tmp_path_factory):
     mutant's report (see :class:`tests.nbtools.MutantGrades`). Mutants are graded round by round, the
     mutants of a round in one notebook, unless the module sets ``MUTANTS_ISOLATED = True``: then each
     has a notebook of its own."""
-    return MutantGrades(request.module.A, tmp_path_factory.mktemp("mutants"),
-                        isolated=getattr(request.module, "MUTANTS_ISOLATED", False))
+    return MutantGrades(
+        request.module.A,
+        tmp_path_factory.mktemp("mutants"),
+        isolated=getattr(request.module, "MUTANTS_ISOLATED", False),
+    )
 
 
 @pytest.fixture(scope="module")

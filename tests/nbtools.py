@@ -8,6 +8,7 @@ tests never carry stale copies of notebooks. Also: an assignment's helper
 module, public tests and hidden suite as modules, numerical gradients, and
 the processes left by the sandboxes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,8 +58,9 @@ def with_function(assignment: str, function_name: str, source: str, base: Path |
 
 def released_with_solution(assignment: str, *function_names: str):
     """The released stub with the solution's cells of ``function_names`` (the rest still to do)."""
-    return with_functions(assignment, {f: solution_source(assignment, f) for f in function_names},
-                          base=released_path(assignment))
+    return with_functions(
+        assignment, {f: solution_source(assignment, f) for f in function_names}, base=released_path(assignment)
+    )
 
 
 def write(nb, path: Path) -> Path:
@@ -98,13 +100,15 @@ def load_public_tests(assignment: str):
     ``import public_tests`` would return whichever was imported first in this
     pytest process.
     """
-    _on_path(assignment)      # public_tests imports <assignment>_utils
+    _on_path(assignment)  # public_tests imports <assignment>_utils
     return _load_module(f"public_tests_{assignment}", ROOT / "assignments" / assignment / "public_tests.py")
 
 
 def load_hidden_suite(assignment: str):
     """The assignment's hidden suite as a module, to test its checks and hints without grading."""
-    return _load_module(f"{assignment}_hidden_suite", ROOT / "autograder" / "suites" / assignment / f"test_{assignment}.py")
+    return _load_module(
+        f"{assignment}_hidden_suite", ROOT / "autograder" / "suites" / assignment / f"test_{assignment}.py"
+    )
 
 
 def _load_module(name: str, path: Path):
@@ -139,8 +143,9 @@ class MutantGrades:
         if name not in self.reports:
             members = [name] if self.isolated else next(r for r in mutant_rounds(self.assignment) if name in r)
             # public=True: a report's problems include a public test that rejects what the hidden suite accepts.
-            for report in mutants.grade_mutants(self.assignment, self.folder / name, only=members,
-                                                isolated=self.isolated, public=True):
+            for report in mutants.grade_mutants(
+                self.assignment, self.folder / name, only=members, isolated=self.isolated, public=True
+            ):
                 self.reports[report.mutant.name] = report
         return self.reports[name]
 
@@ -190,8 +195,7 @@ def assert_costs_only_its_function(assignment: str, report) -> None:
     result, function = report.result, report.mutant.function
     assert not result["grader_error"], result["tests"]
     functions = result["functions"]
-    assert functions[function]["score"] < functions[function]["max_score"], \
-        f"{report.mutant.name} was not detected"
+    assert functions[function]["score"] < functions[function]["max_score"], f"{report.mutant.name} was not detected"
     planted = mutant_functions(assignment)
     replaced = {function} | {planted[name] for name in report.shared_with}
     for other, entry in functions.items():
@@ -235,6 +239,7 @@ def numerical_gradient(f, x, epsilon=1e-6):
 
 # ------------------------------------------------------------------ the sandboxes' processes
 
+
 def sandbox_strategy() -> str:
     """The sandbox this machine grades with (``DLGRADE_SANDBOX`` forces one): bwrap, setpriv or plain."""
     from autograder.sandbox import isolation
@@ -260,7 +265,7 @@ def process_listing() -> list:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 args = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except (OSError, StopIteration):
-            continue                      # gone meanwhile
+            continue  # gone meanwhile
         listing.append((uid, int(pid), args))
     return listing
 
@@ -269,8 +274,11 @@ def sandbox_processes() -> list:
     """'uid pid args' of every process running as a learner's uid (65534, or a private uid)."""
     from autograder.sandbox import isolation
 
-    return [f"{uid} {pid} {args}" for uid, pid, args in process_listing()
-            if uid == isolation.SANDBOX_UID or uid >= isolation.PRIVATE_UID_BASE]
+    return [
+        f"{uid} {pid} {args}"
+        for uid, pid, args in process_listing()
+        if uid == isolation.SANDBOX_UID or uid >= isolation.PRIVATE_UID_BASE
+    ]
 
 
 def leftover_processes() -> list:
@@ -280,11 +288,16 @@ def leftover_processes() -> list:
     from autograder.sandbox import isolation, spawn
 
     zygotes = {z.proc.popen.pid for z in spawn._ZYGOTES.values()}
-    ours = range(isolation.PRIVATE_UID_BASE + os.getpid() * isolation.PRIVATE_UID_SLOTS,
-                 isolation.PRIVATE_UID_BASE + (os.getpid() + 1) * isolation.PRIVATE_UID_SLOTS)
-    return [line for line in sandbox_processes()
-            if int(line.split()[1]) not in zygotes
-            and (int(line.split()[0]) in ours or int(line.split()[0]) == isolation.SANDBOX_UID and os.geteuid() != 0)]
+    ours = range(
+        isolation.PRIVATE_UID_BASE + os.getpid() * isolation.PRIVATE_UID_SLOTS,
+        isolation.PRIVATE_UID_BASE + (os.getpid() + 1) * isolation.PRIVATE_UID_SLOTS,
+    )
+    return [
+        line
+        for line in sandbox_processes()
+        if int(line.split()[1]) not in zygotes
+        and (int(line.split()[0]) in ours or int(line.split()[0]) == isolation.SANDBOX_UID and os.geteuid() != 0)
+    ]
 
 
 def processes_running(text: str) -> list:

@@ -8,6 +8,7 @@ which the one closed directory on the way is covered by a 0755 tmpfs with
 only the interpreter's folders bound back into it: nothing changes outside
 that namespace.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-COVER_SCRIPT = r'''
+COVER_SCRIPT = r"""
 set -e
 closed=$1; shift
 keep=$(mktemp -d)
@@ -30,7 +31,7 @@ for child in $CHILDREN; do
     mount --bind "$keep/$child" "$closed/$child"
 done
 exec "$@"
-'''
+"""
 
 
 def _python_dirs() -> list[Path]:
@@ -56,10 +57,22 @@ def command_prefix() -> list[str] | None:
         return None
     (folder,) = closed
     children = sorted({d.relative_to(folder).parts[0] for d in _python_dirs() if folder in d.parents})
-    prefix = ["env", f"CHILDREN={' '.join(children)}", "unshare", "--mount", "sh", "-c", COVER_SCRIPT,
-              "dlgrade-cover", str(folder)]
-    probe = subprocess.run(prefix + ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                     sys.executable, "-c", "import numpy"], capture_output=True, timeout=60)
+    prefix = [
+        "env",
+        f"CHILDREN={' '.join(children)}",
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        COVER_SCRIPT,
+        "dlgrade-cover",
+        str(folder),
+    ]
+    probe = subprocess.run(
+        prefix + ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", "import numpy"],
+        capture_output=True,
+        timeout=60,
+    )
     return prefix if probe.returncode == 0 else None
 
 
@@ -70,6 +83,8 @@ def unusable_reason() -> str | None:
     if shutil.which("setpriv") is None:
         return "setpriv (util-linux) is not installed"
     if command_prefix() is None:
-        return ("the interpreter is not reachable by other uids and its closed folder cannot be covered "
-                "(see tests/setpriv_env.py)")
+        return (
+            "the interpreter is not reachable by other uids and its closed folder cannot be covered "
+            "(see tests/setpriv_env.py)"
+        )
     return None

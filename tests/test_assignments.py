@@ -1,4 +1,5 @@
 """Assignment discovery and the reference solution's memo."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,8 @@ def test_memoized_reference_computes_once_and_returns_copies():
 
     memo = _memoized(double)
     first = memo(np.arange(3), scale=2)
-    first["out"][0] = 99                       # a suite that edits a result ...
-    second = memo(np.arange(3), scale=2)       # ... does not change the next answer
+    first["out"][0] = 99  # a suite that edits a result ...
+    second = memo(np.arange(3), scale=2)  # ... does not change the next answer
     assert len(calls) == 1 and second["out"].tolist() == [0, 2, 4]
     memo(np.arange(3), scale=3)
     memo(np.arange(4), scale=2)

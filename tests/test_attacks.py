@@ -16,6 +16,7 @@ tests/test_setpriv_sandbox.py runs this module again under setpriv, with and
 without namespaces (``DLGRADE_NO_NAMESPACES=1``: what Docker's seccomp profile
 leaves), the way the Docker image runs it.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,13 +31,23 @@ import pytest
 
 from autograder.cli import main as dlgrade
 from autograder.grading.catalogue import SUITES_DIR
-from tests.nbtools import ROOT
 from autograder.grading.grade import grade_notebook
 from autograder.grading.reports import feedback_markdown, md_inline
-from autograder.sandbox import isolation, spawn
-from tests.nbtools import (accept_unisolated, grade_with_function, leftover_processes, released_path,
-                           released_with_solution, sandbox_strategy, solution_notebook, solution_path, solution_source,
-                           with_functions, write)
+from autograder.sandbox import cgroups, spawn
+from tests.nbtools import (
+    ROOT,
+    accept_unisolated,
+    grade_with_function,
+    leftover_processes,
+    released_path,
+    released_with_solution,
+    sandbox_strategy,
+    solution_notebook,
+    solution_path,
+    solution_source,
+    with_functions,
+    write,
+)
 
 STRATEGY = sandbox_strategy()
 SETPRIV = STRATEGY == "setpriv"
@@ -49,8 +60,10 @@ ZEROS, RANDOM, HE = "initialize_parameters_zeros", "initialize_parameters_random
 UNISOLATED_FLAG = accept_unisolated()
 UNISOLATED_NOTE = "WARNING: graded with --accept-unisolated"
 
-pytestmark = pytest.mark.skipif(STRATEGY not in ("bwrap", "setpriv"),
-                                reason=f"needs bubblewrap or setpriv (root); this machine grades with {STRATEGY!r}")
+pytestmark = pytest.mark.skipif(
+    STRATEGY not in ("bwrap", "setpriv"),
+    reason=f"needs bubblewrap or setpriv (root); this machine grades with {STRATEGY!r}",
+)
 
 
 def notebook(sources: dict, base: Path | None = None):
@@ -70,7 +83,7 @@ def victims() -> dict:
 # ------------------------------------------------------------------ the attackers
 
 # 1. Learners shared a uid with their zygote: lower its limits, renice it, for every later learner.
-TAMPER = '''
+TAMPER = """
 import os, resource
 def initialize_parameters_he(layers_dims):
     me, hit = os.getpid(), []
@@ -90,10 +103,10 @@ def initialize_parameters_he(layers_dims):
         except Exception:
             pass
     raise RuntimeError("TAMPERED " + repr(hit))
-'''
+"""
 
 # 2. Read what the grader must keep: hidden suite, solutions, other submissions, batch state, outputs.
-READ = '''
+READ = """
 def initialize_parameters_he(layers_dims):
     found = {}
     for path in PATHS:
@@ -102,10 +115,10 @@ def initialize_parameters_he(layers_dims):
         except Exception as exc:
             found[path] = type(exc).__name__
     raise RuntimeError("LEAKED " + repr(found)[:20000])
-'''
+"""
 
 # 3. Reach the grader over the loopback (a Dask scheduler, the test's listener, any listening port).
-NETWORK = '''
+NETWORK = """
 import socket
 def initialize_parameters_he(layers_dims):
     ports = {PORT}
@@ -125,19 +138,19 @@ def initialize_parameters_he(layers_dims):
         except OSError:
             pass
     raise RuntimeError(f"REACHED {reached}")
-'''
+"""
 
 # 4. A reply that costs the grader ~50x its size once decoded.
-DECODE_BOMB = '''
+DECODE_BOMB = """
 def initialize_parameters_he(layers_dims):
     return [[]] * 1_500_000
-'''
+"""
 
 # 6. Side effects aimed at other functions: definition-time patches in a class body and a
 #    default argument, and a profile hook that kills the process the moment another function is
 #    called in it (not a thread that kills it after a fixed delay: the process may be gone before
 #    the delay is over, and then the attack proves nothing).
-CROSS_FUNCTION = '''
+CROSS_FUNCTION = """
 import os, sys, threading
 import numpy as np
 
@@ -152,10 +165,10 @@ def initialize_parameters_random(layers_dims, _more=setattr(np, "sqrt", lambda v
     sys.setprofile(_kill_the_next_function)
     threading.setprofile(_kill_the_next_function)
     raise RuntimeError("not graded anyway")
-'''
+"""
 
 # 7. A /tmp tree deeper than the recursion limit (and PATH_MAX) for the sweep.
-DEEP_TREE = '''
+DEEP_TREE = """
 import os
 def initialize_parameters_he(layers_dims):
     os.chdir("/tmp")
@@ -164,10 +177,10 @@ def initialize_parameters_he(layers_dims):
         os.chdir("d")
     os.chdir("/")
     return {}
-'''
+"""
 
 # 8. Many busy processes: with a CPU quota of 1 they get one core between them.
-CPU_HOG = '''
+CPU_HOG = """
 import os, resource, time
 def initialize_parameters_he(layers_dims):
     start = time.monotonic()
@@ -183,15 +196,19 @@ def initialize_parameters_he(layers_dims):
         os.waitpid(pid, 0)
     used = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     raise RuntimeError(f"CPU {used:.2f} IN {time.monotonic() - start:.2f}")
-'''
+"""
 
-NESTED_JSON = "{\"cells\": " + "[" * 200_000 + "]" * 200_000 + "}"
+NESTED_JSON = '{"cells": ' + "[" * 200_000 + "]" * 200_000 + "}"
 
 
 def protected_paths(submissions: Path, out: Path) -> list:
-    return [str(SUITES_DIR / A / f"test_{A}.py"), str(ROOT / "solutions" / f"{A}.ipynb"),
-            str(submissions / "c2-read-v1-full.ipynb"), str(out / "batch-state.sqlite"),
-            str(out / "c1-tamper-v1-full" / A / "feedback.md")]
+    return [
+        str(SUITES_DIR / A / f"test_{A}.py"),
+        str(ROOT / "solutions" / f"{A}.ipynb"),
+        str(submissions / "c2-read-v1-full.ipynb"),
+        str(out / "batch-state.sqlite"),
+        str(out / "c1-tamper-v1-full" / A / "feedback.md"),
+    ]
 
 
 class Listener:
@@ -230,6 +247,7 @@ def attackers(submissions: Path, out: Path, port: int) -> dict:
 
 # ------------------------------------------------------------------ what is compared
 
+
 def view(result: dict) -> dict:
     """What a victim gets: scores, every check's outcome and text, notes, feedback.md.
 
@@ -238,17 +256,26 @@ def view(result: dict) -> dict:
     """
     notes = [n for n in result.get("notes", []) if not n.startswith(UNISOLATED_NOTE)]
     feedback = own_submission(without_warning(feedback_markdown({**result, "notes": notes})), result)
-    return {"score": result["score"], "functions": result["functions"], "notes": notes, "feedback": feedback,
-            "tests": [(t["name"], t["status"], t["score"], t["output"]) for t in result["tests"]]}
+    return {
+        "score": result["score"],
+        "functions": result["functions"],
+        "notes": notes,
+        "feedback": feedback,
+        "tests": [(t["name"], t["status"], t["score"], t["output"]) for t in result["tests"]],
+    }
 
 
 def without_warning(feedback: str) -> str:
     """feedback.md without the unisolated warning (and a Notes heading left empty by its removal), and
     without the "Submission: <file>" line: a batch names the file after its learner, by construction."""
-    lines = [l for l in feedback.splitlines() if l.strip() and UNISOLATED_NOTE not in l
-             and not l.startswith("Submission: ")]
-    return "\n".join(l for i, l in enumerate(lines)
-                     if not (l == "## Notes" and not (i + 1 < len(lines) and lines[i + 1].startswith("- "))))
+    lines = [
+        l for l in feedback.splitlines() if l.strip() and UNISOLATED_NOTE not in l and not l.startswith("Submission: ")
+    ]
+    return "\n".join(
+        l
+        for i, l in enumerate(lines)
+        if not (l == "## Notes" and not (i + 1 < len(lines) and lines[i + 1].startswith("- ")))
+    )
 
 
 def own_submission(feedback: str, result) -> str:
@@ -295,7 +322,7 @@ def batch(tmp_path_factory, listener) -> dict:
     code = dlgrade(["batch", str(submissions), "--out", str(out), "--workers", "1", *UNISOLATED_FLAG])
     assert code == 0
     results = {"__out__": out}
-    for report in out.glob("*/*/results.json"):   # <learner>/<assignment>/ ("unknown" when unreadable)
+    for report in out.glob("*/*/results.json"):  # <learner>/<assignment>/ ("unknown" when unreadable)
         results[report.parent.parent.name] = json.loads(report.read_text())
         results[report.parent.parent.name]["_feedback"] = (report.parent / "feedback.md").read_text()
     return results
@@ -328,10 +355,11 @@ def attack_of(batch: dict, attack: str) -> dict:
 
 # ------------------------------------------------------------------ 1. zygote shared a uid
 
+
 def test_tampering_with_the_zygote_alone(tmp_path, baseline):
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c1-tamper"])
     assert "TAMPERED" in attacker_output(attacker)
-    if NAMESPACES:   # its own pid namespace: it sees no process but itself
+    if NAMESPACES:  # its own pid namespace: it sees no process but itself
         assert "TAMPERED []" in attacker_output(attacker)
     assert_victims_untouched(graded, baseline)
 
@@ -356,6 +384,7 @@ def test_nothing_of_a_submission_outlives_it(tmp_path):
 
 
 # ------------------------------------------------------------------ 2. reading protected files
+
 
 def test_reading_protected_files_alone(tmp_path, baseline):
     submissions = tmp_path / "subs"
@@ -407,8 +436,12 @@ def test_outputs_and_state_are_private(batch):
 
 # ------------------------------------------------------------------ 3. the network
 
-@pytest.mark.skipif(not NAMESPACES, reason="no network namespace without namespaces (Docker: the container's "
-                                           "network policy and the Dask cluster's TLS protect)")
+
+@pytest.mark.skipif(
+    not NAMESPACES,
+    reason="no network namespace without namespaces (Docker: the container's "
+    "network policy and the Dask cluster's TLS protect)",
+)
 def test_network_to_the_grader_alone(tmp_path, baseline, listener):
     before = listener.connections
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, listener.port)["c3-network"])
@@ -423,7 +456,7 @@ def test_network_to_the_grader_in_a_batch(batch, baseline, listener):
     assert_batch_victims_untouched(batch, "c3-network", baseline)
 
 
-@pytest.mark.slow   # a Dask LocalCluster: ~20 s on 2 loaded cores
+@pytest.mark.slow  # a Dask LocalCluster: ~20 s on 2 loaded cores
 def test_network_to_a_tls_dask_cluster(tmp_path, baseline):
     """Under Dask (a TLS LocalCluster) the learner reaches neither the scheduler nor the workers."""
     subs, out = tmp_path / "subs", tmp_path / "out"
@@ -439,6 +472,7 @@ def test_network_to_a_tls_dask_cluster(tmp_path, baseline):
 
 
 # ------------------------------------------------------------------ 4. decoding bounds
+
 
 def test_decode_bomb_alone(tmp_path, baseline):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -484,13 +518,15 @@ def test_tf_type_tags_are_claims_checked_against_the_data(tmp_path):
 
 # ------------------------------------------------------------------ 6. one function's side effects
 
+
 def test_side_effects_of_one_function_alone(tmp_path, baseline):
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c6-cross"])
-    for function in (ZEROS, HE):   # correct, in the same notebook as the patches and the killer thread
-        assert attacker["functions"][function]["score"] == attacker["functions"][function]["max_score"], \
+    for function in (ZEROS, HE):  # correct, in the same notebook as the patches and the killer thread
+        assert attacker["functions"][function]["score"] == attacker["functions"][function]["max_score"], (
             attacker_output(attacker, function)
+        )
     assert attacker["functions"][RANDOM]["score"] == 0
-    assert "not graded anyway" in attacker_output(attacker, RANDOM)   # it ran: its hook was set
+    assert "not graded anyway" in attacker_output(attacker, RANDOM)  # it ran: its hook was set
     assert_victims_untouched(graded, baseline)
 
 
@@ -498,11 +534,12 @@ def test_side_effects_of_one_function_in_a_batch(batch, baseline):
     attacker = batch["c6-cross"]
     for function in (ZEROS, HE):
         assert attacker["functions"][function]["score"] == attacker["functions"][function]["max_score"]
-    assert "not graded anyway" in attacker_output(attacker, RANDOM)   # it ran: its hook was set
+    assert "not graded anyway" in attacker_output(attacker, RANDOM)  # it ran: its hook was set
     assert_batch_victims_untouched(batch, "c6-cross", baseline)
 
 
 # ------------------------------------------------------------------ 7. parser and sweep
+
 
 def test_deeply_nested_notebook_and_deep_tmp_tree_alone(tmp_path, baseline, capsys):
     nested = tmp_path / "nested.ipynb"
@@ -530,13 +567,14 @@ def test_deeply_nested_notebook_and_deep_tmp_tree_in_a_batch(batch, baseline):
 
 # ------------------------------------------------------------------ 8. CPU share
 
+
 def cpu_ratio(result: dict) -> float:
     text = attacker_output(result)
     used, wall = text.split("CPU ")[1].split(" IN ")
     return float(used) / float(wall.split()[0])
 
 
-@pytest.mark.skipif(not isolation.cgroups_writable(), reason="needs writable cgroups (the cpu controller)")
+@pytest.mark.skipif(not cgroups.cgroups_writable(), reason="needs writable cgroups (the cpu controller)")
 def test_cpu_hog_gets_one_core_alone(tmp_path, baseline):
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c8-cpu"])
     # Four busy processes for 2 s on 2 cores: 2 cores' worth without a quota, 1 with it.
@@ -545,7 +583,7 @@ def test_cpu_hog_gets_one_core_alone(tmp_path, baseline):
     assert_victims_untouched(graded, baseline)
 
 
-@pytest.mark.skipif(not isolation.cgroups_writable(), reason="needs writable cgroups (the cpu controller)")
+@pytest.mark.skipif(not cgroups.cgroups_writable(), reason="needs writable cgroups (the cpu controller)")
 def test_cpu_hog_gets_one_core_in_a_batch(batch, baseline):
     assert cpu_ratio(batch["c8-cpu"]) < 1.3
     assert_batch_victims_untouched(batch, "c8-cpu", baseline)

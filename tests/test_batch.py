@@ -5,6 +5,7 @@ the fakes below: they run in the batch's real spawned worker processes, so a
 fake that calls ``os._exit`` really kills a worker. The end-to-end tests at the
 bottom grade real notebooks of the ``initialization`` assignment.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,19 +23,18 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import run
-
-from autograder.batch import pool
-from autograder.grading.catalogue import names as assignment_names
+from autograder.batch import pool, run
+from autograder.batch.discovery import SubmissionsError, discover
 from autograder.batch.run import BatchError, run_batch
 from autograder.batch.state import GradeState
-from autograder.batch.discovery import SubmissionsError, discover
+from autograder.grading.catalogue import names as assignment_names
 from tests.nbtools import ROOT, solution_path, with_function, write
 
 LOG_ENV = "DLGRADE_TEST_GRADED_LOG"
 
 
 # ------------------------------------------------------------------ fakes (run in worker processes)
+
 
 def fake_result(name: str, score: float, assignment) -> dict:
     """A results dict of the engine's shape: two functions worth 2 points each."""
@@ -43,12 +43,29 @@ def fake_result(name: str, score: float, assignment) -> dict:
         got = min(points, max(0.0, score - sum(f["score"] for f in functions.values())))
         passed = got == points
         functions[function] = {"score": got, "max_score": points, "passed": int(passed), "tests": 1}
-        tests.append({"name": f"{function}: {function} has the right shape", "function": function,
-                      "score": got, "max_score": points, "status": "passed" if passed else "failed",
-                      "output": "" if passed else "wrong shape", "visibility": "visible"})
-    return {"score": score, "max_score": 4.0, "execution_time": 0.0, "output": f"fake: {score:g} / 4",
-            "tests": tests, "functions": functions, "assignment": assignment, "submission": name,
-            "notes": [], "grader_error": False}
+        tests.append(
+            {
+                "name": f"{function}: {function} has the right shape",
+                "function": function,
+                "score": got,
+                "max_score": points,
+                "status": "passed" if passed else "failed",
+                "output": "" if passed else "wrong shape",
+                "visibility": "visible",
+            }
+        )
+    return {
+        "score": score,
+        "max_score": 4.0,
+        "execution_time": 0.0,
+        "output": f"fake: {score:g} / 4",
+        "tests": tests,
+        "functions": functions,
+        "assignment": assignment,
+        "submission": name,
+        "notes": [],
+        "grader_error": False,
+    }
 
 
 def fake_grade(name: str, data: bytes, assignment) -> dict:
@@ -59,7 +76,7 @@ def fake_grade(name: str, data: bytes, assignment) -> dict:
             log.write(name + "\n")
     behaviour = spec.get("behaviour", "ok")
     if behaviour == "crash":
-        os._exit(9)                      # the worker process dies, as when the OOM killer strikes
+        os._exit(9)  # the worker process dies, as when the OOM killer strikes
     if behaviour == "raise":
         raise RuntimeError("the fake grader broke")
     if behaviour == "hang":
@@ -100,6 +117,7 @@ def rows(out: Path) -> dict:
 
 # ------------------------------------------------------------------ discovery
 
+
 def test_discovers_flat_and_nbgrader_layouts(tmp_path):
     flat = tmp_path / "flat"
     submission(flat, "alice")
@@ -117,7 +135,9 @@ def test_discovers_flat_and_nbgrader_layouts(tmp_path):
     found = discover(nested)
     assert found.layout == "nbgrader"
     assert [(s.learner, s.folder_assignment) for s in found.submissions] == [
-        ("alice", "initialization"), ("bob", "initialization")]
+        ("alice", "initialization"),
+        ("bob", "initialization"),
+    ]
     assert "stray.ipynb" in found.warnings[0]
 
 
@@ -141,6 +161,7 @@ def test_cli_exit_code_2_when_the_batch_cannot_run(tmp_path, capsys):
 
 # ------------------------------------------------------------------ resumable state
 
+
 def test_second_run_grades_only_new_and_changed_files(tmp_path, log_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     submission(subs, "alice", score=4)
@@ -151,13 +172,13 @@ def test_second_run_grades_only_new_and_changed_files(tmp_path, log_path):
     before = rows(out)
 
     log_path.unlink()
-    submission(subs, "bob", score=3)       # bob resubmits
-    submission(subs, "carol", score=2)     # carol is new
+    submission(subs, "bob", score=3)  # bob resubmits
+    submission(subs, "carol", score=2)  # carol is new
     second = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert graded_log(log_path) == ["bob.ipynb", "carol.ipynb"]
     assert (second.graded, second.kept) == (2, 1)
     after = rows(out)
-    assert after[("alice", "unknown")] == before[("alice", "unknown")]   # untouched, same time stamp
+    assert after[("alice", "unknown")] == before[("alice", "unknown")]  # untouched, same time stamp
     assert after[("bob", "unknown")].result["score"] == 3
     assert json.loads((out / "bob" / "unknown" / "results.json").read_text())["score"] == 3
 
@@ -185,10 +206,17 @@ def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
     learners = [f"learner{i}" for i in range(8)]
     for i, learner in enumerate(learners):
         submission(subs, learner, behaviour="slow", seconds=0.5, score=i % 5)
-    script = (f"from autograder.batch.run import run_batch\nfrom tests.test_batch import fake_grade\n"
-              f"run_batch({str(subs)!r}, {str(out)!r}, workers=2, grade=fake_grade, progress=False)\n")
-    batch_process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    script = (
+        f"from autograder.batch.run import run_batch\nfrom tests.test_batch import fake_grade\n"
+        f"run_batch({str(subs)!r}, {str(out)!r}, workers=2, grade=fake_grade, progress=False)\n"
+    )
+    batch_process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     committed = 0
     deadline = time.monotonic() + 120
     while committed < 2 and time.monotonic() < deadline and batch_process.poll() is None:
@@ -200,18 +228,18 @@ def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
             pass  # not created yet
     assert batch_process.poll() is None, batch_process.stderr.read().decode()
     assert committed >= 2, "the batch committed no grade in two minutes"
-    os.killpg(batch_process.pid, signal.SIGKILL)   # the batch and its workers, mid-flight
+    os.killpg(batch_process.pid, signal.SIGKILL)  # the batch and its workers, mid-flight
     batch_process.wait()
     batch_process.stderr.close()
 
     survived = rows(out)
-    assert len(survived) >= committed           # every grade committed before the kill is still there
+    assert len(survived) >= committed  # every grade committed before the kill is still there
     graded_before = set(graded_log(log_path))
     log_path.unlink()
 
     summary = run_batch(subs, out, workers=2, grade=fake_grade, progress=False, log=quiet)
     regraded = set(graded_log(log_path))
-    assert not regraded & {f"{learner}.ipynb" for learner, _ in survived}   # nothing graded twice
+    assert not regraded & {f"{learner}.ipynb" for learner, _ in survived}  # nothing graded twice
     assert regraded | {f"{learner}.ipynb" for learner, _ in survived} == {f"{l}.ipynb" for l in learners}
     assert graded_before  # the first run really was grading when it died
     assert summary.kept == len(survived)
@@ -226,6 +254,7 @@ def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
 
 
 # ------------------------------------------------------------------ a batch never dies because of one submission
+
 
 def test_crash_exception_and_hang_each_cost_one_submission(tmp_path, log_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
@@ -266,10 +295,11 @@ def test_a_grader_exception_becomes_a_result_with_the_traceback_for_staff(monkey
     assert result["score"] == 0 and result["grader_error"]
     assert "KeyError" in result["error"] and "hidden suite bug" in result["error"]
     assert "Traceback" in result.staff_traceback
-    assert "Traceback" not in json.dumps(result.to_dict())    # for staff only: never stored or shown
+    assert "Traceback" not in json.dumps(result.to_dict())  # for staff only: never stored or shown
 
 
 # ------------------------------------------------------------------ gradebook and plots
+
 
 def test_gradebook_plots_and_table(tmp_path, capsys):
     subs, out = tmp_path / "submitted", tmp_path / "out"
@@ -281,7 +311,7 @@ def test_gradebook_plots_and_table(tmp_path, capsys):
         assert reader.fieldnames[:4] == ["learner", "assignment", "total", "max"]
         table = {row["learner"]: row for row in reader}
     assert table["bob"]["total"] == "2.5" and table["alice"]["max"] == "4"
-    with open(out / "gradebooks" / "unknown.csv") as handle:   # per assignment: a column per function
+    with open(out / "gradebooks" / "unknown.csv") as handle:  # per assignment: a column per function
         reader = csv.DictReader(handle)
         assert reader.fieldnames[:4] == ["learner", "total", "forward", "backward"]
         table = {row["learner"]: row for row in reader}
@@ -290,10 +320,14 @@ def test_gradebook_plots_and_table(tmp_path, capsys):
         assert (out / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
     from autograder.batch.gradebook import pass_rates, score_table
-    assert pass_rates(summary.grades) == {"forward: forward has the right shape": (2, 3),
-                                          "backward: backward has the right shape": (1, 3)}
+
+    assert pass_rates(summary.grades) == {
+        "forward: forward has the right shape": (2, 3),
+        "backward: backward has the right shape": (1, 3),
+    }
     text = score_table(summary.grades)
     import re
+
     cells = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
     assert cells[0] == ["learner", "assignment", "score", "status"]
     assert ["bob", "unknown", "2.5 / 4", "1 of 2 checks failed"] in cells
@@ -305,14 +339,16 @@ def test_nbgrader_layout_filters_by_assignment_and_reports_duplicates(tmp_path, 
     name = known[0]
     subs, out = tmp_path / "submitted", tmp_path / "out"
     submission(subs / "alice" / name, name, score=4)
-    submission(subs / "alice" / name, "copy", score=1)     # a second notebook for the same assignment
+    submission(subs / "alice" / name, "copy", score=1)  # a second notebook for the same assignment
     other = next(n for n in known if n != name)
     submission(subs / "alice" / other, other, score=4)
     summary = run_batch(subs, out, assignment=name, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert [(g.learner, g.assignment) for g in summary.grades] == [("alice", name)]
-    assert summary.grades[0].result["score"] == 4            # the released file name wins over copy.ipynb
-    assert any(f"2 notebooks for {name}: graded alice/{name}/{name}.ipynb; ignored alice/{name}/copy.ipynb" in w
-               for w in summary.warnings)
+    assert summary.grades[0].result["score"] == 4  # the released file name wins over copy.ipynb
+    assert any(
+        f"2 notebooks for {name}: graded alice/{name}/{name}.ipynb; ignored alice/{name}/copy.ipynb" in w
+        for w in summary.warnings
+    )
     assert graded_log(log_path) == [f"{name}.ipynb"]
 
 
@@ -325,23 +361,41 @@ A = "initialization"
 def real_submissions(tmp_path_factory):
     """A full-marks notebook, one with a planted bug, and a damaged file."""
     folder = tmp_path_factory.mktemp("real") / "submissions"
-    write(with_function(A, "initialize_parameters_zeros", "def initialize_parameters_zeros(layers_dims):\n"
-                        "    return {}\n"), folder / "bob.ipynb")
+    write(
+        with_function(
+            A, "initialize_parameters_zeros", "def initialize_parameters_zeros(layers_dims):\n    return {}\n"
+        ),
+        folder / "bob.ipynb",
+    )
     folder.joinpath("alice.ipynb").write_bytes(solution_path(A).read_bytes())
     folder.joinpath("carol.ipynb").write_text('{"cells": [')
     return folder
 
 
-@pytest.mark.slow   # two real CLI batches of three notebooks: ~60 s on a loaded 2-core machine
+@pytest.mark.slow  # two real CLI batches of three notebooks: ~60 s on a loaded 2-core machine
 def test_real_batch_from_the_command_line(real_submissions, tmp_path):
     from autograder.grading.catalogue import load
 
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "autograder.cli", "batch", str(real_submissions), "--out", str(out), "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.cli",
+        "batch",
+        str(real_submissions),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+    ]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     full = load(A).max_score
-    lines = {line.split()[0]: line for line in first.stdout.splitlines() if line.split()[:1] in (["alice"], ["bob"], ["carol"])}
+    lines = {
+        line.split()[0]: line
+        for line in first.stdout.splitlines()
+        if line.split()[:1] in (["alice"], ["bob"], ["carol"])
+    }
     assert f"{full:g} / {full:g}" in lines["alice"] and "all checks passed" in lines["alice"]
     assert "checks failed" in lines["bob"]
     assert "not graded" in lines["carol"] and "unreadable" in lines["carol"] and "0 / 0" not in lines["carol"]
@@ -362,10 +416,11 @@ def test_real_batch_from_the_command_line(real_submissions, tmp_path):
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "0 graded now, 3 unchanged" in again.stdout
-    assert again.stdout.split("\n\n")[1] == first.stdout.split("\n\n")[1]   # the same score table
+    assert again.stdout.split("\n\n")[1] == first.stdout.split("\n\n")[1]  # the same score table
 
 
 # ------------------------------------------------------------------ Dask
+
 
 def test_dask_local_cluster_gives_the_same_grades_and_state(tmp_path, log_path):
     """A real LocalCluster (worker processes): same gradebook as local workers, same resumable state,
@@ -391,6 +446,7 @@ def test_dask_local_cluster_gives_the_same_grades_and_state(tmp_path, log_path):
     def book(out):
         with open(out / "gradebook.csv") as handle:
             return [{k: v for k, v in row.items() if k != "problem"} for row in csv.DictReader(handle)]
+
     assert book(tmp_path / "dask") == book(tmp_path / "local")
 
     log_path.unlink()
@@ -399,6 +455,7 @@ def test_dask_local_cluster_gives_the_same_grades_and_state(tmp_path, log_path):
 
 
 # ------------------------------------------------------------------ what a grade depends on: regrading
+
 
 @pytest.fixture
 def own_course(tmp_path, monkeypatch):
@@ -430,8 +487,10 @@ def test_a_change_to_what_a_grade_depends_on_regrades_and_says_why(tmp_path, log
     for learner in ("alice", "bob"):
         submission(subs / learner / A, A, score=4)
     lines = []
+
     def log(*args, **kwargs):
         lines.append(" ".join(map(str, args)))
+
     def again(**kwargs) -> run.BatchSummary:
         lines.clear()
         log_path.unlink(missing_ok=True)
@@ -454,6 +513,7 @@ def test_a_change_to_what_a_grade_depends_on_regrades_and_says_why(tmp_path, log
     toml = suite / "assignment.toml"
     toml.write_text(re.sub(r"(?m)^memory_mb = .*$", "memory_mb = 999", toml.read_text()))
     from autograder.grading import catalogue
+
     catalogue.load.cache_clear()
     assert again().reasons == {f"{A}: the assignment's limits or settings changed": 2}
 
@@ -479,19 +539,25 @@ def test_a_schema_1_state_is_migrated_and_its_grades_are_redone_once(tmp_path, l
             graded_at TEXT NOT NULL, PRIMARY KEY (learner, assignment));
         PRAGMA user_version=1;""")
     import hashlib
-    db.execute("INSERT INTO grades VALUES ('alice', 'unknown', 'alice.ipynb', ?, 1, 4, ?, '2020-01-01T00:00:00+00:00')",
-               (hashlib.sha256(path.read_bytes()).hexdigest(), json.dumps(fake_result("alice.ipynb", 1, None))))
+
+    db.execute(
+        "INSERT INTO grades VALUES ('alice', 'unknown', 'alice.ipynb', ?, 1, 4, ?, '2020-01-01T00:00:00+00:00')",
+        (hashlib.sha256(path.read_bytes()).hexdigest(), json.dumps(fake_result("alice.ipynb", 1, None))),
+    )
     db.commit()
     db.close()
     summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert summary.graded == 1 and summary.grades[0].result["score"] == 4
-    assert list(summary.reasons) == ["unknown: graded by an earlier dlgrade that did not record what a grade depends on"]
+    assert list(summary.reasons) == [
+        "unknown: graded by an earlier dlgrade that did not record what a grade depends on"
+    ]
     with sqlite3.connect(out / run.STATE_FILE) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet).kept == 1
 
 
 # ------------------------------------------------------------------ which notebook, which layout
+
 
 def test_the_released_name_is_preferred_to_a_jupyter_copy_then_the_newest(tmp_path, log_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
@@ -521,14 +587,16 @@ def test_learner_folder_and_flat_layouts_and_the_skipped_files(tmp_path):
     submission(subs / "bob" / A, A)
     (subs / "alice" / "notes.txt").write_text("to do")
     (subs / "alice" / f"{A}.py").write_text("x = 1")
-    (subs / "bob" / A / "timestamp.txt").write_text("2024-01-01 00:00:00")   # nbgrader's, expected
+    (subs / "bob" / A / "timestamp.txt").write_text("2024-01-01 00:00:00")  # nbgrader's, expected
     (subs / "alice" / ".ipynb_checkpoints").mkdir()
     submission(subs / "alice" / ".ipynb_checkpoints", "my_initialization-checkpoint")
     submission(subs, "stray")
     found = discover(subs)
     assert found.layout == "learner folders + nbgrader"
     assert [(s.learner, s.source, s.folder_assignment) for s in found.submissions] == [
-        ("alice", "alice/my_initialization.ipynb", None), ("bob", f"bob/{A}/{A}.ipynb", A)]
+        ("alice", "alice/my_initialization.ipynb", None),
+        ("bob", f"bob/{A}/{A}.ipynb", A),
+    ]
     assert [source for source, _ in found.skipped] == [f"alice/{A}.py", "alice/notes.txt", "stray.ipynb"]
     assert "skipped 3 file(s)" in found.warnings[0]
 
@@ -548,8 +616,17 @@ def test_learner_folders_with_several_assignments_filtered_by_assignment(tmp_pat
     for name in (A, other):
         write_notebook = subs / "alice" / f"{name}.ipynb"
         write_notebook.parent.mkdir(parents=True, exist_ok=True)
-        write_notebook.write_text(json.dumps({"cells": [], "metadata": {"dlgrade": {"assignment": name}},
-                                              "nbformat": 4, "nbformat_minor": 5, "score": 2}))
+        write_notebook.write_text(
+            json.dumps(
+                {
+                    "cells": [],
+                    "metadata": {"dlgrade": {"assignment": name}},
+                    "nbformat": 4,
+                    "nbformat_minor": 5,
+                    "score": 2,
+                }
+            )
+        )
     summary = run_batch(subs, out, assignment=A, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert [(g.learner, g.assignment, g.source) for g in summary.grades] == [("alice", A, f"alice/{A}.ipynb")]
     assert graded_log(log_path) == [f"{A}.ipynb"]
@@ -557,13 +634,14 @@ def test_learner_folders_with_several_assignments_filtered_by_assignment(tmp_pat
 
 # ------------------------------------------------------------------ small things
 
+
 def test_progress_lines_without_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(run, "PROGRESS_EVERY", 2)
     subs = tmp_path / "subs"
     for i in range(5):
         submission(subs, f"learner{i}", score=i % 5)
-    run_batch(subs, tmp_path / "out", workers=1, grade=fake_grade, log=quiet)   # progress=None: automatic
-    err = capsys.readouterr().err   # not a terminal under pytest
+    run_batch(subs, tmp_path / "out", workers=1, grade=fake_grade, log=quiet)  # progress=None: automatic
+    err = capsys.readouterr().err  # not a terminal under pytest
     assert "graded 2/5 (0 could not be graded)" in err and "graded 4/5" in err and "graded 5/5" in err
 
 
@@ -577,6 +655,7 @@ def test_an_unreadable_file_gets_a_zero_and_is_graded_once_it_can_be_read(tmp_pa
         if path == bob:
             raise PermissionError(13, "Permission denied")
         return read_bytes(path)
+
     monkeypatch.setattr(Path, "read_bytes", unreadable_bob)
     summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert summary.graded == 2 and summary.failed == 1 and graded_log(log_path) == ["alice.ipynb"]
@@ -603,7 +682,9 @@ def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):
     submission(subs / "bob" / "hw1", "hw1", score=2)
     drawn = []
     real = gradebook.write_plots
-    monkeypatch.setattr(gradebook, "write_plots", lambda grades, folder: drawn.append(len(grades)) or real(grades, folder))
+    monkeypatch.setattr(
+        gradebook, "write_plots", lambda grades, folder: drawn.append(len(grades)) or real(grades, folder)
+    )
     assert run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet).changed
     assert drawn == [2]
     summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
@@ -613,6 +694,7 @@ def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):
     assert drawn == [2, 2]
     # A batch killed after grading but before drawing: the next run draws, though it grades nothing.
     from autograder.batch.state import GradeState
+
     with GradeState(out / run.STATE_FILE) as state:
         state.set_meta(run.PLOTS_DRAWN, "")
     run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
@@ -621,8 +703,12 @@ def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):
 
 def test_closing_stdout_early_is_not_a_traceback():
     """``dlgrade ... | head``: the reader goes away; the command ends with its own status, silently."""
-    reader = subprocess.Popen([sys.executable, "-m", "autograder.cli", "grade", str(ROOT / "assignments" / A / f"{A}.ipynb")],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "grade", str(ROOT / "assignments" / A / f"{A}.ipynb")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     reader.stdout.close()
     err = reader.stderr.read().decode()
     assert reader.wait(120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

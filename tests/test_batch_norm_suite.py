@@ -8,16 +8,28 @@ step or uses the staged backward) must get full marks: the suite checks
 gradients numerically and the running averages by their recurrence, never one
 way of writing them.
 """
+
 from __future__ import annotations
 
 import nbformat
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
 from autograder.course.mutants import failed_checks, grade_alternatives, lost_points
-from tests.nbtools import (alternative_names, assert_full_marks, grade_with_function, graded_cell, load_public_tests,
-                           load_utils, mutant_names, numerical_gradient, run_public, solution_source, with_function)
+from autograder.grading import catalogue
+from tests.nbtools import (
+    alternative_names,
+    assert_full_marks,
+    grade_with_function,
+    graded_cell,
+    load_public_tests,
+    load_utils,
+    mutant_names,
+    numerical_gradient,
+    run_public,
+    solution_source,
+    with_function,
+)
 
 A = "batch_norm"
 public_tests = load_public_tests(A)
@@ -31,7 +43,7 @@ def test_other_correct_answers_get_full_marks(tmp_path, variant):
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
     report = grades(bug)
-    assert report.problems == [], report.problems   # it costs points of its own function(s), and only of them
+    assert report.problems == [], report.problems  # it costs points of its own function(s), and only of them
     assert set(report.mutant.costs) & set(lost_points(report.result))
     for function in report.mutant.costs:
         for failure in failed_checks(report.result, function):
@@ -40,8 +52,13 @@ def test_planted_bug_costs_only_its_function(grades, bug):
 
 def test_the_listed_bugs_of_the_issue_are_planted():
     names = set(mutant_names(A))
-    assert {"forward_unbiased_variance", "forward_momentum_swapped", "backward_missing_variance_path",
-            "backward_missing_mean_path", "alt_dgamma_wrong_axis"} <= names
+    assert {
+        "forward_unbiased_variance",
+        "forward_momentum_swapped",
+        "backward_missing_variance_path",
+        "backward_missing_mean_path",
+        "alt_dgamma_wrong_axis",
+    } <= names
 
 
 def test_feedback_names_the_variance_slip(grades):
@@ -51,12 +68,15 @@ def test_feedback_names_the_variance_slip(grades):
 
 def test_public_tests_pass_on_the_reference(reference):
     for function in catalogue.load(A).graded_functions:
-        assert "All tests passed." in run_public(getattr(public_tests, function + "_test"), getattr(reference, function))
+        assert "All tests passed." in run_public(
+            getattr(public_tests, function + "_test"), getattr(reference, function)
+        )
     out = run_public(public_tests.batchnorm_backward_test, reference.batchnorm_backward)
     assert "All tests passed." in out
     assert "All tests passed." in run_public(
         lambda target: public_tests.batchnorm_backward_test(target, reference.batchnorm_forward),
-        reference.batchnorm_backward)
+        reference.batchnorm_backward,
+    )
 
 
 def test_public_backward_test_rejects_a_missing_path():
@@ -64,7 +84,7 @@ def test_public_backward_test_rejects_a_missing_path():
         x, x_hat, mu, var, gamma, beta, eps = cache
         dx_hat = dout * gamma
         inv_std = 1 / np.sqrt(var + eps)
-        dvar = np.sum(dx_hat * (x - mu), axis=0) * -0.5 * inv_std ** 3
+        dvar = np.sum(dx_hat * (x - mu), axis=0) * -0.5 * inv_std**3
         return dx_hat * inv_std + dvar * 2 * (x - mu) / x.shape[0], np.sum(dout * x_hat, 0), np.sum(dout, 0)
 
     with pytest.raises(AssertionError, match="three paths"):
@@ -85,8 +105,9 @@ def test_demo_network_trains_with_the_reference_layer(reference):
     utils = load_utils(A)
 
     def loss():
-        return utils.network_loss(params, bn_params, X, y, reference.affine_bn_relu_forward,
-                                  reference.affine_bn_relu_backward)
+        return utils.network_loss(
+            params, bn_params, X, y, reference.affine_bn_relu_forward, reference.affine_bn_relu_backward
+        )
 
     rng = np.random.RandomState(0)
     X, y = rng.randn(6, 5), rng.randint(0, 3, 6)
@@ -104,7 +125,10 @@ def test_running_averages_updated_in_place_reach_the_grader(tmp_path, grades):
     """A forward pass that only changes the arrays of bn_param in place (no assignment to the
     dict) gets full marks: the suite reads bn_param back from the child. One that never stores
     the new averages loses the forward's points, and only those."""
-    result = grade_with_function(A, "batchnorm_forward", '''
+    result = grade_with_function(
+        A,
+        "batchnorm_forward",
+        """
 import numpy as np
 
 def batchnorm_forward(x, gamma, beta, bn_param):
@@ -119,7 +143,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         x_hat = (x - mu) / np.sqrt(var + eps)
         return gamma * x_hat + beta, (x, x_hat, mu, var, gamma, beta, eps)
     return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta, None
-''', tmp_path / "in_place.ipynb")
+""",
+        tmp_path / "in_place.ipynb",
+    )
     assert_full_marks(result)
     not_stored = grades("forward_running_averages_not_stored")
     assert "batchnorm_forward" in lost_points(not_stored.result) and not_stored.problems == []
@@ -160,11 +186,14 @@ def test_dlgrade_check_gives_the_backward_test_the_notebooks_forward():
     from autograder.course.public import public_results
 
     solution_forward = solution_source(A, "batchnorm_forward")
-    wrong_cache = solution_forward.replace("cache = (x, x_hat, mu, var, gamma, beta, eps)",
-                                           "cache = (x, x_hat, mu, var, gamma, beta, 0.0)")
+    wrong_cache = solution_forward.replace(
+        "cache = (x, x_hat, mu, var, gamma, beta, eps)", "cache = (x, x_hat, mu, var, gamma, beta, 0.0)"
+    )
     assert wrong_cache != solution_forward
     results, _ = public_results(with_function(A, "batchnorm_forward", wrong_cache), A)
     assert results["batchnorm_backward"][0] == "failed" and results["batchnorm_backward_alt"][0] == "passed"
-    stub = graded_cell(nbformat.read(str(catalogue.load(A).released_notebook), as_version=4), "batchnorm_forward").source
+    stub = graded_cell(
+        nbformat.read(str(catalogue.load(A).released_notebook), as_version=4), "batchnorm_forward"
+    ).source
     results, _ = public_results(with_function(A, "batchnorm_forward", stub), A)
     assert results["batchnorm_forward"][0] == "failed" and results["batchnorm_backward"][0] == "passed"

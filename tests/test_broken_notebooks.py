@@ -1,4 +1,5 @@
 """Broken notebooks get a clear message and a score, never a crash."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,15 @@ import pytest
 
 from autograder.cli import main as dlgrade
 from autograder.grading.grade import grade_notebook
-from tests.nbtools import (grade_with_function, graded_cell, solution_notebook, solution_path, solution_source,
-                           with_function, write)
+from tests.nbtools import (
+    grade_with_function,
+    graded_cell,
+    solution_notebook,
+    solution_path,
+    solution_source,
+    with_function,
+    write,
+)
 
 A = "initialization"
 HE = "initialize_parameters_he"
@@ -100,8 +108,11 @@ def test_syntax_error_costs_only_that_cell(tmp_path, full_marks):
 
 
 def test_magics_and_demo_code_in_graded_cells_are_skipped(tmp_path, full_marks):
-    source = "%load_ext autoreload\n" + solution_source(A, HE) + \
-        "\nimport time\ntime.sleep(60)\nprint(initialize_parameters_he([2, 3]))\n"
+    source = (
+        "%load_ext autoreload\n"
+        + solution_source(A, HE)
+        + "\nimport time\ntime.sleep(60)\nprint(initialize_parameters_he([2, 3]))\n"
+    )
     result = grade_with_function(A, HE, source, tmp_path / "demo.ipynb")
     assert result["score"] == full_marks
     assert any("was not run" in note for note in result["notes"])
@@ -126,4 +137,7 @@ def test_cli_grade_writes_reports_and_honours_min_score(tmp_path, full_marks, ca
     capsys.readouterr()
     assert dlgrade(["grade", str(stub), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["functions"][HE]["score"] == 0 and printed["score"] == full_marks - printed["functions"][HE]["max_score"]
+    assert (
+        printed["functions"][HE]["score"] == 0
+        and printed["score"] == full_marks - printed["functions"][HE]["max_score"]
+    )

@@ -1,4 +1,5 @@
 """assignment.toml is parsed into one dataclass that holds the defaults and rejects what it does not know."""
+
 import pytest
 
 from autograder.grading import catalogue
@@ -31,8 +32,17 @@ def test_a_misspelled_key_names_the_file_the_key_and_the_known_keys(tmp_path):
     assert str(path) in message and "'call_timout'" in message and "call_timeout" in message and "memory_mb" in message
 
 
-@pytest.mark.parametrize("text", ['memory_mb = "4096"\n', "uses_tensorflow = 1\n", "memory_mb = true\n",
-                                  "pure_reference = [1]\n", "call_timeout = [1]\n", "title = \n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'memory_mb = "4096"\n',
+        "uses_tensorflow = 1\n",
+        "memory_mb = true\n",
+        "pure_reference = [1]\n",
+        "call_timeout = [1]\n",
+        "title = \n",
+    ],
+)
 def test_a_wrong_value_is_an_error(tmp_path, text):
     with pytest.raises(ConfigError):
         AssignmentConfig.from_toml(write(tmp_path, text))

@@ -1,12 +1,13 @@
 """The README's commands, run as a user would (in-process through cli.main)."""
+
 from __future__ import annotations
 
 import csv
 import json
 import shutil
 
-from autograder.grading import catalogue
 from autograder.cli import main as dlgrade
+from autograder.grading import catalogue
 from tests.nbtools import released_path, solution_path
 
 A = "initialization"
@@ -29,7 +30,7 @@ def test_check_runs_the_public_tests(capsys):
 def test_validate_and_release_are_consistent(capsys):
     before = released_path(A).read_bytes()
     assert dlgrade(["release", A]) == 0
-    assert released_path(A).read_bytes() == before     # release is a pure function of the solution
+    assert released_path(A).read_bytes() == before  # release is a pure function of the solution
     assert dlgrade(["validate", A]) == 0
     assert f"{A}: ok" in capsys.readouterr().out
 
@@ -47,8 +48,7 @@ def test_batch_on_an_existing_dask_scheduler(tmp_path, capsys):
     subs.mkdir()
     shutil.copy(solution_path(A), subs / "alice.ipynb")
     shutil.copy(released_path(A), subs / "carol.ipynb")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
         code = dlgrade(["batch", str(subs), "--out", str(tmp_path / "out"), "--dask", cluster.scheduler_address])
     assert code == 0, capsys.readouterr()

@@ -1,4 +1,5 @@
 """The boundary codec: only plain data crosses, nothing is unpickled."""
+
 from __future__ import annotations
 
 import base64
@@ -13,10 +14,10 @@ import pytest
 
 from autograder.sandbox.codec import (
     MAX_DEPTH,
-    count_elements,
     DecodeError,
     EncodeError,
     TFValue,
+    count_elements,
     dumps,
     frame_length,
     from_plain,
@@ -43,17 +44,20 @@ def test_special_floats_survive():
     assert math.isnan(back[0]) and back[1] == float("inf") and math.copysign(1, back[2]) == -1 and back[3] == 1e-300
 
 
-@pytest.mark.parametrize("arr", [
-    np.arange(6, dtype=np.float32).reshape(2, 3),
-    np.array([[np.nan, np.inf]]),
-    np.array([True, False]),
-    np.array(["ab", "c"]),
-    np.zeros((0, 3)),
-    np.int32(7),              # numpy scalars come back as 0-d arrays
-    np.array(2.0),
-    np.arange(24).reshape(2, 3, 4).transpose(2, 0, 1),
-    np.asfortranarray(np.ones((3, 2))),
-])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([[np.nan, np.inf]]),
+        np.array([True, False]),
+        np.array(["ab", "c"]),
+        np.zeros((0, 3)),
+        np.int32(7),  # numpy scalars come back as 0-d arrays
+        np.array(2.0),
+        np.arange(24).reshape(2, 3, 4).transpose(2, 0, 1),
+        np.asfortranarray(np.ones((3, 2))),
+    ],
+)
 def test_arrays_round_trip_exactly(arr):
     back = roundtrip(arr)
     assert type(back) is np.ndarray and back.dtype == np.asarray(arr).dtype
@@ -72,14 +76,17 @@ def test_ndarray_subclass_is_flattened_to_a_plain_ndarray():
     assert not np.array_equal(back, np.ones(3))
 
 
-@pytest.mark.parametrize("value", [
-    object(),
-    np.array([object()], dtype=object),
-    np.zeros(2, dtype=[("a", "f8")]),
-    {1: "int key"},
-    lambda: 0,
-    {1, 2},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        object(),
+        np.array([object()], dtype=object),
+        np.zeros(2, dtype=[("a", "f8")]),
+        {1: "int key"},
+        lambda: 0,
+        {1, 2},
+    ],
+)
 def test_unsupported_values_are_refused(value):
     with pytest.raises(EncodeError):
         to_plain(value)
@@ -98,17 +105,20 @@ def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-@pytest.mark.parametrize("payload", [
-    {"dtype": "|O", "shape": [1], "data": b64(pickle.dumps({"x": 1}))},          # object arrays unpickle
-    {"dtype": "|V8", "shape": [1], "data": b64(b"\0" * 8)},                     # raw void
-    {"dtype": "[('a', '<f8')]", "shape": [1], "data": b64(b"\0" * 8)},          # structured
-    {"dtype": "<M8[s]", "shape": [1], "data": b64(b"\0" * 8)},                  # datetime
-    {"dtype": "<f8", "shape": [3], "data": b64(b"\0" * 8)},                     # size mismatch
-    {"dtype": "<f8", "shape": [-1], "data": b64(b"\0" * 8)},                    # negative shape
-    {"dtype": "<f8", "shape": [1], "data": "not base64!"},
-    {"dtype": "<U0", "shape": [10**12], "data": ""},                            # zero-size items
-    {"dtype": "<f8", "shape": [1], "data": b64(b"\0" * 8), "extra": 1},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dtype": "|O", "shape": [1], "data": b64(pickle.dumps({"x": 1}))},  # object arrays unpickle
+        {"dtype": "|V8", "shape": [1], "data": b64(b"\0" * 8)},  # raw void
+        {"dtype": "[('a', '<f8')]", "shape": [1], "data": b64(b"\0" * 8)},  # structured
+        {"dtype": "<M8[s]", "shape": [1], "data": b64(b"\0" * 8)},  # datetime
+        {"dtype": "<f8", "shape": [3], "data": b64(b"\0" * 8)},  # size mismatch
+        {"dtype": "<f8", "shape": [-1], "data": b64(b"\0" * 8)},  # negative shape
+        {"dtype": "<f8", "shape": [1], "data": "not base64!"},
+        {"dtype": "<U0", "shape": [10**12], "data": ""},  # zero-size items
+        {"dtype": "<f8", "shape": [1], "data": b64(b"\0" * 8), "extra": 1},
+    ],
+)
 def test_forged_array_payloads_are_refused(payload):
     with pytest.raises(DecodeError):
         from_plain({"__nd__": payload})
@@ -122,16 +132,19 @@ def test_npy_and_pickle_payloads_are_refused():
             from_plain({"__nd__": b64(raw)})
 
 
-@pytest.mark.parametrize("data", [
-    {"__class__": "os.system"},
-    {"__nd__": 5},
-    {"__tuple__": "ab"},
-    {"__float__": 1.0},
-    {"a": 1, "b": 2},                       # untagged dicts never appear on the wire
-    {"__tf__": {"kind": "EagerTensor", "dtype": "float32"}},
-    {"__tf__": {"kind": "EagerTensor", "dtype": "float32", "value": [1, 2]}},
-    3.5,                                    # bare floats are always tagged
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"__class__": "os.system"},
+        {"__nd__": 5},
+        {"__tuple__": "ab"},
+        {"__float__": 1.0},
+        {"a": 1, "b": 2},  # untagged dicts never appear on the wire
+        {"__tf__": {"kind": "EagerTensor", "dtype": "float32"}},
+        {"__tf__": {"kind": "EagerTensor", "dtype": "float32", "value": [1, 2]}},
+        3.5,  # bare floats are always tagged
+    ],
+)
 def test_malformed_payloads_are_refused(data):
     with pytest.raises(DecodeError):
         from_plain(data)
@@ -176,16 +189,20 @@ def test_read_exact_reassembles_short_reads_and_detects_eof():
 
 # ------------------------------------------------------------------ decoded size, counted on the bytes
 
+
 def forged_reply(value_json: str) -> bytes:
     """The body of a reply frame whose value is the given (hand-written) JSON."""
-    return ('{"ok": true, "value": ' + value_json + '}').encode()
+    return ('{"ok": true, "value": ' + value_json + "}").encode()
 
 
-@pytest.mark.parametrize("value_json", [
-    "[" + ",".join(["[]"] * 300_000) + "]",                    # many empty lists: ~50x their size decoded
-    '{"__dict__": {' + ",".join(f'"k{i}": 0' for i in range(200_000)) + "}}",
-    "[" + ",".join(["0"] * 300_000) + "]",
-])
+@pytest.mark.parametrize(
+    "value_json",
+    [
+        "[" + ",".join(["[]"] * 300_000) + "]",  # many empty lists: ~50x their size decoded
+        '{"__dict__": {' + ",".join(f'"k{i}": 0' for i in range(200_000)) + "}}",
+        "[" + ",".join(["0"] * 300_000) + "]",
+    ],
+)
 def test_replies_decoding_to_too_many_values_are_refused_before_json_builds_them(value_json):
     body = forged_reply(value_json)
     with pytest.raises(DecodeError, match="more than the 100,000 allowed"):
@@ -224,22 +241,29 @@ def test_a_submission_has_an_element_budget_across_replies():
 
     spec = catalogue.load("initialization")
     cell = Cell("c", "def initialize_parameters_zeros(n):\n    return [0] * n\n", ["initialize_parameters_zeros"])
-    process = LearnerProcess(preamble=spec.preamble, cells=[cell], helper_dir=spec.release_dir, limits=spec.limits(),
-                             time_policy=TimePolicy(call=10, submission=60),
-                             max_reply_elements=1000, max_submission_elements=2500)
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=[cell],
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=10, submission=60),
+        max_reply_elements=1000,
+        max_submission_elements=2500,
+    )
     learner = Learner(process)
     try:
         assert len(learner.initialize_parameters_zeros(900)) == 900
         assert len(learner.initialize_parameters_zeros(900)) == 900
         with pytest.raises(LearnerError, match="allowed"):
-            learner.initialize_parameters_zeros(900)    # 2700 > 2500 for the submission
+            learner.initialize_parameters_zeros(900)  # 2700 > 2500 for the submission
         with pytest.raises(LearnerError, match="allowed"):
-            learner.initialize_parameters_zeros(1200)   # > 1000 for one reply
+            learner.initialize_parameters_zeros(1200)  # > 1000 for one reply
     finally:
         process.close()
 
 
 # ------------------------------------------------------------------ TensorFlow claims
+
 
 def test_tf_dtype_claims_are_checked_against_the_array():
     forged = {"__tf__": {"kind": "EagerTensor", "dtype": "float32", "value": to_plain(np.ones(3, np.float64))}}

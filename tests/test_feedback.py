@@ -7,14 +7,22 @@ failed to run is not called "not defined by the graded cells"; a
 NotImplementedError with a message (numpy on a symbolic tensor) is not "not
 implemented yet"; and a course can turn hints off.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.checks import (CheckFailed, check_close, check_dict_close, number_list, probe_here,
-                                       tape_gradients_here, tf_value)
+from autograder.grading.checks import (
+    CheckFailed,
+    check_close,
+    check_dict_close,
+    number_list,
+    probe_here,
+    tape_gradients_here,
+    tf_value,
+)
 from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
 from autograder.grading.time_policy import TimePolicy
 
@@ -46,9 +54,11 @@ def test_tf_value_checks_kind_dtype_and_shape_in_that_order():
     with pytest.raises(CheckFailed, match="^Z should be a TensorFlow Variable, got a EagerTensor$"):
         tf_value(value, "Z", kinds=("Variable",))
     with pytest.raises(CheckFailed) as failure:
-        tf_value(value, "Z", dtype="float64", shape=(3, 2))   # the dtype is checked before the shape
-    assert (failure.value.message, failure.value.hint) == ("Z has dtype float32, expected float64",
-                                                           "use tf.cast(..., tf.float64)")
+        tf_value(value, "Z", dtype="float64", shape=(3, 2))  # the dtype is checked before the shape
+    assert (failure.value.message, failure.value.hint) == (
+        "Z has dtype float32, expected float64",
+        "use tf.cast(..., tf.float64)",
+    )
     with pytest.raises(CheckFailed) as failure:
         tf_value(value, "Z", shape=(3, 2), shape_hint=lambda shape: f"transposed? {shape}")
     assert failure.value.message == "Z has shape (2, 3), expected (3, 2)"
@@ -80,7 +90,7 @@ def test_tape_gradients_here_differentiates_through_the_function_or_reports_none
     def linear(X, params):
         return params["W"] @ X + params["b"]
 
-    def detached(X, params):   # leaves the tape: no gradient for W
+    def detached(X, params):  # leaves the tape: no gradient for W
         return tf.constant((params["W"] @ X).numpy()) + params["b"]
 
     def square(Z, Y):
@@ -100,7 +110,7 @@ def test_tape_gradients_here_differentiates_through_the_function_or_reports_none
     np.testing.assert_allclose(tape_gradients_here(ns, "square", [Z, Y], wrt=1), Z * Z, rtol=1e-5)
 
 
-CELL = '''
+CELL = """
 def spin():
     while True:
         pass
@@ -110,18 +120,23 @@ def unfinished():
 
 def symbolic():
     raise NotImplementedError("Cannot convert a symbolic tf.Tensor to a numpy array")
-'''
-BROKEN_CELL = '''
+"""
+BROKEN_CELL = """
 def defined_late(x, rate=UNDEFINED_RATE):
     return x
-'''
+"""
 
 
 def process(call_timeout, submission_timeout):
     spec = catalogue.load("optimization")
     cells = [Cell("fine", CELL, ["spin", "unfinished", "symbolic"]), Cell("broken", BROKEN_CELL, ["defined_late"])]
-    return LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
-                          time_policy=TimePolicy(call=call_timeout, submission=submission_timeout))
+    return LearnerProcess(
+        preamble=spec.preamble,
+        cells=cells,
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=call_timeout, submission=submission_timeout),
+    )
 
 
 def test_errors_say_what_happened():
@@ -135,8 +150,9 @@ def test_errors_say_what_happened():
         with pytest.raises(LearnerError) as error:
             learner.defined_late(1)
         assert error.value.kind == "missing"
-        assert "its cell stopped with an error before the definition ran (NameError: name 'UNDEFINED_RATE'" \
-            in str(error.value)
+        assert "its cell stopped with an error before the definition ran (NameError: name 'UNDEFINED_RATE'" in str(
+            error.value
+        )
         with pytest.raises(LearnerError, match="nowhere is not defined by the graded cells"):
             learner.nowhere()
     finally:
@@ -170,8 +186,9 @@ def test_a_course_can_turn_hints_off(monkeypatch, tmp_path):
     assert catalogue.AssignmentConfig().hints is True
 
     def feedback():
-        report = mutants.grade_mutants("initialization", tmp_path / str(len(list(tmp_path.iterdir()))),
-                                       only=["he_sqrt_1_over_n_prev"])[0]
+        report = mutants.grade_mutants(
+            "initialization", tmp_path / str(len(list(tmp_path.iterdir()))), only=["he_sqrt_1_over_n_prev"]
+        )[0]
         return [t["output"] for t in report.failed]
 
     with_hints = feedback()
@@ -185,18 +202,18 @@ def test_a_course_can_turn_hints_off(monkeypatch, tmp_path):
     assert [text.split("\nHint:")[0] for text in with_hints] == without
 
 
-KEY_PROBE = '''
+KEY_PROBE = """
 def probe(ns, x):
     return ns["nowhere"](x)
-'''
-NAME_PROBE = '''
+"""
+NAME_PROBE = """
 def probe(ns, x):
     return nowhere(x)
-'''
-RAISING_PROBE = '''
+"""
+RAISING_PROBE = """
 def probe(ns, x):
     raise ValueError("bad input " + str(x))
-'''
+"""
 
 
 def test_a_probe_is_named_after_the_function_it_grades_and_a_missing_function_is_missing():
@@ -206,8 +223,13 @@ def test_a_probe_is_named_after_the_function_it_grades_and_a_missing_function_is
 
     spec = catalogue.load("optimization")
     cells = [Cell("fine", CELL, ["spin", "unfinished", "symbolic"]), Cell("other", "x = 1\n", ["nowhere"])]
-    p = LP(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
-           time_policy=TimePolicy(call=10, submission=60))
+    p = LP(
+        preamble=spec.preamble,
+        cells=cells,
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=10, submission=60),
+    )
     learner = Learner(p)
     try:
         with pytest.raises(LearnerError, match="^a check raised ValueError: bad input 1"):

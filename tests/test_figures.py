@@ -3,6 +3,7 @@
 The stored outputs are those of `dlgrade execute-solutions NAME` (its
 fingerprint of the code is checked); no test here runs a notebook.
 """
+
 from __future__ import annotations
 
 import copy
@@ -47,8 +48,10 @@ def test_outputs_of_older_code_or_unmarked_figures_are_caught():
     nb = solution_notebook("regularization")
     stale = copy.deepcopy(nb)
     stale.metadata["dlgrade"].pop("outputs_from")
-    assert any("not those of the current code" in p
-               for p in execute.figure_problems_in(stale, "regularization", execute.fingerprint("regularization")))
+    assert any(
+        "not those of the current code" in p
+        for p in execute.figure_problems_in(stale, "regularization", execute.fingerprint("regularization"))
+    )
     unmarked = copy.deepcopy(nb)
     for cell in unmarked.cells:
         if cell.cell_type == "markdown":
@@ -56,14 +59,17 @@ def test_outputs_of_older_code_or_unmarked_figures_are_caught():
     assert any("marks none" in p for p in execute.figure_problems_in(unmarked, "regularization"))
 
 
-@pytest.mark.parametrize("before, printed, agrees", [
-    ("accuracy 94.8%", "Train accuracy: 0.948", True),
-    ("accuracy 94.8%", "Train accuracy: 0.9475", True),
-    ("accuracy 94.8%", "Train accuracy: 0.943", False),
-    ("cost $0.6248$", "Cost after iteration 1000: 0.6244196071819332", False),
-    ("returns $2.9 \\times 10^{-10}$", "Train accuracy: 2.91e-10", True),
-    ("accuracy 83.0%", "Train accuracy: 83.0%", True),
-])
+@pytest.mark.parametrize(
+    "before, printed, agrees",
+    [
+        ("accuracy 94.8%", "Train accuracy: 0.948", True),
+        ("accuracy 94.8%", "Train accuracy: 0.9475", True),
+        ("accuracy 94.8%", "Train accuracy: 0.943", False),
+        ("cost $0.6248$", "Cost after iteration 1000: 0.6244196071819332", False),
+        ("returns $2.9 \\times 10^{-10}$", "Train accuracy: 2.91e-10", True),
+        ("accuracy 83.0%", "Train accuracy: 83.0%", True),
+    ],
+)
 def test_a_stated_figure_matches_at_its_stated_precision(before, printed, agrees):
     label = printed.split(":")[0] + ":"
     nb = nbformat.v4.new_notebook()
@@ -83,7 +89,9 @@ def test_stored_outputs_show_no_axes_reprs_and_no_import_noise(name):
             text = output.get("data", {}).get("text/plain", "")
             assert not text.startswith(("<Axes", "<matplotlib")), f"cell {number} prints {text[:60]!r}"
             if cell.metadata.get("nbgrader", {}).get("grade_id") == "imports":
-                assert output.get("name") != "stderr", f"the imports cell writes to stderr: {output.get('text', '')[:200]}"
+                assert output.get("name") != "stderr", (
+                    f"the imports cell writes to stderr: {output.get('text', '')[:200]}"
+                )
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -4,6 +4,7 @@ Two assignments here share a function name with different maxima, as
 gradient_checking and tensorflow_intro do (forward_propagation: 1 and 3 points):
 each assignment's gradebook keeps its own columns and maxima.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,9 +24,15 @@ from tests.nbtools import ROOT, released_path, solution_path
 
 def graded(learner, assignment, scores: dict, maxima: dict) -> Grade:
     tests = [TestResult(f, "works", maxima[f], scores[f] == maxima[f], score=scores[f]) for f in maxima]
-    result = Result(assignment=assignment, submission=f"{learner}.ipynb", title=assignment.title(),
-                    score=sum(scores.values()), max_score=sum(maxima.values()), tests=tests,
-                    functions={f: FunctionScore(scores[f], maxima[f], int(scores[f] == maxima[f]), 1) for f in maxima})
+    result = Result(
+        assignment=assignment,
+        submission=f"{learner}.ipynb",
+        title=assignment.title(),
+        score=sum(scores.values()),
+        max_score=sum(maxima.values()),
+        tests=tests,
+        functions={f: FunctionScore(scores[f], maxima[f], int(scores[f] == maxima[f]), 1) for f in maxima},
+    )
     return Grade(learner, assignment, f"{learner}/{assignment}/{assignment}.ipynb", "0" * 64, result.to_dict(), "")
 
 
@@ -36,7 +43,7 @@ TF = {"forward_propagation": 3.0, "compute_cost": 2.0}
 @pytest.fixture
 def grades():
     unreadable = zero_result("bob.ipynb", None, "bob.ipynb is not valid JSON", assignment="tf")
-    unreadable.max_score = 5.0   # a known assignment: its maximum is known even though the notebook is not
+    unreadable.max_score = 5.0  # a known assignment: its maximum is known even though the notebook is not
     return [
         graded("alice", "gc", {"forward_propagation": 1.0, "backward_propagation": 2.0}, GC),
         graded("alice", "tf", {"forward_propagation": 1.5, "compute_cost": 2.0}, TF),
@@ -59,7 +66,7 @@ def test_each_assignment_has_its_own_gradebook_with_a_row_of_maxima(grades):
     assert rows["bob"]["status"] == "unreadable" and rows["bob"]["forward_propagation"] == ""
     assert "not valid JSON" in rows["bob"]["problem"]
     gc = read(gradebook.assignment_gradebook_csv("gc", [g for g in grades if g.assignment == "gc"]))
-    assert gc[1][:4] == [gradebook.MAX_ROW, "3", "1", "2"]        # forward_propagation is worth 1 here, 3 in tf
+    assert gc[1][:4] == [gradebook.MAX_ROW, "3", "1", "2"]  # forward_propagation is worth 1 here, 3 in tf
 
 
 def test_course_gradebook_has_no_mixed_function_columns(grades):
@@ -75,8 +82,8 @@ def test_course_summary_is_learner_by_assignment(grades):
     assert rows[1] == [gradebook.MAX_ROW, "3", "5", "8", ""]
     table = {row[0]: row for row in rows[2:]}
     assert table["alice"] == ["alice", "3", "3.5", "6.5", "8"]
-    assert table["bob"] == ["bob", "2", "unreadable", "2", "8"]       # marked, not "0 / 0"
-    assert table["carol"] == ["carol", "", "3", "3", "8"]             # blank: nothing submitted
+    assert table["bob"] == ["bob", "2", "unreadable", "2", "8"]  # marked, not "0 / 0"
+    assert table["carol"] == ["carol", "", "3", "3", "8"]  # blank: nothing submitted
 
 
 def test_canvas_gradebook_has_canvas_columns_and_points_possible(grades):
@@ -97,8 +104,13 @@ def test_score_table_says_unreadable_not_zero_of_zero():
 def test_files_are_rewritten_only_when_their_content_changes(grades, tmp_path):
     written = gradebook.write_gradebooks(grades, tmp_path)
     names = {p.relative_to(tmp_path).as_posix() for p in written}
-    assert names == {"gradebook.csv", "course-summary.csv", "canvas-gradebook.csv", "gradebooks/gc.csv",
-                     "gradebooks/tf.csv"}
+    assert names == {
+        "gradebook.csv",
+        "course-summary.csv",
+        "canvas-gradebook.csv",
+        "gradebooks/gc.csv",
+        "gradebooks/tf.csv",
+    }
     stamps = {p: p.stat().st_mtime_ns for p in written}
     gradebook.write_gradebooks(grades, tmp_path)
     assert {p: p.stat().st_mtime_ns for p in written} == stamps
@@ -112,15 +124,21 @@ def test_real_batch_writes_every_gradebook_and_points_at_the_course_page(tmp_pat
     (subs / "dan" / "initialization").mkdir(parents=True)
     (subs / "dan" / "initialization" / "initialization.ipynb").write_text("{ not json")
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(subs), "--out", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "batch", str(subs), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.rstrip().splitlines()[-1] == f"Course page: {(out / 'index.html').resolve().as_uri()}"
     spec = catalogue.load("initialization")
     rows = read((out / "gradebooks" / "initialization.csv").read_text())
-    assert rows[0][2:2 + len(spec.graded_functions)] == spec.graded_functions
-    assert rows[1][1:2 + len(spec.graded_functions)] == [f"{spec.max_score:g}"] + [
-        f"{spec.points[f]:g}" for f in spec.graded_functions]
+    assert rows[0][2 : 2 + len(spec.graded_functions)] == spec.graded_functions
+    assert rows[1][1 : 2 + len(spec.graded_functions)] == [f"{spec.max_score:g}"] + [
+        f"{spec.points[f]:g}" for f in spec.graded_functions
+    ]
     table = {row[0]: dict(zip(rows[0], row)) for row in rows[2:]}
     assert float(table["alice"]["total"]) == spec.max_score and table["alice"]["status"] == "graded"
     assert table["carol"]["status"] == "graded" and float(table["carol"]["total"]) == 0

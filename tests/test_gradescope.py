@@ -1,5 +1,6 @@
 """Gradescope: results.json in Gradescope's published format, per-test visibility from the suites, and
 docker/gradescope/run_autograder run against a temporary folder standing in for /autograder."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ import jsonschema
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.results import Result, TestResult, FunctionScore, zero_result
+from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
 from tests.nbtools import ROOT, graded_cell, solution_notebook, solution_path, with_function, write
 
 A = "initialization"
@@ -25,20 +26,39 @@ HE = "initialize_parameters_he"
 VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
 FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
 TEST = {
-    "type": "object", "additionalProperties": False,
-    "properties": {"score": {"type": "number"}, "max_score": {"type": "number"},
-                   "status": {"enum": ["passed", "failed"]}, "name": {"type": "string"},
-                   "name_format": FORMAT, "number": {"type": "string"}, "output": {"type": "string"},
-                   "output_format": FORMAT, "tags": {"type": "array", "items": {"type": "string"}},
-                   "visibility": VISIBILITY, "extra_data": {"type": "object"}},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "score": {"type": "number"},
+        "max_score": {"type": "number"},
+        "status": {"enum": ["passed", "failed"]},
+        "name": {"type": "string"},
+        "name_format": FORMAT,
+        "number": {"type": "string"},
+        "output": {"type": "string"},
+        "output_format": FORMAT,
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "visibility": VISIBILITY,
+        "extra_data": {"type": "object"},
+    },
 }
 RESULTS_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["score", "tests"],
-    "properties": {"score": {"type": "number"}, "execution_time": {"type": "number"},
-                   "output": {"type": "string"}, "output_format": FORMAT, "test_output_format": FORMAT,
-                   "test_name_format": FORMAT, "visibility": VISIBILITY, "stdout_visibility": VISIBILITY,
-                   "extra_data": {"type": "object"}, "tests": {"type": "array", "items": TEST},
-                   "leaderboard": {"type": "array"}},
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["score", "tests"],
+    "properties": {
+        "score": {"type": "number"},
+        "execution_time": {"type": "number"},
+        "output": {"type": "string"},
+        "output_format": FORMAT,
+        "test_output_format": FORMAT,
+        "test_name_format": FORMAT,
+        "visibility": VISIBILITY,
+        "stdout_visibility": VISIBILITY,
+        "extra_data": {"type": "object"},
+        "tests": {"type": "array", "items": TEST},
+        "leaderboard": {"type": "array"},
+    },
 }
 
 
@@ -47,15 +67,34 @@ def validate(document: dict) -> None:
 
 
 def test_to_gradescope_follows_the_published_schema():
-    tests = [TestResult("f", "works", 2.0, True, score=2.0, visibility="after_due_date"),
-             TestResult("f", "edge case", 1.0, False, message="f raised \x1b[31mValueError\x1b[0m", hint="h",
-                        traceback="  File <cell 1>", visibility="hidden")]
-    result = Result("demo", "s.ipynb", "Demo", 2.0, 3.0, tests, {"f": FunctionScore(2.0, 3.0, 1, 2)},
-                    notes=["a note"], sandbox="bwrap")
+    tests = [
+        TestResult("f", "works", 2.0, True, score=2.0, visibility="after_due_date"),
+        TestResult(
+            "f",
+            "edge case",
+            1.0,
+            False,
+            message="f raised \x1b[31mValueError\x1b[0m",
+            hint="h",
+            traceback="  File <cell 1>",
+            visibility="hidden",
+        ),
+    ]
+    result = Result(
+        "demo",
+        "s.ipynb",
+        "Demo",
+        2.0,
+        3.0,
+        tests,
+        {"f": FunctionScore(2.0, 3.0, 1, 2)},
+        notes=["a note"],
+        sandbox="bwrap",
+    )
     document = result.to_gradescope()
     validate(document)
     assert document["score"] == 2.0 and [t["visibility"] for t in document["tests"]] == ["after_due_date", "hidden"]
-    assert document["tests"][1]["output"] == "f raised ValueError\nHint: h\n  File <cell 1>"   # no ANSI
+    assert document["tests"][1]["output"] == "f raised ValueError\nHint: h\n  File <cell 1>"  # no ANSI
     extra = document["extra_data"]
     assert extra["functions"]["f"]["max_score"] == 3.0 and extra["notes"] == ["a note"] and extra["sandbox"] == "bwrap"
     validate(zero_result("x.ipynb", catalogue.load(A), "not valid JSON").to_gradescope())
@@ -80,12 +119,18 @@ def test_visibility_is_declared_in_the_suite(tmp_path):
         "    '''visible by default.'''\n\n"
         f"@pytest.mark.graded('{HE}', points=1, visibility='hidden')\n"
         "def test_hidden(learner):\n"
-        "    '''a hidden check.'''\n")
+        "    '''a hidden check.'''\n"
+    )
     spec = dataclasses.replace(catalogue.load(A), suite_dir=suite)
     nb, _ = read_notebook(solution_path(A))
     extraction = extract(nb, spec.graded_functions)
-    process = LearnerProcess(preamble=spec.preamble, cells=extraction.cells, limits=spec.limits(),
-                             time_policy=spec.time_policy, spawner=warm_spawner(spec))
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=extraction.cells,
+        limits=spec.limits(),
+        time_policy=spec.time_policy,
+        spawner=warm_spawner(spec),
+    )
     try:
         plugin = run_suite(spec, process)
     finally:
@@ -94,18 +139,26 @@ def test_visibility_is_declared_in_the_suite(tmp_path):
     document = result.to_gradescope()
     validate(document)
     assert [(t["name"].split(": ", 1)[1], t["visibility"], t["status"]) for t in document["tests"]] == [
-        (f"{HE} returns a dict.", "after_published", "passed"), ("visible by default.", "visible", "passed"),
-        ("a hidden check.", "hidden", "passed")]
+        (f"{HE} returns a dict.", "after_published", "passed"),
+        ("visible by default.", "visible", "passed"),
+        ("a hidden check.", "hidden", "passed"),
+    ]
 
     bad = tmp_path / "bad_suite"
     bad.mkdir()
-    (bad / "test_bad_visibility.py").write_text(      # another module name: pytest caches imported test modules
+    (bad / "test_bad_visibility.py").write_text(  # another module name: pytest caches imported test modules
         "import pytest\n\n"
         f"@pytest.mark.graded('{HE}', points=1, visibility='secret')\n"
-        "def test_bad(learner):\n    '''bad.'''\n")
+        "def test_bad(learner):\n    '''bad.'''\n"
+    )
     spec = dataclasses.replace(spec, suite_dir=bad)
-    process = LearnerProcess(preamble=spec.preamble, cells=extraction.cells, limits=spec.limits(),
-                             time_policy=spec.time_policy, spawner=warm_spawner(spec))
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=extraction.cells,
+        limits=spec.limits(),
+        time_policy=spec.time_policy,
+        spawner=warm_spawner(spec),
+    )
     try:
         with pytest.raises(RuntimeError, match="visibility='secret' is not one of"):
             run_suite(spec, process)
@@ -127,7 +180,7 @@ def test_the_zip_has_what_gradescope_requires_at_its_root(tmp_path):
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     assert f"dlgrade/solutions/{A}.ipynb" in names and f"dlgrade/autograder/suites/{A}/assignment.toml" in names
     others = [n for n in catalogue.names() if n != A]
-    assert not [n for n in names if any(f"/{other}" in n for other in others)]   # only this assignment's files
+    assert not [n for n in names if any(f"/{other}" in n for other in others)]  # only this assignment's files
 
 
 def autograder_root(tmp_path: Path, late_policy: str | None = None) -> Path:
@@ -153,8 +206,14 @@ def autograder_root(tmp_path: Path, late_policy: str | None = None) -> Path:
 def run_autograder(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "DLGRADE_GRADESCOPE_ROOT": str(root), "DLGRADE_PYTHON": sys.executable}
     env.pop("DLGRADE_ROOT", None)
-    return subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_run_autograder_grades_the_submission_into_results_json(tmp_path):
@@ -162,12 +221,17 @@ def test_run_autograder_grades_the_submission_into_results_json(tmp_path):
     bug = solution_notebook(A)
     he = graded_cell(bug, HE)
     assert "np.sqrt(2 /" in he.source
-    he.source = he.source.replace("np.sqrt(2 /", "np.sqrt(1 /")          # Xavier's scale, not He's
+    he.source = he.source.replace("np.sqrt(2 /", "np.sqrt(1 /")  # Xavier's scale, not He's
     write(bug, root / "submission" / f"{A}.ipynb")
     write(with_function(A, HE, "def nothing():\n    pass\n"), root / "submission" / f"{A}-Copy1.ipynb")
-    (root / "submission_metadata.json").write_text(json.dumps({
-        "created_at": "2026-03-03T01:00:00.000000+09:00",
-        "assignment": {"due_date": "2026-03-01T23:59:00.000000+09:00", "title": "Initialization"}}))
+    (root / "submission_metadata.json").write_text(
+        json.dumps(
+            {
+                "created_at": "2026-03-03T01:00:00.000000+09:00",
+                "assignment": {"due_date": "2026-03-01T23:59:00.000000+09:00", "title": "Initialization"},
+            }
+        )
+    )
     run = run_autograder(root)
     assert run.returncode == 0, run.stdout + run.stderr
     document = json.loads((root / "results" / "results.json").read_text())
@@ -180,7 +244,7 @@ def test_run_autograder_grades_the_submission_into_results_json(tmp_path):
     assert document["score"] == pytest.approx(extra["late"]["raw_score"] - 0.2 * spec.max_score)
     assert any(f"ignored {A}-Copy1.ipynb" in note for note in extra["notes"])
     assert sum(t["max_score"] for t in document["tests"]) == spec.max_score
-    assert f"graded by {root / 'source' / 'dlgrade' / 'autograder'}" in run.stdout    # the unzipped engine
+    assert f"graded by {root / 'source' / 'dlgrade' / 'autograder'}" in run.stdout  # the unzipped engine
     assert "late" in (root / "results" / "feedback.md").read_text()
 
 

@@ -13,6 +13,7 @@ two planted bugs of backward_propagation_n, the dropout variant) and the
 properties the hidden suite relies on: test cases free of ReLU kinks at the
 epsilons used, and closed forms of the 1-D probe values.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,7 +52,9 @@ def test_rounds_replace_each_function_at_most_once():
     for r in BUG_ROUNDS:
         functions = [FUNCTION_OF[n] for n in r]
         assert len(functions) == len(set(functions)), r
-        assert not ("gradient_check" in functions and {"forward_propagation", "backward_propagation"} & set(functions)), r
+        assert not (
+            "gradient_check" in functions and {"forward_propagation", "backward_propagation"} & set(functions)
+        ), r
     # The forward/backward bugs are graded with the solution's gradient_check.
     assert any({FUNCTION_OF[n] for n in r} >= {"forward_propagation", "backward_propagation"} for r in BUG_ROUNDS)
 
@@ -88,13 +91,18 @@ def test_feedback_does_not_show_expected_values(grades, reference):
 def test_feedback_does_not_name_the_hidden_test_networks(grades):
     """A test network is built by the learner-visible gradient_check_n_test_case(seed, m): feedback that
     named its seed (as "test case seed=1, m=3" did) would let a learner rebuild the hidden inputs."""
-    outputs = [t["output"] for name in mutant_names(A) if FUNCTION_OF[name] == "gradient_check_n"
-               for t in mutants.failed_tests(grades(name).result, "gradient_check_n")]
+    outputs = [
+        t["output"]
+        for name in mutant_names(A)
+        if FUNCTION_OF[name] == "gradient_check_n"
+        for t in mutants.failed_tests(grades(name).result, "gradient_check_n")
+    ]
     assert outputs
     for text in outputs:
         assert "seed" not in text.split("Hint:")[0], text
-    assert not any(f"seed={seed}" in text or f"seed = {seed}" in text for text in outputs
-                   for seed, _ in suite.NETWORK_CASES)
+    assert not any(
+        f"seed={seed}" in text or f"seed = {seed}" in text for text in outputs for seed, _ in suite.NETWORK_CASES
+    )
 
 
 # ------------------------------------------------------------------ helper module
@@ -147,8 +155,9 @@ def test_fixed_backward_matches_numerical_gradient(seed, m):
     theta, _ = utils.dictionary_to_vector(parameters)
     _, cache = utils.forward_propagation_n(X, Y, parameters)
     grad = utils.gradients_to_vector(utils.backward_propagation_n_fixed(X, Y, cache))
-    approx = numerical_gradient(lambda: utils.forward_propagation_n(X, Y, utils.vector_to_dictionary(theta))[0], theta,
-                                epsilon=1e-5)
+    approx = numerical_gradient(
+        lambda: utils.forward_propagation_n(X, Y, utils.vector_to_dictionary(theta))[0], theta, epsilon=1e-5
+    )
     assert np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx)) < 1e-8
 
 
@@ -169,16 +178,22 @@ def test_dropout_network():
     plain_cost, plain_cache = utils.forward_propagation_n(X, Y, parameters)
     cost, cache = utils.forward_propagation_n_dropout(X, Y, parameters, keep_prob=1.0)
     assert math.isclose(cost, plain_cost, rel_tol=1e-15)
-    assert np.allclose(utils.gradients_to_vector(utils.backward_propagation_n_dropout(X, Y, cache, 1.0)),
-                       utils.gradients_to_vector(utils.backward_propagation_n_fixed(X, Y, plain_cache)), rtol=1e-12, atol=0)
+    assert np.allclose(
+        utils.gradients_to_vector(utils.backward_propagation_n_dropout(X, Y, cache, 1.0)),
+        utils.gradients_to_vector(utils.backward_propagation_n_fixed(X, Y, plain_cache)),
+        rtol=1e-12,
+        atol=0,
+    )
     # With fixed masks the dropout cost is a function of theta, and its backward pass is right.
     theta, _ = utils.dictionary_to_vector(parameters)
     _, cache = utils.forward_propagation_n_dropout(X, Y, parameters, keep_prob=0.8, seed=3)
     assert cache[1].min() == 0  # some hidden units are dropped (in layer 1 with this seed)
     grad = utils.gradients_to_vector(utils.backward_propagation_n_dropout(X, Y, cache, keep_prob=0.8))
     approx = numerical_gradient(
-        lambda: utils.forward_propagation_n_dropout(X, Y, utils.vector_to_dictionary(theta), 0.8, seed=3)[0], theta,
-        epsilon=1e-5)
+        lambda: utils.forward_propagation_n_dropout(X, Y, utils.vector_to_dictionary(theta), 0.8, seed=3)[0],
+        theta,
+        epsilon=1e-5,
+    )
     assert np.linalg.norm(grad - approx) / (np.linalg.norm(grad) + np.linalg.norm(approx)) < 1e-7
 
 
@@ -187,7 +202,9 @@ def relu_patterns(X, Y, theta):
     return np.concatenate([(cache[0] > 0).ravel(), (cache[4] > 0).ravel()])
 
 
-@pytest.mark.parametrize("seed,m,epsilon", [(s, m, 1e-3) for s, m in suite.NETWORK_CASES] + [(7, 7, 1e-2), (1, 3, 1e-2)])
+@pytest.mark.parametrize(
+    "seed,m,epsilon", [(s, m, 1e-3) for s, m in suite.NETWORK_CASES] + [(7, 7, 1e-2), (1, 3, 1e-2)]
+)
 def test_suite_cases_are_free_of_relu_kinks(seed, m, epsilon):
     """Moving any one parameter by +-epsilon changes no ReLU's side, so the cost is smooth there."""
     X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
@@ -206,9 +223,9 @@ def test_probe_values_have_the_closed_forms(reference):
     for epsilon, (x, theta) in cubic_cases:
         got = suite.reference_check_1d(reference, x, theta, epsilon, "cubic")
         # ((t + e)**3 - (t - e)**3) / (2 e) = 3 t**2 + e**2
-        assert math.isclose(got, epsilon ** 2 / (6 * theta ** 2 + epsilon ** 2), rel_tol=1e-5)
+        assert math.isclose(got, epsilon**2 / (6 * theta**2 + epsilon**2), rel_tol=1e-5)
         # A one-sided difference, or a hard-coded epsilon of 1e-7, is far off.
-        one_sided = abs(3 * theta * epsilon + epsilon ** 2) / (6 * theta ** 2 + 3 * theta * epsilon + epsilon ** 2)
+        one_sided = abs(3 * theta * epsilon + epsilon**2) / (6 * theta**2 + 3 * theta * epsilon + epsilon**2)
         assert one_sided > 100 * got
         assert suite.reference_check_1d(reference, x, theta, 1e-7, "cubic") < got / 10
     for (x, theta), delta, epsilon in suite.LINEAR_BUG_CASES:

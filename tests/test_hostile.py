@@ -10,6 +10,7 @@ whose learner children are forked from a zygote that has imported TensorFlow).
 Trick sources are written for ``initialize_parameters_he(layers_dims)``; the
 name is replaced by the victim's, a one-argument function in both assignments.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,16 @@ import pytest
 
 from autograder.cli import main as dlgrade
 from autograder.grading.grade import grade_notebook
-from tests.nbtools import (accept_unisolated, graded_cell, leftover_processes, processes_running,
-                           released_with_solution, sandbox_strategy, solution_source, write)
+from tests.nbtools import (
+    accept_unisolated,
+    graded_cell,
+    leftover_processes,
+    processes_running,
+    released_with_solution,
+    sandbox_strategy,
+    solution_source,
+    write,
+)
 
 STRATEGY = sandbox_strategy()
 # bubblewrap hides the machine's files and network from the learner; inside
@@ -48,7 +57,8 @@ def target(request):
 # (its per-call limit is 10 s, assignment.toml); the mechanism is the same as on numpy, so the
 # TensorFlow variants of these run with `make test-all` only.
 SLOW_ON_TF = pytest.mark.parametrize(
-    "target", ["numpy", pytest.param("tensorflow", marks=pytest.mark.slow)], indirect=True)
+    "target", ["numpy", pytest.param("tensorflow", marks=pytest.mark.slow)], indirect=True
+)
 
 
 def baseline_notebook(target):
@@ -79,7 +89,7 @@ def victim_output(result, target) -> str:
     return "\n".join(t["output"] for t in result["tests"] if t["function"] == target[1])
 
 
-MONKEYPATCH = '''
+MONKEYPATCH = """
 import builtins, numpy as np, numpy.testing, math
 def _yes(*args, **kwargs):
     return True
@@ -89,9 +99,9 @@ def initialize_parameters_he(layers_dims, _patches=[
         setattr(math, "isclose", _yes), setattr(builtins, "abs", lambda x: 0),
         setattr(builtins, "isinstance", _yes)]):
     return {"W1": np.zeros((1, 1))}
-'''
+"""
 
-ALWAYS_EQUAL = '''
+ALWAYS_EQUAL = """
 import numpy as np
 class Liar:
     def __eq__(self, other): return True
@@ -101,48 +111,48 @@ class LyingArray(np.ndarray):
     def __eq__(self, other): return np.ones(np.shape(other), bool)
 def initialize_parameters_he(layers_dims):
     return {"W1": Liar(), "b1": np.zeros((3, 1)).view(LyingArray)}
-'''
+"""
 
-EXIT_AT_IMPORT = '''
+EXIT_AT_IMPORT = """
 import os
 def initialize_parameters_he(layers_dims, _bye=os._exit(0)):
     return {}
-'''
+"""
 
-SYS_EXIT_AT_IMPORT = '''
+SYS_EXIT_AT_IMPORT = """
 import sys
 def initialize_parameters_he(layers_dims, _bye=sys.exit(0)):
     return {}
-'''
+"""
 
-EXIT_IN_CALL = '''
+EXIT_IN_CALL = """
 import os
 def initialize_parameters_he(layers_dims):
     os._exit(0)
-'''
+"""
 
-INFINITE_LOOP = '''
+INFINITE_LOOP = """
 def initialize_parameters_he(layers_dims):
     while True:
         pass
-'''
+"""
 
-LOOP_AT_IMPORT = '''
+LOOP_AT_IMPORT = """
 def _spin():
     while True:
         pass
 def initialize_parameters_he(layers_dims, _x=_spin()):
     return {}
-'''
+"""
 
-MEMORY_BOMB = '''
+MEMORY_BOMB = """
 def initialize_parameters_he(layers_dims):
     hog = []
     while True:
         hog.append(bytearray(64 * 1024 * 1024))
-'''
+"""
 
-FORK_BOMB = '''
+FORK_BOMB = """
 import os
 def initialize_parameters_he(layers_dims):
     while True:
@@ -150,16 +160,16 @@ def initialize_parameters_he(layers_dims):
             os.fork()
         except OSError:
             pass
-'''
+"""
 
-NETWORK = '''
+NETWORK = """
 import socket
 def initialize_parameters_he(layers_dims):
     socket.create_connection(("1.1.1.1", 80), timeout=3).sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
     return {"reached": "the network"}
-'''
+"""
 
-READ_SECRETS = '''
+READ_SECRETS = """
 def initialize_parameters_he(layers_dims):
     found = {}
     for path in [{paths}]:
@@ -168,7 +178,7 @@ def initialize_parameters_he(layers_dims):
         except Exception as exc:
             found[path] = type(exc).__name__
     raise RuntimeError("LEAKED " + repr(found)[:3000])
-'''
+"""
 
 
 def test_monkeypatching_numpy_and_builtins_gains_nothing(tmp_path, target, baseline_score):
@@ -200,7 +210,8 @@ def test_exit_during_a_call_is_reported(tmp_path, target, baseline_score):
 def test_conftest_and_numpy_beside_the_notebook_are_ignored(tmp_path, target, baseline_score):
     (tmp_path / "conftest.py").write_text(
         "import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
-        "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+        "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n"
+    )
     (tmp_path / "numpy.py").write_text("def allclose(*a, **k):\n    return True\n")
     (tmp_path / "public_tests.py").write_text("raise SystemExit\n")
     result = grade_trick(tmp_path, target, MONKEYPATCH)
@@ -233,8 +244,11 @@ def test_forged_results_files_are_overwritten_or_unreachable(tmp_path, target, b
         assert not (tmp_path / "results.json").exists()
 
 
-@pytest.mark.skipif(not ISOLATED, reason=f"needs the bubblewrap sandbox (apt-get install bubblewrap), which hides the "
-                                         f"machine's files; this machine grades with {STRATEGY!r}")
+@pytest.mark.skipif(
+    not ISOLATED,
+    reason=f"needs the bubblewrap sandbox (apt-get install bubblewrap), which hides the "
+    f"machine's files; this machine grades with {STRATEGY!r}",
+)
 def test_hidden_suite_and_solutions_are_not_readable(tmp_path, target, baseline_score):
     from autograder.grading.catalogue import SUITES_DIR
     from tests.nbtools import ROOT
@@ -323,8 +337,10 @@ def leaked():
 """
 
 
-@pytest.mark.skipif(not SWEPT, reason=f"nothing is swept between submissions without bubblewrap or setpriv; "
-                                      f"this machine grades with {STRATEGY!r}")
+@pytest.mark.skipif(
+    not SWEPT,
+    reason=f"nothing is swept between submissions without bubblewrap or setpriv; this machine grades with {STRATEGY!r}",
+)
 def test_nothing_leaks_from_one_submission_to_the_next(tmp_path, target, baseline_score):
     """Children forked from the same warm zygote: files in /tmp, environment,
     patched modules and background processes of one submission are gone when
@@ -342,7 +358,9 @@ def test_nothing_leaks_from_one_submission_to_the_next(tmp_path, target, baselin
     correct = graded_cell(nb, keeper).source
     head = re.search(rf"def {keeper}\(.*\):", correct).group(0)
     graded_cell(nb, keeper).source = SEES_TRACES.replace("dlgrade-leak", unique) + correct.replace(
-        head, head + "\n    if leaked():\n        raise RuntimeError('saw a trace of another submission')", 1)
+        head, head + "\n    if leaked():\n        raise RuntimeError('saw a trace of another submission')", 1
+    )
     result = grade_notebook(write(nb, tmp_path / "second.ipynb"), assignment)
-    assert result["functions"][keeper]["score"] == result["functions"][keeper]["max_score"], \
-        [t["output"] for t in result["tests"] if t["status"] != "passed"]
+    assert result["functions"][keeper]["score"] == result["functions"][keeper]["max_score"], [
+        t["output"] for t in result["tests"] if t["status"] != "passed"
+    ]

@@ -6,6 +6,7 @@ checks its numbers against gradebook.csv, and takes a screenshot to check the
 page is not blank. Without chromium these tests skip and say so (``make setup``
 installs it when run as root with apt-get).
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,15 +26,27 @@ from tests.test_reports import a_result
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (apt-get install -y chromium; make setup does it as root)")
+    CHROMIUM is None,
+    reason="headless Chromium is not installed (apt-get install -y chromium; make setup does it as root)",
+)
 
 
 def chromium(tmp_path: Path, *args, timeout=120) -> subprocess.CompletedProcess:
     profile = tmp_path / "chromium-profile"
     profile.mkdir(exist_ok=True)
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--no-first-run", f"--user-data-dir={profile}", *args]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, run.stderr[-2000:]
     return run
@@ -110,20 +123,23 @@ def test_course_page_renders_in_chromium_with_the_gradebook_numbers(batch, tmp_p
         if attrs.get("class") == "score-row":
             learner, score, maximum = cells[0], cells[1], cells[2]
             shown[learner] = (score, maximum)
-            assert f'{learner}/unknown/feedback.html'.replace("<", "%3C").replace(">", "%3E") in dom
+            assert f"{learner}/unknown/feedback.html".replace("<", "%3C").replace(">", "%3E") in dom
     assert set(shown) == set(book)
     for learner, row in book.items():
         score, _ = shown[learner]
         if row["status"] == "graded":
             assert float(score) == float(row["total"]), learner
     # Pass rates: the bars' numbers are those of the gradebook's functions (fake grader: forward, backward).
-    rates = {attrs["data-check"]: (int(attrs["data-passed"]), int(attrs["data-total"]))
-             for attrs, _ in page.rows if attrs.get("class") == "rate"}
+    rates = {
+        attrs["data-check"]: (int(attrs["data-passed"]), int(attrs["data-total"]))
+        for attrs, _ in page.rows
+        if attrs.get("class") == "rate"
+    }
     assert rates == {"forward: forward has the right shape": (4, 5), "backward: backward has the right shape": (1, 5)}
     bars = [attrs["style"] for tag, attrs in page.elements if tag == "span" and "background" in attrs.get("style", "")]
-    assert len(set(bars)) == 2   # coloured by rate: 80% and 20% differ
+    assert len(set(bars)) == 2  # coloured by rate: 80% and 20% differ
     bins = [int(attrs["data-count"]) for tag, attrs in page.elements if tag == "rect" and attrs.get("class") == "bin"]
-    assert sum(bins) == 5        # the histogram counts the five graded submissions, not the failed one
+    assert sum(bins) == 5  # the histogram counts the five graded submissions, not the failed one
 
 
 @needs_chromium
@@ -131,15 +147,20 @@ def test_course_page_screenshot_is_not_blank(batch, tmp_path):
     from matplotlib.image import imread
 
     shot = tmp_path / "course.png"
-    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1100,1400", "--hide-scrollbars",
-             (batch / "index.html").as_uri())
+    chromium(
+        tmp_path,
+        f"--screenshot={shot}",
+        "--window-size=1100,1400",
+        "--hide-scrollbars",
+        (batch / "index.html").as_uri(),
+    )
     pixels = imread(shot)[..., :3]
     assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1000
     not_white = (pixels < 0.95).any(axis=2).mean()
-    assert 0.02 < not_white < 0.9, not_white                       # text, tables and bars, on a white page
+    assert 0.02 < not_white < 0.9, not_white  # text, tables and bars, on a white page
     colours = {tuple((p * 8).astype(int)) for p in pixels.reshape(-1, 3)[::97]}
-    assert len(colours) > 8                                          # not one flat colour
-    shutil.copy(shot, batch / "course-screenshot.png")              # kept beside the page for a human to look at
+    assert len(colours) > 8  # not one flat colour
+    shutil.copy(shot, batch / "course-screenshot.png")  # kept beside the page for a human to look at
 
 
 @needs_chromium
@@ -159,22 +180,23 @@ def test_feedback_page_is_self_contained():
 
 
 def test_plots_are_drawn_again_only_when_grades_change(batch, tmp_path):
-    from autograder.batch.state import GradeState
     from autograder.batch.run import STATE_FILE
+    from autograder.batch.state import GradeState
 
     with GradeState(batch / STATE_FILE) as state:
         grades = state.grades()
     folder = tmp_path / "plots"
     assert len(gradebook.write_plots(grades, folder)) == 2
-    assert gradebook.write_plots(grades, folder) == []              # nothing changed: nothing drawn
-    changed = [g if g.learner != "bob" else type(g)(**{**g.__dict__, "result": {**g.result, "score": 4.0}})
-               for g in grades]
+    assert gradebook.write_plots(grades, folder) == []  # nothing changed: nothing drawn
+    changed = [
+        g if g.learner != "bob" else type(g)(**{**g.__dict__, "result": {**g.result, "score": 4.0}}) for g in grades
+    ]
     assert len(gradebook.write_plots(changed, folder)) == 2
 
 
 def test_course_page_is_rewritten_only_when_it_changes(batch):
-    from autograder.batch.state import GradeState
     from autograder.batch.run import STATE_FILE
+    from autograder.batch.state import GradeState
 
     with GradeState(batch / STATE_FILE) as state:
         grades = state.grades()

@@ -12,6 +12,7 @@ properties the hidden suite relies on: its layer sizes keep every usual wrong
 scale well away from the right one, and its tolerances accept fresh correct
 draws.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,8 @@ import math
 import numpy as np
 import pytest
 
-from autograder.grading.checks import CheckFailed
 from autograder.course.mutants import failed_checks, grade_alternatives
+from autograder.grading.checks import CheckFailed
 from tests.nbtools import (
     alternative_names,
     assert_costs_only_its_function,
@@ -34,7 +35,7 @@ from tests.nbtools import (
 )
 
 A = "initialization"
-MUTANTS_ISOLATED = True   # every planted bug graded in a notebook of its own (the `grades` fixture)
+MUTANTS_ISOLATED = True  # every planted bug graded in a notebook of its own (the `grades` fixture)
 ZEROS = "initialize_parameters_zeros"
 RANDOM = "initialize_parameters_random"
 HE = "initialize_parameters_he"
@@ -46,6 +47,7 @@ suite = load_hidden_suite(A)
 
 
 # ------------------------------------------------------------------ planted bugs (suites/initialization/mutants.py)
+
 
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
@@ -69,6 +71,7 @@ def test_other_correct_answers_get_full_marks(tmp_path, variant):
 
 
 # ------------------------------------------------------------------ the hidden suite's statistics
+
 
 def he_layer(rng, n_l, n_prev, scale=None):
     return rng.standard_normal((n_l, n_prev)) * (math.sqrt(2 / n_prev) if scale is None else scale)
@@ -114,7 +117,7 @@ def test_statistics_reject_wrong_draws():
         "uniform": (rng.random((n_l, n_prev)) - 0.5) * math.sqrt(12) * right,
         "not centred": np.abs(he_layer(rng, n_l, n_prev)),
     }
-    for name, W in wrong.items():
+    for _name, W in wrong.items():
         with pytest.raises(CheckFailed):
             suite.check_layer_statistics(W, right, "W1", "", gaussian=True)
     # W2 starts with the draws of W1, scaled, as after reseeding inside the loop.
@@ -129,7 +132,6 @@ def test_statistics_reject_wrong_draws():
 
 
 # ------------------------------------------------------------------ reference and public tests
-
 
 
 def test_public_tests_pass_on_the_reference_with_the_course_values(reference):
@@ -148,31 +150,48 @@ def test_public_tests_pass_on_the_reference_with_the_course_values(reference):
 def test_public_tests_accept_another_draw_order_and_reject_a_wrong_scale():
     def he_unseeded(layers_dims):
         rng = np.random.default_rng()
-        return {key: value for l in range(1, len(layers_dims)) for key, value in (
-            (f"W{l}", rng.standard_normal((layers_dims[l], layers_dims[l - 1])) * np.sqrt(2 / layers_dims[l - 1])),
-            (f"b{l}", np.zeros((layers_dims[l], 1))))}
+        return {
+            key: value
+            for l in range(1, len(layers_dims))
+            for key, value in (
+                (f"W{l}", rng.standard_normal((layers_dims[l], layers_dims[l - 1])) * np.sqrt(2 / layers_dims[l - 1])),
+                (f"b{l}", np.zeros((layers_dims[l], 1))),
+            )
+        }
 
     text = run_public(public_tests.initialize_parameters_he_test, he_unseeded)
     assert "Note:" in text and "All tests passed." in text
 
     def he_sqrt_1(layers_dims):
         np.random.seed(3)
-        return {key: value for l in range(1, len(layers_dims)) for key, value in (
-            (f"W{l}", np.random.randn(layers_dims[l], layers_dims[l - 1]) * np.sqrt(1 / layers_dims[l - 1])),
-            (f"b{l}", np.zeros((layers_dims[l], 1))))}
+        return {
+            key: value
+            for l in range(1, len(layers_dims))
+            for key, value in (
+                (f"W{l}", np.random.randn(layers_dims[l], layers_dims[l - 1]) * np.sqrt(1 / layers_dims[l - 1])),
+                (f"b{l}", np.zeros((layers_dims[l], 1))),
+            )
+        }
 
     with pytest.raises(AssertionError, match="multiplied by 0.7071"):
         run_public(public_tests.initialize_parameters_he_test, he_sqrt_1)
 
     def zeros_1d_bias(layers_dims):
-        return {key: value for l in range(1, len(layers_dims)) for key, value in (
-            (f"W{l}", np.zeros((layers_dims[l], layers_dims[l - 1]))), (f"b{l}", np.zeros(layers_dims[l])))}
+        return {
+            key: value
+            for l in range(1, len(layers_dims))
+            for key, value in (
+                (f"W{l}", np.zeros((layers_dims[l], layers_dims[l - 1]))),
+                (f"b{l}", np.zeros(layers_dims[l])),
+            )
+        }
 
     with pytest.raises(AssertionError, match="column vector"):
         run_public(public_tests.initialize_parameters_zeros_test, zeros_1d_bias)
 
 
 # ------------------------------------------------------------------ helper module
+
 
 def test_dataset_shapes_balance_and_determinism():
     train_X, train_Y, test_X, test_Y = utils.load_dataset()
@@ -184,8 +203,6 @@ def test_dataset_shapes_balance_and_determinism():
     # Label 1 is the inner circle (radius 0.8), label 0 the outer one (radius 1).
     radius = np.linalg.norm(train_X, axis=0)
     assert radius[train_Y[0] == 1].mean() < 0.85 < radius[train_Y[0] == 0].mean()
-
-
 
 
 @pytest.mark.parametrize("layers_dims", [[2, 10, 5, 1], [3, 4, 1], [2, 3, 4, 3, 1]])
@@ -220,8 +237,9 @@ def test_cost_is_ln2_at_one_half_and_inf_when_confidently_wrong():
 
 def test_zeros_network_is_stuck_at_ln2(reference):
     train_X, train_Y, _, _ = utils.load_dataset()
-    parameters, costs = utils.model(train_X, train_Y, reference.initialize_parameters_zeros,
-                                    num_iterations=2001, print_cost=False)
+    parameters, costs = utils.model(
+        train_X, train_Y, reference.initialize_parameters_zeros, num_iterations=2001, print_cost=False
+    )
     assert costs == pytest.approx([math.log(2)] * 3, rel=1e-12)
     assert all(np.all(parameters[f"W{l}"] == 0) for l in (1, 2, 3))
     assert utils.accuracy(utils.predict(train_X, parameters), train_Y) == 0.5

@@ -1,10 +1,11 @@
 """Late submissions: a course policy (deadline, grace, penalty per day or zero) applied to submission times
 read from a CSV, nbgrader's timestamp.txt or the file's mtime, shown in the gradebook and the feedback."""
+
 from __future__ import annotations
 
 import csv
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,9 @@ import pytest
 from autograder.batch import late
 from autograder.batch.run import run_batch
 from autograder.grading.reports import feedback_markdown, junit_xml
+from autograder.grading.results import TestResult
 from tests.test_batch import fake_grade, quiet, submission
 from tests.test_reports import a_result
-from autograder.grading.results import TestResult
 
 DEADLINE = datetime(2026, 3, 1, 23, 59, tzinfo=timezone(timedelta(hours=9)))
 
@@ -31,27 +32,40 @@ def four_of_four():
 
 # ------------------------------------------------------------------ the policy
 
+
 def test_penalty_per_day_after_the_grace_period(tmp_path):
-    policy = late.load_policy(policy_file(tmp_path, """
+    policy = late.load_policy(
+        policy_file(
+            tmp_path,
+            """
 [default]
 grace_minutes = 15
 penalty_per_day = 0.25
 [hw]
 deadline = 2026-03-01T23:59:00+09:00
-""")).for_assignment("hw")
+""",
+        )
+    ).for_assignment("hw")
     result = four_of_four()
-    cases = {DEADLINE - timedelta(hours=1): (0, 4.0), DEADLINE + timedelta(minutes=14): (0, 4.0),
-             DEADLINE + timedelta(minutes=16): (1, 3.0), DEADLINE + timedelta(hours=24, minutes=16): (2, 2.0),
-             DEADLINE + timedelta(days=10): (10, 0.0)}
+    cases = {
+        DEADLINE - timedelta(hours=1): (0, 4.0),
+        DEADLINE + timedelta(minutes=14): (0, 4.0),
+        DEADLINE + timedelta(minutes=16): (1, 3.0),
+        DEADLINE + timedelta(hours=24, minutes=16): (2, 2.0),
+        DEADLINE + timedelta(days=10): (10, 0.0),
+    }
     for when, (days, score) in cases.items():
         graded = policy.apply(result, when, "test")
         assert (graded.late.days_late, graded.score) == (days, score), when
         assert graded.late.raw_score == 4.0
-    assert result.score == 4.0 and result.late is None          # the raw result is left as it was
+    assert result.score == 4.0 and result.late is None  # the raw result is left as it was
 
 
 def test_zero_policies(tmp_path):
-    policies = late.load_policy(policy_file(tmp_path, """
+    policies = late.load_policy(
+        policy_file(
+            tmp_path,
+            """
 [strict]
 deadline = 2026-03-01T23:59:00+09:00
 late = "zero"
@@ -59,21 +73,26 @@ late = "zero"
 deadline = 2026-03-01T23:59:00+09:00
 penalty_per_day = 0.1
 zero_after_days = 2
-"""))
+""",
+        )
+    )
     just_late = DEADLINE + timedelta(seconds=1)
     assert policies.for_assignment("strict").apply(four_of_four(), just_late, "t").score == 0
     capped = policies.for_assignment("capped")
     assert capped.apply(four_of_four(), DEADLINE + timedelta(days=1.5), "t").score == pytest.approx(3.2)
     assert capped.apply(four_of_four(), DEADLINE + timedelta(days=2.5), "t").score == 0
-    assert policies.for_assignment("other").apply(four_of_four(), just_late, "t").late is None   # no deadline
+    assert policies.for_assignment("other").apply(four_of_four(), just_late, "t").late is None  # no deadline
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[hw]\ndeadlin = 2026-03-01T23:59:00Z\n", "unknown key(s) deadlin; known: deadline"),
-    ("[hw]\ndeadline = 2026-03-01T23:59:00\n", "has no UTC offset"),
-    ('[hw]\ndeadline = 2026-03-01T23:59:00Z\nlate = "never"\n', 'expected "penalty" or "zero"'),
-    ("deadline = 2026-03-01T23:59:00Z\n", "must be inside a table"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[hw]\ndeadlin = 2026-03-01T23:59:00Z\n", "unknown key(s) deadlin; known: deadline"),
+        ("[hw]\ndeadline = 2026-03-01T23:59:00\n", "has no UTC offset"),
+        ('[hw]\ndeadline = 2026-03-01T23:59:00Z\nlate = "never"\n', 'expected "penalty" or "zero"'),
+        ("deadline = 2026-03-01T23:59:00Z\n", "must be inside a table"),
+    ],
+)
 def test_a_bad_policy_is_refused_with_the_file_and_the_key(tmp_path, text, message):
     path = policy_file(tmp_path, text)
     with pytest.raises(late.LatePolicyError) as error:
@@ -83,23 +102,30 @@ def test_a_bad_policy_is_refused_with_the_file_and_the_key(tmp_path, text, messa
 
 # ------------------------------------------------------------------ submission times
 
+
 def test_times_come_from_the_csv_then_timestamp_txt_then_mtime(tmp_path):
     folder = tmp_path / "alice" / "hw"
     folder.mkdir(parents=True)
     notebook = folder / "hw.ipynb"
     notebook.write_text("{}")
     os.utime(notebook, (DEADLINE.timestamp() + 7200, DEADLINE.timestamp() + 7200))
-    assert late.submission_time(notebook, "alice", "hw", {}, True) == (DEADLINE + timedelta(hours=2),
-                                                                       "file modification time")
-    (folder / "timestamp.txt").write_text("2026-03-01 14:00:00.000000 UTC")   # as nbgrader writes it
     assert late.submission_time(notebook, "alice", "hw", {}, True) == (
-        datetime(2026, 3, 1, 14, 0, tzinfo=timezone.utc), "timestamp.txt")
+        DEADLINE + timedelta(hours=2),
+        "file modification time",
+    )
+    (folder / "timestamp.txt").write_text("2026-03-01 14:00:00.000000 UTC")  # as nbgrader writes it
+    assert late.submission_time(notebook, "alice", "hw", {}, True) == (
+        datetime(2026, 3, 1, 14, 0, tzinfo=UTC),
+        "timestamp.txt",
+    )
     assert late.submission_time(notebook, "alice", "hw", {}, False)[1] == "file modification time"
     times_csv = tmp_path / "times.csv"
     times_csv.write_text("learner,assignment,submitted_at\nalice,hw,2026-03-05T10:00:00+09:00\nbob,,2026-03-01\n")
     times = late.read_times_csv(times_csv)
     assert late.submission_time(notebook, "alice", "hw", times, True) == (
-        datetime(2026, 3, 5, 1, 0, tzinfo=timezone.utc), "submission times CSV")
+        datetime(2026, 3, 5, 1, 0, tzinfo=UTC),
+        "submission times CSV",
+    )
     assert ("bob", None) in times
 
 
@@ -112,9 +138,11 @@ def test_a_bad_times_csv_names_the_line(tmp_path):
 
 # ------------------------------------------------------------------ shown in the reports and gradebook
 
+
 def test_feedback_and_junit_show_the_lateness():
-    graded = late.Policy(deadline=DEADLINE, penalty_per_day=0.25).apply(four_of_four(), DEADLINE + timedelta(hours=30),
-                                                                        "timestamp.txt")
+    graded = late.Policy(deadline=DEADLINE, penalty_per_day=0.25).apply(
+        four_of_four(), DEADLINE + timedelta(hours=30), "timestamp.txt"
+    )
     text = feedback_markdown(graded)
     assert "**Score: 2 / 4** (4 before the late penalty of 2)" in text
     assert "2 day(s) late" in text and "timestamp.txt" in text
@@ -127,7 +155,7 @@ def test_batch_applies_the_policy_without_regrading(tmp_path, monkeypatch):
         folder = subs / learner / "hw"
         submission(folder, "hw", score=4)
         when = DEADLINE + timedelta(hours=hours_late)
-        (folder / "timestamp.txt").write_text(when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        (folder / "timestamp.txt").write_text(when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     policy = policy_file(tmp_path, "[default]\ndeadline = 2026-03-01T23:59:00+09:00\npenalty_per_day = 0.25\n")
 
     def lateness():
@@ -161,7 +189,9 @@ def test_batch_command_refuses_a_bad_policy_before_grading(tmp_path, capsys):
     assert "late.toml" in capsys.readouterr().err
     times = tmp_path / "times.csv"
     times.write_text("learner,submitted_at\n")
-    assert dlgrade(["batch", str(tmp_path / "subs"), "--out", str(tmp_path / "out"),
-                    "--submission-times", str(times)]) == 2
+    assert (
+        dlgrade(["batch", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--submission-times", str(times)])
+        == 2
+    )
     assert "needs --late-policy" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ below it. The learner-side modules (``sandbox/child.py`` and what it imports:
 may import nothing from ``autograder`` but each other. Imports are read with ``ast`` (every ``import``
 statement, also inside functions), so a lazy import cannot hide an upward edge.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,10 @@ ALLOWED = {
 }
 # Run inside the sandbox: the only autograder modules they may name.
 _LEARNER_MODULES = ("child", "worker", "zygote", "prepared", "kernel", "cleanup", "codec")
-LEARNER_SIDE = {f"autograder.sandbox.{name}": {f"autograder.sandbox.{other}" for other in _LEARNER_MODULES}
-                for name in _LEARNER_MODULES}
+LEARNER_SIDE = {
+    f"autograder.sandbox.{name}": {f"autograder.sandbox.{other}" for other in _LEARNER_MODULES}
+    for name in _LEARNER_MODULES
+}
 
 
 def test_the_learner_side_set_is_what_the_sandbox_gets():
@@ -64,13 +67,18 @@ def autograder_imports(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.split(".")[0] == "autograder"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
-                and node.module.split(".")[0] == "autograder":
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "autograder"
+        ):
             # `from autograder.x import y` names module x.y when y is a module, else x.
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
-                is_module = (root / Path(*candidate.split("."))).with_suffix(".py").exists() \
-                    or (root / Path(*candidate.split("."))).is_dir()
+                is_module = (root / Path(*candidate.split("."))).with_suffix(".py").exists() or (
+                    root / Path(*candidate.split("."))
+                ).is_dir()
                 found.append((node.lineno, candidate if is_module else node.module))
     return found
 
@@ -86,8 +94,10 @@ def violations(package: Path = PACKAGE) -> list[str]:
                     problems.append(f"{where} (learner-side modules import nothing from autograder)")
                 continue
             if layer_of(imported) not in ALLOWED[layer_of(importer)]:
-                problems.append(f"{where} (layer {layer_of(importer) or 'autograder'} may import only "
-                                f"{', '.join(sorted(x or 'autograder' for x in ALLOWED[layer_of(importer)]))})")
+                problems.append(
+                    f"{where} (layer {layer_of(importer) or 'autograder'} may import only "
+                    f"{', '.join(sorted(x or 'autograder' for x in ALLOWED[layer_of(importer)]))})"
+                )
     return problems
 
 
@@ -100,15 +110,18 @@ def test_every_module_is_in_a_known_layer():
         assert layer_of(module_name(path)) in ALLOWED, f"{path}: a new top-level folder needs a layer in ALLOWED"
 
 
-@pytest.mark.parametrize("module, line", [
-    ("sandbox/child.py", "from autograder.grading import plugin\n"),
-    ("sandbox/zygote.py", "from autograder.sandbox import isolation\n"),
-    ("sandbox/worker.py", "from autograder.sandbox import statements\n"),
-    ("sandbox/codec.py", "import autograder.sandbox.isolation\n"),
-    ("sandbox/spawn.py", "from autograder.grading.learner import LearnerProcess\n"),
-    ("grading/checks.py", "from autograder.batch import state\n"),
-    ("batch/run.py", "def f():\n    from autograder.course import release\n"),
-])
+@pytest.mark.parametrize(
+    "module, line",
+    [
+        ("sandbox/child.py", "from autograder.grading import plugin\n"),
+        ("sandbox/zygote.py", "from autograder.sandbox import isolation\n"),
+        ("sandbox/worker.py", "from autograder.sandbox import statements\n"),
+        ("sandbox/codec.py", "import autograder.sandbox.isolation\n"),
+        ("sandbox/spawn.py", "from autograder.grading.learner import LearnerProcess\n"),
+        ("grading/checks.py", "from autograder.batch import state\n"),
+        ("batch/run.py", "def f():\n    from autograder.course import release\n"),
+    ],
+)
 def test_an_upward_import_is_caught(tmp_path, module, line):
     """The rule is not vacuous: the same tree with one upward import added fails it."""
     copy = tmp_path / "autograder"

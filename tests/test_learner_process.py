@@ -8,6 +8,7 @@ returns how often it ran. The others check the zygote's prepared processes
 (root while they wait, no learner pipe, every thread the learner's, replaced
 when lost or when their warm-up fails) and that a closed zygote is replaced.
 """
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ from autograder.grading.time_policy import TimePolicy
 
 # Each function returns how many times the child ran it (a mutable default
 # survives between calls in the same process).
-COUNTING_CELL = '''
+COUNTING_CELL = """
 import numpy as np
 
 def update_parameters_with_gd(parameters, grads, learning_rate, _runs=[]):
@@ -30,16 +31,21 @@ def random_mini_batches(X, Y, mini_batch_size=64, seed=0, _runs=[]):
 
 def update_lr(learning_rate0, epoch_num, decay_rate):
     raise ValueError("not today")
-'''
+"""
 
 
 @pytest.fixture
 def learner():
     spec = catalogue.load("optimization")
     cell = Cell("counting", COUNTING_CELL, ["update_parameters_with_gd", "random_mini_batches", "update_lr"])
-    process = LearnerProcess(preamble=spec.preamble, cells=[cell], helper_dir=spec.release_dir, limits=spec.limits(),
-                             time_policy=TimePolicy(call=10, submission=60),
-                             repeatable=("update_parameters_with_gd", "update_lr"))
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=[cell],
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=10, submission=60),
+        repeatable=("update_parameters_with_gd", "update_lr"),
+    )
     yield Learner(process)
     process.close()
 
@@ -57,7 +63,7 @@ def test_identical_repeatable_calls_run_once_in_the_child(learner):
 def test_reused_replies_are_decoded_afresh(learner):
     parameters, grads = {"W1": np.ones((2, 2))}, {"dW1": np.zeros((2, 2))}
     first = learner.update_parameters_with_gd(parameters, grads, 0.1)
-    first[:] = -5.0   # a check that changes what it got must not change what the next check gets
+    first[:] = -5.0  # a check that changes what it got must not change what the next check gets
     assert learner.update_parameters_with_gd(parameters, grads, 0.1).tolist() == [1.0, 1.0]
 
 
@@ -74,7 +80,7 @@ def test_a_repeated_error_is_reported_each_time(learner):
 
 # Two functions in separate cells: one slow (within its per-call limit) whose cell patches
 # builtins at definition time and whose calls leave state behind; one that reports what it sees.
-SLOW_CELL = '''
+SLOW_CELL = """
 import builtins, time
 class _Patch:
     builtins.abs = lambda value: -1
@@ -82,25 +88,30 @@ def update_parameters_with_gd(parameters, grads, learning_rate):
     builtins.leftover = "from the slow function"
     time.sleep(0.6)
     return 1
-'''
-WITNESS_CELL = '''
+"""
+WITNESS_CELL = """
 import builtins
 def update_lr(learning_rate0, epoch_num, decay_rate):
     return [abs(-2), getattr(builtins, "leftover", None)]
-'''
+"""
 
 
 def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget():
     spec = catalogue.load("optimization")
     cells = [Cell("slow", SLOW_CELL, ["update_parameters_with_gd"]), Cell("witness", WITNESS_CELL, ["update_lr"])]
-    process = LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
-                             time_policy=TimePolicy(call=1, function=1.5, submission=100))
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=cells,
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=1, function=1.5, submission=100),
+    )
     learner = Learner(process)
     try:
         process.begin_function("update_parameters_with_gd")
         assert learner.update_parameters_with_gd({}, {}, 0.1) == 1
         with pytest.raises(LearnerError, match="time budget") as exc:
-            for _ in range(5):   # 0.6 s each, within the 1 s per call, over the function's 1.5 s
+            for _ in range(5):  # 0.6 s each, within the 1 s per call, over the function's 1.5 s
                 learner.update_parameters_with_gd({}, {}, 0.1)
         assert exc.value.kind is ErrorKind.BUDGET
         process.begin_function("update_lr")
@@ -112,10 +123,17 @@ def test_each_function_gets_a_fresh_child_with_only_its_cells_and_its_own_budget
 
 def test_a_check_may_call_another_function_whose_cell_is_then_loaded():
     spec = catalogue.load("optimization")
-    cells = [Cell("a", "def update_lr(a, b, c):\n    return 7\n", ["update_lr"]),
-             Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return 8\n", ["schedule_lr_decay"])]
-    process = LearnerProcess(preamble=spec.preamble, cells=cells, helper_dir=spec.release_dir, limits=spec.limits(),
-                             time_policy=TimePolicy(call=5, submission=100))
+    cells = [
+        Cell("a", "def update_lr(a, b, c):\n    return 7\n", ["update_lr"]),
+        Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return 8\n", ["schedule_lr_decay"]),
+    ]
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=cells,
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=5, submission=100),
+    )
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
@@ -156,23 +174,34 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
     if isolation.available_strategy() != "bwrap" or os.geteuid() != 0:
         pytest.skip("namespace mode with a private learner uid needs bubblewrap as root")
     spec = catalogue.load("optimization")
-    cells = [Cell("a", "import os\ndef update_lr(a, b, c):\n    return [os.getuid(), len(os.listdir('/proc/self/fd'))]\n",
-                  ["update_lr"]),
-             Cell("b", "import os\ndef schedule_lr_decay(a, b, c, d=1000):\n    return os.getuid()\n",
-                  ["schedule_lr_decay"])]
-    process = LearnerProcess(preamble=spec.preamble, cells=cells, limits=spec.limits(),
-                             time_policy=TimePolicy(call=5, submission=100), spawner=warm_spawner(spec))
+    cells = [
+        Cell(
+            "a",
+            "import os\ndef update_lr(a, b, c):\n    return [os.getuid(), len(os.listdir('/proc/self/fd'))]\n",
+            ["update_lr"],
+        ),
+        Cell(
+            "b", "import os\ndef schedule_lr_decay(a, b, c, d=1000):\n    return os.getuid()\n", ["schedule_lr_decay"]
+        ),
+    ]
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=cells,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=5, submission=100),
+        spawner=warm_spawner(spec),
+    )
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
         learner_uid, _ = learner.update_lr(1, 2, 3)
         assert learner_uid != 0
 
-        def zygote_python(pid):   # the zygote's Python and everything forked from it (not bwrap)
+        def zygote_python(pid):  # the zygote's Python and everything forked from it (not bwrap)
             cmd = table.get(pid, (0, 0, ""))[2]
             return "--zygote" in cmd and "optimization_utils" in cmd and "python" in cmd.split()[0]
 
-        for _ in range(100):   # the spare is prepared while the learner runs: give it a moment
+        for _ in range(100):  # the spare is prepared while the learner runs: give it a moment
             table = _processes()
             zygotes = [pid for pid, (ppid, _, _) in table.items() if zygote_python(pid) and not zygote_python(ppid)]
             keepers = [pid for pid, (ppid, _, _) in table.items() if ppid in zygotes]
@@ -189,10 +218,13 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
         spare_init = inits[spares[0]][0]
         # The spare holds a handover socket and its keeper's alive pipe, not the learner's pipes.
         spare_fds = {os.readlink(f"/proc/{spare_init}/fd/{fd}") for fd in os.listdir(f"/proc/{spare_init}/fd")}
-        learner_fds = {os.readlink(f"/proc/{inits[running[0]][0]}/fd/{fd}")
-                       for fd in os.listdir(f"/proc/{inits[running[0]][0]}/fd")}
+        learner_fds = {
+            os.readlink(f"/proc/{inits[running[0]][0]}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{inits[running[0]][0]}/fd")
+        }
         shared_pipes = {link for link in spare_fds & learner_fds if link.startswith("pipe:")}
         assert not shared_pipes, shared_pipes
+
         # The learner holds no writable end of a pipe its keeper holds (the keeper's status pipe
         # and the alive pipe): it could otherwise report its own end while it still runs.
         def pipes(pid, writable_only):
@@ -207,8 +239,9 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
                 if link.startswith("pipe:") and (not writable_only or flags & 3):
                     found.add(link)
             return found
+
         assert not pipes(inits[running[0]][0], True) & pipes(running[0], False)
-        os.kill(spares[0], signal.SIGKILL)   # lost: the next function must not notice
+        os.kill(spares[0], signal.SIGKILL)  # lost: the next function must not notice
         time.sleep(0.2)
         process.begin_function("schedule_lr_decay")
         assert learner.schedule_lr_decay(1, 2, 3) == learner_uid
@@ -216,7 +249,7 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
         process.close()
 
 
-THREADS_CELL = '''
+THREADS_CELL = """
 import os
 
 def linear_function():
@@ -229,7 +262,7 @@ def linear_function():
         found.append([int(fields["Uid"].split()[0]), int(fields["CapEff"], 16), int(fields["CapPrm"], 16),
                       int(fields["NoNewPrivs"])])
     return found
-'''
+"""
 
 
 @pytest.mark.parametrize("name", ["optimization", "tensorflow_intro"])
@@ -248,8 +281,13 @@ def test_every_thread_of_a_warmed_learner_is_the_learner(name):
     spec = catalogue.load(name)
     function = "linear_function" if name == "tensorflow_intro" else "update_lr"
     cell = Cell("threads", THREADS_CELL.replace("linear_function", function), [function])
-    process = LearnerProcess(preamble=spec.preamble, cells=[cell], limits=spec.limits(),
-                             time_policy=TimePolicy(call=20, submission=100), spawner=warm_spawner(spec))
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=[cell],
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=20, submission=100),
+        spawner=warm_spawner(spec),
+    )
     try:
         process.begin_function(function)
         threads = Learner(process).call(function)
@@ -257,7 +295,7 @@ def test_every_thread_of_a_warmed_learner_is_the_learner(name):
     finally:
         process.close()
     if name == "tensorflow_intro":
-        assert len(threads) > 1, threads   # TF's pools, started by the warm-up
+        assert len(threads) > 1, threads  # TF's pools, started by the warm-up
     learner_uid = threads[0][0]
     assert learner_uid != 0 or os.geteuid() != 0
     assert all(t == [learner_uid, 0, 0, 1] for t in threads), threads
@@ -275,23 +313,37 @@ def test_a_prepared_process_whose_warm_up_fails_is_never_handed_a_learner(tmp_pa
     if isolation.available_strategy() != "bwrap":
         pytest.skip("namespace mode (prepared processes) needs bubblewrap")
     spec = catalogue.load("optimization")
-    preamble = spec.preamble + ("\nimport os as _os, time as _time\nif _os.path.exists('WARM_UP_FAILS'):\n"
-                                "    _time.sleep(1.0)\n    raise RuntimeError('warm-up failed')\n")
-    spawner = spawn.ZygoteSpawner("optimization:warm-up-fails", spec.release_dir, spec.limits(),
-                                  ["numpy", "optimization_utils"], preamble=preamble)
+    preamble = spec.preamble + (
+        "\nimport os as _os, time as _time\nif _os.path.exists('WARM_UP_FAILS'):\n"
+        "    _time.sleep(1.0)\n    raise RuntimeError('warm-up failed')\n"
+    )
+    spawner = spawn.ZygoteSpawner(
+        "optimization:warm-up-fails",
+        spec.release_dir,
+        spec.limits(),
+        ["numpy", "optimization_utils"],
+        preamble=preamble,
+    )
     marker = spawner.warm().root / "work" / "WARM_UP_FAILS"
-    time.sleep(0.5)   # the spare made at the zygote's start is past its check (a few ms)
+    time.sleep(0.5)  # the spare made at the zygote's start is past its check (a few ms)
     # The first function takes long enough for the spare made beside it to find the marker.
-    cells = [Cell("a", "import time\ndef update_lr(a, b, c):\n    time.sleep(0.3)\n    return a + b + c\n", ["update_lr"]),
-             Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return a * b\n", ["schedule_lr_decay"])]
-    process = LearnerProcess(preamble=preamble, cells=cells, limits=spec.limits(),
-                             time_policy=TimePolicy(call=10, submission=100), spawner=spawner)
+    cells = [
+        Cell("a", "import time\ndef update_lr(a, b, c):\n    time.sleep(0.3)\n    return a + b + c\n", ["update_lr"]),
+        Cell("b", "def schedule_lr_decay(a, b, c, d=1000):\n    return a * b\n", ["schedule_lr_decay"]),
+    ]
+    process = LearnerProcess(
+        preamble=preamble,
+        cells=cells,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=10, submission=100),
+        spawner=spawner,
+    )
     learner = Learner(process)
     try:
-        marker.touch(mode=0o644)   # the spare made when the first child is handed over fails its warm-up
+        marker.touch(mode=0o644)  # the spare made when the first child is handed over fails its warm-up
         process.begin_function("update_lr")
         assert learner.update_lr(1, 2, 3) == 6
-        marker.unlink()            # ... a second after being asked for; the next one is made without the marker
+        marker.unlink()  # ... a second after being asked for; the next one is made without the marker
         process.begin_function("schedule_lr_decay")
         assert learner.schedule_lr_decay(4, 5, 6) == 20
         assert process.events.crashes == [] and process.restarts == 0
@@ -310,8 +362,8 @@ def test_a_closed_zygote_is_replaced_even_while_its_sandbox_is_still_dying():
     spawner = warm_spawner(spec, None)
     dying = spawner.warm()
     kill = dying.proc.kill
-    dying.proc.kill = lambda: None      # its sandbox takes its time to die
-    dying.busy = True                   # with the child that would not end
+    dying.proc.kill = lambda: None  # its sandbox takes its time to die
+    dying.busy = True  # with the child that would not end
     try:
         dying.close()
         assert not dying.alive()
@@ -323,6 +375,7 @@ def test_a_closed_zygote_is_replaced_even_while_its_sandbox_is_still_dying():
 
 
 # ------------------------------------------------------------------ error replies: by code, not by text
+
 
 class _NoSpawner:
     starts_in_background = False
@@ -336,13 +389,20 @@ class _NoSpawner:
 
 def _decoder():
     cells = [Cell("a", "def f():\n    pass\n", ["f"]), Cell("b", "def g():\n    pass\n", ["g"])]
-    return LearnerProcess(preamble="", cells=cells, limits=catalogue.load("optimization").limits(),
-                          time_policy=TimePolicy(call=1, submission=3), spawner=_NoSpawner())
+    return LearnerProcess(
+        preamble="",
+        cells=cells,
+        limits=catalogue.load("optimization").limits(),
+        time_policy=TimePolicy(call=1, submission=3),
+        spawner=_NoSpawner(),
+    )
 
 
 def _error(**fields) -> dict:
-    return {"ok": False, "error": {"type": "NameError", "message": "", "traceback": "", "code": "raised", "name": None,
-                                   **fields}}
+    return {
+        "ok": False,
+        "error": {"type": "NameError", "message": "", "traceback": "", "code": "raised", "name": None, **fields},
+    }
 
 
 def _decoded(process, reply, name="f", called=None) -> LearnerError:
@@ -362,19 +422,24 @@ def test_a_missing_function_is_told_by_the_replys_code_and_name():
     # Its cell failed before the definition ran: said so.
     p.events.cell_errors["b"] = "ZeroDivisionError: division by zero\n  File ..."
     error = _decoded(p, _error(code="not-defined", name="g"))
-    assert str(error).startswith("g is not defined: its cell stopped with an error before the definition ran "
-                                 "(ZeroDivisionError: division by zero)")
+    assert str(error).startswith(
+        "g is not defined: its cell stopped with an error before the definition ran "
+        "(ZeroDivisionError: division by zero)"
+    )
 
 
-@pytest.mark.parametrize("fields", [
-    dict(code="not-defined", name="os"),           # not a graded function, not what was called
-    dict(code="not-defined", name=["g"]),          # not a string
-    dict(code="not-defined", name="g" * 5000),     # no name is that long
-    dict(code="not-defined"),                      # no name at all
-    dict(code="no-such-code", name="g"),           # an unknown code
-    dict(code=["not-defined"], name="g"),          # a code that is not a string
-    dict(message="name 'g' is not defined"),       # the old text, with code "raised": the text decides nothing
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(code="not-defined", name="os"),  # not a graded function, not what was called
+        dict(code="not-defined", name=["g"]),  # not a string
+        dict(code="not-defined", name="g" * 5000),  # no name is that long
+        dict(code="not-defined"),  # no name at all
+        dict(code="no-such-code", name="g"),  # an unknown code
+        dict(code=["not-defined"], name="g"),  # a code that is not a string
+        dict(message="name 'g' is not defined"),  # the old text, with code "raised": the text decides nothing
+    ],
+)
 def test_a_forged_or_unknown_error_reply_reads_as_raised(fields):
     error = _decoded(_decoder(), _error(**fields))
     assert error.kind is ErrorKind.ERROR and str(error).startswith("f raised NameError: ")
@@ -388,8 +453,10 @@ def test_the_other_codes_and_the_caps():
     assert str(_decoded(p, _error(type="NotImplementedError"))) == "f raised NotImplementedError: "
     error = _decoded(p, _error(type="UnsupportedReturn", code="unsupported-return", message="a generator"))
     assert str(error) == "f: a generator" and error.kind is ErrorKind.UNSUPPORTED
-    assert str(_decoded(p, _error(type="ProtocolError", code="protocol", message="unknown op"))) == \
-        "f raised ProtocolError: unknown op"
+    assert (
+        str(_decoded(p, _error(type="ProtocolError", code="protocol", message="unknown op")))
+        == "f raised ProtocolError: unknown op"
+    )
     error = _decoded(p, _error(type="T" * 1000, message="m" * 10_000, traceback="t" * 10_000))
     assert str(error) == "f raised " + "T" * 80 + ": " + "m" * 500 and len(error.traceback) == 3000
     assert str(_decoded(p, {"ok": False, "error": "not a dict"})) == "f raised Error: "
@@ -423,7 +490,7 @@ def _serve(requests: list) -> list:
     return replies
 
 
-CODES_CELL = '''
+CODES_CELL = """
 def stub():
     raise NotImplementedError()
 
@@ -438,7 +505,7 @@ def looks_up():
 
 def odd():
     return object()
-'''
+"""
 
 
 def test_the_child_sends_a_code_and_a_name_with_each_error():
@@ -450,28 +517,36 @@ def test_the_child_sends_a_code_and_a_name_with_each_error():
     def probe(body):
         return {"op": "probe", "source": "def probe(ns):\n    " + body + "\n", "inputs": codec.to_plain({})}
 
-    replies = _serve([
-        {"op": "exec", "cell": "c", "source": CODES_CELL},
-        call("nowhere"), call("stub"), call("told"), call("uses_missing"), call("looks_up"), call("odd"),
-        probe("return nowhere()"), probe("return ns['nowhere']"),
-        probe("raise NameError('nowhere is not defined', name='nowhere')"),
-        probe("raise NameError('nowhere is not defined')"),   # no name=: nothing says which
-        probe("return ns['stub']()"),
-        {"op": "unknown"},
-    ])
+    replies = _serve(
+        [
+            {"op": "exec", "cell": "c", "source": CODES_CELL},
+            call("nowhere"),
+            call("stub"),
+            call("told"),
+            call("uses_missing"),
+            call("looks_up"),
+            call("odd"),
+            probe("return nowhere()"),
+            probe("return ns['nowhere']"),
+            probe("raise NameError('nowhere is not defined', name='nowhere')"),
+            probe("raise NameError('nowhere is not defined')"),  # no name=: nothing says which
+            probe("return ns['stub']()"),
+            {"op": "unknown"},
+        ]
+    )
     assert replies[0]["ok"]
     got = [(r["error"]["code"], r["error"]["name"]) for r in replies[1:]]
     assert got == [
-        ("not-defined", "nowhere"),     # a call of a name the namespace lacks
+        ("not-defined", "nowhere"),  # a call of a name the namespace lacks
         ("not-implemented", None),
-        ("raised", None),               # NotImplementedError with a message
-        ("raised", None),               # a NameError inside a called function is the function's error
-        ("raised", None),               # ... and so is a KeyError
+        ("raised", None),  # NotImplementedError with a message
+        ("raised", None),  # a NameError inside a called function is the function's error
+        ("raised", None),  # ... and so is a KeyError
         ("unsupported-return", None),
-        ("not-defined", "nowhere"),     # in a probe: Python's NameError,
-        ("not-defined", "nowhere"),     # ns['f']'s KeyError,
-        ("not-defined", "nowhere"),     # a suite's NameError(..., name=f),
-        ("raised", None),               # but not one that names nothing
+        ("not-defined", "nowhere"),  # in a probe: Python's NameError,
+        ("not-defined", "nowhere"),  # ns['f']'s KeyError,
+        ("not-defined", "nowhere"),  # a suite's NameError(..., name=f),
+        ("raised", None),  # but not one that names nothing
         ("not-implemented", None),
         ("protocol", None),
     ]
@@ -479,6 +554,7 @@ def test_the_child_sends_a_code_and_a_name_with_each_error():
 
 
 # ------------------------------------------------------------------ threads
+
 
 def test_only_the_main_thread_writes_the_process_state():
     """The prestart thread (a zygote's child started while the grader works) hands back what it did;
@@ -511,11 +587,18 @@ def test_only_the_main_thread_writes_the_process_state():
             return super()._start(*args)
 
     spec = catalogue.load("optimization")
-    cells = [Cell("a", "def update_lr(a, b, c):\n    return a + b + c\n", ["update_lr"]),
-             Cell("b", "x = 1 / 0\ndef schedule_lr_decay(a, b, c, d=1000):\n    return 1\n", ["schedule_lr_decay"]),
-             Cell("d", "def initialize_adam(p, _=__import__('os')._exit(3)):\n    return 1\n", ["initialize_adam"])]
-    process = Watched(preamble=spec.preamble, cells=cells, limits=spec.limits(),
-                      time_policy=TimePolicy(call=5, submission=60), spawner=warm_spawner(spec))
+    cells = [
+        Cell("a", "def update_lr(a, b, c):\n    return a + b + c\n", ["update_lr"]),
+        Cell("b", "x = 1 / 0\ndef schedule_lr_decay(a, b, c, d=1000):\n    return 1\n", ["schedule_lr_decay"]),
+        Cell("d", "def initialize_adam(p, _=__import__('os')._exit(3)):\n    return 1\n", ["initialize_adam"]),
+    ]
+    process = Watched(
+        preamble=spec.preamble,
+        cells=cells,
+        limits=spec.limits(),
+        time_policy=TimePolicy(call=5, submission=60),
+        spawner=warm_spawner(spec),
+    )
     learner = Learner(process)
     try:
         process.begin_function("update_lr")
@@ -528,6 +611,6 @@ def test_only_the_main_thread_writes_the_process_state():
             learner.initialize_adam({})
     finally:
         process.close()
-    assert "dlgrade-prestart" in starts                       # the starts did run in the helper thread
+    assert "dlgrade-prestart" in starts  # the starts did run in the helper thread
     assert "b" in process.events.cell_errors and "d" in process.bad_cells and process.restarts >= 1
     assert {name for name, thread in writes if thread is not main} == set()

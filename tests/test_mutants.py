@@ -6,6 +6,7 @@ keep mutants of one function apart, and the validation fails when a planted
 bug leaks into another function, costs nothing, fails other checks than it
 declares, or is rejected by a public test while the hidden suite accepts it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -32,13 +33,19 @@ def test_edits_apply_to_the_solution_once_and_drop_the_solution_markers():
     with pytest.raises(MutantError, match="exactly once"):
         mutants.edited_source(A, HE, ("text that is not in the cell", ""))
     with pytest.raises(MutantError, match="found it 2 times"):
-        mutants.edited_source(A, HE, [("np.random.seed(3)", "np.random.seed(3)\nnp.random.seed(3)"),
-                                      ("np.random.seed(3)", "")])
+        mutants.edited_source(
+            A, HE, [("np.random.seed(3)", "np.random.seed(3)\nnp.random.seed(3)"), ("np.random.seed(3)", "")]
+        )
 
 
 def test_rounds_never_share_a_function_and_keep_apart_what_is_declared():
-    ms = [Mutant("a", ZEROS, ""), Mutant("b", RANDOM, ""), Mutant("c", ZEROS, ""),
-          Mutant("d", HE, "", costs=(HE, RANDOM)), Mutant("e", HE, "")]
+    ms = [
+        Mutant("a", ZEROS, ""),
+        Mutant("b", RANDOM, ""),
+        Mutant("c", ZEROS, ""),
+        Mutant("d", HE, "", costs=(HE, RANDOM)),
+        Mutant("e", HE, ""),
+    ]
     assert [[m.name for m in r] for r in mutants.make_rounds(ms)] == [["a", "b", "e"], ["c", "d"]]
     apart = [({HE}, {ZEROS})]
     assert [[m.name for m in r] for r in mutants.make_rounds(ms, apart)] == [["a", "b"], ["c"], ["d"], ["e"]]
@@ -61,7 +68,9 @@ def test_declarations_name_graded_functions_only(monkeypatch, tmp_path):
 def fake_result(lost=(), failed=()):
     """A grade result: ``lost`` functions lose a point, ``failed`` = [(function, check name, output)]."""
     functions = {f: {"score": 3.0 - (f in lost), "max_score": 3.0} for f in (ZEROS, RANDOM, HE)}
-    tests = [{"function": f, "name": f"{f}: {name}", "output": output, "status": "failed"} for f, name, output in failed]
+    tests = [
+        {"function": f, "name": f"{f}: {name}", "output": output, "status": "failed"} for f, name, output in failed
+    ]
     return {"functions": functions, "tests": tests, "grader_error": False}
 
 
@@ -95,8 +104,9 @@ def test_a_public_test_that_rejects_what_the_hidden_suite_accepts_is_reported():
 def leaking(declared):
     """The declared mutants plus one in He's cell that also redefines initialize_parameters_random."""
     source = mutants.edited_source(A, HE, he_with("np.sqrt(1 / layers_dims[l - 1])"))
-    leak = Mutant("he_cell_redefines_random", HE, source + "\ndef initialize_parameters_random(layers_dims):\n"
-                                                         "    return {}\n")
+    leak = Mutant(
+        "he_cell_redefines_random", HE, source + "\ndef initialize_parameters_random(layers_dims):\n    return {}\n"
+    )
     return Declarations(declared.mutants + [leak], declared.alternatives, declared.keep_apart, declared.rounds)
 
 
@@ -107,7 +117,9 @@ def test_validate_mutants_passes_and_fails_when_a_bug_leaks(monkeypatch, capsys)
     monkeypatch.setattr(mutants, "load", lambda name: leaking(declared))
     assert cli.main(["validate", A, "--mutants"]) == 1
     out = capsys.readouterr().out
-    assert "he_cell_redefines_random: planted in initialize_parameters_he, also costs initialize_parameters_random" in out
+    assert (
+        "he_cell_redefines_random: planted in initialize_parameters_he, also costs initialize_parameters_random" in out
+    )
     # The leak is pinned on its mutant: the notebook's other members were graded alone and are fine.
     assert out.count("  - ") == 1, out
 
@@ -118,14 +130,17 @@ def test_a_correct_answer_that_loses_points_fails_validation(monkeypatch):
     monkeypatch.setattr(mutants, "load", lambda name: Declarations(declared.mutants[:1], [wrong], [], []))
     problems = mutants.validate_mutants(A)
     assert any("not_really_correct (a correct answer) scores" in p for p in problems), problems
-    assert any("not_really_correct (a correct answer) fails the public tests of initialize_parameters_he" in p
-               for p in problems), problems
+    assert any(
+        "not_really_correct (a correct answer) fails the public tests of initialize_parameters_he" in p
+        for p in problems
+    ), problems
 
 
 def test_the_hidden_suite_rejects_a_loss_that_the_public_test_rejects(tmp_path):
     """The learner study's case: a loss of shape (1,) failed the public test and passed the hidden suite."""
-    report = mutants.grade_mutants("tensorflow_intro", tmp_path, only=["loss_of_shape_1"], isolated=True,
-                                   public=True)[0]
+    report = mutants.grade_mutants("tensorflow_intro", tmp_path, only=["loss_of_shape_1"], isolated=True, public=True)[
+        0
+    ]
     assert report.public["compute_total_loss"][0] == "failed", report.public["compute_total_loss"]
     assert "compute_total_loss" in mutants.lost_points(report.result)
     assert report.problems == [], report.problems
@@ -154,8 +169,9 @@ def test_validate_reports_public_tests_that_fail_on_the_solution_or_pass_on_the_
     nbformat.write(wrong, str(tmp_path / "solution.ipynb"))
     release = tmp_path / "release"
     shutil.copytree(spec.release_dir, release)
-    shutil.copy(spec.solution_path, release / f"{A}.ipynb")     # a "stub" that is the solution
-    problems = public_problems(dataclasses.replace(spec, solution_path=tmp_path / "solution.ipynb",
-                                                   release_dir=release))
+    shutil.copy(spec.solution_path, release / f"{A}.ipynb")  # a "stub" that is the solution
+    problems = public_problems(
+        dataclasses.replace(spec, solution_path=tmp_path / "solution.ipynb", release_dir=release)
+    )
     assert f"the public tests of {HE} fail on the solution" in problems, problems
     assert f"the public tests of {ZEROS}, {RANDOM}, {HE} pass on the released stub" in problems, problems

@@ -5,6 +5,7 @@ cell, or module-level state of its own cell, as when the notebook runs top to
 bottom in Jupyter; demo and training code is never run; a cell that fails
 costs only what it defines, and the report says which cell failed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,15 +26,15 @@ RANDOM = "initialize_parameters_random"
 
 # He initialization written the way learners do: a helper from another cell, a
 # constant from another cell, an import made in another cell.
-HE_WITH_HELPERS = '''
+HE_WITH_HELPERS = """
 def initialize_parameters_he(layers_dims):
     parameters = {}
     for l in range(1, len(layers_dims)):
         parameters["W" + str(l)] = he_matrix(layers_dims[l], layers_dims[l - 1])
         parameters["b" + str(l)] = np.zeros((layers_dims[l], BIAS_COLUMNS))
     return parameters
-'''
-HELPER_CELL = '''
+"""
+HELPER_CELL = """
 import math as m
 
 BIAS_COLUMNS = 1
@@ -41,9 +42,9 @@ GAIN = 2.0
 
 def he_matrix(rows, columns):
     return np.random.randn(rows, columns) * m.sqrt(GAIN / columns)
-'''
+"""
 # Module-level state of the graded cell itself: a generator made at the top.
-ZEROS_WITH_STATE = '''
+ZEROS_WITH_STATE = """
 rng = np.random.default_rng(0)
 SHAPES_SEEN = []
 
@@ -54,7 +55,7 @@ def initialize_parameters_zeros(layers_dims):
         parameters["W" + str(l)] = np.zeros((layers_dims[l], layers_dims[l - 1])) * rng.random()
         parameters["b" + str(l)] = np.zeros((layers_dims[l], 1))
     return parameters
-'''
+"""
 
 
 def solution():
@@ -77,7 +78,28 @@ def kept_source(source: str, bound=None) -> list:
 
 
 def test_the_statement_rule_keeps_definitions_and_cheap_constants():
-    source = "\n".join([
+    source = "\n".join(
+        [
+            "import numpy as np",
+            "from math import sqrt",
+            "def f(x):\n    return train(x)",
+            "class Net:\n    pass",
+            "LEARNING_RATE = 0.01 * 2",
+            "rng = np.random.default_rng(1)",
+            "legacy = np.random.RandomState(3)",
+            "W = np.array([[1.0, 2.0]])",
+            "a, b = (1, -2)",
+            "square = lambda v: v ** 2",
+            "parameters = model(X, Y)",  # training
+            "print(W)",  # a demo
+            "np.random.seed(1)",  # changes global state
+            "import os; os.environ['A'] = '1'",
+            "for i in range(3):\n    train(i)",
+            "costs = [c for c in history]",
+        ]
+    )
+    kept = kept_source(source, bound=set())
+    assert kept == [
         "import numpy as np",
         "from math import sqrt",
         "def f(x):\n    return train(x)",
@@ -88,23 +110,17 @@ def test_the_statement_rule_keeps_definitions_and_cheap_constants():
         "W = np.array([[1.0, 2.0]])",
         "a, b = (1, -2)",
         "square = lambda v: v ** 2",
-        "parameters = model(X, Y)",          # training
-        "print(W)",                           # a demo
-        "np.random.seed(1)",                  # changes global state
-        "import os; os.environ['A'] = '1'",
-        "for i in range(3):\n    train(i)",
-        "costs = [c for c in history]",
-    ])
-    kept = kept_source(source, bound=set())
-    assert kept == ["import numpy as np", "from math import sqrt", "def f(x):\n    return train(x)",
-                    "class Net:\n    pass", "LEARNING_RATE = 0.01 * 2", "rng = np.random.default_rng(1)",
-                    "legacy = np.random.RandomState(3)", "W = np.array([[1.0, 2.0]])", "a, b = (1, -2)",
-                    "square = lambda v: v ** 2", "import os"]
+        "import os",
+    ]
 
 
 def test_a_name_from_code_that_is_not_run_is_not_used():
-    verdicts = dict((ast.unparse(n), r) for n, r in classify_statements(
-        ast.parse("history = model(X)\nlast = history\nrate = 0.1\ntwice = rate * 2"), set()))
+    verdicts = dict(
+        (ast.unparse(n), r)
+        for n, r in classify_statements(
+            ast.parse("history = model(X)\nlast = history\nrate = 0.1\ntwice = rate * 2"), set()
+        )
+    )
     assert verdicts["history = model(X)"] == "calls model()"
     assert verdicts["last = history"] == "uses history, which only code that is not run defines"
     assert verdicts["rate = 0.1"] is None and verdicts["twice = rate * 2"] is None
@@ -170,8 +186,8 @@ def test_skipped_statements_are_blanked_keeping_line_numbers():
     extraction = extract(nb, spec.graded_functions, spec.preamble)
     sent = next(c for c in extraction.cells if RANDOM in c.functions)
     lines = sent.source.split("\n")
-    assert lines[0] == "" and lines[1] == ""                     # the statement sharing a line goes too
-    assert lines[2:] == cell.source.split("\n")[2:]              # the definition, at its own line numbers
+    assert lines[0] == "" and lines[1] == ""  # the statement sharing a line goes too
+    assert lines[2:] == cell.source.split("\n")[2:]  # the definition, at its own line numbers
     assert any("shares a line with code that is not run" in note for note in extraction.notes)
 
 

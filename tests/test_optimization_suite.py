@@ -12,6 +12,7 @@ The reference math is checked directly (the solution's graded functions, as
 the grader loads them), and so is the helper module: data set, He
 initialization, and backpropagation against finite differences.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,11 +22,21 @@ import sys
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
 from autograder.course import mutants
+from autograder.grading import catalogue
 from autograder.grading.grade import grade_notebook
-from tests.nbtools import (ROOT, assert_costs_only_its_function, failed_names, load_public_tests, load_utils,
-                           mutant_functions, mutant_names, mutant_rounds, numerical_gradient, solution_path)
+from tests.nbtools import (
+    ROOT,
+    assert_costs_only_its_function,
+    failed_names,
+    load_public_tests,
+    load_utils,
+    mutant_functions,
+    mutant_names,
+    mutant_rounds,
+    numerical_gradient,
+    solution_path,
+)
 
 A = "optimization"
 U = load_utils(A)
@@ -42,7 +53,7 @@ COMBINED = mutant_names(A)[:5]
 
 def test_rounds_cover_every_bug_once():
     assert sorted(label for r in ROUNDS for label in r) == sorted(FUNCTION_OF)
-    assert ROUNDS[0][:len(COMBINED)] == COMBINED
+    assert ROUNDS[0][: len(COMBINED)] == COMBINED
     for r in ROUNDS:
         functions = [FUNCTION_OF[label] for label in r]
         assert len(functions) == len(set(functions)), r
@@ -86,6 +97,7 @@ def test_solution_full_marks():
 
 # ---------------------------------------------------------------- reference math
 
+
 def random_network(seed, dims):
     rng = np.random.RandomState(seed)
     parameters, grads = {}, {}
@@ -103,8 +115,15 @@ def test_public_tests_pass_on_reference(reference, capsys):
         assert capsys.readouterr().out.strip() == "All tests passed."
 
 
-@pytest.mark.parametrize("label", ["no bias correction", "CS231n velocity without (1 - beta)",
-                                   "X and Y shuffled with different permutations", "no floor"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "no bias correction",
+        "CS231n velocity without (1 - beta)",
+        "X and Y shuffled with different permutations",
+        "no floor",
+    ],
+)
 def test_public_tests_catch_planted_bugs(label):
     """The public tests already catch the common mistakes (with fixed inputs)."""
     mutant = mutants.mutant(A, label)
@@ -123,7 +142,7 @@ def test_adam_first_step_is_learning_rate(reference):
     for key in parameters:
         g = grads["d" + key]
         np.testing.assert_allclose(v_c["d" + key], g)
-        np.testing.assert_allclose(s_c["d" + key], g ** 2)
+        np.testing.assert_allclose(s_c["d" + key], g**2)
         np.testing.assert_allclose(parameters[key] - new[key], 0.05 * g / (np.abs(g) + 1e-8), rtol=1e-10)
 
 
@@ -181,11 +200,13 @@ def test_reference_learning_rate_schedules(reference):
     assert reference.update_lr(0.1, 0, 1) == 0.1
     assert math.isclose(reference.update_lr(0.1, 9, 1), 0.01)
     assert [reference.schedule_lr_decay(0.1, e, 1) for e in (0, 999, 1000, 1999, 2000)] == pytest.approx(
-        [0.1, 0.1, 0.05, 0.05, 0.1 / 3])
+        [0.1, 0.1, 0.05, 0.05, 0.1 / 3]
+    )
     assert math.isclose(reference.schedule_lr_decay(0.3, 250, 0.5, time_interval=100), 0.15)
 
 
 # ---------------------------------------------------------------- helper module
+
 
 def test_dataset_is_seeded_moons():
     X, Y = U.load_dataset()
@@ -200,8 +221,14 @@ def test_dataset_is_seeded_moons():
 
 def test_initialize_parameters_is_seeded_he():
     p = U.initialize_parameters([2, 5, 2, 1])
-    assert {k: a.shape for k, a in p.items()} == {"W1": (5, 2), "b1": (5, 1), "W2": (2, 5), "b2": (2, 1),
-                                                  "W3": (1, 2), "b3": (1, 1)}
+    assert {k: a.shape for k, a in p.items()} == {
+        "W1": (5, 2),
+        "b1": (5, 1),
+        "W2": (2, 5),
+        "b2": (2, 1),
+        "W3": (1, 2),
+        "b3": (1, 1),
+    }
     assert all(np.all(p[f"b{l}"] == 0) for l in (1, 2, 3))
     np.testing.assert_array_equal(p["W1"], U.initialize_parameters([2, 5, 2, 1])["W1"])
     big = U.initialize_parameters([400, 300, 1], seed=0)["W1"]
@@ -246,7 +273,9 @@ def test_helper_module_imports_no_heavy_packages():
     """The imports cell must be fast: the helper imports sklearn/matplotlib lazily."""
     import subprocess
 
-    code = ("import sys; sys.path.insert(0, 'assignments/optimization'); import optimization_utils; "
-            "print(any(m.split('.')[0] in ('sklearn', 'matplotlib') for m in sys.modules))")
+    code = (
+        "import sys; sys.path.insert(0, 'assignments/optimization'); import optimization_utils; "
+        "print(any(m.split('.')[0] in ('sklearn', 'matplotlib') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

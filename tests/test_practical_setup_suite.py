@@ -9,16 +9,24 @@ as it goes and calls np.random directly, zoom_in with np.clip) must get full
 marks: the suite tests partitions, distributions and recorded calls, never
 one RNG call order.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from autograder.grading import catalogue
 from autograder.course import mutants
 from autograder.course.mutants import failed_checks, grade_alternatives, lost_points
-from tests.nbtools import (alternative_names, assert_full_marks, grade_with_function, load_hidden_suite,
-                           load_public_tests, mutant_names, run_public)
+from autograder.grading import catalogue
+from tests.nbtools import (
+    alternative_names,
+    assert_full_marks,
+    grade_with_function,
+    load_hidden_suite,
+    load_public_tests,
+    mutant_names,
+    run_public,
+)
 
 A = "practical_setup"
 public_tests = load_public_tests(A)
@@ -32,7 +40,7 @@ def test_other_correct_answers_get_full_marks(tmp_path, variant):
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
     report = grades(bug)
-    assert report.problems == [], report.problems   # it costs points of its own function(s), and only of them
+    assert report.problems == [], report.problems  # it costs points of its own function(s), and only of them
     assert set(report.mutant.costs) & set(lost_points(report.result))
     for function in report.mutant.costs:
         for failure in failed_checks(report.result, function):
@@ -46,18 +54,25 @@ def test_the_classic_normalization_mistake_is_named(grades):
 
 def test_a_search_whose_samplers_are_wrong_keeps_its_points(tmp_path):
     """random_search is graded with the reference samplers in place of the learner's."""
-    result = grade_with_function(A, "sample_learning_rates", '''
+    result = grade_with_function(
+        A,
+        "sample_learning_rates",
+        """
 import numpy as np
 
 def sample_learning_rates(n, low_exp=-4, high_exp=0):
     return np.full(n, 0.01)
-''', tmp_path / "constant_sampler.ipynb")
+""",
+        tmp_path / "constant_sampler.ipynb",
+    )
     assert set(lost_points(result)) == {"sample_learning_rates"}
 
 
 def test_public_tests_pass_on_the_reference_and_the_alternatives(reference):
     for function in catalogue.load(A).graded_functions:
-        assert "All tests passed." in run_public(getattr(public_tests, function + "_test"), getattr(reference, function))
+        assert "All tests passed." in run_public(
+            getattr(public_tests, function + "_test"), getattr(reference, function)
+        )
     for function, source in mutants.load(A).alternatives[0].edits.items():
         namespace = {"sample_learning_rates": reference.sample_learning_rates, "sample_betas": reference.sample_betas}
         exec(source, namespace)
@@ -66,7 +81,7 @@ def test_public_tests_pass_on_the_reference_and_the_alternatives(reference):
 
 def test_public_sampler_test_rejects_a_linear_scale_and_a_reseed(reference):
     def linear(n, low_exp=-4, high_exp=0):
-        return np.random.uniform(10.0 ** low_exp, 10.0 ** high_exp, size=n)
+        return np.random.uniform(10.0**low_exp, 10.0**high_exp, size=n)
 
     def reseeding(n, low_exp=-4, high_exp=0):
         np.random.seed(1)
@@ -110,8 +125,9 @@ def test_the_search_is_graded_with_cheap_deterministic_training_functions(refere
 
     suite = load_hidden_suite(A)
     tree = ast.parse(open(suite.__file__).read())
-    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
-        {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+    }
     assert not used & {"train_network", "make_train_and_evaluate", "load_moons", "error_rate"}
     for formula in suite.TRAINING.values():
         assert suite.errors_of(3, 0.01, 0.99, formula) == suite.errors_of(3, 0.01, 0.99, formula)
@@ -123,5 +139,6 @@ def test_the_search_is_graded_with_cheap_deterministic_training_functions(refere
     best, history, calls = first
     assert best == min(history, key=lambda t: t["dev_error"])
     # The recorded dev errors are the formula's, recomputed here from the recorded settings.
-    assert [t["dev_error"] for t in history] == [suite.errors_of(i, lr, b, suite.TRAINING["bowl"])[1]
-                                                 for i, (lr, b) in enumerate(calls, start=1)]
+    assert [t["dev_error"] for t in history] == [
+        suite.errors_of(i, lr, b, suite.TRAINING["bowl"])[1] for i, (lr, b) in enumerate(calls, start=1)
+    ]

@@ -12,6 +12,7 @@ statistics, never one sequence of random draws.
 The helper tests check the data generator, the provided model code and the
 reference against numerical gradients, and the public tests.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,8 @@ import math
 import numpy as np
 import pytest
 
-from autograder.grading.checks import CheckFailed
 from autograder.course.mutants import failed_checks, grade_alternatives
+from autograder.grading.checks import CheckFailed
 from tests.nbtools import (
     alternative_names,
     assert_costs_only_its_function,
@@ -34,7 +35,7 @@ from tests.nbtools import (
 )
 
 A = "regularization"
-MUTANTS_ISOLATED = True   # every planted bug graded in a notebook of its own (the `grades` fixture)
+MUTANTS_ISOLATED = True  # every planted bug graded in a notebook of its own (the `grades` fixture)
 COST = "compute_cost_with_regularization"
 L2_BACKWARD = "backward_propagation_with_regularization"
 FORWARD = "forward_propagation_with_dropout"
@@ -45,6 +46,7 @@ utils = load_utils(A)
 public_tests = load_public_tests(A)
 
 # ------------------------------------------------------------------ planted bugs (suites/regularization/mutants.py)
+
 
 @pytest.mark.parametrize("bug", mutant_names(A))
 def test_planted_bug_costs_only_its_function(grades, bug):
@@ -83,8 +85,9 @@ def test_l2_hints_name_the_usual_slips():
     m = Y.shape[1]
     W = [parameters[f"W{l}"] for l in (1, 2, 3)]
     assert "missing" in suite.cost_hint(ce, A3, Y, parameters, 0.7)
-    assert "leaves out W3" in suite.cost_hint(ce + 0.7 / (2 * m) * sum(np.sum(w ** 2) for w in W[:2]),
-                                              A3, Y, parameters, 0.7)
+    assert "leaves out W3" in suite.cost_hint(
+        ce + 0.7 / (2 * m) * sum(np.sum(w**2) for w in W[:2]), A3, Y, parameters, 0.7
+    )
 
 
 def reference_forward_arrays(reference, keep_prob, seed=0, shape=(2, 20, 3, 13)):
@@ -142,10 +145,15 @@ def test_mask_randomness_accepts_fresh_draws_and_rejects_patterns():
     for keep_prob in (0.8, 0.5):
         for _ in range(10):
             for shape in ((120, 200), (100, 200)):
-                suite.check_masks_random((rng.random(shape) < keep_prob).astype(int), rng.random(shape) < keep_prob,
-                                         "D1", "")
-                suite.check_masks_random(legacy.binomial(1, keep_prob, shape).astype(np.float32),
-                                         (legacy.rand(*shape) < keep_prob).astype(np.float64), "D2", "")
+                suite.check_masks_random(
+                    (rng.random(shape) < keep_prob).astype(int), rng.random(shape) < keep_prob, "D1", ""
+                )
+                suite.check_masks_random(
+                    legacy.binomial(1, keep_prob, shape).astype(np.float32),
+                    (legacy.rand(*shape) < keep_prob).astype(np.float64),
+                    "D2",
+                    "",
+                )
     D = (rng.random((120, 200)) < 0.8).astype(int)
     with pytest.raises(CheckFailed, match="two calls in a row return the same mask D1"):
         suite.check_masks_random(D, D.copy(), "D1", "")
@@ -160,7 +168,6 @@ def test_mask_randomness_accepts_fresh_draws_and_rejects_patterns():
 
 
 # ------------------------------------------------------------------ reference and provided code vs numerical gradients
-
 
 
 @pytest.mark.parametrize("lambd", [0.0, 0.7])
@@ -198,7 +205,6 @@ def test_reference_dropout_backward_is_the_gradient_with_fixed_masks(reference):
 # ------------------------------------------------------------------ public tests
 
 
-
 def test_public_tests_pass_on_the_reference(reference):
     for name in FUNCTIONS:
         assert "All tests passed." in run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name)), name
@@ -223,8 +229,7 @@ def test_public_tests_accept_rand_gt_and_reject_a_missing_division(reference):
 
     assert "All tests passed." in run_public(public_tests.forward_propagation_with_dropout_test, forward)
     with pytest.raises(AssertionError, match="divide by keep_prob"):
-        run_public(public_tests.forward_propagation_with_dropout_test,
-                   lambda X, p, k: forward(X, p, k, divide=False))
+        run_public(public_tests.forward_propagation_with_dropout_test, lambda X, p, k: forward(X, p, k, divide=False))
 
     def l2_missing_dW2(X, Y, cache, lambd):
         grads = reference.backward_propagation_with_regularization(X, Y, cache, lambd)
@@ -236,6 +241,7 @@ def test_public_tests_accept_rand_gt_and_reject_a_missing_division(reference):
 
 
 # ------------------------------------------------------------------ helper module
+
 
 def test_dataset_shapes_labels_and_seeded_determinism():
     state = np.random.get_state()
@@ -282,9 +288,13 @@ def test_provided_backward_matches_numerical_gradient():
 
 def test_model_keeps_the_global_rng_reproducible_and_refuses_both_regularizations(reference):
     X, Y, _, _ = utils.load_2D_dataset()
-    kwargs = dict(num_iterations=50, print_cost=False, keep_prob=0.86,
-                  forward_propagation_with_dropout=reference.forward_propagation_with_dropout,
-                  backward_propagation_with_dropout=reference.backward_propagation_with_dropout)
+    kwargs = dict(
+        num_iterations=50,
+        print_cost=False,
+        keep_prob=0.86,
+        forward_propagation_with_dropout=reference.forward_propagation_with_dropout,
+        backward_propagation_with_dropout=reference.backward_propagation_with_dropout,
+    )
     p1, c1 = utils.model(X, Y, **kwargs)
     p2, c2 = utils.model(X, Y, **kwargs)
     assert c1 == c2 and all(np.array_equal(p1[k], p2[k]) for k in p1)

@@ -1,13 +1,13 @@
 """One source of truth: released notebooks are generated from solutions/."""
+
 from __future__ import annotations
 
 import nbformat
 import pytest
 
-from autograder.grading import catalogue
-
 from autograder.course import release
 from autograder.course.release import CODE_STUB
+from autograder.grading import catalogue
 
 NAMES = catalogue.names()
 
@@ -34,8 +34,9 @@ def test_released_notebook_hides_solutions_and_hidden_tests(name):
     released = nbformat.read(str(spec.released_notebook), as_version=4)
     text = nbformat.writes(released)
     assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    graded = {c.metadata["nbgrader"]["grade_id"]: c for c in released.cells
-              if c.metadata.get("nbgrader", {}).get("solution")}
+    graded = {
+        c.metadata["nbgrader"]["grade_id"]: c for c in released.cells if c.metadata.get("nbgrader", {}).get("solution")
+    }
     assert set(spec.graded_functions) <= set(graded)
     for function in spec.graded_functions:
         # nbgrader indents the stub to the solution region's indentation.
@@ -65,8 +66,10 @@ def test_helper_module_imports_nothing_heavy(name):
     import sys
 
     spec = catalogue.load(name)
-    code = (f"import sys; import {name}_utils; "
-            "print(sorted(m for m in ('sklearn', 'matplotlib', 'tensorflow', 'keras') if m in sys.modules))")
+    code = (
+        f"import sys; import {name}_utils; "
+        "print(sorted(m for m in ('sklearn', 'matplotlib', 'tensorflow', 'keras') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=spec.release_dir, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"{name}_utils imports {out.stdout.strip()} at module level"
 
@@ -153,17 +156,33 @@ def test_readme_says_how_to_get_a_kernel_and_its_commands_work(tmp_path):
     from pathlib import Path
 
     readme = (catalogue.root() / "README.md").read_text()
-    learners = readme[readme.index("## Learners"):readme.index("## Graders")]
+    learners = readme[readme.index("## Learners") : readme.index("## Graders")]
     assert ".venv/bin/jupyter lab" in learners
     assert ".venv/bin/python -m ipykernel install --user --name dlgrade" in learners
     for module in ("numpy", "tensorflow", "sklearn", "matplotlib", "ipykernel", "jupyterlab"):
         assert importlib.util.find_spec(module), f"{module} is not installed in the project's environment"
     assert (Path(sys.executable).parent / "jupyter-lab").exists()
     # The kernel-spec command, into a scratch prefix instead of the user's home.
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(tmp_path), "--name", "dlgrade",
-                    "--display-name", "Python (dlgrade)"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(tmp_path),
+            "--name",
+            "dlgrade",
+            "--display-name",
+            "Python (dlgrade)",
+        ],
+        check=True,
+        capture_output=True,
+    )
     spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "dlgrade" / "kernel.json").read_text())
-    assert spec["display_name"] == "Python (dlgrade)" and Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+    assert (
+        spec["display_name"] == "Python (dlgrade)" and Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+    )
 
 
 def test_readme_table_lists_every_assignment():
@@ -172,6 +191,6 @@ def test_readme_table_lists_every_assignment():
     import re
 
     readme = (catalogue.root() / "README.md").read_text()
-    table = readme[:readme.index("## ")] if "## " in readme else readme
+    table = readme[: readme.index("## ")] if "## " in readme else readme
     rows = re.findall(r"^\| \d+ \| `(\w+)` \|", table, flags=re.M)
     assert sorted(rows) == sorted(NAMES), rows

@@ -5,6 +5,7 @@ break each format: a forged "**Score: 11 / 11**" paragraph and raw HTML for
 feedback.md, ANSI escapes for the terminal, control characters that make XML
 invalid for junit.xml, and backtick runs that would close a code fence.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,17 @@ import pytest
 from markdown_it import MarkdownIt
 
 from autograder.grading import catalogue
-from autograder.grading.reports import (clean_text, feedback_html, feedback_markdown, junit_xml, md_fenced,
-                                        md_inline, results_json, terminal_summary, write_reports)
+from autograder.grading.reports import (
+    clean_text,
+    feedback_html,
+    feedback_markdown,
+    junit_xml,
+    md_fenced,
+    md_inline,
+    results_json,
+    terminal_summary,
+    write_reports,
+)
 from autograder.grading.results import FunctionScore, Result, TestResult, as_result, zero_result
 from tests.nbtools import ROOT, graded_cell, solution_path, with_function, write
 
@@ -28,8 +38,12 @@ ZEROS, RANDOM = "initialize_parameters_zeros", "initialize_parameters_random"
 
 # Runtime strings written as Python escapes, so the notebook's source itself is plain text.
 FORGED = "\\n\\n**Score: 11 / 11**\\n\\nEvery check passed.\\n\\n# Feedback: forged\\n"
-HOSTILE_MESSAGE = ("\\x1b]0;owned title\\x07\\x1b[2J\\x1b[1;32mboom\\x1b[0m\\r" + FORGED + "````\\n</pre><script>alert(1)</script><img src=x onerror=alert(2)>"
-                   "\\x1b[2J\\x1b[31mRED\\x1b[0m\\x07\\x01\\x0b\\x1b]0;owned\\x07 ```end")
+HOSTILE_MESSAGE = (
+    "\\x1b]0;owned title\\x07\\x1b[2J\\x1b[1;32mboom\\x1b[0m\\r"
+    + FORGED
+    + "````\\n</pre><script>alert(1)</script><img src=x onerror=alert(2)>"
+    "\\x1b[2J\\x1b[31mRED\\x1b[0m\\x07\\x01\\x0b\\x1b]0;owned\\x07 ```end"
+)
 HOSTILE_ZEROS = f'''
 def initialize_parameters_zeros(layers_dims):
     print("\\x1b[2J\\x1b[1;31mprinted\\x1b[0m\\x00\\x08")
@@ -82,17 +96,18 @@ def tags(html_text: str) -> list:
 
 # ------------------------------------------------------------------ the hostile notebook, every format
 
+
 def test_feedback_markdown_cannot_be_forged(hostile):
     _, _, result = hostile
     text = feedback_markdown(result)
     html_text = rendered_markdown(text)
     strong = re.findall(r"<strong>(.*?)</strong>", html_text)
     assert strong[0] == f"Score: {result.score:g} / {result.max_score:g}"
-    assert "Score: 11 / 11" not in outside_code(html_text)          # only ever inside a code block
+    assert "Score: 11 / 11" not in outside_code(html_text)  # only ever inside a code block
     assert "Every check passed" not in outside_code(html_text)
     assert [h for h in re.findall(r"<h1>(.*?)</h1>", html_text)] == [f"Feedback: {catalogue.load(A).title}"]
     assert not [t for t, _ in tags(html_text) if t in ("script", "img")]
-    assert "Score: 11 / 11" in html_text                               # still shown, as the learner's text
+    assert "Score: 11 / 11" in html_text  # still shown, as the learner's text
     assert "\x1b" not in text and "\x01" not in text and "\x07" not in text
 
 
@@ -107,7 +122,7 @@ def test_feedback_html_escapes_learner_text(hostile):
 def test_junit_xml_stays_valid_xml(hostile):
     _, _, result = hostile
     text = junit_xml(result)
-    root = ET.fromstring(text.encode())                      # a strict parser: raises on invalid characters
+    root = ET.fromstring(text.encode())  # a strict parser: raises on invalid characters
     failures = root.findall(".//failure")
     assert failures and any("Score: 11 / 11" in (f.text or "") for f in failures)
     assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", text)
@@ -115,8 +130,13 @@ def test_junit_xml_stays_valid_xml(hostile):
 
 def test_terminal_output_has_no_escape_sequences(hostile):
     _, path, _ = hostile
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(path), "--assignment", A],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(path), "--assignment", A],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert ZEROS in run.stdout and "raised ValueError" in run.stdout
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", run.stdout), repr(run.stdout[:2000])
@@ -132,6 +152,7 @@ def test_every_report_file_is_written_and_parses(hostile, tmp_path):
 
 
 # ------------------------------------------------------------------ escaping, unit by unit
+
 
 @pytest.mark.parametrize("text", ["plain", "a ``` b", "````", "x `y` ``z``", "```\n**bold**\n```", ""])
 def test_a_fence_is_longer_than_any_backtick_run_inside(text):
@@ -154,6 +175,7 @@ def test_clean_text_removes_ansi_controls_and_bidi_overrides():
 
 # ------------------------------------------------------------------ Markdown that renders in a job summary
 
+
 def failing(function, check, message, traceback=""):
     return TestResult(function, check, 1.0, False, message=message, hint="look at the shapes", traceback=traceback)
 
@@ -166,14 +188,24 @@ def a_result(tests, **kwargs) -> Result:
         entry.tests += 1
         entry.passed += test.passed
         entry.score += test.score
-    return Result(assignment="demo", submission="s.ipynb", title="Demo", score=sum(t.score for t in tests),
-                  max_score=sum(t.max_score for t in tests), tests=tests, functions=functions, **kwargs)
+    return Result(
+        assignment="demo",
+        submission="s.ipynb",
+        title="Demo",
+        score=sum(t.score for t in tests),
+        max_score=sum(t.max_score for t in tests),
+        tests=tests,
+        functions=functions,
+        **kwargs,
+    )
 
 
 def test_one_traceback_per_function_not_per_failed_check():
     trace = '  File "<cell 3>", line 2, in f\n    raise ValueError("x")\n'
-    result = a_result([failing("f", f"check {i}", "f raised ValueError: x", trace) for i in range(4)]
-                      + [failing("g", "g check", "g raised KeyError", '  File "<cell 4>", line 9, in g\n')])
+    result = a_result(
+        [failing("f", f"check {i}", "f raised ValueError: x", trace) for i in range(4)]
+        + [failing("g", "g check", "g raised KeyError", '  File "<cell 4>", line 9, in g\n')]
+    )
     text = feedback_markdown(result)
     assert text.count('File "<cell 3>"') == 1 and text.count('File "<cell 4>"') == 1
     html_text = rendered_markdown(text)
@@ -186,20 +218,40 @@ def test_one_traceback_per_function_not_per_failed_check():
 
 # ------------------------------------------------------------------ the Result object
 
+
 def test_result_round_trips_through_its_document():
-    result = a_result([failing("f", "check", "bad", "trace"), TestResult("f", "ok", 2.0, True, score=2.0)],
-                      notes=["n"], sandbox="bwrap")
+    result = a_result(
+        [failing("f", "check", "bad", "trace"), TestResult("f", "ok", 2.0, True, score=2.0)],
+        notes=["n"],
+        sandbox="bwrap",
+    )
     again = Result.from_dict(json.loads(results_json(result)))
     assert again == result
-    assert again["score"] == 2.0 and again.get("functions")["f"]["max_score"] == 3.0   # reads like the old dict
+    assert again["score"] == 2.0 and again.get("functions")["f"]["max_score"] == 3.0  # reads like the old dict
 
 
 def test_an_old_results_dict_is_still_read():
-    old = {"score": 1, "max_score": 2, "output": "Old: 1 / 2", "tests": [
-        {"name": "f: f works", "function": "f", "score": 0, "max_score": 1, "status": "failed",
-         "output": "f raised X\nHint: h", "visibility": "visible"}], "functions": {"f": {"score": 1, "max_score": 2}}}
+    old = {
+        "score": 1,
+        "max_score": 2,
+        "output": "Old: 1 / 2",
+        "tests": [
+            {
+                "name": "f: f works",
+                "function": "f",
+                "score": 0,
+                "max_score": 1,
+                "status": "failed",
+                "output": "f raised X\nHint: h",
+                "visibility": "visible",
+            }
+        ],
+        "functions": {"f": {"score": 1, "max_score": 2}},
+    }
     result = as_result(old)
-    assert result.title == "Old" and result.tests[0].check == "f works" and result.tests[0].message.startswith("f raised")
+    assert (
+        result.title == "Old" and result.tests[0].check == "f works" and result.tests[0].message.startswith("f raised")
+    )
     assert "f raised X" in feedback_markdown(result)
 
 
@@ -214,6 +266,7 @@ def test_one_zero_result_for_every_ungradable_submission():
     assert "no assignment" in text
     from autograder.batch import pool
     from autograder.grading.grade import unreadable_result
+
     assert pool.failed_result("x.ipynb", A, "r").to_dict() == zero_result("x.ipynb", spec, "r", assignment=A).to_dict()
     assert unreadable_result(solution_path(A), A, "r", [], 0).functions == known.functions
 

@@ -13,6 +13,7 @@ container provides (grader files closed to other uids) is checked at start:
 on this world-readable checkout grading is refused unless
 ``--accept-unisolated`` (test_attacks' readability tests).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,11 @@ UNUSABLE = unusable_reason()
 pytestmark = pytest.mark.skipif(UNUSABLE is not None, reason=f"needs the setpriv sandbox: {UNUSABLE}")
 
 # Must run and pass under setpriv, not be skipped.
-SWEEP_TESTS = ["test_nothing_leaks_from_one_submission_to_the_next[numpy]",
-               "test_nothing_leaks_from_one_submission_to_the_next[tensorflow]",
-               "test_fork_bomb_is_contained_and_cleaned_up[numpy]"]
+SWEEP_TESTS = [
+    "test_nothing_leaks_from_one_submission_to_the_next[numpy]",
+    "test_nothing_leaks_from_one_submission_to_the_next[tensorflow]",
+    "test_fork_bomb_is_contained_and_cleaned_up[numpy]",
+]
 
 
 def run_under_setpriv(test_file: str, namespaces: bool = True, select: str = "not slow"):
@@ -40,7 +43,12 @@ def run_under_setpriv(test_file: str, namespaces: bool = True, select: str = "no
         env["DLGRADE_NO_NAMESPACES"] = "1"
     run = subprocess.run(
         command_prefix() + [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", test_file, "-m", select],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     return run
 

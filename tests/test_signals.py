@@ -7,6 +7,7 @@ our environment) is re-parented to the launcher, never to init, so "every
 descendant of the launcher" is every process of the run. Processes that carry
 the run's marker in their environment are counted too.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ sys.stdin.read()      # until the test is done looking
 """
 
 # With the grade function replaced by the batch tests' fake (no sandbox: cheap).
-FAKE_BATCH = ("import sys; import autograder.batch.pool as pool; from tests.test_batch import fake_grade; "
-              "pool.grade_submission = fake_grade; from autograder.cli import main; sys.exit(main(sys.argv[1:]))")
+FAKE_BATCH = (
+    "import sys; import autograder.batch.pool as pool; from tests.test_batch import fake_grade; "
+    "pool.grade_submission = fake_grade; from autograder.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def _processes() -> dict:
@@ -57,7 +60,7 @@ def _processes() -> dict:
             continue
         try:
             stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat[stat.rindex(")") + 2 :].split()
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
             try:
                 environ = (entry / "environ").read_bytes()
@@ -90,8 +93,14 @@ class Run:
         self.marker = uuid.uuid4().hex
         self.stderr_path = tmp_path / "batch.stderr"
         env = dict(os.environ, **{MARKER: self.marker})
-        self.launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, json.dumps(command), str(self.stderr_path)],
-                                         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.launcher = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, json.dumps(command), str(self.stderr_path)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.batch_pid = int(self.launcher.stdout.readline())
 
     def processes(self) -> dict:
@@ -114,7 +123,7 @@ class Run:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""
 
     def close(self) -> None:
-        for pid in self.processes():   # never leave anything behind, even when the test failed
+        for pid in self.processes():  # never leave anything behind, even when the test failed
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -139,8 +148,15 @@ def wait_for(condition, timeout: float, what: str, current: Run) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("signum, where", [(signal.SIGTERM, "--workers=2"), (signal.SIGINT, "--workers=2"),
-                                           (signal.SIGHUP, "--workers=2"), (signal.SIGTERM, "--dask=local:2")])
+@pytest.mark.parametrize(
+    "signum, where",
+    [
+        (signal.SIGTERM, "--workers=2"),
+        (signal.SIGINT, "--workers=2"),
+        (signal.SIGHUP, "--workers=2"),
+        (signal.SIGTERM, "--dask=local:2"),
+    ],
+)
 def test_a_stop_signal_keeps_finished_grades_and_leaves_no_worker(tmp_path, signum, where):
     from tests.test_batch import submission
 
@@ -156,11 +172,19 @@ def test_a_stop_signal_keeps_finished_grades_and_leaves_no_worker(tmp_path, sign
         assert current.survivors(within=10) == {}
         message = current.stderr()
         assert f"stopped by {signal.Signals(signum).name}" in message
-        assert "The 1 grade(s) finished in this run are saved" in message and "3 submission(s) were not graded" in message
+        assert (
+            "The 1 grade(s) finished in this run are saved" in message and "3 submission(s) were not graded" in message
+        )
     finally:
         current.close()
-    summary = run.run_batch(subs, out, only=["a_quick"], progress=False, log=lambda *a, **k: None,
-                            grade=lambda *a: pytest.fail("a kept grade was graded again"))
+    summary = run.run_batch(
+        subs,
+        out,
+        only=["a_quick"],
+        progress=False,
+        log=lambda *a, **k: None,
+        grade=lambda *a: pytest.fail("a kept grade was graded again"),
+    )
     assert summary.kept == 1 and summary.grades[0].result["score"] == 4
 
 
@@ -180,8 +204,10 @@ def test_no_sandbox_outlives_a_stopped_or_killed_batch(tmp_path, how):
     command = [sys.executable, "-m", "autograder.cli", "batch", str(subs), "--out", str(out), "--workers", "2"]
     current = Run(command, tmp_path)
     try:
+
         def sandboxes():
             return [c for c in current.processes().values() if "--zygote" in c or "--fds" in c]
+
         wait_for(lambda: committed(out) >= 1 and sandboxes(), 180, "a grade and a live sandbox", current)
         os.kill(current.batch_pid, getattr(signal, how))
         code = current.exit_code(60)
@@ -202,11 +228,11 @@ def test_a_stop_signal_waits_for_the_grade_being_recorded():
             with stop.deferred():
                 os.kill(os.getpid(), signal.SIGHUP)
                 deadline = time.monotonic() + 10
-                while run._deferral["pending"] is None:   # until the handler has run (and did not raise)
+                while run._deferral["pending"] is None:  # until the handler has run (and did not raise)
                     assert time.monotonic() < deadline, "the SIGHUP handler did not run"
                     time.sleep(0.01)
                 steps.append("recorded")
-            steps.append("after")         # not reached: the held signal is raised at the block's end
+            steps.append("after")  # not reached: the held signal is raised at the block's end
     assert steps == ["recorded"] and stopped.value.signum == signal.SIGHUP
     assert signal.getsignal(signal.SIGHUP) == before and stop.held is None
 
@@ -220,14 +246,22 @@ def test_stop_signal_state_belongs_to_one_run(tmp_path):
             with first.deferred():
                 os.kill(os.getpid(), signal.SIGHUP)
                 time.sleep(0.05)
-                raise OSError("disk full")    # the block's own failure wins; the signal stays held
+                raise OSError("disk full")  # the block's own failure wins; the signal stays held
     assert first.held == signal.SIGHUP
     assert {number: signal.getsignal(number) for number in run.STOP_SIGNALS} == before
 
     from tests.test_batch import fake_grade, submission
+
     subs = tmp_path / "subs"
     submission(subs, "alice", score=4)
-    summary = run.run_batch(subs, tmp_path / "out", workers=1, grade=fake_grade, progress=False,
-                            log=lambda *a, **k: None, stop_on_signals=True)
-    assert summary.graded == 1            # not stopped by the first run's held signal
+    summary = run.run_batch(
+        subs,
+        tmp_path / "out",
+        workers=1,
+        grade=fake_grade,
+        progress=False,
+        log=lambda *a, **k: None,
+        stop_on_signals=True,
+    )
+    assert summary.graded == 1  # not stopped by the first run's held signal
     assert {number: signal.getsignal(number) for number in run.STOP_SIGNALS} == before

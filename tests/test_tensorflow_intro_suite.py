@@ -11,6 +11,7 @@ function even when other functions are broken too.
 One more notebook replaces every graded cell with another correct
 implementation and must get full marks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,15 @@ from autograder.grading import catalogue
 from tests.nbtools import assert_full_marks, load_public_tests, load_utils, mutant_names, mutant_rounds, run_public
 
 A = "tensorflow_intro"
-FUNCTIONS = ["linear_function", "sigmoid", "one_hot_matrix", "initialize_parameters",
-             "forward_propagation", "compute_total_loss", "model"]
+FUNCTIONS = [
+    "linear_function",
+    "sigmoid",
+    "one_hot_matrix",
+    "initialize_parameters",
+    "forward_propagation",
+    "compute_total_loss",
+    "model",
+]
 
 public_tests = load_public_tests(A)
 utils = load_utils(A)
@@ -37,7 +45,7 @@ GROUPS = {f"group{i + 1}": names for i, names in enumerate(mutant_rounds(A))}
 
 def test_groups_are_the_declared_notebooks():
     declared = mutants.load(A).rounds
-    assert list(GROUPS.values())[:len(declared)] == declared
+    assert list(GROUPS.values())[: len(declared)] == declared
     assert sorted(n for g in GROUPS.values() for n in g) == sorted(mutant_names(A))
 
 
@@ -51,8 +59,11 @@ def test_planted_bug_costs_only_its_checks(grades, bug):
     failed = failed_tests(result, function)
     names = [t["name"] for t in failed]
     # Exactly the expected checks of the buggy function fail, no others.
-    assert sorted(names) == sorted(n for n in (t["name"] for t in result["tests"] if t["function"] == function)
-                                   if any(e in n for e in expected_failures)), (bug, names)
+    assert sorted(names) == sorted(
+        n
+        for n in (t["name"] for t in result["tests"] if t["function"] == function)
+        if any(e in n for e in expected_failures)
+    ), (bug, names)
     for keyword in report.mutant.feedback:
         assert any(keyword in t["output"] for t in failed), (bug, keyword, [t["output"] for t in failed])
     assert all("Hint:" in t["output"] or "raised" in t["output"] for t in failed), [t["output"] for t in failed]
@@ -67,7 +78,11 @@ def test_functions_without_a_bug_keep_full_marks(grades, group):
         if function in buggy:
             assert entry["score"] < entry["max_score"], (group, function)
         else:
-            assert entry["score"] == entry["max_score"], (group, function, [t["output"] for t in failed_tests(result, function)])
+            assert entry["score"] == entry["max_score"], (
+                group,
+                function,
+                [t["output"] for t in failed_tests(result, function)],
+            )
 
 
 def test_other_correct_answers_get_full_marks(tmp_path):
@@ -83,7 +98,6 @@ def test_hidden_points_match_the_notebook():
 # ------------------------------------------------------------------ public tests
 
 
-
 def test_public_tests_pass_on_the_reference(reference):
     for name in FUNCTIONS:
         text = run_public(getattr(public_tests, f"{name}_test"), getattr(reference, name))
@@ -95,8 +109,9 @@ def test_public_tests_catch_orientation_and_mean():
         run_public(public_tests.one_hot_matrix_test, lambda label, C=10: tf.one_hot(label, C))
 
     def mean_loss(logits, labels):
-        return tf.reduce_mean(tf.keras.losses.categorical_crossentropy(
-            tf.transpose(labels), tf.transpose(logits), from_logits=True))
+        return tf.reduce_mean(
+            tf.keras.losses.categorical_crossentropy(tf.transpose(labels), tf.transpose(logits), from_logits=True)
+        )
 
     with pytest.raises(AssertionError, match="mean"):
         run_public(public_tests.compute_total_loss_test, mean_loss)
@@ -113,6 +128,7 @@ def test_public_tests_catch_orientation_and_mean():
 
 # ------------------------------------------------------------------ helper module
 
+
 def test_digits_split_shapes_and_seed():
     x_train, y_train, x_test, y_test = utils.load_digits_split()
     assert x_train.shape == (1347, 64) and x_test.shape == (450, 64)
@@ -127,8 +143,9 @@ def test_digits_split_shapes_and_seed():
     assert all(np.array_equal(a, b) for a, b in zip(again, (x_train, y_train, x_test, y_test)))
     other = utils.load_digits_split(seed=2)
     assert not np.array_equal(other[0], x_train)
-    assert len(np.unique(np.concatenate([x_train, x_test]), axis=0)) == len(np.unique(
-        np.concatenate([other[0], other[2]]), axis=0))
+    assert len(np.unique(np.concatenate([x_train, x_test]), axis=0)) == len(
+        np.unique(np.concatenate([other[0], other[2]]), axis=0)
+    )
 
 
 def test_pipeline_normalizes_into_columns():

@@ -8,6 +8,7 @@ derivations and the refusals; the process tests run a submission whose
 functions each use their whole share (a tiny policy: 0.3 s calls, 3 s in all)
 and show that it stops at the total, with each failure naming its budget.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,14 +22,14 @@ from autograder.grading.catalogue import AssignmentConfig, ConfigError
 from autograder.grading.learner import Cell, ErrorKind, Learner, LearnerError, LearnerProcess
 from autograder.grading.time_policy import UNKNOWN_ASSIGNMENT_TASK_TIMEOUT, TimePolicy
 
-
 # ------------------------------------------------------------------ the policy itself
+
 
 def test_the_policy_is_derived_from_the_config():
     policy = TimePolicy.from_config(AssignmentConfig(call_timeout=10, submission_timeout=120), 4)
     assert (policy.call, policy.function, policy.submission, policy.long_call) == (10, 30, 120, 10)
-    assert policy.imports == 30                      # the imports cell: three calls
-    assert policy.cpu_seconds == 150                 # RLIMIT_CPU: a backstop above the total
+    assert policy.imports == 30  # the imports cell: three calls
+    assert policy.cpu_seconds == 150  # RLIMIT_CPU: a backstop above the total
     assert policy.batch_task_timeout == 3 * 120 + 300
     longer = TimePolicy.from_config(AssignmentConfig(call_timeout=10, submission_timeout=210, long_call_timeout=30), 7)
     assert (longer.function, longer.long_call) == (30, 30)
@@ -40,11 +41,15 @@ def test_the_policy_is_frozen_and_keyword_only():
     with pytest.raises(TypeError):
         TimePolicy(10, 120)
     policy = TimePolicy(call=1, submission=3)
-    assert policy.function == 3 and policy.long_call == 1   # one share: the whole submission
+    assert policy.function == 3 and policy.long_call == 1  # one share: the whole submission
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.call = 2
-    for bad in (dict(call=0, submission=3), dict(call=1, submission=-1), dict(call=1, submission=3, function=4),
-                dict(call=float("nan"), submission=3)):
+    for bad in (
+        dict(call=0, submission=3),
+        dict(call=1, submission=-1),
+        dict(call=1, submission=3, function=4),
+        dict(call=float("nan"), submission=3),
+    ):
         with pytest.raises(ConfigError):
             TimePolicy(**bad)
 
@@ -84,7 +89,7 @@ def test_every_shipped_assignment_states_what_holds():
         assert default_timeout(name) == policy.batch_task_timeout
     assert default_timeout("no-such-assignment") == UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
     tf = catalogue.load("tensorflow_intro").time_policy
-    assert tf.long_call == 30 and tf.function == 30   # model's two training runs share its 30 s
+    assert tf.long_call == 30 and tf.function == 30  # model's two training runs share its 30 s
 
 
 def test_loading_an_assignment_whose_limits_cannot_hold_fails_naming_its_file(tmp_path, monkeypatch):
@@ -107,18 +112,25 @@ def test_loading_an_assignment_whose_limits_cannot_hold_fails_naming_its_file(tm
 # Three graded functions, each using its whole share in its own way: one call at a time
 # (each within the 0.3 s call limit), one call with a long timeout, one probe with a long timeout.
 SLOW_CELLS = [
-    Cell("slow", "import time\ndef update_parameters_with_gd(parameters, grads, learning_rate):\n"
-                 "    time.sleep(0.2)\n    return 1\n", ["update_parameters_with_gd"]),
-    Cell("spin", "def random_mini_batches(X, Y, mini_batch_size=64, seed=0):\n    while True:\n        pass\n",
-         ["random_mini_batches"]),
+    Cell(
+        "slow",
+        "import time\ndef update_parameters_with_gd(parameters, grads, learning_rate):\n"
+        "    time.sleep(0.2)\n    return 1\n",
+        ["update_parameters_with_gd"],
+    ),
+    Cell(
+        "spin",
+        "def random_mini_batches(X, Y, mini_batch_size=64, seed=0):\n    while True:\n        pass\n",
+        ["random_mini_batches"],
+    ),
     Cell("spin_too", "def initialize_velocity(parameters):\n    while True:\n        pass\n", ["initialize_velocity"]),
     Cell("extra", "def update_lr(learning_rate0, epoch_num, decay_rate):\n    return 1\n", ["update_lr"]),
 ]
-SPIN_PROBE = '''
+SPIN_PROBE = """
 def probe(ns):
     return ns["initialize_velocity"]({})
-'''
-POLICY = TimePolicy.split(call=0.3, submission=3.0, functions=3)   # 1 s a function
+"""
+POLICY = TimePolicy.split(call=0.3, submission=3.0, functions=3)  # 1 s a function
 
 
 class CountingSpawner:
@@ -144,7 +156,7 @@ def use_up(learner: Learner, name: str) -> LearnerError:
             if name == "update_parameters_with_gd":
                 learner.update_parameters_with_gd({}, {}, 0.1)
             elif name == "random_mini_batches":
-                learner.call(name, [], [], timeout=10)     # a suite's long timeout: the share still bounds it
+                learner.call(name, [], [], timeout=10)  # a suite's long timeout: the share still bounds it
             else:
                 learner.probe(SPIN_PROBE, timeout=10)
         except LearnerError as exc:
@@ -160,9 +172,10 @@ def process():
 
     spec = catalogue.load("optimization")
     spawner = CountingSpawner(warm_spawner(spec))
-    process = LearnerProcess(preamble=spec.preamble, cells=SLOW_CELLS, limits=spec.limits(), time_policy=POLICY,
-                             spawner=spawner)
-    spawner.spawner.warm()   # the zygote's own start is no submission's
+    process = LearnerProcess(
+        preamble=spec.preamble, cells=SLOW_CELLS, limits=spec.limits(), time_policy=POLICY, spawner=spawner
+    )
+    spawner.spawner.warm()  # the zygote's own start is no submission's
     yield process
     process.close()
 
@@ -216,8 +229,8 @@ def test_a_function_left_early_keeps_the_rest_of_its_share(process):
     process.begin_function("update_parameters_with_gd")
     calls = 0
     with pytest.raises(LearnerError, match="update_parameters_with_gd's 1 s time budget") as error:
-        for calls in range(10):
+        for calls in range(10):  # noqa: B007 (read after the loop)
             learner.update_parameters_with_gd({}, {}, 0.1)
     assert error.value.kind is ErrorKind.BUDGET
-    assert calls <= 3   # what the first visit left (about 0.5 s), not a new 1 s share (four or five calls)
+    assert calls <= 3  # what the first visit left (about 0.5 s), not a new 1 s share (four or five calls)
     assert 1.0 - 0.05 <= process.spent["update_parameters_with_gd"] <= 1.0 + 1e-6

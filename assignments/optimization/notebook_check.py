@@ -8,6 +8,7 @@ imports nothing but the standard library.
 ``public_tests.check_all()`` calls :func:`check_all` with its own module and
 the notebook's namespace. Nothing here affects a grade.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,11 @@ def other_functions(test, namespace: dict) -> dict:
         parameters = list(inspect.signature(test).parameters.values())[1:]
     except (TypeError, ValueError):
         return {}
-    return {p.name: namespace[p.name] for p in parameters
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and callable(namespace.get(p.name))}
+    return {
+        p.name: namespace[p.name]
+        for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and callable(namespace.get(p.name))
+    }
 
 
 def run_public_tests(module, namespace: dict) -> list:
@@ -78,8 +82,10 @@ def format_table(rows: list) -> str:
         lines.append(f"{function:<{width}}  {status:<8}  {reason}".rstrip())
     passed = sum(status == "passed" for _, status, _ in rows)
     lines.append("")
-    lines.append(f"{passed} of {len(rows)} public tests passed."
-                 + ("" if passed == len(rows) else " Fix the others in their cells, rerun them, then this cell."))
+    lines.append(
+        f"{passed} of {len(rows)} public tests passed."
+        + ("" if passed == len(rows) else " Fix the others in their cells, rerun them, then this cell.")
+    )
     return "\n".join(lines)
 
 

@@ -10,13 +10,14 @@ and folders (``.ipynb_checkpoints``, ``.DS_Store``...) and nbgrader's
 ``timestamp.txt`` are ignored silently; every other file that is not graded is
 listed in ``Discovery.skipped`` with the reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 FLAT, LEARNER_FOLDER, NBGRADER = "flat", "learner folders", "nbgrader"
-EXPECTED = {"timestamp.txt"}   # nbgrader writes it beside each submission
+EXPECTED = {"timestamp.txt"}  # nbgrader writes it beside each submission
 
 
 class SubmissionsError(Exception):
@@ -27,17 +28,17 @@ class SubmissionsError(Exception):
 class Submission:
     learner: str
     path: Path
-    source: str                 # path relative to the submissions folder: the state's file identity
-    folder_assignment: str | None = None   # nbgrader layout: the <assignment> folder's name
+    source: str  # path relative to the submissions folder: the state's file identity
+    folder_assignment: str | None = None  # nbgrader layout: the <assignment> folder's name
     layout: str = FLAT
 
 
 @dataclass
 class Discovery:
-    layout: str                  # FLAT, LEARNER_FOLDER, NBGRADER, or "learner folders + nbgrader"
-    submissions: list            # [Submission], sorted by learner then path
-    warnings: list               # things the instructor should know
-    skipped: list = field(default_factory=list)   # [(source, reason)] files that are not graded
+    layout: str  # FLAT, LEARNER_FOLDER, NBGRADER, or "learner folders + nbgrader"
+    submissions: list  # [Submission], sorted by learner then path
+    warnings: list  # things the instructor should know
+    skipped: list = field(default_factory=list)  # [(source, reason)] files that are not graded
 
 
 def _visible(path: Path) -> bool:
@@ -82,8 +83,14 @@ def discover(root: Path) -> Discovery:
 
     if nested:
         for path in top_files:
-            skipped.append((rel(path), "directly in the submissions folder, which holds learner folders"
-                            if _is_notebook(path) else "not a notebook (.ipynb)"))
+            skipped.append(
+                (
+                    rel(path),
+                    "directly in the submissions folder, which holds learner folders"
+                    if _is_notebook(path)
+                    else "not a notebook (.ipynb)",
+                )
+            )
         layouts = sorted({s.layout for s in nested}, key=[LEARNER_FOLDER, NBGRADER].index)
         found = Discovery(" + ".join(layouts), nested, [], sorted(skipped))
     else:
@@ -91,7 +98,8 @@ def discover(root: Path) -> Discovery:
         if not flat:
             raise SubmissionsError(
                 f"no notebooks found in {root}; expected {root}/<learner>.ipynb, {root}/<learner>/<name>.ipynb "
-                f"or nbgrader's {root}/<learner>/<assignment>/<name>.ipynb")
+                f"or nbgrader's {root}/<learner>/<assignment>/<name>.ipynb"
+            )
         skipped += [(rel(p), "not a notebook (.ipynb)") for p in top_files if not _is_notebook(p)]
         found = Discovery(FLAT, flat, [], sorted(skipped))
     if found.skipped:

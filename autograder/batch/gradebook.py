@@ -11,6 +11,7 @@ Files (under the batch's --out):
 Everything here is computed from the batch state's grades (see state.py), so a
 resumed or repeated batch always regenerates the same files from the same grades.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,10 +23,19 @@ from pathlib import Path
 from autograder.grading.reports import atomic_write, clean_text, esc, page
 from autograder.grading.results import Result, as_result
 
-GRADEBOOK_COLUMNS = ["learner", "assignment", "total", "max", "status", "submitted_at", "days_late",
-                     "late_penalty", "problem"]
-MAX_ROW = "(max)"                # the learner cell of a gradebook's row of maxima
-UNREADABLE = "unreadable"        # a notebook that was submitted but could not be graded: not "0 / 0"
+GRADEBOOK_COLUMNS = [
+    "learner",
+    "assignment",
+    "total",
+    "max",
+    "status",
+    "submitted_at",
+    "days_late",
+    "late_penalty",
+    "problem",
+]
+MAX_ROW = "(max)"  # the learner cell of a gradebook's row of maxima
+UNREADABLE = "unreadable"  # a notebook that was submitted but could not be graded: not "0 / 0"
 
 
 def _number(value) -> str:
@@ -68,16 +78,24 @@ def gradebook_csv(grades: list) -> str:
     for grade in sorted(grades, key=lambda g: (g.learner, g.assignment)):
         result = _result(grade)
         known = result.max_score > 0 or not result.unreadable
-        rows.append([grade.learner, grade.assignment, _number(result.score),
-                     _number(result.max_score) if known else "", status(result), *_late_cells(result),
-                     problem(result)])
+        rows.append(
+            [
+                grade.learner,
+                grade.assignment,
+                _number(result.score),
+                _number(result.max_score) if known else "",
+                status(result),
+                *_late_cells(result),
+                problem(result),
+            ]
+        )
     return _csv(rows)
 
 
 def assignment_gradebook_csv(assignment: str, grades: list) -> str:
     """One assignment's gradebook: a column per graded function, a row of maxima, then one row per learner."""
     results = [(g.learner, _result(g)) for g in sorted(grades, key=lambda g: g.learner)]
-    functions: dict = {}   # function -> max, in notebook order
+    functions: dict = {}  # function -> max, in notebook order
     for _, result in results:
         for name, entry in result.functions.items():
             functions.setdefault(name, entry.max_score)
@@ -85,10 +103,21 @@ def assignment_gradebook_csv(assignment: str, grades: list) -> str:
     header = ["learner", "total", *functions, "status", "submitted_at", "days_late", "late_penalty", "problem"]
     rows = [header, [MAX_ROW, _number(max_score), *(_number(m) for m in functions.values()), "", "", "", "", ""]]
     for learner, result in results:
-        scores = [] if result.unreadable else [
-            _number(result.functions[f].score) if f in result.functions else "" for f in functions]
-        rows.append([learner, _number(result.score), *(scores or [""] * len(functions)), status(result),
-                     *_late_cells(result), problem(result)])
+        scores = (
+            []
+            if result.unreadable
+            else [_number(result.functions[f].score) if f in result.functions else "" for f in functions]
+        )
+        rows.append(
+            [
+                learner,
+                _number(result.score),
+                *(scores or [""] * len(functions)),
+                status(result),
+                *_late_cells(result),
+                problem(result),
+            ]
+        )
     return _csv(rows)
 
 
@@ -101,9 +130,10 @@ def course_summary_csv(grades: list) -> str:
     for grade in grades:
         result = _result(grade)
         cells[grade.learner][grade.assignment] = status(result) if result.unreadable else _number(result.score)
-    rows = [["learner", *assignments, "total", "max"],
-            [MAX_ROW, *(_number(maxima[a]) if maxima[a] else "" for a in assignments),
-             _number(sum(maxima.values())), ""]]
+    rows = [
+        ["learner", *assignments, "total", "max"],
+        [MAX_ROW, *(_number(maxima[a]) if maxima[a] else "" for a in assignments), _number(sum(maxima.values())), ""],
+    ]
     for learner in sorted(cells):
         row = cells[learner]
         total = sum(float(v) for v in row.values() if v not in (UNREADABLE, "grader error"))
@@ -118,14 +148,17 @@ def canvas_csv(grades: list) -> str:
     """A gradebook Canvas imports (Grades > Import): its fixed columns, a "Points Possible" row, one column
     per assignment. The learner name goes in Student and SIS Login ID, which Canvas matches on; a blank cell
     leaves Canvas' grade alone, an unreadable notebook is a 0 (its feedback says why)."""
-    assignments = {name: group for name, group in _by_assignment(grades).items()
-                   if any(_result(g).max_score for g in group)}
+    assignments = {
+        name: group for name, group in _by_assignment(grades).items() if any(_result(g).max_score for g in group)
+    }
     titles = {}
     for name, group in assignments.items():
         titles[name] = next((_result(g).title for g in group if _result(g).max_score), name)
     maxima = {name: max(_result(g).max_score for g in group) for name, group in assignments.items()}
-    rows = [CANVAS_FIXED + [titles[a] for a in assignments],
-            ["    Points Possible", "", "", "", ""] + [_number(maxima[a]) for a in assignments]]
+    rows = [
+        CANVAS_FIXED + [titles[a] for a in assignments],
+        ["    Points Possible", "", "", "", ""] + [_number(maxima[a]) for a in assignments],
+    ]
     by_learner: dict = defaultdict(dict)
     for grade in grades:
         if grade.assignment in assignments:
@@ -171,6 +204,7 @@ def write_gradebook(grades: list, path: Path) -> Path:
 
 # ------------------------------------------------------------------ plots
 
+
 def _by_assignment(grades: list) -> dict:
     groups = defaultdict(list)
     for grade in grades:
@@ -196,7 +230,7 @@ def rate_colour(fraction: float) -> str:
     import colorsys
 
     red, green, blue = colorsys.hls_to_rgb(max(0.0, min(1.0, fraction)) * 120 / 360, 0.42, 0.65)
-    return "#{:02x}{:02x}{:02x}".format(round(red * 255), round(green * 255), round(blue * 255))
+    return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
 
 
 def _save(figure, path: Path) -> None:
@@ -242,7 +276,7 @@ def _check_label(name: str, width: int = 60) -> str:
     """'f: f returns W1' -> 'f: returns W1', wrapped on two lines at most."""
     function, _, check = name.partition(": ")
     if check.startswith(function + " "):
-        check = check[len(function) + 1:]
+        check = check[len(function) + 1 :]
     lines = textwrap.wrap(f"{function}: {check}" if check else name, width) or [name]
     if len(lines) > 2:
         lines = [lines[0], lines[1][: width - 3] + "..."]
@@ -278,8 +312,16 @@ def _digest(grades: list) -> str:
     """What a plot depends on: the scores and check outcomes of the group."""
     import hashlib
 
-    rows = sorted((g.learner, _result(g).score, _result(g).max_score, _result(g).unreadable,
-                   tuple((t.name, t.passed) for t in _result(g).tests)) for g in grades)
+    rows = sorted(
+        (
+            g.learner,
+            _result(g).score,
+            _result(g).max_score,
+            _result(g).unreadable,
+            tuple((t.name, t.passed) for t in _result(g).tests),
+        )
+        for g in grades
+    )
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
@@ -308,6 +350,7 @@ def write_plots(grades: list, folder: Path) -> list:
 
 # ------------------------------------------------------------------ the table a newcomer reads
 
+
 def score_table(grades: list) -> str:
     rows = [("learner", "assignment", "score", "status")]
     for grade in sorted(grades, key=lambda g: (g.assignment, g.learner)):
@@ -327,7 +370,9 @@ def score_table(grades: list) -> str:
         if result.late is not None and result.late.days_late:
             note += f"; {result.late.days_late} day(s) late, -{result.late.penalty:g}"
         note = clean_text(" ".join(note.split()))
-        rows.append((clean_text(grade.learner), grade.assignment, score, note if len(note) <= 90 else note[:87] + "..."))
+        rows.append(
+            (clean_text(grade.learner), grade.assignment, score, note if len(note) <= 90 else note[:87] + "...")
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = []
     for i, row in enumerate(rows):
@@ -352,25 +397,34 @@ def _histogram_svg(assignment: str, grades: list) -> str:
     width, height, pad = 480, 200, 30
     tallest = max(int(counts.max()) if len(counts) else 0, 1)
     bar = (width - 2 * pad) / max(len(counts), 1)
-    parts = [f'<svg class="histogram" data-assignment="{esc(assignment)}" width="{width}" height="{height + 40}" '
-             f'viewBox="0 0 {width} {height + 40}" role="img" aria-label="{esc(assignment)} score histogram">',
-             f'<line x1="{pad}" y1="{height}" x2="{width - pad}" y2="{height}" stroke="#888"/>']
+    parts = [
+        f'<svg class="histogram" data-assignment="{esc(assignment)}" width="{width}" height="{height + 40}" '
+        f'viewBox="0 0 {width} {height + 40}" role="img" aria-label="{esc(assignment)} score histogram">',
+        f'<line x1="{pad}" y1="{height}" x2="{width - pad}" y2="{height}" stroke="#888"/>',
+    ]
     for i, count in enumerate(counts):
         h = (height - pad) * int(count) / tallest
         x = pad + i * bar
         low, high = edges[i], edges[i + 1]
         label = f"{(low + high) / 2:g}" if top <= 40 else f"{low:.0f}-{high:.0f}"
-        parts.append(f'<rect class="bin" data-count="{int(count)}" data-label="{label}" x="{x + 1:.1f}" '
-                     f'y="{height - h:.1f}" width="{max(bar - 2, 1):.1f}" height="{h:.1f}" fill="#4477aa">'
-                     f'<title>{label}: {int(count)}</title></rect>')
+        parts.append(
+            f'<rect class="bin" data-count="{int(count)}" data-label="{label}" x="{x + 1:.1f}" '
+            f'y="{height - h:.1f}" width="{max(bar - 2, 1):.1f}" height="{h:.1f}" fill="#4477aa">'
+            f"<title>{label}: {int(count)}</title></rect>"
+        )
         if count:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - h - 4:.1f}" font-size="11" '
-                         f'text-anchor="middle">{int(count)}</text>')
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - h - 4:.1f}" font-size="11" '
+                f'text-anchor="middle">{int(count)}</text>'
+            )
         if top <= 40 or i % 4 == 0:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height + 15}" font-size="10" '
-                         f'text-anchor="middle">{label}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height + 34}" font-size="11" text-anchor="middle">'
-                 f'score (out of {top:g}), {len(scores)} graded submission(s)</text></svg>')
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height + 15}" font-size="10" text-anchor="middle">{label}</text>'
+            )
+    parts.append(
+        f'<text x="{width / 2}" y="{height + 34}" font-size="11" text-anchor="middle">'
+        f"score (out of {top:g}), {len(scores)} graded submission(s)</text></svg>"
+    )
     return "".join(parts)
 
 
@@ -378,10 +432,12 @@ def _pass_rate_rows(grades: list) -> list:
     rows = ['<table class="pass-rates">', "<tr><th>hidden check</th><th>pass rate</th><th>passed</th></tr>"]
     for name, (passed, total) in pass_rates(grades).items():
         fraction = passed / total if total else 0.0
-        rows.append(f'<tr class="rate" data-check="{esc(name)}" data-passed="{passed}" data-total="{total}">'
-                    f"<td>{esc(_check_label(name, width=10_000))}</td><td class=\"rate\"><span class=\"bar\"><span style=\"width:{100 * fraction:.0f}%;"
-                    f'background:{rate_colour(fraction)}"></span></span> {100 * fraction:.0f}%</td>'
-                    f'<td class="num">{passed} / {total}</td></tr>')
+        rows.append(
+            f'<tr class="rate" data-check="{esc(name)}" data-passed="{passed}" data-total="{total}">'
+            f'<td>{esc(_check_label(name, width=10_000))}</td><td class="rate"><span class="bar"><span style="width:{100 * fraction:.0f}%;'
+            f'background:{rate_colour(fraction)}"></span></span> {100 * fraction:.0f}%</td>'
+            f'<td class="num">{passed} / {total}</td></tr>'
+        )
     rows.append("</table>")
     return rows
 
@@ -398,33 +454,45 @@ def course_page_html(grades: list) -> str:
     import statistics
 
     assignments = _by_assignment(grades)
-    body = ["<h1>Course results</h1>",
-            f'<p class="muted">{len(grades)} submission(s) of {len({g.learner for g in grades})} learner(s), '
-            f"{len(assignments)} assignment(s). Files: <a href=\"gradebook.csv\">gradebook.csv</a>, "
-            '<a href="course-summary.csv">course-summary.csv</a>, '
-            '<a href="canvas-gradebook.csv">canvas-gradebook.csv</a>.</p>']
+    body = [
+        "<h1>Course results</h1>",
+        f'<p class="muted">{len(grades)} submission(s) of {len({g.learner for g in grades})} learner(s), '
+        f'{len(assignments)} assignment(s). Files: <a href="gradebook.csv">gradebook.csv</a>, '
+        '<a href="course-summary.csv">course-summary.csv</a>, '
+        '<a href="canvas-gradebook.csv">canvas-gradebook.csv</a>.</p>',
+    ]
     summary = list(csv.reader(io.StringIO(course_summary_csv(grades))))
-    body += ["<h2>Totals</h2>", '<table id="course-summary">',
-             "<tr>" + "".join(f"<th>{esc(cell)}</th>" for cell in summary[0]) + "</tr>"]
+    body += [
+        "<h2>Totals</h2>",
+        '<table id="course-summary">',
+        "<tr>" + "".join(f"<th>{esc(cell)}</th>" for cell in summary[0]) + "</tr>",
+    ]
     for row in summary[1:]:
-        body.append("<tr>" + "".join(f'<td class="num">{esc(cell)}</td>' if i else f"<td>{esc(cell)}</td>"
-                                     for i, cell in enumerate(row)) + "</tr>")
+        body.append(
+            "<tr>"
+            + "".join(
+                f'<td class="num">{esc(cell)}</td>' if i else f"<td>{esc(cell)}</td>" for i, cell in enumerate(row)
+            )
+            + "</tr>"
+        )
     body.append("</table>")
     for assignment, group in assignments.items():
         results = [(g, _result(g)) for g in sorted(group, key=lambda g: g.learner)]
         scores = [r.score for _, r in results if not r.unreadable]
         title = next((r.title for _, r in results if r.max_score), assignment)
         body.append(f'<section class="assignment" id="{esc(assignment)}" data-assignment="{esc(assignment)}">')
-        body.append(f"<h2>{esc(title)} <span class=\"muted\">({esc(assignment)})</span></h2>")
+        body.append(f'<h2>{esc(title)} <span class="muted">({esc(assignment)})</span></h2>')
         stats = f"{len(results)} submission(s), {len(scores)} graded"
         if scores:
             stats += f"; mean {statistics.mean(scores):.2f}, median {statistics.median(scores):g}"
         body.append(f'<p class="stats">{stats}.</p>')
         if any(r.max_score for _, r in results):
-            body += [_histogram_svg(assignment, group), "<h3>Pass rate per hidden check</h3>",
-                     *_pass_rate_rows(group)]
-        body += ["<h3>Scores</h3>", '<table class="scores">',
-                 "<tr><th>learner</th><th>score</th><th>max</th><th>status</th><th>late</th><th>feedback</th></tr>"]
+            body += [_histogram_svg(assignment, group), "<h3>Pass rate per hidden check</h3>", *_pass_rate_rows(group)]
+        body += [
+            "<h3>Scores</h3>",
+            '<table class="scores">',
+            "<tr><th>learner</th><th>score</th><th>max</th><th>status</th><th>late</th><th>feedback</th></tr>",
+        ]
         for grade, result in results:
             late = result.late
             late_cell = f"{late.days_late} day(s), -{late.penalty:g}" if late is not None and late.days_late else ""
@@ -435,7 +503,8 @@ def course_page_html(grades: list) -> str:
                 f'data-total="{result.score:g}" data-max="{result.max_score:g}" data-status="{status(result)}">'
                 f'<td>{esc(grade.learner)}</td><td class="num">{shown}</td><td class="num">{result.max_score:g}</td>'
                 f"<td>{esc(state[:200])}</td><td>{late_cell}</td>"
-                f'<td><a href="{esc(_feedback_link(grade))}">feedback</a></td></tr>')
+                f'<td><a href="{esc(_feedback_link(grade))}">feedback</a></td></tr>'
+            )
         body += ["</table>", "</section>"]
     return page("Course results", body)
 

@@ -21,6 +21,7 @@ beside the notebook (a per-learner folder only), or from the file's mtime.
 The stored grade stays the raw one: the policy is applied when the reports and
 gradebooks are written, so a corrected deadline needs no regrading.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,16 +29,18 @@ import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from autograder.grading.results import Late, Result, as_result
 
-POLICY_KEYS = {"deadline": "a TOML datetime with its offset, e.g. 2026-03-01T23:59:00+09:00",
-               "grace_minutes": "minutes after the deadline still on time (default 0)",
-               "penalty_per_day": "fraction of the maximum taken off per day or part of a day late (default 0)",
-               "zero_after_days": "more days late than this scores 0 (default: never)",
-               "late": '"penalty" (default) or "zero"'}
+POLICY_KEYS = {
+    "deadline": "a TOML datetime with its offset, e.g. 2026-03-01T23:59:00+09:00",
+    "grace_minutes": "minutes after the deadline still on time (default 0)",
+    "penalty_per_day": "fraction of the maximum taken off per day or part of a day late (default 0)",
+    "zero_after_days": "more days late than this scores 0 (default: never)",
+    "late": '"penalty" (default) or "zero"',
+}
 
 
 class LatePolicyError(Exception):
@@ -83,16 +86,22 @@ class Policy:
             penalty = raw
         else:
             penalty = min(raw, round(self.penalty_per_day * days * result.max_score, 6))
-        late = Late(submitted_at=submitted.isoformat(timespec="seconds"), source=source,
-                    deadline=self.deadline.isoformat(timespec="seconds"), days_late=days, raw_score=raw,
-                    penalty=penalty, rule=self.describe())
+        late = Late(
+            submitted_at=submitted.isoformat(timespec="seconds"),
+            source=source,
+            deadline=self.deadline.isoformat(timespec="seconds"),
+            days_late=days,
+            raw_score=raw,
+            penalty=penalty,
+            rule=self.describe(),
+        )
         return dataclasses.replace(result, score=round(raw - penalty, 6), late=late)
 
 
 def _aware(value, where: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
-    elif isinstance(value, date):   # a bare date: the end of that day
+    elif isinstance(value, date):  # a bare date: the end of that day
         moment = datetime.combine(value, time(23, 59, 59))
     else:
         raise LatePolicyError(f"{where}: deadline must be a TOML datetime such as 2026-03-01T23:59:00+09:00")
@@ -114,7 +123,8 @@ def _policy(table: dict, where: str) -> Policy:
             grace=timedelta(minutes=float(table.get("grace_minutes", 0))),
             penalty_per_day=float(table.get("penalty_per_day", 0.0)),
             zero_after_days=int(table["zero_after_days"]) if "zero_after_days" in table else None,
-            late=late)
+            late=late,
+        )
     except (TypeError, ValueError) as exc:
         raise LatePolicyError(f"{where}: {exc}") from exc
 
@@ -143,19 +153,21 @@ def load_policy(path) -> CoursePolicy:
     for name, table in data.items():
         if not isinstance(table, dict):
             raise LatePolicyError(f"{path}: {name} = ... must be inside a table, [default] or [<assignment>]")
-        _policy({**data.get("default", {}), **table}, f"{path} [{name}]")   # rejects bad keys now, not later
+        _policy({**data.get("default", {}), **table}, f"{path} [{name}]")  # rejects bad keys now, not later
         tables[name] = table
-    return CoursePolicy(per_assignment={k: v for k, v in tables.items() if k != "default"},
-                        default=tables.get("default", {}))
+    return CoursePolicy(
+        per_assignment={k: v for k, v in tables.items() if k != "default"}, default=tables.get("default", {})
+    )
 
 
 # ------------------------------------------------------------------ submission times
 
+
 def parse_time(text: str) -> datetime:
     """A timestamp as nbgrader writes it ("2026-03-01 12:00:00.000000 UTC") or ISO 8601; naive means UTC."""
-    from nbgrader.utils import parse_utc   # nbgrader's own reader of its timestamp.txt
+    from nbgrader.utils import parse_utc  # nbgrader's own reader of its timestamp.txt
 
-    return parse_utc(text.strip()).replace(tzinfo=timezone.utc)
+    return parse_utc(text.strip()).replace(tzinfo=UTC)
 
 
 def read_times_csv(path) -> dict:
@@ -166,15 +178,18 @@ def read_times_csv(path) -> dict:
             reader = csv.DictReader(handle)
             missing = {"learner", "submitted_at"} - set(reader.fieldnames or ())
             if missing:
-                raise LatePolicyError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                                      "expected learner, submitted_at and optionally assignment")
+                raise LatePolicyError(
+                    f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                    "expected learner, submitted_at and optionally assignment"
+                )
             times = {}
             for number, row in enumerate(reader, start=2):
                 try:
                     times[(row["learner"], row.get("assignment") or None)] = parse_time(row["submitted_at"])
                 except (ValueError, OverflowError) as exc:
-                    raise LatePolicyError(f"{path} line {number}: cannot read {row['submitted_at']!r} "
-                                          f"as a time ({exc})") from exc
+                    raise LatePolicyError(
+                        f"{path} line {number}: cannot read {row['submitted_at']!r} as a time ({exc})"
+                    ) from exc
             return times
     except OSError as exc:
         raise LatePolicyError(f"cannot read {path}: {exc.strerror}") from exc
@@ -190,8 +205,8 @@ def submission_time(notebook: Path, learner: str, assignment: str, times: dict, 
         try:
             return parse_time(stamp.read_text(encoding="utf-8", errors="replace")), "timestamp.txt"
         except (ValueError, OverflowError):
-            pass   # unreadable stamp: fall back to the file's time
-    return datetime.fromtimestamp(notebook.stat().st_mtime, timezone.utc), "file modification time"
+            pass  # unreadable stamp: fall back to the file's time
+    return datetime.fromtimestamp(notebook.stat().st_mtime, UTC), "file modification time"
 
 
 class Lateness:
@@ -209,5 +224,5 @@ class Lateness:
         try:
             when, where = submission_time(notebook, learner, assignment, self.times, "/" in source)
         except OSError:
-            return result   # the file is gone and no time was given: nothing to judge by
+            return result  # the file is gone and no time was given: nothing to judge by
         return policy.apply(result, when, where)

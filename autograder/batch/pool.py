@@ -20,20 +20,21 @@ results dict for it, in the calling thread:
 - a job that outlives its deadline (the engine's own limits failed) gets an
   error result and its worker is killed (local pools only; see run_dask).
 """
+
 from __future__ import annotations
 
-import os
 import logging
 import multiprocessing
+import os
 import tempfile
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from autograder.grading import catalogue
 from autograder.grading.results import Result, zero_result
@@ -45,33 +46,42 @@ POLL_SECONDS = 1.0
 
 
 # Job.not_graded: a submission recorded with a zero and its reason, never sent to a worker.
-NOT_READ = ""       # its sha256: equal to no file's hash, so the file is graded once it can be read
-NEVER_RUN = 0.0     # its timeout: no worker runs it, so no limit applies
+NOT_READ = ""  # its sha256: equal to no file's hash, so the file is graded once it can be read
+NEVER_RUN = 0.0  # its timeout: no worker runs it, so no limit applies
 
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
     """One submission of the batch: what a worker grades, and what the state records for it."""
+
     learner: str
-    assignment: str            # the gradebook's assignment label ("unknown" when it cannot be told)
-    grade_as: str | None       # passed to grade_notebook (None: let it detect and explain)
-    name: str                  # the notebook's file name
-    data: bytes                # the exact bytes that were hashed: what is graded is what is recorded
-    source: str                # the notebook's path relative to the submissions folder
-    sha256: str                # of ``data``
-    timeout: float             # last-resort wall-clock limit for the whole job, in seconds
+    assignment: str  # the gradebook's assignment label ("unknown" when it cannot be told)
+    grade_as: str | None  # passed to grade_notebook (None: let it detect and explain)
+    name: str  # the notebook's file name
+    data: bytes  # the exact bytes that were hashed: what is graded is what is recorded
+    source: str  # the notebook's path relative to the submissions folder
+    sha256: str  # of ``data``
+    timeout: float  # last-resort wall-clock limit for the whole job, in seconds
 
     @classmethod
     def not_graded(cls, *, learner: str, assignment: str, name: str, source: str) -> Job:
         """A submission that gets a zero and its reason without going to a worker (a file that
         could not be read): ``data`` is empty, ``sha256`` is NOT_READ, ``timeout`` is NEVER_RUN."""
-        return cls(learner=learner, assignment=assignment, grade_as=None, name=name, data=b"",
-                   source=source, sha256=NOT_READ, timeout=NEVER_RUN)
+        return cls(
+            learner=learner,
+            assignment=assignment,
+            grade_as=None,
+            name=name,
+            data=b"",
+            source=source,
+            sha256=NOT_READ,
+            timeout=NEVER_RUN,
+        )
 
 
 # ------------------------------------------------------------------ what a worker runs
 
-_started_queue = None   # in a worker: where it says "job N started" (see _pool_session)
+_started_queue = None  # in a worker: where it says "job N started" (see _pool_session)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -85,7 +95,7 @@ def die_with_parent(parent_pid: int) -> None:
 
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:   # the parent died before the line above
+    if os.getppid() != parent_pid:  # the parent died before the line above
         os._exit(1)
 
 
@@ -94,8 +104,9 @@ def _ignore_terminal_signal(signum, frame) -> None:
     (and kills its workers). A handler, not SIG_IGN, so that exec'd sandboxes get the default back."""
 
 
-def _init_worker(started, warm: bool, parent_pid: int | None = None,
-                 run_settings: settings.Settings | None = None) -> None:
+def _init_worker(
+    started, warm: bool, parent_pid: int | None = None, run_settings: settings.Settings | None = None
+) -> None:
     """Worker initializer: die with the batch; the batch's settings; remember the start-report queue;
     pay the grader's imports before the first job."""
     import signal
@@ -129,28 +140,36 @@ def grade_submission(name: str, data: bytes, assignment: str | None) -> Result:
         try:
             return grade_notebook(path, assignment)
         except Exception as exc:  # a grader bug must cost one submission, not the batch
-            return failed_result(name, assignment, f"the grader failed on this submission "
-                                 f"({type(exc).__name__}: {exc}); staff have been told", grader_error=True,
-                                 staff_traceback=traceback.format_exc())
+            return failed_result(
+                name,
+                assignment,
+                f"the grader failed on this submission ({type(exc).__name__}: {exc}); staff have been told",
+                grader_error=True,
+                staff_traceback=traceback.format_exc(),
+            )
 
 
-def failed_result(name: str, assignment: str | None, reason: str, *, grader_error: bool = False,
-                  staff_traceback: str = "") -> Result:
+def failed_result(
+    name: str, assignment: str | None, reason: str, *, grader_error: bool = False, staff_traceback: str = ""
+) -> Result:
     """A submission the batch could not grade: zero, with the reason."""
     spec = catalogue.load(assignment) if assignment in catalogue.names() else None
-    return zero_result(name, spec, reason, assignment=assignment, grader_error=grader_error,
-                       staff_traceback=staff_traceback)
+    return zero_result(
+        name, spec, reason, assignment=assignment, grader_error=grader_error, staff_traceback=staff_traceback
+    )
 
 
 def died_result(job: Job, where: str) -> Result:
-    return failed_result(job.name, job.assignment,
-                         f"the grading process died while grading this notebook ({where}); the usual cause is "
-                         "memory exhaustion. Check that the notebook's functions do not build huge arrays.")
+    return failed_result(
+        job.name,
+        job.assignment,
+        f"the grading process died while grading this notebook ({where}); the usual cause is "
+        "memory exhaustion. Check that the notebook's functions do not build huge arrays.",
+    )
 
 
 def overdue_result(job: Job) -> Result:
-    return failed_result(job.name, job.assignment,
-                         f"grading did not finish within {job.timeout:.0f} s and was stopped")
+    return failed_result(job.name, job.assignment, f"grading did not finish within {job.timeout:.0f} s and was stopped")
 
 
 # ------------------------------------------------------------------ local worker processes
@@ -178,9 +197,13 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     """
     context = multiprocessing.get_context(MP_CONTEXT)
     started_queue = context.SimpleQueue()
-    executor = ProcessPoolExecutor(max_workers=width, mp_context=context, initializer=_init_worker,
-                                   initargs=(started_queue, grade is grade_submission, os.getpid(), settings.current()))
-    running: dict = {}   # future -> (job, started): started is None until its worker picks it up
+    executor = ProcessPoolExecutor(
+        max_workers=width,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(started_queue, grade is grade_submission, os.getpid(), settings.current()),
+    )
+    running: dict = {}  # future -> (job, started): started is None until its worker picks it up
     by_index: dict = {}  # the index sent to the worker -> future
     suspects: list = []
     finished = False
@@ -214,8 +237,9 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
                 else:
                     on_done(job, result)
             now = time.monotonic()
-            overdue = [f for f, (job, started) in running.items()
-                       if started is not None and now - started > job.timeout]
+            overdue = [
+                f for f, (job, started) in running.items() if started is not None and now - started > job.timeout
+            ]
             for future in overdue:
                 job, _ = running.pop(future)
                 on_done(job, overdue_result(job))
@@ -259,9 +283,13 @@ def _collect(job: Job, future) -> Result | None:
     except BrokenProcessPool:
         return None
     except Exception as exc:  # e.g. a result that cannot be pickled back, a grade function that raised
-        return failed_result(job.name, job.assignment, "the batch could not collect this grade "
-                             f"({type(exc).__name__}: {exc})", grader_error=True,
-                             staff_traceback="".join(traceback.format_exception(exc)))   # with the worker's, as its cause
+        return failed_result(
+            job.name,
+            job.assignment,
+            f"the batch could not collect this grade ({type(exc).__name__}: {exc})",
+            grader_error=True,
+            staff_traceback="".join(traceback.format_exception(exc)),
+        )  # with the worker's, as its cause
 
 
 def _kill_workers(executor: ProcessPoolExecutor) -> None:
@@ -276,11 +304,12 @@ def _kill_workers(executor: ProcessPoolExecutor) -> None:
 
 # ------------------------------------------------------------------ Dask
 
-_grading_thread = None   # on a Dask worker: the one thread that grades (see _on_long_lived_thread)
+_grading_thread = None  # on a Dask worker: the one thread that grades (see _on_long_lived_thread)
 
 
-def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignment,
-                          run_settings: settings.Settings) -> dict:
+def _on_long_lived_thread(
+    grade: GradeFunction, name: str, data: bytes, assignment, run_settings: settings.Settings
+) -> dict:
     """Run a Dask task's grading on one thread that lives as long as the worker process.
 
     The engine's sandboxes die with the *thread* that started them (PR_SET_PDEATHSIG),
@@ -294,7 +323,7 @@ def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignme
     global _grading_thread
     from concurrent.futures import ThreadPoolExecutor
 
-    settings.use(run_settings)   # the batch's settings travel with each task
+    settings.use(run_settings)  # the batch's settings travel with each task
 
     if _grading_thread is None:
         _grading_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlgrade-grader")
@@ -302,8 +331,16 @@ def _on_long_lived_thread(grade: GradeFunction, name: str, data: bytes, assignme
 
 
 def _submit(client, grade: GradeFunction, job: Job, suffix: str):
-    return client.submit(_on_long_lived_thread, grade, job.name, job.data, job.grade_as, settings.current(), pure=False,
-                         key=f"dlgrade-{job.learner}-{job.assignment}-{job.sha256[:12]}{suffix}")
+    return client.submit(
+        _on_long_lived_thread,
+        grade,
+        job.name,
+        job.data,
+        job.grade_as,
+        settings.current(),
+        pure=False,
+        key=f"dlgrade-{job.learner}-{job.assignment}-{job.sha256[:12]}{suffix}",
+    )
 
 
 def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = grade_submission) -> None:
@@ -328,8 +365,14 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             # security=True: TLS with a temporary certificate, so nothing without it (no learner
             # process, no other user of this machine) can submit work to the scheduler or workers.
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, security=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                security=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
         client = Client(cluster, set_as_default=False)
     else:
         client = Client(address, set_as_default=False, timeout="30s")  # TLS from dask's config (README)
@@ -353,7 +396,9 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
             try:
                 result = future.result()
             except Exception as exc:
-                result = died_result(job, f"on a Dask worker, twice, the second time alone: {type(exc).__name__}: {exc}")
+                result = died_result(
+                    job, f"on a Dask worker, twice, the second time alone: {type(exc).__name__}: {exc}"
+                )
             on_done(job, result)
     finally:
         client.close()

@@ -17,6 +17,7 @@ could not run (no such folder, unknown assignment, scheduler unreachable, ...);
 3 when the grader failed on a submission (batch-errors.log has the traceback);
 128+N when stopped by signal N (every grade finished before it is kept).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,9 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from autograder.batch import gradebook, late, pool
 from autograder.batch.discovery import LEARNER_FOLDER, Discovery, SubmissionsError, discover
@@ -41,10 +42,10 @@ from autograder.grading.results import as_result
 
 STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
-ERRORS_LOG = "batch-errors.log"      # grader tracebacks: for staff, never in a learner's report
+ERRORS_LOG = "batch-errors.log"  # grader tracebacks: for staff, never in a learner's report
 SKIPPED_FILE = "skipped.txt"
-UNKNOWN = "unknown"                  # assignment label of a notebook nobody can identify
-PLOTS_DRAWN = "plots_drawn_for"      # state meta key: the grades the plots show
+UNKNOWN = "unknown"  # assignment label of a notebook nobody can identify
+PLOTS_DRAWN = "plots_drawn_for"  # state meta key: the grades the plots show
 # Without a terminal (CI logs) a progress line every this many submissions or seconds.
 PROGRESS_EVERY = 25
 PROGRESS_SECONDS = 30.0
@@ -69,45 +70,48 @@ class Interrupted(KeyboardInterrupt):
 @dataclass(kw_only=True)
 class BatchSummary:
     """What a run did (:func:`run_batch` returns it; :class:`Interrupted` carries it when stopped)."""
+
     out: Path
-    graded: int = 0                  # graded in this run
-    kept: int = 0                    # already graded, nothing it depends on changed
-    failed: int = 0                  # of this run's submissions, those that could not be graded
-    grader_failures: int = 0         # of those, the ones where the grader itself failed
-    grades: list = field(default_factory=list)   # state.Grade of every submission in this run
+    graded: int = 0  # graded in this run
+    kept: int = 0  # already graded, nothing it depends on changed
+    failed: int = 0  # of this run's submissions, those that could not be graded
+    grader_failures: int = 0  # of those, the ones where the grader itself failed
+    grades: list = field(default_factory=list)  # state.Grade of every submission in this run
     warnings: list = field(default_factory=list)
-    reasons: Counter = field(default_factory=Counter)   # why submissions were graded -> how many
+    reasons: Counter = field(default_factory=Counter)  # why submissions were graded -> how many
     skipped: list = field(default_factory=list)  # [(source, reason)]
-    changed: bool = False            # any grade recorded or removed: the course-wide outputs are redrawn
+    changed: bool = False  # any grade recorded or removed: the course-wide outputs are redrawn
 
 
 @dataclass(kw_only=True)
 class Plan:
     """What a run will do (:func:`plan`): which submissions to grade, which grades to keep."""
-    jobs: list = field(default_factory=list)        # [pool.Job] to grade
-    kept: list = field(default_factory=list)        # [state.Grade] still current
+
+    jobs: list = field(default_factory=list)  # [pool.Job] to grade
+    kept: list = field(default_factory=list)  # [state.Grade] still current
     unreadable: list = field(default_factory=list)  # [(Submission, label, reason)]
     warnings: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)     # [(source, reason)]
+    skipped: list = field(default_factory=list)  # [(source, reason)]
     reasons: Counter = field(default_factory=Counter)
-    inputs: dict = field(default_factory=dict)      # assignment label -> state.Inputs of its grades now
+    inputs: dict = field(default_factory=dict)  # assignment label -> state.Inputs of its grades now
 
 
 @dataclass(frozen=True, kw_only=True)
 class BatchOptions:
     """What one batch run was asked to do: :func:`run_batch`'s arguments, checked and resolved once."""
-    root: Path                           # the submissions folder
-    out: Path                            # reports, gradebooks, plots and the state
-    assignment: str | None               # only this assignment's submissions (None: every one, detected)
-    only: frozenset | None               # only these learners (None: every learner)
-    force: bool                          # grade again even what is current
-    workers: int                         # local worker processes (not used with dask)
-    dask: str | None                     # a checked Dask address, or None: local workers
-    task_timeout: float | None           # last-resort limit per submission (None: default_timeout(label))
-    grade: pool.GradeFunction            # what a worker calls per submission
-    progress: bool | None                # True: a bar; False: nothing; None: a bar on a terminal, else lines
-    log: Callable                        # print-like: where the run's messages go
-    lateness: late.Lateness | None       # the course's late policy, applied to what is written
+
+    root: Path  # the submissions folder
+    out: Path  # reports, gradebooks, plots and the state
+    assignment: str | None  # only this assignment's submissions (None: every one, detected)
+    only: frozenset | None  # only these learners (None: every learner)
+    force: bool  # grade again even what is current
+    workers: int  # local worker processes (not used with dask)
+    dask: str | None  # a checked Dask address, or None: local workers
+    task_timeout: float | None  # last-resort limit per submission (None: default_timeout(label))
+    grade: pool.GradeFunction  # what a worker calls per submission
+    progress: bool | None  # True: a bar; False: nothing; None: a bar on a terminal, else lines
+    log: Callable  # print-like: where the run's messages go
+    lateness: late.Lateness | None  # the course's late policy, applied to what is written
 
 
 def default_workers() -> int:
@@ -140,7 +144,7 @@ def _label(sub, previous, sha256: str, assignment: str | None, known: list) -> s
     if sub.folder_assignment in known:
         return sub.folder_assignment
     if assignment and sub.layout != LEARNER_FOLDER:
-        return assignment   # a flat folder (or an nbgrader folder) given for one assignment: all of it is
+        return assignment  # a flat folder (or an nbgrader folder) given for one assignment: all of it is
     same = previous is not None and previous.sha256 == sha256 and previous.assignment in known + [UNKNOWN]
     detected = previous.assignment if same else detect_label(sub.path)
     if assignment and detected != assignment:
@@ -159,11 +163,19 @@ def _preference(label: str):
         except OSError:
             mtime = 0.0
         return (sub.path.name != released, -mtime, sub.source)
+
     return key
 
 
-def plan(discovery: Discovery, state: GradeState, *, assignment: str | None, task_timeout: float | None,
-         force: bool = False, only=None) -> Plan:
+def plan(
+    discovery: Discovery,
+    state: GradeState,
+    *,
+    assignment: str | None,
+    task_timeout: float | None,
+    force: bool = False,
+    only=None,
+) -> Plan:
     """Split the selected submissions into jobs to grade, grades to keep and unreadable files.
 
     ``assignment``: only this assignment (None: every one); ``task_timeout``: each job's limit
@@ -172,7 +184,7 @@ def plan(discovery: Discovery, state: GradeState, *, assignment: str | None, tas
     """
     known = catalogue.names()
     result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
-    groups: dict = {}    # (learner, label) -> [(sub, data, sha256, previous)]
+    groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous)]
     for sub in discovery.submissions:
         if only is not None and sub.learner not in only:
             continue
@@ -195,12 +207,18 @@ def plan(discovery: Discovery, state: GradeState, *, assignment: str | None, tas
         sub, data, sha256, previous = candidates[0]
         if len(candidates) > 1:
             ignored = [c[0].source for c in candidates[1:]]
-            why = (f"not the released name {label}.ipynb" if sub.path.name == f"{label}.ipynb"
-                   else "older than the one graded")
-            result.warnings.append(f"{learner} has {len(candidates)} notebooks for {label}: graded {sub.source}; "
-                                   f"ignored {', '.join(ignored)} ({why})")
-            result.skipped += [(source, f"{learner} / {label}: {sub.source} was graded instead ({why})")
-                               for source in ignored]
+            why = (
+                f"not the released name {label}.ipynb"
+                if sub.path.name == f"{label}.ipynb"
+                else "older than the one graded"
+            )
+            result.warnings.append(
+                f"{learner} has {len(candidates)} notebooks for {label}: graded {sub.source}; "
+                f"ignored {', '.join(ignored)} ({why})"
+            )
+            result.skipped += [
+                (source, f"{learner} / {label}: {sub.source} was graded instead ({why})") for source in ignored
+            ]
         if label not in result.inputs:
             result.inputs[label] = assignment_inputs(label)
         inputs = result.inputs[label]
@@ -215,13 +233,20 @@ def plan(discovery: Discovery, state: GradeState, *, assignment: str | None, tas
             other = state.find_key(learner, label)
             reasons = [f"now graded from {sub.source} instead of {other.source}" if other else "new submission"]
         result.reasons.update(reasons)
-        result.jobs.append(pool.Job(
-            learner=learner, assignment=label, grade_as=label if label in known else None,
-            name=sub.path.name, data=data, source=sub.source, sha256=sha256,
-            timeout=task_timeout or default_timeout(label),
-        ))
+        result.jobs.append(
+            pool.Job(
+                learner=learner,
+                assignment=label,
+                grade_as=label if label in known else None,
+                name=sub.path.name,
+                data=data,
+                source=sub.source,
+                sha256=sha256,
+                timeout=task_timeout or default_timeout(label),
+            )
+        )
     result.kept.sort(key=lambda g: (g.learner, g.assignment))
-    for sub, label, _ in result.unreadable:
+    for _sub, label, _ in result.unreadable:
         result.reasons["unreadable file"] += 1
         result.inputs.setdefault(label, assignment_inputs(label))
     return result
@@ -270,12 +295,19 @@ class _Progress:
             self.bar.set_postfix_str(f"done {self.done}, failed {self.failed}, remaining {self.total - self.done}")
             return
         now = time.monotonic()
-        if self.lines and (self.done - self.last_count >= PROGRESS_EVERY or now - self.last_line >= PROGRESS_SECONDS
-                           or self.done == self.total):
+        if self.lines and (
+            self.done - self.last_count >= PROGRESS_EVERY
+            or now - self.last_line >= PROGRESS_SECONDS
+            or self.done == self.total
+        ):
             elapsed = now - self.started
             left = elapsed / self.done * (self.total - self.done)
-            print(f"graded {self.done}/{self.total} ({self.failed} could not be graded), {elapsed:.0f} s elapsed"
-                  + (f", about {left:.0f} s left" if self.done < self.total else ""), file=sys.stderr, flush=True)
+            print(
+                f"graded {self.done}/{self.total} ({self.failed} could not be graded), {elapsed:.0f} s elapsed"
+                + (f", about {left:.0f} s left" if self.done < self.total else ""),
+                file=sys.stderr,
+                flush=True,
+            )
             self.last_line, self.last_count = now, self.done
 
     def close(self) -> None:
@@ -283,11 +315,22 @@ class _Progress:
             self.bar.close()
 
 
-def run_batch(submissions, out, *, assignment: str | None = None, workers: int | None = None,
-              dask: str | None = None, task_timeout: float | None = None,
-              grade: pool.GradeFunction | None = None, progress: bool | None = None,
-              log=print, force: bool = False, only=None, lateness: late.Lateness | None = None,
-              stop_on_signals: bool = False) -> BatchSummary:
+def run_batch(
+    submissions,
+    out,
+    *,
+    assignment: str | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    task_timeout: float | None = None,
+    grade: pool.GradeFunction | None = None,
+    progress: bool | None = None,
+    log=print,
+    force: bool = False,
+    only=None,
+    lateness: late.Lateness | None = None,
+    stop_on_signals: bool = False,
+) -> BatchSummary:
     """Grade every selected submission whose grade is missing or out of date, then regenerate the gradebook and plots.
 
     ``assignment``: only this assignment's submissions (None: every one, detected per notebook);
@@ -316,11 +359,23 @@ def run_batch(submissions, out, *, assignment: str | None = None, workers: int |
             learners = {s.learner for s in discovery.submissions}
             if not only & learners:
                 raise BatchError(f"--only {','.join(sorted(only))}: no such learner in {submissions}")
-            discovery.warnings += [f"--only: no submission of {name!r} in {submissions}"
-                                   for name in sorted(only - learners)]
-        options = BatchOptions(root=Path(submissions), out=Path(out), assignment=assignment, only=only, force=force,
-                               workers=workers or default_workers(), dask=dask, task_timeout=task_timeout,
-                               grade=grade or pool.grade_submission, progress=progress, log=log, lateness=lateness)
+            discovery.warnings += [
+                f"--only: no submission of {name!r} in {submissions}" for name in sorted(only - learners)
+            ]
+        options = BatchOptions(
+            root=Path(submissions),
+            out=Path(out),
+            assignment=assignment,
+            only=only,
+            force=force,
+            workers=workers or default_workers(),
+            dask=dask,
+            task_timeout=task_timeout,
+            grade=grade or pool.grade_submission,
+            progress=progress,
+            log=log,
+            lateness=lateness,
+        )
         try:
             options.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -342,16 +397,22 @@ def _reason_text(reasons: Counter) -> str:
 def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop: StopSignals) -> BatchSummary:
     """Plan, grade and record (each grade inside ``stop.deferred()``), then write the course-wide outputs."""
     out, log = options.out, options.log
-    work = plan(discovery, state, assignment=options.assignment, task_timeout=options.task_timeout,
-                force=options.force, only=options.only)
+    work = plan(
+        discovery,
+        state,
+        assignment=options.assignment,
+        task_timeout=options.task_timeout,
+        force=options.force,
+        only=options.only,
+    )
     jobs, kept, unreadable = work.jobs, work.kept, work.unreadable
-    summary = BatchSummary(out=out, kept=len(kept), warnings=work.warnings, reasons=work.reasons,
-                           skipped=work.skipped)
+    summary = BatchSummary(out=out, kept=len(kept), warnings=work.warnings, reasons=work.reasons, skipped=work.skipped)
     total = len(jobs) + len(kept) + len(unreadable)
     where = f"Dask ({options.dask})" if options.dask else f"{min(options.workers, len(jobs)) or 1} worker process(es)"
-    log(f"{total} submission(s) in {options.root} ({discovery.layout} layout): "
-        f"{len(kept)} already graded, {len(jobs) + len(unreadable)} to grade"
-        + (f" with {where}" if jobs else ""))
+    log(
+        f"{total} submission(s) in {options.root} ({discovery.layout} layout): "
+        f"{len(kept)} already graded, {len(jobs) + len(unreadable)} to grade" + (f" with {where}" if jobs else "")
+    )
     if work.reasons:
         log(f"grading because: {_reason_text(work.reasons)}")
     for warning in summary.warnings:
@@ -372,18 +433,25 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
             _record(job, result)
 
     def _record(job: pool.Job, result) -> None:
-        result = as_result(result)   # a grade function may return a results dict
+        result = as_result(result)  # a grade function may return a results dict
         if result.staff_traceback:
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
                 handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{result.staff_traceback}\n")
         # State first: it is the record. Reports are rewritten from it if we die in between.
-        replaced = state.record(learner=job.learner, assignment=job.assignment, source=job.source,
-                                sha256=job.sha256, result=result, inputs=work.inputs.get(job.assignment, Inputs()))
+        replaced = state.record(
+            learner=job.learner,
+            assignment=job.assignment,
+            source=job.source,
+            sha256=job.sha256,
+            result=result,
+            inputs=work.inputs.get(job.assignment, Inputs()),
+        )
         summary.changed = True
         for learner, label in replaced:
             _remove_reports(out, learner, label)
-        write_reports(with_lateness(job.learner, job.assignment, job.source, result),
-                      out / job.learner / job.assignment)
+        write_reports(
+            with_lateness(job.learner, job.assignment, job.source, result), out / job.learner / job.assignment
+        )
         keys.append((job.learner, job.assignment))
         summary.graded += 1
         why = gradebook.problem(result)
@@ -403,7 +471,7 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
                 raise BatchError(f"cannot use the Dask cluster at {options.dask}: {exc}") from exc
         elif jobs:
             pool.run_local(jobs, options.workers, on_done, options.grade)
-    except KeyboardInterrupt as exc:   # Ctrl-C, or a stop signal (see StopSignals)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal (see StopSignals)
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         stopped.summary, stopped.remaining = summary, len(jobs) + len(unreadable) - summary.graded
         raise stopped from None
@@ -411,8 +479,10 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
         if bar is not None:
             bar.close()
 
-    grades = [dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result))
-              for g in state.grades()]
+    grades = [
+        dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result))
+        for g in state.grades()
+    ]
     _restore_reports(out, grades)
     gradebook.write_gradebooks(grades, out)
     gradebook.write_course_page(grades, out)
@@ -431,8 +501,9 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
 
 def _grades_digest(grades: list) -> str:
     # The score too: a changed late policy changes it without a regrade.
-    text = "\n".join(f"{g.learner}\0{g.assignment}\0{g.sha256}\0{g.graded_at}\0{as_result(g.result).score}"
-                     for g in grades)
+    text = "\n".join(
+        f"{g.learner}\0{g.assignment}\0{g.sha256}\0{g.graded_at}\0{as_result(g.result).score}" for g in grades
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -475,6 +546,7 @@ def _restore_reports(out: Path, grades: list) -> None:
 
 # ------------------------------------------------------------------ stopping a run
 
+
 class StopSignals:
     """How a batch run stops on SIGTERM (CI cancel, ``timeout``, ``docker stop``), SIGINT and SIGHUP.
 
@@ -493,9 +565,9 @@ class StopSignals:
 
     def __init__(self, *, install: bool = True):
         self.install = install
-        self.held: int | None = None   # a signal that arrived during deferred(), raised when it ends
-        self._depth = 0                 # how many deferred() blocks we are in
-        self._previous: dict = {}       # signal -> its handler before ours, while ours are installed
+        self.held: int | None = None  # a signal that arrived during deferred(), raised when it ends
+        self._depth = 0  # how many deferred() blocks we are in
+        self._previous: dict = {}  # signal -> its handler before ours, while ours are installed
 
     def __enter__(self) -> StopSignals:
         self.held = None
@@ -524,41 +596,60 @@ class StopSignals:
         for number in STOP_SIGNALS:
             signal.signal(number, self._again)
         if self._depth:
-            self.held = signum   # raised when the grade being recorded is recorded
+            self.held = signum  # raised when the grade being recorded is recorded
             return
         raise Interrupted(signum)
 
     @staticmethod
     def _again(signum, frame) -> None:
-        os._exit(128 + signum)   # workers die with us (PR_SET_PDEATHSIG); the state is committed
+        os._exit(128 + signum)  # workers die with us (PR_SET_PDEATHSIG); the state is committed
 
 
 # ------------------------------------------------------------------ command line
 
+
 def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
-        "batch", help="grade a folder of submissions in parallel (resumable)",
+        "batch",
+        help="grade a folder of submissions in parallel (resumable)",
         description="Grade every notebook in SUBMISSIONS: SUBMISSIONS/<learner>.ipynb, "
-                    "SUBMISSIONS/<learner>/<name>.ipynb (GitHub Classroom, LMS downloads) or nbgrader's "
-                    "SUBMISSIONS/<learner>/<assignment>/<name>.ipynb. Run it again to grade only what changed "
-                    "(a notebook, or an assignment's hidden suite, reference, limits, or the engine).")
+        "SUBMISSIONS/<learner>/<name>.ipynb (GitHub Classroom, LMS downloads) or nbgrader's "
+        "SUBMISSIONS/<learner>/<assignment>/<name>.ipynb. Run it again to grade only what changed "
+        "(a notebook, or an assignment's hidden suite, reference, limits, or the engine).",
+    )
     p.add_argument("submissions", metavar="SUBMISSIONS")
     p.add_argument("--out", required=True, metavar="DIR", help="reports, gradebook.csv, plots and the batch state")
-    p.add_argument("--assignment", help="only this assignment's submissions (a flat folder of <learner>.ipynb is "
-                                        "graded as this assignment; default: detected per notebook)")
+    p.add_argument(
+        "--assignment",
+        help="only this assignment's submissions (a flat folder of <learner>.ipynb is "
+        "graded as this assignment; default: detected per notebook)",
+    )
     p.add_argument("--only", metavar="LEARNER[,...]", help="only these learners (comma-separated)")
     p.add_argument("--force", action="store_true", help="grade again even submissions whose grade is current")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: number of cores)")
-    p.add_argument("--dask", metavar="ADDRESS|local:N",
-                   help="run on a Dask cluster: a scheduler address, or local:N for N local worker processes")
-    p.add_argument("--task-timeout", type=float, metavar="SECONDS",
-                   help="stop a submission's grading after this long (default: 3x the assignment's "
-                        "submission_timeout + 300 s; the engine's own limits normally act first)")
-    p.add_argument("--late-policy", metavar="TOML",
-                   help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)")
-    p.add_argument("--submission-times", metavar="CSV",
-                   help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
-                        "beside the notebook, else the file's modification time)")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS|local:N",
+        help="run on a Dask cluster: a scheduler address, or local:N for N local worker processes",
+    )
+    p.add_argument(
+        "--task-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop a submission's grading after this long (default: 3x the assignment's "
+        "submission_timeout + 300 s; the engine's own limits normally act first)",
+    )
+    p.add_argument(
+        "--late-policy",
+        metavar="TOML",
+        help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)",
+    )
+    p.add_argument(
+        "--submission-times",
+        metavar="CSV",
+        help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
+        "beside the notebook, else the file's modification time)",
+    )
     p.set_defaults(func=cmd_batch)
 
 
@@ -577,33 +668,55 @@ def cmd_batch(args) -> int:
         if args.late_policy:
             times = late.read_times_csv(args.submission_times) if args.submission_times else {}
             lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
-        summary = run_batch(args.submissions, args.out, assignment=args.assignment, workers=args.workers,
-                            dask=args.dask, task_timeout=args.task_timeout, force=args.force, only=only,
-                            lateness=lateness, stop_on_signals=True)
+        summary = run_batch(
+            args.submissions,
+            args.out,
+            assignment=args.assignment,
+            workers=args.workers,
+            dask=args.dask,
+            task_timeout=args.task_timeout,
+            force=args.force,
+            only=only,
+            lateness=lateness,
+            stop_on_signals=True,
+        )
     except (BatchError, late.LatePolicyError) as exc:
         print(f"dlgrade batch: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
-        kept = (f"The {exc.summary.graded} grade(s) finished in this run are saved in {args.out}; "
-                f"{exc.remaining} submission(s) were not graded yet" if exc.summary
-                else f"Every grade finished before it is saved in {args.out}")
-        print(f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. {kept}. "
-              "Run the same command again to go on.", file=sys.stderr)
+        kept = (
+            f"The {exc.summary.graded} grade(s) finished in this run are saved in {args.out}; "
+            f"{exc.remaining} submission(s) were not graded yet"
+            if exc.summary
+            else f"Every grade finished before it is saved in {args.out}"
+        )
+        print(
+            f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. {kept}. "
+            "Run the same command again to go on.",
+            file=sys.stderr,
+        )
         return 128 + exc.signum
     print()
     print(gradebook.score_table(summary.grades))
     print()
-    print(f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
-          f"{summary.failed} could not be graded (their reason is in the table and in feedback.md).")
+    print(
+        f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
+        f"{summary.failed} could not be graded (their reason is in the table and in feedback.md)."
+    )
     if summary.skipped:
         print(f"{len(summary.skipped)} file(s) skipped, listed with the reason in {summary.out / SKIPPED_FILE}")
-    print(f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
-          f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
-          f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md")
+    print(
+        f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
+        f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
+        f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md"
+    )
     print(f"Course page: {(summary.out / gradebook.COURSE_PAGE).resolve().as_uri()}")
     if summary.grader_failures:
-        print(f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "
-              f"fault; tracebacks in {summary.out / ERRORS_LOG}", file=sys.stderr)
+        print(
+            f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "
+            f"fault; tracebacks in {summary.out / ERRORS_LOG}",
+            file=sys.stderr,
+        )
         return 3
     return 0

@@ -10,14 +10,15 @@ submission's bytes, the assignment's hidden suite and helper modules, its
 reference solution, its limits and settings, and the engine's version. A
 submission is graded again when any of them changed, and the batch says which.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 SCHEMA_VERSION = 2
@@ -42,23 +43,29 @@ CREATE INDEX IF NOT EXISTS grades_by_source ON grades (source);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Schema 1 (dlgrade before the Inputs) had the first eight columns only.
-MIGRATE_FROM_1 = [f"ALTER TABLE grades ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
-                  for column in ("suite", "reference", "limits", "engine")]
+MIGRATE_FROM_1 = [
+    f"ALTER TABLE grades ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+    for column in ("suite", "reference", "limits", "engine")
+]
 
 
 @dataclass(frozen=True)
 class Inputs:
     """What one grade depends on besides the notebook's bytes (digests; '' = not known)."""
 
-    suite: str = ""       # the hidden suite's files and the assignment's helper modules
-    reference: str = ""   # the solution notebook (reference functions, points)
-    limits: str = ""      # assignment.toml: limits and settings
-    engine: str = ""      # the grading engine's version
+    suite: str = ""  # the hidden suite's files and the assignment's helper modules
+    reference: str = ""  # the solution notebook (reference functions, points)
+    limits: str = ""  # assignment.toml: limits and settings
+    engine: str = ""  # the grading engine's version
 
-    WHAT = {"suite": "the hidden suite changed", "reference": "the reference solution changed",
-            "limits": "the assignment's limits or settings changed", "engine": "the grading engine changed"}
+    WHAT = {
+        "suite": "the hidden suite changed",
+        "reference": "the reference solution changed",
+        "limits": "the assignment's limits or settings changed",
+        "engine": "the grading engine changed",
+    }
 
-    def changes(self, before: "Inputs") -> list:
+    def changes(self, before: Inputs) -> list:
         """Why a grade made with ``before`` is out of date (empty: it is not)."""
         if not any((before.suite, before.reference, before.limits, before.engine)):
             return ["graded by an earlier dlgrade that did not record what a grade depends on"]
@@ -77,14 +84,16 @@ def _files_digest(paths) -> str:
     return _digest(*[p.name.encode() + b"\0" + p.read_bytes() for p in files])
 
 
-@lru_cache(maxsize=None)
+@cache
 def engine_version() -> str:
     """dlgrade's version and a digest of the code that decides a grade (not of the reports)."""
-    from autograder import __version__, __file__ as package_init
+    from autograder import __file__ as package_init
+    from autograder import __version__
 
     package = Path(package_init).parent
-    code = [p for folder in ("grading", "sandbox") for p in (package / folder).glob("*.py")
-            if p.name != "reports.py"] + [package / "suites" / "pytest.ini"]
+    code = [
+        p for folder in ("grading", "sandbox") for p in (package / folder).glob("*.py") if p.name != "reports.py"
+    ] + [package / "suites" / "pytest.ini"]
     return f"{__version__}+{_files_digest(code)}"
 
 
@@ -93,13 +102,17 @@ def assignment_inputs(name: str) -> Inputs:
     from autograder.grading import catalogue
 
     if name not in catalogue.names():
-        return Inputs(engine=engine_version())     # an unidentified notebook: only the engine matters
+        return Inputs(engine=engine_version())  # an unidentified notebook: only the engine matters
     spec = catalogue.load(name)
     toml = spec.suite_dir / "assignment.toml"
     settings = json.dumps(asdict(spec.config), sort_keys=True, default=str).encode()
     suite = [p for p in spec.suite_dir.rglob("*") if p != toml] + list(spec.release_dir.glob("*.py"))
-    return Inputs(suite=_files_digest(suite), reference=_digest(spec.solution_path.read_bytes()),
-                  limits=_digest(settings), engine=engine_version())
+    return Inputs(
+        suite=_files_digest(suite),
+        reference=_digest(spec.solution_path.read_bytes()),
+        limits=_digest(settings),
+        engine=engine_version(),
+    )
 
 
 @dataclass(frozen=True)
@@ -129,9 +142,11 @@ class GradeState:
             self.db.execute("PRAGMA synchronous=FULL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, 1, SCHEMA_VERSION):
-                raise StateError(f"{self.path} was written by a newer dlgrade (schema {version}); "
-                                 "upgrade dlgrade or use another --out")
-            if version == 1:   # one transaction: a migration is done whole or not at all
+                raise StateError(
+                    f"{self.path} was written by a newer dlgrade (schema {version}); "
+                    "upgrade dlgrade or use another --out"
+                )
+            if version == 1:  # one transaction: a migration is done whole or not at all
                 self.db.execute("BEGIN IMMEDIATE")
                 for statement in MIGRATE_FROM_1:
                     self.db.execute(statement)
@@ -157,28 +172,46 @@ class GradeState:
         return self._grade(row) if row else None
 
     def find_key(self, learner: str, assignment: str) -> Grade | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM grades WHERE learner = ? AND assignment = ?",
-                              (learner, assignment)).fetchone()
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM grades WHERE learner = ? AND assignment = ?", (learner, assignment)
+        ).fetchone()
         return self._grade(row) if row else None
 
-    def record(self, learner: str, assignment: str, source: str, sha256: str, result, inputs: Inputs = Inputs()) -> list:
+    def record(
+        self, learner: str, assignment: str, source: str, sha256: str, result, inputs: Inputs = Inputs()
+    ) -> list:
         """Store one grade and commit. Returns the (learner, assignment) keys this replaced
         under another assignment (the same file now declares a different assignment)."""
-        graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        graded_at = datetime.now(UTC).isoformat(timespec="seconds")
         document = result.to_dict() if hasattr(result, "to_dict") else result
         self.db.execute("BEGIN IMMEDIATE")
         try:
             stale = self.db.execute(
                 "SELECT learner, assignment FROM grades WHERE source = ? AND NOT (learner = ? AND assignment = ?)",
-                (source, learner, assignment)).fetchall()
-            self.db.execute("DELETE FROM grades WHERE source = ? AND NOT (learner = ? AND assignment = ?)",
-                            (source, learner, assignment))
+                (source, learner, assignment),
+            ).fetchall()
+            self.db.execute(
+                "DELETE FROM grades WHERE source = ? AND NOT (learner = ? AND assignment = ?)",
+                (source, learner, assignment),
+            )
             self.db.execute(
                 f"INSERT OR REPLACE INTO grades ({_COLUMNS.replace('result', 'score, max_score, result')})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (learner, assignment, source, sha256, float(document.get("score") or 0.0),
-                 float(document.get("max_score") or 0.0), json.dumps(document), graded_at,
-                 inputs.suite, inputs.reference, inputs.limits, inputs.engine))
+                (
+                    learner,
+                    assignment,
+                    source,
+                    sha256,
+                    float(document.get("score") or 0.0),
+                    float(document.get("max_score") or 0.0),
+                    json.dumps(document),
+                    graded_at,
+                    inputs.suite,
+                    inputs.reference,
+                    inputs.limits,
+                    inputs.engine,
+                ),
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

@@ -25,6 +25,7 @@ The stored outputs are trusted only when they come from the current code:
 the helper module, and :func:`figure_problems` reports stale outputs. Every
 markdown cell that says "measured" must mark at least one figure.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,12 +36,16 @@ import nbformat
 
 from autograder.grading import catalogue
 
-FIGURE_MARK = re.compile(r'<!--\s*figure:\s*"(?P<label>[^"]+)"(?:\s*#(?P<index>\d+))?(?:\s*@(?P<occurrence>\d+))?'
-                         r'(?:\s+in\s+"(?P<cell>[^"]+)")?\s*-->')
+FIGURE_MARK = re.compile(
+    r'<!--\s*figure:\s*"(?P<label>[^"]+)"(?:\s*#(?P<index>\d+))?(?:\s*@(?P<occurrence>\d+))?'
+    r'(?:\s+in\s+"(?P<cell>[^"]+)")?\s*-->'
+)
 # The figure as written just before its mark: 94.8%, 0.6931, $2.9 \times 10^{-10}$, 1.19e-07.
-_STATED = re.compile(r'(?P<mantissa>-?\d+(?:\.(?P<decimals>\d+))?)(?:[eE](?P<e>[-+]?\d+))?'
-                     r'(?:\s*\\times\s*10\^\{?(?P<exp>-?\d+)\}?)?\s*\$?\s*(?P<percent>\\?%|\s(?:percentage\s+)?points)?[\s$*`]*$')
-_PRINTED = re.compile(r'-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?%?')
+_STATED = re.compile(
+    r"(?P<mantissa>-?\d+(?:\.(?P<decimals>\d+))?)(?:[eE](?P<e>[-+]?\d+))?"
+    r"(?:\s*\\times\s*10\^\{?(?P<exp>-?\d+)\}?)?\s*\$?\s*(?P<percent>\\?%|\s(?:percentage\s+)?points)?[\s$*`]*$"
+)
+_PRINTED = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?%?")
 
 
 def fingerprint(name: str) -> str:
@@ -61,8 +66,9 @@ def execute_solution(name: str, timeout: int = 1800) -> float:
     spec = catalogue.load(name)
     nb = nbformat.read(str(spec.solution_path), as_version=4)
     started = time.monotonic()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(spec.release_dir)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(spec.release_dir)}}
+    )
     client.execute()
     nb.metadata.setdefault("dlgrade", {})["outputs_from"] = fingerprint(name)
     nbformat.write(nb, str(spec.solution_path))
@@ -86,7 +92,7 @@ def stated_figures(nb) -> list:
         if cell.cell_type != "markdown":
             continue
         for mark in FIGURE_MARK.finditer(cell.source):
-            before = cell.source[max(0, mark.start() - 80):mark.start()]
+            before = cell.source[max(0, mark.start() - 80) : mark.start()]
             occurrence = int(mark["occurrence"]) if mark["occurrence"] else None
             found.append((number, before, mark["label"], int(mark["index"] or 1), occurrence, mark["cell"]))
     return found
@@ -99,7 +105,7 @@ def _stated_value(before: str):
         return None
     exponent = int(match["exp"] or match["e"] or 0)
     decimals = len(match["decimals"] or "")
-    value = float(match["mantissa"]) * 10.0 ** exponent
+    value = float(match["mantissa"]) * 10.0**exponent
     tolerance = 0.5 * 10.0 ** (exponent - decimals)
     if match["percent"]:
         value, tolerance = value / 100, tolerance / 100
@@ -112,7 +118,7 @@ def _printed_value(text: str, label: str, index: int, occurrence: int | None = N
     if not starts or (occurrence is not None and len(starts) < occurrence):
         return None
     at = starts[-1] if occurrence is None else starts[occurrence - 1]
-    line = text[at + len(label):].split("\n", 1)[0]
+    line = text[at + len(label) :].split("\n", 1)[0]
     numbers = _PRINTED.findall(line)
     if len(numbers) < index:
         return None
@@ -125,8 +131,10 @@ def figure_problems_in(nb, name: str = "notebook", expected_fingerprint: str | N
     problems = []
     stored = (nb.metadata.get("dlgrade", {}) or {}).get("outputs_from")
     if expected_fingerprint is not None and stored != expected_fingerprint:
-        problems.append(f"{name}: the stored outputs are not those of the current code "
-                        f"(run `dlgrade execute-solutions {name}`, then check the figures its text states)")
+        problems.append(
+            f"{name}: the stored outputs are not those of the current code "
+            f"(run `dlgrade execute-solutions {name}`, then check the figures its text states)"
+        )
     code_cells = [(n, c) for n, c in enumerate(nb.cells, start=1) if c.cell_type == "code"]
     for number, before, label, index, occurrence, cell_filter in stated_figures(nb):
         stated = _stated_value(before)
@@ -151,8 +159,10 @@ def figure_problems_in(nb, name: str = "notebook", expected_fingerprint: str | N
             problems.append(f"{where}: states {written} for {label!r}, but cell {code_number} printed {token}")
     for number, cell in enumerate(nb.cells, start=1):
         if cell.cell_type == "markdown" and "measured" in cell.source.lower() and not FIGURE_MARK.search(cell.source):
-            problems.append(f"{name}, cell {number}: states measured figures but marks none "
-                            "(add <!-- figure: \"label\" --> after each, see autograder/course/execute.py)")
+            problems.append(
+                f"{name}, cell {number}: states measured figures but marks none "
+                '(add <!-- figure: "label" --> after each, see autograder/course/execute.py)'
+            )
     return problems
 
 

@@ -60,6 +60,7 @@ has its own mutant in the same notebook cannot be seen: ``KEEP_APART`` keeps the
 that matter in separate notebooks, ``ROUNDS`` fixes notebooks by hand (e.g. so that
 each keeps some functions without a bug), and ``isolated=True`` grades every mutant alone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,7 +68,7 @@ import importlib.util
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -81,10 +82,10 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 class Mutant:
     name: str
     function: str
-    edit: object                      # (old, new), [(old, new), ...] or the whole new source
-    costs: tuple = ()                 # functions allowed to lose points; () means (function,)
-    fails: tuple = ()                 # fragments of the names of the checks that must fail
-    feedback: tuple = ()              # strings the feedback of the failed checks must contain
+    edit: object  # (old, new), [(old, new), ...] or the whole new source
+    costs: tuple = ()  # functions allowed to lose points; () means (function,)
+    fails: tuple = ()  # fragments of the names of the checks that must fail
+    feedback: tuple = ()  # strings the feedback of the failed checks must contain
 
     def __post_init__(self):
         object.__setattr__(self, "costs", tuple(self.costs) or (self.function,))
@@ -100,8 +101,9 @@ class Mutant:
 @dataclass(frozen=True)
 class Alternative:
     """Another correct answer: the solution with every cell of ``edits`` edited gets full marks."""
+
     name: str
-    edits: dict                       # function -> edit (as Mutant.edit)
+    edits: dict  # function -> edit (as Mutant.edit)
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Declarations:
     mutants: list
     alternatives: list
     keep_apart: list
-    rounds: list = field(default_factory=list)     # lists of mutant names graded together
+    rounds: list = field(default_factory=list)  # lists of mutant names graded together
 
     def make_rounds(self, only=None) -> list:
         """The notebooks (lists of Mutant) the mutants are graded in: ``rounds`` first, then greedily."""
@@ -127,11 +129,12 @@ class MutantError(ValueError):
 
 # ------------------------------------------------------------------ reading the declarations
 
+
 def mutants_path(name: str) -> Path:
     return catalogue.SUITES_DIR / name / "mutants.py"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Declarations:
     """The assignment's declared mutants (empty when it has no mutants.py)."""
     spec = catalogue.load(name)
@@ -143,9 +146,12 @@ def load(name: str) -> Declarations:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
-    declared = Declarations(list(getattr(module, "MUTANTS", [])), list(getattr(module, "ALTERNATIVES", [])),
-                            [(set(a), set(b)) for a, b in getattr(module, "KEEP_APART", [])],
-                            [list(r) for r in getattr(module, "ROUNDS", [])])
+    declared = Declarations(
+        list(getattr(module, "MUTANTS", [])),
+        list(getattr(module, "ALTERNATIVES", [])),
+        [(set(a), set(b)) for a, b in getattr(module, "KEEP_APART", [])],
+        [list(r) for r in getattr(module, "ROUNDS", [])],
+    )
     seen = set()
     for mutant in declared.mutants + declared.alternatives:
         if mutant.name in seen:
@@ -178,11 +184,15 @@ def mutant(name: str, mutant_name: str) -> Mutant:
 
 # ------------------------------------------------------------------ building notebooks
 
-@lru_cache(maxsize=None)
+
+@cache
 def _solution_cells(name: str) -> dict:
     nb = nbformat.read(str(catalogue.load(name).solution_path), as_version=4)
-    return {catalogue.nbgrader_meta(cell).get("grade_id"): cell.source for cell in nb.cells
-            if catalogue.nbgrader_meta(cell).get("solution") and cell.cell_type == "code"}
+    return {
+        catalogue.nbgrader_meta(cell).get("grade_id"): cell.source
+        for cell in nb.cells
+        if catalogue.nbgrader_meta(cell).get("solution") and cell.cell_type == "code"
+    }
 
 
 def solution_source(name: str, function: str) -> str:
@@ -203,8 +213,10 @@ def edited_source(name: str, function: str, edit) -> str:
         for old, new in pairs:
             count = source.count(old)
             if count != 1:
-                raise MutantError(f"{name}: the edit of {function} needs {old!r} exactly once in the "
-                                  f"solution's cell, found it {count} times")
+                raise MutantError(
+                    f"{name}: the edit of {function} needs {old!r} exactly once in the "
+                    f"solution's cell, found it {count} times"
+                )
             source = source.replace(old, new)
     return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS) + "\n"
 
@@ -236,14 +248,14 @@ def _grade(name: str, sources: dict, folder: Path, label: str, public: bool = Fa
 
 # ------------------------------------------------------------------ rounds and verdicts
 
+
 def make_rounds(mutants: list, keep_apart: list = ()) -> list:
     """Group mutants into notebooks whose members touch disjoint functions, in declaration order."""
     rounds = []
     for m in mutants:
         for members in rounds:
             touched = set().union(*(o.touches for o in members))
-            apart = any((m.function in a and touched & b) or (m.function in b and touched & a)
-                        for a, b in keep_apart)
+            apart = any((m.function in a and touched & b) or (m.function in b and touched & a) for a, b in keep_apart)
             if not (m.touches & touched) and not apart:
                 members.append(m)
                 break
@@ -271,10 +283,10 @@ def lost_points(result: dict) -> dict:
 @dataclass
 class MutantReport:
     mutant: Mutant
-    result: dict                      # the grade of the notebook the mutant was planted in
-    shared_with: list = field(default_factory=list)   # names of the other mutants of that notebook
+    result: dict  # the grade of the notebook the mutant was planted in
+    shared_with: list = field(default_factory=list)  # names of the other mutants of that notebook
     problems: list = field(default_factory=list)
-    public: dict | None = None        # function -> (status, output) of the public tests on that notebook
+    public: dict | None = None  # function -> (status, output) of the public tests on that notebook
 
     @property
     def failed(self) -> list:
@@ -293,8 +305,10 @@ def verdict(m: Mutant, result: dict, others: list = ()) -> list:
         problems.append(f"{m.name}: planted in {m.function}, costs no points of {', '.join(m.costs)}")
     allowed = set(m.costs).union(*(o.touches for o in others))
     for function in sorted(set(lost) - allowed):
-        problems.append(f"{m.name}: planted in {m.function}, also costs {function} {lost[function]:g} point(s)"
-                        f" ({'; '.join(t['name'] for t in failed_tests(result, function))[:200]})")
+        problems.append(
+            f"{m.name}: planted in {m.function}, also costs {function} {lost[function]:g} point(s)"
+            f" ({'; '.join(t['name'] for t in failed_tests(result, function))[:200]})"
+        )
     failed = failed_tests(result, m.costs)
     names = [t["name"] for t in failed]
     for fragment in m.fails:
@@ -319,21 +333,28 @@ def disagreements(m: Mutant, result: dict, public: dict) -> list:
     forward_propagation. That is not the hidden suite's business.)
     """
     lost = lost_points(result)
-    return [f"{m.name}: the public test of {f} rejects it, but the hidden suite gives {f} full marks"
-            f" ({(public[f][1].strip().splitlines() or ['no output'])[-1][:200]})"
-            for f in m.costs if public[f][0] != "passed" and f not in lost]
+    return [
+        f"{m.name}: the public test of {f} rejects it, but the hidden suite gives {f} full marks"
+        f" ({(public[f][1].strip().splitlines() or ['no output'])[-1][:200]})"
+        for f in m.costs
+        if public[f][0] != "passed" and f not in lost
+    ]
 
 
-def grade_mutants(name: str, folder: Path | None = None, only=None, isolated: bool = False,
-                  public: bool = False) -> list:
+def grade_mutants(
+    name: str, folder: Path | None = None, only=None, isolated: bool = False, public: bool = False
+) -> list:
     """Grade the declared mutants (or those named in ``only``); one report per mutant, in order.
 
     ``public``: also run the public tests on each notebook and report the
     functions whose public test rejects a mutant that the hidden suite accepts.
     """
     declared = load(name)
-    rounds = ([[m] for m in declared.mutants if only is None or m.name in set(only)] if isolated
-              else declared.make_rounds(only))
+    rounds = (
+        [[m] for m in declared.mutants if only is None or m.name in set(only)]
+        if isolated
+        else declared.make_rounds(only)
+    )
     with _folder(folder) as where:
         reports = []
         for i, members in enumerate(rounds):
@@ -344,12 +365,12 @@ def grade_mutants(name: str, folder: Path | None = None, only=None, isolated: bo
                 others = [o for o in members if o is not m]
                 if leaked and others:
                     # Somebody leaks: grade each member alone to say who.
-                    alone, alone_public = _grade(name, {m.function: sources[m.function]}, where, f"{m.name}-alone",
-                                                 public)
+                    alone, alone_public = _grade(
+                        name, {m.function: sources[m.function]}, where, f"{m.name}-alone", public
+                    )
                     report = MutantReport(m, alone, [], verdict(m, alone), alone_public)
                 else:
-                    report = MutantReport(m, result, [o.name for o in others], verdict(m, result, others),
-                                          public_tests)
+                    report = MutantReport(m, result, [o.name for o in others], verdict(m, result, others), public_tests)
                 if report.public is not None:
                     report.problems += disagreements(m, report.result, report.public)
                 reports.append(report)
@@ -382,8 +403,10 @@ def validate_mutants(name: str) -> list:
     for alt_name, (result, public) in grade_alternatives(name, public=True).items():
         if result["score"] != result["max_score"] or result.get("grader_error"):
             failed = [t["name"] for t in result["tests"] if t["status"] != "passed"]
-            problems.append(f"{alt_name} (a correct answer) scores {result['score']:g} / {result['max_score']:g}: "
-                            + "; ".join(failed[:5]))
+            problems.append(
+                f"{alt_name} (a correct answer) scores {result['score']:g} / {result['max_score']:g}: "
+                + "; ".join(failed[:5])
+            )
         rejected = [f for f, (status, _) in public.items() if status != "passed"]
         if rejected:
             problems.append(f"{alt_name} (a correct answer) fails the public tests of {', '.join(rejected)}")

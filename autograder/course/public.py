@@ -4,6 +4,7 @@ The learner's graded cells run in the same sandbox as for grading; the public
 tests from the assignment folder run beside them, and their printed output is
 shown as is. Nothing here affects a grade.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +12,10 @@ from pathlib import Path
 
 from autograder.grading import catalogue
 from autograder.grading.grade import resolve_assignment
-from autograder.grading.notebook import NotebookError, extract, read_notebook
 from autograder.grading.learner import LearnerError, LearnerProcess
+from autograder.grading.notebook import NotebookError, extract, read_notebook
 
-PROBE = '''
+PROBE = """
 def probe(ns, functions):
     import contextlib, inspect, io, traceback
     import public_tests
@@ -32,7 +33,7 @@ def probe(ns, functions):
             text = "".join(traceback.format_exception_only(type(exc), exc))
             results[name] = ["failed", buffer.getvalue() + text]
     return results
-'''
+"""
 
 
 def public_results(nb, name: str) -> tuple:
@@ -46,16 +47,28 @@ def public_results(nb, name: str) -> tuple:
     # One probe runs every public test, outside any function's checks: the submission's whole
     # budget; each cell gets three calls' time.
     policy = dataclasses.replace(spec.time_policy, call=spec.time_policy.call * 3)
-    process = LearnerProcess(preamble=spec.preamble, cells=extraction.cells, helper_dir=spec.release_dir,
-                             limits=spec.limits(), time_policy=policy)
+    process = LearnerProcess(
+        preamble=spec.preamble,
+        cells=extraction.cells,
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
+        time_policy=policy,
+    )
     try:
-        results = process.probe(PROBE, {"functions": runnable}, timeout=policy.submission,
-                                what="the public tests")
+        results = process.probe(PROBE, {"functions": runnable}, timeout=policy.submission, what="the public tests")
     finally:
         process.close()
-    return ({f: (("failed", extraction.problems[f]) if f in extraction.problems
-                 else tuple(results.get(f, ["failed", "not run"]))) for f in spec.graded_functions},
-            extraction.notes)
+    return (
+        {
+            f: (
+                ("failed", extraction.problems[f])
+                if f in extraction.problems
+                else tuple(results.get(f, ["failed", "not run"]))
+            )
+            for f in spec.graded_functions
+        },
+        extraction.notes,
+    )
 
 
 def run_public_tests(path, assignment: str | None = None, echo=print) -> bool:

@@ -7,6 +7,7 @@ can tell whether ``assignments/`` has drifted. The whole-notebook check the
 last cell runs (``notebook_check.py``) is copied into every assignment folder
 from its one source here, so a learner's folder stands alone.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,7 +28,7 @@ from traitlets.config import Config
 from autograder.grading import catalogue
 
 NOTEBOOK_CHECK = Path(__file__).with_name("notebook_check.py")
-NOTEBOOK_CHECK_NAME = "notebook_check.py"   # its name in each assignment folder (public_tests imports it)
+NOTEBOOK_CHECK_NAME = "notebook_check.py"  # its name in each assignment folder (public_tests imports it)
 
 # How the notebook is graded, stated in the first cell of every solution (and
 # so of every released notebook); tests/test_release.py checks it is there.

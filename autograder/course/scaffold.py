@@ -23,6 +23,7 @@ The placeholder body of every graded function is ``return 2 * <first argument>``
 checked against the reference on random arrays: enough to prove the pieces
 are wired together, nothing an author should keep.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -40,8 +41,9 @@ class ScaffoldError(Exception):
     """A name is not usable or a piece already exists; ``str()`` says which."""
 
 
-def _nbgrader(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = True,
-              points: float | None = None) -> dict:
+def _nbgrader(
+    grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = True, points: float | None = None
+) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution}
     if points is not None:
         meta["points"] = points
@@ -64,13 +66,15 @@ def _arguments(args: str) -> list:
 
 # ---------------------------------------------------------------------- cells
 
+
 def function_cells(function: str, args: list, points: float, number: int = 1) -> list:
     """Markdown (Exercise ``number``), graded cell and public-test cell of one graded function."""
     signature = ", ".join(args)
     arg_doc = "\n".join(f"    - {a}: TODO describe, with its shape, e.g. (n, m)" for a in args)
     markdown = nbformat.v4.new_markdown_cell(
         f"### `{function}`\n\n**Exercise {number}.** Implement `{function}({signature})`.\n\n"
-        f"TODO: what `{function}` computes, the formula in LaTeX, the shapes, a hint.")
+        f"TODO: what `{function}` computes, the formula in LaTeX, the shapes, a hint."
+    )
     graded = nbformat.v4.new_code_cell(
         f"# GRADED FUNCTION: {function}\n\n"
         f"def {function}({signature}):\n"
@@ -80,10 +84,11 @@ def function_cells(function: str, args: list, points: float, number: int = 1) ->
         f"    ### BEGIN SOLUTION\n"
         f"    return 2 * {args[0]}  # TODO: the reference solution\n"
         f"    ### END SOLUTION",
-        metadata=_nbgrader(function, solution=True, locked=False))
+        metadata=_nbgrader(function, solution=True, locked=False),
+    )
     test = nbformat.v4.new_code_cell(
-        f"{function}_test({function})",
-        metadata=_nbgrader(f"test_{function}", grade=True, points=points))
+        f"{function}_test({function})", metadata=_nbgrader(f"test_{function}", grade=True, points=points)
+    )
     return [markdown, graded, test]
 
 
@@ -101,25 +106,33 @@ def solution_notebook(name: str, title: str, functions: list) -> nbformat.Notebo
     nb.metadata["dlgrade"] = {"assignment": name}
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
-    nb.cells.append(nbformat.v4.new_markdown_cell(
-        f"# {title}\n\n"
-        "TODO: the goals, the math, what you will build.\n\n" + GRADING_RULES))
-    nb.cells.append(nbformat.v4.new_code_cell(
-        f"import numpy as np\nfrom {name}_utils import load_data\n\n%matplotlib inline",
-        metadata=_nbgrader("imports")))
+    nb.cells.append(
+        nbformat.v4.new_markdown_cell(
+            f"# {title}\n\nTODO: the goals, the math, what you will build.\n\n" + GRADING_RULES
+        )
+    )
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            f"import numpy as np\nfrom {name}_utils import load_data\n\n%matplotlib inline",
+            metadata=_nbgrader("imports"),
+        )
+    )
     nb.cells.append(nbformat.v4.new_code_cell("from public_tests import *", metadata=_nbgrader("import_public_tests")))
     for number, (function, args, points) in enumerate(functions, start=1):
         nb.cells.extend(function_cells(function, args, points, number))
-    nb.cells.append(nbformat.v4.new_markdown_cell(
-        "## Demo\n\nTODO: train or use the functions above."))
-    nb.cells.append(nbformat.v4.new_code_cell(
-        'X, Y = load_data()\nprint("examples:", X.shape[1], " features:", X.shape[0])'))
+    nb.cells.append(nbformat.v4.new_markdown_cell("## Demo\n\nTODO: train or use the functions above."))
+    nb.cells.append(
+        nbformat.v4.new_code_cell('X, Y = load_data()\nprint("examples:", X.shape[1], " features:", X.shape[0])')
+    )
     # A figure the text states is marked with the label printed before it; `dlgrade validate`
     # and tests/test_figures.py check it against the stored outputs of `dlgrade execute-solutions`.
-    nb.cells.append(nbformat.v4.new_markdown_cell(
-        '**What we measured.** The data set has 100<!-- figure: "examples:" --> examples of '
-        '2<!-- figure: "features:" --> features. TODO: the figures of your demo, each marked '
-        '(see autograder/course/execute.py).'))
+    nb.cells.append(
+        nbformat.v4.new_markdown_cell(
+            '**What we measured.** The data set has 100<!-- figure: "examples:" --> examples of '
+            '2<!-- figure: "features:" --> features. TODO: the figures of your demo, each marked '
+            "(see autograder/course/execute.py)."
+        )
+    )
     nb.cells.append(nbformat.v4.new_markdown_cell(SUBMIT_MARKDOWN))
     nb.cells.append(nbformat.v4.new_code_cell("check_all()"))
     return nb
@@ -177,7 +190,7 @@ def check_all(namespace=None):
     print_check_table(sys.modules[__name__], namespace)
 '''
 
-PUBLIC_FUNCTION = '''
+PUBLIC_FUNCTION = """
 
 def {function}_test(target):
     # TODO: friendly checks on small fixed inputs
@@ -186,7 +199,7 @@ def {function}_test(target):
     assert np.shape(out) == np.shape({first}), f"{function} returned shape {{np.shape(out)}}, expected {{np.shape({first})}}"
     assert np.allclose(out, 2 * {first}), "{function}: TODO say what is wrong and how to fix it"
     print("All tests passed.")
-'''
+"""
 
 SUITE_HEADER = '''"""Hidden suite for the {title} assignment.
 
@@ -216,14 +229,14 @@ def test_{function}_matches_reference(learner, reference):
                     hint="TODO: the formula, written as the learner would")
 '''
 
-TOML = '''title = "{title}"
+TOML = """title = "{title}"
 # Time (grading/time_policy.py): each graded function gets a fixed share, submission_timeout / n,
 # which must hold 3 x call_timeout (more than 4 functions: lower call_timeout or raise the total).
 call_timeout = 10          # seconds per learner call
 submission_timeout = 120   # seconds of learner time for the whole submission
 memory_mb = 4096
 uses_tensorflow = false
-'''
+"""
 
 MUTANTS_HEADER = '''"""Planted bugs of the {title} assignment: each must cost only its own function.
 
@@ -237,9 +250,9 @@ from autograder.course.mutants import Mutant
 MUTANTS = [
 '''
 
-MUTANT_LINE = '''    # TODO: a plausible mistake in {function}
+MUTANT_LINE = """    # TODO: a plausible mistake in {function}
     Mutant("{function}_halved", "{function}", ("return 2 * {first}", "return {first}")),
-'''
+"""
 
 TEST_STUB = '''"""The {title} suite: planted bugs, other correct answers, helper math.
 
@@ -292,8 +305,7 @@ def paths(name: str, root: Path | None = None) -> dict:
     }
 
 
-def new_assignment(name: str, title: str | None = None, functions=(), points: float = 1,
-                   execute: bool = True) -> list:
+def new_assignment(name: str, title: str | None = None, functions=(), points: float = 1, execute: bool = True) -> list:
     """Write every piece of assignment ``name``; returns the paths written.
 
     ``functions`` are (function, "arg1, arg2") pairs; without any, one
@@ -305,21 +317,25 @@ def new_assignment(name: str, title: str | None = None, functions=(), points: fl
     where = paths(name)
     present = [p for p in where.values() if p.exists()]
     if present:
-        raise ScaffoldError(f"{name} already has {', '.join(str(p) for p in present)}; "
-                            f"use `dlgrade new {name} --function FN` to add a graded function")
+        raise ScaffoldError(
+            f"{name} already has {', '.join(str(p) for p in present)}; "
+            f"use `dlgrade new {name} --function FN` to add a graded function"
+        )
     specs = []
-    for function, args in (functions or [("example_function", "x")]):
+    for function, args in functions or [("example_function", "x")]:
         _check_identifier(function, "function name")
         specs.append((function, _arguments(args), points))
 
     texts = {
         "utils": UTILS.format(title=title),
-        "public": PUBLIC_HEADER.format(title=title) + "".join(_public_function(f, a) for f, a, _ in specs)
+        "public": PUBLIC_HEADER.format(title=title)
+        + "".join(_public_function(f, a) for f, a, _ in specs)
         + PUBLIC_CHECK_ALL,
         "suite": SUITE_HEADER.format(title=title) + "".join(_suite_function(f, a, p) for f, a, p in specs),
         "toml": TOML.format(title=title),
         "mutants": MUTANTS_HEADER.format(title=title, name=name)
-        + "".join(MUTANT_LINE.format(function=f, first=a[0]) for f, a, _ in specs) + "]\n",
+        + "".join(MUTANT_LINE.format(function=f, first=a[0]) for f, a, _ in specs)
+        + "]\n",
         "test": TEST_STUB.format(title=title, name=name),
     }
     for key, text in texts.items():
@@ -348,8 +364,10 @@ def add_function(name: str, function: str, args: str = "x", points: float = 1, e
     nb.cells[at:at] = function_cells(function, arg_names, points, number)
     nbformat.write(nb, str(where["solution"]))
     changed = [where["solution"]]
-    for key, text, marker in (("public", _public_function(function, arg_names), f"def {function}_test("),
-                              ("suite", _suite_function(function, arg_names, points), f'graded("{function}"')):
+    for key, text, marker in (
+        ("public", _public_function(function, arg_names), f"def {function}_test("),
+        ("suite", _suite_function(function, arg_names, points), f'graded("{function}"'),
+    ):
         current = where[key].read_text(encoding="utf-8") if where[key].exists() else ""
         if marker not in current:
             where[key].write_text(current + text, encoding="utf-8")
@@ -357,8 +375,9 @@ def add_function(name: str, function: str, args: str = "x", points: float = 1, e
     mutants = where["mutants"].read_text(encoding="utf-8") if where["mutants"].exists() else ""
     if mutants.rstrip().endswith("]") and f'"{function}"' not in mutants:
         body = mutants.rstrip()[:-1]
-        where["mutants"].write_text(body + MUTANT_LINE.format(function=function, first=arg_names[0]) + "]\n",
-                                    encoding="utf-8")
+        where["mutants"].write_text(
+            body + MUTANT_LINE.format(function=function, first=arg_names[0]) + "]\n", encoding="utf-8"
+        )
         changed.append(where["mutants"])
     catalogue.load.cache_clear()
     return changed + [_release(name, execute)]
@@ -385,9 +404,11 @@ def _release(name: str, execute: bool = False) -> Path:
         try:
             execute_solution(name)
         except CellExecutionError as exc:
-            raise ScaffoldError(f"the pieces are written, but solutions/{name}.ipynb failed to run: "
-                                f"{str(exc).strip().splitlines()[-1][:300]}; fix it, then run "
-                                f"`dlgrade execute-solutions {name}`") from exc
+            raise ScaffoldError(
+                f"the pieces are written, but solutions/{name}.ipynb failed to run: "
+                f"{str(exc).strip().splitlines()[-1][:300]}; fix it, then run "
+                f"`dlgrade execute-solutions {name}`"
+            ) from exc
         catalogue.load.cache_clear()
-        released = release.release(name)   # the kernel filled in the notebook's language_info
+        released = release.release(name)  # the kernel filled in the notebook's language_info
     return released

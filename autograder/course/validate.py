@@ -1,11 +1,11 @@
 """Self-checks of an assignment: the solution earns full marks, the stub earns zero."""
+
 from __future__ import annotations
 
 import nbformat
 
-from autograder.grading import catalogue
-
 from autograder.course import execute, release
+from autograder.grading import catalogue
 from autograder.grading.grade import grade_notebook
 
 
@@ -20,7 +20,7 @@ def validate(name: str, mutants: bool = False) -> list:
     problems = []
     if release.drift(name):
         problems.append(f"{spec.released_notebook} differs from what `dlgrade release` generates")
-    problems += execute.figure_problems(name)   # the figures the notebook states are what its code printed
+    problems += execute.figure_problems(name)  # the figures the notebook states are what its code printed
     solution = grade_notebook(spec.solution_path, name)
     if solution["score"] != spec.max_score or solution.get("grader_error"):
         failed = [t["name"] + ": " + t["output"].splitlines()[0] for t in solution["tests"] if t["status"] != "passed"]
@@ -30,8 +30,10 @@ def validate(name: str, mutants: bool = False) -> list:
             problems.append(f"{function} has no hidden test")
         suite_points = sum(t["max_score"] for t in solution["tests"] if t["function"] == function)
         if abs(suite_points - entry["max_score"]) > 1e-9:
-            problems.append(f"{function}: the hidden suite gives {suite_points:g} points, "
-                            f"the notebook's test cell says {entry['max_score']:g}")
+            problems.append(
+                f"{function}: the hidden suite gives {suite_points:g} points, "
+                f"the notebook's test cell says {entry['max_score']:g}"
+            )
     unknown = {t["function"] for t in solution["tests"]} - set(spec.graded_functions)
     if unknown:
         problems.append(f"hidden tests name functions that are not graded cells: {sorted(unknown)}")
@@ -65,6 +67,7 @@ def public_problems(spec) -> list:
             continue
         wrong = [f for f, (status, _) in results.items() if status != wanted]
         if wrong:
-            problems.append(f"the public tests of {', '.join(wrong)} {'fail' if wanted == 'passed' else 'pass'} "
-                            f"on the {label}")
+            problems.append(
+                f"the public tests of {', '.join(wrong)} {'fail' if wanted == 'passed' else 'pass'} on the {label}"
+            )
     return problems

@@ -5,24 +5,24 @@ An assignment exists when ``solutions/<name>.ipynb`` and
 their points and the imports cell are read from the solution notebook, so the
 notebook stays the one source of truth.
 """
+
 from __future__ import annotations
 
 import ast
 import copy
 import json
-import os
 import sys
 import tomllib
 import types
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import nbformat
 
-from autograder.sandbox import codec, isolation, settings
 from autograder.grading.notebook import nbgrader_meta
 from autograder.grading.time_policy import ConfigError, TimePolicy  # ConfigError: also this module's
+from autograder.sandbox import codec, isolation, settings
 from autograder.sandbox.statements import bound_names, definitions_only, parse_cell, strip_magics
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autograder/
@@ -45,23 +45,24 @@ class AssignmentConfig:
     An unknown key or a value of the wrong type is an error naming the file,
     the key and the known keys: a misspelled limit must not be silently ignored.
     """
-    title: str = ""                  # shown in reports; defaults to the assignment's name
+
+    title: str = ""  # shown in reports; defaults to the assignment's name
     # Time (grading/time_policy.py): each graded function gets submission_timeout / n, which must
     # hold at least 3 x call_timeout; the shares sum to submission_timeout, the submission's total.
-    call_timeout: float = 10.0       # seconds per learner call (and per graded cell's definitions)
+    call_timeout: float = 10.0  # seconds per learner call (and per graded cell's definitions)
     submission_timeout: float = 120.0  # seconds of learner time for one whole submission
-    long_call_timeout: float = 0.0   # seconds for a call a suite marks as long (0: call_timeout); <= a share
-    memory_mb: int = 2048            # resident memory of the learner process
-    uses_tensorflow: bool = False    # the zygote imports TensorFlow before forking
-    processes: int = 512             # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
-    pure_reference: tuple = ()       # reference functions whose results may be reused across submissions
-    repeatable_calls: tuple = ()     # learner functions whose identical calls within one grade reuse the reply
-    hints: bool = True               # show the hidden suite's hints with failed checks (false: what failed only)
-    max_reply_elements: int = codec.MAX_REPLY_ELEMENTS            # JSON values one learner reply may decode to
+    long_call_timeout: float = 0.0  # seconds for a call a suite marks as long (0: call_timeout); <= a share
+    memory_mb: int = 2048  # resident memory of the learner process
+    uses_tensorflow: bool = False  # the zygote imports TensorFlow before forking
+    processes: int = 512  # RLIMIT_NPROC of the sandbox's uid: counts threads (of every sandbox if shared)
+    pure_reference: tuple = ()  # reference functions whose results may be reused across submissions
+    repeatable_calls: tuple = ()  # learner functions whose identical calls within one grade reuse the reply
+    hints: bool = True  # show the hidden suite's hints with failed checks (false: what failed only)
+    max_reply_elements: int = codec.MAX_REPLY_ELEMENTS  # JSON values one learner reply may decode to
     max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS  # ... all replies of one submission together
 
     @classmethod
-    def from_toml(cls, path: Path) -> "AssignmentConfig":
+    def from_toml(cls, path: Path) -> AssignmentConfig:
         try:
             raw = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as error:
@@ -83,8 +84,7 @@ class AssignmentConfig:
         return cls(**values)
 
 
-_TYPE_NAMES = {str: "a string", float: "a number", int: "an integer", bool: "true or false",
-               tuple: "a list of strings"}
+_TYPE_NAMES = {str: "a string", float: "a number", int: "an integer", bool: "true or false", tuple: "a list of strings"}
 
 
 @dataclass
@@ -93,9 +93,9 @@ class Assignment:
     solution_path: Path
     release_dir: Path
     suite_dir: Path
-    graded_functions: list       # in notebook order
-    points: dict                 # function -> points (public test cell metadata)
-    preamble: str                # the solution's imports cell, magics blanked
+    graded_functions: list  # in notebook order
+    points: dict  # function -> points (public test cell metadata)
+    preamble: str  # the solution's imports cell, magics blanked
     config: AssignmentConfig
 
     @property
@@ -113,8 +113,9 @@ class Assignment:
     @property
     def time_policy(self) -> TimePolicy:
         """The assignment's time limits (grading/time_policy.py); load() has checked that they hold."""
-        return TimePolicy.from_config(self.config, len(self.graded_functions),
-                                      source=str(self.suite_dir / "assignment.toml"))
+        return TimePolicy.from_config(
+            self.config, len(self.graded_functions), source=str(self.suite_dir / "assignment.toml")
+        )
 
     def limits(self) -> isolation.Limits:
         return isolation.Limits(
@@ -148,7 +149,7 @@ def unknown_assignment(name) -> UnknownAssignment:
     return UnknownAssignment(f"unknown assignment {name!r}; known: {', '.join(names()) or 'none'}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Assignment:
     if name not in names():
         raise unknown_assignment(name)
@@ -163,7 +164,7 @@ def load(name: str) -> Assignment:
         if meta.get("solution") and cell.cell_type == "code":
             graded.append(grade_id)
         elif meta.get("grade") and grade_id.startswith("test_"):
-            points[grade_id[len("test_"):]] = float(meta.get("points", 0))
+            points[grade_id[len("test_") :]] = float(meta.get("points", 0))
         elif grade_id == "imports":
             preamble = strip_magics(cell.source)
     # Time limits that cannot hold are a ConfigError naming the file, at once.
@@ -184,7 +185,7 @@ def catalogue() -> dict:
     return {name: load(name).graded_functions for name in names()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference(name: str) -> types.ModuleType:
     """The solution's graded functions, executed here in the trusted process."""
     assignment = load(name)

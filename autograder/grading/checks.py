@@ -7,6 +7,7 @@ hidden reference values. Suites should use these helpers (or raise
 ``CheckFailed`` themselves) instead of bare ``assert`` on arrays, whose pytest
 rewriting would print both operands.
 """
+
 from __future__ import annotations
 
 import math
@@ -119,7 +120,9 @@ def check_close(value, expected, what: str, hint: str = "", rtol: float = 1e-5, 
         )
 
 
-def check_scalar_close(value, expected: float, what: str, hint: str = "", rtol: float = 1e-5, atol: float = 1e-8) -> float:
+def check_scalar_close(
+    value, expected: float, what: str, hint: str = "", rtol: float = 1e-5, atol: float = 1e-8
+) -> float:
     arr = as_array(value, what, hint)
     if arr.size != 1:
         raise CheckFailed(f"{what} should be a single number, got shape {arr.shape}", hint)
@@ -144,8 +147,9 @@ def check_log_close(value, expected: float, what: str, hint: str = "", decades: 
     return got
 
 
-def tf_value(value, what: str, kinds=("EagerTensor",), dtype: str | None = None, hint: str = "", *,
-             shape=None, shape_hint="") -> np.ndarray:
+def tf_value(
+    value, what: str, kinds=("EagerTensor",), dtype: str | None = None, hint: str = "", *, shape=None, shape_hint=""
+) -> np.ndarray:
     """The numpy array of a learner's TensorFlow value (a ``codec.TFValue``), after checking it.
 
     ``kinds``: the accepted kinds (``"EagerTensor"``, ``"Variable"``); ``dtype``: the
@@ -157,22 +161,23 @@ def tf_value(value, what: str, kinds=("EagerTensor",), dtype: str | None = None,
 
     if not isinstance(value, TFValue):
         got = type(value).__name__
-        raise CheckFailed(f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {got}",
-                          hint or "compute with TensorFlow operations and return the tensor itself, not .numpy()")
+        raise CheckFailed(
+            f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {got}",
+            hint or "compute with TensorFlow operations and return the tensor itself, not .numpy()",
+        )
     if value.kind not in kinds:
         raise CheckFailed(f"{what} should be a TensorFlow {' or '.join(kinds)}, got a {value.kind}", hint)
     if dtype is not None and value.dtype != dtype:
-        raise CheckFailed(f"{what} has dtype {value.dtype}, expected {dtype}",
-                          hint or f"use tf.cast(..., tf.{dtype})")
+        raise CheckFailed(f"{what} has dtype {value.dtype}, expected {dtype}", hint or f"use tf.cast(..., tf.{dtype})")
     arr = as_array(value.value, what, hint)
     if shape is not None and arr.shape != tuple(shape):
-        raise CheckFailed(f"{what} has shape {arr.shape}, expected {tuple(shape)}",
-                          _hint_text(shape_hint, arr.shape))
+        raise CheckFailed(f"{what} has shape {arr.shape}, expected {tuple(shape)}", _hint_text(shape_hint, arr.shape))
     return arr
 
 
-def number_list(items, what: str, per: str, hint: str = "", *, length: int | None = None,
-                length_hint: str = "") -> np.ndarray:
+def number_list(
+    items, what: str, per: str, hint: str = "", *, length: int | None = None, length_hint: str = ""
+) -> np.ndarray:
     """The numbers of the list ``items`` (one per ``per``, e.g. per epoch) as a float array of shape (n,).
 
     Each item is a Python int or float, or an array (or TensorFlow ``TFValue``)
@@ -182,8 +187,11 @@ def number_list(items, what: str, per: str, hint: str = "", *, length: int | Non
     from autograder.sandbox.codec import TFValue
 
     if length is not None:
-        check(isinstance(items, list) and len(items) == length,
-              f"{what} should be a list with one value per {per} ({length})", length_hint)
+        check(
+            isinstance(items, list) and len(items) == length,
+            f"{what} should be a list with one value per {per} ({length})",
+            length_hint,
+        )
     numbers = []
     for item in items:
         if isinstance(item, TFValue):
@@ -195,6 +203,7 @@ def number_list(items, what: str, per: str, hint: str = "", *, length: int | Non
 
 
 # ------------------------------------------------------------------ helpers shared by the suites
+
 
 def helper_module(assignment: str):
     """The assignment's helper module (``assignments/<name>/<name>_utils.py``), importable at collection.
@@ -218,8 +227,10 @@ def unpack(result, names: str, what: str, hint: str = ""):
     n = len(names.split(","))
     if not (isinstance(result, (tuple, list)) and len(result) == n):
         got = f"{len(result)} items" if isinstance(result, (tuple, list)) else type(result).__name__
-        raise CheckFailed(f"{what} should return a tuple of {n} items ({names}), got {got}",
-                          hint or f"end the function with return {names}")
+        raise CheckFailed(
+            f"{what} should return a tuple of {n} items ({names}), got {got}",
+            hint or f"end the function with return {names}",
+        )
     return result
 
 
@@ -229,11 +240,17 @@ def same_values(got, wrong, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
     Never raises: ``got`` is learner data of any structure.
     """
     if isinstance(wrong, dict):
-        return (isinstance(got, dict) and set(got) == set(wrong)
-                and all(same_values(got[k], wrong[k], rtol, atol) for k in wrong))
+        return (
+            isinstance(got, dict)
+            and set(got) == set(wrong)
+            and all(same_values(got[k], wrong[k], rtol, atol) for k in wrong)
+        )
     if isinstance(wrong, (list, tuple)):
-        return (isinstance(got, (list, tuple)) and len(got) == len(wrong)
-                and all(same_values(g, w, rtol, atol) for g, w in zip(got, wrong)))
+        return (
+            isinstance(got, (list, tuple))
+            and len(got) == len(wrong)
+            and all(same_values(g, w, rtol, atol) for g, w in zip(got, wrong))
+        )
     if isinstance(got, bool) or not isinstance(got, (int, float, np.number, np.ndarray)):
         return False
     try:
@@ -276,8 +293,9 @@ def _check_dict_keys(got, expected, keys, extra_keys, what, hint) -> list:
     return keys
 
 
-def check_dict_structure(got, expected: dict, what: str, hint="", *, key_label: str = "{key} of {what}",
-                         shape_hint=None, float_hint=None) -> dict:
+def check_dict_structure(
+    got, expected: dict, what: str, hint="", *, key_label: str = "{key} of {what}", shape_hint=None, float_hint=None
+) -> dict:
     """``got`` has exactly the keys of ``expected``, each an array of its shape; returns {key: array}.
 
     ``float_hint``: when given, every array must also have a float dtype (the hint of that failure).
@@ -290,16 +308,31 @@ def check_dict_structure(got, expected: dict, what: str, hint="", *, key_label: 
         try:
             arrays[key] = check_shape(got[key], np.shape(expected[key]), label)
         except CheckFailed as failure:
-            raise CheckFailed(failure.message, _hint_text(shape_hint, key) if shape_hint is not None
-                              else _hint_text(hint)) from None
-        check(float_hint is None or arrays[key].dtype.kind == "f",
-              f"{label} has dtype {arrays[key].dtype}, expected a float dtype", float_hint or "")
+            raise CheckFailed(
+                failure.message, _hint_text(shape_hint, key) if shape_hint is not None else _hint_text(hint)
+            ) from None
+        check(
+            float_hint is None or arrays[key].dtype.kind == "f",
+            f"{label} has dtype {arrays[key].dtype}, expected a float dtype",
+            float_hint or "",
+        )
     return arrays
 
 
-def check_dict_close(got, expected: dict, what: str, hint="", *, keys=None, extra_keys: bool = False,
-                     key_label: str = "{key} of {what}", key_hint=None, shape_hint=None,
-                     rtol: float = 1e-5, atol: float = 1e-8) -> dict:
+def check_dict_close(
+    got,
+    expected: dict,
+    what: str,
+    hint="",
+    *,
+    keys=None,
+    extra_keys: bool = False,
+    key_label: str = "{key} of {what}",
+    key_hint=None,
+    shape_hint=None,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+) -> dict:
     """``got`` is a dict with the keys of ``expected`` whose arrays match it; returns ``got``.
 
     ``keys``: the keys compared (default: every key of ``expected``, sorted);
@@ -316,27 +349,29 @@ def check_dict_close(got, expected: dict, what: str, hint="", *, keys=None, extr
         try:
             value = check_shape(got[key], want.shape, label)
         except CheckFailed as failure:
-            raise CheckFailed(failure.message, _hint_text(shape_hint, key) if shape_hint is not None
-                              else _hint_text(hint)) from None
+            raise CheckFailed(
+                failure.message, _hint_text(shape_hint, key) if shape_hint is not None else _hint_text(hint)
+            ) from None
         try:
             check_close(value, want, label, rtol=rtol, atol=atol)
         except CheckFailed as failure:
-            raise CheckFailed(failure.message, _hint_text(key_hint, key, value) if key_hint is not None
-                              else _hint_text(hint)) from None
+            raise CheckFailed(
+                failure.message, _hint_text(key_hint, key, value) if key_hint is not None else _hint_text(hint)
+            ) from None
     return got
 
 
 # Runs a suite's probe in the learner's process as a check of one graded
 # function: errors are named after it, and a function the graded cells do not
 # define is reported as missing, as for a plain learner call.
-FUNCTION_PROBE = '''
+FUNCTION_PROBE = """
 def probe(ns, function, probe_source, inputs):
     if function not in ns:
         raise NameError(function + " is not defined", name=function)
     scope = {"__name__": "probe"}
     exec(compile(probe_source, "<probe>", "exec"), scope)
     return scope["probe"](ns, **inputs)
-'''
+"""
 
 
 def probe_function(learner, function: str, source: str, /, timeout: float | None = None, **inputs):
@@ -347,12 +382,13 @@ def probe_function(learner, function: str, source: str, /, timeout: float | None
     which arrays share memory) or must swap functions in (see
     :func:`call_with_stand_ins`).
     """
-    return learner.probe(FUNCTION_PROBE, timeout=timeout, what=function, function=function, probe_source=source,
-                         inputs=inputs)
+    return learner.probe(
+        FUNCTION_PROBE, timeout=timeout, what=function, function=function, probe_source=source, inputs=inputs
+    )
 
 
 # A GradientTape over the learner's TensorFlow ``function`` (see tape_gradients).
-TAPE_PROBE = '''
+TAPE_PROBE = """
 def probe(ns, function, args, wrt, weights):
     import tensorflow as tf
     if isinstance(args[wrt], dict):
@@ -369,7 +405,7 @@ def probe(ns, function, args, wrt, weights):
     grads = tape.gradient(objective, sources)
     grads = [None if g is None else tf.convert_to_tensor(g).numpy() for g in grads]
     return grads[0] if keys is None else dict(zip(keys, grads))
-'''
+"""
 
 
 def tape_gradients(learner, function: str, args, wrt: int = 0, weights=None, timeout: float | None = None):
@@ -383,8 +419,9 @@ def tape_gradients(learner, function: str, args, wrt: int = 0, weights=None, tim
     functional of it. Returns an array of the shape of ``args[wrt]`` (a dict of
     them, sorted by key, for a dict), None for a variable the tape lost track of.
     """
-    return probe_function(learner, function, TAPE_PROBE, timeout=timeout, function=function, args=list(args),
-                          wrt=wrt, weights=weights)
+    return probe_function(
+        learner, function, TAPE_PROBE, timeout=timeout, function=function, args=list(args), wrt=wrt, weights=weights
+    )
 
 
 def tape_gradients_here(namespace: dict, function: str, args, wrt: int = 0, weights=None):
@@ -395,7 +432,7 @@ def tape_gradients_here(namespace: dict, function: str, args, wrt: int = 0, weig
 # The learner's ``function`` called with trusted stand-ins in its namespace
 # (for the duration of the call only; the learner's own are put back), so that
 # a check of ``function`` does not depend on the learner's other functions.
-STAND_IN_PROBE = '''
+STAND_IN_PROBE = """
 def probe(ns, function, stand_ins, inputs, args, kwargs):
     scope = {"__name__": "stand_ins"}
     exec(compile(stand_ins, "<stand-ins>", "exec"), scope)
@@ -411,19 +448,29 @@ def probe(ns, function, stand_ins, inputs, args, kwargs):
                 ns.pop(name, None)
             else:
                 ns[name] = value
-'''
+"""
 
 
-def call_with_stand_ins(learner, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None,
-                        timeout: float | None = None):
+def call_with_stand_ins(
+    learner, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None, timeout: float | None = None
+):
     """Call the learner's ``function(*args, **kwargs)`` with trusted functions swapped into its namespace.
 
     ``stand_ins`` is the source of ``def stand_ins(**inputs)`` returning
     {name: function}; it runs in the learner's process. Errors are named
     after ``function`` (see :func:`probe_function`).
     """
-    return probe_function(learner, function, STAND_IN_PROBE, timeout=timeout, function=function,
-                          stand_ins=stand_ins, inputs=inputs, args=list(args), kwargs=dict(kwargs or {}))
+    return probe_function(
+        learner,
+        function,
+        STAND_IN_PROBE,
+        timeout=timeout,
+        function=function,
+        stand_ins=stand_ins,
+        inputs=inputs,
+        args=list(args),
+        kwargs=dict(kwargs or {}),
+    )
 
 
 def probe_here(namespace: dict, source: str, /, **inputs):
@@ -439,5 +486,12 @@ def probe_here(namespace: dict, source: str, /, **inputs):
 
 def call_with_stand_ins_here(namespace: dict, function: str, stand_ins: str, inputs: dict, args=(), kwargs=None):
     """The same call as :func:`call_with_stand_ins`, on a trusted namespace here (e.g. ``vars(reference)``)."""
-    return probe_here(namespace, STAND_IN_PROBE, function=function, stand_ins=stand_ins, inputs=inputs,
-                      args=list(args), kwargs=dict(kwargs or {}))
+    return probe_here(
+        namespace,
+        STAND_IN_PROBE,
+        function=function,
+        stand_ins=stand_ins,
+        inputs=inputs,
+        args=list(args),
+        kwargs=dict(kwargs or {}),
+    )

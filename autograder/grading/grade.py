@@ -8,11 +8,11 @@
 6. turn the records into a Result (results.py: per-check and per-function
    scores, notes, and what happened to the process).
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,16 +20,19 @@ from pathlib import Path
 import pytest
 
 from autograder.grading import catalogue
-
-from autograder.sandbox import isolation, settings
-
-from autograder.sandbox import spawn
-from autograder.grading.notebook import (NotebookError, detect_assignment, extract, modules_imported_by, parse_code_cells,
-                                         read_notebook)
-from autograder.grading.learner import ErrorKind, Learner, LearnerError, LearnerProcess
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
+from autograder.grading.learner import ErrorKind, Learner, LearnerError, LearnerProcess
+from autograder.grading.notebook import (
+    NotebookError,
+    detect_assignment,
+    extract,
+    modules_imported_by,
+    parse_code_cells,
+    read_notebook,
+)
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
 from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
+from autograder.sandbox import isolation, settings, spawn
 
 UNISOLATED_WARNING = (
     "WARNING: this submission ran WITHOUT a sandbox (no bubblewrap and not root): "
@@ -53,7 +56,7 @@ class _ProblemAwareProcess(LearnerProcess):
         return name not in self.problems
 
     def probe(self, source, inputs, timeout=None, what="a check"):
-        if what in self.problems:   # a probe named after a graded function (checks.call_with_stand_ins)
+        if what in self.problems:  # a probe named after a graded function (checks.call_with_stand_ins)
             raise LearnerError(self.problems[what], ErrorKind.MISSING)
         return super().probe(source, inputs, timeout, what)
 
@@ -68,13 +71,17 @@ def resolve_assignment(nb, requested: str | None, parsed: list | None = None) ->
         if requested not in known:
             raise catalogue.unknown_assignment(requested)
         if declared in known and declared != requested:
-            raise NotebookError(f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook")
+            raise NotebookError(
+                f"this notebook is assignment '{declared}', not '{requested}': submit the {requested} notebook"
+            )
         if detected not in (None, requested) and declared is None:
             raise NotebookError(f"this notebook looks like assignment '{detected}', not '{requested}'")
         return requested
     if detected is None:
-        raise NotebookError("cannot tell which assignment this notebook is (no dlgrade metadata and no graded "
-                            f"function of any assignment found); pass --assignment, one of: {', '.join(known)}")
+        raise NotebookError(
+            "cannot tell which assignment this notebook is (no dlgrade metadata and no graded "
+            f"function of any assignment found); pass --assignment, one of: {', '.join(known)}"
+        )
     return detected
 
 
@@ -84,8 +91,9 @@ def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spa
     # Every cell's imports run to grade: a plotting import of the notebook's demo cells is paid once here.
     if "matplotlib" in modules_imported_by(spec.released_notebook):
         preload.append("matplotlib.pyplot")
-    return spawn.ZygoteSpawner(f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy,
-                               preamble=spec.preamble)
+    return spawn.ZygoteSpawner(
+        f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy, preamble=spec.preamble
+    )
 
 
 class FunctionBoundary:
@@ -108,31 +116,55 @@ def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> Grad
         sys.path.append(str(assignment.release_dir))
     args = [
         str(assignment.suite_dir),
-        "-c", str(catalogue.SUITES_DIR / "pytest.ini"),
-        "--rootdir", str(catalogue.SUITES_DIR),
-        "-p", "no:terminal", "-p", "no:warnings",
+        "-c",
+        str(catalogue.SUITES_DIR / "pytest.ini"),
+        "--rootdir",
+        str(catalogue.SUITES_DIR),
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:warnings",
         # Installed pytest11 plugins (anyio, platformdirs) are not for hidden
         # suites, and finding them scans every installed distribution's
         # metadata; the suites raise CheckFailed rather than bare asserts, so
         # assertion rewriting has nothing to add either.
-        "--disable-plugin-autoload", "--assert=plain",
+        "--disable-plugin-autoload",
+        "--assert=plain",
     ]
     # Plugins a hidden suite never needs; unraisableexception alone costs a
     # forced gc.collect() of ~0.2 s per submission.
-    for unused in ("unraisableexception", "threadexception", "doctest", "pastebin", "junitxml",
-                   "stepwise", "lfplugin", "nose", "legacypath", "tmpdir", "logging", "faulthandler"):
+    for unused in (
+        "unraisableexception",
+        "threadexception",
+        "doctest",
+        "pastebin",
+        "junitxml",
+        "stepwise",
+        "lfplugin",
+        "nose",
+        "legacypath",
+        "tmpdir",
+        "logging",
+        "faulthandler",
+    ):
         args += ["-p", f"no:{unused}"]
     # pytest prints nothing with the terminal plugin off; anything else is noise.
     with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports(),
-                                               FunctionBoundary(process)])
+        exit_code = pytest.main(
+            args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports(), FunctionBoundary(process)]
+        )
     # NO_TESTS_COLLECTED too: after a suite failed to import once, pytest (importlib mode) finds the
     # half-imported module in sys.modules and collects nothing, which would score every later
     # submission of this process 0 without an error.
-    if grading_plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
-                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise RuntimeError(f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
-                           + ("\n".join(grading_plugin.collection_errors) or "no test was collected"))
+    if grading_plugin.collection_errors or exit_code in (
+        pytest.ExitCode.INTERNAL_ERROR,
+        pytest.ExitCode.USAGE_ERROR,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ):
+        raise RuntimeError(
+            f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
+            + ("\n".join(grading_plugin.collection_errors) or "no test was collected")
+        )
     return grading_plugin
 
 
@@ -144,7 +176,7 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     name = assignment
     try:
         nb, notes = read_notebook(path)
-        parsed = parse_code_cells(nb)   # each cell parsed once per grade
+        parsed = parse_code_cells(nb)  # each cell parsed once per grade
         name = resolve_assignment(nb, assignment, parsed)
     except NotebookError as exc:
         return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
@@ -155,11 +187,18 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     if spawner is None:
         spawner = warm_spawner(spec, strategy)
     process = _ProblemAwareProcess(
-        preamble=spec.preamble, cells=extraction.cells, helper_dir=spec.release_dir, limits=spec.limits(),
+        preamble=spec.preamble,
+        cells=extraction.cells,
+        helper_dir=spec.release_dir,
+        limits=spec.limits(),
         # Each graded function a fixed share of the submission's time (grading/time_policy.py).
-        time_policy=spec.time_policy, strategy=strategy, spawner=spawner,
-        problems=extraction.problems, repeatable=spec.config.repeatable_calls,
-        max_reply_elements=spec.config.max_reply_elements, max_submission_elements=spec.config.max_submission_elements,
+        time_policy=spec.time_policy,
+        strategy=strategy,
+        spawner=spawner,
+        problems=extraction.problems,
+        repeatable=spec.config.repeatable_calls,
+        max_reply_elements=spec.config.max_reply_elements,
+        max_submission_elements=spec.config.max_submission_elements,
     )
     unisolated = settings.current().unisolated
     if unisolated:
@@ -179,8 +218,15 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     return result
 
 
-def build_result(path: Path, spec, records: list, process: LearnerProcess, notes: list, started: float,
-                 cell_defines: dict | None = None) -> Result:
+def build_result(
+    path: Path,
+    spec,
+    records: list,
+    process: LearnerProcess,
+    notes: list,
+    started: float,
+    cell_defines: dict | None = None,
+) -> Result:
     cell_defines = cell_defines or {}
     events = process.events
     tests = [record_result(record, hints=spec.config.hints) for record in records]
@@ -196,21 +242,36 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
 
     for cell_id, error in events.cell_errors.items():
         defines = cell_defines.get(cell_id, [])
-        consequence = (f"; what it defines ({', '.join(defines[:8])}{', ...' if len(defines) > 8 else ''}) "
-                       "may be missing, and functions that use it fail too") if defines else ""
+        consequence = (
+            (
+                f"; what it defines ({', '.join(defines[:8])}{', ...' if len(defines) > 8 else ''}) "
+                "may be missing, and functions that use it fail too"
+            )
+            if defines
+            else ""
+        )
         notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}{consequence}")
     for cell_id, lines in events.skipped_lines.items():
-        notes.append(f"cell {cell_id}: top-level code on line(s) {', '.join(map(str, lines[:10]))} was not run "
-                     "(only imports, function/class definitions and constants are executed)")
+        notes.append(
+            f"cell {cell_id}: top-level code on line(s) {', '.join(map(str, lines[:10]))} was not run "
+            "(only imports, function/class definitions and constants are executed)"
+        )
     if events.output_bytes > len(events.output_head.encode()):
-        notes.append(f"the notebook's code printed {events.output_bytes:,} bytes; only the first "
-                     f"{len(events.output_head.encode()):,} were kept")
+        notes.append(
+            f"the notebook's code printed {events.output_bytes:,} bytes; only the first "
+            f"{len(events.output_head.encode()):,} were kept"
+        )
     if events.strategy == "plain":
         notes.insert(0, UNISOLATED_WARNING)
     return Result(
-        assignment=spec.name, submission=path.name, title=spec.title,
-        score=round(sum(f.score for f in functions.values()), 6), max_score=spec.max_score,
-        tests=tests, functions=functions, notes=notes,
+        assignment=spec.name,
+        submission=path.name,
+        title=spec.title,
+        score=round(sum(f.score for f in functions.values()), 6),
+        max_score=spec.max_score,
+        tests=tests,
+        functions=functions,
+        notes=notes,
         execution_time=round(time.monotonic() - started, 3),
         sandbox=events.strategy or isolation.available_strategy(),
         process={
@@ -226,13 +287,26 @@ def build_result(path: Path, spec, records: list, process: LearnerProcess, notes
 
 def record_result(record: TestRecord, hints: bool = True) -> TestResult:
     """One check's outcome; ``hints = false`` in assignment.toml keeps hints out of every report."""
-    return TestResult(function=record.function, check=record.check, max_score=record.points, passed=record.passed,
-                      score=record.points if record.passed else 0.0, message=record.message, hint=record.hint if hints else "",
-                      traceback=record.detail, kind=record.kind,
-                      visibility=record.visibility)
+    return TestResult(
+        function=record.function,
+        check=record.check,
+        max_score=record.points,
+        passed=record.passed,
+        score=record.points if record.passed else 0.0,
+        message=record.message,
+        hint=record.hint if hints else "",
+        traceback=record.detail,
+        kind=record.kind,
+        visibility=record.visibility,
+    )
 
 
 def unreadable_result(path: Path, name: str | None, reason: str, notes: list, started: float) -> Result:
     """A submission that cannot be graded at all: zero, with the reason."""
-    return zero_result(path.name, catalogue.load(name) if name else None, reason, notes=notes,
-                       execution_time=time.monotonic() - started)
+    return zero_result(
+        path.name,
+        catalogue.load(name) if name else None,
+        reason,
+        notes=notes,
+        execution_time=time.monotonic() - started,
+    )

@@ -12,6 +12,7 @@ its ``code`` (:class:`ReplyCode`), never by its text.
 
 :class:`Learner` is what a hidden test sees as the ``learner`` fixture.
 """
+
 from __future__ import annotations
 
 import enum
@@ -28,17 +29,17 @@ from autograder.sandbox.statements import kept_names_used, strip_magics
 
 OUTPUT_KEEP_BYTES = 64 * 1024
 MAX_RESTARTS = 6
-MAX_NAME_CHARS = 200    # a "not defined" name the child reports, at most
+MAX_NAME_CHARS = 200  # a "not defined" name the child reports, at most
 
 
 class ErrorKind(enum.StrEnum):
     """Why a learner call gave no value: ``LearnerError.kind`` (and the ``kind`` of its check's record)."""
 
-    ERROR = "error"              # the learner's code raised, or is not implemented yet
-    MISSING = "missing"          # the graded function is not defined (or cannot run: grade.py's problems)
-    TIMEOUT = "timeout"          # one call ran past its own limit
-    BUDGET = "budget"            # the function's (or the submission's) time budget ran out
-    CRASH = "crash"              # the child ended, or no sandbox could be started
+    ERROR = "error"  # the learner's code raised, or is not implemented yet
+    MISSING = "missing"  # the graded function is not defined (or cannot run: grade.py's problems)
+    TIMEOUT = "timeout"  # one call ran past its own limit
+    BUDGET = "budget"  # the function's (or the submission's) time budget ran out
+    CRASH = "crash"  # the child ended, or no sandbox could be started
     UNSUPPORTED = "unsupported"  # the reply is not plain data, or too much of it
 
 
@@ -50,11 +51,11 @@ class ReplyCode(enum.StrEnum):
     the function a call asked for and not a graded function.
     """
 
-    NOT_DEFINED = "not-defined"                # a call of a name the namespace lacks; a probe's NameError/KeyError
-    NOT_IMPLEMENTED = "not-implemented"        # NotImplementedError with an empty message (the stub)
+    NOT_DEFINED = "not-defined"  # a call of a name the namespace lacks; a probe's NameError/KeyError
+    NOT_IMPLEMENTED = "not-implemented"  # NotImplementedError with an empty message (the stub)
     UNSUPPORTED_RETURN = "unsupported-return"  # the value cannot be encoded as plain data
-    PROTOCOL = "protocol"                      # an op the child does not know
-    RAISED = "raised"                          # anything else
+    PROTOCOL = "protocol"  # an op the child does not know
+    RAISED = "raised"  # anything else
 
 
 class LearnerError(Exception):
@@ -62,7 +63,7 @@ class LearnerError(Exception):
 
     def __init__(self, message: str, kind: ErrorKind = ErrorKind.ERROR, traceback: str = ""):
         super().__init__(message)
-        self.kind = ErrorKind(kind)   # a value outside the closed set is a grader bug: ValueError
+        self.kind = ErrorKind(kind)  # a value outside the closed set is a grader bug: ValueError
         self.traceback = traceback
 
 
@@ -71,7 +72,7 @@ class Cell:
     """One graded cell of the submission, as sent to the child."""
 
     cell_id: str
-    source: str                  # what runs: the statement rule already applied (grading/notebook.py)
+    source: str  # what runs: the statement rule already applied (grading/notebook.py)
     functions: list
     # Top-level names the cell defines and the names it uses from other cells, from the
     # extraction's parse (None: worked out from ``source`` when the process starts).
@@ -87,10 +88,10 @@ class ProcessEvents:
     LearnerProcess's ``lock``; the rest is the LearnerProcess's main thread's.
     """
 
-    crashes: list = field(default_factory=list)        # (what, exit code)
-    timeouts: list = field(default_factory=list)        # function names
-    cell_errors: dict = field(default_factory=dict)     # cell id -> message
-    skipped_lines: dict = field(default_factory=dict)   # cell id -> [line numbers]
+    crashes: list = field(default_factory=list)  # (what, exit code)
+    timeouts: list = field(default_factory=list)  # function names
+    cell_errors: dict = field(default_factory=dict)  # cell id -> message
+    skipped_lines: dict = field(default_factory=dict)  # cell id -> [line numbers]
     output_bytes: int = 0
     output_head: str = ""
     memory_exceeded: bool = False
@@ -125,9 +126,10 @@ class _OutputDrainer:
             if self.thread is None:
                 wake_r, self.wake_w = os.pipe()
                 os.set_blocking(wake_r, False)
-                os.set_blocking(self.wake_w, False)   # a full wake pipe already means "look"
-                self.thread = threading.Thread(target=self._run, args=(wake_r,), daemon=True,
-                                               name="dlgrade-output-drain")
+                os.set_blocking(self.wake_w, False)  # a full wake pipe already means "look"
+                self.thread = threading.Thread(
+                    target=self._run, args=(wake_r,), daemon=True, name="dlgrade-output-drain"
+                )
                 self.thread.start()
             self.pending += [(pipe, state) for pipe in pipes]
             try:
@@ -244,7 +246,7 @@ class _Child:
 
     def __init__(self, connection: Connection):
         self.connection = connection
-        self.loaded: set = set()   # ids of the cells it has run ("<imports>" for the imports cell)
+        self.loaded: set = set()  # ids of the cells it has run ("<imports>" for the imports cell)
         self.closed = False
 
     def end(self) -> bool:
@@ -260,15 +262,15 @@ class _Work:
     """Learner work charged to one function, and all it did: built by the thread doing the work,
     folded into the submission's record by the main thread (:meth:`LearnerProcess._install`)."""
 
-    function: str | None     # whose share the time is charged to (None: outside any function)
-    left: float              # learner seconds this work may use
-    owner: str               # whose budget that is, for messages: "f's" or "the submission's"
-    budget: float            # that budget's size
-    elements_left: int       # reply elements the submission has left
-    spent: float = 0.0       # learner seconds used
-    elements: int = 0        # reply elements used
-    start_seconds: float = 0.0          # spent starting sandboxes (not learner time)
-    child: _Child | None = None         # the child a start made, its cells run
+    function: str | None  # whose share the time is charged to (None: outside any function)
+    left: float  # learner seconds this work may use
+    owner: str  # whose budget that is, for messages: "f's" or "the submission's"
+    budget: float  # that budget's size
+    elements_left: int  # reply elements the submission has left
+    spent: float = 0.0  # learner seconds used
+    elements: int = 0  # reply elements used
+    start_seconds: float = 0.0  # spent starting sandboxes (not learner time)
+    child: _Child | None = None  # the child a start made, its cells run
     spawned: spawn.Child | None = None  # the last child started (how it is isolated)
     restarts: int = 0
     bad_cells: set = field(default_factory=set)
@@ -341,13 +343,13 @@ class LearnerProcess:
         self.max_reply_elements = max_reply_elements
         self.defines, self.uses = _cell_names(cells, preamble)
         self.graded = frozenset(function for cell in cells for function in cell.functions)
-        self.lock = threading.Lock()      # the output drainer's, around events.output_*
-        self.events = ProcessEvents()     # never rebound; its fields are the main thread's (output_*: the drainer's)
+        self.lock = threading.Lock()  # the output drainer's, around events.output_*
+        self.events = ProcessEvents()  # never rebound; its fields are the main thread's (output_*: the drainer's)
         # The main thread's (see "Threads" above).
         self.function: str | None = None  # the graded function whose checks run now (None: all cells)
         self.child: _Child | None = None
-        self.spent: dict = {}             # learner seconds charged, per function (None: outside any)
-        self.start_seconds = 0.0          # seconds spent starting sandboxes (not learner time)
+        self.spent: dict = {}  # learner seconds charged, per function (None: outside any)
+        self.start_seconds = 0.0  # seconds spent starting sandboxes (not learner time)
         self.elements_left = max_submission_elements
         self.replies: dict = {}
         self.bad_cells: set = set()
@@ -431,7 +433,7 @@ class LearnerProcess:
         cells, bad_cells = self.cells_for(self.function), frozenset(self.bad_cells)
         restarts_left = MAX_RESTARTS - self.restarts
 
-        def prestart():   # touches only its arguments, `work` and what __init__ set
+        def prestart():  # touches only its arguments, `work` and what __init__ set
             if close is not None:
                 work.memory_exceeded |= close.end()
             if start:
@@ -459,10 +461,14 @@ class LearnerProcess:
         limits = self.limits
         return {
             "strategy": self.events.strategy or isolation.available_strategy(),
-            "separation": self.separation,   # namespace | uid | sandbox | none (see sandbox/zygote.py)
-            "limits": [f"rlimit address space {limits.address_space_mb} MB", f"rlimit cpu {limits.cpu_seconds} s",
-                       f"rlimit file size {limits.file_size_mb} MB", f"rlimit processes {limits.processes}",
-                       *self.limits_enforced],
+            "separation": self.separation,  # namespace | uid | sandbox | none (see sandbox/zygote.py)
+            "limits": [
+                f"rlimit address space {limits.address_space_mb} MB",
+                f"rlimit cpu {limits.cpu_seconds} s",
+                f"rlimit file size {limits.file_size_mb} MB",
+                f"rlimit processes {limits.processes}",
+                *self.limits_enforced,
+            ],
             "per_function_children": self.function is not None,
         }
 
@@ -477,7 +483,7 @@ class LearnerProcess:
         left, owner, budget = total_left, "the submission's", policy.submission
         if function is not None:
             share_left = policy.function - self.spent.get(function, 0.0)
-            if share_left <= total_left + 1e-6:   # (rounding: shares sum to the total)
+            if share_left <= total_left + 1e-6:  # (rounding: shares sum to the total)
                 left, owner, budget = share_left, f"{function}'s", policy.function
         return _Work(function=function, left=left, owner=owner, budget=budget, elements_left=self.elements_left)
 
@@ -511,7 +517,7 @@ class LearnerProcess:
             try:
                 self._load(work, child, cells, bad_cells)
             except BaseException:
-                work.memory_exceeded |= child.end()   # a child never installed must not outlive this
+                work.memory_exceeded |= child.end()  # a child never installed must not outlive this
                 raise
             if not child.closed:
                 work.child = child
@@ -527,7 +533,7 @@ class LearnerProcess:
         except spawn.SpawnError as exc:
             raise LearnerError(f"the grader could not start a sandbox: {exc}", ErrorKind.CRASH)
         finally:
-            work.start_seconds += time.monotonic() - started   # starting a sandbox is not the learner's time
+            work.start_seconds += time.monotonic() - started  # starting a sandbox is not the learner's time
         work.spawned = spawned
         return _Child(Connection(spawned, self.events, self.lock))
 
@@ -539,20 +545,27 @@ class LearnerProcess:
         if child.closed:
             return
         if "<imports>" not in child.loaded:
-            reply = self._exchange(work, child, {"op": "preamble", "source": self.preamble}, self.time_policy.imports,
-                                   "the imports cell")
+            reply = self._exchange(
+                work, child, {"op": "preamble", "source": self.preamble}, self.time_policy.imports, "the imports cell"
+            )
             if not reply.get("ok"):
                 work.memory_exceeded |= child.end()
-                raise LearnerError("the assignment's imports failed in the sandbox: " + _error_text(reply),
-                                   ErrorKind.CRASH)
+                raise LearnerError(
+                    "the assignment's imports failed in the sandbox: " + _error_text(reply), ErrorKind.CRASH
+                )
             child.loaded.add("<imports>")
         for cell in cells:
             if cell.cell_id in bad_cells or cell.cell_id in work.bad_cells or cell.cell_id in child.loaded:
                 continue
             what = f"cell {cell.cell_id} (defining {', '.join(cell.functions) or 'nothing graded'})"
             try:
-                reply = self._exchange(work, child, {"op": "exec", "cell": cell.cell_id, "source": cell.source},
-                                       self.time_policy.call, what)
+                reply = self._exchange(
+                    work,
+                    child,
+                    {"op": "exec", "cell": cell.cell_id, "source": cell.source},
+                    self.time_policy.call,
+                    what,
+                )
             except LearnerError as exc:
                 if exc.kind is ErrorKind.BUDGET:
                     raise
@@ -580,18 +593,23 @@ class LearnerProcess:
         try:
             try:
                 reply, elements = child.connection.request(
-                    data, timeout, min(self.max_reply_elements, work.elements_left - work.elements))
+                    data, timeout, min(self.max_reply_elements, work.elements_left - work.elements)
+                )
             finally:
                 # Until the reply, or the limit that cut it (the grader's wake-up after it, and ending
                 # the child below, are not the learner's time).
                 work.spent += min(time.monotonic() - started, timeout)
         except TimeoutError:
             work.memory_exceeded |= child.end()
-            if cut_by_budget:   # the limit stated is the one that applied
-                raise LearnerError(f"{what} did not finish within the {_seconds(remaining)} s left of {work.owner} "
-                                   f"{_seconds(work.budget)} s time budget", ErrorKind.BUDGET)
-            raise LearnerError(f"{what} did not finish within {_seconds(timeout)} s (infinite loop or too slow?)",
-                               ErrorKind.TIMEOUT)
+            if cut_by_budget:  # the limit stated is the one that applied
+                raise LearnerError(
+                    f"{what} did not finish within the {_seconds(remaining)} s left of {work.owner} "
+                    f"{_seconds(work.budget)} s time budget",
+                    ErrorKind.BUDGET,
+                )
+            raise LearnerError(
+                f"{what} did not finish within {_seconds(timeout)} s (infinite loop or too slow?)", ErrorKind.TIMEOUT
+            )
         except (EOFError, BrokenPipeError, OSError) as exc:
             code = child.connection.exit_code()
             memory = child.end()
@@ -603,8 +621,9 @@ class LearnerProcess:
             raise LearnerError(f"the process running {what} ended unexpectedly ({reason})", ErrorKind.CRASH)
         except codec.DecodeError as exc:
             work.memory_exceeded |= child.end()
-            raise LearnerError(f"{what} sent back something that is not plain data or too much of it ({exc})",
-                               ErrorKind.UNSUPPORTED)
+            raise LearnerError(
+                f"{what} sent back something that is not plain data or too much of it ({exc})", ErrorKind.UNSUPPORTED
+            )
         work.elements += elements
         return reply
 
@@ -627,13 +646,18 @@ class LearnerProcess:
     def call(self, name: str, args: tuple, kwargs: dict, timeout: float | None = None):
         if name in self.timed_out:
             raise LearnerError(f"{name} timed out in an earlier check, so it was not run again", ErrorKind.TIMEOUT)
-        message = {"op": "call", "name": name, "args": codec.to_plain(list(args)), "kwargs": codec.to_plain(dict(kwargs))}
+        message = {
+            "op": "call",
+            "name": name,
+            "args": codec.to_plain(list(args)),
+            "kwargs": codec.to_plain(dict(kwargs)),
+        }
         if name not in self.repeatable:
             return self._decode(self._reply(message, timeout or self.time_policy.call, name), name, called=name)
         # A deterministic function (``repeatable_calls`` in assignment.toml)
         # asked the same question again by another check: reuse the child's
         # reply, decoded afresh so no check sees another's arrays.
-        key = self._frame(message)   # the framed request is both the key and what is sent
+        key = self._frame(message)  # the framed request is both the key and what is sent
         if key not in self.replies:
             self.replies[key] = self._reply(key, timeout or self.time_policy.call, name)
         return self._decode(self.replies[key], name, called=name)
@@ -657,8 +681,12 @@ class LearnerProcess:
             # A check of one function may call another learner function: run the cells that one needs too.
             work = self._work()
             try:
-                self._load(work, self.child, cells_needed(self.cells, self.defines, self.uses, {needed}),
-                           frozenset(self.bad_cells))
+                self._load(
+                    work,
+                    self.child,
+                    cells_needed(self.cells, self.defines, self.uses, {needed}),
+                    frozenset(self.bad_cells),
+                )
             finally:
                 self._install(work)
             self.ensure_started()
@@ -687,26 +715,37 @@ class LearnerProcess:
         message = str(error.get("message", ""))
         code = _reply_code(error.get("code"))
         missing = error.get("name")
-        if code is ReplyCode.NOT_DEFINED and isinstance(missing, str) and len(missing) <= MAX_NAME_CHARS \
-                and (missing == called or missing in self.graded):
-            failed = [self.events.cell_errors[c.cell_id] for c in self.cells
-                      if missing in c.functions and c.cell_id in self.events.cell_errors]
-            if failed:   # defined in a cell that raised before the definition ran
+        if (
+            code is ReplyCode.NOT_DEFINED
+            and isinstance(missing, str)
+            and len(missing) <= MAX_NAME_CHARS
+            and (missing == called or missing in self.graded)
+        ):
+            failed = [
+                self.events.cell_errors[c.cell_id]
+                for c in self.cells
+                if missing in c.functions and c.cell_id in self.events.cell_errors
+            ]
+            if failed:  # defined in a cell that raised before the definition ran
                 first = (failed[0].strip().splitlines() or ["an error"])[0][:300]
-                raise LearnerError(f"{missing} is not defined: its cell stopped with an error before the definition "
-                                   f"ran ({first})", ErrorKind.MISSING)
+                raise LearnerError(
+                    f"{missing} is not defined: its cell stopped with an error before the definition ran ({first})",
+                    ErrorKind.MISSING,
+                )
             raise LearnerError(f"{missing} is not defined by the graded cells of the notebook", ErrorKind.MISSING)
         if code is ReplyCode.UNSUPPORTED_RETURN:
             raise LearnerError(f"{name}: {message[:500]}", ErrorKind.UNSUPPORTED)
         if code is ReplyCode.NOT_IMPLEMENTED:
             raise LearnerError(f"{name} is not implemented yet (raise NotImplementedError)", ErrorKind.ERROR)
-        raise LearnerError(f"{name} raised {etype}: {message[:500]}", ErrorKind.ERROR,
-                           str(error.get("traceback", ""))[-3000:])
+        raise LearnerError(
+            f"{name} raised {etype}: {message[:500]}", ErrorKind.ERROR, str(error.get("traceback", ""))[-3000:]
+        )
 
 
 def _used_up(work: _Work) -> LearnerError:
-    return LearnerError(f"{work.owner} {_seconds(work.budget)} s time budget was used up before this check",
-                        ErrorKind.BUDGET)
+    return LearnerError(
+        f"{work.owner} {_seconds(work.budget)} s time budget was used up before this check", ErrorKind.BUDGET
+    )
 
 
 def _reply_code(value) -> ReplyCode:
@@ -729,8 +768,12 @@ def _cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
     import ast
 
     try:
-        provided = frozenset((a.asname or a.name).split(".")[0] for node in ast.parse(strip_magics(preamble)).body
-                             if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names)
+        provided = frozenset(
+            (a.asname or a.name).split(".")[0]
+            for node in ast.parse(strip_magics(preamble)).body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for a in node.names
+        )
     except SyntaxError:
         provided = frozenset()
     defines, uses = {}, {}
@@ -789,7 +832,7 @@ def _write_all(fd: int, data: bytes, timeout: float) -> None:
         _, ready, _ = select.select([], [fd], [], left)
         if ready:
             try:
-                view = view[os.write(fd, view[: 1 << 16]):]
+                view = view[os.write(fd, view[: 1 << 16]) :]
             except BlockingIOError:
                 continue
 

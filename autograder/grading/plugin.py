@@ -6,6 +6,7 @@ learner-safe record: the check's name (the test's docstring), a message and a
 hint. Raw pytest failure text is never shown, because assertion rewriting
 prints both operands, and one of them would be a hidden expected value.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ class TestRecord:
     passed: bool
     message: str = ""
     hint: str = ""
-    detail: str = ""      # learner-side traceback, from the learner's own code
-    kind: str = ""        # for learner errors: an ErrorKind (error | missing | timeout | budget | crash | unsupported)
-    visibility: str = "visible"   # Gradescope's: visible | hidden | after_due_date | after_published
+    detail: str = ""  # learner-side traceback, from the learner's own code
+    kind: str = ""  # for learner errors: an ErrorKind (error | missing | timeout | budget | crash | unsupported)
+    visibility: str = "visible"  # Gradescope's: visible | hidden | after_due_date | after_published
 
 
 def describe_failure(exc: BaseException) -> tuple:
@@ -42,8 +43,12 @@ def describe_failure(exc: BaseException) -> tuple:
     text = str(exc)
     if len(text) > 300:
         text = text[:300] + " ..."
-    return (f"checking the returned value failed with {type(exc).__name__}: {text}",
-            "the value returned does not have the structure the assignment asks for (keys, types, shapes)", "", "structure")
+    return (
+        f"checking the returned value failed with {type(exc).__name__}: {text}",
+        "the value returned does not have the structure the assignment asks for (keys, types, shapes)",
+        "",
+        "structure",
+    )
 
 
 PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
@@ -78,9 +83,15 @@ class CheapFailureReports:
             return None  # passed or skipped: pytest's own report is cheap
         first_line = (str(excinfo.value).splitlines() or [""])[0][:300]
         return pytest.TestReport(
-            item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
-            f"{excinfo.typename}: {first_line}", call.when,
-            duration=call.duration, start=call.start, stop=call.stop,
+            item.nodeid,
+            item.location,
+            dict.fromkeys(item.keywords, 1),
+            "failed",
+            f"{excinfo.typename}: {first_line}",
+            call.when,
+            duration=call.duration,
+            start=call.start,
+            stop=call.stop,
         )
 
 
@@ -92,9 +103,12 @@ class GradingPlugin:
         self.collection_errors: list = []
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "graded(function, points, visibility='visible'): the graded function a "
-                                           "test checks, its points, and when Gradescope shows it to the learner "
-                                           "(visible | hidden | after_due_date | after_published)")
+        config.addinivalue_line(
+            "markers",
+            "graded(function, points, visibility='visible'): the graded function a "
+            "test checks, its points, and when Gradescope shows it to the learner "
+            "(visible | hidden | after_due_date | after_published)",
+        )
         config.addinivalue_line("markers", "slow: a long-running test")
         config.stash[PLUGIN_KEY] = self
 
@@ -108,8 +122,9 @@ class GradingPlugin:
             marker = item.get_closest_marker("graded")
             visibility = marker.kwargs.get("visibility", "visible") if marker is not None else "visible"
             if visibility not in VISIBILITIES:
-                self.collection_errors.append(f"hidden test {item.nodeid}: visibility={visibility!r} is not one "
-                                              f"of {', '.join(VISIBILITIES)}")
+                self.collection_errors.append(
+                    f"hidden test {item.nodeid}: visibility={visibility!r} is not one of {', '.join(VISIBILITIES)}"
+                )
         if self.collection_errors:
             items.clear()
 
@@ -124,7 +139,7 @@ class GradingPlugin:
             function = marker.args[0] if marker.args else marker.kwargs["function"]
             points = float(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
             doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
-            visibility = marker.kwargs.get("visibility", "visible")   # checked at collection
+            visibility = marker.kwargs.get("visibility", "visible")  # checked at collection
             record = TestRecord(function, doc, points, report.passed, visibility=visibility)
             if not report.passed and call.excinfo is not None:
                 if report.when == "setup":  # a fixture broke: the grader's fault, not the learner's

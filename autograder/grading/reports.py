@@ -14,6 +14,7 @@ them) for its own format, so a submission cannot forge a line of its report:
 Files are written to a temporary name and renamed into place, so a reader (or
 a resumed batch) never sees half a file.
 """
+
 from __future__ import annotations
 
 import html
@@ -85,6 +86,7 @@ def md_fenced(text, info: str = "text") -> list:
 
 # ------------------------------------------------------------------ results.json
 
+
 def results_json(result) -> str:
     """dlgrade's results.json (Result.to_dict()); JSON escapes every character itself."""
     return json.dumps(as_result(result).to_dict(), indent=2, sort_keys=False) + "\n"
@@ -96,6 +98,7 @@ def gradescope_json(result) -> str:
 
 # ------------------------------------------------------------------ JUnit
 
+
 def xml_text(text) -> str:
     """Text XML 1.0 accepts (ElementTree escapes <, > and & itself)."""
     return clean_text(text)
@@ -105,24 +108,31 @@ def junit_xml(result) -> str:
     """One <testsuite> per submission, one <testcase> per hidden check."""
     result = as_result(result)
     failures = [t for t in result.tests if not t.passed]
-    suite = ET.Element("testsuite", {
-        "name": xml_text(f"dlgrade.{result.assignment or 'unknown'}"),
-        "tests": str(len(result.tests)),
-        "failures": str(len(failures)),
-        "errors": "0",
-        "time": str(result.execution_time),
-    })
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": xml_text(f"dlgrade.{result.assignment or 'unknown'}"),
+            "tests": str(len(result.tests)),
+            "failures": str(len(failures)),
+            "errors": "0",
+            "time": str(result.execution_time),
+        },
+    )
     props = ET.SubElement(suite, "properties")
     for key in ("score", "max_score", "assignment", "submission", "sandbox"):
         ET.SubElement(props, "property", {"name": key, "value": xml_text(getattr(result, key))})
     if result.late is not None:
         ET.SubElement(props, "property", {"name": "late", "value": xml_text(result.late.rule)})
     for test in result.tests:
-        case = ET.SubElement(suite, "testcase", {
-            "classname": xml_text(f"{result.assignment or 'notebook'}.{test.function or 'notebook'}"),
-            "name": xml_text(test.name),
-            "time": "0",
-        })
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": xml_text(f"{result.assignment or 'notebook'}.{test.function or 'notebook'}"),
+                "name": xml_text(test.name),
+                "time": "0",
+            },
+        )
         if not test.passed:
             output = xml_text(test.output)
             failure = ET.SubElement(case, "failure", {"message": output.split("\n")[0] if output else "failed"})
@@ -132,6 +142,7 @@ def junit_xml(result) -> str:
 
 
 # ------------------------------------------------------------------ Markdown (the learner's feedback)
+
 
 def _failed_by_function(result: Result) -> dict:
     """function -> its failed checks that carry points, in suite order."""
@@ -153,8 +164,10 @@ def _tracebacks(tests: list) -> list:
 
 def _score_line(result: Result) -> str:
     if result.late is not None and result.late.penalty:
-        return (f"**Score: {result.score:g} / {result.max_score:g}** "
-                f"({result.late.raw_score:g} before the late penalty of {result.late.penalty:g})")
+        return (
+            f"**Score: {result.score:g} / {result.max_score:g}** "
+            f"({result.late.raw_score:g} before the late penalty of {result.late.penalty:g})"
+        )
     return f"**Score: {result.score:g} / {result.max_score:g}**"
 
 
@@ -182,7 +195,9 @@ def feedback_markdown(result) -> str:
     if result.functions:
         lines += ["| function | score | checks passed |", "|---|---|---|"]
         for name, entry in result.functions.items():
-            lines.append(f"| {md_code(name).replace('|', '&#124;')} | {entry.score:g} / {entry.max_score:g} | {entry.passed} / {entry.tests} |")
+            lines.append(
+                f"| {md_code(name).replace('|', '&#124;')} | {entry.score:g} / {entry.max_score:g} | {entry.passed} / {entry.tests} |"
+            )
         lines.append("")
     failed = _failed_by_function(result) if not result.error else {}
     if failed:
@@ -226,13 +241,25 @@ def esc(text) -> str:
 
 
 def page(title: str, body: list) -> str:
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        # Self-contained and inert: no script, no request leaves the page.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "img-src data:\">",
-        f"<title>{esc(title)}</title>", f"<style>{PAGE_STYLE}</style>", "</head>", "<body>", *body,
-        "</body>", "</html>", ""])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            # Self-contained and inert: no script, no request leaves the page.
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            'img-src data:">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{PAGE_STYLE}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def feedback_html(result) -> str:
@@ -243,19 +270,23 @@ def feedback_html(result) -> str:
     if result.submission:
         body.append(f'<p class="muted">Submission: {esc(result.submission)}</p>')
     full = result.max_score and result.score >= result.max_score
-    body.append(f'<p class="score {"ok" if full else "bad"}" id="score">Score: '
-                f'<span data-score="{result.score:g}">{result.score:g}</span> / '
-                f'<span data-max="{result.max_score:g}">{result.max_score:g}</span></p>')
+    body.append(
+        f'<p class="score {"ok" if full else "bad"}" id="score">Score: '
+        f'<span data-score="{result.score:g}">{result.score:g}</span> / '
+        f'<span data-max="{result.max_score:g}">{result.max_score:g}</span></p>'
+    )
     if result.late is not None:
         body.append(f'<p id="late">{esc(late_sentence(result))}</p>')
     if result.error:
         body += ["<p>Your notebook could not be graded:</p>", f"<pre>{esc(result.error)}</pre>"]
     if result.functions:
-        body += ["<table id=\"functions\">", "<tr><th>function</th><th>score</th><th>checks passed</th></tr>"]
+        body += ['<table id="functions">', "<tr><th>function</th><th>score</th><th>checks passed</th></tr>"]
         for name, entry in result.functions.items():
             mark = "ok" if entry.max_score and entry.score >= entry.max_score else "bad"
-            body.append(f'<tr><td><code>{esc(name)}</code></td><td class="num {mark}">{entry.score:g} / '
-                        f'{entry.max_score:g}</td><td class="num">{entry.passed} / {entry.tests}</td></tr>')
+            body.append(
+                f'<tr><td><code>{esc(name)}</code></td><td class="num {mark}">{entry.score:g} / '
+                f'{entry.max_score:g}</td><td class="num">{entry.passed} / {entry.tests}</td></tr>'
+            )
         body.append("</table>")
     failed = _failed_by_function(result) if not result.error else {}
     if failed:
@@ -278,6 +309,7 @@ def feedback_html(result) -> str:
 
 
 # ------------------------------------------------------------------ the terminal
+
 
 def terminal_summary(result) -> str:
     """What ``dlgrade grade`` prints: the score, each function, each failed check, the notes."""

@@ -13,29 +13,30 @@ each renderer escapes it for its own format (see reports.py).
 ``result.get("functions")``), so scripts and tests written against the dict keep
 working; new code uses the attributes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")   # Gradescope's values
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's values
 
 
 @dataclass
 class TestResult:
     """One hidden check of one graded function."""
 
-    __test__ = False   # not a pytest test class, whatever its name
+    __test__ = False  # not a pytest test class, whatever its name
 
     function: str
-    check: str                    # what it checks, in words (the test's docstring)
+    check: str  # what it checks, in words (the test's docstring)
     max_score: float
     passed: bool
     score: float = 0.0
-    message: str = ""             # why it failed (may quote learner text)
+    message: str = ""  # why it failed (may quote learner text)
     hint: str = ""
-    traceback: str = ""           # learner-side traceback, from the learner's own code
-    kind: str = ""                # check | error | missing | timeout | crash | grader-error | unreadable ...
+    traceback: str = ""  # learner-side traceback, from the learner's own code
+    kind: str = ""  # check | error | missing | timeout | crash | grader-error | unreadable ...
     visibility: str = "visible"
 
     @property
@@ -59,25 +60,44 @@ class TestResult:
         return "\n".join(parts)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "function": self.function, "check": self.check,
-                "score": self.score, "max_score": self.max_score, "status": self.status,
-                "output": self.output, "message": self.message, "hint": self.hint,
-                "traceback": self.traceback, "kind": self.kind, "visibility": self.visibility}
+        return {
+            "name": self.name,
+            "function": self.function,
+            "check": self.check,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status,
+            "output": self.output,
+            "message": self.message,
+            "hint": self.hint,
+            "traceback": self.traceback,
+            "kind": self.kind,
+            "visibility": self.visibility,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TestResult":
+    def from_dict(cls, data: dict) -> TestResult:
         function = data.get("function") or ""
         name = data.get("name", "")
-        check = data.get("check") or (name[len(function) + 2:] if function and name.startswith(function + ": ")
-                                      else name)
+        check = data.get("check") or (
+            name[len(function) + 2 :] if function and name.startswith(function + ": ") else name
+        )
         passed = data.get("status") == "passed"
         message = data.get("message")
-        if message is None:       # a document written before message/hint/traceback were kept apart
+        if message is None:  # a document written before message/hint/traceback were kept apart
             message = data.get("output", "")
-        return cls(function=function, check=check, max_score=float(data.get("max_score") or 0.0), passed=passed,
-                   score=float(data.get("score") or 0.0), message=message, hint=data.get("hint", ""),
-                   traceback=data.get("traceback", ""), kind=data.get("kind", ""),
-                   visibility=data.get("visibility", "visible"))
+        return cls(
+            function=function,
+            check=check,
+            max_score=float(data.get("max_score") or 0.0),
+            passed=passed,
+            score=float(data.get("score") or 0.0),
+            message=message,
+            hint=data.get("hint", ""),
+            traceback=data.get("traceback", ""),
+            kind=data.get("kind", ""),
+            visibility=data.get("visibility", "visible"),
+        )
 
 
 @dataclass
@@ -95,13 +115,13 @@ class FunctionScore:
 class Late:
     """When a submission came in against its deadline, and what that cost."""
 
-    submitted_at: str             # ISO 8601
-    source: str                   # where the time was read: timestamp.txt, times.csv, file mtime, gradescope
-    deadline: str                 # ISO 8601
-    days_late: int                # whole days after deadline + grace, rounded up; 0 = on time
-    raw_score: float              # the score before the penalty
-    penalty: float                # points taken off
-    rule: str                     # the policy, in words
+    submitted_at: str  # ISO 8601
+    source: str  # where the time was read: timestamp.txt, times.csv, file mtime, gradescope
+    deadline: str  # ISO 8601
+    days_late: int  # whole days after deadline + grace, rounded up; 0 = on time
+    raw_score: float  # the score before the penalty
+    penalty: float  # points taken off
+    rule: str  # the policy, in words
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -116,17 +136,17 @@ class Result(Mapping):
     title: str
     score: float
     max_score: float
-    tests: list = field(default_factory=list)          # [TestResult]
-    functions: dict = field(default_factory=dict)      # function -> FunctionScore, in notebook order
+    tests: list = field(default_factory=list)  # [TestResult]
+    functions: dict = field(default_factory=dict)  # function -> FunctionScore, in notebook order
     notes: list = field(default_factory=list)
     execution_time: float = 0.0
     sandbox: str | None = None
-    process: dict = field(default_factory=dict)        # crashes, timeouts, memory_exceeded, output_bytes
+    process: dict = field(default_factory=dict)  # crashes, timeouts, memory_exceeded, output_bytes
     learner_output: str = ""
     grader_error: bool = False
-    error: str | None = None                           # set when the notebook could not be graded at all
+    error: str | None = None  # set when the notebook could not be graded at all
     late: Late | None = None
-    isolation: dict = field(default_factory=dict)      # strategy, separation, limits enforced (learner.isolation_report)
+    isolation: dict = field(default_factory=dict)  # strategy, separation, limits enforced (learner.isolation_report)
     # For staff only (the batch's errors log): never rendered in a learner's report or stored.
     staff_traceback: str = field(default="", repr=False, compare=False)
 
@@ -155,13 +175,22 @@ class Result(Mapping):
     def to_dict(self) -> dict:
         """dlgrade's results.json: Gradescope's top-level fields, then dlgrade's own."""
         document = {
-            "score": self.score, "max_score": self.max_score, "execution_time": self.execution_time,
-            "output": self.output, "visibility": "visible", "stdout_visibility": "hidden",
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": self.execution_time,
+            "output": self.output,
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
             "tests": [t.to_dict() for t in self.tests],
-            "assignment": self.assignment, "submission": self.submission, "title": self.title,
+            "assignment": self.assignment,
+            "submission": self.submission,
+            "title": self.title,
             "functions": {name: f.to_dict() for name, f in self.functions.items()},
-            "notes": list(self.notes), "sandbox": self.sandbox, "process": dict(self.process),
-            "learner_output": self.learner_output, "grader_error": self.grader_error,
+            "notes": list(self.notes),
+            "sandbox": self.sandbox,
+            "process": dict(self.process),
+            "learner_output": self.learner_output,
+            "grader_error": self.grader_error,
             "isolation": dict(self.isolation),
         }
         if self.error is not None:
@@ -171,7 +200,7 @@ class Result(Mapping):
         return document
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Result":
+    def from_dict(cls, data: dict) -> Result:
         """Read back ``to_dict()`` (or an older results dict, or ``to_gradescope()``'s)."""
         if isinstance(data, Result):
             return data
@@ -179,18 +208,29 @@ class Result(Mapping):
         data.update(data.pop("extra_data", None) or {})
         output = data.get("output", "")
         title = data.get("title") or (output.split(":", 1)[0] if ":" in output else "Submission")
-        functions = {name: FunctionScore(float(f.get("score", 0)), float(f.get("max_score", 0)),
-                                         int(f.get("passed", 0)), int(f.get("tests", 0)))
-                     for name, f in (data.get("functions") or {}).items()}
+        functions = {
+            name: FunctionScore(
+                float(f.get("score", 0)), float(f.get("max_score", 0)), int(f.get("passed", 0)), int(f.get("tests", 0))
+            )
+            for name, f in (data.get("functions") or {}).items()
+        }
         late = data.get("late")
         return cls(
-            assignment=data.get("assignment"), submission=data.get("submission", ""), title=title,
-            score=float(data.get("score") or 0.0), max_score=float(data.get("max_score") or 0.0),
-            tests=[TestResult.from_dict(t) for t in data.get("tests", [])], functions=functions,
-            notes=list(data.get("notes") or []), execution_time=float(data.get("execution_time") or 0.0),
-            sandbox=data.get("sandbox"), process=dict(data.get("process") or {}),
-            learner_output=data.get("learner_output", ""), grader_error=bool(data.get("grader_error")),
-            error=data.get("error"), late=Late(**late) if late else None,
+            assignment=data.get("assignment"),
+            submission=data.get("submission", ""),
+            title=title,
+            score=float(data.get("score") or 0.0),
+            max_score=float(data.get("max_score") or 0.0),
+            tests=[TestResult.from_dict(t) for t in data.get("tests", [])],
+            functions=functions,
+            notes=list(data.get("notes") or []),
+            execution_time=float(data.get("execution_time") or 0.0),
+            sandbox=data.get("sandbox"),
+            process=dict(data.get("process") or {}),
+            learner_output=data.get("learner_output", ""),
+            grader_error=bool(data.get("grader_error")),
+            error=data.get("error"),
+            late=Late(**late) if late else None,
             isolation=dict(data.get("isolation") or {}),
         )
 
@@ -201,11 +241,24 @@ class Result(Mapping):
         output, visibility, stdout_visibility, tests[] with name, score, max_score, status,
         output, visibility). The total is given explicitly, so a hidden test's points still count.
         """
-        from autograder.grading.reports import clean_text   # renderers import this module, not the reverse
+        from autograder.grading.reports import clean_text  # renderers import this module, not the reverse
 
         own = self.to_dict()
-        extra = {key: own[key] for key in ("assignment", "submission", "title", "functions", "notes", "sandbox",
-                                            "process", "grader_error", "max_score", "isolation")}
+        extra = {
+            key: own[key]
+            for key in (
+                "assignment",
+                "submission",
+                "title",
+                "functions",
+                "notes",
+                "sandbox",
+                "process",
+                "grader_error",
+                "max_score",
+                "isolation",
+            )
+        }
         for key in ("error", "late"):
             if key in own:
                 extra[key] = own[key]
@@ -213,12 +266,21 @@ class Result(Mapping):
             "score": self.score,
             "execution_time": self.execution_time,
             "output": clean_text(self.output),
-            "output_format": "text",       # learner text shown as text: no Markdown, HTML or ANSI rendering
+            "output_format": "text",  # learner text shown as text: no Markdown, HTML or ANSI rendering
             "visibility": "visible",
             "stdout_visibility": "hidden",
-            "tests": [{"name": clean_text(t.name), "score": t.score, "max_score": t.max_score, "status": t.status,
-                       "output": clean_text(t.output), "output_format": "text", "visibility": t.visibility}
-                      for t in self.tests],
+            "tests": [
+                {
+                    "name": clean_text(t.name),
+                    "score": t.score,
+                    "max_score": t.max_score,
+                    "status": t.status,
+                    "output": clean_text(t.output),
+                    "output_format": "text",
+                    "visibility": t.visibility,
+                }
+                for t in self.tests
+            ],
             "extra_data": extra,
         }
 
@@ -233,7 +295,7 @@ class Result(Mapping):
     def __len__(self):
         return len(self.to_dict())
 
-    __hash__ = None   # mutable
+    __hash__ = None  # mutable
 
 
 def as_result(value) -> Result:
@@ -241,8 +303,17 @@ def as_result(value) -> Result:
     return value if isinstance(value, Result) else Result.from_dict(value)
 
 
-def zero_result(submission: str, spec, reason: str, *, assignment: str | None = None, notes: list = (),
-                grader_error: bool = False, execution_time: float = 0.0, staff_traceback: str = "") -> Result:
+def zero_result(
+    submission: str,
+    spec,
+    reason: str,
+    *,
+    assignment: str | None = None,
+    notes: list = (),
+    grader_error: bool = False,
+    execution_time: float = 0.0,
+    staff_traceback: str = "",
+) -> Result:
     """A submission that could not be graded at all: zero, with the reason.
 
     ``spec`` is the assignment (catalogue.Assignment) when it is known, else None:
@@ -254,15 +325,38 @@ def zero_result(submission: str, spec, reason: str, *, assignment: str | None = 
         for function in spec.graded_functions:
             points = spec.points.get(function, 0.0)
             functions[function] = FunctionScore(0.0, points)
-            tests.append(TestResult(function, "notebook could not be graded", points, False, message=reason,
-                                    kind="grader-error" if grader_error else "unreadable"))
+            tests.append(
+                TestResult(
+                    function,
+                    "notebook could not be graded",
+                    points,
+                    False,
+                    message=reason,
+                    kind="grader-error" if grader_error else "unreadable",
+                )
+            )
     else:
-        tests.append(TestResult("", "notebook could not be graded", 0.0, False, message=reason,
-                                kind="grader-error" if grader_error else "unreadable"))
+        tests.append(
+            TestResult(
+                "",
+                "notebook could not be graded",
+                0.0,
+                False,
+                message=reason,
+                kind="grader-error" if grader_error else "unreadable",
+            )
+        )
     return Result(
-        assignment=spec.name if spec is not None else assignment, submission=submission,
-        title=spec.title if spec is not None else "Submission", score=0.0,
-        max_score=spec.max_score if spec is not None else 0.0, tests=tests, functions=functions,
-        notes=list(notes) + [reason], execution_time=round(execution_time, 3), grader_error=grader_error,
-        error=reason, staff_traceback=staff_traceback,
+        assignment=spec.name if spec is not None else assignment,
+        submission=submission,
+        title=spec.title if spec is not None else "Submission",
+        score=0.0,
+        max_score=spec.max_score if spec is not None else 0.0,
+        tests=tests,
+        functions=functions,
+        notes=list(notes) + [reason],
+        execution_time=round(execution_time, 3),
+        grader_error=grader_error,
+        error=reason,
+        staff_traceback=staff_traceback,
     )

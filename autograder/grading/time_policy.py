@@ -43,15 +43,16 @@ Derived for the sandbox and the batch:
   it), far above the learner's budget because starts, teardowns and the
   grader's own work are not in it.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-MIN_CALLS_PER_FUNCTION = 3      # a function's share holds at least this many full calls
-IMPORTS_CALLS = 3               # the imports cell may take this many calls' time
-CPU_SLACK_SECONDS = 30          # RLIMIT_CPU above the submission's budget
-TASK_TIMEOUT_FACTOR = 3         # batch_task_timeout = 3 x submission + 300 s
+MIN_CALLS_PER_FUNCTION = 3  # a function's share holds at least this many full calls
+IMPORTS_CALLS = 3  # the imports cell may take this many calls' time
+CPU_SLACK_SECONDS = 30  # RLIMIT_CPU above the submission's budget
+TASK_TIMEOUT_FACTOR = 3  # batch_task_timeout = 3 x submission + 300 s
 TASK_TIMEOUT_SLACK_SECONDS = 300
 # The batch's last resort for a notebook no assignment claims (grade_notebook explains it within seconds).
 UNKNOWN_ASSIGNMENT_TASK_TIMEOUT = TASK_TIMEOUT_FACTOR * 600.0 + TASK_TIMEOUT_SLACK_SECONDS
@@ -74,10 +75,10 @@ class TimePolicy:
     any small policy they need.
     """
 
-    call: float                              # one learner call, or one graded cell's definitions
-    submission: float                        # all learner time of one submission
-    function: float | None = None            # each graded function's fixed share (None: the submission's)
-    long_call: float | None = None           # a call a suite marks as long (None: ``call``)
+    call: float  # one learner call, or one graded cell's definitions
+    submission: float  # all learner time of one submission
+    function: float | None = None  # each graded function's fixed share (None: the submission's)
+    long_call: float | None = None  # a call a suite marks as long (None: ``call``)
 
     def __post_init__(self):
         if self.function is None:
@@ -89,17 +90,18 @@ class TimePolicy:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"time policy: {name} must be a positive number of seconds, not {value!r}")
         if self.function > self.submission * (1 + 1e-9):
-            raise ConfigError(f"time policy: a function's share ({self.function:g} s) is more than the "
-                              f"submission's budget ({self.submission:g} s)")
+            raise ConfigError(
+                f"time policy: a function's share ({self.function:g} s) is more than the "
+                f"submission's budget ({self.submission:g} s)"
+            )
 
     @classmethod
-    def split(cls, *, call: float, submission: float, functions: int, long_call: float | None = None) -> "TimePolicy":
+    def split(cls, *, call: float, submission: float, functions: int, long_call: float | None = None) -> TimePolicy:
         """``submission`` split into ``functions`` equal shares (at least one), without the config's checks."""
-        return cls(call=call, submission=submission, function=submission / max(1, int(functions)),
-                   long_call=long_call)
+        return cls(call=call, submission=submission, function=submission / max(1, int(functions)), long_call=long_call)
 
     @classmethod
-    def from_config(cls, config, n_functions: int, *, source: str = "assignment.toml") -> "TimePolicy":
+    def from_config(cls, config, n_functions: int, *, source: str = "assignment.toml") -> TimePolicy:
         """The policy of an assignment (its ``AssignmentConfig`` and number of graded functions).
 
         Raises :class:`ConfigError`, naming ``source`` and the keys, when the
@@ -108,8 +110,11 @@ class TimePolicy:
         """
         call, submission = float(config.call_timeout), float(config.submission_timeout)
         long_call = float(config.long_call_timeout) if config.long_call_timeout else call
-        for key, value in (("call_timeout", call), ("submission_timeout", submission),
-                           ("long_call_timeout", long_call)):
+        for key, value in (
+            ("call_timeout", call),
+            ("submission_timeout", submission),
+            ("long_call_timeout", long_call),
+        ):
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{source}: {key!r} must be a positive number of seconds, not {value:g}")
         n = max(1, int(n_functions))
@@ -120,14 +125,16 @@ class TimePolicy:
                 f"{source}: submission_timeout {submission:g} s split over {n} graded function(s) gives each "
                 f"{share:.3g} s, less than {MIN_CALLS_PER_FUNCTION} x call_timeout ({MIN_CALLS_PER_FUNCTION * call:g} s): "
                 f"raise submission_timeout to at least {MIN_CALLS_PER_FUNCTION * call * n:g} or lower call_timeout to "
-                f"at most {_floor(share / MIN_CALLS_PER_FUNCTION):g}")
+                f"at most {_floor(share / MIN_CALLS_PER_FUNCTION):g}"
+            )
         if long_call < call:
             raise ConfigError(f"{source}: long_call_timeout {long_call:g} s is less than call_timeout {call:g} s")
         if long_call > share * (1 + 1e-9):
             raise ConfigError(
                 f"{source}: long_call_timeout {long_call:g} s is more than each graded function's share "
                 f"({share:.3g} s = submission_timeout {submission:g} s / {n}), which bounds it anyway: lower it to at "
-                f"most {_floor(share):g} or raise submission_timeout to at least {long_call * n:g}")
+                f"most {_floor(share):g} or raise submission_timeout to at least {long_call * n:g}"
+            )
         return policy
 
     @property

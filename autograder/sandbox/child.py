@@ -14,15 +14,16 @@ checked kernel calls), ``cleanup.py`` (the uid mode's sweep) and ``codec.py``
 patch them at run time, and the grader only ever receives plain data it
 checks itself.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
-if __package__:   # imported by the grader (tests)
+if __package__:  # imported by the grader (tests)
     from autograder.sandbox import worker, zygote
-else:   # in the sandbox: the files beside this one (imported before the work folder joins sys.path)
+else:  # in the sandbox: the files beside this one (imported before the work folder joins sys.path)
     import worker  # type: ignore[no-redef]
     import zygote  # type: ignore[no-redef]
 
@@ -30,8 +31,9 @@ else:   # in the sandbox: the files beside this one (imported before the work fo
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="child.py", description="dlgrade's learner-side program (in the sandbox)")
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--fds", nargs=2, type=int, metavar=("IN", "OUT"),
-                      help="serve one learner on these inherited pipe descriptors")
+    mode.add_argument(
+        "--fds", nargs=2, type=int, metavar=("IN", "OUT"), help="serve one learner on these inherited pipe descriptors"
+    )
     mode.add_argument("--zygote", type=int, metavar="FD", help="be a zygote on this control socket")
     parser.add_argument("--preload", default="", help="comma-separated modules the zygote imports once")
     parser.add_argument("--learner-uid", type=int, help="the uid the zygote's learners run as (root zygotes)")
@@ -48,8 +50,13 @@ def main(argv: list[str]) -> None:
         if args.preamble:
             with open(args.preamble, encoding="utf-8") as handle:
                 preamble = handle.read()
-        zygote.zygote(args.zygote, [m for m in args.preload.split(",") if m], args.learner_uid,
-                      namespaces=not args.no_namespaces, preamble=preamble)
+        zygote.zygote(
+            args.zygote,
+            [m for m in args.preload.split(",") if m],
+            args.learner_uid,
+            namespaces=not args.no_namespaces,
+            preamble=preamble,
+        )
         return
     worker.seed_everything(0)
     worker.Worker(*args.fds).serve()

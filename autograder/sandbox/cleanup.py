@@ -6,6 +6,7 @@ in Docker) the learner runs as the sandbox's learner uid, which nothing else
 has; this module is how the zygote makes sure nothing of one learner is left
 when the next starts (see :class:`zygote.UidRunner`).
 """
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,9 @@ import signal
 import stat
 import time
 
-if __package__:   # imported by the grader (tests)
+if __package__:  # imported by the grader (tests)
     from autograder.sandbox import kernel
-else:   # in the sandbox: the file beside this one
+else:  # in the sandbox: the file beside this one
     import kernel  # type: ignore[no-redef]
 
 
@@ -24,7 +25,7 @@ def as_uid(uid: int, action) -> None:
 
     Raises SandboxSetupError when the child could not become ``uid`` or ``action`` failed.
     """
-    for attempt in range(50):   # EAGAIN: the pids cgroup is full of processes still exiting
+    for attempt in range(50):  # EAGAIN: the pids cgroup is full of processes still exiting
         try:
             helper = os.fork()
             break
@@ -53,7 +54,7 @@ def kill_uid(uid: int) -> None:
     def kill_all():
         try:
             os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:   # none left
+        except ProcessLookupError:  # none left
             pass
 
     as_uid(uid, kill_all)
@@ -75,7 +76,7 @@ def sweep_uid(uid: int, patience: float = 8.0) -> bool:
     deadline = time.monotonic() + patience
     attempt = 0
     while True:
-        kill_uid(uid)   # again each round: cheap, and covers a process that was mid-exec
+        kill_uid(uid)  # again each round: cheap, and covers a process that was mid-exec
         reap_children()
         if not processes_of(uid):
             break
@@ -83,7 +84,7 @@ def sweep_uid(uid: int, patience: float = 8.0) -> bool:
             return False
         attempt += 1
         time.sleep(min(0.002 * attempt, 0.05))
-    folders = {*kernel.WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}   # the sandbox's own TMPDIR
+    folders = {*kernel.WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}  # the sandbox's own TMPDIR
 
     def remove_all() -> None:
         for folder in folders:
@@ -100,7 +101,7 @@ def processes_of(uid: int) -> list:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/status") as status:   # readable even for non-dumpable processes
+            with open(f"/proc/{entry}/status") as status:  # readable even for non-dumpable processes
                 for line in status:
                     if line.startswith("Uid:"):
                         if int(line.split()[1]) == uid:
@@ -151,7 +152,7 @@ def remove_tree(path: str) -> None:
         top = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return
-    stack: list[tuple[int, str, int | None]] = [(top, name, None)]   # (folder fd, entry name, fd once opened)
+    stack: list[tuple[int, str, int | None]] = [(top, name, None)]  # (folder fd, entry name, fd once opened)
     while stack:
         dir_fd, entry, opened = stack[-1]
         if opened is None:

@@ -10,6 +10,7 @@ unpickled, and no learner-defined class can come back, so an object whose
 This module is copied into the sandbox beside ``child.py`` and must import
 nothing from the ``autograder`` package (stdlib and numpy only).
 """
+
 from __future__ import annotations
 
 import base64
@@ -59,11 +60,11 @@ class TFValue:
     value: np.ndarray
 
     @classmethod
-    def constant(cls, value, dtype: str = "float32") -> "TFValue":
+    def constant(cls, value, dtype: str = "float32") -> TFValue:
         return cls("EagerTensor", dtype, np.asarray(value, dtype=dtype))
 
     @classmethod
-    def variable(cls, value, dtype: str = "float32") -> "TFValue":
+    def variable(cls, value, dtype: str = "float32") -> TFValue:
         return cls("Variable", dtype, np.asarray(value, dtype=dtype))
 
     @property
@@ -76,6 +77,7 @@ class TFValue:
 
 # --------------------------------------------------------------------- encode
 
+
 def _array_to_plain(arr: np.ndarray) -> dict:
     """dtype string, shape and base64 of the C-ordered bytes.
 
@@ -84,8 +86,11 @@ def _array_to_plain(arr: np.ndarray) -> dict:
     largest cost.
     """
     # tobytes() is C order whatever the layout (ascontiguousarray would make 0-d arrays 1-d).
-    return {"dtype": arr.dtype.str, "shape": list(arr.shape),
-            "data": base64.b64encode(arr.tobytes(order="C")).decode("ascii")}
+    return {
+        "dtype": arr.dtype.str,
+        "shape": list(arr.shape),
+        "data": base64.b64encode(arr.tobytes(order="C")).decode("ascii"),
+    }
 
 
 def _tf_kind(value) -> str | None:
@@ -146,6 +151,7 @@ def to_plain(value, _depth: int = 0):
 
 # --------------------------------------------------------------------- decode
 
+
 def _plain_to_array(payload) -> np.ndarray:
     """Inverse of _array_to_plain; refuses any dtype that is not plain numbers, bools or text."""
     if not isinstance(payload, dict) or set(payload) != {"dtype", "shape", "data"}:
@@ -173,7 +179,7 @@ def _plain_to_array(payload) -> np.ndarray:
     # frombuffer views read-only bytes: copy so the suite gets an ordinary array.
     try:
         return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape).copy()
-    except ValueError as exc:   # e.g. a zero-size dtype
+    except ValueError as exc:  # e.g. a zero-size dtype
         raise DecodeError(f"bad array payload: {exc}")
 
 
@@ -192,7 +198,7 @@ def from_plain(data, make_tf=None, _depth: int = 0):
         return [from_plain(v, make_tf, _depth + 1) for v in data]
     if not isinstance(data, dict) or len(data) != 1:
         raise DecodeError(f"unexpected element {type(data).__name__}")
-    (tag, payload), = data.items()
+    ((tag, payload),) = data.items()
     if tag == "__float__":
         if not isinstance(payload, str):
             raise DecodeError("bad float")
@@ -211,7 +217,11 @@ def from_plain(data, make_tf=None, _depth: int = 0):
         if not isinstance(payload, dict) or set(payload) != {"kind", "dtype", "value"}:
             raise DecodeError("bad TensorFlow value")
         value = from_plain(payload["value"], None, _depth + 1)
-        if not isinstance(value, np.ndarray) or not isinstance(payload["kind"], str) or not isinstance(payload["dtype"], str):
+        if (
+            not isinstance(value, np.ndarray)
+            or not isinstance(payload["kind"], str)
+            or not isinstance(payload["dtype"], str)
+        ):
             raise DecodeError("bad TensorFlow value")
         tf_value = TFValue(payload["kind"][:64], payload["dtype"][:32], value)
         _check_tf_claims(tf_value)
@@ -220,6 +230,7 @@ def from_plain(data, make_tf=None, _depth: int = 0):
 
 
 # --------------------------------------------------------------------- frames
+
 
 def dumps(message: dict) -> bytes:
     body = json.dumps(message, allow_nan=False).encode("utf-8")
@@ -261,7 +272,7 @@ def count_elements(body: bytes, limit: int | None = None) -> int:
             raise DecodeError(f"the reply holds about {count:,} values, more than the {limit:,} allowed")
     if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         depth = _max_depth(_STRING.sub(b'""', body) if b'"' in body else body)
-        if depth > MAX_DEPTH + 2:    # the frame's own object and the value's tag add two levels
+        if depth > MAX_DEPTH + 2:  # the frame's own object and the value's tag add two levels
             raise DecodeError(f"the reply is nested {depth} levels deep, more than the {MAX_DEPTH} allowed")
     return count
 

@@ -11,6 +11,7 @@ fewer protections than its report lists.
 All calls go through :func:`libc` (one ctypes handle), so a test can make any
 of them fail by replacing it.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -25,9 +26,15 @@ SUBMISSION_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 # statvfs's f_flag bits are not mount(2)'s: ST_RELATIME is 4096, which is MS_BIND as a mount flag.
-STATVFS_TO_MOUNT = {os.ST_RDONLY: MS_RDONLY, os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV,
-                    os.ST_NOEXEC: MS_NOEXEC, os.ST_NOATIME: MS_NOATIME, os.ST_NODIRATIME: MS_NODIRATIME,
-                    os.ST_RELATIME: MS_RELATIME}
+STATVFS_TO_MOUNT = {
+    os.ST_RDONLY: MS_RDONLY,
+    os.ST_NOSUID: MS_NOSUID,
+    os.ST_NODEV: MS_NODEV,
+    os.ST_NOEXEC: MS_NOEXEC,
+    os.ST_NOATIME: MS_NOATIME,
+    os.ST_NODIRATIME: MS_NODIRATIME,
+    os.ST_RELATIME: MS_RELATIME,
+}
 # Where a learner may write: each gets a private tmpfs in namespace mode.
 WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 _CAP_VERSION_3 = 0x20080522
@@ -184,7 +191,7 @@ def remount_read_only(mount_point: str) -> None:
     try:
         mount(None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | mount_flags_of(mount_point))
     except SandboxSetupError:
-        pass   # checked below: not a mount point of its own, its parent's flags apply
+        pass  # checked below: not a mount point of its own, its parent's flags apply
     if not os.statvfs(mount_point).f_flag & os.ST_RDONLY:
         raise SandboxSetupError(f"{mount_point} is still writable after the read-only remount")
 

@@ -13,6 +13,7 @@ zygote hands it the submission's four pipes does it become the learner uid
 (:func:`kernel.become_learner`). Every step is checked: a spare whose setup
 fails says "error <reason>" instead of "ready" and is never handed a learner.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,13 +21,13 @@ import select
 import signal
 import socket
 
-if __package__:   # imported by the grader (tests)
+if __package__:  # imported by the grader (tests)
     from autograder.sandbox import kernel, worker
-else:   # in the sandbox: the files beside this one
+else:  # in the sandbox: the files beside this one
     import kernel  # type: ignore[no-redef]
     import worker  # type: ignore[no-redef]
 
-READY_TIMEOUT = 60.0   # seconds a spare may take to get ready (the imports cell of a TF assignment: a few)
+READY_TIMEOUT = 60.0  # seconds a spare may take to get ready (the imports cell of a TF assignment: a few)
 
 
 def serve_learner(fds: list, alive_r: int | None, parent: int, warmed: worker.WarmUp | None = None) -> None:
@@ -42,14 +43,14 @@ def serve_learner(fds: list, alive_r: int | None, parent: int, warmed: worker.Wa
     try:
         os.setsid()
     except OSError:
-        pass   # already a session leader (pid 1 of its namespace)
+        pass  # already a session leader (pid 1 of its namespace)
     # After the uid change (which clears it): die with the process that waits for us.
     kernel.die_with_parent(signal.SIGKILL)
     if alive_r is None:
-        if os.getppid() != parent:   # it died before we asked
+        if os.getppid() != parent:  # it died before we asked
             os._exit(1)
     else:
-        if select.select([alive_r], [], [], 0)[0]:   # EOF: it died before we asked
+        if select.select([alive_r], [], [], 0)[0]:  # EOF: it died before we asked
             os._exit(1)
         os.close(alive_r)
     kernel.set_dumpable(True)
@@ -68,7 +69,7 @@ def exit_like(status: int) -> None:
 
 def _learner_to_be(handover, alive_r: int, uid: int | None, preamble: str | None) -> None:
     """Pid 1 of the submission's namespaces: private mounts, warm-up, "ready", then the learner."""
-    kernel.die_with_parent(signal.SIGKILL)   # while it waits: die with the keeper
+    kernel.die_with_parent(signal.SIGKILL)  # while it waits: die with the keeper
     try:
         kernel.private_mounts()
         # Before the warm-up runs anything: a thread it may start inherits no_new_privs and
@@ -91,7 +92,7 @@ def _learner_to_be(handover, alive_r: int, uid: int | None, preamble: str | None
     if message != b"go" or len(fds) != 4:
         os._exit(1)
     handover.close()
-    kernel.become_learner(uid)   # raises (and so ends this process) before any learner code runs
+    kernel.become_learner(uid)  # raises (and so ends this process) before any learner code runs
     serve_learner(fds, alive_r, 0, warmed)
 
 
@@ -141,7 +142,7 @@ class Prepared:
     def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None):
         self.handover, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.status_r, status_w = os.pipe()
-        self.error = ""   # why its setup failed, when it did
+        self.error = ""  # why its setup failed, when it did
         self.pid: int | None = os.fork()
         if self.pid == 0:
             try:
@@ -180,7 +181,7 @@ class Prepared:
         if data:
             return int(data)
         assert self.pid is not None
-        _, status = os.waitpid(self.pid, 0)   # the keeper died first: its own status
+        _, status = os.waitpid(self.pid, 0)  # the keeper died first: its own status
         self.pid = None
         return status
 
@@ -200,7 +201,7 @@ class Prepared:
                 pass
         if self.pid is not None:
             try:
-                os.kill(self.pid, signal.SIGTERM)   # the keeper kills the waiting learner, then exits
+                os.kill(self.pid, signal.SIGTERM)  # the keeper kills the waiting learner, then exits
             except OSError:
                 pass
             self.reap(block=True)

@@ -18,6 +18,7 @@ The environment variables (for deployments, Docker images and tests):
 ``DLGRADE_ROOT``                       the course folder (solutions/, assignments/); default: the checkout
 ``DLGRADE_DEBUG``                      set: print the traceback of a grader failure
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -33,12 +34,12 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    strategy: str | None = None      # None: the strongest this machine offers (isolation.available_strategy)
-    namespaces: bool = True          # False: the zygote's uid mode even where namespaces work
-    cgroups: bool = True             # False: no cgroups even where they are writable
-    child_cuda_devices: str = ""     # CUDA_VISIBLE_DEVICES inside the sandbox
-    root: Path | None = None         # the course folder; None: the checkout this package is in
-    unisolated: str | None = None    # what --accept-unisolated accepted; every report quotes it
+    strategy: str | None = None  # None: the strongest this machine offers (isolation.available_strategy)
+    namespaces: bool = True  # False: the zygote's uid mode even where namespaces work
+    cgroups: bool = True  # False: no cgroups even where they are writable
+    child_cuda_devices: str = ""  # CUDA_VISIBLE_DEVICES inside the sandbox
+    root: Path | None = None  # the course folder; None: the checkout this package is in
+    unisolated: str | None = None  # what --accept-unisolated accepted; every report quotes it
     debug: bool = False
 
     def __post_init__(self) -> None:

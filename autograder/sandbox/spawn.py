@@ -11,6 +11,7 @@ child per submission (fork safety: the zygote never runs a TF op, so no TF
 thread pool exists when it forks; TF creates its pools in the child). A batch
 then pays ``import tensorflow`` once per worker, not once per submission.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -40,7 +41,7 @@ class SpawnError(RuntimeError):
 class Child:
     req_w: int
     resp_r: int
-    stdout: object          # readable binary file objects, drained by the grader (grading/learner.py)
+    stdout: object  # readable binary file objects, drained by the grader (grading/learner.py)
     stderr: object
     strategy: str
     _kill: object
@@ -127,16 +128,31 @@ class DirectSpawner:
         grader = self.root / "grader"
         strategy = self.strategy or isolation.available_strategy()
         # A uid of its own (as root): nothing else on the machine can be signalled by it.
-        uid = isolation.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else isolation.SANDBOX_UID
+        uid = (
+            isolation.private_uid() if os.geteuid() == 0 and strategy in ("bwrap", "setpriv") else isolation.SANDBOX_UID
+        )
         proc = isolation.start(
             [str(grader / "child.py"), "--fds", str(req_r), str(resp_w)],
-            self.root / "work", grader, self.limits, pass_fds=(req_r, resp_w), strategy=strategy, uid=uid,
+            self.root / "work",
+            grader,
+            self.limits,
+            pass_fds=(req_r, resp_w),
+            strategy=strategy,
+            uid=uid,
         )
         os.close(req_r)
         os.close(resp_w)
-        return Child(req_w, resp_r, proc.popen.stdout, proc.popen.stderr, proc.strategy,
-                     proc.kill, proc.popen.poll, proc.cgroups.memory_exceeded,
-                     limits_enforced=tuple(proc.cgroups.enforced))
+        return Child(
+            req_w,
+            resp_r,
+            proc.popen.stdout,
+            proc.popen.stderr,
+            proc.strategy,
+            proc.kill,
+            proc.popen.poll,
+            proc.cgroups.memory_exceeded,
+            limits_enforced=tuple(proc.cgroups.enforced),
+        )
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -145,8 +161,15 @@ class DirectSpawner:
 class Zygote:
     """One warm sandboxed process that forks a fresh learner child per start."""
 
-    def __init__(self, helper_dir: Path | None, limits: isolation.Limits, preload: list[str],
-                 strategy: str | None = None, ready_timeout: float = 120, preamble: str | None = None):
+    def __init__(
+        self,
+        helper_dir: Path | None,
+        limits: isolation.Limits,
+        preload: list[str],
+        strategy: str | None = None,
+        ready_timeout: float = 120,
+        preamble: str | None = None,
+    ):
         self.root = prepare_dirs(helper_dir, preamble)
         self.limits = limits
         self.lock = threading.Lock()
@@ -155,7 +178,7 @@ class Zygote:
         strategy = strategy or isolation.available_strategy()
         grader = self.root / "grader"
         args = [str(grader / "child.py"), "--zygote", str(theirs.fileno()), "--preload", ",".join(preload)]
-        if preamble is not None:   # run by each prepared learner process before it is handed a learner
+        if preamble is not None:  # run by each prepared learner process before it is handed a learner
             args += ["--preamble", str(grader / PREAMBLE_FILE)]
         # As root the zygote stays root (bwrap: with a few capabilities) and
         # runs its learners as a private uid it never has itself: a learner
@@ -167,11 +190,12 @@ class Zygote:
             zygote_uid = None
             args += ["--learner-uid", str(isolation.private_uid())]
         elif strategy == "bwrap":
-            zygote_uid = None   # holds ZYGOTE_CAPS in its own user namespace (see isolation.bwrap_command)
-        if not settings.current().namespaces:   # what Docker's seccomp profile allows: tests the uid mode outside it
+            zygote_uid = None  # holds ZYGOTE_CAPS in its own user namespace (see isolation.bwrap_command)
+        if not settings.current().namespaces:  # what Docker's seccomp profile allows: tests the uid mode outside it
             args += ["--no-namespaces"]
-        self.proc = isolation.start(args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),),
-                                  strategy=strategy, uid=zygote_uid)
+        self.proc = isolation.start(
+            args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),), strategy=strategy, uid=zygote_uid
+        )
         theirs.close()
         self.control = ours
         self.strategy = strategy
@@ -184,13 +208,13 @@ class Zygote:
         except OSError as exc:
             self.close()
             raise SpawnError(f"the grading zygote did not start: {exc}")
-        if ready.startswith(b"error "):   # a protection could not be set up: nothing runs without it
+        if ready.startswith(b"error "):  # a protection could not be set up: nothing runs without it
             self.close()
             raise SpawnError("the sandbox refused to start: " + ready[6:].decode("utf-8", "replace"))
         if not ready.startswith(b"ready "):
             self.close()
             raise SpawnError(f"the grading zygote did not start (exit code {self.proc.popen.poll()})")
-        self.separation = ready.split()[1].decode()   # namespace | uid | none
+        self.separation = ready.split()[1].decode()  # namespace | uid | none
         self.busy = False
 
     def alive(self) -> bool:
@@ -227,7 +251,7 @@ class Zygote:
             self.control.settimeout(timeout)
             try:
                 message = self.control.recv(64)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 return None
             if message.startswith(b"exited"):
                 state["code"] = int(message.split()[1])
@@ -250,9 +274,18 @@ class Zygote:
         def memory_exceeded():
             return state.get("memory", False) or cgroups.memory_event_count() > memory_events_before
 
-        return Child(req_w, resp_r, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0),
-                     self.strategy, kill, exit_code, memory_exceeded, separation=self.separation,
-                     limits_enforced=tuple(cgroups.enforced))
+        return Child(
+            req_w,
+            resp_r,
+            os.fdopen(out_r, "rb", buffering=0),
+            os.fdopen(err_r, "rb", buffering=0),
+            self.strategy,
+            kill,
+            exit_code,
+            memory_exceeded,
+            separation=self.separation,
+            limits_enforced=tuple(cgroups.enforced),
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -283,12 +316,19 @@ class ZygoteSpawner:
     # zygote's: spawn() may run in any thread.
     starts_in_background: ClassVar[bool] = True
 
-    def __init__(self, key: str, helper_dir: Path | None, limits: isolation.Limits, preload: list[str], strategy=None,
-                 preamble: str | None = None):
+    def __init__(
+        self,
+        key: str,
+        helper_dir: Path | None,
+        limits: isolation.Limits,
+        preload: list[str],
+        strategy=None,
+        preamble: str | None = None,
+    ):
         self.key, self.helper_dir, self.limits, self.preload, self.strategy = key, helper_dir, limits, preload, strategy
         self.preamble = preamble
 
-    def warm(self) -> "Zygote":
+    def warm(self) -> Zygote:
         """The shared zygote, started if needed.
 
         The sandbox dies with its parent (PR_SET_PDEATHSIG), and Linux means the
@@ -301,8 +341,9 @@ class ZygoteSpawner:
             if zygote is None or not zygote.alive():
                 if zygote is not None:
                     zygote.close()
-                zygote = _STARTER.submit(Zygote, self.helper_dir, self.limits, self.preload, self.strategy,
-                                         preamble=self.preamble).result()
+                zygote = _STARTER.submit(
+                    Zygote, self.helper_dir, self.limits, self.preload, self.strategy, preamble=self.preamble
+                ).result()
                 _ZYGOTES[self.key] = zygote
             return zygote
 

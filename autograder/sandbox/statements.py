@@ -7,6 +7,7 @@ rule and nothing else; the trusted side applies it once per cell
 reference), and the sandbox runs the source it produced (statements that do
 not run are blanked out, line numbers kept). Nothing here runs in the sandbox.
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,26 +37,103 @@ KEPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctio
 
 # Calls that build a small value from their arguments and touch nothing else.
 CHEAP_CALLS = frozenset(
-    [f"{np}.{name}" for np in ("np", "numpy") for name in (
-        "array", "asarray", "zeros", "ones", "full", "eye", "identity", "arange", "linspace",
-        "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_", "dtype",
-        "random.default_rng", "random.RandomState", "random.SeedSequence")]
+    [
+        f"{np}.{name}"
+        for np in ("np", "numpy")
+        for name in (
+            "array",
+            "asarray",
+            "zeros",
+            "ones",
+            "full",
+            "eye",
+            "identity",
+            "arange",
+            "linspace",
+            "float16",
+            "float32",
+            "float64",
+            "int8",
+            "int16",
+            "int32",
+            "int64",
+            "uint8",
+            "bool_",
+            "dtype",
+            "random.default_rng",
+            "random.RandomState",
+            "random.SeedSequence",
+        )
+    ]
     + [f"tf.{name}" for name in ("constant", "random.Generator.from_seed")]
-    + ["range", "list", "tuple", "dict", "set", "frozenset", "int", "float", "complex", "str", "bool",
-       "abs", "min", "max", "round", "len", "math.sqrt", "math.log", "math.exp"]
+    + [
+        "range",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "int",
+        "float",
+        "complex",
+        "str",
+        "bool",
+        "abs",
+        "min",
+        "max",
+        "round",
+        "len",
+        "math.sqrt",
+        "math.log",
+        "math.exp",
+    ]
 )
-_CHEAP_NODES = (ast.Constant, ast.Name, ast.Attribute, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare,
-                ast.IfExp, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Call, ast.Starred, ast.keyword,
-                ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+_CHEAP_NODES = (
+    ast.Constant,
+    ast.Name,
+    ast.Attribute,
+    ast.UnaryOp,
+    ast.BinOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.Call,
+    ast.Starred,
+    ast.keyword,
+    ast.expr_context,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+)
 _EXPRESSION_WORDS = {
-    ast.Subscript: "reads an item (x[...])", ast.ListComp: "runs a comprehension", ast.SetComp: "runs a comprehension",
-    ast.DictComp: "runs a comprehension", ast.GeneratorExp: "runs a generator", ast.NamedExpr: "assigns inside an expression",
-    ast.Await: "awaits", ast.Yield: "yields", ast.YieldFrom: "yields", ast.JoinedStr: "formats a string",
+    ast.Subscript: "reads an item (x[...])",
+    ast.ListComp: "runs a comprehension",
+    ast.SetComp: "runs a comprehension",
+    ast.DictComp: "runs a comprehension",
+    ast.GeneratorExp: "runs a generator",
+    ast.NamedExpr: "assigns inside an expression",
+    ast.Await: "awaits",
+    ast.Yield: "yields",
+    ast.YieldFrom: "yields",
+    ast.JoinedStr: "formats a string",
 }
 _STATEMENT_WORDS = {
-    ast.For: "a for loop", ast.AsyncFor: "a for loop", ast.While: "a while loop", ast.If: "an if block",
-    ast.With: "a with block", ast.AsyncWith: "a with block", ast.Try: "a try block", ast.Delete: "del",
-    ast.Assert: "an assert", ast.Raise: "a raise", ast.Return: "a return outside a function",
+    ast.For: "a for loop",
+    ast.AsyncFor: "a for loop",
+    ast.While: "a while loop",
+    ast.If: "an if block",
+    ast.With: "a with block",
+    ast.AsyncWith: "a with block",
+    ast.Try: "a try block",
+    ast.Delete: "del",
+    ast.Assert: "an assert",
+    ast.Raise: "a raise",
+    ast.Return: "a return outside a function",
 }
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
@@ -151,7 +229,7 @@ def skip_reason(node, bound: set | None = None) -> str | None:
     if isinstance(node, KEPT_STATEMENTS) or isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal)):
         return None
     if isinstance(node, ast.Expr):
-        if isinstance(node.value, ast.Constant):   # a bare string or number: nothing runs
+        if isinstance(node.value, ast.Constant):  # a bare string or number: nothing runs
             return None
         if isinstance(node.value, ast.Call):
             return f"calls {dotted_name(node.value.func) or 'a function'}()"
@@ -209,11 +287,11 @@ def statement_lines(node) -> range:
 class CellRule:
     """What the rule makes of one cell: the source to run and what it binds, uses and skips."""
 
-    runnable: str                                # the source with every skipped statement blanked
-    kept_names: list                             # names the kept statements bind, in order
+    runnable: str  # the source with every skipped statement blanked
+    kept_names: list  # names the kept statements bind, in order
     skipped: list = field(default_factory=list)  # [(line range, reason)]
-    defines: set = field(default_factory=set)    # top-level names the kept statements make
-    uses: set = field(default_factory=set)       # names the kept statements read and do not make
+    defines: set = field(default_factory=set)  # top-level names the kept statements make
+    uses: set = field(default_factory=set)  # names the kept statements read and do not make
 
 
 def definitions_only(source: str, tree: ast.Module, bound: set, provided: frozenset = frozenset()) -> CellRule:

@@ -16,6 +16,7 @@ An error reply is ``{"ok": False, "error": {"type", "message", "traceback",
 trusted by the grader: a submission can patch this module at run time, and
 the grader checks every reply itself.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,9 @@ import random
 import sys
 import traceback
 
-if __package__:   # imported by the grader (tests)
+if __package__:  # imported by the grader (tests)
     from autograder.sandbox import codec
-else:   # in the sandbox: the file beside this one
+else:  # in the sandbox: the file beside this one
     import codec  # type: ignore[no-redef]
 
 # not-defined: a name the learner's namespace lacks (``name`` says which); not-implemented: a bare
@@ -39,7 +40,7 @@ def error_reply(etype: str, message: str, code: str, name: str | None = None, tr
 
 
 class Worker:
-    def __init__(self, fd_in: int, fd_out: int, warmed: "WarmUp | None" = None):
+    def __init__(self, fd_in: int, fd_out: int, warmed: WarmUp | None = None):
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -57,7 +58,7 @@ class Worker:
         data = codec.dumps(message)
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd_out, view):]
+            view = view[os.write(self.fd_out, view) :]
 
     def serve(self) -> None:
         while True:
@@ -136,7 +137,9 @@ def describe(exc: BaseException) -> dict:
     (anything else, ``name`` None).
     """
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell") or f.filename.endswith("_utils.py")
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename.startswith("<cell") or f.filename.endswith("_utils.py")
     ]
     lines = traceback.format_list(frames[-8:])
     message = str(exc)
@@ -151,15 +154,21 @@ def describe(exc: BaseException) -> dict:
         tb, in_probe = exc.__traceback__, False
         while tb is not None and not in_probe:
             in_probe, tb = tb.tb_frame.f_code is Worker.op_probe.__code__, tb.tb_next
-        missing = (getattr(exc, "name", None) if isinstance(exc, NameError)
-                   else exc.args[0] if len(exc.args) == 1 else None)
+        missing = (
+            getattr(exc, "name", None) if isinstance(exc, NameError) else exc.args[0] if len(exc.args) == 1 else None
+        )
         if in_probe and isinstance(missing, str):
             code, name = "not-defined", missing
-    return {"type": type(exc).__name__, "message": message, "traceback": "".join(lines)[-4000:],
-            "code": code, "name": name}
+    return {
+        "type": type(exc).__name__,
+        "message": message,
+        "traceback": "".join(lines)[-4000:],
+        "code": code,
+        "name": name,
+    }
 
 
-def make_tf(value: "codec.TFValue"):
+def make_tf(value: codec.TFValue):
     import tensorflow as tf
 
     dtype = tf.as_dtype(value.dtype)

@@ -29,6 +29,7 @@ in "ready"):
 ``none``       :class:`PlainRunner`: not root and no namespaces (plain): a
                fork, nothing swept.
 """
+
 from __future__ import annotations
 
 import gc
@@ -38,9 +39,9 @@ import select
 import signal
 import socket
 
-if __package__:   # imported by the grader (tests)
+if __package__:  # imported by the grader (tests)
     from autograder.sandbox import cleanup, kernel, prepared, worker
-else:   # in the sandbox: the files beside this one
+else:  # in the sandbox: the files beside this one
     import cleanup  # type: ignore[no-redef]
     import kernel  # type: ignore[no-redef]
     import prepared  # type: ignore[no-redef]
@@ -49,7 +50,7 @@ else:   # in the sandbox: the files beside this one
 
 def run_submission(fds: list, uid: int | None, zygote_pid: int) -> None:
     """In the zygote's fresh child, without namespaces ("uid", "none"): become the learner."""
-    kernel.become_learner(uid)   # raises (and so ends this process) before any learner code runs
+    kernel.become_learner(uid)  # raises (and so ends this process) before any learner code runs
     prepared.serve_learner(fds, None, zygote_pid)
 
 
@@ -97,7 +98,7 @@ class PlainRunner(Runner):
 
     def start(self, fds: list) -> bool:
         self.pid = os.fork()
-        if self.pid == 0:   # the submission's process
+        if self.pid == 0:  # the submission's process
             try:
                 self.control.close()
                 run_submission(fds, self.uid, self.zygote_pid)
@@ -151,7 +152,7 @@ class NamespaceRunner(Runner):
         self.control, self.uid, self.zygote_pid, self.preamble = control, uid, zygote_pid, preamble
         self.spare: prepared.Prepared | None = None
         self.current: prepared.Prepared | None = None
-        self.exiting: list = []   # keepers that reported their namespace empty and are still exiting
+        self.exiting: list = []  # keepers that reported their namespace empty and are still exiting
 
     def _prepare(self) -> prepared.Prepared | None:
         return prepared.prepare(self.control, self.uid, self.zygote_pid, self.preamble)
@@ -162,7 +163,7 @@ class NamespaceRunner(Runner):
 
     def start(self, fds: list) -> bool:
         self.exiting = [keeper for keeper in self.exiting if not keeper.reap()]
-        for _ in range(2):   # a spare that is gone (killed from outside) is replaced once
+        for _ in range(2):  # a spare that is gone (killed from outside) is replaced once
             candidate, self.spare = self.spare or self._prepare(), None
             if candidate is not None and candidate.hand_over(fds):
                 self.current = candidate
@@ -175,7 +176,7 @@ class NamespaceRunner(Runner):
 
     def kill(self) -> None:
         assert self.current is not None and self.current.pid is not None
-        os.kill(self.current.pid, signal.SIGTERM)   # the keeper kills its namespace's init
+        os.kill(self.current.pid, signal.SIGTERM)  # the keeper kills its namespace's init
 
     def wait(self) -> int:
         assert self.current is not None
@@ -195,13 +196,14 @@ def choose_runner(control, learner_uid: int | None, namespaces: bool, preamble: 
     if namespaces and kernel.namespaces_work():
         return NamespaceRunner(control, learner_uid, zygote_pid, preamble)
     if learner_uid is not None:
-        kernel.become_subreaper()   # orphans of a learner become ours, to be killed and reaped
+        kernel.become_subreaper()  # orphans of a learner become ours, to be killed and reaped
         return UidRunner(control, learner_uid, zygote_pid)
     return PlainRunner(control, None, zygote_pid)
 
 
-def zygote(control_fd: int, preload: list[str], learner_uid: int | None, namespaces: bool = True,
-           preamble: str | None = None) -> None:
+def zygote(
+    control_fd: int, preload: list[str], learner_uid: int | None, namespaces: bool = True, preamble: str | None = None
+) -> None:
     """``learner_uid``: the uid learners run as (None: the zygote's own, when not root);
     ``namespaces``: False to use the uid mode even where namespaces work; ``preamble``: the
     assignment's imports cell, run by each prepared process before its learner exists."""
@@ -240,7 +242,7 @@ def zygote(control_fd: int, preload: list[str], learner_uid: int | None, namespa
         if not started:
             control.sendall(b"exited 70")
             continue
-        runner.prepare_next()   # the next one's, while this one runs
+        runner.prepare_next()  # the next one's, while this one runs
         watched = runner.exited()
         while True:
             ready, _, _ = select.select([control.fileno(), watched], [], [])
@@ -257,4 +259,4 @@ def zygote(control_fd: int, preload: list[str], learner_uid: int | None, namespa
         clean = runner.finish()
         control.sendall(b"exited %d" % os.waitstatus_to_exitcode(status))
         if not clean:
-            return   # a process of the learner uid survived: this sandbox (and its uid) is retired
+            return  # a process of the learner uid survived: this sandbox (and its uid) is retired

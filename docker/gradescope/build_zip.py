@@ -7,6 +7,7 @@ them there), assignment.txt, the optional late.toml, and dlgrade/: the engine,
 this assignment's hidden suite, released folder and solution. Upload it as the
 assignment's "Zip file upload" autograder configuration.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,23 @@ PROJECT = HERE.parent.parent
 
 def project_files(assignment: str) -> list:
     """(path in the project, path in the zip) of everything the grader needs for ``assignment``."""
-    wanted = [PROJECT / "pyproject.toml", PROJECT / "constraints.txt", PROJECT / "README.md",
-              PROJECT / "solutions" / f"{assignment}.ipynb", PROJECT / "autograder" / "suites" / "pytest.ini"]
+    wanted = [
+        PROJECT / "pyproject.toml",
+        PROJECT / "constraints.txt",
+        PROJECT / "README.md",
+        PROJECT / "solutions" / f"{assignment}.ipynb",
+        PROJECT / "autograder" / "suites" / "pytest.ini",
+    ]
     trees = [PROJECT / "autograder", PROJECT / "assignments" / assignment, HERE]
     for tree in trees:
         for path in sorted(tree.rglob("*")):
             parts = path.relative_to(PROJECT).parts
-            if (not path.is_file() or "__pycache__" in parts or path.suffix == ".pyc"
-                    or (parts[:2] == ("autograder", "suites") and len(parts) > 3 and parts[2] != assignment)):
+            if (
+                not path.is_file()
+                or "__pycache__" in parts
+                or path.suffix == ".pyc"
+                or (parts[:2] == ("autograder", "suites") and len(parts) > 3 and parts[2] != assignment)
+            ):
                 continue
             wanted.append(path)
     return [(p, "dlgrade/" + p.relative_to(PROJECT).as_posix()) for p in dict.fromkeys(wanted)]
@@ -39,7 +49,7 @@ def build(assignment: str, out: Path, late_policy: Path | None = None) -> Path:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in ("setup.sh", "run_autograder"):
             info = zipfile.ZipInfo(name)
-            info.external_attr = 0o100755 << 16      # executable once Gradescope unzips it
+            info.external_attr = 0o100755 << 16  # executable once Gradescope unzips it
             archive.writestr(info, (HERE / name).read_bytes())
         archive.writestr("assignment.txt", assignment + "\n")
         if late_policy is not None:

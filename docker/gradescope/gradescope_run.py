@@ -17,6 +17,7 @@ It always exits 0 with a results.json: a notebook that cannot be graded gets a
 zero and its reason, and a grader failure a zero, its reason for the learner
 and the traceback on stdout (which Gradescope shows to instructors only).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,11 @@ def assignment_name(source: Path) -> str | None:
 
 def choose_notebook(folder: Path, assignment: str | None):
     """(the notebook to grade or None, the other notebooks that were ignored)."""
-    found = [p for p in folder.rglob("*.ipynb")
-             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    found = [
+        p
+        for p in folder.rglob("*.ipynb")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
     if not found:
         return None, []
     released = [p for p in found if assignment and p.name == f"{assignment}.ipynb"]
@@ -80,8 +84,9 @@ def grade(root: Path):
         return zero_result("", spec, f"no notebook (.ipynb) was found in your submission: upload {expected}")
     result = grade_notebook(notebook, assignment)
     if ignored:
-        result.notes.append(f"graded {notebook.relative_to(root / 'submission').as_posix()}; ignored "
-                            + ", ".join(ignored))
+        result.notes.append(
+            f"graded {notebook.relative_to(root / 'submission').as_posix()}; ignored " + ", ".join(ignored)
+        )
     return apply_late_policy(result, root, source, assignment)
 
 
@@ -93,11 +98,15 @@ def main() -> int:
     started = time.monotonic()
     try:
         result = grade(root)
-    except Exception as exc:   # a grader bug: the learner gets a zero and a reason, staff the traceback
+    except Exception as exc:  # a grader bug: the learner gets a zero and a reason, staff the traceback
         print(traceback.format_exc())
-        result = zero_result("", None, f"the grader failed on this submission ({type(exc).__name__}); "
-                             "the course staff can see why", grader_error=True,
-                             execution_time=time.monotonic() - started)
+        result = zero_result(
+            "",
+            None,
+            f"the grader failed on this submission ({type(exc).__name__}); the course staff can see why",
+            grader_error=True,
+            execution_time=time.monotonic() - started,
+        )
     results = root / "results"
     atomic_write(results / "results.json", gradescope_json(result))
     atomic_write(results / "feedback.md", feedback_markdown(result))

@@ -5,13 +5,13 @@ selects the `docker` marker): they start an engine when none answers, build the 
 the wheelhouse and the images (docker/build.sh), and grade in real containers with exactly the
 run lines of docker/grade.sh and docker/batch.sh.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -31,14 +31,17 @@ def docker_env() -> dict:
     if not docker_tests_enabled():
         pytest.skip("container tests run under `make docker-test` (DLGRADE_DOCKER_TESTS=1)")
     started = time.monotonic()
-    build = subprocess.run([str(DOCKER_DIR / "build.sh"), "cpu", "learner"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=3000)
+    build = subprocess.run(
+        [str(DOCKER_DIR / "build.sh"), "cpu", "learner"], cwd=ROOT, capture_output=True, text=True, timeout=3000
+    )
     print(build.stderr)
     assert build.returncode == 0, build.stderr[-4000:]
     BUILD_TIMES.parent.mkdir(parents=True, exist_ok=True)
     with open(BUILD_TIMES, "a") as record:
-        record.write(f"{time.strftime('%F %T')} build.sh cpu learner: {time.monotonic() - started:.0f} s\n"
-                     + "".join(line + "\n" for line in build.stderr.splitlines() if "built " in line))
+        record.write(
+            f"{time.strftime('%F %T')} build.sh cpu learner: {time.monotonic() - started:.0f} s\n"
+            + "".join(line + "\n" for line in build.stderr.splitlines() if "built " in line)
+        )
     host = re.search(r"DOCKER_HOST=([^;]*);", build.stdout)
     env = dict(os.environ)
     if host and host.group(1):
@@ -55,38 +58,33 @@ def docker(env: dict, *args, timeout: float = 900, check: bool = True, **kwargs)
 
 def script(env: dict, name: str, *args, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
     """docker/grade.sh or docker/batch.sh, exactly as documented."""
-    return subprocess.run(["sh", str(DOCKER_DIR / name), *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, **kwargs)
+    return subprocess.run(
+        ["sh", str(DOCKER_DIR / name), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        **kwargs,
+    )
 
 
 # What each container test guarantees, printed with its outcome at the end of `make docker-test`.
 GUARANTEES = {
-    "test_examples_score_the_same_in_the_container":
-        "the example submissions score exactly as outside Docker, function by function (docker/batch.sh)",
-    "test_grade_sh_single_notebook_folder_and_nbgrader_layout":
-        "docker/grade.sh grades a notebook, a folder and nbgrader's layout; exit codes; the user's paths in messages",
-    "test_container_refuses_without_a_sandbox_it_can_build":
-        "with Docker's default seccomp profile the grader refuses (exit 2) and says which flags to add",
-    "test_entrypoint_refuses_without_setuid_and_when_the_learner_could_read_the_suites":
-        "no grading without CAP_SETUID, nor when the learner's uid could read the suites or solutions",
-    "test_reports_belong_to_the_owner_of_the_results_folder":
-        "reports are written as the owner of the results folder",
-    "test_batch_resumes_after_docker_kill":
-        "a batch killed with `docker kill` resumes from its state volume and grades each notebook once",
-    "test_learner_image_has_no_suite_and_no_solution_in_any_layer":
-        "the learner image holds no hidden suite and no solution, in any layer (docker save scan)",
-    "test_the_scan_finds_them_in_the_grading_image":
-        "the layer scan finds the suites and solutions in the grading image (it can fail)",
-    "test_grading_image_keeps_the_project_out_of_site_packages":
-        "the grading image installs the engine outside site-packages (nothing importable by a learner)",
-    "test_a_learner_function_finds_nothing_to_use":
-        "from inside a learner function: no network or DNS, read-only root, no capability, no grader file, "
-        "submission, state or report readable, no grader process visible (bwrap), pids and memory limits hold",
-    "test_the_hostile_batch_of_issue_11_gains_nothing":
-        "a hostile notebook in a batch plants nothing, reads nothing, stays unprivileged, and its victims score "
-        "exactly as in a batch without it",
-    "test_hostile_and_attack_suites_pass_inside_the_container":
-        "tests/test_hostile.py and tests/test_attacks.py pass inside the grading image, as the grader's uid",
+    "test_examples_score_the_same_in_the_container": "the example submissions score exactly as outside Docker, function by function (docker/batch.sh)",
+    "test_grade_sh_single_notebook_folder_and_nbgrader_layout": "docker/grade.sh grades a notebook, a folder and nbgrader's layout; exit codes; the user's paths in messages",
+    "test_container_refuses_without_a_sandbox_it_can_build": "with Docker's default seccomp profile the grader refuses (exit 2) and says which flags to add",
+    "test_entrypoint_refuses_without_setuid_and_when_the_learner_could_read_the_suites": "no grading without CAP_SETUID, nor when the learner's uid could read the suites or solutions",
+    "test_reports_belong_to_the_owner_of_the_results_folder": "reports are written as the owner of the results folder",
+    "test_batch_resumes_after_docker_kill": "a batch killed with `docker kill` resumes from its state volume and grades each notebook once",
+    "test_learner_image_has_no_suite_and_no_solution_in_any_layer": "the learner image holds no hidden suite and no solution, in any layer (docker save scan)",
+    "test_the_scan_finds_them_in_the_grading_image": "the layer scan finds the suites and solutions in the grading image (it can fail)",
+    "test_grading_image_keeps_the_project_out_of_site_packages": "the grading image installs the engine outside site-packages (nothing importable by a learner)",
+    "test_a_learner_function_finds_nothing_to_use": "from inside a learner function: no network or DNS, read-only root, no capability, no grader file, "
+    "submission, state or report readable, no grader process visible (bwrap), pids and memory limits hold",
+    "test_the_hostile_batch_of_issue_11_gains_nothing": "a hostile notebook in a batch plants nothing, reads nothing, stays unprivileged, and its victims score "
+    "exactly as in a batch without it",
+    "test_hostile_and_attack_suites_pass_inside_the_container": "tests/test_hostile.py and tests/test_attacks.py pass inside the grading image, as the grader's uid",
 }
 _OUTCOMES: dict = {}
 

@@ -6,6 +6,7 @@
   user's paths, not the container's; no "Exception ignored" noise;
 - a batch killed with `docker kill` resumes from its state volume and grades only what is left.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,7 @@ import uuid
 import pytest
 
 from tests.docker.conftest import docker, script
-from tests.nbtools import ROOT, with_function, write
+from tests.nbtools import ROOT
 
 pytestmark = pytest.mark.docker
 
@@ -36,8 +37,11 @@ def scores(book: dict) -> dict:
     """learner/assignment -> every numeric column (total and per function), as floats."""
     out = {}
     for key, row in book.items():
-        out[key] = {k: float(v) for k, v in row.items() if k not in ("learner", "assignment") and v not in ("", None)
-                    and v.replace(".", "", 1).isdigit()}
+        out[key] = {
+            k: float(v)
+            for k, v in row.items()
+            if k not in ("learner", "assignment") and v not in ("", None) and v.replace(".", "", 1).isdigit()
+        }
     return out
 
 
@@ -57,8 +61,13 @@ def host_gradebook(tmp_path_factory):
     """The example submissions graded outside Docker, by the same engine (dlgrade batch)."""
     out = tmp_path_factory.mktemp("host-batch")
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(EXAMPLES), "--out", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "batch", str(EXAMPLES), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     print(f"host batch of the examples: {time.monotonic() - started:.0f} s")
     return gradebook(out / "gradebook.csv"), function_scores(out)
@@ -79,22 +88,22 @@ def test_examples_score_the_same_in_the_container(docker_env, host_gradebook, tm
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     host_book, host_functions = host_gradebook
     assert scores(gradebook(results / "gradebook.csv")) == scores(host_book)
-    assert function_scores(results) == host_functions              # every function, not only totals
+    assert function_scores(results) == host_functions  # every function, not only totals
     for report in results.glob("*/*/results.json"):
         assert json.loads(report.read_text())["sandbox"] == sandbox, report
     assert "Exception ignored" not in run.stdout + run.stderr
-    assert "/state" not in run.stdout and "/tmp/dlgrade" not in run.stdout      # the user's paths only
+    assert "/state" not in run.stdout and "/tmp/dlgrade" not in run.stdout  # the user's paths only
     assert str(results) in run.stdout or "results" in run.stdout
 
 
 def test_grade_sh_single_notebook_folder_and_nbgrader_layout(docker_env, tmp_path):
     single = EXAMPLES / "bob" / "initialization" / "initialization.ipynb"
     run = script(docker_env, "grade.sh", single, tmp_path / "one", "--min-score", "10")
-    assert run.returncode == 1, run.stdout + run.stderr                          # 9 / 11 < 10
-    assert "below the required 10" in run.stderr      # the message goes to stderr
+    assert run.returncode == 1, run.stdout + run.stderr  # 9 / 11 < 10
+    assert "below the required 10" in run.stderr  # the message goes to stderr
     report = json.loads((tmp_path / "one" / "results.json").read_text())
     assert report["score"] == 9 and report["sandbox"] == "bwrap"
-    assert f"reports written to {tmp_path / 'one'}/" in run.stdout              # not /tmp/dlgrade-...
+    assert f"reports written to {tmp_path / 'one'}/" in run.stdout  # not /tmp/dlgrade-...
     assert "Exception ignored" not in run.stderr and "PermissionError" not in run.stderr
 
     # nbgrader's layout (<learner>/<assignment>/<name>.ipynb), as graders have it
@@ -111,16 +120,48 @@ def test_grade_sh_single_notebook_folder_and_nbgrader_layout(docker_env, tmp_pat
 def test_container_refuses_without_a_sandbox_it_can_build(docker_env, tmp_path):
     """Docker's default seccomp profile: bubblewrap cannot start, and the grader says what to do."""
     notebook = EXAMPLES / "bob" / "initialization" / "initialization.ipynb"
-    run = docker(docker_env, "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--cap-add", "SETUID",
-                 "--cap-add", "SETGID", "--security-opt", "no-new-privileges", "--user", "0:0",
-                 "-v", f"{notebook}:/submission/initialization.ipynb:ro", "dlgrade:cpu", "grade", check=False)
+    run = docker(
+        docker_env,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "SETUID",
+        "--cap-add",
+        "SETGID",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        "0:0",
+        "-v",
+        f"{notebook}:/submission/initialization.ipynb:ro",
+        "dlgrade:cpu",
+        "grade",
+        check=False,
+    )
     assert run.returncode == 2
     assert "seccomp=docker/seccomp-bwrap.json" in run.stderr and "DLGRADE_SANDBOX=setpriv" in run.stderr
 
 
-HARDENED = ["run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--security-opt", f"seccomp={ROOT / 'docker' / 'seccomp-bwrap.json'}",
-            "--security-opt", "systempaths=unconfined", "--user", "0:0"]
+HARDENED = [
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--security-opt",
+    f"seccomp={ROOT / 'docker' / 'seccomp-bwrap.json'}",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--user",
+    "0:0",
+]
 
 
 def test_entrypoint_refuses_without_setuid_and_when_the_learner_could_read_the_suites(docker_env, tmp_path):
@@ -132,9 +173,23 @@ def test_entrypoint_refuses_without_setuid_and_when_the_learner_could_read_the_s
     run = docker(docker_env, *HARDENED, *mount, "dlgrade:cpu", "grade", check=False)
     assert run.returncode == 2 and "SETUID" in run.stderr, run.stderr
     (tmp_path / "results").mkdir()
-    run = docker(docker_env, *HARDENED, "--cap-add", "SETUID", "--cap-add", "SETGID", *mount,
-                 "-v", f"{tmp_path / 'results'}:/results", "--entrypoint", "sh", "dlgrade:cpu", "-c",
-                 "chmod -R o+rX /opt/dlgrade && exec /usr/local/bin/dlgrade-entrypoint grade", check=False)
+    run = docker(
+        docker_env,
+        *HARDENED,
+        "--cap-add",
+        "SETUID",
+        "--cap-add",
+        "SETGID",
+        *mount,
+        "-v",
+        f"{tmp_path / 'results'}:/results",
+        "--entrypoint",
+        "sh",
+        "dlgrade:cpu",
+        "-c",
+        "chmod -R o+rX /opt/dlgrade && exec /usr/local/bin/dlgrade-entrypoint grade",
+        check=False,
+    )
     assert run.returncode == 2, run.stdout + run.stderr
     assert "can read" in run.stderr and "refusing to grade" in run.stderr
     assert not (tmp_path / "results" / "results.json").exists()
@@ -167,12 +222,16 @@ def test_batch_resumes_after_docker_kill(docker_env, tmp_path):
     subs = numpy_submissions(tmp_path / "submitted", 16)
     results = tmp_path / "results"
     volume = f"dlgrade-test-{uuid.uuid4().hex[:8]}"
-    name = f"dlgrade-kill-{uuid.uuid4().hex[:8]}"
     env = {**docker_env}
     try:
         # batch.sh execs `docker run`; its container is the only one of this test's volume.
-        first = subprocess.Popen(["sh", str(ROOT / "docker" / "batch.sh"), str(subs), str(results), "--state", volume,
-                                  "--workers", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = subprocess.Popen(
+            ["sh", str(ROOT / "docker" / "batch.sh"), str(subs), str(results), "--state", volume, "--workers", "1"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         container = ""
         deadline = time.monotonic() + 300
         graded = 0
@@ -181,8 +240,17 @@ def test_batch_resumes_after_docker_kill(docker_env, tmp_path):
             ids = docker(env, "ps", "-q", "--filter", f"volume={volume}").stdout.split()
             if ids:
                 container = ids[0]
-                rows = docker(env, "exec", "-u", "10001", container, "sh", "-c",
-                              "ls /state/*/initialization/results.json 2>/dev/null | wc -l", check=False)
+                rows = docker(
+                    env,
+                    "exec",
+                    "-u",
+                    "10001",
+                    container,
+                    "sh",
+                    "-c",
+                    "ls /state/*/initialization/results.json 2>/dev/null | wc -l",
+                    check=False,
+                )
                 graded = int(rows.stdout.strip() or 0)
         assert container and graded >= 3, "the batch did not get going"
         docker(env, "kill", container)
@@ -195,7 +263,7 @@ def test_batch_resumes_after_docker_kill(docker_env, tmp_path):
         book = gradebook(results / "gradebook.csv")
         assert len(book) == 16
         for key, row in book.items():
-            learner = int(key.split("/")[0][len("learner"):])
+            learner = int(key.split("/")[0][len("learner") :])
             assert float(row["total"]) == (11.0 if learner % 2 else 9.0), key
     finally:
         docker(env, "volume", "rm", "-f", volume, check=False)

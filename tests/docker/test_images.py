@@ -8,10 +8,10 @@
   scan can fail;
 - the grading image keeps the project out of the world-readable site-packages.
 """
+
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import tarfile
@@ -24,7 +24,7 @@ from tests.nbtools import ROOT
 
 pytestmark = pytest.mark.docker
 
-MAX_SCANNED = 8 * 1024 * 1024       # larger files are libraries (.so, wheels), not our text
+MAX_SCANNED = 8 * 1024 * 1024  # larger files are libraries (.so, wheels), not our text
 
 
 def secrets() -> tuple[dict, set]:
@@ -32,8 +32,11 @@ def secrets() -> tuple[dict, set]:
     (stripped, >= 30 characters) that appear in no released notebook or public file."""
     files = [*sorted((ROOT / "autograder" / "suites").glob("*/*.py")), *sorted((ROOT / "solutions").glob("*"))]
     hashes = {hashlib.sha256(p.read_bytes()).hexdigest(): str(p.relative_to(ROOT)) for p in files if p.is_file()}
-    public = "\n".join(p.read_text(errors="replace") for p in (ROOT / "assignments").rglob("*") if p.is_file()
-                       and p.suffix in (".ipynb", ".py"))
+    public = "\n".join(
+        p.read_text(errors="replace")
+        for p in (ROOT / "assignments").rglob("*")
+        if p.is_file() and p.suffix in (".ipynb", ".py")
+    )
     lines = set()
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         for cell in nbformat.read(str(path), as_version=4).cells:
@@ -63,7 +66,7 @@ def scan(image: str, env: dict, tmp_path, stop_when_found: bool = False) -> list
     with tarfile.open(saved) as outer:
         manifest = json.load(outer.extractfile("manifest.json"))
         layers = manifest[0]["Layers"]
-        for layer in (reversed(layers) if stop_when_found else layers):
+        for layer in reversed(layers) if stop_when_found else layers:
             with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
                 for member in inner:
                     if not member.isfile():
@@ -104,9 +107,19 @@ def test_the_scan_finds_them_in_the_grading_image(docker_env, tmp_path):
 
 
 def test_grading_image_keeps_the_project_out_of_site_packages(docker_env):
-    run = docker(docker_env, "run", "--rm", "--network", "none", "--entrypoint", "sh", "dlgrade:cpu", "-c",
-                 "ls /opt/venv/lib/python3*/site-packages | grep -i -e '^autograder' -e '^dlgrade'; echo ---; "
-                 "stat -c '%U:%G %a' /opt/dlgrade /opt/dlgrade/solutions /opt/dlgrade/autograder/suites")
+    run = docker(
+        docker_env,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        "dlgrade:cpu",
+        "-c",
+        "ls /opt/venv/lib/python3*/site-packages | grep -i -e '^autograder' -e '^dlgrade'; echo ---; "
+        "stat -c '%U:%G %a' /opt/dlgrade /opt/dlgrade/solutions /opt/dlgrade/autograder/suites",
+    )
     packages, modes = run.stdout.split("---")
-    assert packages.strip() == "", packages                       # no suite reachable from site-packages
-    assert modes.split("\n").count("root:dlgrade 750") == 3, modes   # closed to any other uid
+    assert packages.strip() == "", packages  # no suite reachable from site-packages
+    assert modes.split("\n").count("root:dlgrade 750") == 3, modes  # closed to any other uid

@@ -10,6 +10,7 @@
 - the hostile suite (tests/test_hostile.py) and, where it exists, tests/test_attacks.py pass
   when run inside the container, as the grader's uid, with the container's seccomp profile.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ from tests.nbtools import ROOT, with_function, write
 
 pytestmark = pytest.mark.docker
 
-PROBE = r'''
+PROBE = r"""
 def initialize_parameters_zeros(layers_dims):
     import os, socket, signal, time
     found = {"uid": os.getuid()}
@@ -107,7 +108,7 @@ def initialize_parameters_zeros(layers_dims):
     except MemoryError:
         found["memory"] = "limited"
     raise RuntimeError("DLGRADE-PROBE " + " ".join(f"{k}={v}" for k, v in found.items()) + " END")
-'''
+"""
 
 
 def probe_findings(text: str) -> dict:
@@ -118,8 +119,10 @@ def probe_findings(text: str) -> dict:
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "setpriv"])
 def test_a_learner_function_finds_nothing_to_use(docker_env, tmp_path, sandbox):
-    notebook = write(with_function("initialization", "initialize_parameters_zeros", PROBE),
-                     tmp_path / "submission" / "initialization.ipynb")
+    notebook = write(
+        with_function("initialization", "initialize_parameters_zeros", PROBE),
+        tmp_path / "submission" / "initialization.ipynb",
+    )
     extra = ["--setpriv"] if sandbox == "setpriv" else []
     run = script(docker_env, "grade.sh", notebook.parent, tmp_path / "results", *extra, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -153,7 +156,7 @@ def test_a_learner_function_finds_nothing_to_use(docker_env, tmp_path, sandbox):
 
 # The hostile batch of issue 11: plant code where the grader (or a later learner) might import or
 # read it from, then act directly on what the grader holds. Every path is tried; none may work.
-HOSTILE = r'''
+HOSTILE = r"""
 def initialize_parameters_zeros(layers_dims):
     import os, glob
     payload = (
@@ -192,7 +195,7 @@ def initialize_parameters_zeros(layers_dims):
     except OSError:
         pass
     raise RuntimeError("DLGRADE-HOSTILE planted=" + str(len(planted)) + " seen=" + repr(seen) + " END")
-'''
+"""
 
 
 def test_the_hostile_batch_of_issue_11_gains_nothing(docker_env, tmp_path):
@@ -203,19 +206,41 @@ def test_the_hostile_batch_of_issue_11_gains_nothing(docker_env, tmp_path):
     hostile = tmp_path / "hostile"
     shutil.copytree(clean, hostile)
     # Graded first (learners are sorted), by the same worker as every victim (--workers 1).
-    write(with_function("initialization", "initialize_parameters_zeros", HOSTILE),
-          hostile / "aaa-attacker" / "initialization" / "initialization.ipynb")
+    write(
+        with_function("initialization", "initialize_parameters_zeros", HOSTILE),
+        hostile / "aaa-attacker" / "initialization" / "initialization.ipynb",
+    )
     books = {}
     for name, folder in (("clean", clean), ("hostile", hostile)):
         volume = f"dlgrade-test-{uuid.uuid4().hex[:8]}"
         try:
-            run = script(docker_env, "batch.sh", folder, tmp_path / f"results-{name}", "--state", volume,
-                         "--workers", "1", timeout=900)
+            run = script(
+                docker_env,
+                "batch.sh",
+                folder,
+                tmp_path / f"results-{name}",
+                "--state",
+                volume,
+                "--workers",
+                "1",
+                timeout=900,
+            )
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
             # The state volume itself: no planted file, no rewritten gradebook.
-            listing = docker(docker_env, "run", "--rm", "--network", "none", "-v", f"{volume}:/state:ro",
-                             "--entrypoint", "sh", "dlgrade:cpu", "-c",
-                             "ls -la /state; cat /state/gradebook.csv").stdout
+            listing = docker(
+                docker_env,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                f"{volume}:/state:ro",
+                "--entrypoint",
+                "sh",
+                "dlgrade:cpu",
+                "-c",
+                "ls -la /state; cat /state/gradebook.csv",
+            ).stdout
             assert "zz-attacker" not in listing and "PWNED" not in listing, listing
         finally:
             docker(docker_env, "volume", "rm", "-f", volume, check=False)
@@ -230,7 +255,7 @@ def test_the_hostile_batch_of_issue_11_gains_nothing(docker_env, tmp_path):
     report = (tmp_path / "results-hostile" / "aaa-attacker" / "initialization" / "results.json").read_text()
     match = re.search(r"DLGRADE-HOSTILE planted=(\d+) seen=(.*?) END", report)
     assert match, report[-2000:]
-    assert match.group(2) == "[]", match.group(2)       # it saw nothing, rewrote nothing, stayed unprivileged
+    assert match.group(2) == "[]", match.group(2)  # it saw nothing, rewrote nothing, stayed unprivileged
     for results in tmp_path.glob("results-*"):
         assert not list(results.rglob("PWNED*"))
         assert "zz-attacker" not in (results / "gradebook.csv").read_text()
@@ -239,18 +264,60 @@ def test_the_hostile_batch_of_issue_11_gains_nothing(docker_env, tmp_path):
 def test_hostile_and_attack_suites_pass_inside_the_container(docker_env, tmp_path):
     """The repository's own hostile tests, run by the grader's uid in the grading image, with the
     seccomp profile of docker/grade.sh: the engine's guarantees hold inside Docker too."""
-    suites = ["tests/test_hostile.py"] + (["tests/test_attacks.py"] if (ROOT / "tests" / "test_attacks.py").exists()
-                                          else [])
-    run = docker(docker_env, "run", "--rm", "--network", "none",
-                 "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=2g",
-                 "--memory", "8g", "--memory-swap", "8g", "--pids-limit", "1024", "--cpus", "2",
-                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-                 "--security-opt", f"seccomp={DOCKER_DIR / 'seccomp-bwrap.json'}",
-                 "--security-opt", "systempaths=unconfined",
-                 "--user", "10001:10001", "-e", "HOME=/tmp", "-e", "PYTHONPATH=/src", "-e", "DLGRADE_SANDBOX=bwrap",
-                 "-v", f"{ROOT}:/src:ro", "-w", "/src", "--entrypoint", "/opt/venv/bin/python", "dlgrade:cpu",
-                 "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *suites,
-                 check=False, timeout=2400)
+    suites = ["tests/test_hostile.py"] + (
+        ["tests/test_attacks.py"] if (ROOT / "tests" / "test_attacks.py").exists() else []
+    )
+    run = docker(
+        docker_env,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--tmpfs",
+        "/tmp:rw,nosuid,nodev,size=2g",
+        "--memory",
+        "8g",
+        "--memory-swap",
+        "8g",
+        "--pids-limit",
+        "1024",
+        "--cpus",
+        "2",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--security-opt",
+        f"seccomp={DOCKER_DIR / 'seccomp-bwrap.json'}",
+        "--security-opt",
+        "systempaths=unconfined",
+        "--user",
+        "10001:10001",
+        "-e",
+        "HOME=/tmp",
+        "-e",
+        "PYTHONPATH=/src",
+        "-e",
+        "DLGRADE_SANDBOX=bwrap",
+        "-v",
+        f"{ROOT}:/src:ro",
+        "-w",
+        "/src",
+        "--entrypoint",
+        "/opt/venv/bin/python",
+        "dlgrade:cpu",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not slow",
+        *suites,
+        check=False,
+        timeout=2400,
+    )
     print(run.stdout[-2000:])
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout

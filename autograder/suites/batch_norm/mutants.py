@@ -5,54 +5,89 @@ function's solution source, replaced once) to the solution notebook, grades
 it, and fails unless the mutant loses points on the functions in ``costs``
 (default: its own) and keeps full marks everywhere else.
 """
+
 from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
     # N - 1 instead of the notebook's 1/N batch variance.
-    Mutant("forward_unbiased_variance", "batchnorm_forward",
-           ("var = np.var(x, axis=0)  ", "var = np.var(x, axis=0, ddof=1)  ")),
+    Mutant(
+        "forward_unbiased_variance",
+        "batchnorm_forward",
+        ("var = np.var(x, axis=0)  ", "var = np.var(x, axis=0, ddof=1)  "),
+    ),
     # The momentum weighs the new batch instead of the old average.
-    Mutant("forward_momentum_swapped", "batchnorm_forward",
-           ("running_mean = momentum * running_mean + (1 - momentum) * mu",
-            "running_mean = (1 - momentum) * running_mean + momentum * mu")),
+    Mutant(
+        "forward_momentum_swapped",
+        "batchnorm_forward",
+        (
+            "running_mean = momentum * running_mean + (1 - momentum) * mu",
+            "running_mean = (1 - momentum) * running_mean + momentum * mu",
+        ),
+    ),
     # eps left out of the square root.
-    Mutant("forward_ignores_eps", "batchnorm_forward",
-           ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / np.sqrt(var)")),
+    Mutant(
+        "forward_ignores_eps",
+        "batchnorm_forward",
+        ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / np.sqrt(var)"),
+    ),
     # Test mode normalizes with the batch's statistics and updates the running averages.
-    Mutant("forward_test_mode_uses_batch_statistics", "batchnorm_forward",
-           ("x_hat = (x - running_mean) / np.sqrt(running_var + eps)",
+    Mutant(
+        "forward_test_mode_uses_batch_statistics",
+        "batchnorm_forward",
+        (
+            "x_hat = (x - running_mean) / np.sqrt(running_var + eps)",
             "running_mean, running_var = np.mean(x, axis=0), np.var(x, axis=0)\n"
-            "        x_hat = (x - running_mean) / np.sqrt(running_var + eps)")),
+            "        x_hat = (x - running_mean) / np.sqrt(running_var + eps)",
+        ),
+    ),
     # The updated running averages never stored back into bn_param: the grader must see what the
     # learner's function leaves in its argument (an in-place update in the sandbox).
-    Mutant("forward_running_averages_not_stored", "batchnorm_forward",
-           ('    bn_param["running_mean"] = running_mean\n    bn_param["running_var"] = running_var\n', "")),
+    Mutant(
+        "forward_running_averages_not_stored",
+        "batchnorm_forward",
+        ('    bn_param["running_mean"] = running_mean\n    bn_param["running_var"] = running_var\n', ""),
+    ),
     # Backward: the path through the variance is missing.
-    Mutant("backward_missing_variance_path", "batchnorm_backward",
-           ("dxmu = dx_hat * inv_std + dvar * 2.0 * xmu / N", "dxmu = dx_hat * inv_std")),
+    Mutant(
+        "backward_missing_variance_path",
+        "batchnorm_backward",
+        ("dxmu = dx_hat * inv_std + dvar * 2.0 * xmu / N", "dxmu = dx_hat * inv_std"),
+    ),
     # Backward: the path through the mean is missing.
-    Mutant("backward_missing_mean_path", "batchnorm_backward",
-           ("dx = dxmu + dmu / N", "dx = dxmu")),
+    Mutant("backward_missing_mean_path", "batchnorm_backward", ("dx = dxmu + dmu / N", "dx = dxmu")),
     # Closed form: dgamma summed over the features instead of the examples.
-    Mutant("alt_dgamma_wrong_axis", "batchnorm_backward_alt",
-           ("dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=1)")),
+    Mutant(
+        "alt_dgamma_wrong_axis",
+        "batchnorm_backward_alt",
+        ("dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=1)"),
+    ),
     # Closed form: dbeta summed on the wrong axis (kept as a column).
-    Mutant("alt_dbeta_wrong_axis", "batchnorm_backward_alt",
-           ("dbeta = np.sum(dout, axis=0)", "dbeta = np.sum(dout, axis=1, keepdims=True)")),
+    Mutant(
+        "alt_dbeta_wrong_axis",
+        "batchnorm_backward_alt",
+        ("dbeta = np.sum(dout, axis=0)", "dbeta = np.sum(dout, axis=1, keepdims=True)"),
+    ),
     # Layer: ReLU before batch normalization.
-    Mutant("layer_relu_before_batchnorm", "affine_bn_relu_forward",
-           ("    a_bn, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)\n"
+    Mutant(
+        "layer_relu_before_batchnorm",
+        "affine_bn_relu_forward",
+        (
+            "    a_bn, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)\n"
             "    out, relu_cache = relu_forward(a_bn)",
-            "    r, relu_cache = relu_forward(a)\n"
-            "    out, bn_cache = batchnorm_forward(r, gamma, beta, bn_param)")),
+            "    r, relu_cache = relu_forward(a)\n    out, bn_cache = batchnorm_forward(r, gamma, beta, bn_param)",
+        ),
+    ),
     # Layer backward: the ReLU's mask forgotten.
-    Mutant("layer_backward_skips_relu", "affine_bn_relu_backward",
-           ("da_bn = relu_backward(dout, relu_cache)", "da_bn = dout")),
+    Mutant(
+        "layer_backward_skips_relu",
+        "affine_bn_relu_backward",
+        ("da_bn = relu_backward(dout, relu_cache)", "da_bn = dout"),
+    ),
 ]
 
 # function -> the whole source of its graded cell, written differently from the reference.
 WRITTEN_DIFFERENTLY = {
-    "batchnorm_forward": '''
+    "batchnorm_forward": """
 import numpy as np
 
 def batchnorm_forward(x, gamma, beta, bn_param):
@@ -74,9 +109,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         return x_norm * gamma + beta, (x, x_norm, sample_mean, sample_var, gamma, beta, eps)
     out = gamma * ((x - bn_param["running_mean"]) / np.sqrt(bn_param["running_var"] + eps)) + beta
     return out, None
-''',
+""",
     # CS231n's staged backward: every node of the graph, recomputed from the cache.
-    "batchnorm_backward": '''
+    "batchnorm_backward": """
 import numpy as np
 
 def batchnorm_backward(dout, cache):
@@ -100,9 +135,9 @@ def batchnorm_backward(dout, cache):
     dx2 = 1. / N * np.ones((N, D)) * dmu
     dx = dx1 + dx2
     return dx, dgamma, dbeta
-''',
+""",
     # The closed form written with x - mu instead of x_hat.
-    "batchnorm_backward_alt": '''
+    "batchnorm_backward_alt": """
 import numpy as np
 
 def batchnorm_backward_alt(dout, cache):
@@ -113,23 +148,23 @@ def batchnorm_backward_alt(dout, cache):
     dgamma = (dout * (x - mu) * inv).sum(0)
     dx = (1. / N) * gamma * inv * (N * dout - dout.sum(0) - (x - mu) * inv ** 2 * np.sum(dout * (x - mu), axis=0))
     return dx, dgamma, dbeta
-''',
-    "affine_bn_relu_forward": '''
+""",
+    "affine_bn_relu_forward": """
 import numpy as np
 
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
     z = np.dot(x, w) + b
     z_bn, bn_cache = batchnorm_forward(z, gamma, beta, bn_param)
     return np.maximum(z_bn, 0), ((x, w, b), bn_cache, z_bn)
-''',
-    "affine_bn_relu_backward": '''
+""",
+    "affine_bn_relu_backward": """
 import numpy as np
 
 def affine_bn_relu_backward(dout, cache):
     (x, w, b), bn_cache, z_bn = cache
     dz, dgamma, dbeta = batchnorm_backward(np.where(z_bn > 0, dout, 0.0), bn_cache)
     return dz @ w.T, x.T @ dz, dz.sum(axis=0), dgamma, dbeta
-''',
+""",
 }
 
 # All of them in one notebook (the layer functions call the other alternatives): full marks.
@@ -137,5 +172,9 @@ ALTERNATIVES = [Alternative("written_differently", WRITTEN_DIFFERENTLY)]
 
 # The layer functions call the batchnorm functions (the suite swaps in the reference ones while it
 # grades a layer): a batchnorm bug never shares a notebook with a layer bug, so a leak into a layer shows.
-KEEP_APART = [({"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"},
-               {"affine_bn_relu_forward", "affine_bn_relu_backward"})]
+KEEP_APART = [
+    (
+        {"batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"},
+        {"affine_bn_relu_forward", "affine_bn_relu_backward"},
+    )
+]

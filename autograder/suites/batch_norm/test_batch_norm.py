@@ -15,6 +15,7 @@ The affine-batchnorm-ReLU layer is graded on its composition: its checks run
 the learner's layer function with the child's batchnorm functions replaced by
 the reference ones, so a wrong batchnorm_backward costs only its own points.
 """
+
 import functools
 
 import numpy as np
@@ -30,17 +31,17 @@ BN_FUNCTIONS = ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_a
 # Calls a learner function in the child and returns its result and the dict
 # argument it may have updated in place. A missing function raises a NameError
 # naming it (name=), which the grader reports as "not defined".
-CALL_WITH_PARAM = '''
+CALL_WITH_PARAM = """
 def probe(ns, function, args, param):
     if not callable(ns.get(function)):
         raise NameError(function + " is not defined", name=function)
     out = ns[function](*args, param)
     return out, param
-'''
+"""
 
 # The same, with the child's batchnorm functions swapped for the reference's
 # while the call runs: the layer is graded on its own composition.
-CALL_WITH_REFERENCE_BATCHNORM = '''
+CALL_WITH_REFERENCE_BATCHNORM = """
 def probe(ns, function, args, param, reference_source):
     if not callable(ns.get(function)):
         raise NameError(function + " is not defined", name=function)
@@ -59,7 +60,7 @@ def probe(ns, function, args, param, reference_source):
             else:
                 ns[name] = value
     return out, param
-'''
+"""
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,8 +84,9 @@ def inputs(seed, N, D):
 
 def forward_call(learner, x, gamma, beta, bn_param):
     """(out, cache, bn_param after the call) of the learner's batchnorm_forward."""
-    result = learner.probe(CALL_WITH_PARAM, function="batchnorm_forward", args=[x, gamma, beta],
-                           param=bn_param, what="batchnorm_forward")
+    result = learner.probe(
+        CALL_WITH_PARAM, function="batchnorm_forward", args=[x, gamma, beta], param=bn_param, what="batchnorm_forward"
+    )
     (out_cache, param) = result
     if not (isinstance(out_cache, (tuple, list)) and len(out_cache) == 2):
         raise CheckFailed("batchnorm_forward should return the pair (out, cache)", hint="return out, cache")
@@ -93,14 +95,18 @@ def forward_call(learner, x, gamma, beta, bn_param):
 
 
 def running(param, key, what):
-    check(key in param, f"{what}: bn_param has no '{key}' after the call",
-          hint=f"store the updated running average in bn_param['{key}']")
+    check(
+        key in param,
+        f"{what}: bn_param has no '{key}' after the call",
+        hint=f"store the updated running average in bn_param['{key}']",
+    )
     return param[key]
 
 
 # ----------------------------------------------------------------------------
 # batchnorm_forward (4 points)
 # ----------------------------------------------------------------------------
+
 
 @pytest.mark.graded("batchnorm_forward", points=2)
 def test_forward_train_output_and_cache(learner, reference):
@@ -122,12 +128,19 @@ def test_forward_train_output_and_cache(learner, reference):
             else:
                 hint = "mu and var are the mean and variance over the batch (axis 0) of each feature"
             check_close(arr, expected, what, hint=hint, atol=1e-7)
-        check(isinstance(cache, (tuple, list)) and len(cache) == 7,
-              f"the train-mode cache (N = {N}, D = {D}) is not a 7-tuple",
-              hint="cache = (x, x_hat, mu, var, gamma, beta, eps)")
+        check(
+            isinstance(cache, (tuple, list)) and len(cache) == 7,
+            f"the train-mode cache (N = {N}, D = {D}) is not a 7-tuple",
+            hint="cache = (x, x_hat, mu, var, gamma, beta, eps)",
+        )
         for name, got, want in zip(("x", "x_hat", "mu", "var", "gamma", "beta", "eps"), cache, expected_cache):
-            check_close(got, np.asarray(want, dtype=np.float64), f"cache entry {name} (N = {N}, D = {D})",
-                        hint="cache = (x, x_hat, mu, var, gamma, beta, eps), var the 1/N batch variance", atol=1e-7)
+            check_close(
+                got,
+                np.asarray(want, dtype=np.float64),
+                f"cache entry {name} (N = {N}, D = {D})",
+                hint="cache = (x, x_hat, mu, var, gamma, beta, eps), var the 1/N batch variance",
+                atol=1e-7,
+            )
 
 
 @pytest.mark.graded("batchnorm_forward", points=1)
@@ -145,9 +158,14 @@ def test_forward_running_averages_follow_the_recurrence(learner):
         got_mean = running(param, "running_mean", what)
         got_var = running(param, "running_var", what)
         for name, got, want in (("running_mean", got_mean, mean), ("running_var", got_var, var)):
-            check_close(got, want, f"{name} {what}", atol=1e-8,
-                        hint="running = momentum * running + (1 - momentum) * batch statistic; "
-                             "momentum weighs the old value, and the variance is the 1/N one")
+            check_close(
+                got,
+                want,
+                f"{name} {what}",
+                atol=1e-8,
+                hint="running = momentum * running + (1 - momentum) * batch statistic; "
+                "momentum weighs the old value, and the variance is the 1/N one",
+            )
         param = dict(param, momentum=0.7)
 
 
@@ -158,24 +176,41 @@ def test_forward_test_mode_uses_and_keeps_running_statistics(learner, reference)
         x, gamma, beta, _ = inputs(40 + i, N, D)
         rng = seeded_rng(50 + i)
         running_mean, running_var = rng.randn(D), rng.rand(D) + 0.2
-        param = {"mode": "test", "eps": eps, "momentum": 0.9,
-                 "running_mean": running_mean.copy(), "running_var": running_var.copy()}
+        param = {
+            "mode": "test",
+            "eps": eps,
+            "momentum": 0.9,
+            "running_mean": running_mean.copy(),
+            "running_var": running_var.copy(),
+        }
         out, _, after = forward_call(learner, x, gamma, beta, dict(param))
         expected, _ = reference.batchnorm_forward(x, gamma, beta, dict(param))
         what = f"test-mode out (N = {N}, D = {D}, eps = {eps})"
-        check_close(out, expected, what, atol=1e-7,
-                    hint="in test mode use bn_param's running_mean and running_var (and eps), not the batch's statistics")
+        check_close(
+            out,
+            expected,
+            what,
+            atol=1e-7,
+            hint="in test mode use bn_param's running_mean and running_var (and eps), not the batch's statistics",
+        )
         for key, before in (("running_mean", running_mean), ("running_var", running_var)):
-            check_close(running(after, key, "test mode"), before, f"{key} after a test-mode call",
-                        hint="test mode only reads the running averages; update them in train mode only", atol=0)
+            check_close(
+                running(after, key, "test mode"),
+                before,
+                f"{key} after a test-mode call",
+                hint="test mode only reads the running averages; update them in train mode only",
+                atol=0,
+            )
 
 
 # ----------------------------------------------------------------------------
 # batchnorm_backward (3 points) and batchnorm_backward_alt (2 points)
 # ----------------------------------------------------------------------------
 
+
 def numerical_gradients(reference, x, gamma, beta, dout, eps, h=1e-5):
     """d sum(dout * out) / d x, gamma, beta of the reference forward, by two-sided differences."""
+
     def forward():
         return reference.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})[0]
 
@@ -207,11 +242,20 @@ def check_backward(learner, reference, function, seed0):
         _, cache = reference.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
         expected = numerical_gradients(reference, x, gamma, beta, dout, eps)
         got = learner.call(function, dout, cache)
-        check(isinstance(got, (tuple, list)) and len(got) == 3, f"{function} should return (dx, dgamma, dbeta)",
-              hint="return dx, dgamma, dbeta")
+        check(
+            isinstance(got, (tuple, list)) and len(got) == 3,
+            f"{function} should return (dx, dgamma, dbeta)",
+            hint="return dx, dgamma, dbeta",
+        )
         for name, value, want in sorted(zip(("dx", "dgamma", "dbeta"), got, expected), key=lambda t: t[0] == "dx"):
-            check_close(value, want, f"{name} (N = {N}, D = {D}, eps = {eps}) against the numerical gradient",
-                        hint=BACKWARD_HINTS[name], rtol=1e-4, atol=1e-6)
+            check_close(
+                value,
+                want,
+                f"{name} (N = {N}, D = {D}, eps = {eps}) against the numerical gradient",
+                hint=BACKWARD_HINTS[name],
+                rtol=1e-4,
+                atol=1e-6,
+            )
 
 
 @pytest.mark.graded("batchnorm_backward", points=3)
@@ -239,8 +283,14 @@ def layer_inputs(seed, N, D, M):
 
 
 def layer_call(learner, function, args, param):
-    out, param = learner.probe(CALL_WITH_REFERENCE_BATCHNORM, function=function, args=args, param=param,
-                               reference_source=reference_source(), what=function)
+    out, param = learner.probe(
+        CALL_WITH_REFERENCE_BATCHNORM,
+        function=function,
+        args=args,
+        param=param,
+        reference_source=reference_source(),
+        what=function,
+    )
     return out, param
 
 
@@ -253,27 +303,54 @@ def test_layer_forward_composes_affine_batchnorm_relu(learner, reference):
         got, after = layer_call(learner, "affine_bn_relu_forward", args, dict(param))
         expected_param = dict(param)
         expected, expected_cache = reference.affine_bn_relu_forward(*args, expected_param)
-        check(isinstance(got, (tuple, list)) and len(got) == 2, "affine_bn_relu_forward should return (out, cache)",
-              hint="return out, cache")
+        check(
+            isinstance(got, (tuple, list)) and len(got) == 2,
+            "affine_bn_relu_forward should return (out, cache)",
+            hint="return out, cache",
+        )
         out, cache = got
         what = f"train-mode out (N = {N}, D = {D}, M = {M})"
-        check_close(out, expected, what, atol=1e-7,
-                    hint="affine_forward(x, w, b), then batchnorm_forward on its output with bn_param, then relu_forward")
-        check(isinstance(cache, (tuple, list)) and len(cache) == 3, "the cache should be (fc_cache, bn_cache, relu_cache)",
-              hint="keep the three caches the layers return, in that order")
-        check_close(cache[2], expected_cache[2], f"relu_cache (N = {N}, M = {M})", atol=1e-7,
-                    hint="relu_cache is what relu_forward returns: its input, the batchnorm output")
-        check(isinstance(cache[0], (tuple, list)) and len(cache[0]) == 3, "fc_cache should be (x, w, b)",
-              hint="fc_cache is what affine_forward returns")
-        check_close(running(after, "running_mean", "the layer in train mode"), expected_param["running_mean"],
-                    "running_mean after the layer's train-mode call", atol=1e-8,
-                    hint="pass bn_param itself to batchnorm_forward, so its running averages are updated")
+        check_close(
+            out,
+            expected,
+            what,
+            atol=1e-7,
+            hint="affine_forward(x, w, b), then batchnorm_forward on its output with bn_param, then relu_forward",
+        )
+        check(
+            isinstance(cache, (tuple, list)) and len(cache) == 3,
+            "the cache should be (fc_cache, bn_cache, relu_cache)",
+            hint="keep the three caches the layers return, in that order",
+        )
+        check_close(
+            cache[2],
+            expected_cache[2],
+            f"relu_cache (N = {N}, M = {M})",
+            atol=1e-7,
+            hint="relu_cache is what relu_forward returns: its input, the batchnorm output",
+        )
+        check(
+            isinstance(cache[0], (tuple, list)) and len(cache[0]) == 3,
+            "fc_cache should be (x, w, b)",
+            hint="fc_cache is what affine_forward returns",
+        )
+        check_close(
+            running(after, "running_mean", "the layer in train mode"),
+            expected_param["running_mean"],
+            "running_mean after the layer's train-mode call",
+            atol=1e-8,
+            hint="pass bn_param itself to batchnorm_forward, so its running averages are updated",
+        )
         test_param = dict(expected_param, mode="test")
         got, _ = layer_call(learner, "affine_bn_relu_forward", args, dict(test_param))
         expected, _ = reference.affine_bn_relu_forward(*args, dict(test_param))
-        check_close(got[0] if isinstance(got, (tuple, list)) else got, expected,
-                    f"test-mode out (N = {N}, D = {D}, M = {M})", atol=1e-7,
-                    hint="pass bn_param (with its mode) on to batchnorm_forward")
+        check_close(
+            got[0] if isinstance(got, (tuple, list)) else got,
+            expected,
+            f"test-mode out (N = {N}, D = {D}, M = {M})",
+            atol=1e-7,
+            hint="pass bn_param (with its mode) on to batchnorm_forward",
+        )
 
 
 @pytest.mark.graded("affine_bn_relu_backward", points=2)
@@ -285,9 +362,18 @@ def test_layer_backward_composes_the_backward_passes(learner, reference):
         dout = seeded_rng(95 + i).randn(N, M)
         expected = reference.affine_bn_relu_backward(dout, cache)
         got, _ = layer_call(learner, "affine_bn_relu_backward", [dout, cache], None)
-        check(isinstance(got, (tuple, list)) and len(got) == 5,
-              "affine_bn_relu_backward should return (dx, dw, db, dgamma, dbeta)", hint="return dx, dw, db, dgamma, dbeta")
+        check(
+            isinstance(got, (tuple, list)) and len(got) == 5,
+            "affine_bn_relu_backward should return (dx, dw, db, dgamma, dbeta)",
+            hint="return dx, dw, db, dgamma, dbeta",
+        )
         for name, value, want in zip(("dx", "dw", "db", "dgamma", "dbeta"), got, expected):
-            check_close(value, want, f"{name} of the layer (N = {N}, D = {D}, M = {M})", rtol=1e-5, atol=1e-7,
-                        hint="relu_backward with relu_cache first, then a batchnorm backward with bn_cache, "
-                             "then affine_backward with fc_cache")
+            check_close(
+                value,
+                want,
+                f"{name} of the layer (N = {N}, D = {D}, M = {M})",
+                rtol=1e-5,
+                atol=1e-7,
+                hint="relu_backward with relu_cache first, then a batchnorm backward with bn_cache, "
+                "then affine_backward with fc_cache",
+            )

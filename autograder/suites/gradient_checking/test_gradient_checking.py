@@ -23,11 +23,17 @@ epsilon lands orders of magnitude away from the expected value. The test
 cases below are free of ReLU kinks for every parameter moved by the largest
 epsilon used on them (tests/test_gradient_checking_suite.py checks this).
 """
+
 import numpy as np
 import pytest
 
-from autograder.grading.checks import (call_with_stand_ins, call_with_stand_ins_here, check_log_close,
-                                       check_scalar_close, helper_module)
+from autograder.grading.checks import (
+    call_with_stand_ins,
+    call_with_stand_ins_here,
+    check_log_close,
+    check_scalar_close,
+    helper_module,
+)
 
 utils = helper_module("gradient_checking")
 
@@ -121,13 +127,25 @@ def with_entry_scaled(parameters, gradients, factor):
 def check_n_like_reference(learner, reference, args, epsilon, what, rtol, hint=GCN_HINT):
     """The learner's gradient_check_n(*args[, epsilon]) equals the reference's within rtol (no atol)."""
     kwargs = {} if epsilon is None else {"epsilon": epsilon}
-    check_scalar_close(learner.gradient_check_n(*args, **kwargs), reference.gradient_check_n(*args, **kwargs),
-                       what, hint=hint, rtol=rtol, atol=0.0)
+    check_scalar_close(
+        learner.gradient_check_n(*args, **kwargs),
+        reference.gradient_check_n(*args, **kwargs),
+        what,
+        hint=hint,
+        rtol=rtol,
+        atol=0.0,
+    )
 
 
 def learner_check_1d(learner, x, theta, epsilon, cost, delta=0.0):
-    return call_with_stand_ins(learner, "gradient_check", KNOWN_COSTS, {"cost": cost, "delta": delta}, (x, theta),
-                               {} if epsilon is None else {"epsilon": epsilon})
+    return call_with_stand_ins(
+        learner,
+        "gradient_check",
+        KNOWN_COSTS,
+        {"cost": cost, "delta": delta},
+        (x, theta),
+        {} if epsilon is None else {"epsilon": epsilon},
+    )
 
 
 # ---------------------------------------------------------------- forward_propagation
@@ -169,8 +187,14 @@ def test_backward_propagation_values(learner, reference):
 
 def reference_check_1d(reference, x, theta, epsilon, cost, delta=0.0):
     """The reference gradient_check, run here with the same known functions swapped in."""
-    return call_with_stand_ins_here(vars(reference), "gradient_check", KNOWN_COSTS, {"cost": cost, "delta": delta},
-                                    (x, theta), {} if epsilon is None else {"epsilon": epsilon})
+    return call_with_stand_ins_here(
+        vars(reference),
+        "gradient_check",
+        KNOWN_COSTS,
+        {"cost": cost, "delta": delta},
+        (x, theta),
+        {} if epsilon is None else {"epsilon": epsilon},
+    )
 
 
 @pytest.mark.graded("gradient_check", points=2)
@@ -231,15 +255,21 @@ def test_gradient_check_n_planted_bugs(learner, reference):
         X, Y, parameters = utils.gradient_check_n_test_case(seed, m)
         _, cache = utils.forward_propagation_n(X, Y, parameters)
         gradients = utils.backward_propagation_n(X, Y, cache)
-        check_n_like_reference(learner, reference, (parameters, gradients, X, Y), None,
-                               f"gradient_check_n on the buggy backward_propagation_n (a test network with {m} examples)",
-                               rtol=1e-3)
+        check_n_like_reference(
+            learner,
+            reference,
+            (parameters, gradients, X, Y),
+            None,
+            f"gradient_check_n on the buggy backward_propagation_n (a test network with {m} examples)",
+            rtol=1e-3,
+        )
 
 
 def with_dW1_reversed(parameters, gradients):
     """Copy of gradients whose dW1 holds its entries in reverse order: the same size, another direction."""
-    return dict(gradients, dW1=np.asarray(gradients["dW1"], dtype=np.float64).ravel()[::-1].reshape(
-        np.shape(gradients["dW1"])))
+    return dict(
+        gradients, dW1=np.asarray(gradients["dW1"], dtype=np.float64).ravel()[::-1].reshape(np.shape(gradients["dW1"]))
+    )
 
 
 @pytest.mark.graded("gradient_check_n", points=2)
@@ -259,9 +289,15 @@ def test_gradient_check_n_small_bugs(learner, reference):
         seed, m = NETWORK_CASES[case]
         X, Y, parameters, gradients = network_case(seed, m)
         bad = make_wrong(parameters, gradients)
-        check_n_like_reference(learner, reference, (parameters, bad, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) with {what} (a test network with {m} examples)",
-                               rtol=1e-2, hint=hint + GCN_HINT)
+        check_n_like_reference(
+            learner,
+            reference,
+            (parameters, bad, X, Y),
+            epsilon,
+            f"gradient_check_n(epsilon={epsilon}) with {what} (a test network with {m} examples)",
+            rtol=1e-2,
+            hint=hint + GCN_HINT,
+        )
 
 
 @pytest.mark.graded("gradient_check_n", points=1)
@@ -308,6 +344,11 @@ def test_gradient_check_n_uses_epsilon(learner, reference):
     """gradient_check_n uses its epsilon argument (correct gradients, eps = 1e-3 and 1e-2, compared with the reference)."""
     for epsilon, (seed, m) in [(1e-3, (4, 10)), (1e-3, (7, 7)), (1e-2, (7, 7))]:
         X, Y, parameters, gradients = network_case(seed, m)
-        check_n_like_reference(learner, reference, (parameters, gradients, X, Y), epsilon,
-                               f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
-                               rtol=1e-2)
+        check_n_like_reference(
+            learner,
+            reference,
+            (parameters, gradients, X, Y),
+            epsilon,
+            f"gradient_check_n(epsilon={epsilon}) on correct gradients (a test network with {m} examples)",
+            rtol=1e-2,
+        )

@@ -3,6 +3,7 @@
 Each graded cell here is written whole (``source``): the three functions are
 short, and a bug in one line is a bug in the loop that every layer shares.
 """
+
 from autograder.course.mutants import Alternative, Mutant
 
 ZEROS = "initialize_parameters_zeros"
@@ -12,7 +13,7 @@ HE = "initialize_parameters_he"
 
 def source(name, seed_line, w_expr, b_expr="np.zeros((layers_dims[l], 1))", loop="range(1, len(layers_dims))"):
     """A graded cell for ``name`` whose W{l} is ``w_expr`` (n = layers_dims[l], n_prev = layers_dims[l-1])."""
-    return f'''
+    return f"""
 # GRADED FUNCTION: {name}
 
 def {name}(layers_dims):
@@ -23,7 +24,7 @@ def {name}(layers_dims):
         parameters["W" + str(l)] = {w_expr}
         parameters["b" + str(l)] = {b_expr}
     return parameters
-'''
+"""
 
 
 SEED = "np.random.seed(3)"
@@ -31,32 +32,66 @@ NO_SEED = "pass"
 
 MUTANTS = [
     # The three of the brief.
-    Mutant("he_sqrt_1_over_n_prev", HE, source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(1 / n_prev)"),
-           feedback=["which is the scale sqrt(1 / n_prev)"]),
-    Mutant("random_forgets_times_10", RANDOM, source(RANDOM, SEED, "np.random.randn(n, n_prev)"),
-           feedback=["which is the scale 1 (randn without scaling)"]),
+    Mutant(
+        "he_sqrt_1_over_n_prev",
+        HE,
+        source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(1 / n_prev)"),
+        feedback=["which is the scale sqrt(1 / n_prev)"],
+    ),
+    Mutant(
+        "random_forgets_times_10",
+        RANDOM,
+        source(RANDOM, SEED, "np.random.randn(n, n_prev)"),
+        feedback=["which is the scale 1 (randn without scaling)"],
+    ),
     Mutant("zeros_bias_1d", ZEROS, source(ZEROS, NO_SEED, "np.zeros((n, n_prev))", b_expr="np.zeros(n)")),
     # More of the usual mistakes.
     Mutant("he_sqrt_2_over_n_l", HE, source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(2 / n)")),
-    Mutant("he_reseeds_every_layer", HE,
-           source(HE, NO_SEED, "np.random.RandomState(3).randn(n, n_prev) * np.sqrt(2 / n_prev)")),
+    Mutant(
+        "he_reseeds_every_layer",
+        HE,
+        source(HE, NO_SEED, "np.random.RandomState(3).randn(n, n_prev) * np.sqrt(2 / n_prev)"),
+    ),
     Mutant("random_times_0_01", RANDOM, source(RANDOM, SEED, "np.random.randn(n, n_prev) * 0.01")),
     Mutant("random_uniform_rand", RANDOM, source(RANDOM, SEED, "np.random.rand(n, n_prev) * 10")),
-    Mutant("zeros_integer_dtype", ZEROS, source(ZEROS, NO_SEED, "np.zeros((n, n_prev), dtype=int)",
-                                                 b_expr="np.zeros((n, 1), dtype=int)")),
+    Mutant(
+        "zeros_integer_dtype",
+        ZEROS,
+        source(ZEROS, NO_SEED, "np.zeros((n, n_prev), dtype=int)", b_expr="np.zeros((n, 1), dtype=int)"),
+    ),
 ]
 
 ALTERNATIVES = [
-    Alternative("unseeded_default_rng", {
-        RANDOM: source(RANDOM, "rng = np.random.default_rng()", "rng.standard_normal((n, n_prev)) * 10"),
-        HE: source(HE, "rng = np.random.default_rng()", "rng.normal(0.0, np.sqrt(2 / n_prev), size=(n, n_prev))"),
-    }),
-    Alternative("float32_reverse_order", {
-        ZEROS: source(ZEROS, NO_SEED, "np.zeros((n, n_prev), dtype=np.float32)",
-                      b_expr="np.zeros((n, 1), dtype=np.float32)", loop="reversed(range(1, len(layers_dims)))"),
-        RANDOM: source(RANDOM, "np.random.seed(0)", "(10 * np.random.normal(size=(n, n_prev))).astype(np.float32)",
-                       loop="reversed(range(1, len(layers_dims)))"),
-        HE: source(HE, NO_SEED, "np.random.randn(n, n_prev) / np.sqrt(n_prev / 2)", b_expr="np.zeros(shape=(n, 1))",
-                   loop="reversed(range(1, len(layers_dims)))"),
-    }),
+    Alternative(
+        "unseeded_default_rng",
+        {
+            RANDOM: source(RANDOM, "rng = np.random.default_rng()", "rng.standard_normal((n, n_prev)) * 10"),
+            HE: source(HE, "rng = np.random.default_rng()", "rng.normal(0.0, np.sqrt(2 / n_prev), size=(n, n_prev))"),
+        },
+    ),
+    Alternative(
+        "float32_reverse_order",
+        {
+            ZEROS: source(
+                ZEROS,
+                NO_SEED,
+                "np.zeros((n, n_prev), dtype=np.float32)",
+                b_expr="np.zeros((n, 1), dtype=np.float32)",
+                loop="reversed(range(1, len(layers_dims)))",
+            ),
+            RANDOM: source(
+                RANDOM,
+                "np.random.seed(0)",
+                "(10 * np.random.normal(size=(n, n_prev))).astype(np.float32)",
+                loop="reversed(range(1, len(layers_dims)))",
+            ),
+            HE: source(
+                HE,
+                NO_SEED,
+                "np.random.randn(n, n_prev) / np.sqrt(n_prev / 2)",
+                b_expr="np.zeros(shape=(n, 1))",
+                loop="reversed(range(1, len(layers_dims)))",
+            ),
+        },
+    ),
 ]

@@ -16,6 +16,7 @@ below is at least 10 standard errors, so a correct answer essentially never
 fails (the chance is below 1e-20 per check), while the wrong scales we hint at
 differ by 10% or more.
 """
+
 import math
 
 import numpy as np
@@ -48,16 +49,26 @@ HE_HINT = "use np.random.randn(layers_dims[l], layers_dims[l-1]) * np.sqrt(2 / l
 
 def check_structure(params, expected, dims, fn_name, check_dtype=True):
     """Same keys as the reference, each array of the reference's shape (and a float dtype)."""
-    check_dict_structure(params, expected, f"{fn_name}({dims})", SEVERAL_LAYERS_HINT, key_label="{key} of {what}",
-                         shape_hint=SHAPE_HINT, float_hint=FLOAT_HINT if check_dtype else None)
+    check_dict_structure(
+        params,
+        expected,
+        f"{fn_name}({dims})",
+        SEVERAL_LAYERS_HINT,
+        key_label="{key} of {what}",
+        shape_hint=SHAPE_HINT,
+        float_hint=FLOAT_HINT if check_dtype else None,
+    )
 
 
 def check_biases_zero(params, dims, fn_name):
     """Every b{l} holds only zeros."""
     for l in range(1, len(dims)):
         b = as_array(params[f"b{l}"], f"b{l} of {fn_name}({dims})")
-        check(bool(np.all(b == 0)), f"b{l} of {fn_name}({dims}) is not all zeros",
-              "initialize the biases with np.zeros((layers_dims[l], 1)); only W needs random values")
+        check(
+            bool(np.all(b == 0)),
+            f"b{l} of {fn_name}({dims}) is not all zeros",
+            "initialize the biases with np.zeros((layers_dims[l], 1)); only W needs random values",
+        )
 
 
 def scale_candidates(n_prev, n_l):
@@ -87,8 +98,10 @@ def describe_scale(std, expected_std, n_prev, n_l):
     if math.isclose(dict(candidates)[name], expected_std, rel_tol=1e-9):
         # Near the right scale but outside the sampling tolerance: the draws
         # are probably not independent (a repeated row, a reused block).
-        return (f"{100 * abs(std / expected_std - 1):.1f}% away from the right scale, "
-                f"more than independent draws of this many entries would be")
+        return (
+            f"{100 * abs(std / expected_std - 1):.1f}% away from the right scale, "
+            f"more than independent draws of this many entries would be"
+        )
     return f"which is the scale {name}"
 
 
@@ -103,23 +116,28 @@ def check_layer_statistics(W, expected_std, what, hint, gaussian=False):
     check(std > 0, f"{what} is constant (standard deviation 0): every weight is the same", hint)
     mean = float(W.mean())
     mean_tol = max(10 / math.sqrt(N), 0.02) * expected_std
-    check(abs(mean) < mean_tol,
-          f"{what} has mean {mean:.3g} while its standard deviation is {std:.3g}; "
-          f"the weights should be centred on 0",
-          hint + " (np.random.randn draws from a normal distribution of mean 0; np.random.rand does not)")
+    check(
+        abs(mean) < mean_tol,
+        f"{what} has mean {mean:.3g} while its standard deviation is {std:.3g}; the weights should be centred on 0",
+        hint + " (np.random.randn draws from a normal distribution of mean 0; np.random.rand does not)",
+    )
     std_tol = max(10 / math.sqrt(2 * N), 0.02)
-    check(abs(std / expected_std - 1) < std_tol,
-          f"{what} has standard deviation {std:.3g}, {describe_scale(std, expected_std, n_prev, n_l)}; "
-          f"with n_prev = {n_prev} and n_l = {n_l} it should be {expected_std:.3g}",
-          hint)
+    check(
+        abs(std / expected_std - 1) < std_tol,
+        f"{what} has standard deviation {std:.3g}, {describe_scale(std, expected_std, n_prev, n_l)}; "
+        f"with n_prev = {n_prev} and n_l = {n_l} it should be {expected_std:.3g}",
+        hint,
+    )
     if gaussian:
         z = (W - mean) / std
-        excess_kurtosis = float(np.mean(z ** 4) - 3)
+        excess_kurtosis = float(np.mean(z**4) - 3)
         kurt_tol = max(10 * math.sqrt(24 / N), 0.1)
-        check(abs(excess_kurtosis) < kurt_tol,
-              f"{what} has the right standard deviation but its entries are not normally distributed "
-              f"(excess kurtosis {excess_kurtosis:.2f}, a normal distribution has 0, a uniform one -1.2)",
-              hint + " (np.random.randn draws from the standard normal distribution)")
+        check(
+            abs(excess_kurtosis) < kurt_tol,
+            f"{what} has the right standard deviation but its entries are not normally distributed "
+            f"(excess kurtosis {excess_kurtosis:.2f}, a normal distribution has 0, a uniform one -1.2)",
+            hint + " (np.random.randn draws from the standard normal distribution)",
+        )
 
 
 def check_independent(params, dims, fn_name, hint):
@@ -132,10 +150,12 @@ def check_independent(params, dims, fn_name, hint):
         # A tiled row or column, or any reuse of a few draws, repeats values.
         # 0.9 leaves room for float32 learners, whose draws can collide.
         distinct = np.unique(W).size
-        check(distinct >= 0.9 * W.size,
-              f"W{l} of {fn_name}({dims}) has only {distinct} distinct values among {W.size} entries: "
-              f"its rows or columns repeat the same random numbers",
-              hint + " (draw the whole (n_l, n_prev) matrix at once)")
+        check(
+            distinct >= 0.9 * W.size,
+            f"W{l} of {fn_name}({dims}) has only {distinct} distinct values among {W.size} entries: "
+            f"its rows or columns repeat the same random numbers",
+            hint + " (draw the whole (n_l, n_prev) matrix at once)",
+        )
     for i in range(1, L + 1):
         for j in range(i + 1, L + 1):
             k = min(flat[i].size, flat[j].size)
@@ -144,13 +164,16 @@ def check_independent(params, dims, fn_name, hint):
             # Reseeding inside the loop makes W{j} start with the same draws as
             # W{i}, up to the scale: their correlation is then 1.
             corr = float(np.corrcoef(flat[i][:k], flat[j][:k])[0, 1])
-            check(abs(corr) < 10 / math.sqrt(k),
-                  f"W{j} of {fn_name}({dims}) repeats the random numbers of W{i} "
-                  f"(correlation {corr:.2f} between their first {k} entries)",
-                  "seed the generator at most once, before the loop, so every layer gets new draws")
+            check(
+                abs(corr) < 10 / math.sqrt(k),
+                f"W{j} of {fn_name}({dims}) repeats the random numbers of W{i} "
+                f"(correlation {corr:.2f} between their first {k} entries)",
+                "seed the generator at most once, before the loop, so every layer gets new draws",
+            )
 
 
 # ---------------------------------------------------------------- zeros
+
 
 @pytest.mark.graded("initialize_parameters_zeros", points=1)
 def test_zeros_keys(learner, reference):
@@ -184,16 +207,25 @@ def test_zeros_values(learner, reference):
             arr = as_array(params[key], what)
             # Checked on the values alone (any shape) so that a shape mistake
             # costs only test_zeros_shapes.
-            check(arr.size == expected[key].size,
-                  f"{what} has {arr.size} entries, expected {expected[key].size}",
-                  SHAPE_HINT)
-            check(arr.dtype.kind == "f", f"{what} has dtype {arr.dtype}, expected float zeros",
-                  "use np.zeros(shape), which returns float64 zeros; do not pass dtype=int")
-            check(bool(np.all(arr == 0)), f"{what} has {int(np.count_nonzero(arr))} nonzero entries of {arr.size}",
-                  "use np.zeros(shape)")
+            check(
+                arr.size == expected[key].size,
+                f"{what} has {arr.size} entries, expected {expected[key].size}",
+                SHAPE_HINT,
+            )
+            check(
+                arr.dtype.kind == "f",
+                f"{what} has dtype {arr.dtype}, expected float zeros",
+                "use np.zeros(shape), which returns float64 zeros; do not pass dtype=int",
+            )
+            check(
+                bool(np.all(arr == 0)),
+                f"{what} has {int(np.count_nonzero(arr))} nonzero entries of {arr.size}",
+                "use np.zeros(shape)",
+            )
 
 
 # ---------------------------------------------------------------- large random
+
 
 @pytest.mark.graded("initialize_parameters_random", points=1)
 def test_random_structure(learner, reference):
@@ -221,8 +253,9 @@ def test_random_scale_large_layer(learner, reference):
     params = learner.initialize_parameters_random(dims)
     expected = reference.initialize_parameters_random(dims)
     check_structure(params, expected, dims, "initialize_parameters_random")
-    check_layer_statistics(params["W1"], 10.0, f"W1 of initialize_parameters_random({dims})",
-                           RANDOM_HINT, gaussian=True)
+    check_layer_statistics(
+        params["W1"], 10.0, f"W1 of initialize_parameters_random({dims})", RANDOM_HINT, gaussian=True
+    )
 
 
 @pytest.mark.graded("initialize_parameters_random", points=1)
@@ -234,12 +267,14 @@ def test_random_every_layer(learner, reference):
         check_structure(params, expected, dims, "initialize_parameters_random")
         for l in range(1, len(dims)):
             if dims[l] * dims[l - 1] >= 10000:
-                check_layer_statistics(params[f"W{l}"], 10.0, f"W{l} of initialize_parameters_random({dims})",
-                                       RANDOM_HINT)
+                check_layer_statistics(
+                    params[f"W{l}"], 10.0, f"W{l} of initialize_parameters_random({dims})", RANDOM_HINT
+                )
         check_independent(params, dims, "initialize_parameters_random", RANDOM_HINT)
 
 
 # ---------------------------------------------------------------- He
+
 
 @pytest.mark.graded("initialize_parameters_he", points=1)
 def test_he_structure(learner, reference):
@@ -258,8 +293,9 @@ def test_he_scale_large_layer(learner, reference):
     params = learner.initialize_parameters_he(dims)
     expected = reference.initialize_parameters_he(dims)
     check_structure(params, expected, dims, "initialize_parameters_he")
-    check_layer_statistics(params["W1"], math.sqrt(2 / dims[0]), f"W1 of initialize_parameters_he({dims})",
-                           HE_HINT, gaussian=True)
+    check_layer_statistics(
+        params["W1"], math.sqrt(2 / dims[0]), f"W1 of initialize_parameters_he({dims})", HE_HINT, gaussian=True
+    )
 
 
 @pytest.mark.graded("initialize_parameters_he", points=1)
@@ -270,8 +306,9 @@ def test_he_scale_every_layer(learner, reference):
     expected = reference.initialize_parameters_he(dims)
     check_structure(params, expected, dims, "initialize_parameters_he")
     for l in range(1, len(dims)):
-        check_layer_statistics(params[f"W{l}"], math.sqrt(2 / dims[l - 1]),
-                               f"W{l} of initialize_parameters_he({dims})", HE_HINT)
+        check_layer_statistics(
+            params[f"W{l}"], math.sqrt(2 / dims[l - 1]), f"W{l} of initialize_parameters_he({dims})", HE_HINT
+        )
 
 
 @pytest.mark.graded("initialize_parameters_he", points=1)

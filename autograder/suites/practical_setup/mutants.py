@@ -5,69 +5,118 @@ function's solution source, replaced once) to the solution notebook, grades
 it, and fails unless the mutant loses points on the functions in ``costs``
 (default: its own) and keeps full marks everywhere else.
 """
+
 from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
     # The classic mistake: dev and test normalized with their own statistics.
-    Mutant("normalize_each_set_with_its_own_statistics", "normalize_inputs",
-           ("    X_dev_norm = (X_dev - mu) / scale\n    X_test_norm = (X_test - mu) / scale\n",
+    Mutant(
+        "normalize_each_set_with_its_own_statistics",
+        "normalize_inputs",
+        (
+            "    X_dev_norm = (X_dev - mu) / scale\n    X_test_norm = (X_test - mu) / scale\n",
             "    X_dev_norm = (X_dev - X_dev.mean(axis=1, keepdims=True)) / X_dev.std(axis=1, keepdims=True)\n"
-            "    X_test_norm = (X_test - X_test.mean(axis=1, keepdims=True)) / X_test.std(axis=1, keepdims=True)\n")),
+            "    X_test_norm = (X_test - X_test.mean(axis=1, keepdims=True)) / X_test.std(axis=1, keepdims=True)\n",
+        ),
+    ),
     # Statistics of all the data (train, dev and test together).
-    Mutant("normalize_with_statistics_of_all_sets", "normalize_inputs",
-           ("    mu = np.mean(X_train, axis=1, keepdims=True)\n    sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True)\n",
+    Mutant(
+        "normalize_with_statistics_of_all_sets",
+        "normalize_inputs",
+        (
+            "    mu = np.mean(X_train, axis=1, keepdims=True)\n    sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True)\n",
             "    everything = np.hstack([X_train, X_dev, X_test])\n"
             "    mu = np.mean(everything, axis=1, keepdims=True)\n"
-            "    sigma2 = np.mean((everything - mu) ** 2, axis=1, keepdims=True)\n")),
+            "    sigma2 = np.mean((everything - mu) ** 2, axis=1, keepdims=True)\n",
+        ),
+    ),
     # The split without a shuffle.
-    Mutant("split_without_shuffle", "split_data",
-           ("order = rng.permutation(m)", "order = np.arange(m)")),
+    Mutant("split_without_shuffle", "split_data", ("order = rng.permutation(m)", "order = np.arange(m)")),
     # The global generator, not seeded: the same seed gives different splits.
-    Mutant("split_ignores_the_seed", "split_data",
-           ("order = rng.permutation(m)", "order = np.random.permutation(m)")),
+    Mutant("split_ignores_the_seed", "split_data", ("order = rng.permutation(m)", "order = np.random.permutation(m)")),
     # Labels shuffled with another permutation than the examples.
-    Mutant("split_labels_shuffled_separately", "split_data",
-           ("    return X[:, train], Y[:, train], X[:, dev], Y[:, dev], X[:, test], Y[:, test]",
+    Mutant(
+        "split_labels_shuffled_separately",
+        "split_data",
+        (
+            "    return X[:, train], Y[:, train], X[:, dev], Y[:, dev], X[:, test], Y[:, test]",
             "    labels = rng.permutation(m)\n"
             "    return (X[:, train], Y[:, labels[:len(train)]], X[:, dev], Y[:, labels[len(train):len(train) + len(dev)]],\n"
-            "            X[:, test], Y[:, labels[len(train) + len(dev):]])")),
+            "            X[:, test], Y[:, labels[len(train) + len(dev):]])",
+        ),
+    ),
     # Bias measured from 0 instead of the Bayes error.
-    Mutant("diagnosis_ignores_bayes_error", "diagnose_bias_variance",
-           ("high_bias = train_error - bayes_error > tolerance", "high_bias = train_error > tolerance")),
+    Mutant(
+        "diagnosis_ignores_bayes_error",
+        "diagnose_bias_variance",
+        ("high_bias = train_error - bayes_error > tolerance", "high_bias = train_error > tolerance"),
+    ),
     # Variance measured from the Bayes error instead of the training error.
-    Mutant("diagnosis_variance_from_bayes", "diagnose_bias_variance",
-           ("high_variance = dev_error - train_error > tolerance", "high_variance = dev_error - bayes_error > tolerance")),
+    Mutant(
+        "diagnosis_variance_from_bayes",
+        "diagnose_bias_variance",
+        ("high_variance = dev_error - train_error > tolerance", "high_variance = dev_error - bayes_error > tolerance"),
+    ),
     # Uniform on [10^a, 10^b] instead of on the exponent.
-    Mutant("learning_rates_on_a_linear_scale", "sample_learning_rates",
-           ("    r = np.random.uniform(low_exp, high_exp, size=n)\n    alphas = 10.0 ** r\n",
-            "    alphas = np.random.uniform(10.0 ** low_exp, 10.0 ** high_exp, size=n)\n")),
+    Mutant(
+        "learning_rates_on_a_linear_scale",
+        "sample_learning_rates",
+        (
+            "    r = np.random.uniform(low_exp, high_exp, size=n)\n    alphas = 10.0 ** r\n",
+            "    alphas = np.random.uniform(10.0 ** low_exp, 10.0 ** high_exp, size=n)\n",
+        ),
+    ),
     # Reseeding the global generator on every call (the course templates' habit).
-    Mutant("learning_rates_reseed_every_call", "sample_learning_rates",
-           ("    r = np.random.uniform(low_exp, high_exp, size=n)\n",
-            "    np.random.seed(0)\n    r = np.random.uniform(low_exp, high_exp, size=n)\n")),
+    Mutant(
+        "learning_rates_reseed_every_call",
+        "sample_learning_rates",
+        (
+            "    r = np.random.uniform(low_exp, high_exp, size=n)\n",
+            "    np.random.seed(0)\n    r = np.random.uniform(low_exp, high_exp, size=n)\n",
+        ),
+    ),
     # beta itself on a linear scale.
-    Mutant("betas_on_a_linear_scale", "sample_betas",
-           ("    r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n)\n    betas = 1 - 10.0 ** r\n",
-            "    betas = np.random.uniform(low, high, size=n)\n")),
+    Mutant(
+        "betas_on_a_linear_scale",
+        "sample_betas",
+        (
+            "    r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n)\n    betas = 1 - 10.0 ** r\n",
+            "    betas = np.random.uniform(low, high, size=n)\n",
+        ),
+    ),
     # The best trial chosen by its training error.
-    Mutant("search_keeps_the_lowest_train_error", "random_search",
-           ('best = min(history, key=lambda trial: trial["dev_error"])',
-            'best = min(history, key=lambda trial: trial["train_error"])')),
+    Mutant(
+        "search_keeps_the_lowest_train_error",
+        "random_search",
+        (
+            'best = min(history, key=lambda trial: trial["dev_error"])',
+            'best = min(history, key=lambda trial: trial["train_error"])',
+        ),
+    ),
     # One learning rate drawn for the whole search.
-    Mutant("search_samples_once", "random_search",
-           ("    for _ in range(n_trials):\n        learning_rate = float(sample_learning_rates(1, *lr_exp_range)[0])\n",
-            "    learning_rate = float(sample_learning_rates(1, *lr_exp_range)[0])\n    for _ in range(n_trials):\n")),
+    Mutant(
+        "search_samples_once",
+        "random_search",
+        (
+            "    for _ in range(n_trials):\n        learning_rate = float(sample_learning_rates(1, *lr_exp_range)[0])\n",
+            "    learning_rate = float(sample_learning_rates(1, *lr_exp_range)[0])\n    for _ in range(n_trials):\n",
+        ),
+    ),
     # The zoomed range not shifted back inside the coarse one.
-    Mutant("zoom_not_shifted_inside", "zoom_in",
-           ("    new_low = min(max(new_low, low), high - width)   # shift inside [low, high]\n", "")),
+    Mutant(
+        "zoom_not_shifted_inside",
+        "zoom_in",
+        ("    new_low = min(max(new_low, low), high - width)   # shift inside [low, high]\n", ""),
+    ),
     # Centred on the best learning rate itself rather than its exponent.
-    Mutant("zoom_centred_on_the_rate", "zoom_in",
-           ("center = np.log10(best_learning_rate)", "center = best_learning_rate")),
+    Mutant(
+        "zoom_centred_on_the_rate", "zoom_in", ("center = np.log10(best_learning_rate)", "center = best_learning_rate")
+    ),
 ]
 
 # function -> the whole source of its graded cell, written differently from the reference.
 WRITTEN_DIFFERENTLY = {
-    "split_data": '''
+    "split_data": """
 import numpy as np
 
 def split_data(X, Y, fractions=(0.8, 0.1, 0.1), seed=0):
@@ -78,8 +127,8 @@ def split_data(X, Y, fractions=(0.8, 0.1, 0.1), seed=0):
     cuts = [round(fractions[0] * m), round(fractions[0] * m) + round(fractions[1] * m)]
     train, dev, test = np.split(index, cuts)
     return X[:, train], Y[:, train], X[:, dev], Y[:, dev], X[:, test], Y[:, test]
-''',
-    "normalize_inputs": '''
+""",
+    "normalize_inputs": """
 import numpy as np
 
 def normalize_inputs(X_train, X_dev, X_test, eps=1e-8):
@@ -87,8 +136,8 @@ def normalize_inputs(X_train, X_dev, X_test, eps=1e-8):
     sigma2 = X_train.var(axis=1).reshape(-1, 1)
     normalized = [(X - mu) / np.sqrt(sigma2 + eps) for X in (X_train, X_dev, X_test)]
     return (*normalized, mu, sigma2)
-''',
-    "diagnose_bias_variance": '''
+""",
+    "diagnose_bias_variance": """
 def diagnose_bias_variance(train_error, dev_error, bayes_error=0.0, tolerance=0.015):
     problems = []
     if train_error - bayes_error > tolerance:
@@ -96,22 +145,22 @@ def diagnose_bias_variance(train_error, dev_error, bayes_error=0.0, tolerance=0.
     if dev_error - train_error > tolerance:
         problems.append("high variance")
     return " and ".join(problems) if problems else "ok"
-''',
-    "sample_learning_rates": '''
+""",
+    "sample_learning_rates": """
 import numpy as np
 
 def sample_learning_rates(n, low_exp=-4, high_exp=0):
     return 10 ** (low_exp + (high_exp - low_exp) * np.random.rand(n))
-''',
-    "sample_betas": '''
+""",
+    "sample_betas": """
 import numpy as np
 
 def sample_betas(n, low=0.9, high=0.999):
     a, b = np.log10(1 - high), np.log10(1 - low)
     return np.array([1 - 10 ** np.random.uniform(a, b) for _ in range(n)])
-''',
+""",
     # Samples with np.random directly and keeps the best as it goes.
-    "random_search": '''
+    "random_search": """
 import numpy as np
 
 def random_search(train_and_evaluate, n_trials, lr_exp_range=(-4, 0), beta_range=(0.9, 0.999)):
@@ -126,8 +175,8 @@ def random_search(train_and_evaluate, n_trials, lr_exp_range=(-4, 0), beta_range
         if best is None or dev_error < best["dev_error"]:
             best = record
     return best, history
-''',
-    "zoom_in": '''
+""",
+    "zoom_in": """
 import math
 import numpy as np
 
@@ -136,7 +185,7 @@ def zoom_in(best_learning_rate, lr_exp_range, factor=0.25):
     half = factor * (high - low) / 2
     center = np.clip(math.log10(best_learning_rate), low + half, high - half)
     return center - half, center + half
-''',
+""",
 }
 
 # All of them in one notebook (random_search calls the alternative samplers): full marks.

@@ -12,6 +12,7 @@ trial's errors here from the recorded settings. While random_search runs,
 the child's samplers are the reference ones, so a wrong sampler costs only
 its own points.
 """
+
 import functools
 import math
 
@@ -50,8 +51,11 @@ def id_data(m, n_x=3):
 
 def split_sets(learner, X, Y, fractions, seed):
     out = learner.split_data(X, Y, fractions, seed)
-    check(isinstance(out, (tuple, list)) and len(out) == 6, "split_data should return 6 arrays",
-          hint="return X_train, Y_train, X_dev, Y_dev, X_test, Y_test")
+    check(
+        isinstance(out, (tuple, list)) and len(out) == 6,
+        "split_data should return 6 arrays",
+        hint="return X_train, Y_train, X_dev, Y_dev, X_test, Y_test",
+    )
     return out
 
 
@@ -65,16 +69,28 @@ def test_split_is_a_partition_with_labels_kept(learner):
         for X_part, Y_part in zip(sets[0::2], sets[1::2]):
             X_part = np.asarray(X_part, dtype=np.float64).reshape(X.shape[0], -1)
             Y_part = np.asarray(Y_part, dtype=np.float64).reshape(1, -1)
-            check(X_part.shape[1] == Y_part.shape[1], f"{what}: a set has a different number of examples in X and Y",
-                  hint="index X and Y with the same columns")
+            check(
+                X_part.shape[1] == Y_part.shape[1],
+                f"{what}: a set has a different number of examples in X and Y",
+                hint="index X and Y with the same columns",
+            )
             index = X_part[0].astype(int)
-            check(bool(np.all((index >= 0) & (index < m))) and bool(np.allclose(X_part, X[:, index])),
-                  f"{what}: the columns of a set are not columns of X", hint="select whole columns: X[:, indices]")
-            check(bool(np.array_equal(Y_part, Y[:, index])), f"{what}: labels are not with their examples",
-                  hint="use the same shuffled indices for X and Y")
+            check(
+                bool(np.all((index >= 0) & (index < m))) and bool(np.allclose(X_part, X[:, index])),
+                f"{what}: the columns of a set are not columns of X",
+                hint="select whole columns: X[:, indices]",
+            )
+            check(
+                bool(np.array_equal(Y_part, Y[:, index])),
+                f"{what}: labels are not with their examples",
+                hint="use the same shuffled indices for X and Y",
+            )
             ids.extend(index.tolist())
-        check(sorted(ids) == list(range(m)), f"{what}: not every example is in exactly one set",
-              hint="cut one permutation of range(m) into three consecutive pieces")
+        check(
+            sorted(ids) == list(range(m)),
+            f"{what}: not every example is in exactly one set",
+            hint="cut one permutation of range(m) into three consecutive pieces",
+        )
 
 
 @pytest.mark.graded("split_data", points=1)
@@ -85,10 +101,16 @@ def test_split_sizes_follow_the_fractions(learner):
         sets = split_sets(learner, X, Y, fractions, 6)
         sizes = [int(np.shape(part)[1]) if np.ndim(part) == 2 else -1 for part in sets[0::2]]
         for name, size, fraction in zip(("train", "dev"), sizes, fractions):
-            check(abs(size - fraction * m) < 1, f"with m = {m} and fraction {fraction:.3g} the {name} set has {size} examples",
-                  hint="m_train = int(fractions[0] * m), m_dev = int(fractions[1] * m)")
-        check(sum(sizes) == m, f"with m = {m} the three sets hold {sum(sizes)} examples",
-              hint="the test set gets the examples left after train and dev")
+            check(
+                abs(size - fraction * m) < 1,
+                f"with m = {m} and fraction {fraction:.3g} the {name} set has {size} examples",
+                hint="m_train = int(fractions[0] * m), m_dev = int(fractions[1] * m)",
+            )
+        check(
+            sum(sizes) == m,
+            f"with m = {m} the three sets hold {sum(sizes)} examples",
+            hint="the test set gets the examples left after train and dev",
+        )
 
 
 @pytest.mark.graded("split_data", points=1)
@@ -102,19 +124,27 @@ def test_split_is_shuffled_and_seeded(learner):
     again = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 11)[0]
     other = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 12)[0]
     train_ids = np.asarray(first, dtype=np.float64)[0]
-    check(set(train_ids.astype(int).tolist()) != set(range(len(train_ids))),
-          "the training set is the first examples of X: the examples were not shuffled",
-          hint="shuffle with rng.permutation(m) before cutting")
-    check(bool(np.array_equal(np.asarray(first), np.asarray(again))),
-          "split_data with the same seed gave different splits (it depends on numpy's global generator)",
-          hint="draw the permutation from np.random.RandomState(seed), not from np.random")
-    check(not np.array_equal(np.asarray(first), np.asarray(other)), "seeds 11 and 12 gave the same split",
-          hint="pass seed to np.random.RandomState(seed)")
+    check(
+        set(train_ids.astype(int).tolist()) != set(range(len(train_ids))),
+        "the training set is the first examples of X: the examples were not shuffled",
+        hint="shuffle with rng.permutation(m) before cutting",
+    )
+    check(
+        bool(np.array_equal(np.asarray(first), np.asarray(again))),
+        "split_data with the same seed gave different splits (it depends on numpy's global generator)",
+        hint="draw the permutation from np.random.RandomState(seed), not from np.random",
+    )
+    check(
+        not np.array_equal(np.asarray(first), np.asarray(other)),
+        "seeds 11 and 12 gave the same split",
+        hint="pass seed to np.random.RandomState(seed)",
+    )
 
 
 # ----------------------------------------------------------------------------
 # normalize_inputs (3 points)
 # ----------------------------------------------------------------------------
+
 
 def normalize_problem(seed, n_x, m_train, m_dev, m_test):
     rng = seeded_rng(seed)
@@ -133,9 +163,16 @@ NORMALIZE = [(20, 3, 50, 10, 8, 1e-8), (21, 1, 9, 4, 3, 1e-8), (22, 5, 30, 12, 1
 def normalize_call(learner, reference, seed, n_x, m_train, m_dev, m_test, eps):
     X_train, X_dev, X_test = normalize_problem(seed, n_x, m_train, m_dev, m_test)
     got = learner.normalize_inputs(X_train, X_dev, X_test, eps)
-    check(isinstance(got, (tuple, list)) and len(got) == 5, "normalize_inputs should return 5 arrays",
-          hint="return X_train_norm, X_dev_norm, X_test_norm, mu, sigma2")
-    return got, reference.normalize_inputs(X_train, X_dev, X_test, eps), f"(n_x = {n_x}, m_train = {m_train}, eps = {eps})"
+    check(
+        isinstance(got, (tuple, list)) and len(got) == 5,
+        "normalize_inputs should return 5 arrays",
+        hint="return X_train_norm, X_dev_norm, X_test_norm, mu, sigma2",
+    )
+    return (
+        got,
+        reference.normalize_inputs(X_train, X_dev, X_test, eps),
+        f"(n_x = {n_x}, m_train = {m_train}, eps = {eps})",
+    )
 
 
 @pytest.mark.graded("normalize_inputs", points=1)
@@ -144,9 +181,13 @@ def test_normalize_statistics_come_from_the_training_set(learner, reference):
     for case in NORMALIZE:
         got, expected, what = normalize_call(learner, reference, *case)
         check_close(got[3], expected[3], f"mu {what}", hint="mu = np.mean(X_train, axis=1, keepdims=True)", rtol=1e-6)
-        check_close(got[4], expected[4], f"sigma2 {what}",
-                    hint="sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True), over the training set only",
-                    rtol=1e-6)
+        check_close(
+            got[4],
+            expected[4],
+            f"sigma2 {what}",
+            hint="sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True), over the training set only",
+            rtol=1e-6,
+        )
 
 
 @pytest.mark.graded("normalize_inputs", points=1)
@@ -154,8 +195,14 @@ def test_normalize_training_set(learner, reference):
     """The training set becomes (X_train - mu) / sqrt(sigma2 + eps)."""
     for case in NORMALIZE:
         got, expected, what = normalize_call(learner, reference, *case)
-        check_close(got[0], expected[0], f"the normalized training set {what}",
-                    hint="(X_train - mu) / np.sqrt(sigma2 + eps)", rtol=1e-5, atol=1e-7)
+        check_close(
+            got[0],
+            expected[0],
+            f"the normalized training set {what}",
+            hint="(X_train - mu) / np.sqrt(sigma2 + eps)",
+            rtol=1e-5,
+            atol=1e-7,
+        )
 
 
 @pytest.mark.graded("normalize_inputs", points=1)
@@ -165,21 +212,34 @@ def test_normalize_dev_and_test_with_training_statistics(learner, reference):
         got, expected, what = normalize_call(learner, reference, *case)
         for name, index in (("dev", 1), ("test", 2)):
             value = np.asarray(got[index], dtype=np.float64)
-            if value.shape == expected[index].shape and value.shape[1] > 1 and \
-                    np.allclose(value.mean(axis=1), 0, atol=1e-6) and not np.allclose(value, expected[index]):
-                raise CheckFailed(f"the normalized {name} set {what} has mean 0: it was normalized with its own statistics",
-                                  "use the training set's mu and sigma2 for the dev and test sets too")
-            check_close(value, expected[index], f"the normalized {name} set {what}",
-                        hint=f"(X_{name} - mu) / np.sqrt(sigma2 + eps) with mu and sigma2 of the training set",
-                        rtol=1e-5, atol=1e-7)
+            if (
+                value.shape == expected[index].shape
+                and value.shape[1] > 1
+                and np.allclose(value.mean(axis=1), 0, atol=1e-6)
+                and not np.allclose(value, expected[index])
+            ):
+                raise CheckFailed(
+                    f"the normalized {name} set {what} has mean 0: it was normalized with its own statistics",
+                    "use the training set's mu and sigma2 for the dev and test sets too",
+                )
+            check_close(
+                value,
+                expected[index],
+                f"the normalized {name} set {what}",
+                hint=f"(X_{name} - mu) / np.sqrt(sigma2 + eps) with mu and sigma2 of the training set",
+                rtol=1e-5,
+                atol=1e-7,
+            )
 
 
 # ----------------------------------------------------------------------------
 # diagnose_bias_variance (3 points)
 # ----------------------------------------------------------------------------
 
-DIAGNOSIS_HINT = ("avoidable bias = train_error - bayes_error, variance = dev_error - train_error; "
-                  "each is high when it is more than tolerance")
+DIAGNOSIS_HINT = (
+    "avoidable bias = train_error - bayes_error, variance = dev_error - train_error; "
+    "each is high when it is more than tolerance"
+)
 
 
 def check_diagnoses(learner, reference, cases):
@@ -187,35 +247,69 @@ def check_diagnoses(learner, reference, cases):
         got = learner.diagnose_bias_variance(*args)
         expected = reference.diagnose_bias_variance(*args)
         check_type(got, str, "the diagnosis")
-        check(got == expected, f"the diagnosis for train error {args[0]}, dev error {args[1]}, Bayes error {args[2]}"
-              + (f", tolerance {args[3]}" if len(args) > 3 else "") + f" is {got[:60]!r}, not the expected one",
-              hint=DIAGNOSIS_HINT)
+        check(
+            got == expected,
+            f"the diagnosis for train error {args[0]}, dev error {args[1]}, Bayes error {args[2]}"
+            + (f", tolerance {args[3]}" if len(args) > 3 else "")
+            + f" is {got[:60]!r}, not the expected one",
+            hint=DIAGNOSIS_HINT,
+        )
 
 
 @pytest.mark.graded("diagnose_bias_variance", points=1)
 def test_diagnosis_with_a_small_bayes_error(learner, reference):
     """The four cases of the course (Bayes error near 0), and others."""
-    check_diagnoses(learner, reference, [(0.01, 0.11, 0.0), (0.15, 0.16, 0.0), (0.15, 0.30, 0.0), (0.005, 0.01, 0.0),
-                                         (0.0, 0.05, 0.0), (0.3, 0.31, 0.001)])
+    check_diagnoses(
+        learner,
+        reference,
+        [
+            (0.01, 0.11, 0.0),
+            (0.15, 0.16, 0.0),
+            (0.15, 0.30, 0.0),
+            (0.005, 0.01, 0.0),
+            (0.0, 0.05, 0.0),
+            (0.3, 0.31, 0.001),
+        ],
+    )
 
 
 @pytest.mark.graded("diagnose_bias_variance", points=1)
 def test_diagnosis_measures_bias_from_the_bayes_error(learner, reference):
     """Avoidable bias is measured from the Bayes error, not from 0."""
-    check_diagnoses(learner, reference, [(0.08, 0.10, 0.075), (0.08, 0.10, 0.01), (0.2, 0.21, 0.19),
-                                         (0.2, 0.3, 0.19), (0.2, 0.3, 0.1), (0.12, 0.125, 0.07)])
+    check_diagnoses(
+        learner,
+        reference,
+        [
+            (0.08, 0.10, 0.075),
+            (0.08, 0.10, 0.01),
+            (0.2, 0.21, 0.19),
+            (0.2, 0.3, 0.19),
+            (0.2, 0.3, 0.1),
+            (0.12, 0.125, 0.07),
+        ],
+    )
 
 
 @pytest.mark.graded("diagnose_bias_variance", points=1)
 def test_diagnosis_honours_the_tolerance(learner, reference):
     """The tolerance argument decides what counts as high."""
-    check_diagnoses(learner, reference, [(0.05, 0.09, 0.0, 0.1), (0.05, 0.09, 0.0, 0.03), (0.05, 0.09, 0.0, 0.045),
-                                         (0.3, 0.32, 0.1, 0.25), (0.3, 0.32, 0.1, 0.005)])
+    check_diagnoses(
+        learner,
+        reference,
+        [
+            (0.05, 0.09, 0.0, 0.1),
+            (0.05, 0.09, 0.0, 0.03),
+            (0.05, 0.09, 0.0, 0.045),
+            (0.3, 0.32, 0.1, 0.25),
+            (0.3, 0.32, 0.1, 0.005),
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------
 # sample_learning_rates and sample_betas (2 points each)
 # ----------------------------------------------------------------------------
+
 
 def draws(learner, function, n, *args):
     value = learner.call(function, n, *args)
@@ -223,22 +317,34 @@ def draws(learner, function, n, *args):
 
 
 def check_log_uniform(exponents, low, high, what, hint):
-    check(bool(np.all((exponents >= low - 1e-9) & (exponents <= high + 1e-9))),
-          f"{what}: some draws are outside the range", hint=hint)
+    check(
+        bool(np.all((exponents >= low - 1e-9) & (exponents <= high + 1e-9))),
+        f"{what}: some draws are outside the range",
+        hint=hint,
+    )
     distance = ks_distance(exponents, low, high)
-    check(distance < KS_FACTOR / math.sqrt(len(exponents)),
-          f"{what}: the exponents are not uniform on their range (Kolmogorov-Smirnov distance {distance:.3f})", hint=hint)
+    check(
+        distance < KS_FACTOR / math.sqrt(len(exponents)),
+        f"{what}: the exponents are not uniform on their range (Kolmogorov-Smirnov distance {distance:.3f})",
+        hint=hint,
+    )
 
 
 def check_fresh_draws(learner, function, args, transform):
     learner.seed(4)
     first = transform(draws(learner, function, 2000, *args))
     second = transform(draws(learner, function, 2000, *args))
-    check(not np.allclose(first, second), f"two calls of {function} gave the same values",
-          hint="do not seed numpy's generator inside the function: the caller seeds once")
+    check(
+        not np.allclose(first, second),
+        f"two calls of {function} gave the same values",
+        hint="do not seed numpy's generator inside the function: the caller seeds once",
+    )
     lag = float(np.corrcoef(first[:-1], first[1:])[0, 1])
-    check(abs(lag) < 0.15, f"consecutive draws of {function} are correlated ({lag:.2f})",
-          hint="draw n independent values, e.g. np.random.uniform(low, high, size=n)")
+    check(
+        abs(lag) < 0.15,
+        f"consecutive draws of {function} are correlated ({lag:.2f})",
+        hint="draw n independent values, e.g. np.random.uniform(low, high, size=n)",
+    )
 
 
 LR_RANGES = [(-4, 0), (-6, -1), (-2.5, 1.5)]
@@ -252,8 +358,13 @@ def test_learning_rates_are_log_uniform(learner):
     for low, high in LR_RANGES:
         values = draws(learner, "sample_learning_rates", 20000, low, high)
         check(bool(np.all(values > 0)), "learning rates must be positive", hint="alpha = 10 ** r")
-        check_log_uniform(np.log10(values), low, high, f"learning rates in [10^{low}, 10^{high}]",
-                          "r = np.random.uniform(low_exp, high_exp, size=n); alpha = 10 ** r")
+        check_log_uniform(
+            np.log10(values),
+            low,
+            high,
+            f"learning rates in [10^{low}, 10^{high}]",
+            "r = np.random.uniform(low_exp, high_exp, size=n); alpha = 10 ** r",
+        )
 
 
 @pytest.mark.graded("sample_learning_rates", points=1)
@@ -269,9 +380,13 @@ def test_betas_are_log_uniform_in_one_minus_beta(learner):
     for low, high in BETA_RANGES:
         values = draws(learner, "sample_betas", 20000, low, high)
         check(bool(np.all(values < 1)), "betas must be below 1", hint="beta = 1 - 10 ** r with r < 0")
-        check_log_uniform(np.log10(1 - values), math.log10(1 - high), math.log10(1 - low),
-                          f"betas in [{low}, {high}]",
-                          "r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n); beta = 1 - 10 ** r")
+        check_log_uniform(
+            np.log10(1 - values),
+            math.log10(1 - high),
+            math.log10(1 - low),
+            f"betas in [{low}, {high}]",
+            "r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n); beta = 1 - 10 ** r",
+        )
 
 
 @pytest.mark.graded("sample_betas", points=1)
@@ -293,7 +408,7 @@ TRAINING = {
     "plateau": "0.25",
 }
 
-RUN_SEARCH = '''
+RUN_SEARCH = """
 def probe(ns, n_trials, lr_exp_range, beta_range, dev_formula, reference_source):
     import math
     if not callable(ns.get("random_search")):
@@ -321,7 +436,7 @@ def probe(ns, n_trials, lr_exp_range, beta_range, dev_formula, reference_source)
             else:
                 ns[name] = value
     return result, calls
-'''
+"""
 
 
 @functools.lru_cache(maxsize=1)
@@ -333,7 +448,7 @@ def sampler_source():
     return "\n\n".join(c.source for c in nb.cells if catalogue.nbgrader_meta(c).get("grade_id") in SAMPLERS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(formula):
     return compile(formula, "<training function>", "eval")
 
@@ -345,11 +460,20 @@ def errors_of(call_number, learning_rate, beta, formula):
 
 def search(learner, training, n_trials, lr_exp_range=(-4, 0), beta_range=(0.9, 0.999), seed=8):
     learner.seed(seed)
-    result, calls = learner.probe(RUN_SEARCH, n_trials=n_trials, lr_exp_range=list(lr_exp_range),
-                                  beta_range=list(beta_range), dev_formula=TRAINING[training],
-                                  reference_source=sampler_source(), what="random_search")
-    check(isinstance(result, (tuple, list)) and len(result) == 2, "random_search should return (best, history)",
-          hint="return best, history")
+    result, calls = learner.probe(
+        RUN_SEARCH,
+        n_trials=n_trials,
+        lr_exp_range=list(lr_exp_range),
+        beta_range=list(beta_range),
+        dev_formula=TRAINING[training],
+        reference_source=sampler_source(),
+        what="random_search",
+    )
+    check(
+        isinstance(result, (tuple, list)) and len(result) == 2,
+        "random_search should return (best, history)",
+        hint="return best, history",
+    )
     best, history = result
     check_type(best, dict, "best")
     check_type(history, (list, tuple), "history")
@@ -361,18 +485,28 @@ def search(learner, training, n_trials, lr_exp_range=(-4, 0), beta_range=(0.9, 0
 
 
 def check_history(history, calls, training, what):
-    check(len(history) == len(calls), f"{what}: history has {len(history)} trials for {len(calls)} calls of train_and_evaluate",
-          hint="append one dict per trial")
+    check(
+        len(history) == len(calls),
+        f"{what}: history has {len(history)} trials for {len(calls)} calls of train_and_evaluate",
+        hint="append one dict per trial",
+    )
     for number, (trial, (learning_rate, beta)) in enumerate(zip(history, calls), start=1):
         train_error, dev_error = errors_of(number, learning_rate, beta, TRAINING[training])
-        for key, expected in (("learning_rate", learning_rate), ("beta", beta),
-                              ("train_error", train_error), ("dev_error", dev_error)):
+        for key, expected in (
+            ("learning_rate", learning_rate),
+            ("beta", beta),
+            ("train_error", train_error),
+            ("dev_error", dev_error),
+        ):
             value = trial[key]
-            check(isinstance(value, (int, float, np.floating, np.ndarray)) and np.size(value) == 1
-                  and bool(np.isclose(float(np.asarray(value).reshape(())), expected, rtol=1e-9, atol=1e-12)),
-                  f"{what}: trial {number}'s {key} is not the value of the call it records",
-                  hint="record the settings you passed to train_and_evaluate and the (train_error, dev_error) it returned, "
-                       "in the order of the calls")
+            check(
+                isinstance(value, (int, float, np.floating, np.ndarray))
+                and np.size(value) == 1
+                and bool(np.isclose(float(np.asarray(value).reshape(())), expected, rtol=1e-9, atol=1e-12)),
+                f"{what}: trial {number}'s {key} is not the value of the call it records",
+                hint="record the settings you passed to train_and_evaluate and the (train_error, dev_error) it returned, "
+                "in the order of the calls",
+            )
 
 
 @pytest.mark.graded("random_search", points=1)
@@ -381,8 +515,7 @@ def test_search_runs_n_trials_and_records_them(learner):
     for n_trials in (1, 12):
         best, history, calls = search(learner, "bowl", n_trials)
         what = f"random_search with n_trials = {n_trials}"
-        check(len(calls) == n_trials, f"{what} called train_and_evaluate {len(calls)} times",
-              hint="one call per trial")
+        check(len(calls) == n_trials, f"{what} called train_and_evaluate {len(calls)} times", hint="one call per trial")
         check_history(history, calls, "bowl", what)
 
 
@@ -397,9 +530,12 @@ def test_search_keeps_the_lowest_dev_error(learner):
         chosen = int(np.argmin(dev_errors))
         expected = history[chosen]
         same = all(bool(np.isclose(float(best[k]), float(expected[k]), rtol=1e-9, atol=1e-12)) for k in KEYS)
-        check(same, f"{what}: best is not the trial with the lowest dev error"
-              + (" (on a tie, keep the first)" if training == "plateau" else ""),
-              hint="best = min(history, key=lambda trial: trial['dev_error'])")
+        check(
+            same,
+            f"{what}: best is not the trial with the lowest dev error"
+            + (" (on a tie, keep the first)" if training == "plateau" else ""),
+            hint="best = min(history, key=lambda trial: trial['dev_error'])",
+        )
 
 
 @pytest.mark.graded("random_search", points=1)
@@ -409,38 +545,60 @@ def test_search_samples_the_given_ranges_on_a_log_scale(learner):
         _, _, calls = search(learner, "plateau", 200, lr_exp_range, beta_range)
         check(len(calls) == 200, "random_search did not run n_trials trials", hint="one call per trial")
         learning_rates, betas = np.array(calls).T
-        check(bool(np.all(learning_rates > 0)) and bool(np.all(betas < 1)),
-              "random_search passed a learning rate <= 0 or a beta >= 1", hint="use sample_learning_rates and sample_betas")
+        check(
+            bool(np.all(learning_rates > 0)) and bool(np.all(betas < 1)),
+            "random_search passed a learning rate <= 0 or a beta >= 1",
+            hint="use sample_learning_rates and sample_betas",
+        )
         hint = "sample with sample_learning_rates(1, *lr_exp_range) and sample_betas(1, *beta_range) in every trial"
-        check_log_uniform(np.log10(learning_rates), *lr_exp_range, f"learning rates of a search over 10^{lr_exp_range}", hint)
-        check_log_uniform(np.log10(1 - betas), math.log10(1 - beta_range[1]), math.log10(1 - beta_range[0]),
-                          f"betas of a search over {beta_range}", hint)
+        check_log_uniform(
+            np.log10(learning_rates), *lr_exp_range, f"learning rates of a search over 10^{lr_exp_range}", hint
+        )
+        check_log_uniform(
+            np.log10(1 - betas),
+            math.log10(1 - beta_range[1]),
+            math.log10(1 - beta_range[0]),
+            f"betas of a search over {beta_range}",
+            hint,
+        )
 
 
 # ----------------------------------------------------------------------------
 # zoom_in (2 points)
 # ----------------------------------------------------------------------------
 
+
 def check_zoom(learner, reference, cases):
     for best, lr_exp_range, factor in cases:
         got = learner.zoom_in(best, lr_exp_range, factor)
         expected = np.asarray(reference.zoom_in(best, lr_exp_range, factor), dtype=np.float64)
-        check(isinstance(got, (tuple, list, np.ndarray)) and np.size(got) == 2,
-              "zoom_in should return (new_low_exp, new_high_exp)", hint="return new_low, new_high")
-        check_close(np.asarray(got, dtype=np.float64).reshape(2), expected,
-                    f"zoom_in(10^{math.log10(best):.2f}, {lr_exp_range}, {factor})",
-                    hint="width = factor * (high - low), centred on np.log10(best_learning_rate), "
-                         "then shifted inside [low, high] keeping the width", rtol=1e-7, atol=1e-9)
+        check(
+            isinstance(got, (tuple, list, np.ndarray)) and np.size(got) == 2,
+            "zoom_in should return (new_low_exp, new_high_exp)",
+            hint="return new_low, new_high",
+        )
+        check_close(
+            np.asarray(got, dtype=np.float64).reshape(2),
+            expected,
+            f"zoom_in(10^{math.log10(best):.2f}, {lr_exp_range}, {factor})",
+            hint="width = factor * (high - low), centred on np.log10(best_learning_rate), "
+            "then shifted inside [low, high] keeping the width",
+            rtol=1e-7,
+            atol=1e-9,
+        )
 
 
 @pytest.mark.graded("zoom_in", points=1)
 def test_zoom_centres_a_narrower_range(learner, reference):
     """Away from the edges the new range is centred on log10(best) with width factor * (high - low)."""
-    check_zoom(learner, reference, [(10 ** -2.2, (-4, 0), 0.25), (10 ** 0.3, (-3, 2), 0.2), (10 ** -5.5, (-8, -2), 0.5)])
+    check_zoom(learner, reference, [(10**-2.2, (-4, 0), 0.25), (10**0.3, (-3, 2), 0.2), (10**-5.5, (-8, -2), 0.5)])
 
 
 @pytest.mark.graded("zoom_in", points=1)
 def test_zoom_shifts_the_range_inside_at_the_edges(learner, reference):
     """A best learning rate near an edge gives a range shifted inside the coarse one, width kept."""
-    check_zoom(learner, reference, [(10 ** -3.9, (-4, 0), 0.25), (10 ** -0.1, (-4, 0), 0.25),
-                                    (1.0, (-4, 0), 0.5), (10 ** -6, (-6, -1), 0.1)])
+    check_zoom(
+        learner,
+        reference,
+        [(10**-3.9, (-4, 0), 0.25), (10**-0.1, (-4, 0), 0.25), (1.0, (-4, 0), 0.5), (10**-6, (-6, -1), 0.1)],
+    )

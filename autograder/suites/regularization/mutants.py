@@ -2,6 +2,7 @@
 
 Each bug is an edit of the solution's own cell, so it follows the notebook.
 """
+
 from autograder.course.mutants import Alternative, Mutant
 
 COST = "compute_cost_with_regularization"
@@ -31,84 +32,152 @@ SOLUTION_FORWARD_LAYER2 = """    D2 = np.random.rand(A2.shape[0], A2.shape[1])
 
 MUTANTS = [
     # L2 backward: dW2 without its weight-decay term (dW1, dW3 right).
-    Mutant("l2_dW2_missing_term", L2_BACKWARD,
-           ("dW2 = 1. / m * np.dot(dZ2, A1.T) + lambd / m * W2", "dW2 = 1. / m * np.dot(dZ2, A1.T)"),
-           feedback=["dW2 lacks the lambd/m * W2 term"]),
+    Mutant(
+        "l2_dW2_missing_term",
+        L2_BACKWARD,
+        ("dW2 = 1. / m * np.dot(dZ2, A1.T) + lambd / m * W2", "dW2 = 1. / m * np.dot(dZ2, A1.T)"),
+        feedback=["dW2 lacks the lambd/m * W2 term"],
+    ),
     # L2 cost: lambd / m instead of lambd / (2 m).
     Mutant("cost_lambd_over_m", COST, ("lambd / (2 * m)", "lambd / m"), feedback=["uses lambd / m"]),
     # Dropout forward: masks applied but no division by keep_prob.
-    Mutant("dropout_forgets_keep_prob", FORWARD,
-           [("    A1 = A1 / keep_prob ", "    A1 = A1 "), ("    A2 = A2 / keep_prob\n", "    A2 = A2\n")],
-           feedback=["did you divide by keep_prob?"]),
+    Mutant(
+        "dropout_forgets_keep_prob",
+        FORWARD,
+        [("    A1 = A1 / keep_prob ", "    A1 = A1 "), ("    A2 = A2 / keep_prob\n", "    A2 = A2\n")],
+        feedback=["did you divide by keep_prob?"],
+    ),
     # Dropout forward: the mask applied to Z (and the dropped Z stored in the cache).
-    Mutant("dropout_mask_on_Z", FORWARD, [
-        ("    A1 = relu(Z1)\n", ""),
-        (SOLUTION_FORWARD_LAYER1,
-         "    D1 = (np.random.rand(*Z1.shape) < keep_prob).astype(int)\n"
-         "    Z1 = Z1 * D1 / keep_prob\n    A1 = relu(Z1)\n"),
-        ("    A2 = relu(Z2)\n", ""),
-        (SOLUTION_FORWARD_LAYER2,
-         "    D2 = (np.random.rand(*Z2.shape) < keep_prob).astype(int)\n"
-         "    Z2 = Z2 * D2 / keep_prob\n    A2 = relu(Z2)\n")],
-        feedback=["apply the mask D1 to A1 = relu(Z1), not to Z1"]),
+    Mutant(
+        "dropout_mask_on_Z",
+        FORWARD,
+        [
+            ("    A1 = relu(Z1)\n", ""),
+            (
+                SOLUTION_FORWARD_LAYER1,
+                "    D1 = (np.random.rand(*Z1.shape) < keep_prob).astype(int)\n"
+                "    Z1 = Z1 * D1 / keep_prob\n    A1 = relu(Z1)\n",
+            ),
+            ("    A2 = relu(Z2)\n", ""),
+            (
+                SOLUTION_FORWARD_LAYER2,
+                "    D2 = (np.random.rand(*Z2.shape) < keep_prob).astype(int)\n"
+                "    Z2 = Z2 * D2 / keep_prob\n    A2 = relu(Z2)\n",
+            ),
+        ],
+        feedback=["apply the mask D1 to A1 = relu(Z1), not to Z1"],
+    ),
     # L2 cost without W3.
-    Mutant("cost_forgets_W3", COST, ("\n                                                + np.sum(np.square(W3))", ""),
-           feedback=["leaves out W3"]),
+    Mutant(
+        "cost_forgets_W3",
+        COST,
+        ("\n                                                + np.sum(np.square(W3))", ""),
+        feedback=["leaves out W3"],
+    ),
     # L2 backward: the biases penalized too.
-    Mutant("l2_db_regularized", L2_BACKWARD,
-           ("db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)",
-            "db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True) + lambd / m * b2"),
-           feedback=["biases are not penalized"]),
+    Mutant(
+        "l2_db_regularized",
+        L2_BACKWARD,
+        (
+            "db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)",
+            "db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True) + lambd / m * b2",
+        ),
+        feedback=["biases are not penalized"],
+    ),
     # Dropout forward: one mask column shared by every example.
-    Mutant("dropout_same_mask_for_every_example", FORWARD,
-           [("D1 = np.random.rand(A1.shape[0], A1.shape[1])", "D1 = np.random.rand(A1.shape[0], 1)"),
-            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])", "D2 = np.random.rand(A2.shape[0], 1)")],
-           feedback=["masks have the shape of the activations"]),
+    Mutant(
+        "dropout_same_mask_for_every_example",
+        FORWARD,
+        [
+            ("D1 = np.random.rand(A1.shape[0], A1.shape[1])", "D1 = np.random.rand(A1.shape[0], 1)"),
+            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])", "D2 = np.random.rand(A2.shape[0], 1)"),
+        ],
+        feedback=["masks have the shape of the activations"],
+    ),
     # Dropout backward: new masks drawn instead of the cached ones.
-    Mutant("dropout_backward_draws_new_masks", BACKWARD,
-           [("    dA2 = dA2 * D2 ", "    dA2 = dA2 * (np.random.rand(*dA2.shape) < keep_prob) "),
-            ("    dA1 = dA1 * D1\n", "    dA1 = dA1 * (np.random.rand(*dA1.shape) < keep_prob)\n")],
-           feedback=["from the cache (do not draw a new one)"]),
+    Mutant(
+        "dropout_backward_draws_new_masks",
+        BACKWARD,
+        [
+            ("    dA2 = dA2 * D2 ", "    dA2 = dA2 * (np.random.rand(*dA2.shape) < keep_prob) "),
+            ("    dA1 = dA1 * D1\n", "    dA1 = dA1 * (np.random.rand(*dA1.shape) < keep_prob)\n"),
+        ],
+        feedback=["from the cache (do not draw a new one)"],
+    ),
     # Dropout backward: masks applied, no division by keep_prob.
-    Mutant("dropout_backward_forgets_keep_prob", BACKWARD,
-           [("    dA2 = dA2 / keep_prob   # the same scaling as in the forward pass\n", ""),
-            ("    dA1 = dA1 / keep_prob\n", "")],
-           feedback=["masked by D2 but not divided by keep_prob"]),
+    Mutant(
+        "dropout_backward_forgets_keep_prob",
+        BACKWARD,
+        [
+            ("    dA2 = dA2 / keep_prob   # the same scaling as in the forward pass\n", ""),
+            ("    dA1 = dA1 / keep_prob\n", ""),
+        ],
+        feedback=["masked by D2 but not divided by keep_prob"],
+    ),
 ]
 
 MUTANTS += [
     # Found by the learner study (issue 13); the suite before it gave these full marks.
     # The course's original template: the generator reseeded inside the function, the same masks every call.
-    Mutant("dropout_reseeds_inside", FORWARD,
-           ("    D1 = np.random.rand(A1.shape[0], A1.shape[1])",
-            "    np.random.seed(1)\n    D1 = np.random.rand(A1.shape[0], A1.shape[1])"),
-           feedback=["remove that line"]),
+    Mutant(
+        "dropout_reseeds_inside",
+        FORWARD,
+        (
+            "    D1 = np.random.rand(A1.shape[0], A1.shape[1])",
+            "    np.random.seed(1)\n    D1 = np.random.rand(A1.shape[0], A1.shape[1])",
+        ),
+        feedback=["remove that line"],
+    ),
     # A fixed pattern with the right keep fraction (a low-discrepancy sequence over the positions).
-    Mutant("dropout_fixed_pattern", FORWARD,
-           [("D1 = np.random.rand(A1.shape[0], A1.shape[1])", "D1 = np.arange(A1.size).reshape(A1.shape) * 0.618034 % 1"),
-            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])", "D2 = np.arange(A2.size).reshape(A2.shape) * 0.618034 % 1")],
-           feedback=["return the same mask D1", "computed from the positions"]),
+    Mutant(
+        "dropout_fixed_pattern",
+        FORWARD,
+        [
+            (
+                "D1 = np.random.rand(A1.shape[0], A1.shape[1])",
+                "D1 = np.arange(A1.size).reshape(A1.shape) * 0.618034 % 1",
+            ),
+            (
+                "D2 = np.random.rand(A2.shape[0], A2.shape[1])",
+                "D2 = np.arange(A2.size).reshape(A2.shape) * 0.618034 % 1",
+            ),
+        ],
+        feedback=["return the same mask D1", "computed from the positions"],
+    ),
     # The same pattern shifted at random at each call: new masks, but each entry predicts its neighbours.
-    Mutant("dropout_shifted_pattern", FORWARD,
-           [("D1 = np.random.rand(A1.shape[0], A1.shape[1])",
-             "D1 = (np.arange(A1.size).reshape(A1.shape) * 0.618034 + np.random.rand()) % 1"),
-            ("D2 = np.random.rand(A2.shape[0], A2.shape[1])",
-             "D2 = (np.arange(A2.size).reshape(A2.shape) * 0.618034 + np.random.rand()) % 1")],
-           feedback=["predicts the entry of the next example"]),
+    Mutant(
+        "dropout_shifted_pattern",
+        FORWARD,
+        [
+            (
+                "D1 = np.random.rand(A1.shape[0], A1.shape[1])",
+                "D1 = (np.arange(A1.size).reshape(A1.shape) * 0.618034 + np.random.rand()) % 1",
+            ),
+            (
+                "D2 = np.random.rand(A2.shape[0], A2.shape[1])",
+                "D2 = (np.arange(A2.size).reshape(A2.shape) * 0.618034 + np.random.rand()) % 1",
+            ),
+        ],
+        feedback=["predicts the entry of the next example"],
+    ),
 ]
 
 ALTERNATIVES = [
     # The brief's alternative: rand > 1 - keep_prob, boolean masks; L2 written other ways.
-    Alternative("rand_gt_1_minus_keep_prob", {
-        FORWARD: [(SOLUTION_FORWARD_LAYER1, mask_lines(1, "np.random.rand(*A1.shape) > 1 - keep_prob")),
-                  (SOLUTION_FORWARD_LAYER2, mask_lines(2, "np.random.rand(*A2.shape) > 1 - keep_prob"))],
-        COST: '''
+    Alternative(
+        "rand_gt_1_minus_keep_prob",
+        {
+            FORWARD: [
+                (SOLUTION_FORWARD_LAYER1, mask_lines(1, "np.random.rand(*A1.shape) > 1 - keep_prob")),
+                (SOLUTION_FORWARD_LAYER2, mask_lines(2, "np.random.rand(*A2.shape) > 1 - keep_prob")),
+            ],
+            COST: """
 def compute_cost_with_regularization(A3, Y, parameters, lambd):
     m = Y.shape[1]
     squares = sum(np.linalg.norm(parameters["W%d" % l]) ** 2 for l in (1, 2, 3))
     return np.array([[compute_cost(A3, Y) + lambd * squares / (2 * m)]])
-''',
-        L2_BACKWARD: '''
+""",
+            L2_BACKWARD: """
 def backward_propagation_with_regularization(X, Y, cache, lambd):
     # the provided gradients, plus weight decay on the weights only
     grads = backward_propagation(X, Y, cache)
@@ -116,13 +185,16 @@ def backward_propagation_with_regularization(X, Y, cache, lambd):
     for l in (1, 2, 3):
         grads["dW%d" % l] = grads["dW%d" % l] + lambd * W[l] / X.shape[1]
     return grads
-''',
-    }),
+""",
+        },
+    ),
     # Float masks from another generator, the mask applied to relu's input
     # with the raw Z kept in the cache, and the mask applied to dZ in the
     # backward pass (dA returned unmasked): all the same math.
-    Alternative("float_masks_mask_before_relu_mask_on_dZ", {
-        FORWARD: '''
+    Alternative(
+        "float_masks_mask_before_relu_mask_on_dZ",
+        {
+            FORWARD: """
 def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):
     rng = np.random.default_rng()
     W1, b1, W2, b2, W3, b3 = (parameters[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
@@ -135,8 +207,8 @@ def forward_propagation_with_dropout(X, parameters, keep_prob=0.5):
     Z3 = W3 @ A2 + b3
     A3 = sigmoid(Z3)
     return A3, [Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3]
-''',
-        BACKWARD: '''
+""",
+            BACKWARD: """
 def backward_propagation_with_dropout(X, Y, cache, keep_prob):
     m = X.shape[1]
     (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
@@ -148,6 +220,7 @@ def backward_propagation_with_dropout(X, Y, cache, keep_prob):
     return {"dZ3": dZ3, "dW3": dZ3 @ A2.T / m, "db3": dZ3.sum(axis=1, keepdims=True) / m,
             "dA2": dA2, "dZ2": dZ2, "dW2": dZ2 @ A1.T / m, "db2": dZ2.sum(axis=1, keepdims=True) / m,
             "dA1": dA1, "dZ1": dZ1, "dW1": dZ1 @ X.T / m, "db1": dZ1.sum(axis=1, keepdims=True) / m}
-''',
-    }),
+""",
+        },
+    ),
 ]

@@ -11,11 +11,24 @@ built by the reference forward pass.
 Learner values only arrive as plain data; every failure goes through
 autograder.grading.checks so no expected array is ever printed.
 """
+
 import numpy as np
 import pytest
 
-from autograder.grading.checks import (CheckFailed, as_array, check, check_close, check_dict_close, check_shape,
-                                       check_type, diagnose, helper_module, same_values, seeded_rng, unpack)
+from autograder.grading.checks import (
+    CheckFailed,
+    as_array,
+    check,
+    check_close,
+    check_dict_close,
+    check_shape,
+    check_type,
+    diagnose,
+    helper_module,
+    same_values,
+    seeded_rng,
+    unpack,
+)
 
 utils = helper_module("regularization")
 relu, sigmoid = utils.relu, utils.sigmoid
@@ -33,13 +46,17 @@ LAMBDS = [0.1, 0.7, 2.5]
 # Inputs
 # ----------------------------------------------------------------------------
 
+
 def random_problem(seed, n_x, n1, n2, m):
     """X (n_x, m), Y (1, m) in {0, 1} and parameters for [n_x, n1, n2, 1]."""
     rng = seeded_rng(seed)
     parameters = {
-        "W1": rng.randn(n1, n_x), "b1": 0.1 * rng.randn(n1, 1),
-        "W2": rng.randn(n2, n1) / np.sqrt(n1), "b2": 0.1 * rng.randn(n2, 1),
-        "W3": rng.randn(1, n2) / np.sqrt(n2), "b3": 0.1 * rng.randn(1, 1),
+        "W1": rng.randn(n1, n_x),
+        "b1": 0.1 * rng.randn(n1, 1),
+        "W2": rng.randn(n2, n1) / np.sqrt(n1),
+        "b2": 0.1 * rng.randn(n2, 1),
+        "W3": rng.randn(1, n2) / np.sqrt(n2),
+        "b3": 0.1 * rng.randn(1, 1),
     }
     X = rng.randn(n_x, m)
     Y = (rng.rand(1, m) > 0.5).astype(np.float64)
@@ -65,6 +82,7 @@ def reference_dropout_cache(reference, X, parameters, keep_prob, seed):
 # Helpers
 # ----------------------------------------------------------------------------
 
+
 def close(a, b):
     """True when learner array a matches b (shape checked before)."""
     return bool(np.allclose(np.asarray(a, dtype=np.float64), b, rtol=1e-5, atol=1e-8))
@@ -78,6 +96,7 @@ def is_close_value(a, b):
 # compute_cost_with_regularization (2 points)
 # ----------------------------------------------------------------------------
 
+
 def cost_inputs(seed, n_x, n1, n2, m):
     X, Y, parameters = random_problem(seed, n_x, n1, n2, m)
     A3 = sigmoid(seeded_rng(seed + 100).randn(1, m))
@@ -90,16 +109,27 @@ def cost_hint(got, A3, Y, parameters, lambd):
     ce = utils.compute_cost(A3, Y)
     squares = [float(np.sum(np.square(parameters["W" + str(l)]))) for l in (1, 2, 3)]
     total = sum(squares)
-    return diagnose(got, [
-        ("the L2 term is missing: add lambd / (2 * m) * (sum of squares of W1, W2 and W3)", ce),
-        ("the L2 term uses lambd / m; it should be lambd / (2 * m)", ce + lambd / m * total),
-        ("divide the L2 term by m (the number of examples, Y.shape[1])", ce + lambd / 2 * total),
-        ("divide the L2 term by m (the number of examples, Y.shape[1])", ce + lambd * total),
-    ] + [(f"the L2 term leaves out W{l}: sum the squares of W1, W2 and W3",
-          ce + lambd / (2 * m) * (total - squares[l - 1])) for l in (1, 2, 3)] + [
-        ("the cross-entropy part is missing: start from compute_cost(A3, Y)", lambd / (2 * m) * total),
-    ], "cost = compute_cost(A3, Y) + lambd / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) "
-       "+ np.sum(np.square(W3)))")
+    return diagnose(
+        got,
+        [
+            ("the L2 term is missing: add lambd / (2 * m) * (sum of squares of W1, W2 and W3)", ce),
+            ("the L2 term uses lambd / m; it should be lambd / (2 * m)", ce + lambd / m * total),
+            ("divide the L2 term by m (the number of examples, Y.shape[1])", ce + lambd / 2 * total),
+            ("divide the L2 term by m (the number of examples, Y.shape[1])", ce + lambd * total),
+        ]
+        + [
+            (
+                f"the L2 term leaves out W{l}: sum the squares of W1, W2 and W3",
+                ce + lambd / (2 * m) * (total - squares[l - 1]),
+            )
+            for l in (1, 2, 3)
+        ]
+        + [
+            ("the cross-entropy part is missing: start from compute_cost(A3, Y)", lambd / (2 * m) * total),
+        ],
+        "cost = compute_cost(A3, Y) + lambd / (2 * m) * (np.sum(np.square(W1)) + np.sum(np.square(W2)) "
+        "+ np.sum(np.square(W3)))",
+    )
 
 
 @pytest.mark.graded("compute_cost_with_regularization", points=1)
@@ -111,11 +141,15 @@ def test_cost_lambd_zero(learner, reference):
         got = learner.compute_cost_with_regularization(A3, Y, parameters, 0.0)
         what = f"cost with lambd = 0 (m = {Y.shape[1]})"
         as_array(got, what, hint="return a number")
-        check(np.asarray(got).size == 1, f"{what} should be a single number, got shape {np.shape(got)}",
-              hint="sum over all entries so the cost is a scalar")
+        check(
+            np.asarray(got).size == 1,
+            f"{what} should be a single number, got shape {np.shape(got)}",
+            hint="sum over all entries so the cost is a scalar",
+        )
         if not is_close_value(np.asarray(got).reshape(()), expected):
-            raise CheckFailed(f"{what} is not the cross-entropy cost",
-                              cost_hint(np.asarray(got).reshape(()), A3, Y, parameters, 0.0))
+            raise CheckFailed(
+                f"{what} is not the cross-entropy cost", cost_hint(np.asarray(got).reshape(()), A3, Y, parameters, 0.0)
+            )
 
 
 @pytest.mark.graded("compute_cost_with_regularization", points=1)
@@ -128,12 +162,16 @@ def test_cost_l2_term(learner, reference):
             got = learner.compute_cost_with_regularization(A3, Y, parameters, lambd)
             what = f"cost with lambd = {lambd} (m = {Y.shape[1]})"
             as_array(got, what, hint="return a number")
-            check(np.asarray(got).size == 1, f"{what} should be a single number, got shape {np.shape(got)}",
-                  hint="sum over all entries so the cost is a scalar")
+            check(
+                np.asarray(got).size == 1,
+                f"{what} should be a single number, got shape {np.shape(got)}",
+                hint="sum over all entries so the cost is a scalar",
+            )
             value = float(np.asarray(got).reshape(()))
             if not is_close_value(value, expected):
-                raise CheckFailed(f"{what} is not the expected regularized cost",
-                                  cost_hint(value, A3, Y, parameters, lambd))
+                raise CheckFailed(
+                    f"{what} is not the expected regularized cost", cost_hint(value, A3, Y, parameters, lambd)
+                )
 
 
 # ----------------------------------------------------------------------------
@@ -158,12 +196,19 @@ def l2_hint(key, got, expected, plain, weights, lambd, m):
         l = key[2]
         W, dW = weights["W" + l], plain[key]
         missing = [(f"{key} lacks the lambd/m * W{l} term", dW)] if lambd != 0 else []
-        return diagnose(got, missing + [
-            (f"the derivative of lambd/(2m) * W{l}^2 is lambd/m * W{l}, not lambd/(2m) * W{l}",
-             dW + lambd / (2 * m) * W),
-            (f"divide the regularization term by m: lambd/m * W{l}", dW + lambd * W),
-            (f"the regularization term of {key} is lambd/m * W{l}, not 2 * lambd/m * W{l}", dW + 2 * lambd / m * W),
-        ], f"{key} = 1/m * dZ{l} A{int(l) - 1}^T + lambd/m * W{l} (A0 is X)")
+        return diagnose(
+            got,
+            missing
+            + [
+                (
+                    f"the derivative of lambd/(2m) * W{l}^2 is lambd/m * W{l}, not lambd/(2m) * W{l}",
+                    dW + lambd / (2 * m) * W,
+                ),
+                (f"divide the regularization term by m: lambd/m * W{l}", dW + lambd * W),
+                (f"the regularization term of {key} is lambd/m * W{l}, not 2 * lambd/m * W{l}", dW + 2 * lambd / m * W),
+            ],
+            f"{key} = 1/m * dZ{l} A{int(l) - 1}^T + lambd/m * W{l} (A0 is X)",
+        )
     if key.startswith("db"):
         return f"{key} gets no regularization term: biases are not penalized"
     return L2_GENERIC_HINTS[key] + " (the L2 term only changes the dW's)"
@@ -171,9 +216,17 @@ def l2_hint(key, got, expected, plain, weights, lambd, m):
 
 def compare_grads(got, expected, keys, label, key_hint):
     """The returned gradient dict has every key of ``keys`` (extra keys allowed), each matching ``expected``."""
-    return check_dict_close(got, expected, f"{label}: the returned gradients", GRADS_HINT, keys=keys,
-                            extra_keys=True, key_label=label + ": {key}", key_hint=key_hint,
-                            shape_hint=lambda key: f"{key} has the shape of {key[1:]}")
+    return check_dict_close(
+        got,
+        expected,
+        f"{label}: the returned gradients",
+        GRADS_HINT,
+        keys=keys,
+        extra_keys=True,
+        key_label=label + ": {key}",
+        key_hint=key_hint,
+        shape_hint=lambda key: f"{key} has the shape of {key[1:]}",
+    )
 
 
 def l2_case(learner, reference, seed, shape, lambd):
@@ -182,8 +235,13 @@ def l2_case(learner, reference, seed, shape, lambd):
     expected = reference.backward_propagation_with_regularization(X, Y, cache, lambd)
     plain = utils.backward_propagation(X, Y, cache)
     got = learner.backward_propagation_with_regularization(X, Y, cache, lambd)
-    compare_grads(got, expected, GRAD_ORDER, f"lambd = {lambd}, X of shape {X.shape}",
-                  lambda key, value: l2_hint(key, value, expected[key], plain, parameters, lambd, X.shape[1]))
+    compare_grads(
+        got,
+        expected,
+        GRAD_ORDER,
+        f"lambd = {lambd}, X of shape {X.shape}",
+        lambda key, value: l2_hint(key, value, expected[key], plain, parameters, lambd, X.shape[1]),
+    )
 
 
 @pytest.mark.graded("backward_propagation_with_regularization", points=1)
@@ -205,31 +263,54 @@ def test_l2_backward_weight_decay(learner, reference):
 # forward_propagation_with_dropout (3 points)
 # ----------------------------------------------------------------------------
 
+
 def unpack_dropout_forward(out, X, parameters, label):
     """Check the returned structure and shapes; return (A3, cache arrays)."""
     n1, n2, m = parameters["W1"].shape[0], parameters["W2"].shape[0], X.shape[1]
     A3, cache = unpack(out, "A3, cache", f"{label}: forward_propagation_with_dropout")
     check_type(cache, (tuple, list), f"{label}: cache", hint=f"cache = {DROPOUT_CACHE}")
-    check(len(cache) == 14, f"{label}: cache should have 14 entries, got {len(cache)}",
-          hint=f"cache = {DROPOUT_CACHE}")
+    check(len(cache) == 14, f"{label}: cache should have 14 entries, got {len(cache)}", hint=f"cache = {DROPOUT_CACHE}")
     names = ["Z1", "D1", "A1", "W1", "b1", "Z2", "D2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3"]
-    shapes = [(n1, m), (n1, m), (n1, m), parameters["W1"].shape, parameters["b1"].shape,
-              (n2, m), (n2, m), (n2, m), parameters["W2"].shape, parameters["b2"].shape,
-              (1, m), (1, m), parameters["W3"].shape, parameters["b3"].shape]
+    shapes = [
+        (n1, m),
+        (n1, m),
+        (n1, m),
+        parameters["W1"].shape,
+        parameters["b1"].shape,
+        (n2, m),
+        (n2, m),
+        (n2, m),
+        parameters["W2"].shape,
+        parameters["b2"].shape,
+        (1, m),
+        (1, m),
+        parameters["W3"].shape,
+        parameters["b3"].shape,
+    ]
     arrays = {}
     for name, shape, value in zip(names, shapes, cache):
-        arrays[name] = check_shape(value, shape, f"{label}: cache entry {name}",
-                                   hint=f"cache = {DROPOUT_CACHE}; masks have the shape of the activations")
+        arrays[name] = check_shape(
+            value,
+            shape,
+            f"{label}: cache entry {name}",
+            hint=f"cache = {DROPOUT_CACHE}; masks have the shape of the activations",
+        )
     A3 = check_shape(A3, (1, m), f"{label}: A3", hint="A3 = sigmoid(Z3) has shape (1, m)")
     for name in ["W1", "b1", "W2", "b2", "W3", "b3"]:
-        check(close(arrays[name], parameters[name]), f"{label}: cache entry {name} is not parameters['{name}']",
-              hint=f"cache = {DROPOUT_CACHE}")
+        check(
+            close(arrays[name], parameters[name]),
+            f"{label}: cache entry {name} is not parameters['{name}']",
+            hint=f"cache = {DROPOUT_CACHE}",
+        )
     return A3, {k: v.astype(np.float64) for k, v in arrays.items()}
 
 
 def check_mask_binary(D, name, label):
-    check(bool(np.all((D == 0) | (D == 1))), f"{label}: {name} should contain only 0s and 1s",
-          hint=f"{name} = (np.random.rand(...) < keep_prob), as int or bool; divide A, not the mask, by keep_prob")
+    check(
+        bool(np.all((D == 0) | (D == 1))),
+        f"{label}: {name} should contain only 0s and 1s",
+        hint=f"{name} = (np.random.rand(...) < keep_prob), as int or bool; divide A, not the mask, by keep_prob",
+    )
 
 
 def check_pre_activation(Z, expected, D, keep_prob, l, label):
@@ -238,8 +319,10 @@ def check_pre_activation(Z, expected, D, keep_prob, l, label):
         return
     hint = f"Z{l} = np.dot(W{l}, A{int(l) - 1}) + b{l}" if l != "1" else "Z1 = np.dot(W1, X) + b1"
     if D.shape == expected.shape and (close(Z, expected * D / keep_prob) or close(Z, expected * D)):
-        hint = (f"the cache's Z{l} should be the pre-activation before dropout: apply the mask D{l} "
-                f"to A{l} = relu(Z{l}), not to Z{l}")
+        hint = (
+            f"the cache's Z{l} should be the pre-activation before dropout: apply the mask D{l} "
+            f"to A{l} = relu(Z{l}), not to Z{l}"
+        )
     check_close(Z, expected, f"{label}: Z{l}", hint=hint)
 
 
@@ -253,21 +336,37 @@ def dropout_forward_case(learner, X, parameters, keep_prob, label):
         Z, D, A = c[f"Z{l}"], c[f"D{l}"], c[f"A{l}"]
         expected_Z = np.dot(W, A_prev) + b
         if l == 2 and close(Z, np.dot(W, relu(c["Z1"])) + b) and not close(Z, expected_Z):
-            check_close(Z, expected_Z, f"{label}: Z2",
-                        hint="Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)")
+            check_close(
+                Z,
+                expected_Z,
+                f"{label}: Z2",
+                hint="Z2 must be computed from the dropped A1 (after the mask and the division by keep_prob)",
+            )
         check_pre_activation(Z, expected_Z, D, keep_prob, str(l), label)
         check_mask_binary(D, f"D{l}", label)
         expected_A = relu(Z) * D / keep_prob
         if not close(A, expected_A):
-            hint = diagnose(A, [
-                (f"A{l} is not relu(Z{l}) * D{l} / keep_prob: did you divide by keep_prob?", relu(Z) * D),
-                (f"A{l} ignores the mask D{l} it returns: multiply A{l} by D{l}, then divide by keep_prob", relu(Z)),
-                (f"A{l} ignores the mask D{l} it returns: multiply A{l} by D{l}, then divide by keep_prob",
-                 relu(Z) / keep_prob),
-            ], f"A{l} must be relu(Z{l}) * D{l} / keep_prob with the D{l} stored in the cache")
-            check_close(A, expected_A,
-                        f"{label}: A{l}, compared with relu(Z{l}) * D{l} / keep_prob from your own Z{l} and D{l},",
-                        hint=hint)
+            hint = diagnose(
+                A,
+                [
+                    (f"A{l} is not relu(Z{l}) * D{l} / keep_prob: did you divide by keep_prob?", relu(Z) * D),
+                    (
+                        f"A{l} ignores the mask D{l} it returns: multiply A{l} by D{l}, then divide by keep_prob",
+                        relu(Z),
+                    ),
+                    (
+                        f"A{l} ignores the mask D{l} it returns: multiply A{l} by D{l}, then divide by keep_prob",
+                        relu(Z) / keep_prob,
+                    ),
+                ],
+                f"A{l} must be relu(Z{l}) * D{l} / keep_prob with the D{l} stored in the cache",
+            )
+            check_close(
+                A,
+                expected_A,
+                f"{label}: A{l}, compared with relu(Z{l}) * D{l} / keep_prob from your own Z{l} and D{l},",
+                hint=hint,
+            )
         A_prev = A
 
     # output layer: no dropout
@@ -277,10 +376,15 @@ def dropout_forward_case(learner, X, parameters, keep_prob, label):
         if close(c["Z3"], np.dot(W3, relu(c["Z2"])) + b3):
             hint = "Z3 must be computed from the dropped A2 (after the mask and the division by keep_prob)"
         check_close(c["Z3"], expected_Z3, f"{label}: Z3", hint=hint)
-    check_close(c["A3"], sigmoid(c["Z3"]), f"{label}: cache entry A3",
-                hint="A3 = sigmoid(Z3); the output layer has no dropout")
-    check_close(A3, c["A3"], f"{label}: the returned A3 differs from the A3 in the cache",
-                hint="return the same A3 you store in the cache")
+    check_close(
+        c["A3"], sigmoid(c["Z3"]), f"{label}: cache entry A3", hint="A3 = sigmoid(Z3); the output layer has no dropout"
+    )
+    check_close(
+        A3,
+        c["A3"],
+        f"{label}: the returned A3 differs from the A3 in the cache",
+        hint="return the same A3 you store in the cache",
+    )
     return c
 
 
@@ -291,8 +395,7 @@ def test_dropout_forward_consistent_with_masks(learner, reference):
     for i, (shape, keep_prob) in enumerate(cases):
         X, _, parameters = random_problem(50 + i, *shape)
         learner.seed(500 + i)
-        dropout_forward_case(learner, X, parameters, keep_prob,
-                             f"keep_prob = {keep_prob}, X of shape {X.shape}")
+        dropout_forward_case(learner, X, parameters, keep_prob, f"keep_prob = {keep_prob}, X of shape {X.shape}")
 
 
 RESEED_HINT = (
@@ -301,7 +404,8 @@ RESEED_HINT = (
     "itself, e.g. np.random.seed(1) or np.random.default_rng(1) inside forward_propagation_with_dropout, as the "
     "course's original templates did to make one printed example reproducible: remove that line from the "
     "function (seed once outside it, if at all). A mask computed from the positions instead of random draws "
-    "does the same")
+    "does the same"
+)
 
 
 def check_masks_random(D, D_again, name, label):
@@ -309,14 +413,19 @@ def check_masks_random(D, D_again, name, label):
     Bernoulli draws: different between calls, and no entry predicts its neighbour or its value in the other call.
     For N independent pairs a sample correlation has standard error 1 / sqrt(N); the bound is 10 of them."""
     check(not np.array_equal(D, D_again), f"{label}: two calls in a row return the same mask {name}", RESEED_HINT)
-    pairs = {"of the next example": (D[:, :-1], D[:, 1:]), "of the next unit": (D[:-1, :], D[1:, :]),
-             "at the same place in the next call": (D, D_again)}
+    pairs = {
+        "of the next example": (D[:, :-1], D[:, 1:]),
+        "of the next unit": (D[:-1, :], D[1:, :]),
+        "at the same place in the next call": (D, D_again),
+    }
     for where, (a, b) in pairs.items():
         corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if a.std() > 0 and b.std() > 0 else 1.0
-        check(abs(corr) < 10 / np.sqrt(a.size),
-              f"{label}: {name} is not random: each entry predicts the entry {where} (correlation {corr:.2f})",
-              f"draw every entry independently, anew at each call: {name} = np.random.rand(*A.shape) < keep_prob "
-              "(no pattern built from the position of the entry, no generator reseeded inside the function)")
+        check(
+            abs(corr) < 10 / np.sqrt(a.size),
+            f"{label}: {name} is not random: each entry predicts the entry {where} (correlation {corr:.2f})",
+            f"draw every entry independently, anew at each call: {name} = np.random.rand(*A.shape) < keep_prob "
+            "(no pattern built from the position of the entry, no generator reseeded inside the function)",
+        )
 
 
 @pytest.mark.graded("forward_propagation_with_dropout", points=1)
@@ -329,8 +438,9 @@ def test_dropout_forward_mask_statistics(learner, reference):
         label = f"keep_prob = {keep_prob}, X of shape {X.shape}"
         _, c = unpack_dropout_forward(out, X, parameters, label)
         # The next call, without reseeding in between, as in a training loop.
-        _, again = unpack_dropout_forward(learner.forward_propagation_with_dropout(X, parameters, keep_prob),
-                                          X, parameters, label + " (called again)")
+        _, again = unpack_dropout_forward(
+            learner.forward_propagation_with_dropout(X, parameters, keep_prob), X, parameters, label + " (called again)"
+        )
         for name in ["D1", "D2"]:
             D = c[name]
             check_mask_binary(D, name, label)
@@ -338,23 +448,32 @@ def test_dropout_forward_mask_statistics(learner, reference):
             # deviation of at most 0.0036; 0.025 is 7 of them. (Smaller
             # layers than a real network: every entry crosses the sandbox.)
             kept = float(D.mean())
-            check(abs(kept - keep_prob) < 0.025,
-                  f"{label}: {name} keeps a fraction {kept:.3f} of the units instead of keep_prob",
-                  hint=f"keep a unit with probability keep_prob: {name} = np.random.rand(...) < keep_prob")
-            check(bool(np.any(D != D[:, :1])),
-                  f"{label}: {name} is the same for every example",
-                  hint=f"draw {name} with the full shape of the activations (n_l, m)")
-            check(bool(np.any(D != D[:1, :])),
-                  f"{label}: {name} is the same for every unit",
-                  hint=f"draw {name} with the full shape of the activations (n_l, m)")
+            check(
+                abs(kept - keep_prob) < 0.025,
+                f"{label}: {name} keeps a fraction {kept:.3f} of the units instead of keep_prob",
+                hint=f"keep a unit with probability keep_prob: {name} = np.random.rand(...) < keep_prob",
+            )
+            check(
+                bool(np.any(D != D[:, :1])),
+                f"{label}: {name} is the same for every example",
+                hint=f"draw {name} with the full shape of the activations (n_l, m)",
+            )
+            check(
+                bool(np.any(D != D[:1, :])),
+                f"{label}: {name} is the same for every unit",
+                hint=f"draw {name} with the full shape of the activations (n_l, m)",
+            )
             check_masks_random(D, again[name], name, label)
     X, _, parameters = random_problem(62, 5, 30, 20, 50)
     learner.seed(602)
     out = learner.forward_propagation_with_dropout(X, parameters, 1.0)
     _, c = unpack_dropout_forward(out, X, parameters, "keep_prob = 1.0")
     for name in ["D1", "D2"]:
-        check(bool(np.all(c[name] == 1)), f"keep_prob = 1.0: {name} drops some units",
-              hint="with keep_prob = 1 every unit is kept")
+        check(
+            bool(np.all(c[name] == 1)),
+            f"keep_prob = 1.0: {name} drops some units",
+            hint="with keep_prob = 1 every unit is kept",
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -377,13 +496,26 @@ DROPOUT_GENERIC_HINTS = {
 def dA_hint(name, got, upstream, D, keep_prob):
     """Hint for a wrong dA_l given upstream = W_{l+1}^T dZ_{l+1} (computed from correct values)."""
     l = name[2]
-    scaled = [(f"{name} must be multiplied by the same mask D{l} and divided by keep_prob", upstream / keep_prob),
-              (f"{name} is masked by D{l} but not divided by keep_prob", upstream * D)] if keep_prob != 1 else []
-    return diagnose(got, scaled + [
-        (f"{name} keeps the dropped units: multiply by D{l} itself (1 = kept), not 1 - D{l}",
-         upstream * (1 - D) / keep_prob),
-    ], f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob, with the mask D{l} "
-       f"from the cache (do not draw a new one)")
+    scaled = (
+        [
+            (f"{name} must be multiplied by the same mask D{l} and divided by keep_prob", upstream / keep_prob),
+            (f"{name} is masked by D{l} but not divided by keep_prob", upstream * D),
+        ]
+        if keep_prob != 1
+        else []
+    )
+    return diagnose(
+        got,
+        scaled
+        + [
+            (
+                f"{name} keeps the dropped units: multiply by D{l} itself (1 = kept), not 1 - D{l}",
+                upstream * (1 - D) / keep_prob,
+            ),
+        ],
+        f"{name} = np.dot(W{int(l) + 1}.T, dZ{int(l) + 1}) * D{l} / keep_prob, with the mask D{l} "
+        f"from the cache (do not draw a new one)",
+    )
 
 
 def compare_dropout_backward(got, expected, cache, keep_prob, keys, label):

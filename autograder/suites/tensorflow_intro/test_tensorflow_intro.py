@@ -20,6 +20,7 @@ exactly one Adam step against the gradient (compared with an Adam step taken
 here), and ten epochs on 200 digits, which must lower the cost and reach 80%
 test accuracy within a bounded time.
 """
+
 import functools
 import math
 
@@ -28,9 +29,21 @@ import pytest
 import tensorflow as tf
 
 from autograder.grading.checks import (
-    CheckFailed, call_with_stand_ins, check, check_close, check_dict_close, check_keys, diagnose,
-    helper_module, number_list, probe_function, same_values, tape_gradients, tape_gradients_here,
-    tf_value, unpack,
+    CheckFailed,
+    call_with_stand_ins,
+    check,
+    check_close,
+    check_dict_close,
+    check_keys,
+    diagnose,
+    helper_module,
+    number_list,
+    probe_function,
+    same_values,
+    tape_gradients,
+    tape_gradients_here,
+    tf_value,
+    unpack,
 )
 from autograder.grading.learner import ErrorKind, LearnerError
 from autograder.sandbox.codec import TFValue
@@ -44,13 +57,14 @@ KEYS = list(SHAPES)
 # float32 arithmetic in another order: relative errors of a few 1e-7 per op.
 RTOL, ATOL = 1e-4, 1e-5
 
-STEP_LR = 0.01             # learning rate of the one-step run
+STEP_LR = 0.01  # learning rate of the one-step run
 ONE_STEP_RUN = dict(m_train=64, m_test=20, learning_rate=STEP_LR, num_epochs=1, minibatch_size=64)
 TRAIN_RUN = dict(m_train=200, m_test=150, learning_rate=0.01, num_epochs=10, minibatch_size=32)
-MIN_TEST_ACCURACY = 0.8    # the reference reaches about 0.9 on this run
+MIN_TEST_ACCURACY = 0.8  # the reference reaches about 0.9 on this run
 
 
 # --------------------------------------------------------------------- helpers
+
 
 def random_parameters(rng, scale=0.5):
     """Parameters with random (also negative) biases, so that every ReLU matters."""
@@ -68,17 +82,23 @@ def one_hot_columns(labels, C):
 
 def history_values(history, name, length=None, length_hint=""):
     """The numbers of a history that model returns (one per epoch) as a float array."""
-    return number_list(history, name, "epoch", "append Python floats, e.g. float(...)", length=length,
-                       length_hint=length_hint)
+    return number_list(
+        history, name, "epoch", "append Python floats, e.g. float(...)", length=length, length_hint=length_hint
+    )
 
 
 # --------------------------------------------------------------------- linear_function
 
+
 @pytest.mark.graded("linear_function", points=1)
 def test_linear_function_type(learner):
     """linear_function returns an EagerTensor of shape (4, 1) with a float dtype."""
-    Y = tf_value(learner.linear_function(), "linear_function()", shape=(4, 1),
-                 shape_hint="W has shape (4, 3) and X has shape (3, 1), so WX + b has shape (4, 1)")
+    Y = tf_value(
+        learner.linear_function(),
+        "linear_function()",
+        shape=(4, 1),
+        shape_hint="W has shape (4, 3) and X has shape (3, 1), so WX + b has shape (4, 1)",
+    )
     check(Y.dtype.kind == "f", f"linear_function() has dtype {Y.dtype}, expected a float dtype")
 
 
@@ -89,9 +109,15 @@ def test_linear_function_values(learner, reference):
     for attempt in range(2):  # the function seeds itself: the same result every call
         learner.seed(100 + attempt)
         Y = tf_value(learner.linear_function(), "linear_function()")
-        check_close(Y, expected, "linear_function()",
-                    "after np.random.seed(1) draw X (3, 1), then W (4, 3), then b (4, 1) with np.random.randn, "
-                    "and compute tf.add(tf.matmul(W, X), b)", rtol=1e-5, atol=1e-6)
+        check_close(
+            Y,
+            expected,
+            "linear_function()",
+            "after np.random.seed(1) draw X (3, 1), then W (4, 3), then b (4, 1) with np.random.randn, "
+            "and compute tf.add(tf.matmul(W, X), b)",
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 # --------------------------------------------------------------------- sigmoid
@@ -114,11 +140,18 @@ def test_sigmoid_dtype(learner):
         except LearnerError as exc:
             if exc.kind is not ErrorKind.ERROR or "NotImplementedError" in str(exc) or "not implemented" in str(exc):
                 raise
-            raise CheckFailed(f"sigmoid of {what} failed: {str(exc)[:300]}",
-                              "TensorFlow's sigmoid refuses integer tensors: cast z with tf.cast(z, tf.float32) first")
+            raise CheckFailed(
+                f"sigmoid of {what} failed: {str(exc)[:300]}",
+                "TensorFlow's sigmoid refuses integer tensors: cast z with tf.cast(z, tf.float32) first",
+            )
         shape = np.shape(z.value if isinstance(z, TFValue) else z)
-        tf_value(a, f"sigmoid of {what}", dtype="float32", shape=shape,
-                 hint="cast z with tf.cast(z, tf.float32) before applying the sigmoid")
+        tf_value(
+            a,
+            f"sigmoid of {what}",
+            dtype="float32",
+            shape=shape,
+            hint="cast z with tf.cast(z, tf.float32) before applying the sigmoid",
+        )
 
 
 @pytest.mark.graded("sigmoid", points=1)
@@ -129,19 +162,28 @@ def test_sigmoid_values(learner, reference):
         z = rng.standard_normal(shape) * 5
         expected = reference.sigmoid(z).numpy()
         a = tf_value(learner.sigmoid(z), f"sigmoid of an array of shape {shape}")
-        check_close(a, expected, f"sigmoid of an array of shape {shape}",
-                    "use tf.keras.activations.sigmoid (or tf.math.sigmoid) on the float32 z", rtol=1e-5, atol=1e-6)
+        check_close(
+            a,
+            expected,
+            f"sigmoid of an array of shape {shape}",
+            "use tf.keras.activations.sigmoid (or tf.math.sigmoid) on the float32 z",
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 # --------------------------------------------------------------------- one_hot_matrix
+
 
 def one_hot_shape_hint(shape, C, m):
     """What a wrong shape of m one-hot columns says about the code."""
     if shape == (m, C):
         return "one example per column: pass axis=0 to tf.one_hot so that the classes run along the rows"
     if shape == (C * m,):
-        return ("the matrix was reshaped into a vector: only a scalar label gives shape (C,); "
-                "do not reshape the result of tf.one_hot(label, C, axis=0), it already has the right shape")
+        return (
+            "the matrix was reshaped into a vector: only a scalar label gives shape (C,); "
+            "do not reshape the result of tf.one_hot(label, C, axis=0), it already has the right shape"
+        )
     return "tf.one_hot(label, C, axis=0) gives (C,) for a scalar label and (C, m) for m labels, without a reshape"
 
 
@@ -149,22 +191,34 @@ def one_hot_shape_hint(shape, C, m):
 def test_one_hot_columns(learner, reference):
     """m labels give a float32 (C, m) matrix whose column i is the one-hot vector of label i."""
     rng = np.random.default_rng(5)
-    cases = [(rng.integers(0, 10, 7), 10), (rng.integers(0, 10, 10), 10), (rng.integers(0, 3, 12), 3),
-             (np.array([4]), 6)]
+    cases = [
+        (rng.integers(0, 10, 7), 10),
+        (rng.integers(0, 10, 10), 10),
+        (rng.integers(0, 3, 12), 3),
+        (np.array([4]), 6),
+    ]
     for labels, C in cases:
         for arg in (labels.astype(np.int64), TFValue.constant(labels.astype(np.int32), "int32")):
             expected = reference.one_hot_matrix(tf.constant(labels), C).numpy()
             what = f"one_hot_matrix of {labels.size} labels with C = {C}"
-            got = tf_value(learner.one_hot_matrix(arg, C), what, dtype="float32", shape=expected.shape,
-                           hint="tf.one_hot returns float32 unless told otherwise",
-                           shape_hint=lambda shape: one_hot_shape_hint(shape, C, labels.size))
-            check(bool(np.array_equal(got, expected)), f"{what} is not the matrix of one-hot columns",
-                  "column i must be the one-hot vector of label i: tf.one_hot(label, C, axis=0)")
+            got = tf_value(
+                learner.one_hot_matrix(arg, C),
+                what,
+                dtype="float32",
+                shape=expected.shape,
+                hint="tf.one_hot returns float32 unless told otherwise",
+                shape_hint=lambda shape: one_hot_shape_hint(shape, C, labels.size),
+            )
+            check(
+                bool(np.array_equal(got, expected)),
+                f"{what} is not the matrix of one-hot columns",
+                "column i must be the one-hot vector of label i: tf.one_hot(label, C, axis=0)",
+            )
 
 
 # The notebook encodes its labels with dataset.map(lambda y: one_hot_matrix(y, N_CLASSES)):
 # there label is a symbolic tensor, which numpy cannot index with.
-DATASET_MAP_PROBE = '''
+DATASET_MAP_PROBE = """
 def probe(ns, labels, C):
     import tensorflow as tf
     try:
@@ -172,39 +226,52 @@ def probe(ns, labels, C):
         return {"columns": [tf.convert_to_tensor(v).numpy() for v in dataset]}
     except Exception as exc:
         return {"error": type(exc).__name__ + ": " + str(exc).strip().splitlines()[0][:200]}
-'''
+"""
 
 
 @pytest.mark.graded("one_hot_matrix", points=1)
 def test_one_hot_scalar(learner, reference):
     """a scalar label gives a float32 vector of shape (C,), also when mapped over a tf.data.Dataset as in the notebook."""
     mapped = probe_function(learner, "one_hot_matrix", DATASET_MAP_PROBE, labels=np.array([3, 0, 9, 5]), C=10)
-    check("error" not in mapped, f"one_hot_matrix fails when mapped over a tf.data.Dataset: {mapped.get('error')}",
-          "inside dataset.map the label is a symbolic tensor, which numpy cannot use: build the one-hot vector "
-          "with TensorFlow operations only, tf.one_hot(label, C, axis=0)")
+    check(
+        "error" not in mapped,
+        f"one_hot_matrix fails when mapped over a tf.data.Dataset: {mapped.get('error')}",
+        "inside dataset.map the label is a symbolic tensor, which numpy cannot use: build the one-hot vector "
+        "with TensorFlow operations only, tf.one_hot(label, C, axis=0)",
+    )
     for label, column in zip([3, 0, 9, 5], mapped["columns"]):
-        check(bool(np.array_equal(column, np.eye(10, dtype=np.float32)[label])),
-              f"one_hot_matrix mapped over a tf.data.Dataset of labels gives a wrong vector for label {label}",
-              "a scalar label gives the vector of length C with 1.0 at index label")
+        check(
+            bool(np.array_equal(column, np.eye(10, dtype=np.float32)[label])),
+            f"one_hot_matrix mapped over a tf.data.Dataset of labels gives a wrong vector for label {label}",
+            "a scalar label gives the vector of length C with 1.0 at index label",
+        )
     for label, C in [(0, 4), (3, 4), (9, 10), (2, 7)]:
         expected = reference.one_hot_matrix(label, C).numpy()
         what = f"one_hot_matrix({label}, {C})"
-        got = tf_value(learner.one_hot_matrix(label, C), what, dtype="float32", shape=(C,),
-                       shape_hint="a single label gives a vector of length C")
-        check(bool(np.array_equal(got, expected)), f"{what} is not the one-hot vector of {label}",
-              f"1.0 at index {label}, 0.0 elsewhere")
+        got = tf_value(
+            learner.one_hot_matrix(label, C),
+            what,
+            dtype="float32",
+            shape=(C,),
+            shape_hint="a single label gives a vector of length C",
+        )
+        check(
+            bool(np.array_equal(got, expected)),
+            f"{what} is not the one-hot vector of {label}",
+            f"1.0 at index {label}, 0.0 elsewhere",
+        )
 
 
 # --------------------------------------------------------------------- initialize_parameters
 
-TRAINABLE_PROBE = '''
+TRAINABLE_PROBE = """
 def probe(ns):
     import tensorflow as tf
     params = ns["initialize_parameters"]()
     if not isinstance(params, dict):
         return {}
     return {str(k): bool(v.trainable) for k, v in params.items() if isinstance(v, tf.Variable)}
-'''
+"""
 
 
 @pytest.mark.graded("initialize_parameters", points=1)
@@ -213,16 +280,24 @@ def test_initialize_parameters_variables(learner):
     params = learner.initialize_parameters()
     check_keys(params, KEYS, "initialize_parameters()", "return the dict {'W1': W1, 'b1': b1, ..., 'b3': b3}")
     for key, shape in SHAPES.items():
-        tf_value(params[key], key, kinds=("Variable",), dtype="float32", shape=shape,
-                 hint="wrap the initializer's values: tf.Variable(initializer(shape=...)); "
-                      "a tensor is not trainable and the tape does not watch it",
-                 shape_hint="the sizes are 64 -> 25 -> 12 -> 10: "
-                            "W of shape (n_l, n_prev), b of shape (n_l, 1)")
+        tf_value(
+            params[key],
+            key,
+            kinds=("Variable",),
+            dtype="float32",
+            shape=shape,
+            hint="wrap the initializer's values: tf.Variable(initializer(shape=...)); "
+            "a tensor is not trainable and the tape does not watch it",
+            shape_hint="the sizes are 64 -> 25 -> 12 -> 10: W of shape (n_l, n_prev), b of shape (n_l, 1)",
+        )
     trainable = probe_function(learner, "initialize_parameters", TRAINABLE_PROBE)
     frozen = [key for key in KEYS if trainable.get(key) is False]
-    check(not frozen, f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} not trainable (trainable=False): "
-          "a GradientTape does not watch such a variable, so training would never change it",
-          "create every parameter with tf.Variable(initializer(shape=...)) and leave trainable at its default, True")
+    check(
+        not frozen,
+        f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} not trainable (trainable=False): "
+        "a GradientTape does not watch such a variable, so training would never change it",
+        "create every parameter with tf.Variable(initializer(shape=...)) and leave trainable at its default, True",
+    )
 
 
 @pytest.mark.graded("initialize_parameters", points=1)
@@ -231,10 +306,21 @@ def test_initialize_parameters_values(learner, initial):
     params = learner.initialize_parameters()
     if isinstance(params, dict):
         params = {k: v.value if isinstance(v, TFValue) else v for k, v in params.items()}
-    hint = lambda key, *_: ("use the provided initializer for every parameter, biases "  # noqa: E731
-                            f"included: tf.Variable(initializer(shape={SHAPES[key]}))")
-    check_dict_close(params, initial, "initialize_parameters()", keys=KEYS, key_label="{key}", key_hint=hint,
-                     shape_hint=hint, rtol=1e-6, atol=1e-7)
+    hint = lambda key, *_: (
+        "use the provided initializer for every parameter, biases "  # noqa: E731
+        f"included: tf.Variable(initializer(shape={SHAPES[key]}))"
+    )
+    check_dict_close(
+        params,
+        initial,
+        "initialize_parameters()",
+        keys=KEYS,
+        key_label="{key}",
+        key_hint=hint,
+        shape_hint=hint,
+        rtol=1e-6,
+        atol=1e-7,
+    )
 
 
 # --------------------------------------------------------------------- forward_propagation
@@ -248,12 +334,18 @@ def forward_mistake(Z3, X, p):
     lin = lambda l, a: p[f"W{l}"] @ a + p[f"b{l}"]  # noqa: E731
     no_relu = "a ReLU is missing after the first or the second LINEAR"
     extra = "there is an activation after the last LINEAR: return Z3 itself (the softmax is in the cost)"
-    return diagnose(Z3, [
-        (no_relu, lambda: lin(3, relu(lin(2, lin(1, X))))), (no_relu, lambda: lin(3, lin(2, relu(lin(1, X))))),
-        (no_relu, lambda: lin(3, lin(2, lin(1, X)))),
-        (extra, lambda: relu(lin(3, relu(lin(2, relu(lin(1, X))))))),
-        (extra, lambda: 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))),
-    ], None, matches=functools.partial(same_values, rtol=RTOL, atol=ATOL))
+    return diagnose(
+        Z3,
+        [
+            (no_relu, lambda: lin(3, relu(lin(2, lin(1, X))))),
+            (no_relu, lambda: lin(3, lin(2, relu(lin(1, X))))),
+            (no_relu, lambda: lin(3, lin(2, lin(1, X)))),
+            (extra, lambda: relu(lin(3, relu(lin(2, relu(lin(1, X))))))),
+            (extra, lambda: 1 / (1 + np.exp(-lin(3, relu(lin(2, relu(lin(1, X)))))))),
+        ],
+        None,
+        matches=functools.partial(same_values, rtol=RTOL, atol=ATOL),
+    )
 
 
 @pytest.mark.graded("forward_propagation", points=2)
@@ -266,8 +358,13 @@ def test_forward_values(learner, reference):
         expected = reference_logits(reference, X, params)
         what = f"forward_propagation(X, parameters) with X of shape (64, {m})"
         variables = {k: TFValue.variable(v) for k, v in params.items()}
-        Z3 = tf_value(learner.forward_propagation(TFValue.constant(X), variables), what, dtype="float32",
-                      shape=expected.shape, shape_hint="Z3 = W3 A2 + b3 has one column per example")
+        Z3 = tf_value(
+            learner.forward_propagation(TFValue.constant(X), variables),
+            what,
+            dtype="float32",
+            shape=expected.shape,
+            shape_hint="Z3 = W3 A2 + b3 has one column per example",
+        )
         if not np.allclose(Z3, expected, rtol=RTOL, atol=ATOL):
             mistake = forward_mistake(Z3, X.astype(np.float64), params)
             check(mistake is None, f"{what} returns wrong logits: {mistake}", FORWARD_HINT)
@@ -285,15 +382,24 @@ def test_forward_gradients(learner, reference):
     expected = tape_gradients_here(vars(reference), "forward_propagation", [X, params], wrt=1, weights=R)
     check(isinstance(grads, dict) and set(grads) == set(KEYS), "the gradients could not be read back")
     for key in KEYS:
-        check(grads[key] is not None,
-              f"the gradient with respect to {key} is None: the tape lost track of {key}",
-              "use TensorFlow operations only in forward_propagation (no .numpy(), no np. functions, "
-              "no new tf.Variable or tf.constant made from the parameters)")
-        check_close(grads[key], expected[key], f"the gradient with respect to {key}",
-                    "the gradients follow from the forward pass: check it against the formulas", rtol=RTOL, atol=ATOL)
+        check(
+            grads[key] is not None,
+            f"the gradient with respect to {key} is None: the tape lost track of {key}",
+            "use TensorFlow operations only in forward_propagation (no .numpy(), no np. functions, "
+            "no new tf.Variable or tf.constant made from the parameters)",
+        )
+        check_close(
+            grads[key],
+            expected[key],
+            f"the gradient with respect to {key}",
+            "the gradients follow from the forward pass: check it against the formulas",
+            rtol=RTOL,
+            atol=ATOL,
+        )
 
 
 # --------------------------------------------------------------------- compute_total_loss
+
 
 def random_logits_labels(rng, C, m):
     logits = (rng.standard_normal((C, m)) * 3).astype(np.float32)
@@ -313,25 +419,38 @@ def test_total_loss_values(learner, reference):
         logits, labels = random_logits_labels(rng, C, m)
         expected = reference_total(reference, logits, labels)
         what = f"compute_total_loss for {m} examples of {C} classes"
-        value = tf_value(learner.compute_total_loss(TFValue.constant(logits), TFValue.constant(labels)), what,
-                         dtype="float32", hint="return tf.reduce_sum(...) of the per-example losses")
-        check(value.shape == (), f"{what} has shape {value.shape}, expected a scalar (shape ())",
-              "sum the per-example losses with tf.reduce_sum, which returns a scalar; do not reshape it "
-              "or keep a dimension (keepdims)")
+        value = tf_value(
+            learner.compute_total_loss(TFValue.constant(logits), TFValue.constant(labels)),
+            what,
+            dtype="float32",
+            hint="return tf.reduce_sum(...) of the per-example losses",
+        )
+        check(
+            value.shape == (),
+            f"{what} has shape {value.shape}, expected a scalar (shape ())",
+            "sum the per-example losses with tf.reduce_sum, which returns a scalar; do not reshape it "
+            "or keep a dimension (keepdims)",
+        )
         got = float(value.reshape(()))
         if math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4):
             continue
         if m > 1 and math.isclose(got, expected / m, rel_tol=1e-4, abs_tol=1e-5):
-            raise CheckFailed(f"{what} is the mean of the per-example losses, not their sum",
-                              "use tf.reduce_sum, not tf.reduce_mean: model divides by m itself")
+            raise CheckFailed(
+                f"{what} is the mean of the per-example losses, not their sum",
+                "use tf.reduce_sum, not tf.reduce_mean: model divides by m itself",
+            )
         transposed = reference_total(reference, logits.T, labels.T)
         if math.isclose(got, transposed, rel_tol=1e-4, abs_tol=1e-4) or math.isclose(got, transposed / C, rel_tol=1e-4):
-            raise CheckFailed(f"{what} treats the rows as examples",
-                              "logits and labels have one example per column; Keras's losses want one per row: "
-                              "pass tf.transpose(labels) and tf.transpose(logits)")
-        raise CheckFailed(f"{what} is {got:.6g}, which is not the total cross-entropy",
-                          "categorical_crossentropy(y_true=labels, y_pred=logits, from_logits=True) on the "
-                          "transposed tensors, then tf.reduce_sum")
+            raise CheckFailed(
+                f"{what} treats the rows as examples",
+                "logits and labels have one example per column; Keras's losses want one per row: "
+                "pass tf.transpose(labels) and tf.transpose(logits)",
+            )
+        raise CheckFailed(
+            f"{what} is {got:.6g}, which is not the total cross-entropy",
+            "categorical_crossentropy(y_true=labels, y_pred=logits, from_logits=True) on the "
+            "transposed tensors, then tf.reduce_sum",
+        )
 
 
 @pytest.mark.graded("compute_total_loss", points=1)
@@ -340,13 +459,21 @@ def test_total_loss_gradient(learner):
     rng = np.random.default_rng(32)
     logits, labels = random_logits_labels(rng, N_CLASSES, 12)
     grad = tape_gradients(learner, "compute_total_loss", [logits, labels])
-    check(grad is not None, "the gradient of compute_total_loss with respect to the logits is None",
-          "compute the loss with TensorFlow operations on the logits (no .numpy(), no np. functions)")
+    check(
+        grad is not None,
+        "the gradient of compute_total_loss with respect to the logits is None",
+        "compute the loss with TensorFlow operations on the logits (no .numpy(), no np. functions)",
+    )
     shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
     expected = shifted / shifted.sum(axis=0, keepdims=True) - labels
-    check_close(grad, expected, "the gradient of compute_total_loss with respect to the logits",
-                "with from_logits=True and a sum over the examples, the gradient is softmax(logits) - labels, "
-                "column by column", rtol=RTOL, atol=ATOL)
+    check_close(
+        grad,
+        expected,
+        "the gradient of compute_total_loss with respect to the logits",
+        "with from_logits=True and a sum over the examples, the gradient is softmax(logits) - labels, column by column",
+        rtol=RTOL,
+        atol=ATOL,
+    )
 
 
 # --------------------------------------------------------------------- model
@@ -354,7 +481,7 @@ def test_total_loss_gradient(learner):
 # Trusted stand-ins, so that model is graded on its own code
 # (checks.call_with_stand_ins). AutoGraph cannot read their source (and they
 # need no conversion).
-TRUSTED_PARTS = '''
+TRUSTED_PARTS = """
 def stand_ins(initial):
     import tensorflow as tf
 
@@ -376,7 +503,7 @@ def stand_ins(initial):
 
     return {"initialize_parameters": initialize_parameters, "forward_propagation": forward_propagation,
             "compute_total_loss": compute_total_loss}
-'''
+"""
 
 
 def digits_slice(m_train, m_test):
@@ -394,22 +521,36 @@ class ModelRun:
         self.data, self.error, self.result = digits_slice(m_train, m_test), None, None
         kwargs = dict(kwargs, print_cost=False)
         try:
-            self.result = call_with_stand_ins(learner, "model", TRUSTED_PARTS, {"initial": initial},
-                                              self.data, kwargs,
-                                              # a training run (measured 1-6 s): assignment.toml's long_call_timeout
-                                              timeout=learner.time_policy.long_call)
+            self.result = call_with_stand_ins(
+                learner,
+                "model",
+                TRUSTED_PARTS,
+                {"initial": initial},
+                self.data,
+                kwargs,
+                # a training run (measured 1-6 s): assignment.toml's long_call_timeout
+                timeout=learner.time_policy.long_call,
+            )
         except LearnerError as exc:
             self.error = exc
 
     def unpack(self):
         if self.error is not None:
             raise self.error
-        parameters, costs, train_acc, test_acc = unpack(self.result, "parameters, costs, train_acc, test_acc", "model",
-                                                        "keep the provided return statement")
+        parameters, costs, train_acc, test_acc = unpack(
+            self.result, "parameters, costs, train_acc, test_acc", "model", "keep the provided return statement"
+        )
         check_keys(parameters, KEYS, "the parameters returned by model")
-        values = {k: tf_value(parameters[k], f"{k} returned by model", kinds=("Variable",), dtype="float32",
-                              hint="return the dict of tf.Variable that the optimizer updated")
-                  for k in KEYS}
+        values = {
+            k: tf_value(
+                parameters[k],
+                f"{k} returned by model",
+                kinds=("Variable",),
+                dtype="float32",
+                hint="return the dict of tf.Variable that the optimizer updated",
+            )
+            for k in KEYS
+        }
         return values, costs, train_acc, test_acc
 
 
@@ -455,12 +596,20 @@ def test_model_returns_histories(train_run, one_step_run, reference, initial):
     X, Y, _, _ = one_step_run.data
     accuracy = lambda p: float(np.mean(np.argmax(reference_logits(reference, X, p), axis=0) == np.argmax(Y, axis=0)))  # noqa: E731
     got = history_values(train_acc, "train_acc")
-    check(len(got) == 1 and math.isclose(got[0], accuracy(initial), abs_tol=1e-6),
-          "after one epoch of one mini-batch, train_acc is not the accuracy of the logits computed before the "
-          "update" + (" (it is the accuracy after the update)" if len(got) == 1 and not math.isclose(
-              accuracy(params), accuracy(initial)) and math.isclose(got[0], accuracy(params), abs_tol=1e-6) else ""),
-          "train_step returns the Z3 computed inside the tape, before optimizer.apply_gradients: "
-          "do not compute Z3 again after the update")
+    check(
+        len(got) == 1 and math.isclose(got[0], accuracy(initial), abs_tol=1e-6),
+        "after one epoch of one mini-batch, train_acc is not the accuracy of the logits computed before the "
+        "update"
+        + (
+            " (it is the accuracy after the update)"
+            if len(got) == 1
+            and not math.isclose(accuracy(params), accuracy(initial))
+            and math.isclose(got[0], accuracy(params), abs_tol=1e-6)
+            else ""
+        ),
+        "train_step returns the Z3 computed inside the tape, before optimizer.apply_gradients: "
+        "do not compute Z3 again after the update",
+    )
 
 
 @pytest.mark.graded("model", points=2)
@@ -470,28 +619,36 @@ def test_model_one_adam_step(one_step_run, reference, initial):
     X, Y, _, _ = one_step_run.data
     got = np.concatenate([(params[k] - initial[k]).ravel() for k in KEYS])
     want = expected_adam_step(reference, initial, X, Y, STEP_LR)
-    check(bool(np.any(got != 0)),
-          "the parameters returned by model are the initial ones: the optimizer never updated them",
-          "after tape.gradient(...), call optimizer.apply_gradients(zip(grads, trainable_variables))")
+    check(
+        bool(np.any(got != 0)),
+        "the parameters returned by model are the initial ones: the optimizer never updated them",
+        "after tape.gradient(...), call optimizer.apply_gradients(zip(grads, trainable_variables))",
+    )
     tol = 0.1 * STEP_LR
     # Adam's first step is about learning_rate * sign(gradient): the step size tells the learning rate.
     default_lr = 0.001
-    check(not np.allclose(got, want * default_lr / STEP_LR, rtol=0.05, atol=0.1 * default_lr),
-          f"the parameters moved by Adam steps of learning rate {default_lr}, Keras's default, "
-          f"while model was called with learning_rate={STEP_LR}",
-          "pass the learning_rate argument to the optimizer: tf.keras.optimizers.Adam(learning_rate)")
-    clear = np.abs(want) > 0.5 * STEP_LR          # entries where Adam's first step is about +-learning_rate
+    check(
+        not np.allclose(got, want * default_lr / STEP_LR, rtol=0.05, atol=0.1 * default_lr),
+        f"the parameters moved by Adam steps of learning rate {default_lr}, Keras's default, "
+        f"while model was called with learning_rate={STEP_LR}",
+        "pass the learning_rate argument to the optimizer: tf.keras.optimizers.Adam(learning_rate)",
+    )
+    clear = np.abs(want) > 0.5 * STEP_LR  # entries where Adam's first step is about +-learning_rate
     opposite = float(np.mean(np.abs(got[clear] + want[clear]) < tol))
-    check(opposite < 0.9,
-          "the parameters moved up the gradient, increasing the loss: the update has the wrong sign",
-          "pass the gradients to optimizer.apply_gradients unchanged; the optimizer subtracts them")
+    check(
+        opposite < 0.9,
+        "the parameters moved up the gradient, increasing the loss: the update has the wrong sign",
+        "pass the gradients to optimizer.apply_gradients unchanged; the optimizer subtracts them",
+    )
     agree = float(np.mean(np.abs(got - want) < tol))
-    check(agree > 0.98,
-          f"after one epoch with a single mini-batch, {100 * (1 - agree):.1f}% of the parameter changes differ "
-          "from one Adam step on the mini-batch's total loss",
-          "in train_step: compute the logits and the loss inside `with tf.GradientTape() as tape:`, then "
-          "grads = tape.gradient(minibatch_total_loss, trainable_variables) and one "
-          "optimizer.apply_gradients(zip(grads, trainable_variables))")
+    check(
+        agree > 0.98,
+        f"after one epoch with a single mini-batch, {100 * (1 - agree):.1f}% of the parameter changes differ "
+        "from one Adam step on the mini-batch's total loss",
+        "in train_step: compute the logits and the loss inside `with tf.GradientTape() as tape:`, then "
+        "grads = tape.gradient(minibatch_total_loss, trainable_variables) and one "
+        "optimizer.apply_gradients(zip(grads, trainable_variables))",
+    )
 
 
 @pytest.mark.graded("model", points=2)
@@ -501,22 +658,34 @@ def test_model_learns(train_run, reference, initial):
     X_train, Y_train, X_test, Y_test = train_run.data
     costs = list(history_values(costs, "costs"))
     start = reference_total(reference, reference_logits(reference, X_train, initial), Y_train) / X_train.shape[1]
-    check(0.4 * start < costs[0] < 1.5 * start,
-          f"the first epoch's cost is {costs[0]:.4g}, far from the average loss per example of the initial "
-          "parameters: costs should hold the average cost per training example",
-          "add the mini-batch totals over the epoch and divide by m once (the provided code does this)")
-    check(costs[-1] < costs[0],
-          f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: training does not reduce it",
-          "take the gradients of the mini-batch's total loss and let the optimizer apply them at every step")
-    check(costs[-1] < 0.5 * costs[0],
-          f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: it decreases, but too "
-          f"slowly (ten epochs at learning_rate={TRAIN_RUN['learning_rate']} bring it below half)",
-          "use the learning_rate argument (tf.keras.optimizers.Adam(learning_rate)) and apply the gradients "
-          "once at every mini-batch step")
-    accuracy = float(np.mean(np.argmax(reference_logits(reference, X_test, params), axis=0) == np.argmax(Y_test, axis=0)))
-    check(math.isclose(float(test_acc[-1]), accuracy, abs_tol=1e-6),
-          "the last test accuracy in test_acc is not the accuracy of the returned parameters on the test set",
-          "return the same variables that the optimizer updated")
-    check(accuracy >= MIN_TEST_ACCURACY,
-          f"after training, the test accuracy is {accuracy:.3f}, below {MIN_TEST_ACCURACY}",
-          "check train_step: forward pass and loss inside the tape, gradients of the loss, one apply_gradients")
+    check(
+        0.4 * start < costs[0] < 1.5 * start,
+        f"the first epoch's cost is {costs[0]:.4g}, far from the average loss per example of the initial "
+        "parameters: costs should hold the average cost per training example",
+        "add the mini-batch totals over the epoch and divide by m once (the provided code does this)",
+    )
+    check(
+        costs[-1] < costs[0],
+        f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: training does not reduce it",
+        "take the gradients of the mini-batch's total loss and let the optimizer apply them at every step",
+    )
+    check(
+        costs[-1] < 0.5 * costs[0],
+        f"the cost went from {costs[0]:.3g} to {costs[-1]:.3g} in {len(costs)} epochs: it decreases, but too "
+        f"slowly (ten epochs at learning_rate={TRAIN_RUN['learning_rate']} bring it below half)",
+        "use the learning_rate argument (tf.keras.optimizers.Adam(learning_rate)) and apply the gradients "
+        "once at every mini-batch step",
+    )
+    accuracy = float(
+        np.mean(np.argmax(reference_logits(reference, X_test, params), axis=0) == np.argmax(Y_test, axis=0))
+    )
+    check(
+        math.isclose(float(test_acc[-1]), accuracy, abs_tol=1e-6),
+        "the last test accuracy in test_acc is not the accuracy of the returned parameters on the test set",
+        "return the same variables that the optimizer updated",
+    )
+    check(
+        accuracy >= MIN_TEST_ACCURACY,
+        f"after training, the test accuracy is {accuracy:.3f}, below {MIN_TEST_ACCURACY}",
+        "check train_step: forward pass and loss inside the tape, gradients of the loss, one apply_gradients",
+    )
