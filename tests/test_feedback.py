@@ -19,11 +19,13 @@ from autograder.grading.checks import (
     check_close,
     check_dict_close,
     number_list,
-    probe_here,
-    tape_gradients_here,
     tf_value,
 )
 from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading.probes import (
+    probe_here,
+    tape_gradients_here,
+)
 from autograder.grading.time_policy import TimePolicy
 
 

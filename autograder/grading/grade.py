@@ -56,7 +56,7 @@ class _ProblemAwareProcess(LearnerProcess):
         return name not in self.problems
 
     def probe(self, source, inputs, timeout=None, what="a check"):
-        if what in self.problems:  # a probe named after a graded function (checks.call_with_stand_ins)
+        if what in self.problems:  # a probe named after a graded function (probes.call_with_stand_ins)
             raise LearnerError(self.problems[what], ErrorKind.MISSING)
         return super().probe(source, inputs, timeout, what)
 

@@ -4,7 +4,7 @@ The checkers are tested on gradients whose error is known:
 
 - 1-D gradient_check: the learner's checker calls forward_propagation and
   backward_propagation by name, so a broken forward/backward would break it.
-  checks.call_with_stand_ins swaps known functions into the learner's namespace for the
+  probes.call_with_stand_ins swaps known functions into the learner's namespace for the
   duration of one call (and puts the learner's own back): a curved cost
   J = x * theta**3, for which the two-sided difference has the closed form
   eps**2 / (6 theta**2 + eps**2), and backward functions that are off by a
@@ -28,11 +28,13 @@ import numpy as np
 import pytest
 
 from autograder.grading.checks import (
-    call_with_stand_ins,
-    call_with_stand_ins_here,
     check_log_close,
     check_scalar_close,
     helper_module,
+)
+from autograder.grading.probes import (
+    call_with_stand_ins,
+    call_with_stand_ins_here,
 )
 
 utils = helper_module("gradient_checking")
@@ -60,7 +62,7 @@ LINEAR_BUG_CASES = [
 ]
 
 # Known forward/backward functions, put in place of the learner's own while
-# its gradient_check runs (checks.call_with_stand_ins).
+# its gradient_check runs (probes.call_with_stand_ins).
 KNOWN_COSTS = '''
 def stand_ins(cost, delta):
     """cost: "linear" (J = theta * x) or "cubic" (J = x * theta**3);

@@ -30,7 +30,6 @@ import tensorflow as tf
 
 from autograder.grading.checks import (
     CheckFailed,
-    call_with_stand_ins,
     check,
     check_close,
     check_dict_close,
@@ -38,14 +37,17 @@ from autograder.grading.checks import (
     diagnose,
     helper_module,
     number_list,
-    probe_function,
     same_values,
-    tape_gradients,
-    tape_gradients_here,
     tf_value,
     unpack,
 )
 from autograder.grading.learner import ErrorKind, LearnerError
+from autograder.grading.probes import (
+    call_with_stand_ins,
+    probe_function,
+    tape_gradients,
+    tape_gradients_here,
+)
 from autograder.sandbox.codec import TFValue
 
 utils = helper_module("tensorflow_intro")
@@ -479,7 +481,7 @@ def test_total_loss_gradient(learner):
 # --------------------------------------------------------------------- model
 
 # Trusted stand-ins, so that model is graded on its own code
-# (checks.call_with_stand_ins). AutoGraph cannot read their source (and they
+# (probes.call_with_stand_ins). AutoGraph cannot read their source (and they
 # need no conversion).
 TRUSTED_PARTS = """
 def stand_ins(initial):
