@@ -220,7 +220,7 @@ def test_spawn_turns_a_refusing_zygote_into_a_spawn_error(monkeypatch):
         popen = subprocess.Popen(
             [sys.executable, "-c", script, control], pass_fds=pass_fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        return isolation.SandboxProcess(popen, "plain", None)
+        return isolation.SandboxProcess(popen, "plain")
 
     monkeypatch.setattr(isolation, "start", fake_start)
     limits = isolation.Limits(memory_mb=512, address_space_mb=4096, cpu_seconds=10, processes=64)

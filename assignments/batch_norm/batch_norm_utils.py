@@ -5,7 +5,6 @@ set is sklearn's bundled digits (8 x 8 images, 10 classes), never downloaded.
 matplotlib is imported inside the plotting function only, so the grader's
 imports cell stays fast.
 """
-
 import numpy as np
 
 
@@ -117,19 +116,8 @@ def network_loss(params, bn_params, X, y=None, layer_forward=None, layer_backwar
     return loss, grads
 
 
-def train(
-    X,
-    y,
-    dims,
-    weight_scale,
-    learning_rate,
-    use_batchnorm,
-    layer_forward=None,
-    layer_backward=None,
-    epochs=10,
-    batch_size=50,
-    seed=0,
-):
+def train(X, y, dims, weight_scale, learning_rate, use_batchnorm, layer_forward=None, layer_backward=None,
+          epochs=10, batch_size=50, seed=0):
     """Minibatch SGD on the network; returns (params, bn_params, losses per iteration).
 
     A loss that becomes NaN or infinite stops the training (the last entry is then nan).
@@ -140,7 +128,7 @@ def train(
     for _ in range(epochs):
         order = rng.permutation(X.shape[0])
         for start in range(0, X.shape[0], batch_size):
-            batch = order[start : start + batch_size]
+            batch = order[start:start + batch_size]
             with np.errstate(over="ignore", invalid="ignore"):
                 loss, grads = network_loss(params, bn_params, X[batch], y[batch], layer_forward, layer_backward)
             losses.append(loss)

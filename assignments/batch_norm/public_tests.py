@@ -11,7 +11,6 @@ cache comes from your `batchnorm_forward`, or from the notebook's formulas
 while your forward pass still raises NotImplementedError. The hidden grader
 runs more checks on other inputs.
 """
-
 import numpy as np
 
 from batch_norm_utils import affine_forward, relu_forward
@@ -68,12 +67,9 @@ def _check_gradients(got, x, gamma, beta, dout, eps, what):
         error = _relative_error(value, numerical[name])
         assert error < 1e-5, (
             f"{name} differs from the numerical gradient (relative error {error:.2g}). "
-            + {
-                "dbeta": "dbeta sums dout over the examples (axis 0)",
-                "dgamma": "dgamma sums dout * x_hat over the examples (axis 0)",
-                "dx": "x reaches out through x - mu, through mu and through var: add the three paths",
-            }[name]
-        )
+            + {"dbeta": "dbeta sums dout over the examples (axis 0)",
+               "dgamma": "dgamma sums dout * x_hat over the examples (axis 0)",
+               "dx": "x reaches out through x - mu, through mu and through var: add the three paths"}[name])
 
 
 def batchnorm_forward_test(target):
@@ -82,34 +78,28 @@ def batchnorm_forward_test(target):
     out, cache = target(x, gamma, beta, bn_param)
     assert np.shape(out) == x.shape, f"out has shape {np.shape(out)}, expected {x.shape}"
     assert np.allclose(out.mean(axis=0), beta, atol=1e-7), "in train mode each column of out should have mean beta"
-    assert np.allclose(out.std(axis=0), gamma, rtol=1e-4), (
+    assert np.allclose(out.std(axis=0), gamma, rtol=1e-4), \
         "in train mode each column of out should have standard deviation gamma (use the variance over axis 0)"
-    )
     expected_out, expected_cache = _bn(x, gamma, beta, 1e-5)
     assert np.allclose(out, expected_out), "out should be gamma * (x - mu) / sqrt(var + eps) + beta"
     assert isinstance(cache, tuple) and len(cache) == 7, f"the train-mode cache should be the tuple {CACHE_LAYOUT}"
     for name, got, want in zip(("x", "x_hat", "mu", "var", "gamma", "beta", "eps"), cache, expected_cache):
-        assert np.shape(got) == np.shape(want) and np.allclose(got, want), (
+        assert np.shape(got) == np.shape(want) and np.allclose(got, want), \
             f"cache entry {name} is not what the cache layout {CACHE_LAYOUT} asks for"
-        )
     mu, var = x.mean(axis=0), x.var(axis=0)
-    assert "running_mean" in bn_param and "running_var" in bn_param, (
+    assert "running_mean" in bn_param and "running_var" in bn_param, \
         "store the running averages in bn_param['running_mean'] and bn_param['running_var']"
-    )
-    assert np.allclose(bn_param["running_mean"], 0.2 * mu) and np.allclose(bn_param["running_var"], 0.2 * var), (
+    assert np.allclose(bn_param["running_mean"], 0.2 * mu) and np.allclose(bn_param["running_var"], 0.2 * var), \
         "from zeros, one step gives running_mean = momentum * 0 + (1 - momentum) * mu (and the same for var)"
-    )
 
     running_mean, running_var = bn_param["running_mean"].copy(), bn_param["running_var"].copy()
     bn_param["mode"] = "test"
     x_test = x[:5] + 1
     out, _ = target(x_test, gamma, beta, bn_param)
-    assert np.allclose(out, gamma * (x_test - running_mean) / np.sqrt(running_var + 1e-5) + beta), (
+    assert np.allclose(out, gamma * (x_test - running_mean) / np.sqrt(running_var + 1e-5) + beta), \
         "in test mode normalize with the running averages, not with the statistics of the batch"
-    )
-    assert np.allclose(bn_param["running_mean"], running_mean) and np.allclose(bn_param["running_var"], running_var), (
+    assert np.allclose(bn_param["running_mean"], running_mean) and np.allclose(bn_param["running_var"], running_var), \
         "test mode must not change the running averages"
-    )
     print("All tests passed.")
 
 
@@ -136,7 +126,8 @@ def batchnorm_backward_alt_test(target):
     for seed, (N, D), eps in ((3, (4, 5), 1e-5), (4, (7, 2), 0.1)):
         x, gamma, beta = _inputs(seed, N, D)
         dout = np.random.RandomState(seed + 10).randn(N, D)
-        _check_gradients(target(dout, _bn(x, gamma, beta, eps)[1]), x, gamma, beta, dout, eps, "batchnorm_backward_alt")
+        _check_gradients(target(dout, _bn(x, gamma, beta, eps)[1]), x, gamma, beta, dout, eps,
+                         "batchnorm_backward_alt")
     print("All tests passed.")
 
 
@@ -174,10 +165,8 @@ def affine_bn_relu_backward_test(target):
         assert np.shape(value) == array.shape, f"{name} has shape {np.shape(value)}, expected {array.shape}"
         numerical = _numerical_gradient(lambda: _layer(x, w, b, gamma, beta)[0], array, dout)
         error = _relative_error(value, numerical)
-        assert error < 1e-5, (
-            f"{name} differs from the numerical gradient (relative error {error:.2g}): "
-            "go back through the ReLU, then batchnorm, then the affine layer"
-        )
+        assert error < 1e-5, (f"{name} differs from the numerical gradient (relative error {error:.2g}): "
+                              "go back through the ReLU, then batchnorm, then the affine layer")
     print("All tests passed.")
 
 

@@ -20,7 +20,6 @@ is the correct version.
 matplotlib is imported inside the plotting function only, so that importing
 this module stays fast (the grader imports it before the graded cells).
 """
-
 import numpy as np
 
 # (name, shape) of every parameter, in the order used by dictionary_to_vector,
@@ -83,7 +82,7 @@ def vector_to_dictionary(theta):
     start = 0
     for name, shape in PARAMETER_SHAPES:
         size = int(np.prod(shape))
-        parameters[name] = theta[start : start + size].reshape(shape).copy()
+        parameters[name] = theta[start:start + size].reshape(shape).copy()
         start += size
     assert start == theta.shape[0], "theta has %d entries, the network has %d" % (theta.shape[0], start)
     return parameters

@@ -4,7 +4,6 @@ Each <function>_test(target) runs a few friendly checks on small fixed inputs
 and prints "All tests passed." or raises AssertionError with a readable
 message. The hidden tests check more inputs (and other cost functions).
 """
-
 import numpy as np
 
 from gradient_checking_utils import (
@@ -32,9 +31,7 @@ def forward_propagation_test(target):
 def backward_propagation_test(target):
     for x, theta, expected in [(2, 4, 2), (-3.0, 1.5, -3.0), (0.5, -2.0, 0.5)]:
         dtheta = target(x, theta)
-        assert _is_number(dtheta), (
-            f"backward_propagation({x}, {theta}) should return a number, got {type(dtheta).__name__}"
-        )
+        assert _is_number(dtheta), f"backward_propagation({x}, {theta}) should return a number, got {type(dtheta).__name__}"
         assert np.isclose(dtheta, expected, rtol=1e-12, atol=0), (
             f"backward_propagation({x}, {theta}) returned {dtheta}, expected {expected} "
             "(the derivative of theta * x with respect to theta)"

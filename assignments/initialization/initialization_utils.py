@@ -11,7 +11,6 @@ Y has shape (1, m), W{l} has shape (n_l, n_{l-1}) and b{l} has shape (n_l, 1).
 matplotlib is imported inside the plotting functions only, so that importing
 this module stays fast (the grader imports it before the graded cells).
 """
-
 import numpy as np
 
 
@@ -133,7 +132,8 @@ def update_parameters(parameters, grads, learning_rate):
     return new
 
 
-def model(X, Y, initialization, learning_rate=0.01, num_iterations=15000, print_cost=True, layers_dims=None):
+def model(X, Y, initialization, learning_rate=0.01, num_iterations=15000,
+          print_cost=True, layers_dims=None):
     """Train a ReLU network with sigmoid output by gradient descent.
 
     Inputs:

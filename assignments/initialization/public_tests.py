@@ -9,20 +9,21 @@ differ only because you draw in another order or use another random
 generator, the test says so and checks the statistics instead: the grader
 checks shapes and statistics, never one sequence of random numbers.
 """
-
 import numpy as np
 
 # With np.random.seed(3): W1 = randn(2, 3) * 10, W2 = randn(1, 2) * 10.
 RANDOM_EXPECTED = {
-    "W1": np.array([[17.88628473, 4.36509851, 0.96497468], [-18.63492703, -2.77388203, -3.54758979]]),
+    "W1": np.array([[17.88628473, 4.36509851, 0.96497468],
+                    [-18.63492703, -2.77388203, -3.54758979]]),
     "W2": np.array([[-0.82741481, -6.27000677]]),
 }
 
 # With np.random.seed(3): W1 = randn(4, 2) * sqrt(2 / 2), W2 = randn(1, 4) * sqrt(2 / 4).
 HE_EXPECTED = {
-    "W1": np.array(
-        [[1.78862847, 0.43650985], [0.09649747, -1.8634927], [-0.2773882, -0.35475898], [-0.08274148, -0.62700068]]
-    ),
+    "W1": np.array([[1.78862847, 0.43650985],
+                    [0.09649747, -1.8634927],
+                    [-0.2773882, -0.35475898],
+                    [-0.08274148, -0.62700068]]),
     "W2": np.array([[-0.03098412, -0.33744411, -0.92904268, 0.62552248]]),
 }
 
@@ -69,11 +70,9 @@ def _check_fixed_values(parameters, expected, fn_name, scale_hint):
                 f"{fn_name}: {k} is the expected {k} multiplied by {ratio[0]:.4g}. "
                 f"The random numbers are right but the scale is not: {scale_hint}"
             )
-    print(
-        f"Note: {fn_name} does not reproduce the values of np.random.seed(3) with W1 drawn "
-        f"before W2. That is fine for the grader, which checks statistics; "
-        f"the statistical checks below still apply."
-    )
+    print(f"Note: {fn_name} does not reproduce the values of np.random.seed(3) with W1 drawn "
+          f"before W2. That is fine for the grader, which checks statistics; "
+          f"the statistical checks below still apply.")
     return False
 
 
@@ -81,7 +80,9 @@ def _check_std(W, expected_std, what, hint):
     """Mean near 0 and standard deviation within 3% of expected_std on a large matrix."""
     std = float(W.std())
     mean = float(W.mean())
-    assert abs(mean) < 0.05 * expected_std, f"{what} has mean {mean:.4g}; random weights should be centred on 0. {hint}"
+    assert abs(mean) < 0.05 * expected_std, (
+        f"{what} has mean {mean:.4g}; random weights should be centred on 0. {hint}"
+    )
     assert abs(std / expected_std - 1) < 0.03, (
         f"{what} has standard deviation {std:.4g}, expected {expected_std:.4g}. {hint}"
     )
@@ -117,12 +118,8 @@ def initialize_parameters_he_test(target):
         _check_structure(target(layers_dims), layers_dims, "initialize_parameters_he")
     big = target([1000, 400, 800, 1])
     _check_std(big["W1"], np.sqrt(2 / 1000), "W1 of initialize_parameters_he([1000, 400, 800, 1])", hint)
-    _check_std(
-        big["W2"],
-        np.sqrt(2 / 400),
-        "W2 of initialize_parameters_he([1000, 400, 800, 1])",
-        hint + " (n_prev is the size of the previous layer)",
-    )
+    _check_std(big["W2"], np.sqrt(2 / 400), "W2 of initialize_parameters_he([1000, 400, 800, 1])",
+               hint + " (n_prev is the size of the previous layer)")
     print("All tests passed.")
 
 

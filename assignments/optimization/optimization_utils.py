@@ -13,7 +13,6 @@ Conventions (as in the rest of the course):
 Only numpy is imported at module level: scikit-learn and matplotlib are
 imported inside the functions that need them, so importing this module is fast.
 """
-
 import numpy as np
 
 
@@ -121,7 +120,6 @@ def backward_propagation(Y, caches, parameters):
     L = len(parameters) // 2
     m = Y.shape[1]
     grads = {}
-    dA = None  # dJ/dA of the layer above, from the previous iteration
     for l in range(L, 0, -1):
         A_prev, Z = caches[l - 1]
         if l == L:

@@ -5,7 +5,6 @@ prints "All tests passed." or raises AssertionError with a message saying what
 to look at. The autograder runs more checks than these (other layer counts,
 other hyperparameters, other step counts t), so passing here is a first step.
 """
-
 import numpy as np
 
 
@@ -131,33 +130,23 @@ def random_mini_batches_test(target):
     X = np.vstack([np.arange(m), -np.arange(m)]).astype(float)
     Y = (np.arange(m) % 2).reshape(1, m).astype(float)
     mini_batches = target(X, Y, 64, seed=0)
-    assert isinstance(mini_batches, list), (
-        f"random_mini_batches should return a list, got {type(mini_batches).__name__}"
-    )
+    assert isinstance(mini_batches, list), f"random_mini_batches should return a list, got {type(mini_batches).__name__}"
     sizes = [mb[1].shape[1] for mb in mini_batches]
-    assert sizes == [64, 64, 20], (
-        f"with m = 148 and mini_batch_size = 64 the mini-batch sizes should be [64, 64, 20], got {sizes}"
-    )
+    assert sizes == [64, 64, 20], f"with m = 148 and mini_batch_size = 64 the mini-batch sizes should be [64, 64, 20], got {sizes}"
     for k, (mb_X, mb_Y) in enumerate(mini_batches):
         assert mb_X.shape == (2, sizes[k]), f"mini_batch_X number {k} has shape {mb_X.shape}, expected {(2, sizes[k])}"
         assert mb_Y.shape == (1, sizes[k]), f"mini_batch_Y number {k} has shape {mb_Y.shape}, expected {(1, sizes[k])}"
-        assert np.array_equal(mb_X[1], -mb_X[0]), (
-            "the columns of X were broken apart: shuffle whole columns, X[:, permutation]"
-        )
+        assert np.array_equal(mb_X[1], -mb_X[0]), "the columns of X were broken apart: shuffle whole columns, X[:, permutation]"
         assert np.array_equal(mb_Y[0], mb_X[0] % 2), "X and Y are no longer paired: use the same permutation for both"
     order = np.concatenate([mb_X[0] for mb_X, _ in mini_batches])
     assert np.array_equal(np.sort(order), np.arange(m)), "every example should appear in exactly one mini-batch"
     assert not np.array_equal(order, np.arange(m)), "the examples are not shuffled: use np.random.permutation(m)"
     again = target(X, Y, 64, seed=0)
     order_again = np.concatenate([mb_X[0] for mb_X, _ in again])
-    assert np.array_equal(order, order_again), (
-        "the same seed should give the same mini-batches: call np.random.seed(seed)"
-    )
+    assert np.array_equal(order, order_again), "the same seed should give the same mini-batches: call np.random.seed(seed)"
     exact = target(X[:, :128], Y[:, :128], 64, seed=1)
     sizes = [mb[1].shape[1] for mb in exact]
-    assert sizes == [64, 64], (
-        f"with m = 128 and mini_batch_size = 64 the sizes should be [64, 64] (no empty batch), got {sizes}"
-    )
+    assert sizes == [64, 64], f"with m = 128 and mini_batch_size = 64 the sizes should be [64, 64] (no empty batch), got {sizes}"
     print("All tests passed.")
 
 
@@ -189,11 +178,8 @@ def update_parameters_with_rmsprop_test(target):
     result = target(_copy(parameters), grads, _copy(s), 0.99, 0.01, epsilon=1e-8)
     assert isinstance(result, tuple) and len(result) == 2, "return the tuple (parameters, s)"
     _check_dict(result[1], _EXPECTED["rmsprop_s"], "s (check s = beta2 * s + (1 - beta2) * dW**2)")
-    _check_dict(
-        result[0],
-        _EXPECTED["rmsprop_parameters"],
-        "parameters (check W = W - learning_rate * dW / (np.sqrt(s) + epsilon))",
-    )
+    _check_dict(result[0], _EXPECTED["rmsprop_parameters"],
+                "parameters (check W = W - learning_rate * dW / (np.sqrt(s) + epsilon))")
     print("All tests passed.")
 
 
@@ -212,19 +198,15 @@ def initialize_adam_test(target):
 def update_parameters_with_adam_test(target):
     parameters, grads, v, s = _make_inputs(1, [3, 2, 1])
     result = target(_copy(parameters), grads, _copy(v), _copy(s), 2, 0.02, 0.8, 0.99, 1e-8)
-    assert isinstance(result, tuple) and len(result) == 5, (
+    assert isinstance(result, tuple) and len(result) == 5, \
         "return the tuple (parameters, v, s, v_corrected, s_corrected)"
-    )
     got_parameters, got_v, got_s, got_v_corrected, got_s_corrected = result
     _check_dict(got_v, _EXPECTED["adam_v"], "v (check v = beta1 * v + (1 - beta1) * dW)")
     _check_dict(got_s, _EXPECTED["adam_s"], "s (check s = beta2 * s + (1 - beta2) * dW**2)")
     _check_dict(got_v_corrected, _EXPECTED["adam_v_corrected"], "v_corrected (check v / (1 - beta1**t))")
     _check_dict(got_s_corrected, _EXPECTED["adam_s_corrected"], "s_corrected (check s / (1 - beta2**t))")
-    _check_dict(
-        got_parameters,
-        _EXPECTED["adam_parameters"],
-        "parameters (check W = W - learning_rate * v_corrected / (np.sqrt(s_corrected) + epsilon))",
-    )
+    _check_dict(got_parameters, _EXPECTED["adam_parameters"],
+                "parameters (check W = W - learning_rate * v_corrected / (np.sqrt(s_corrected) + epsilon))")
 
     # On the very first step (t = 1, v = s = 0) bias correction gives back the gradient exactly.
     v0 = {k: np.zeros_like(g) for k, g in grads.items()}
@@ -232,12 +214,10 @@ def update_parameters_with_adam_test(target):
     result = target(_copy(parameters), grads, v0, s0, 1)
     v_corrected, s_corrected = result[3], result[4]
     for k, g in grads.items():
-        assert np.allclose(v_corrected[k], g), (
+        assert np.allclose(v_corrected[k], g), \
             f"at t = 1 with v = 0, v_corrected['{k}'] should equal the gradient: check 1 - beta1**t"
-        )
-        assert np.allclose(s_corrected[k], g**2), (
+        assert np.allclose(s_corrected[k], g ** 2), \
             f"at t = 1 with s = 0, s_corrected['{k}'] should equal the squared gradient: check 1 - beta2**t"
-        )
     print("All tests passed.")
 
 
@@ -249,16 +229,13 @@ def update_lr_test(target):
 
 
 def schedule_lr_decay_test(target):
-    assert np.isclose(target(0.5, 999, 1), 0.5), (
+    assert np.isclose(target(0.5, 999, 1), 0.5), \
         "before epoch 1000 the learning rate should not change yet: use math.floor(epoch_num / time_interval)"
-    )
     assert np.isclose(target(0.5, 1000, 1), 0.25), "schedule_lr_decay(0.5, 1000, 1) should be 0.5 / (1 + 1 * 1)"
-    assert np.isclose(target(0.5, 1999, 1), 0.25), (
+    assert np.isclose(target(0.5, 1999, 1), 0.25), \
         "schedule_lr_decay(0.5, 1999, 1) should be 0.5 / (1 + 1 * floor(1999 / 1000))"
-    )
-    assert np.isclose(target(0.3, 250, 0.5, time_interval=100), 0.15), (
+    assert np.isclose(target(0.3, 250, 0.5, time_interval=100), 0.15), \
         "schedule_lr_decay(0.3, 250, 0.5, time_interval=100) should be 0.3 / (1 + 0.5 * floor(250 / 100))"
-    )
     print("All tests passed.")
 
 

@@ -5,7 +5,6 @@ generated with sklearn's make_moons, seeded, never downloaded. matplotlib is
 imported inside the plotting functions only, so the grader's imports cell
 stays fast.
 """
-
 import numpy as np
 
 
@@ -32,12 +31,8 @@ def train_network(X, Y, learning_rate, beta, n_hidden=16, iterations=300, seed=0
     gradient descent with momentum beta. Returns its parameters (a dict)."""
     rng = np.random.RandomState(seed)
     n_x, m = X.shape
-    params = {
-        "W1": rng.randn(n_hidden, n_x) * np.sqrt(1 / n_x),
-        "b1": np.zeros((n_hidden, 1)),
-        "W2": rng.randn(1, n_hidden) * np.sqrt(1 / n_hidden),
-        "b2": np.zeros((1, 1)),
-    }
+    params = {"W1": rng.randn(n_hidden, n_x) * np.sqrt(1 / n_x), "b1": np.zeros((n_hidden, 1)),
+              "W2": rng.randn(1, n_hidden) * np.sqrt(1 / n_hidden), "b2": np.zeros((1, 1))}
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(iterations):
@@ -45,7 +40,7 @@ def train_network(X, Y, learning_rate, beta, n_hidden=16, iterations=300, seed=0
             A2 = _sigmoid(params["W2"] @ A1 + params["b2"])
             dZ2 = (A2 - Y) / m
             grads = {"W2": dZ2 @ A1.T, "b2": dZ2.sum(axis=1, keepdims=True)}
-            dZ1 = (params["W2"].T @ dZ2) * (1 - A1**2)
+            dZ1 = (params["W2"].T @ dZ2) * (1 - A1 ** 2)
             grads["W1"], grads["b1"] = dZ1 @ X.T, dZ1.sum(axis=1, keepdims=True)
             for k in params:
                 velocity[k] = beta * velocity[k] + (1 - beta) * grads[k]
@@ -64,11 +59,9 @@ def error_rate(params, X, Y):
 
 def make_train_and_evaluate(X_train, Y_train, X_dev, Y_dev, **network):
     """The function random_search calls: (learning_rate, beta) -> (train_error, dev_error)."""
-
     def train_and_evaluate(learning_rate, beta):
         params = train_network(X_train, Y_train, learning_rate, beta, **network)
         return error_rate(params, X_train, Y_train), error_rate(params, X_dev, Y_dev)
-
     return train_and_evaluate
 
 

@@ -6,7 +6,6 @@ is wrong. The sampling tests check the distribution of many draws, never one
 particular sequence, so any correct way of drawing passes. The hidden grader
 runs more checks on other inputs.
 """
-
 import numpy as np
 
 KEYS = ("learning_rate", "beta", "train_error", "dev_error")
@@ -14,14 +13,13 @@ KEYS = ("learning_rate", "beta", "train_error", "dev_error")
 
 def split_data_test(target):
     m = 50
-    X = np.vstack([np.arange(m), 10 * np.arange(m)]).astype(float)  # column i is example i
+    X = np.vstack([np.arange(m), 10 * np.arange(m)]).astype(float)   # column i is example i
     Y = (np.arange(m) % 2).reshape(1, m).astype(float)
     out = target(X, Y, (0.6, 0.2, 0.2), seed=3)
     assert isinstance(out, tuple) and len(out) == 6, "return (X_train, Y_train, X_dev, Y_dev, X_test, Y_test)"
     X_train, Y_train, X_dev, Y_dev, X_test, Y_test = out
-    assert (X_train.shape, X_dev.shape, X_test.shape) == ((2, 30), (2, 10), (2, 10)), (
+    assert (X_train.shape, X_dev.shape, X_test.shape) == ((2, 30), (2, 10), (2, 10)), \
         f"the sets have shapes {X_train.shape}, {X_dev.shape}, {X_test.shape}; expected (2, 30), (2, 10), (2, 10)"
-    )
     ids = np.concatenate([X_train[0], X_dev[0], X_test[0]])
     assert sorted(ids) == list(range(m)), "every example must be in exactly one set"
     labels = np.concatenate([Y_train[0], Y_dev[0], Y_test[0]])
@@ -42,40 +40,30 @@ def normalize_inputs_test(target):
     out = target(X_train, X_dev, X_test)
     assert isinstance(out, tuple) and len(out) == 5, "return (X_train_norm, X_dev_norm, X_test_norm, mu, sigma2)"
     X_train_n, X_dev_n, X_test_n, mu, sigma2 = out
-    assert np.shape(mu) == (2, 1) and np.shape(sigma2) == (2, 1), (
+    assert np.shape(mu) == (2, 1) and np.shape(sigma2) == (2, 1), \
         f"mu and sigma2 should have shape (2, 1), got {np.shape(mu)} and {np.shape(sigma2)}: use keepdims=True"
-    )
     assert np.allclose(mu, X_train.mean(axis=1, keepdims=True)), "mu is the mean of each feature over the training set"
-    assert np.allclose(sigma2, X_train.var(axis=1, keepdims=True)), (
+    assert np.allclose(sigma2, X_train.var(axis=1, keepdims=True)), \
         "sigma2 is the variance of each feature over the training set (divide by m_train)"
-    )
-    assert np.allclose(X_train_n.mean(axis=1), 0, atol=1e-7) and np.allclose(X_train_n.std(axis=1), 1, atol=1e-4), (
+    assert np.allclose(X_train_n.mean(axis=1), 0, atol=1e-7) and np.allclose(X_train_n.std(axis=1), 1, atol=1e-4), \
         "the normalized training set should have mean 0 and standard deviation 1 for every feature"
-    )
     scale = np.sqrt(sigma2 + 1e-8)
-    assert np.allclose(X_dev_n, (X_dev - mu) / scale), (
+    assert np.allclose(X_dev_n, (X_dev - mu) / scale), \
         "normalize the dev set with the training set's mu and sigma2, not with its own statistics"
-    )
     assert np.allclose(X_test_n, (X_test - mu) / scale), "normalize the test set with the training set's mu and sigma2"
     print("All tests passed.")
 
 
 def diagnose_bias_variance_test(target):
-    cases = [
-        ((0.01, 0.11, 0.0), "high variance"),
-        ((0.15, 0.16, 0.0), "high bias"),
-        ((0.15, 0.30, 0.0), "high bias and high variance"),
-        ((0.005, 0.01, 0.0), "ok"),
-        ((0.08, 0.10, 0.075), "high variance"),
-        ((0.08, 0.10, 0.01), "high bias and high variance"),
-        ((0.2, 0.21, 0.19), "ok"),
-    ]
+    cases = [((0.01, 0.11, 0.0), "high variance"), ((0.15, 0.16, 0.0), "high bias"),
+             ((0.15, 0.30, 0.0), "high bias and high variance"), ((0.005, 0.01, 0.0), "ok"),
+             ((0.08, 0.10, 0.075), "high variance"), ((0.08, 0.10, 0.01), "high bias and high variance"),
+             ((0.2, 0.21, 0.19), "ok")]
     for (train_error, dev_error, bayes_error), expected in cases:
         got = target(train_error, dev_error, bayes_error)
         assert got == expected, (
             f"train error {train_error}, dev error {dev_error}, Bayes error {bayes_error}: got {got!r}, expected "
-            f"{expected!r}. Avoidable bias = train - Bayes, variance = dev - train; each is high above the tolerance"
-        )
+            f"{expected!r}. Avoidable bias = train - Bayes, variance = dev - train; each is high above the tolerance")
     print("All tests passed.")
 
 
@@ -91,13 +79,11 @@ def sample_learning_rates_test(target):
     alphas = np.asarray(target(5000, -4, 0))
     assert alphas.shape == (5000,), f"expected shape (5000,), got {alphas.shape}"
     assert np.all((alphas >= 1e-4) & (alphas <= 1)), "every learning rate must be in [10^-4, 1]"
-    assert np.mean(alphas < 1e-1) > 0.6, (
+    assert np.mean(alphas < 1e-1) > 0.6, \
         f"only {np.mean(alphas < 0.1):.0%} of the samples are below 0.1 (expected 75%): sample the exponent, not alpha"
-    )
     assert _uniform_ks(np.log10(alphas), -4, 0) < 0.04, "log10(alpha) should be uniform on [-4, 0]"
-    assert not np.array_equal(np.asarray(target(5, -4, 0)), np.asarray(target(5, -4, 0))), (
+    assert not np.array_equal(np.asarray(target(5, -4, 0)), np.asarray(target(5, -4, 0))), \
         "two calls gave the same values: do not seed the generator inside the function"
-    )
     print("All tests passed.")
 
 
@@ -106,12 +92,10 @@ def sample_betas_test(target):
     betas = np.asarray(target(5000, 0.9, 0.999))
     assert betas.shape == (5000,), f"expected shape (5000,), got {betas.shape}"
     assert np.all((betas >= 0.9) & (betas <= 0.999)), "every beta must be in [0.9, 0.999]"
-    assert _uniform_ks(np.log10(1 - betas), -3, -1) < 0.04, (
+    assert _uniform_ks(np.log10(1 - betas), -3, -1) < 0.04, \
         "log10(1 - beta) should be uniform on [-3, -1]: sample r, then beta = 1 - 10 ** r"
-    )
-    assert not np.array_equal(np.asarray(target(5)), np.asarray(target(5))), (
+    assert not np.array_equal(np.asarray(target(5)), np.asarray(target(5))), \
         "two calls gave the same values: do not seed the generator inside the function"
-    )
     print("All tests passed.")
 
 
@@ -131,27 +115,21 @@ def random_search_test(target):
     assert len(history) == 40, "history should have one entry per trial"
     for trial, (learning_rate, beta) in zip(history, calls):
         assert isinstance(trial, dict) and set(KEYS) <= set(trial), f"each trial is a dict with the keys {KEYS}"
-        assert np.isclose(trial["learning_rate"], learning_rate) and np.isclose(trial["beta"], beta), (
+        assert np.isclose(trial["learning_rate"], learning_rate) and np.isclose(trial["beta"], beta), \
             "history must list the trials in the order they were run, with the values passed to train_and_evaluate"
-        )
         assert 1e-4 <= learning_rate <= 1 and 0.9 <= beta <= 0.999, "sample within lr_exp_range and beta_range"
     assert best["dev_error"] == min(t["dev_error"] for t in history), "best is the trial with the lowest dev error"
     print("All tests passed.")
 
 
 def zoom_in_test(target):
-    cases = [
-        ((1e-2, (-4, 0), 0.25), (-2.5, -1.5)),
-        ((0.5, (-4, 0), 0.25), (-1.0, 0.0)),
-        ((1e-4, (-4, 0), 0.5), (-4.0, -2.0)),
-        ((10**-1.2, (-3, 1), 0.1), (-1.4, -1.0)),
-    ]
+    cases = [((1e-2, (-4, 0), 0.25), (-2.5, -1.5)), ((0.5, (-4, 0), 0.25), (-1.0, 0.0)),
+             ((1e-4, (-4, 0), 0.5), (-4.0, -2.0)), ((10 ** -1.2, (-3, 1), 0.1), (-1.4, -1.0))]
     for (best, lr_exp_range, factor), expected in cases:
         got = target(best, lr_exp_range, factor)
         assert np.allclose(got, expected), (
             f"zoom_in({best:g}, {lr_exp_range}, {factor}) returned {got}, expected {expected}: width "
-            "factor * (high - low), centred on log10(best), shifted inside the coarse range"
-        )
+            "factor * (high - low), centred on log10(best), shifted inside the coarse range")
     print("All tests passed.")
 
 

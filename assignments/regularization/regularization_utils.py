@@ -12,13 +12,12 @@ backward passes) are written by the learner in the notebook and passed to
 matplotlib is imported inside the plotting functions only, so importing this
 module stays fast.
 """
-
 import numpy as np
+
 
 # ----------------------------------------------------------------------------
 # Data
 # ----------------------------------------------------------------------------
-
 
 def field_boundary(x1):
     """The true (noise-free) class boundary of the football field.
@@ -78,7 +77,6 @@ def load_2D_dataset():
 # ----------------------------------------------------------------------------
 # Provided model code (no regularization)
 # ----------------------------------------------------------------------------
-
 
 def sigmoid(x):
     """Elementwise logistic function 1 / (1 + exp(-x)); any shape."""
@@ -184,19 +182,9 @@ def backward_propagation(X, Y, cache):
     dW1 = 1.0 / m * np.dot(dZ1, X.T)
     db1 = 1.0 / m * np.sum(dZ1, axis=1, keepdims=True)
 
-    return {
-        "dZ3": dZ3,
-        "dW3": dW3,
-        "db3": db3,
-        "dA2": dA2,
-        "dZ2": dZ2,
-        "dW2": dW2,
-        "db2": db2,
-        "dA1": dA1,
-        "dZ1": dZ1,
-        "dW1": dW1,
-        "db1": db1,
-    }
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3,
+            "dA2": dA2, "dZ2": dZ2, "dW2": dW2, "db2": db2,
+            "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
 
 
 def update_parameters(parameters, grads, learning_rate):
@@ -256,20 +244,9 @@ def predict_dec(parameters, X):
     return A3 > 0.5
 
 
-def model(
-    X,
-    Y,
-    learning_rate=0.3,
-    num_iterations=30000,
-    print_cost=True,
-    lambd=0,
-    keep_prob=1,
-    compute_cost_with_regularization=None,
-    backward_propagation_with_regularization=None,
-    forward_propagation_with_dropout=None,
-    backward_propagation_with_dropout=None,
-    seed=3,
-):
+def model(X, Y, learning_rate=0.3, num_iterations=30000, print_cost=True, lambd=0, keep_prob=1,
+          compute_cost_with_regularization=None, backward_propagation_with_regularization=None,
+          forward_propagation_with_dropout=None, backward_propagation_with_dropout=None, seed=3):
     """Train the 3-layer network [n_x, 20, 3, 1] with batch gradient descent.
 
     With lambd == 0 and keep_prob == 1 the provided (unregularized) functions
@@ -297,13 +274,11 @@ def model(
     """
     assert lambd == 0 or keep_prob == 1, "use L2 or dropout, not both at once"
     if lambd != 0:
-        assert compute_cost_with_regularization is not None and backward_propagation_with_regularization is not None, (
+        assert compute_cost_with_regularization is not None and backward_propagation_with_regularization is not None, \
             "lambd > 0 needs compute_cost_with_regularization and backward_propagation_with_regularization"
-        )
     if keep_prob < 1:
-        assert forward_propagation_with_dropout is not None and backward_propagation_with_dropout is not None, (
+        assert forward_propagation_with_dropout is not None and backward_propagation_with_dropout is not None, \
             "keep_prob < 1 needs forward_propagation_with_dropout and backward_propagation_with_dropout"
-        )
 
     np.random.seed(seed)  # the dropout masks come from numpy's global RNG
     layers_dims = [X.shape[0], 20, 3, 1]
@@ -333,7 +308,7 @@ def model(
         if i % 1000 == 0:
             costs.append(float(cost))
         if print_cost and i % 10000 == 0:
-            print(f"Cost after iteration {i}: {cost}")
+            print("Cost after iteration {}: {}".format(i, cost))
 
     return parameters, costs
 
@@ -342,11 +317,9 @@ def model(
 # Plots (matplotlib imported lazily)
 # ----------------------------------------------------------------------------
 
-
 def plot_dataset(X, Y, title="", ax=None):
     """Scatter plot of positions X (2, m) coloured by labels Y (1, m)."""
     import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     ax.scatter(X[0, :], X[1, :], c=Y.ravel(), s=25, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
@@ -367,7 +340,6 @@ def plot_decision_boundary(predict_fn, X, Y, title="", ax=None):
     - Y: labels, shape (1, m)
     """
     import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     h = 0.01
@@ -380,7 +352,6 @@ def plot_decision_boundary(predict_fn, X, Y, title="", ax=None):
 def plot_costs(costs, title=""):
     """Plot the cost recorded every 1000 iterations by `model`."""
     import matplotlib.pyplot as plt
-
     _, ax = plt.subplots(figsize=(4.5, 3))
     ax.plot(np.arange(len(costs)) * 1000, costs)
     ax.set_xlabel("iteration")

@@ -5,7 +5,6 @@ or raises AssertionError with a message saying what to look at. The expected
 values are computed here with numpy from the formulas of the notebook, on
 small fixed inputs.
 """
-
 import numpy as np
 import tensorflow as tf
 
@@ -27,8 +26,7 @@ def _kind(value):
 def _check_tensor(value, what, shape, dtype=None):
     assert _kind(value) == "EagerTensor", (
         f"{what} should be a TensorFlow tensor (EagerTensor), got {_kind(value)}: "
-        "compute it with TensorFlow operations and do not call .numpy() on the result"
-    )
+        "compute it with TensorFlow operations and do not call .numpy() on the result")
     assert tuple(value.shape) == tuple(shape), f"{what} has shape {tuple(value.shape)}, expected {tuple(shape)}"
     if dtype is not None:
         assert value.dtype == dtype, f"{what} has dtype {value.dtype.name}, expected {dtype.name}"
@@ -59,10 +57,8 @@ def linear_function_test(target):
     got = Y.numpy()
     if not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
         assert not np.allclose(got, X.T @ W.T + b.T), "compute W times X, not X times W"
-        raise AssertionError(
-            "linear_function() is not WX + b for X, W, b drawn in the order X (3, 1), "
-            "W (4, 3), b (4, 1) after np.random.seed(1)"
-        )
+        raise AssertionError("linear_function() is not WX + b for X, W, b drawn in the order X (3, 1), "
+                             "W (4, 3), b (4, 1) after np.random.seed(1)")
     print("All tests passed.")
 
 
@@ -81,13 +77,11 @@ def one_hot_matrix_test(target):
     _check_tensor(got, "one_hot_matrix([1, 0, 3], 4)", tuple(got.shape) if tf.is_tensor(got) else (4, 3), tf.float32)
     assert tuple(got.shape) == (4, 3), (
         f"one_hot_matrix([1, 0, 3], 4) has shape {tuple(got.shape)}, expected (4, 3): one example per column "
-        "(tf.one_hot puts the classes on the last axis unless you pass axis=0)"
-    )
+        "(tf.one_hot puts the classes on the last axis unless you pass axis=0)")
     expected = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0], [0, 0, 1]], dtype=np.float32)
     assert np.array_equal(got.numpy(), expected), (
         "one_hot_matrix([1, 0, 3], 4) is wrong: column i should be the one-hot vector of label i "
-        "(tf.one_hot puts the classes on the last axis unless you pass axis=0)"
-    )
+        "(tf.one_hot puts the classes on the last axis unless you pass axis=0)")
     got = target(2, 5)
     _check_tensor(got, "one_hot_matrix(2, 5)", (5,), tf.float32)
     assert np.array_equal(got.numpy(), np.eye(5, dtype=np.float32)[2]), "one_hot_matrix(2, 5) is wrong"
@@ -95,8 +89,7 @@ def one_hot_matrix_test(target):
     _check_tensor(got, "one_hot_matrix of 10 labels", (N_CLASSES, 10), tf.float32)
     assert np.array_equal(got.numpy(), np.eye(N_CLASSES, dtype=np.float32)[[2, 2, 0, 1, 9, 4, 4, 3, 5, 6]].T), (
         "one_hot_matrix of 10 labels with C = 10 is wrong: the classes go along axis 0 (rows), "
-        "the examples along axis 1 (columns)"
-    )
+        "the examples along axis 1 (columns)")
     print("All tests passed.")
 
 
@@ -108,13 +101,11 @@ def initialize_parameters_test(target):
     for key, shape in SHAPES.items():
         value = params[key]
         assert isinstance(value, tf.Variable), (
-            f"{key} should be a tf.Variable, got {_kind(value)}: wrap the initializer's values in tf.Variable(...)"
-        )
+            f"{key} should be a tf.Variable, got {_kind(value)}: wrap the initializer's values in tf.Variable(...)")
         assert tuple(value.shape) == shape, f"{key} has shape {tuple(value.shape)}, expected {shape}"
         assert value.dtype == tf.float32, f"{key} has dtype {value.dtype.name}, expected float32"
         assert np.allclose(value.numpy(), initializer(shape=shape).numpy()), (
-            f"{key} does not hold the values of the provided initializer: use tf.Variable(initializer(shape={shape}))"
-        )
+            f"{key} does not hold the values of the provided initializer: use tf.Variable(initializer(shape={shape}))")
     print("All tests passed.")
 
 
@@ -129,14 +120,11 @@ def forward_propagation_test(target):
     _check_tensor(Z3, "forward_propagation(X, parameters) with X of shape (64, 7)", (N_CLASSES, 7), tf.float32)
     assert np.allclose(Z3.numpy(), _numpy_forward(X, params), rtol=1e-4, atol=1e-4), (
         "forward_propagation returns wrong logits: LINEAR -> RELU -> LINEAR -> RELU -> LINEAR, "
-        "with no activation after the last LINEAR"
-    )
+        "with no activation after the last LINEAR")
     grads = tape.gradient(total, list(variables.values()))
     for key, g in zip(variables, grads):
-        assert g is not None, (
-            f"the gradient with respect to {key} is None: use TensorFlow operations only "
-            "(no .numpy() or np. functions inside forward_propagation)"
-        )
+        assert g is not None, (f"the gradient with respect to {key} is None: use TensorFlow operations only "
+                               "(no .numpy() or np. functions inside forward_propagation)")
     print("All tests passed.")
 
 
@@ -150,12 +138,10 @@ def compute_total_loss_test(target):
     got = float(total)
     if not np.isclose(got, expected, rtol=1e-5):
         assert not np.isclose(got, expected / 4, rtol=1e-5), (
-            "compute_total_loss returns the mean over the examples; the total loss is their sum (tf.reduce_sum)"
-        )
+            "compute_total_loss returns the mean over the examples; the total loss is their sum (tf.reduce_sum)")
         assert not np.isclose(got, _numpy_total_loss(logits.T, labels.T), rtol=1e-5), (
             "compute_total_loss treats the rows as examples: transpose logits and labels, "
-            "Keras's losses want one example per row"
-        )
+            "Keras's losses want one example per row")
         raise AssertionError(f"compute_total_loss returns {got:.5f}, expected {expected:.5f}")
     print("All tests passed.")
 
@@ -165,10 +151,9 @@ def model_test(target):
     m = 64
     X = rng.random((N_FEATURES, m)).astype(np.float32)
     Y = np.eye(N_CLASSES, dtype=np.float32)[rng.integers(0, N_CLASSES, m)].T
-    result = target(X, Y, X[:, :16], Y[:, :16], learning_rate=0.01, num_epochs=3, minibatch_size=16, print_cost=False)
-    assert isinstance(result, tuple) and len(result) == 4, (
-        "model should return (parameters, costs, train_acc, test_acc)"
-    )
+    result = target(X, Y, X[:, :16], Y[:, :16], learning_rate=0.01, num_epochs=3,
+                    minibatch_size=16, print_cost=False)
+    assert isinstance(result, tuple) and len(result) == 4, "model should return (parameters, costs, train_acc, test_acc)"
     parameters, costs, train_acc, test_acc = result
     assert set(parameters) == set(SHAPES), f"parameters has keys {sorted(parameters)}, expected {sorted(SHAPES)}"
     for history, name in ((costs, "costs"), (train_acc, "train_acc"), (test_acc, "test_acc")):
@@ -176,12 +161,10 @@ def model_test(target):
     initial = tf.keras.initializers.GlorotNormal(seed=1)(shape=SHAPES["W1"]).numpy()
     assert not np.allclose(parameters["W1"].numpy(), initial), (
         "W1 did not change during training: the optimizer never updated the parameters "
-        "(call optimizer.apply_gradients(zip(grads, trainable_variables)))"
-    )
+        "(call optimizer.apply_gradients(zip(grads, trainable_variables)))")
     assert costs[-1] < costs[0], (
         "the cost went up during training: the parameters must move against the gradient "
-        "(pass the gradients to optimizer.apply_gradients as they are)"
-    )
+        "(pass the gradients to optimizer.apply_gradients as they are)")
     print("All tests passed.")
 
 

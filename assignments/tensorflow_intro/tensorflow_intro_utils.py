@@ -15,7 +15,6 @@ TensorFlow, scikit-learn and matplotlib are imported inside the functions so
 that importing this module stays cheap. In a Jupyter kernel, importing it
 first (as the notebook's imports cell does) imports TensorFlow quietly.
 """
-
 import os
 import sys
 
@@ -48,9 +47,9 @@ def _import_tensorflow_quietly():
 if "ipykernel" in sys.modules:  # a learner's notebook; the grader's processes import TensorFlow themselves
     _import_tensorflow_quietly()
 
-N_FEATURES = 64  # 8 x 8 pixels
-N_CLASSES = 10  # digits 0..9
-PIXEL_MAX = 16.0  # load_digits intensities are integers in 0..16
+N_FEATURES = 64    # 8 x 8 pixels
+N_CLASSES = 10     # digits 0..9
+PIXEL_MAX = 16.0   # load_digits intensities are integers in 0..16
 
 
 def load_digits_split(test_size=0.25, seed=1):
@@ -72,7 +71,8 @@ def load_digits_split(test_size=0.25, seed=1):
     digits = load_digits()
     x = digits.data.astype(np.float32)
     y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y)
     return x_train, y_train, x_test, y_test
 
 
@@ -86,12 +86,10 @@ def digits_datasets(test_size=0.25, seed=1):
     import tensorflow as tf
 
     x_train, y_train, x_test, y_test = load_digits_split(test_size, seed)
-    return (
-        tf.data.Dataset.from_tensor_slices(x_train),
-        tf.data.Dataset.from_tensor_slices(y_train),
-        tf.data.Dataset.from_tensor_slices(x_test),
-        tf.data.Dataset.from_tensor_slices(y_test),
-    )
+    return (tf.data.Dataset.from_tensor_slices(x_train),
+            tf.data.Dataset.from_tensor_slices(y_train),
+            tf.data.Dataset.from_tensor_slices(x_test),
+            tf.data.Dataset.from_tensor_slices(y_test))
 
 
 def normalize(image):
@@ -137,14 +135,12 @@ def build_keras_baseline(learning_rate=0.001, n_classes=N_CLASSES, seed=1):
     def init():
         return tf.keras.initializers.GlorotNormal(seed=seed)
 
-    model = tf.keras.Sequential(
-        [
-            tf.keras.Input(shape=(N_FEATURES,)),
-            tf.keras.layers.Dense(25, activation="relu", kernel_initializer=init()),
-            tf.keras.layers.Dense(12, activation="relu", kernel_initializer=init()),
-            tf.keras.layers.Dense(n_classes, kernel_initializer=init()),
-        ]
-    )
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(N_FEATURES,)),
+        tf.keras.layers.Dense(25, activation="relu", kernel_initializer=init()),
+        tf.keras.layers.Dense(12, activation="relu", kernel_initializer=init()),
+        tf.keras.layers.Dense(n_classes, kernel_initializer=init()),
+    ])
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),

@@ -224,9 +224,9 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
             done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             # A deadline measures the job's own grading, not the workers' start-up (spawn, imports).
             while not started_queue.empty():
-                future = by_index.get(started_queue.get())
-                if future in running and running[future][1] is None:
-                    running[future] = (running[future][0], time.monotonic())
+                begun = by_index.get(started_queue.get())
+                if begun in running and running[begun][1] is None:
+                    running[begun] = (running[begun][0], time.monotonic())
             broken = False
             for future in done:
                 job, _ = running.pop(future)
@@ -309,7 +309,7 @@ _grading_thread = None  # on a Dask worker: the one thread that grades (see _on_
 
 def _on_long_lived_thread(
     grade: GradeFunction, name: str, data: bytes, assignment, run_settings: settings.Settings
-) -> dict:
+) -> Result | dict:
     """Run a Dask task's grading on one thread that lives as long as the worker process.
 
     The engine's sandboxes die with the *thread* that started them (PR_SET_PDEATHSIG),

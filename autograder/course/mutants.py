@@ -143,6 +143,7 @@ def load(name: str) -> Declarations:
         return Declarations([], [], [])
     module_name = f"dlgrade_mutants_{name}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
+    assert module_spec is not None and module_spec.loader is not None, path
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
@@ -249,9 +250,9 @@ def _grade(name: str, sources: dict, folder: Path, label: str, public: bool = Fa
 # ------------------------------------------------------------------ rounds and verdicts
 
 
-def make_rounds(mutants: list, keep_apart: list = ()) -> list:
+def make_rounds(mutants: list, keep_apart: list | tuple = ()) -> list:
     """Group mutants into notebooks whose members touch disjoint functions, in declaration order."""
-    rounds = []
+    rounds: list[list] = []
     for m in mutants:
         for members in rounds:
             touched = set().union(*(o.touches for o in members))
@@ -294,7 +295,7 @@ class MutantReport:
         return failed_tests(self.result, self.mutant.costs)
 
 
-def verdict(m: Mutant, result: dict, others: list = ()) -> list:
+def verdict(m: Mutant, result: dict, others: list | tuple = ()) -> list:
     """What is wrong with how ``result`` (a notebook holding ``m`` and ``others``) treated ``m``."""
     if result.get("grader_error"):
         return [f"{m.name}: the grader failed: {result.get('output', '')}"]

@@ -17,6 +17,7 @@ import types
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -68,7 +69,7 @@ class AssignmentConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"{path}: cannot read: {error}") from None
         known = {f.name: f for f in fields(cls)}
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in known:
                 raise ConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(known)}")
@@ -232,5 +233,6 @@ def _memoized(function, max_entries: int = 4096):
             cache[key] = function(*args, **kwargs)
         return copy.deepcopy(cache[key])
 
-    call.__name__, call.__doc__, call.__wrapped__ = function.__name__, function.__doc__, function
+    call.__name__, call.__doc__ = function.__name__, function.__doc__
+    call.__wrapped__ = function  # type: ignore[attr-defined]
     return call

@@ -351,7 +351,7 @@ def modules_imported_by(path: Path) -> frozenset:
     ``import matplotlib.pyplot as plt``). The grader preloads the heavy ones into its warm zygote, since
     every cell's imports now run for every submission."""
     nb = nbformat.read(str(path), as_version=4)
-    found = set()
+    found: set[str] = set()
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue

@@ -128,7 +128,7 @@ def probe_here(namespace: dict, source: str, /, **inputs):
     Returns what the probe returns: the reference's side of a check that runs
     the same probe on the learner's namespace with :func:`probe_function`.
     """
-    scope = {"__name__": "probe"}
+    scope: dict = {"__name__": "probe"}
     exec(compile(source, "<probe>", "exec"), scope)
     return scope["probe"](namespace, **inputs)
 

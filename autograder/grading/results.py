@@ -295,7 +295,7 @@ class Result(Mapping):
     def __len__(self):
         return len(self.to_dict())
 
-    __hash__ = None  # mutable
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
 
 def as_result(value) -> Result:
@@ -309,7 +309,7 @@ def zero_result(
     reason: str,
     *,
     assignment: str | None = None,
-    notes: list = (),
+    notes: list | tuple = (),
     grader_error: bool = False,
     execution_time: float = 0.0,
     staff_traceback: str = "",

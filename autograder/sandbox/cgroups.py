@@ -179,7 +179,9 @@ def make_cgroups(limits: Limits) -> Cgroups:
     quota = f"{int(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}" if limits.cpus else "max"
     try:
         if version == 2:
-            path = _v2_parent() / name
+            parent = _v2_parent()
+            assert parent is not None  # cgroup_version() is 2 only when there is one
+            path = parent / name
             path.mkdir()
             made.paths.append(str(path))
             for key, value, label in (

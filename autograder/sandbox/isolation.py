@@ -34,7 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -66,7 +66,7 @@ class Limits:
 class SandboxProcess:
     popen: subprocess.Popen
     strategy: str
-    cgroups: Cgroups | None = None
+    cgroups: Cgroups = field(default_factory=lambda: Cgroups([]))
 
     def kill(self) -> None:
         """Kill the learner and everything it started, then release cgroups."""

@@ -21,9 +21,10 @@ import shutil
 import socket
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from autograder.sandbox import isolation, settings
 
@@ -41,12 +42,12 @@ class SpawnError(RuntimeError):
 class Child:
     req_w: int
     resp_r: int
-    stdout: object  # readable binary file objects, drained by the grader (grading/learner.py)
-    stderr: object
+    stdout: Any  # readable binary file objects, drained by the grader (grading/learner.py)
+    stderr: Any
     strategy: str
-    _kill: object
-    _exit_code: object
-    _memory_exceeded: object = lambda: False
+    _kill: Callable[[], None]
+    _exit_code: Callable[[], int | None]
+    _memory_exceeded: Callable[[], bool] = lambda: False
     # How this submission was kept apart (see zygote.py): "namespace", "uid", "sandbox" (a
     # cold sandbox of its own) or "none"; and the cgroup limits applied to it.
     separation: str = "sandbox"
@@ -185,7 +186,7 @@ class Zygote:
         # cannot signal, renice or prlimit it, and RLIMIT_NPROC counts the
         # learner's processes alone. Unprivileged bwrap has one uid to map:
         # there the learner's own pid namespace is what keeps it from the zygote.
-        zygote_uid = isolation.SANDBOX_UID
+        zygote_uid: int | None = isolation.SANDBOX_UID
         if os.geteuid() == 0 and strategy in ("bwrap", "setpriv"):
             zygote_uid = None
             args += ["--learner-uid", str(isolation.private_uid())]
@@ -243,7 +244,7 @@ class Zygote:
                 os.close(fd)
             self.busy = True
         req_w, resp_r, out_r, err_r = our_ends
-        state = {"code": None}
+        state: dict[str, Any] = {"code": None}
 
         def wait_exit(timeout: float):
             if state["code"] is not None or not self.busy:
