@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_new)
 
     # Batch grading lives in its own module; it adds its own sub-command.
-    from autograder.batch.run import register_cli as register_batch
+    from autograder.batch.command import register_cli as register_batch
 
     register_batch(sub)
     for name in ISOLATION_CHECKED:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import pool, run
+from autograder.batch import plots, pool, progress, run
 from autograder.batch.discovery import SubmissionsError, discover
 from autograder.batch.run import BatchError, run_batch
 from autograder.batch.state import GradeState
@@ -319,7 +319,8 @@ def test_gradebook_plots_and_table(tmp_path, capsys):
     for name in ("unknown-scores.png", "unknown-pass-rate.png"):
         assert (out / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
-    from autograder.batch.gradebook import pass_rates, score_table
+    from autograder.batch.gradebook import score_table
+    from autograder.batch.plots import pass_rates
 
     assert pass_rates(summary.grades) == {
         "forward: forward has the right shape": (2, 3),
@@ -636,7 +637,7 @@ def test_learner_folders_with_several_assignments_filtered_by_assignment(tmp_pat
 
 
 def test_progress_lines_without_a_terminal(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(run, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(progress, "PROGRESS_EVERY", 2)
     subs = tmp_path / "subs"
     for i in range(5):
         submission(subs, f"learner{i}", score=i % 5)
@@ -675,16 +676,12 @@ def test_a_job_is_built_from_named_fields():
 
 
 def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):
-    from autograder.batch import gradebook
-
     subs, out = tmp_path / "subs", tmp_path / "out"
     submission(subs / "alice" / "hw1", "hw1", score=4)
     submission(subs / "bob" / "hw1", "hw1", score=2)
     drawn = []
-    real = gradebook.write_plots
-    monkeypatch.setattr(
-        gradebook, "write_plots", lambda grades, folder: drawn.append(len(grades)) or real(grades, folder)
-    )
+    real = plots.write_plots
+    monkeypatch.setattr(plots, "write_plots", lambda grades, folder: drawn.append(len(grades)) or real(grades, folder))
     assert run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet).changed
     assert drawn == [2]
     summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import gradebook
+from autograder.batch import course_page, plots
 from autograder.batch.run import run_batch
 from autograder.grading.reports import feedback_html
 from autograder.grading.results import TestResult
@@ -186,12 +186,12 @@ def test_plots_are_drawn_again_only_when_grades_change(batch, tmp_path):
     with GradeState(batch / STATE_FILE) as state:
         grades = state.grades()
     folder = tmp_path / "plots"
-    assert len(gradebook.write_plots(grades, folder)) == 2
-    assert gradebook.write_plots(grades, folder) == []  # nothing changed: nothing drawn
+    assert len(plots.write_plots(grades, folder)) == 2
+    assert plots.write_plots(grades, folder) == []  # nothing changed: nothing drawn
     changed = [
         g if g.learner != "bob" else type(g)(**{**g.__dict__, "result": {**g.result, "score": 4.0}}) for g in grades
     ]
-    assert len(gradebook.write_plots(changed, folder)) == 2
+    assert len(plots.write_plots(changed, folder)) == 2
 
 
 def test_course_page_is_rewritten_only_when_it_changes(batch):
@@ -200,6 +200,6 @@ def test_course_page_is_rewritten_only_when_it_changes(batch):
 
     with GradeState(batch / STATE_FILE) as state:
         grades = state.grades()
-    page = batch / gradebook.COURSE_PAGE
+    page = batch / course_page.COURSE_PAGE
     before = page.stat().st_mtime_ns
-    assert gradebook.write_course_page(grades, batch) == page and page.stat().st_mtime_ns == before
+    assert course_page.write_course_page(grades, batch) == page and page.stat().st_mtime_ns == before

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import run
+from autograder.batch import run, signals
 from tests.nbtools import ROOT, solution_path, with_function, write
 
 MARKER = "DLGRADE_TEST_RUN"
@@ -223,12 +223,12 @@ def test_a_stop_signal_waits_for_the_grade_being_recorded():
     grade is being recorded stops the batch only once that grade is recorded (and counted)."""
     steps = []
     before = signal.getsignal(signal.SIGHUP)
-    with pytest.raises(run.Interrupted) as stopped:
-        with run.StopSignals() as stop:
+    with pytest.raises(signals.Interrupted) as stopped:
+        with signals.StopSignals() as stop:
             with stop.deferred():
                 os.kill(os.getpid(), signal.SIGHUP)
                 deadline = time.monotonic() + 10
-                while run._deferral["pending"] is None:  # until the handler has run (and did not raise)
+                while stop.held is None:  # until the handler has run (and did not raise)
                     assert time.monotonic() < deadline, "the SIGHUP handler did not run"
                     time.sleep(0.01)
                 steps.append("recorded")
@@ -240,15 +240,15 @@ def test_a_stop_signal_waits_for_the_grade_being_recorded():
 def test_stop_signal_state_belongs_to_one_run(tmp_path):
     """A signal held by one run (whose recording then failed) reaches no later run; run_batch puts the
     handlers it installed back."""
-    before = {number: signal.getsignal(number) for number in run.STOP_SIGNALS}
+    before = {number: signal.getsignal(number) for number in signals.STOP_SIGNALS}
     with pytest.raises(OSError):
-        with run.StopSignals() as first:
+        with signals.StopSignals() as first:
             with first.deferred():
                 os.kill(os.getpid(), signal.SIGHUP)
                 time.sleep(0.05)
                 raise OSError("disk full")  # the block's own failure wins; the signal stays held
     assert first.held == signal.SIGHUP
-    assert {number: signal.getsignal(number) for number in run.STOP_SIGNALS} == before
+    assert {number: signal.getsignal(number) for number in signals.STOP_SIGNALS} == before
 
     from tests.test_batch import fake_grade, submission
 
@@ -264,4 +264,4 @@ def test_stop_signal_state_belongs_to_one_run(tmp_path):
         stop_on_signals=True,
     )
     assert summary.graded == 1  # not stopped by the first run's held signal
-    assert {number: signal.getsignal(number) for number in run.STOP_SIGNALS} == before
+    assert {number: signal.getsignal(number) for number in signals.STOP_SIGNALS} == before

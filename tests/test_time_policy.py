@@ -76,7 +76,7 @@ def test_a_long_call_must_fit_a_share_and_be_at_least_a_call():
 
 def test_every_shipped_assignment_states_what_holds():
     """The shares sum to the stated total, hold three calls, and the sandbox and batch limits come from them."""
-    from autograder.batch.run import default_timeout
+    from autograder.batch.plan import default_timeout
 
     for name in catalogue.names():
         spec = catalogue.load(name)

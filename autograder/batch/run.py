@@ -1,7 +1,5 @@
-"""``dlgrade batch``: grade a folder of submissions in parallel, resumably.
-
-    dlgrade batch SUBMISSIONS --out DIR [--assignment NAME] [--only LEARNER,...] [--force]
-                  [--workers N] [--dask ADDRESS|local:N]
+"""Grading a folder of submissions in parallel, resumably: :func:`run_batch` and the loop that
+records each grade (the command line is command.py).
 
 Writes DIR/<learner>/<assignment>/{results.json,junit.xml,feedback.md},
 DIR/gradebook.csv, DIR/plots/<assignment>-{scores,pass-rate}.png, DIR/skipped.txt
@@ -10,32 +8,27 @@ DIR/batch-state.sqlite: run it again (after a crash, a kill, or new submissions)
 and only what changed is graded: a new or changed notebook, or every notebook of
 an assignment whose hidden suite, reference solution or limits changed, or all
 of them when the grading engine changed. The batch says why it regrades.
-
-Exit status: 0 when every submission got a result (a notebook that could not be
-graded gets a zero and its reason, which is a result); 2 when the batch itself
-could not run (no such folder, unknown assignment, scheduler unreachable, ...);
-3 when the grader failed on a submission (batch-errors.log has the traceback);
-128+N when stopped by signal N (every grade finished before it is kept).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import hashlib
 import os
 import signal
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.batch import gradebook, late, pool
-from autograder.batch.discovery import LEARNER_FOLDER, Discovery, SubmissionsError, discover
-from autograder.batch.state import GradeState, Inputs, StateError, assignment_inputs
+from autograder.batch import course_page, gradebook, late, plots, pool
+from autograder.batch.discovery import Discovery, SubmissionsError, discover
+from autograder.batch.plan import plan
+from autograder.batch.progress import Progress
+from autograder.batch.signals import Interrupted, StopSignals
+from autograder.batch.state import GradeState, Inputs, StateError
 from autograder.grading import catalogue
 from autograder.grading.reports import REPORT_FILES, results_json, write_reports
 from autograder.grading.results import as_result
@@ -44,27 +37,11 @@ STATE_FILE = "batch-state.sqlite"
 LOCK_FILE = ".batch.lock"
 ERRORS_LOG = "batch-errors.log"  # grader tracebacks: for staff, never in a learner's report
 SKIPPED_FILE = "skipped.txt"
-UNKNOWN = "unknown"  # assignment label of a notebook nobody can identify
 PLOTS_DRAWN = "plots_drawn_for"  # state meta key: the grades the plots show
-# Without a terminal (CI logs) a progress line every this many submissions or seconds.
-PROGRESS_EVERY = 25
-PROGRESS_SECONDS = 30.0
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class BatchError(Exception):
     """The batch cannot run at all; ``str()`` says why."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """A stop signal (or Ctrl-C) arrived: ``signum``; ``summary`` says what was kept (None: it came
-    before grading began) and ``remaining`` how many submissions were not graded yet."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-        self.summary: BatchSummary | None = None
-        self.remaining = 0
 
 
 @dataclass(kw_only=True)
@@ -81,19 +58,6 @@ class BatchSummary:
     reasons: Counter = field(default_factory=Counter)  # why submissions were graded -> how many
     skipped: list = field(default_factory=list)  # [(source, reason)]
     changed: bool = False  # any grade recorded or removed: the course-wide outputs are redrawn
-
-
-@dataclass(kw_only=True)
-class Plan:
-    """What a run will do (:func:`plan`): which submissions to grade, which grades to keep."""
-
-    jobs: list = field(default_factory=list)  # [pool.Job] to grade
-    kept: list = field(default_factory=list)  # [state.Grade] still current
-    unreadable: list = field(default_factory=list)  # [(Submission, label, reason)]
-    warnings: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)  # [(source, reason)]
-    reasons: Counter = field(default_factory=Counter)
-    inputs: dict = field(default_factory=dict)  # assignment label -> state.Inputs of its grades now
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,140 +82,6 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def default_timeout(label: str) -> float:
-    """Last-resort limit per submission: far above what the engine's own limits allow."""
-    from autograder.grading.time_policy import UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
-
-    if label not in catalogue.names():
-        return UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
-    return catalogue.load(label).time_policy.batch_task_timeout
-
-
-def detect_label(path: Path) -> str:
-    """Which assignment a notebook is, read from its JSON only (nothing of it runs here)."""
-    from autograder.grading.grade import resolve_assignment
-    from autograder.grading.notebook import read_notebook
-
-    try:
-        nb, _ = read_notebook(path)
-        return resolve_assignment(nb, None)
-    except Exception:  # unreadable or unidentifiable: grade_notebook will explain why
-        return UNKNOWN
-
-
-def _label(sub, previous, sha256: str, assignment: str | None, known: list) -> str | None:
-    """The assignment a submission is graded as; None: another assignment than the one asked for."""
-    if sub.folder_assignment in known:
-        return sub.folder_assignment
-    if assignment and sub.layout != LEARNER_FOLDER:
-        return assignment  # a flat folder (or an nbgrader folder) given for one assignment: all of it is
-    same = previous is not None and previous.sha256 == sha256 and previous.assignment in known + [UNKNOWN]
-    detected = previous.assignment if same else detect_label(sub.path)
-    if assignment and detected != assignment:
-        return assignment if detected == UNKNOWN else None
-    return detected
-
-
-def _preference(label: str):
-    """Which of a learner's notebooks for one assignment is graded: the released file name, then the newest."""
-    released = f"{label}.ipynb"
-
-    def key(candidate):
-        sub = candidate[0]
-        try:
-            mtime = sub.path.stat().st_mtime
-        except OSError:
-            mtime = 0.0
-        return (sub.path.name != released, -mtime, sub.source)
-
-    return key
-
-
-def plan(
-    discovery: Discovery,
-    state: GradeState,
-    *,
-    assignment: str | None,
-    task_timeout: float | None,
-    force: bool = False,
-    only=None,
-) -> Plan:
-    """Split the selected submissions into jobs to grade, grades to keep and unreadable files.
-
-    ``assignment``: only this assignment (None: every one); ``task_timeout``: each job's limit
-    (None: :func:`default_timeout`); ``force``: grade again even what is current; ``only``:
-    learner names (None: every learner).
-    """
-    known = catalogue.names()
-    result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
-    groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous)]
-    for sub in discovery.submissions:
-        if only is not None and sub.learner not in only:
-            continue
-        if assignment and sub.folder_assignment in known and sub.folder_assignment != assignment:
-            continue  # another assignment's folder (nbgrader layout)
-        try:
-            data = sub.path.read_bytes()
-        except OSError as exc:
-            label = assignment or (sub.folder_assignment if sub.folder_assignment in known else UNKNOWN)
-            result.unreadable.append((sub, label, f"cannot read {sub.source}: {exc.strerror}"))
-            continue
-        sha256 = hashlib.sha256(data).hexdigest()
-        previous = state.find(sub.source)
-        label = _label(sub, previous, sha256, assignment, known)
-        if label is not None:
-            groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous))
-
-    for (learner, label), candidates in groups.items():
-        candidates.sort(key=_preference(label))
-        sub, data, sha256, previous = candidates[0]
-        if len(candidates) > 1:
-            ignored = [c[0].source for c in candidates[1:]]
-            why = (
-                f"not the released name {label}.ipynb"
-                if sub.path.name == f"{label}.ipynb"
-                else "older than the one graded"
-            )
-            result.warnings.append(
-                f"{learner} has {len(candidates)} notebooks for {label}: graded {sub.source}; "
-                f"ignored {', '.join(ignored)} ({why})"
-            )
-            result.skipped += [
-                (source, f"{learner} / {label}: {sub.source} was graded instead ({why})") for source in ignored
-            ]
-        if label not in result.inputs:
-            result.inputs[label] = assignment_inputs(label)
-        inputs = result.inputs[label]
-        if previous is not None and previous.sha256 == sha256 and previous.assignment == label:
-            reasons = ["--force"] if force else [f"{label}: {why}" for why in inputs.changes(previous.inputs)]
-            if not reasons:
-                result.kept.append(previous)
-                continue
-        elif previous is not None:
-            reasons = ["the notebook changed"]
-        else:
-            other = state.find_key(learner, label)
-            reasons = [f"now graded from {sub.source} instead of {other.source}" if other else "new submission"]
-        result.reasons.update(reasons)
-        result.jobs.append(
-            pool.Job(
-                learner=learner,
-                assignment=label,
-                grade_as=label if label in known else None,
-                name=sub.path.name,
-                data=data,
-                source=sub.source,
-                sha256=sha256,
-                timeout=task_timeout or default_timeout(label),
-            )
-        )
-    result.kept.sort(key=lambda g: (g.learner, g.assignment))
-    for _sub, label, _ in result.unreadable:
-        result.reasons["unreadable file"] += 1
-        result.inputs.setdefault(label, assignment_inputs(label))
-    return result
-
-
 class _Lock:
     """One batch at a time per output folder (flock: released even by kill -9)."""
 
@@ -265,54 +95,6 @@ class _Lock:
 
     def release(self) -> None:
         self.handle.close()
-
-
-class _Progress:
-    """A bar on a terminal; elsewhere (CI logs) a line every PROGRESS_EVERY submissions or PROGRESS_SECONDS."""
-
-    def __init__(self, total: int, mode: bool | None):
-        self.total, self.done, self.failed = total, 0, 0
-        self.started = self.last_line = time.monotonic()
-        self.last_count = 0
-        self.bar = None
-        self.lines = mode is None and not sys.stderr.isatty()
-        if mode is True or (mode is None and not self.lines):
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="nb", desc="grading", dynamic_ncols=True)
-
-    def note(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        elif self.lines:
-            print(text, file=sys.stderr, flush=True)
-
-    def update(self, failed: bool) -> None:
-        self.done += 1
-        self.failed += failed
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(f"done {self.done}, failed {self.failed}, remaining {self.total - self.done}")
-            return
-        now = time.monotonic()
-        if self.lines and (
-            self.done - self.last_count >= PROGRESS_EVERY
-            or now - self.last_line >= PROGRESS_SECONDS
-            or self.done == self.total
-        ):
-            elapsed = now - self.started
-            left = elapsed / self.done * (self.total - self.done)
-            print(
-                f"graded {self.done}/{self.total} ({self.failed} could not be graded), {elapsed:.0f} s elapsed"
-                + (f", about {left:.0f} s left" if self.done < self.total else ""),
-                file=sys.stderr,
-                flush=True,
-            )
-            self.last_line, self.last_count = now, self.done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def run_batch(
@@ -420,7 +202,7 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
     _write_skipped(out / SKIPPED_FILE, summary.skipped)
 
     keys = [(g.learner, g.assignment) for g in kept]
-    bar = None if options.progress is False else _Progress(len(jobs) + len(unreadable), options.progress)
+    bar = None if options.progress is False else Progress(len(jobs) + len(unreadable), options.progress)
 
     def with_lateness(learner, label, source, result):
         # The state keeps the raw grade; the course's late policy applies to what is written.
@@ -485,11 +267,11 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
     ]
     _restore_reports(out, grades)
     gradebook.write_gradebooks(grades, out)
-    gradebook.write_course_page(grades, out)
+    course_page.write_course_page(grades, out)
     # Plots take seconds to draw: only when the grades they show changed (or were never drawn).
     drawn_for = _grades_digest(grades)
     if summary.changed or state.get_meta(PLOTS_DRAWN) != drawn_for:
-        gradebook.write_plots(grades, out / "plots")
+        plots.write_plots(grades, out / "plots")
         state.set_meta(PLOTS_DRAWN, drawn_for)
         summary.changed = True
     wanted = set(keys)
@@ -542,181 +324,3 @@ def _restore_reports(out: Path, grades: list) -> None:
             current = None
         if current != results_json(grade.result) or not all((folder / n).exists() for n in REPORT_FILES):
             write_reports(grade.result, folder)
-
-
-# ------------------------------------------------------------------ stopping a run
-
-
-class StopSignals:
-    """How a batch run stops on SIGTERM (CI cancel, ``timeout``, ``docker stop``), SIGINT and SIGHUP.
-
-    ``with StopSignals() as stop:`` installs the handlers; leaving the block puts the previous
-    ones back. The first signal becomes :class:`Interrupted` in the main thread, and the pool kills
-    its workers (and with them their sandboxes) on the way out; a second one, during that, exits
-    at once with 128+N (the state is committed; the workers die with us: PR_SET_PDEATHSIG).
-
-    A signal that arrives inside ``with stop.deferred():`` (a finished grade being recorded) is
-    held, and raised as :class:`Interrupted` when the block ends.
-
-    Each run has its own: nothing of one run's signals reaches another run in the same process.
-    ``StopSignals(install=False)`` installs nothing (a library call, a test): ``deferred()`` then
-    has no signal to hold, and a Ctrl-C is Python's own KeyboardInterrupt.
-    """
-
-    def __init__(self, *, install: bool = True):
-        self.install = install
-        self.held: int | None = None  # a signal that arrived during deferred(), raised when it ends
-        self._depth = 0  # how many deferred() blocks we are in
-        self._previous: dict = {}  # signal -> its handler before ours, while ours are installed
-
-    def __enter__(self) -> StopSignals:
-        self.held = None
-        if self.install:
-            self._previous = {number: signal.signal(number, self._first) for number in STOP_SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        previous, self._previous = self._previous, {}
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-    @contextlib.contextmanager
-    def deferred(self):
-        """Hold a stop signal until the block ends, then raise it as :class:`Interrupted`."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-        if self.held is not None and self._depth == 0:
-            signum, self.held = self.held, None
-            raise Interrupted(signum)
-
-    def _first(self, signum, frame) -> None:
-        for number in STOP_SIGNALS:
-            signal.signal(number, self._again)
-        if self._depth:
-            self.held = signum  # raised when the grade being recorded is recorded
-            return
-        raise Interrupted(signum)
-
-    @staticmethod
-    def _again(signum, frame) -> None:
-        os._exit(128 + signum)  # workers die with us (PR_SET_PDEATHSIG); the state is committed
-
-
-# ------------------------------------------------------------------ command line
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "batch",
-        help="grade a folder of submissions in parallel (resumable)",
-        description="Grade every notebook in SUBMISSIONS: SUBMISSIONS/<learner>.ipynb, "
-        "SUBMISSIONS/<learner>/<name>.ipynb (GitHub Classroom, LMS downloads) or nbgrader's "
-        "SUBMISSIONS/<learner>/<assignment>/<name>.ipynb. Run it again to grade only what changed "
-        "(a notebook, or an assignment's hidden suite, reference, limits, or the engine).",
-    )
-    p.add_argument("submissions", metavar="SUBMISSIONS")
-    p.add_argument("--out", required=True, metavar="DIR", help="reports, gradebook.csv, plots and the batch state")
-    p.add_argument(
-        "--assignment",
-        help="only this assignment's submissions (a flat folder of <learner>.ipynb is "
-        "graded as this assignment; default: detected per notebook)",
-    )
-    p.add_argument("--only", metavar="LEARNER[,...]", help="only these learners (comma-separated)")
-    p.add_argument("--force", action="store_true", help="grade again even submissions whose grade is current")
-    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: number of cores)")
-    p.add_argument(
-        "--dask",
-        metavar="ADDRESS|local:N",
-        help="run on a Dask cluster: a scheduler address, or local:N for N local worker processes",
-    )
-    p.add_argument(
-        "--task-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="stop a submission's grading after this long (default: 3x the assignment's "
-        "submission_timeout + 300 s; the engine's own limits normally act first)",
-    )
-    p.add_argument(
-        "--late-policy",
-        metavar="TOML",
-        help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)",
-    )
-    p.add_argument(
-        "--submission-times",
-        metavar="CSV",
-        help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
-        "beside the notebook, else the file's modification time)",
-    )
-    p.set_defaults(func=cmd_batch)
-
-
-def cmd_batch(args) -> int:
-    if args.workers is not None and args.workers < 1:
-        print("dlgrade batch: --workers must be at least 1", file=sys.stderr)
-        return 2
-    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
-    if args.only is not None and not only:
-        print("dlgrade batch: --only needs at least one learner name", file=sys.stderr)
-        return 2
-    try:
-        lateness = None
-        if args.submission_times and not args.late_policy:
-            raise BatchError("--submission-times needs --late-policy (the deadlines to compare them with)")
-        if args.late_policy:
-            times = late.read_times_csv(args.submission_times) if args.submission_times else {}
-            lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
-        summary = run_batch(
-            args.submissions,
-            args.out,
-            assignment=args.assignment,
-            workers=args.workers,
-            dask=args.dask,
-            task_timeout=args.task_timeout,
-            force=args.force,
-            only=only,
-            lateness=lateness,
-            stop_on_signals=True,
-        )
-    except (BatchError, late.LatePolicyError) as exc:
-        print(f"dlgrade batch: {exc}", file=sys.stderr)
-        return 2
-    except Interrupted as exc:
-        name = signal.Signals(exc.signum).name
-        kept = (
-            f"The {exc.summary.graded} grade(s) finished in this run are saved in {args.out}; "
-            f"{exc.remaining} submission(s) were not graded yet"
-            if exc.summary
-            else f"Every grade finished before it is saved in {args.out}"
-        )
-        print(
-            f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. {kept}. "
-            "Run the same command again to go on.",
-            file=sys.stderr,
-        )
-        return 128 + exc.signum
-    print()
-    print(gradebook.score_table(summary.grades))
-    print()
-    print(
-        f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
-        f"{summary.failed} could not be graded (their reason is in the table and in feedback.md)."
-    )
-    if summary.skipped:
-        print(f"{len(summary.skipped)} file(s) skipped, listed with the reason in {summary.out / SKIPPED_FILE}")
-    print(
-        f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
-        f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
-        f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md"
-    )
-    print(f"Course page: {(summary.out / gradebook.COURSE_PAGE).resolve().as_uri()}")
-    if summary.grader_failures:
-        print(
-            f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "
-            f"fault; tracebacks in {summary.out / ERRORS_LOG}",
-            file=sys.stderr,
-        )
-        return 3
-    return 0

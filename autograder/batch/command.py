@@ -1,0 +1,135 @@
+"""``dlgrade batch``: the command line (arguments, messages, exit status) over :func:`run.run_batch`.
+
+    dlgrade batch SUBMISSIONS --out DIR [--assignment NAME] [--only LEARNER,...] [--force]
+                  [--workers N] [--dask ADDRESS|local:N]
+
+Exit status: 0 when every submission got a result (a notebook that could not be
+graded gets a zero and its reason, which is a result); 2 when the batch itself
+could not run (no such folder, unknown assignment, scheduler unreachable, ...);
+3 when the grader failed on a submission (batch-errors.log has the traceback);
+128+N when stopped by signal N (every grade finished before it is kept).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from autograder.batch import course_page, gradebook, late
+from autograder.batch.run import ERRORS_LOG, SKIPPED_FILE, BatchError, run_batch
+from autograder.batch.signals import Interrupted
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "batch",
+        help="grade a folder of submissions in parallel (resumable)",
+        description="Grade every notebook in SUBMISSIONS: SUBMISSIONS/<learner>.ipynb, "
+        "SUBMISSIONS/<learner>/<name>.ipynb (GitHub Classroom, LMS downloads) or nbgrader's "
+        "SUBMISSIONS/<learner>/<assignment>/<name>.ipynb. Run it again to grade only what changed "
+        "(a notebook, or an assignment's hidden suite, reference, limits, or the engine).",
+    )
+    p.add_argument("submissions", metavar="SUBMISSIONS")
+    p.add_argument("--out", required=True, metavar="DIR", help="reports, gradebook.csv, plots and the batch state")
+    p.add_argument(
+        "--assignment",
+        help="only this assignment's submissions (a flat folder of <learner>.ipynb is "
+        "graded as this assignment; default: detected per notebook)",
+    )
+    p.add_argument("--only", metavar="LEARNER[,...]", help="only these learners (comma-separated)")
+    p.add_argument("--force", action="store_true", help="grade again even submissions whose grade is current")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: number of cores)")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS|local:N",
+        help="run on a Dask cluster: a scheduler address, or local:N for N local worker processes",
+    )
+    p.add_argument(
+        "--task-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop a submission's grading after this long (default: 3x the assignment's "
+        "submission_timeout + 300 s; the engine's own limits normally act first)",
+    )
+    p.add_argument(
+        "--late-policy",
+        metavar="TOML",
+        help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)",
+    )
+    p.add_argument(
+        "--submission-times",
+        metavar="CSV",
+        help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
+        "beside the notebook, else the file's modification time)",
+    )
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args) -> int:
+    if args.workers is not None and args.workers < 1:
+        print("dlgrade batch: --workers must be at least 1", file=sys.stderr)
+        return 2
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    if args.only is not None and not only:
+        print("dlgrade batch: --only needs at least one learner name", file=sys.stderr)
+        return 2
+    try:
+        lateness = None
+        if args.submission_times and not args.late_policy:
+            raise BatchError("--submission-times needs --late-policy (the deadlines to compare them with)")
+        if args.late_policy:
+            times = late.read_times_csv(args.submission_times) if args.submission_times else {}
+            lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
+        summary = run_batch(
+            args.submissions,
+            args.out,
+            assignment=args.assignment,
+            workers=args.workers,
+            dask=args.dask,
+            task_timeout=args.task_timeout,
+            force=args.force,
+            only=only,
+            lateness=lateness,
+            stop_on_signals=True,
+        )
+    except (BatchError, late.LatePolicyError) as exc:
+        print(f"dlgrade batch: {exc}", file=sys.stderr)
+        return 2
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        kept = (
+            f"The {exc.summary.graded} grade(s) finished in this run are saved in {args.out}; "
+            f"{exc.remaining} submission(s) were not graded yet"
+            if exc.summary
+            else f"Every grade finished before it is saved in {args.out}"
+        )
+        print(
+            f"\ndlgrade batch: stopped by {name}; workers and sandboxes stopped. {kept}. "
+            "Run the same command again to go on.",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
+    print()
+    print(gradebook.score_table(summary.grades))
+    print()
+    print(
+        f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
+        f"{summary.failed} could not be graded (their reason is in the table and in feedback.md)."
+    )
+    if summary.skipped:
+        print(f"{len(summary.skipped)} file(s) skipped, listed with the reason in {summary.out / SKIPPED_FILE}")
+    print(
+        f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
+        f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
+        f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md"
+    )
+    print(f"Course page: {(summary.out / course_page.COURSE_PAGE).resolve().as_uri()}")
+    if summary.grader_failures:
+        print(
+            f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "
+            f"fault; tracebacks in {summary.out / ERRORS_LOG}",
+            file=sys.stderr,
+        )
+        return 3
+    return 0

@@ -1,0 +1,164 @@
+"""Planning a batch run: which assignment each submission is (:func:`detect_label`), which of a
+learner's notebooks is graded, and which submissions to grade or keep (:func:`plan`), each job with its
+last-resort limit (:func:`default_timeout`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.batch import pool
+from autograder.batch.discovery import LEARNER_FOLDER, Discovery
+from autograder.batch.state import GradeState, assignment_inputs
+from autograder.grading import catalogue
+
+UNKNOWN = "unknown"  # assignment label of a notebook nobody can identify
+
+
+@dataclass(kw_only=True)
+class Plan:
+    """What a run will do (:func:`plan`): which submissions to grade, which grades to keep."""
+
+    jobs: list = field(default_factory=list)  # [pool.Job] to grade
+    kept: list = field(default_factory=list)  # [state.Grade] still current
+    unreadable: list = field(default_factory=list)  # [(Submission, label, reason)]
+    warnings: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # [(source, reason)]
+    reasons: Counter = field(default_factory=Counter)
+    inputs: dict = field(default_factory=dict)  # assignment label -> state.Inputs of its grades now
+
+
+def default_timeout(label: str) -> float:
+    """Last-resort limit per submission: far above what the engine's own limits allow."""
+    from autograder.grading.time_policy import UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
+
+    if label not in catalogue.names():
+        return UNKNOWN_ASSIGNMENT_TASK_TIMEOUT
+    return catalogue.load(label).time_policy.batch_task_timeout
+
+
+def detect_label(path: Path) -> str:
+    """Which assignment a notebook is, read from its JSON only (nothing of it runs here)."""
+    from autograder.grading.grade import resolve_assignment
+    from autograder.grading.notebook import read_notebook
+
+    try:
+        nb, _ = read_notebook(path)
+        return resolve_assignment(nb, None)
+    except Exception:  # unreadable or unidentifiable: grade_notebook will explain why
+        return UNKNOWN
+
+
+def _label(sub, previous, sha256: str, assignment: str | None, known: list) -> str | None:
+    """The assignment a submission is graded as; None: another assignment than the one asked for."""
+    if sub.folder_assignment in known:
+        return sub.folder_assignment
+    if assignment and sub.layout != LEARNER_FOLDER:
+        return assignment  # a flat folder (or an nbgrader folder) given for one assignment: all of it is
+    same = previous is not None and previous.sha256 == sha256 and previous.assignment in known + [UNKNOWN]
+    detected = previous.assignment if same else detect_label(sub.path)
+    if assignment and detected != assignment:
+        return assignment if detected == UNKNOWN else None
+    return detected
+
+
+def _preference(label: str):
+    """Which of a learner's notebooks for one assignment is graded: the released file name, then the newest."""
+    released = f"{label}.ipynb"
+
+    def key(candidate):
+        sub = candidate[0]
+        try:
+            mtime = sub.path.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        return (sub.path.name != released, -mtime, sub.source)
+
+    return key
+
+
+def plan(
+    discovery: Discovery,
+    state: GradeState,
+    *,
+    assignment: str | None,
+    task_timeout: float | None,
+    force: bool = False,
+    only=None,
+) -> Plan:
+    """Split the selected submissions into jobs to grade, grades to keep and unreadable files.
+
+    ``assignment``: only this assignment (None: every one); ``task_timeout``: each job's limit
+    (None: :func:`default_timeout`); ``force``: grade again even what is current; ``only``:
+    learner names (None: every learner).
+    """
+    known = catalogue.names()
+    result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
+    groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous)]
+    for sub in discovery.submissions:
+        if only is not None and sub.learner not in only:
+            continue
+        if assignment and sub.folder_assignment in known and sub.folder_assignment != assignment:
+            continue  # another assignment's folder (nbgrader layout)
+        try:
+            data = sub.path.read_bytes()
+        except OSError as exc:
+            label = assignment or (sub.folder_assignment if sub.folder_assignment in known else UNKNOWN)
+            result.unreadable.append((sub, label, f"cannot read {sub.source}: {exc.strerror}"))
+            continue
+        sha256 = hashlib.sha256(data).hexdigest()
+        previous = state.find(sub.source)
+        label = _label(sub, previous, sha256, assignment, known)
+        if label is not None:
+            groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous))
+
+    for (learner, label), candidates in groups.items():
+        candidates.sort(key=_preference(label))
+        sub, data, sha256, previous = candidates[0]
+        if len(candidates) > 1:
+            ignored = [c[0].source for c in candidates[1:]]
+            why = (
+                f"not the released name {label}.ipynb"
+                if sub.path.name == f"{label}.ipynb"
+                else "older than the one graded"
+            )
+            result.warnings.append(
+                f"{learner} has {len(candidates)} notebooks for {label}: graded {sub.source}; "
+                f"ignored {', '.join(ignored)} ({why})"
+            )
+            result.skipped += [
+                (source, f"{learner} / {label}: {sub.source} was graded instead ({why})") for source in ignored
+            ]
+        if label not in result.inputs:
+            result.inputs[label] = assignment_inputs(label)
+        inputs = result.inputs[label]
+        if previous is not None and previous.sha256 == sha256 and previous.assignment == label:
+            reasons = ["--force"] if force else [f"{label}: {why}" for why in inputs.changes(previous.inputs)]
+            if not reasons:
+                result.kept.append(previous)
+                continue
+        elif previous is not None:
+            reasons = ["the notebook changed"]
+        else:
+            other = state.find_key(learner, label)
+            reasons = [f"now graded from {sub.source} instead of {other.source}" if other else "new submission"]
+        result.reasons.update(reasons)
+        result.jobs.append(
+            pool.Job(
+                learner=learner,
+                assignment=label,
+                grade_as=label if label in known else None,
+                name=sub.path.name,
+                data=data,
+                source=sub.source,
+                sha256=sha256,
+                timeout=task_timeout or default_timeout(label),
+            )
+        )
+    result.kept.sort(key=lambda g: (g.learner, g.assignment))
+    for _sub, label, _ in result.unreadable:
+        result.reasons["unreadable file"] += 1
+        result.inputs.setdefault(label, assignment_inputs(label))
+    return result
