@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
+from autograder.grading.cells import Cell
 from autograder.grading.checks import (
     CheckFailed,
     check_close,
@@ -23,7 +24,8 @@ from autograder.grading.checks import (
     tape_gradients_here,
     tf_value,
 )
-from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading.learner import Learner, LearnerProcess
+from autograder.grading.learner_errors import LearnerError
 from autograder.grading.time_policy import TimePolicy
 
 

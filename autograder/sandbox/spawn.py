@@ -41,7 +41,7 @@ class SpawnError(RuntimeError):
 class Child:
     req_w: int
     resp_r: int
-    stdout: object  # readable binary file objects, drained by the grader (grading/learner.py)
+    stdout: object  # readable binary file objects, drained by the grader (grading/connection.py)
     stderr: object
     strategy: str
     _kill: object

@@ -45,7 +45,7 @@ from autograder.grading.checks import (
     tf_value,
     unpack,
 )
-from autograder.grading.learner import ErrorKind, LearnerError
+from autograder.grading.learner_errors import ErrorKind, LearnerError
 from autograder.sandbox.codec import TFValue
 
 utils = helper_module("tensorflow_intro")
