@@ -236,7 +236,9 @@ def test_nesting_within_the_limit_passes():
 def test_a_submission_has_an_element_budget_across_replies():
     """LearnerProcess passes min(per reply, what is left of the submission's) as the limit."""
     from autograder.grading import catalogue
-    from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+    from autograder.grading.cells import Cell
+    from autograder.grading.learner import Learner, LearnerProcess
+    from autograder.grading.learner_errors import LearnerError
     from autograder.grading.time_policy import TimePolicy
 
     spec = catalogue.load("initialization")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
+from autograder.grading.cells import Cell
 from autograder.grading.checks import (
     CheckFailed,
     check_close,
@@ -21,7 +22,8 @@ from autograder.grading.checks import (
     number_list,
     tf_value,
 )
-from autograder.grading.learner import Cell, Learner, LearnerError, LearnerProcess
+from autograder.grading.learner import Learner, LearnerProcess
+from autograder.grading.learner_errors import LearnerError
 from autograder.grading.probes import (
     probe_here,
     tape_gradients_here,

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from autograder.grading import catalogue
-from autograder.grading.learner import Cell, ErrorKind, Learner, LearnerError, LearnerProcess
+from autograder.grading.cells import Cell
+from autograder.grading.learner import Learner, LearnerProcess
+from autograder.grading.learner_errors import ErrorKind, LearnerError
 from autograder.grading.time_policy import TimePolicy
 
 # Each function returns how many times the child ran it (a mutable default
@@ -563,8 +565,8 @@ def test_only_the_main_thread_writes_the_process_state():
     bad cells and restarts do happen in the prestart thread."""
     import threading
 
+    from autograder.grading.connection import ProcessEvents
     from autograder.grading.grade import warm_spawner
-    from autograder.grading.learner import ProcessEvents
 
     main = threading.current_thread()
     writes, starts = [], []

@@ -19,7 +19,9 @@ import pytest
 
 from autograder.grading import catalogue
 from autograder.grading.catalogue import AssignmentConfig, ConfigError
-from autograder.grading.learner import Cell, ErrorKind, Learner, LearnerError, LearnerProcess
+from autograder.grading.cells import Cell
+from autograder.grading.learner import Learner, LearnerProcess
+from autograder.grading.learner_errors import ErrorKind, LearnerError
 from autograder.grading.time_policy import UNKNOWN_ASSIGNMENT_TASK_TIMEOUT, TimePolicy
 
 # ------------------------------------------------------------------ the policy itself

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from autograder.grading import catalogue
 from autograder.grading.grade import resolve_assignment
-from autograder.grading.learner import LearnerError, LearnerProcess
+from autograder.grading.learner import LearnerProcess
+from autograder.grading.learner_errors import LearnerError
 from autograder.grading.notebook import NotebookError, extract, read_notebook
 
 PROBE = """

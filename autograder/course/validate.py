@@ -53,7 +53,7 @@ def validate(name: str, mutants: bool = False) -> list:
 def public_problems(spec) -> list:
     """The public tests pass on the solution and fail on the released stub, function by function."""
     from autograder.course.public import public_results
-    from autograder.grading.learner import LearnerError
+    from autograder.grading.learner_errors import LearnerError
 
     problems = []
     notebooks = [("solution", spec.solution_path, "passed")]

@@ -21,7 +21,8 @@ import pytest
 
 from autograder.grading import catalogue
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
-from autograder.grading.learner import ErrorKind, Learner, LearnerError, LearnerProcess
+from autograder.grading.learner import Learner, LearnerProcess
+from autograder.grading.learner_errors import ErrorKind, LearnerError
 from autograder.grading.notebook import (
     NotebookError,
     detect_assignment,

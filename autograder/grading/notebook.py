@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grading.learner import Cell
+from autograder.grading.cells import Cell
 from autograder.sandbox.statements import blank_magic_lines, bound_names, definitions_only, parse_cell, strip_magics
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024

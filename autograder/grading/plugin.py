@@ -15,7 +15,8 @@ import pytest
 
 from autograder.grading import catalogue
 from autograder.grading.checks import CheckFailed
-from autograder.grading.learner import Learner, LearnerError
+from autograder.grading.learner import Learner
+from autograder.grading.learner_errors import LearnerError
 from autograder.grading.results import VISIBILITIES
 
 

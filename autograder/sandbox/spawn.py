@@ -42,7 +42,7 @@ class SpawnError(RuntimeError):
 class Child:
     req_w: int
     resp_r: int
-    stdout: Any  # readable binary file objects, drained by the grader (grading/learner.py)
+    stdout: Any  # readable binary file objects, drained by the grader (grading/connection.py)
     stderr: Any
     strategy: str
     _kill: Callable[[], None]

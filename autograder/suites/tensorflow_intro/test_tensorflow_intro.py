@@ -41,7 +41,7 @@ from autograder.grading.checks import (
     tf_value,
     unpack,
 )
-from autograder.grading.learner import ErrorKind, LearnerError
+from autograder.grading.learner_errors import ErrorKind, LearnerError
 from autograder.grading.probes import (
     call_with_stand_ins,
     probe_function,

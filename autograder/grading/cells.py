@@ -1,0 +1,77 @@
+"""The graded cells of a submission and which of them a graded function's child runs.
+
+:class:`Cell` is one graded cell as sent to the child; :func:`cell_names`
+works out the names each cell defines and uses, and :func:`cells_needed` the
+cells a function needs (its own and, transitively, those defining the names
+they use), so each graded function's child runs only those.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from autograder.sandbox.statements import kept_names_used, strip_magics
+
+
+@dataclass
+class Cell:
+    """One graded cell of the submission, as sent to the child."""
+
+    cell_id: str
+    source: str  # what runs: the statement rule already applied (grading/notebook.py)
+    functions: list
+    # Top-level names the cell defines and the names it uses from other cells, from the
+    # extraction's parse (None: worked out from ``source`` when the process starts).
+    defines: set | None = None
+    uses: set | None = None
+
+
+def cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
+    """(cell id -> top-level names it defines, cell id -> names it refers to).
+
+    From the extraction's one parse of each cell where it gave them, else from
+    the cell's source (every statement of which runs). A cell's ``import numpy
+    as np`` does not define ``np`` for the others when the imports cell already
+    does: another function's cell is not pulled in (with its definition-time
+    side effects) for a module every child has.
+    """
+    try:
+        provided = frozenset(
+            (a.asname or a.name).split(".")[0]
+            for node in ast.parse(strip_magics(preamble)).body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for a in node.names
+        )
+    except SyntaxError:
+        provided = frozenset()
+    defines, uses = {}, {}
+    for cell in cells:
+        if cell.defines is not None and cell.uses is not None:
+            defines[cell.cell_id], uses[cell.cell_id] = set(cell.defines), set(cell.uses)
+            continue
+        try:
+            kept = ast.parse(cell.source).body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            defines[cell.cell_id], uses[cell.cell_id] = set(cell.functions), set()
+            continue
+        defined, used = kept_names_used(kept, provided)
+        defines[cell.cell_id], uses[cell.cell_id] = defined | set(cell.functions), used - set(cell.functions)
+    return defines, uses
+
+
+def cells_needed(cells: list, defines: dict, uses: dict, names: set) -> list:
+    """The cells defining ``names`` and, transitively, the names those cells use (in notebook order).
+
+    A name no cell defines (a builtin, an imports-cell module) needs nothing;
+    a function no cell defines leaves the child without it ("not defined").
+    """
+    wanted, needed, changed = set(names), set(), True
+    while changed:
+        changed = False
+        for cell in cells:
+            if cell.cell_id not in needed and defines[cell.cell_id] & wanted:
+                needed.add(cell.cell_id)
+                wanted |= uses[cell.cell_id]
+                changed = True
+    return [cell for cell in cells if cell.cell_id in needed]
