@@ -114,13 +114,12 @@ class TimePolicy:
                 raise ConfigError(f"{source}: {key!r} must be a positive number of seconds, not {value:g}")
         n = max(1, int(n_functions))
         policy = cls.split(call=call, submission=submission, functions=n, long_call=long_call)
-        share = policy.function
-        if share < MIN_CALLS_PER_FUNCTION * call * (1 - 1e-9):
+        share, calls = policy.function, MIN_CALLS_PER_FUNCTION
+        if share < calls * call * (1 - 1e-9):
             raise ConfigError(
                 f"{source}: submission_timeout {submission:g} s split over {n} graded function(s) gives each "
-                f"{share:.3g} s, less than {MIN_CALLS_PER_FUNCTION} x call_timeout ({MIN_CALLS_PER_FUNCTION * call:g} s): "
-                f"raise submission_timeout to at least {MIN_CALLS_PER_FUNCTION * call * n:g} or lower call_timeout to "
-                f"at most {_floor(share / MIN_CALLS_PER_FUNCTION):g}")
+                f"{share:.3g} s, less than {calls} x call_timeout ({calls * call:g} s): raise submission_timeout "
+                f"to at least {calls * call * n:g} or lower call_timeout to at most {_floor(share / calls):g}")
         if long_call < call:
             raise ConfigError(f"{source}: long_call_timeout {long_call:g} s is less than call_timeout {call:g} s")
         if long_call > share * (1 + 1e-9):
