@@ -236,7 +236,7 @@ class LearnerProcess:
         if function is not None:
             share_left = policy.function - self.spent.get(function, 0.0)
             if share_left <= total_left + 1e-6:  # (rounding: shares sum to the total)
-                left, owner, budget = share_left, f"{function}'s", policy.function
+                left, owner, budget = share_left, f"{function}'s", policy.share
         return Work(function=function, left=left, owner=owner, budget=budget, elements_left=self.elements_left)
 
     def _install(self, work: Work) -> None:
@@ -337,11 +337,17 @@ class LearnerProcess:
         return exchange(work, child, message, timeout, what, self.max_reply_elements)
 
     # ------------------------------------------------------------ requests (main thread)
+    def _started(self) -> StartedChild:
+        """The current child, which ensure_started() made."""
+        if self.child is None:
+            raise LearnerError("the learner process is not running", ErrorKind.CRASH)
+        return self.child
+
     def _request(self, message: dict | bytes, timeout: float, what: str) -> dict:
         """One request to the current child (started), charged to the current function."""
         work = self._work()
         try:
-            return self._exchange(work, self.child, message, timeout, what)
+            return self._exchange(work, self._started(), message, timeout, what)
         finally:
             self._install(work)
 
@@ -385,7 +391,7 @@ class LearnerProcess:
             try:
                 self._load(
                     work,
-                    self.child,
+                    self._started(),
                     cells_needed(self.cells, self.defines, self.uses, {needed}),
                     frozenset(self.bad_cells),
                 )

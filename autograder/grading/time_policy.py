@@ -89,11 +89,23 @@ class TimePolicy:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"time policy: {name} must be a positive number of seconds, not {value!r}")
-        if self.function > self.submission * (1 + 1e-9):
+        if self.share > self.submission * (1 + 1e-9):
             raise ConfigError(
                 f"time policy: a function's share ({self.function:g} s) is more than the "
                 f"submission's budget ({self.submission:g} s)"
             )
+
+    @property
+    def share(self) -> float:
+        """Each graded function's fixed share (``function``, set by ``__post_init__``)."""
+        assert self.function is not None
+        return self.function
+
+    @property
+    def long(self) -> float:
+        """The budget of a call a suite marks as long (``long_call``, set by ``__post_init__``)."""
+        assert self.long_call is not None
+        return self.long_call
 
     @classmethod
     def split(cls, *, call: float, submission: float, functions: int, long_call: float | None = None) -> TimePolicy:
@@ -119,7 +131,7 @@ class TimePolicy:
                 raise ConfigError(f"{source}: {key!r} must be a positive number of seconds, not {value:g}")
         n = max(1, int(n_functions))
         policy = cls.split(call=call, submission=submission, functions=n, long_call=long_call)
-        share = policy.function
+        share = policy.share
         if share < MIN_CALLS_PER_FUNCTION * call * (1 - 1e-9):
             raise ConfigError(
                 f"{source}: submission_timeout {submission:g} s split over {n} graded function(s) gives each "
