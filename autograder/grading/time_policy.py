@@ -30,7 +30,7 @@ it. What does not: starting a sandbox (forking from the zygote, or a cold
 sandbox: the grader's cost, not the learner's), killing one, and the
 grader's own work between requests (reference answers, pytest). Those are
 bounded by the sandbox's own waits (``autograder/sandbox/spawn.py``: 120 s for
-a zygote to start, 15 s for a learner child to end; ``child.py``: 60 s for a
+a zygote to start, 15 s for a learner child to end; ``prepared.py``: 60 s for a
 prepared process, 8 s to sweep a uid) and, for a whole submission, by
 ``batch_task_timeout``.
 
