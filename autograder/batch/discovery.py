@@ -125,5 +125,5 @@ def discover(root: Path) -> Discovery:
     if found.skipped:
         shown = ", ".join(f"{source} ({why})" for source, why in found.skipped[:3])
         more = f" and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
-        found.warnings.append(f"skipped {len(found.skipped)} file(s) that are not submissions: {shown}{more}")
+        found.warnings.append(f"skipped {len(found.skipped)} file(s) that are not graded: {shown}{more}")
     return found
