@@ -8,7 +8,9 @@ Learner folders and nbgrader's may be mixed (per learner, per notebook). When a
 folder holds learner folders, notebooks directly in it are skipped. Hidden files
 and folders (``.ipynb_checkpoints``, ``.DS_Store``...) and nbgrader's
 ``timestamp.txt`` are ignored silently; every other file that is not graded is
-listed in ``Discovery.skipped`` with the reason.
+listed in ``Discovery.skipped`` with the reason, one entry per file. A learner whose name
+names.py refuses (a control character, a path separator, too long...) is not graded: each of
+its notebooks is listed in ``Discovery.skipped`` with the reason.
 
 Nothing is followed through a symbolic link (a learner folder that links to another learner's, or
 to the solutions): a link to a folder is skipped with that reason. Every ``*.ipynb`` that is not a
@@ -22,6 +24,8 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograder.batch.names import name_problem
 
 FLAT, LEARNER_FOLDER, NBGRADER = "flat", "learner folders", "nbgrader"
 EXPECTED = {"timestamp.txt"}  # nbgrader writes it beside each submission
@@ -138,8 +142,24 @@ def discover(root: Path) -> Discovery:
             )
         skipped += [(rel(p), _not_graded(p)) for p in top_files if not _is_notebook(p)]
         found = Discovery(FLAT, flat, [], sorted(skipped), root)
+    accepted: list = []
+    refused: dict = {}
+    for sub in found.submissions:
+        why = name_problem(sub.learner)
+        if why:
+            found.skipped.append((sub.source, f"learner name refused: {why}"))
+            refused.setdefault((sub.learner, why), []).append(sub.source)
+        else:
+            accepted.append(sub)
+    found.submissions = accepted
+    found.skipped.sort()
+    for (learner, why), sources in sorted(refused.items()):
+        found.warnings.append(
+            f"learner name refused: {learner} ({why}); its {len(sources)} notebook(s) are not graded "
+            "and are listed in skipped.txt"
+        )
     if found.skipped:
         shown = ", ".join(f"{source} ({why})" for source, why in found.skipped[:3])
         more = f" and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
-        found.warnings.append(f"skipped {len(found.skipped)} file(s) that are not submissions: {shown}{more}")
+        found.warnings.append(f"skipped {len(found.skipped)} file(s) that are not graded: {shown}{more}")
     return found
