@@ -8,7 +8,8 @@ Exit status (every command):
      notebook failed to run (execute-solutions)
   2  usage error or unreadable input: bad options, unknown assignment, no such
      file, a folder or a non-notebook where a notebook was expected, a damaged
-     notebook, --min-score above the maximum
+     notebook, a notebook that is a symbolic link, a fifo, a device or a socket
+     (never followed or read) or over the size limit, --min-score above the maximum
   3  the grader itself failed (a hidden suite that does not run, a bug in dlgrade), or
      refused to grade: without bubblewrap the learner's uid could read the suites,
      solutions, submissions or outputs (see --accept-unisolated)
@@ -44,6 +45,8 @@ def cmd_release(args) -> int:
 def notebook_argument(text: str) -> Path:
     """The notebook a command was given, or a UsageError that says what is wrong with it."""
     path = Path(text)
+    if path.is_symlink():
+        return path  # never followed: refused by its reading, with a zero report (exit 2)
     if not path.exists():
         raise UsageError(f"{text}: no such file")
     if path.is_dir():

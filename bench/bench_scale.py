@@ -116,7 +116,7 @@ def timed_batch(command: list, what: str, out: Path) -> dict:
     if run.returncode not in (0, 3):
         raise RuntimeError(f"{what} failed ({run.returncode}):\n{run.stderr[-3000:]}")
     times, scores = [], {}
-    for results in out.glob("*/*/results.json"):
+    for results in out.glob("learners/*/*/results.json"):
         result = json.loads(results.read_text())
         times.append(float(result.get("execution_time") or 0.0))
         scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])

@@ -4,7 +4,7 @@
 #   docker/batch.sh SUBMISSIONS [RESULTS_DIR] [--state VOLUME] [--setpriv] [dlgrade batch options]
 #
 # SUBMISSIONS: <learner>.ipynb files, or nbgrader's <learner>/<assignment>/<name>.ipynb.
-# RESULTS_DIR (default ./results) receives per-learner reports, gradebook.csv and plots/.
+# RESULTS_DIR (default ./results) receives learners/<learner>/<assignment>/ reports, gradebook.csv and plots/.
 # The batch state lives in the Docker volume VOLUME (default dlgrade-state): run the same
 # command again after a crash, a `docker kill` or with new submissions and only new or
 # changed notebooks are graded. `docker volume rm dlgrade-state` forgets it.

@@ -136,7 +136,10 @@ grader_home() {
 }
 
 # The grader grades a private copy of the submissions, read as their owner: a notebook need not
-# be readable by anyone else on the host, and no learner uid can reach the copy.
+# be readable by anyone else on the host, and no learner uid can reach the copy. tar keeps a
+# symbolic link as a link, which could lead to the solutions at their fixed path in this image or to
+# another learner's files: in the copy, each link is made to lead nowhere (and said), so that it
+# keeps its name and the grader, which follows no link, refuses it with a zero and the reason.
 copy_submissions() {
     copy=$PRIVATE/submission
     as_grader mkdir "$copy"
@@ -150,6 +153,12 @@ copy_submissions() {
         say "cannot read the submissions in $SHOWN_SUBMISSIONS"
         return 2
     fi
+    as_grader find "$copy" -type l -printf '%P\n' > "$SCRATCH/links"
+    while IFS= read -r link; do
+        say "$link is a symbolic link: not followed (the grader refuses it and says why)"
+    done < "$SCRATCH/links"
+    as_grader find "$copy" -type l -exec sh -c \
+        'for link; do rm -f "$link" && ln -s /nonexistent/dlgrade-refused-symbolic-link "$link"; done' sh {} +
     SUBMISSIONS=$copy
 }
 

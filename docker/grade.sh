@@ -35,7 +35,11 @@ if [ -z "$image" ]; then
     if [ -n "$gpu" ]; then image=dlgrade:gpu; else image=dlgrade:cpu; fi
 fi
 
-if [ -d "$source" ]; then
+if [ -L "$source" ]; then
+    # Docker would mount what it leads to: another learner's notebook, a solution...
+    echo "grade.sh: $source is a symbolic link, which is not followed: give the notebook or folder itself" >&2
+    exit 2
+elif [ -d "$source" ]; then
     mount="$(cd "$source" && pwd):/submission:ro"
 elif [ -f "$source" ]; then
     mount="$(cd "$(dirname "$source")" && pwd)/$(basename "$source"):/submission/$(basename "$source"):ro"

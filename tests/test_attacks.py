@@ -207,7 +207,7 @@ def protected_paths(submissions: Path, out: Path) -> list:
         str(ROOT / "solutions" / f"{A}.ipynb"),
         str(submissions / "c2-read-v1-full.ipynb"),
         str(out / "batch-state.sqlite"),
-        str(out / "c1-tamper-v1-full" / A / "feedback.md"),
+        str(out / "learners" / "c1-tamper-v1-full" / A / "feedback.md"),
     ]
 
 
@@ -322,7 +322,7 @@ def batch(tmp_path_factory, listener) -> dict:
     code = dlgrade(["batch", str(submissions), "--out", str(out), "--workers", "1", *UNISOLATED_FLAG])
     assert code == 0
     results = {"__out__": out}
-    for report in out.glob("*/*/results.json"):  # <learner>/<assignment>/ ("unknown" when unreadable)
+    for report in out.glob("learners/*/*/results.json"):  # learners/<learner>/<assignment>/ ("unknown": unreadable)
         results[report.parent.parent.name] = json.loads(report.read_text())
         results[report.parent.parent.name]["_feedback"] = (report.parent / "feedback.md").read_text()
     return results
@@ -430,8 +430,8 @@ def test_outputs_and_state_are_private(batch):
     """The state and the reports are the grader's alone (written under umask 077)."""
     out = batch["__out__"]
     assert (out / "batch-state.sqlite").stat().st_mode & 0o077 == 0
-    assert (out / "c1-tamper" / A).stat().st_mode & 0o077 == 0
-    assert (out / "c1-tamper" / A / "feedback.md").stat().st_mode & 0o077 == 0
+    assert (out / "learners" / "c1-tamper" / A).stat().st_mode & 0o077 == 0
+    assert (out / "learners" / "c1-tamper" / A / "feedback.md").stat().st_mode & 0o077 == 0
 
 
 # ------------------------------------------------------------------ 3. the network
@@ -464,11 +464,11 @@ def test_network_to_a_tls_dask_cluster(tmp_path, baseline):
     for name, nb in victims().items():
         write(nb, subs / f"b-{name}.ipynb")
     assert dlgrade(["batch", str(subs), "--out", str(out), "--dask", "local:1", *UNISOLATED_FLAG]) == 0
-    attacker = json.loads((out / "a-attacker" / A / "results.json").read_text())
+    attacker = json.loads((out / "learners" / "a-attacker" / A / "results.json").read_text())
     if NAMESPACES:
         assert "REACHED []" in attacker_output(attacker)
     for name in baseline:
-        assert view(json.loads((out / f"b-{name}" / A / "results.json").read_text())) == baseline[name]
+        assert view(json.loads((out / "learners" / f"b-{name}" / A / "results.json").read_text())) == baseline[name]
 
 
 # ------------------------------------------------------------------ 4. decoding bounds

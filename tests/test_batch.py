@@ -180,7 +180,7 @@ def test_second_run_grades_only_new_and_changed_files(tmp_path, log_path):
     after = rows(out)
     assert after[("alice", "unknown")] == before[("alice", "unknown")]  # untouched, same time stamp
     assert after[("bob", "unknown")].result["score"] == 3
-    assert json.loads((out / "bob" / "unknown" / "results.json").read_text())["score"] == 3
+    assert json.loads((out / "learners" / "bob" / "unknown" / "results.json").read_text())["score"] == 3
 
     log_path.unlink()
     third = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
@@ -192,13 +192,13 @@ def test_reports_lost_after_the_state_commit_are_rewritten(tmp_path, log_path):
     submission(subs, "alice", score=4)
     run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     # As if the batch were killed between committing the grade and writing the reports.
-    (out / "alice" / "unknown" / "feedback.md").unlink()
-    (out / "alice" / "unknown" / "results.json").write_text("{}")
+    (out / "learners" / "alice" / "unknown" / "feedback.md").unlink()
+    (out / "learners" / "alice" / "unknown" / "results.json").write_text("{}")
     log_path.unlink()
     run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert not log_path.exists()
-    assert json.loads((out / "alice" / "unknown" / "results.json").read_text())["score"] == 4
-    assert "4 / 4" in (out / "alice" / "unknown" / "feedback.md").read_text()
+    assert json.loads((out / "learners" / "alice" / "unknown" / "results.json").read_text())["score"] == 4
+    assert "4 / 4" in (out / "learners" / "alice" / "unknown" / "feedback.md").read_text()
 
 
 def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
@@ -248,7 +248,7 @@ def test_kill_dash_9_loses_no_grade_and_regrades_nothing(tmp_path, log_path):
     for key, grade in survived.items():
         assert final[key].graded_at == grade.graded_at
     for learner in learners:
-        assert (out / learner / "unknown" / "feedback.md").exists()
+        assert (out / "learners" / learner / "unknown" / "feedback.md").exists()
     with open(out / "gradebook.csv") as handle:
         assert sorted(row["learner"] for row in csv.DictReader(handle)) == learners
 
@@ -277,7 +277,7 @@ def test_crash_exception_and_hang_each_cost_one_submission(tmp_path, log_path):
     log = graded_log(log_path)
     assert log.count("b_crash.ipynb") == 2
     for learner in ("b_crash", "d_raise", "e_hang"):
-        feedback = (out / learner / "unknown" / "feedback.md").read_text()
+        feedback = (out / "learners" / learner / "unknown" / "feedback.md").read_text()
         assert "could not be graded" in feedback
     with open(out / "gradebook.csv") as handle:
         problems = {row["learner"]: row["problem"] for row in csv.DictReader(handle)}
@@ -409,9 +409,9 @@ def test_real_batch_from_the_command_line(real_submissions, tmp_path):
         assert {row["learner"]: row for row in csv.DictReader(handle)}["bob"]["initialize_parameters_zeros"] == "0"
     assert float(book["bob"]["total"]) == full - load(A).points["initialize_parameters_zeros"]
     assert "JSON" in book["carol"]["problem"] or "notebook" in book["carol"]["problem"]
-    results = json.loads((out / "bob" / A / "results.json").read_text())
+    results = json.loads((out / "learners" / "bob" / A / "results.json").read_text())
     assert results["functions"]["initialize_parameters_zeros"]["score"] == 0
-    assert (out / "bob" / A / "junit.xml").read_text().count("<failure") >= 1
+    assert (out / "learners" / "bob" / A / "junit.xml").read_text().count("<failure") >= 1
     assert (out / "plots" / f"{A}-scores.png").exists() and (out / "plots" / f"{A}-pass-rate.png").exists()
 
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -650,19 +650,19 @@ def test_an_unreadable_file_gets_a_zero_and_is_graded_once_it_can_be_read(tmp_pa
     subs, out = tmp_path / "subs", tmp_path / "out"
     submission(subs, "alice", score=4)
     bob = submission(subs, "bob", score=3)
-    read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def unreadable_bob(path):
-        if path == bob:
+    def unreadable_bob(path, flags, *args, **kwargs):  # the batch opens each notebook once, here
+        if str(path) == bob.name and kwargs.get("dir_fd") is not None:
             raise PermissionError(13, "Permission denied")
-        return read_bytes(path)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", unreadable_bob)
+    monkeypatch.setattr(os, "open", unreadable_bob)
     summary = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert summary.graded == 2 and summary.failed == 1 and graded_log(log_path) == ["alice.ipynb"]
     assert "cannot read bob.ipynb: Permission denied" in rows(out)[("bob", "unknown")].result["error"]
     assert rows(out)[("bob", "unknown")].sha256 == pool.NOT_READ
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", real_open)
     again = run_batch(subs, out, workers=1, grade=fake_grade, progress=False, log=quiet)
     assert again.graded == 1 and again.kept == 1 and again.reasons == {"the notebook changed": 1}
     assert {g.learner: g.result["score"] for g in again.grades} == {"alice": 4, "bob": 3}

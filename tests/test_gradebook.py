@@ -145,5 +145,5 @@ def test_real_batch_writes_every_gradebook_and_points_at_the_course_page(tmp_pat
     assert table["dan"]["status"] == "unreadable" and "JSON" in table["dan"]["problem"]
     summary = {row[0]: row for row in read((out / "course-summary.csv").read_text())}
     assert summary["dan"][1] == "unreadable"
-    assert (out / "dan" / "initialization" / "feedback.html").exists()
-    assert 'href="alice/initialization/feedback.html"' in (out / "index.html").read_text()
+    assert (out / "learners" / "dan" / "initialization" / "feedback.html").exists()
+    assert 'href="learners/alice/initialization/feedback.html"' in (out / "index.html").read_text()

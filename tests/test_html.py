@@ -123,7 +123,7 @@ def test_course_page_renders_in_chromium_with_the_gradebook_numbers(batch, tmp_p
         if attrs.get("class") == "score-row":
             learner, score, maximum = cells[0], cells[1], cells[2]
             shown[learner] = (score, maximum)
-            assert f"{learner}/unknown/feedback.html".replace("<", "%3C").replace(">", "%3E") in dom
+            assert f"learners/{learner}/unknown/feedback.html".replace("<", "%3C").replace(">", "%3E") in dom
     assert set(shown) == set(book)
     for learner, row in book.items():
         score, _ = shown[learner]
@@ -165,7 +165,7 @@ def test_course_page_screenshot_is_not_blank(batch, tmp_path):
 
 @needs_chromium
 def test_feedback_page_renders_and_shows_the_score(batch, tmp_path):
-    dom = chromium(tmp_path, "--dump-dom", (batch / "bob" / "unknown" / "feedback.html").as_uri()).stdout
+    dom = chromium(tmp_path, "--dump-dom", (batch / "learners" / "bob" / "unknown" / "feedback.html").as_uri()).stdout
     page = parse(dom)
     scores = [attrs for tag, attrs in page.elements if tag == "span" and "data-score" in attrs]
     assert scores[0]["data-score"] == gradebook_rows(batch)["bob"]["total"] == "2.5"

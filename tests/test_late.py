@@ -167,7 +167,7 @@ def test_batch_applies_the_policy_without_regrading(tmp_path, monkeypatch):
     assert (book["alice"]["total"], book["alice"]["status"], book["alice"]["days_late"]) == ("4", "graded", "0")
     assert (book["bob"]["total"], book["bob"]["status"], book["bob"]["days_late"]) == ("2", "late", "2")
     assert book["bob"]["late_penalty"] == "2"
-    assert "2 day(s) late" in (out / "bob" / "unknown" / "feedback.md").read_text()
+    assert "2 day(s) late" in (out / "learners" / "bob" / "unknown" / "feedback.md").read_text()
     assert "late" in (out / "index.html").read_text()
 
     # The course moves the deadline: the next run rewrites the gradebook and feedback, grading nothing again.
@@ -177,7 +177,7 @@ def test_batch_applies_the_policy_without_regrading(tmp_path, monkeypatch):
     with open(out / "gradebook.csv") as handle:
         book = {row["learner"]: row for row in csv.DictReader(handle)}
     assert (book["bob"]["total"], book["bob"]["status"]) == ("4", "graded")
-    assert "on time" in (out / "bob" / "unknown" / "feedback.md").read_text()
+    assert "on time" in (out / "learners" / "bob" / "unknown" / "feedback.md").read_text()
 
 
 def test_batch_command_refuses_a_bad_policy_before_grading(tmp_path, capsys):

@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 from autograder.batch import course_page, gradebook, late
+from autograder.batch.names import LEARNERS_DIR
 from autograder.batch.run import ERRORS_LOG, SKIPPED_FILE, BatchError, run_batch
 from autograder.batch.signals import Interrupted
+from autograder.grading.reports import clean_text
 
 
 def register_cli(subparsers) -> None:
@@ -94,7 +96,7 @@ def cmd_batch(args) -> int:
             stop_on_signals=True,
         )
     except (BatchError, late.LatePolicyError) as exc:
-        print(f"dlgrade batch: {exc}", file=sys.stderr)
+        print(f"dlgrade batch: {clean_text(exc, one_line=True)}", file=sys.stderr)
         return 2
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
@@ -122,7 +124,7 @@ def cmd_batch(args) -> int:
     print(
         f"Gradebooks: {summary.out / 'gradebook.csv'}, {summary.out / 'gradebooks'}/<assignment>.csv, "
         f"{summary.out / 'course-summary.csv'}, {summary.out / 'canvas-gradebook.csv'}   "
-        f"plots: {summary.out / 'plots'}/   per learner: {summary.out}/<learner>/<assignment>/feedback.md"
+        f"plots: {summary.out / 'plots'}/   per learner: {summary.out / LEARNERS_DIR}/<learner>/<assignment>/feedback.md"
     )
     print(f"Course page: {(summary.out / course_page.COURSE_PAGE).resolve().as_uri()}")
     if summary.grader_failures:

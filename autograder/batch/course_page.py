@@ -4,19 +4,19 @@ One self-contained file, rewritten only when it changes."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from autograder.batch.gradebook import (
     UNREADABLE,
     by_assignment,
-    course_summary_csv,
+    cell_text,
+    course_summary_rows,
     grade_result,
     problem,
     status,
     write_if_changed,
 )
+from autograder.batch.names import feedback_href
 from autograder.batch.plots import check_label, graded_scores, histogram_bins, pass_rates, rate_colour
 from autograder.grading.reports import esc, page
 
@@ -78,12 +78,6 @@ def _pass_rate_rows(grades: list) -> list:
     return rows
 
 
-def _feedback_link(grade) -> str:
-    from urllib.parse import quote
-
-    return f"{quote(grade.learner)}/{quote(grade.assignment)}/feedback.html"
-
-
 def course_page_html(grades: list) -> str:
     """The batch on one page: course totals, then per assignment its histogram, the pass rate of each
     hidden check (bars coloured by rate) and every learner's score with a link to their feedback."""
@@ -97,7 +91,7 @@ def course_page_html(grades: list) -> str:
         '<a href="course-summary.csv">course-summary.csv</a>, '
         '<a href="canvas-gradebook.csv">canvas-gradebook.csv</a>.</p>',
     ]
-    summary = list(csv.reader(io.StringIO(course_summary_csv(grades))))
+    summary = [[cell_text(cell) for cell in row] for row in course_summary_rows(grades)]
     body += [
         "<h2>Totals</h2>",
         '<table id="course-summary">',
@@ -139,7 +133,7 @@ def course_page_html(grades: list) -> str:
                 f'data-total="{result.score:g}" data-max="{result.max_score:g}" data-status="{status(result)}">'
                 f'<td>{esc(grade.learner)}</td><td class="num">{shown}</td><td class="num">{result.max_score:g}</td>'
                 f"<td>{esc(state[:200])}</td><td>{late_cell}</td>"
-                f'<td><a href="{esc(_feedback_link(grade))}">feedback</a></td></tr>'
+                f'<td><a href="{esc(feedback_href(grade.learner, grade.assignment))}">feedback</a></td></tr>'
             )
         body += ["</table>", "</section>"]
     return page("Course results", body)

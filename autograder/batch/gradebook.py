@@ -6,6 +6,11 @@ Files (under the batch's --out):
 - course-summary.csv     learner x assignment totals (like nbgrader's grades export);
 - canvas-gradebook.csv   the same totals in the CSV Canvas' gradebook imports.
 
+Every cell goes through :func:`csv_cell`, the one place a CSV cell is made: text that a spreadsheet
+would run as a formula (a learner folder named ``=HYPERLINK(...)``, ``+1``, ``-2``, ``@SUM(A1)``) gets
+OWASP's neutralising single quote, and the csv module quotes the rest; the numbers the course
+computes (scores, maxima, days late, penalties) are passed as numbers and stay numbers.
+
 The plots are plots.py's, the course page (index.html) course_page.py's. Everything is computed
 from the batch state's grades (see state.py), so a resumed or repeated batch always regenerates
 the same files from the same grades.
@@ -36,8 +41,33 @@ MAX_ROW = "(max)"  # the learner cell of a gradebook's row of maxima
 UNREADABLE = "unreadable"  # a notebook that was submitted but could not be graded: not "0 / 0"
 
 
-def _number(value) -> str:
-    return f"{float(value):g}"
+# OWASP, CSV injection: a cell starting with one of these is a formula to Excel, LibreOffice or Sheets.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _number(value) -> float:
+    """A number the course computed (a score, a maximum): a number in every gradebook."""
+    return float(value)
+
+
+def cell_text(value) -> str:
+    """A gradebook value as text: numbers the course computed as ``:g`` (4, 2.5), text as it is."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def csv_cell(value) -> str:
+    """One CSV cell: numbers as numbers; text that starts like a formula (= + - @ tab CR) behind a
+    single quote, which spreadsheets show and never run (OWASP's CSV injection guidance)."""
+    text = cell_text(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return text
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    # The csv module quotes a cell holding "\n" (our line end) but not one holding a lone "\r", which
+    # a reader takes for a line end: a CR in a cell is a line break inside the quoted cell.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def grade_result(grade) -> Result:
@@ -61,18 +91,19 @@ def _late_cells(result: Result) -> list:
     late = result.late
     if late is None:
         return ["", "", ""]
-    return [late.submitted_at, str(late.days_late), _number(late.penalty)]
+    return [late.submitted_at, int(late.days_late), _number(late.penalty)]
 
 
 def _csv(rows: list) -> str:
+    """Every gradebook's text: each cell through :func:`csv_cell`, quoted by the csv module."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
+    csv.writer(out, lineterminator="\n").writerows([csv_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
 
 
 def gradebook_csv(grades: list) -> str:
     """The course's long gradebook (like nbgrader's grades export): one row per learner and assignment."""
-    rows = [GRADEBOOK_COLUMNS]
+    rows: list = [GRADEBOOK_COLUMNS]
     for grade in sorted(grades, key=lambda g: (g.learner, g.assignment)):
         result = grade_result(grade)
         known = result.max_score > 0 or not result.unreadable
@@ -122,6 +153,11 @@ def assignment_gradebook_csv(assignment: str, grades: list) -> str:
 def course_summary_csv(grades: list) -> str:
     """Learner x assignment totals: a number, "unreadable" or "grader error" (submitted, not graded),
     or blank (nothing submitted)."""
+    return _csv(course_summary_rows(grades))
+
+
+def course_summary_rows(grades: list) -> list:
+    """course-summary.csv's rows, its numbers as numbers (the course page shows them with cell_text)."""
     assignments = by_assignment(grades)
     maxima = {name: max((grade_result(g).max_score for g in group), default=0.0) for name, group in assignments.items()}
     cells: dict = defaultdict(dict)
@@ -134,9 +170,9 @@ def course_summary_csv(grades: list) -> str:
     ]
     for learner in sorted(cells):
         row = cells[learner]
-        total = sum(float(v) for v in row.values() if v not in (UNREADABLE, "grader error"))
+        total = sum(v for v in row.values() if isinstance(v, float))
         rows.append([learner, *(row.get(a, "") for a in assignments), _number(total), _number(sum(maxima.values()))])
-    return _csv(rows)
+    return rows
 
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -229,10 +265,9 @@ def score_table(grades: list) -> str:
             note = "all checks passed"
         if result.late is not None and result.late.days_late:
             note += f"; {result.late.days_late} day(s) late, -{result.late.penalty:g}"
-        note = clean_text(" ".join(note.split()))
-        rows.append(
-            (clean_text(grade.learner), grade.assignment, score, note if len(note) <= 90 else note[:87] + "...")
-        )
+        note = clean_text(" ".join(note.split()), one_line=True)
+        learner, assignment = clean_text(grade.learner, one_line=True), clean_text(grade.assignment, one_line=True)
+        rows.append((learner, assignment, score, note if len(note) <= 90 else note[:87] + "..."))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = []
     for i, row in enumerate(rows):

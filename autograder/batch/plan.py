@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from autograder.batch import pool
 from autograder.batch.discovery import LEARNER_FOLDER, Discovery
@@ -39,26 +38,27 @@ def default_timeout(label: str) -> float:
     return catalogue.load(label).time_policy.batch_task_timeout
 
 
-def detect_label(path: Path) -> str:
-    """Which assignment a notebook is, read from its JSON only (nothing of it runs here)."""
+def detect_label(data: bytes, name: str) -> str:
+    """Which assignment a notebook is, from the bytes that were read for it: its JSON only (nothing
+    of it runs here, and the file is not opened again)."""
     from autograder.grading.grade import resolve_assignment
-    from autograder.grading.notebook import read_notebook
+    from autograder.grading.notebook import parse_notebook
 
     try:
-        nb, _ = read_notebook(path)
+        nb, _ = parse_notebook(data, name)
         return resolve_assignment(nb, None)
     except Exception:  # unreadable or unidentifiable: grade_notebook will explain why
         return UNKNOWN
 
 
-def _label(sub, previous, sha256: str, assignment: str | None, known: list) -> str | None:
+def _label(sub, data: bytes, previous, sha256: str, assignment: str | None, known: list) -> str | None:
     """The assignment a submission is graded as; None: another assignment than the one asked for."""
     if sub.folder_assignment in known:
         return sub.folder_assignment
     if assignment and sub.layout != LEARNER_FOLDER:
         return assignment  # a flat folder (or an nbgrader folder) given for one assignment: all of it is
     same = previous is not None and previous.sha256 == sha256 and previous.assignment in known + [UNKNOWN]
-    detected = previous.assignment if same else detect_label(sub.path)
+    detected = previous.assignment if same else detect_label(data, sub.path.name)
     if assignment and detected != assignment:
         return assignment if detected == UNKNOWN else None
     return detected
@@ -94,6 +94,9 @@ def plan(
     (None: :func:`default_timeout`); ``force``: grade again even what is current; ``only``:
     learner names (None: every learner).
     """
+    from autograder.grading import notebook
+    from autograder.grading.submission_file import NotebookError, read_submission_bytes
+
     known = catalogue.names()
     result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
     groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous)]
@@ -102,15 +105,15 @@ def plan(
             continue
         if assignment and sub.folder_assignment in known and sub.folder_assignment != assignment:
             continue  # another assignment's folder (nbgrader layout)
-        try:
-            data = sub.path.read_bytes()
-        except OSError as exc:
+        try:  # a regular file only, never through a link below the root, refused on its size unread
+            data = read_submission_bytes(sub.path, notebook.MAX_NOTEBOOK_BYTES, shown=sub.source, below=discovery.root)
+        except NotebookError as exc:  # a link, a fifo, a device, too big, or unreadable: a zero, and why
             label = assignment or (sub.folder_assignment if sub.folder_assignment in known else UNKNOWN)
-            result.unreadable.append((sub, label, f"cannot read {sub.source}: {exc.strerror}"))
+            result.unreadable.append((sub, label, str(exc)))
             continue
         sha256 = hashlib.sha256(data).hexdigest()
         previous = state.find(sub.source)
-        label = _label(sub, previous, sha256, assignment, known)
+        label = _label(sub, data, previous, sha256, assignment, known)
         if label is not None:
             groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous))
 

@@ -25,6 +25,9 @@ class Progress:
             self.bar = tqdm(total=total, unit="nb", desc="grading", dynamic_ncols=True)
 
     def note(self, text: str) -> None:
+        from autograder.grading.reports import clean_text
+
+        text = clean_text(text, one_line=True)  # it may quote learner and file names
         if self.bar is not None:
             self.bar.write(text, file=sys.stderr)
         elif self.lines:

@@ -1,9 +1,10 @@
 """Grading a folder of submissions in parallel, resumably: :func:`run_batch` and the loop that
 records each grade (the command line is command.py).
 
-Writes DIR/<learner>/<assignment>/{results.json,junit.xml,feedback.md},
-DIR/gradebook.csv, DIR/plots/<assignment>-{scores,pass-rate}.png, DIR/skipped.txt
-(files that were not graded, and why) and keeps its state in
+Writes DIR/learners/<learner>/<assignment>/{results.json,junit.xml,feedback.md,feedback.html}
+(names.py: no learner name can collide with the course's files), DIR/gradebook.csv and the other
+gradebooks, DIR/index.html, DIR/plots/<assignment>-{scores,pass-rate}.png, DIR/skipped.txt (one line
+per file that was not graded, and why) and keeps its state in
 DIR/batch-state.sqlite: run it again (after a crash, a kill, or new submissions)
 and only what changed is graded: a new or changed notebook, or every notebook of
 an assignment whose hidden suite, reference solution or limits changed, or all
@@ -25,12 +26,13 @@ from pathlib import Path
 
 from autograder.batch import course_page, gradebook, late, plots, pool
 from autograder.batch.discovery import Discovery, SubmissionsError, discover
+from autograder.batch.names import learner_folder, name_problem
 from autograder.batch.plan import plan
 from autograder.batch.progress import Progress
 from autograder.batch.signals import Interrupted, StopSignals
 from autograder.batch.state import GradeState, Inputs, StateError
 from autograder.grading import catalogue
-from autograder.grading.reports import REPORT_FILES, results_json, write_reports
+from autograder.grading.reports import REPORT_FILES, atomic_write, clean_text, results_json, write_reports
 from autograder.grading.results import as_result
 
 STATE_FILE = "batch-state.sqlite"
@@ -155,7 +157,7 @@ def run_batch(
             task_timeout=task_timeout,
             grade=grade or pool.grade_submission,
             progress=progress,
-            log=log,
+            log=_one_line_log(log),
             lateness=lateness,
         )
         try:
@@ -170,6 +172,16 @@ def run_batch(
             raise BatchError(str(exc)) from exc
         finally:
             lock.release()
+
+
+def _one_line_log(log: Callable) -> Callable:
+    """``log``, each message on one line: the names it quotes (learners', files') come from the
+    submissions folder, so their control characters are shown escaped (clean_text, one_line)."""
+
+    def one_line(*args, **kwargs):
+        log(*(clean_text(arg, one_line=True) for arg in args), **kwargs)
+
+    return one_line
 
 
 def _reason_text(reasons: Counter) -> str:
@@ -217,8 +229,9 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
     def _record(job: pool.Job, result) -> None:
         result = as_result(result)  # a grade function may return a results dict
         if result.staff_traceback:
+            header = clean_text(f"--- {job.source} ({job.learner}, {job.assignment})", one_line=True)
             with open(out / ERRORS_LOG, "a", encoding="utf-8") as handle:
-                handle.write(f"--- {job.source} ({job.learner}, {job.assignment})\n{result.staff_traceback}\n")
+                handle.write(f"{header}\n{clean_text(result.staff_traceback)}\n")
         # State first: it is the record. Reports are rewritten from it if we die in between.
         replaced = state.record(
             learner=job.learner,
@@ -232,7 +245,8 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
         for learner, label in replaced:
             _remove_reports(out, learner, label)
         write_reports(
-            with_lateness(job.learner, job.assignment, job.source, result), out / job.learner / job.assignment
+            with_lateness(job.learner, job.assignment, job.source, result),
+            learner_folder(out, job.learner, job.assignment),
         )
         keys.append((job.learner, job.assignment))
         summary.graded += 1
@@ -261,10 +275,13 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
         if bar is not None:
             bar.close()
 
-    grades = [
-        dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result))
-        for g in state.grades()
-    ]
+    grades = []
+    for g in state.grades():
+        why = name_problem(g.learner) or name_problem(g.assignment)
+        if why:  # recorded by a dlgrade that took any name: not written anywhere now
+            log(f"warning: the state's grade of {g.learner} / {g.assignment} is left out ({why})", file=sys.stderr)
+            continue
+        grades.append(dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result)))
     _restore_reports(out, grades)
     gradebook.write_gradebooks(grades, out)
     course_page.write_course_page(grades, out)
@@ -290,9 +307,8 @@ def _grades_digest(grades: list) -> str:
 
 
 def _write_skipped(path: Path, skipped: list) -> None:
-    from autograder.grading.reports import atomic_write
-
-    lines = [f"{source}\t{reason}" for source, reason in skipped]
+    """One line per skipped file: its path, a tab, the reason (control characters in either escaped)."""
+    lines = [f"{clean_text(source, one_line=True)}\t{clean_text(reason, one_line=True)}" for source, reason in skipped]
     atomic_write(path, "".join(line + "\n" for line in lines))
 
 
@@ -305,7 +321,9 @@ def _check_dask_address(address: str) -> str:
 
 
 def _remove_reports(out: Path, learner: str, label: str) -> None:
-    folder = out / learner / label
+    if name_problem(learner) or name_problem(label):
+        return  # never written (a name refused now, recorded by an older dlgrade)
+    folder = learner_folder(out, learner, label)
     for name in REPORT_FILES:
         (folder / name).unlink(missing_ok=True)
     try:
@@ -317,7 +335,7 @@ def _remove_reports(out: Path, learner: str, label: str) -> None:
 def _restore_reports(out: Path, grades: list) -> None:
     """Rewrite any per-learner report that is missing or older than the state (a kill between the two)."""
     for grade in grades:
-        folder = out / grade.learner / grade.assignment
+        folder = learner_folder(out, grade.learner, grade.assignment)
         try:
             current = (folder / "results.json").read_text(encoding="utf-8")
         except OSError:

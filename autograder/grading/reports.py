@@ -45,12 +45,30 @@ def atomic_write(path: Path, data) -> None:
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-character ESC sequences.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 # C0 controls but tab and newline, DEL, C1 controls, lone surrogates (unencodable), XML's non-characters,
-# and the bidirectional overrides that make a line display other than it reads ("Trojan Source").
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
+# the Unicode line and paragraph separators (a line break to some terminals and editors), and the
+# bidirectional marks, overrides and isolates that make a line display other than it reads ("Trojan Source").
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u2028\u2029{_BIDI}]")
+# The same, tab and newline included: what a one-line text (a name) shows escaped.
+_LINE_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u2028\u2029{_BIDI}]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def clean_text(text) -> str:
-    """``text`` without ANSI escapes and control characters (tab and newline kept; CRLF becomes LF)."""
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    return _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def clean_text(text, *, one_line: bool = False) -> str:
+    """``text`` without ANSI escapes and control characters (tab and newline kept; CRLF becomes LF).
+
+    ``one_line``: text that must stay on one line (a learner, assignment or file name, a message that
+    quotes one, a line of skipped.txt or of the terminal): every control character, tab, newline and
+    escape included, is shown escaped (``\\n``, ``\\x1b``, ``\\u202e``) instead, so the text reads as
+    what it is and can neither start a line nor restyle or reorder the terminal.
+    """
+    if one_line:
+        return _LINE_CONTROL.sub(_escaped, str(text))
     text = str(text).replace("\r\n", "\n")
     return _CONTROL.sub("", _ANSI.sub("", text))
 

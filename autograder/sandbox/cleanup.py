@@ -84,7 +84,9 @@ def sweep_uid(uid: int, patience: float = 8.0) -> bool:
             return False
         attempt += 1
         time.sleep(min(0.002 * attempt, 0.05))
-    folders = {*kernel.WRITABLE_DIRS, os.environ.get("TMPDIR") or "/tmp"}  # the sandbox's own TMPDIR
+    remove_ipc_of(uid)
+    # /dev/shm holds POSIX shared memory, /dev/mqueue (where mounted) POSIX message queues.
+    folders = {*kernel.WRITABLE_DIRS, "/dev/mqueue", os.environ.get("TMPDIR") or "/tmp"}  # the sandbox's own TMPDIR
 
     def remove_all() -> None:
         for folder in folders:
@@ -92,6 +94,58 @@ def sweep_uid(uid: int, patience: float = 8.0) -> bool:
 
     as_uid(uid, remove_all)
     return True
+
+
+# System V IPC: /proc/sysvipc/<kind>'s id column, and the call that removes one (IPC_RMID = 0).
+SYSV_KINDS = {"shm": "shmid", "sem": "semid", "msg": "msqid"}
+IPC_RMID = 0
+
+
+def sysv_objects_of(uid: int) -> list[tuple[str, int]]:
+    """(kind, id) of every System V segment, semaphore set and message queue that ``uid`` owns or created."""
+    found = []
+    for kind, id_column in SYSV_KINDS.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                header = table.readline().split()
+                rows = [line.split() for line in table]
+        except OSError:
+            continue
+        at = {name: header.index(name) for name in (id_column, "uid", "cuid") if name in header}
+        if len(at) < 3:
+            continue
+        for row in rows:
+            if len(row) == len(header) and uid in (int(row[at["uid"]]), int(row[at["cuid"]])):
+                found.append((kind, int(row[at[id_column]])))
+    return found
+
+
+def remove_ipc_of(uid: int) -> None:
+    """Remove what :func:`sysv_objects_of` finds, as ``uid`` (its owner or creator may; no capability needed).
+
+    The uid mode's learners share the zygote's IPC namespace where no new
+    one can be made (Docker's default seccomp profile); without this a
+    segment would outlive its learner and be visible to the next one.
+    Raises SandboxSetupError when one remains (the zygote then retires).
+    """
+    objects = sysv_objects_of(uid)
+    if not objects:
+        return
+
+    def remove_all() -> None:
+        libc = kernel.libc()
+        for kind, ident in objects:
+            if kind == "shm":
+                libc.shmctl(ident, IPC_RMID, None)
+            elif kind == "sem":
+                libc.semctl(ident, 0, IPC_RMID)
+            else:
+                libc.msgctl(ident, IPC_RMID, None)
+
+    as_uid(uid, remove_all)
+    left = sysv_objects_of(uid)
+    if left:
+        raise kernel.SandboxSetupError(f"{len(left)} System V IPC object(s) of the learner uid {uid} remain")
 
 
 def processes_of(uid: int) -> list:

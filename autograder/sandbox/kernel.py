@@ -92,6 +92,15 @@ def unshare(flags: int) -> None:
     _checked(libc().unshare(flags), "unshare")
 
 
+def try_unshare(flags: int) -> bool:
+    """unshare(flags) where the kernel allows it; False (and nothing changed) where it does not."""
+    try:
+        unshare(flags)
+        return True
+    except SandboxSetupError:
+        return False
+
+
 def mount(source, target: str, fstype, flags: int, data=None) -> None:
     def enc(value):
         return value.encode() if isinstance(value, str) else value

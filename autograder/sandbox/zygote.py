@@ -49,7 +49,13 @@ else:  # in the sandbox: the files beside this one
 
 
 def run_submission(fds: list, uid: int | None, zygote_pid: int) -> None:
-    """In the zygote's fresh child, without namespaces ("uid", "none"): become the learner."""
+    """In the zygote's fresh child, without namespaces ("uid", "none"): become the learner.
+
+    As root (uid mode) it first tries an IPC namespace of its own: the learner's System V
+    objects and POSIX message queues then die with it. Where that is refused (Docker's
+    default seccomp profile) the uid sweep removes them (cleanup.remove_ipc_of)."""
+    if uid is not None:
+        kernel.try_unshare(kernel.CLONE_NEWIPC)
     kernel.become_learner(uid)  # raises (and so ends this process) before any learner code runs
     prepared.serve_learner(fds, None, zygote_pid)
 

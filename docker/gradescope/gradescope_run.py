@@ -2,7 +2,8 @@
 
 Reads (under DLGRADE_GRADESCOPE_ROOT, default /autograder):
     submission/                 the learner's upload; the notebook graded is <assignment>.ipynb if present,
-                                else the newest .ipynb (the others are named in the output)
+                                else the newest .ipynb (the others are named in the output); no symbolic
+                                link is followed: a notebook that is one scores 0 and says so
     submission_metadata.json    Gradescope's: created_at (the submission time) and assignment.due_date
     source/assignment.txt       which assignment this autograder grades (or DLGRADE_ASSIGNMENT)
     source/late.toml            optional: the course's late policy (autograder/batch/late.py); without a
@@ -42,17 +43,30 @@ def assignment_name(source: Path) -> str | None:
     return named.read_text().strip() or None
 
 
+def submitted_notebooks(folder: Path) -> tuple:
+    """(every ``*.ipynb`` below ``folder`` that is not a folder, the folders that are links).
+
+    Nothing is followed through a symbolic link: a linked folder is not entered (it is named in
+    the notes), and a notebook that is a link, a fifo or a device is still found, so that grading
+    refuses it with the reason (autograder/grading/submission_file.py) and the learner sees why."""
+    found, linked = [], []
+    for top, folders, files in os.walk(folder):  # followlinks=False: a linked folder is listed, not entered
+        here = Path(top)
+        for name in sorted(folders):
+            if (here / name).is_symlink() and not name.startswith("."):
+                linked.append((here / name).relative_to(folder).as_posix())
+        folders[:] = sorted(n for n in folders if not n.startswith(".") and not (here / n).is_symlink())
+        found += [here / n for n in sorted(files) if n.endswith(".ipynb") and not n.startswith(".")]
+    return found, linked
+
+
 def choose_notebook(folder: Path, assignment: str | None):
     """(the notebook to grade or None, the other notebooks that were ignored)."""
-    found = [
-        p
-        for p in folder.rglob("*.ipynb")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ]
+    found, _ = submitted_notebooks(folder)
     if not found:
         return None, []
     released = [p for p in found if assignment and p.name == f"{assignment}.ipynb"]
-    chosen = min(released, key=lambda p: len(p.parts)) if released else max(found, key=lambda p: p.stat().st_mtime)
+    chosen = min(released, key=lambda p: len(p.parts)) if released else max(found, key=lambda p: p.lstat().st_mtime)
     return chosen, sorted(p.relative_to(folder).as_posix() for p in found if p != chosen)
 
 
@@ -79,10 +93,17 @@ def grade(root: Path):
     assignment = assignment_name(source)
     spec = catalogue.load(assignment) if assignment else None
     notebook, ignored = choose_notebook(root / "submission", assignment)
+    _, linked = submitted_notebooks(root / "submission")
+    not_followed = f" (not followed: {', '.join(linked)}, symbolic links to folders)" if linked else ""
     if notebook is None:
         expected = f"{assignment}.ipynb" if assignment else "your .ipynb notebook"
-        return zero_result("", spec, f"no notebook (.ipynb) was found in your submission: upload {expected}")
+        return zero_result(
+            "", spec, f"no notebook (.ipynb) was found in your submission: upload {expected}{not_followed}"
+        )
+    # Read without following a link: a notebook that is a link (to the solution, say) scores 0 and says why.
     result = grade_notebook(notebook, assignment)
+    if linked:
+        result.notes.append(f"not followed: {', '.join(linked)} (symbolic links to folders)")
     if ignored:
         result.notes.append(
             f"graded {notebook.relative_to(root / 'submission').as_posix()}; ignored " + ", ".join(ignored)

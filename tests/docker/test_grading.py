@@ -46,9 +46,9 @@ def scores(book: dict) -> dict:
 
 
 def function_scores(results) -> dict:
-    """learner/assignment -> {function: score}, from each report (results.json) below ``results``."""
+    """learner/assignment -> {function: score}, from each batch report (learners/<learner>/<assignment>/results.json)."""
     out = {}
-    for report in sorted(results.glob("*/*/results.json")):
+    for report in sorted(results.glob("learners/*/*/results.json")):
         data = json.loads(report.read_text())
         key = f"{report.parent.parent.name}/{report.parent.name}"
         out[key] = {name: entry["score"] for name, entry in data["functions"].items()}
@@ -89,7 +89,7 @@ def test_examples_score_the_same_in_the_container(docker_env, host_gradebook, tm
     host_book, host_functions = host_gradebook
     assert scores(gradebook(results / "gradebook.csv")) == scores(host_book)
     assert function_scores(results) == host_functions  # every function, not only totals
-    for report in results.glob("*/*/results.json"):
+    for report in results.glob("learners/*/*/results.json"):
         assert json.loads(report.read_text())["sandbox"] == sandbox, report
     assert "Exception ignored" not in run.stdout + run.stderr
     assert "/state" not in run.stdout and "/tmp/dlgrade" not in run.stdout  # the user's paths only
@@ -248,7 +248,7 @@ def test_batch_resumes_after_docker_kill(docker_env, tmp_path):
                     container,
                     "sh",
                     "-c",
-                    "ls /state/*/initialization/results.json 2>/dev/null | wc -l",
+                    "ls /state/learners/*/initialization/results.json 2>/dev/null | wc -l",
                     check=False,
                 )
                 graded = int(rows.stdout.strip() or 0)

@@ -252,7 +252,9 @@ def test_the_hostile_batch_of_issue_11_gains_nothing(docker_env, tmp_path):
     assert victims_hostile == function_scores(tmp_path / "results-clean")
     # The attacker scores what its honest functions are worth (all but initialize_parameters_zeros).
     assert float(attacker["total"]) == 11 - 3 and attacker_functions["initialize_parameters_zeros"] == 0
-    report = (tmp_path / "results-hostile" / "aaa-attacker" / "initialization" / "results.json").read_text()
+    report = (
+        tmp_path / "results-hostile" / "learners" / "aaa-attacker" / "initialization" / "results.json"
+    ).read_text()
     match = re.search(r"DLGRADE-HOSTILE planted=(\d+) seen=(.*?) END", report)
     assert match, report[-2000:]
     assert match.group(2) == "[]", match.group(2)  # it saw nothing, rewrote nothing, stayed unprivileged
