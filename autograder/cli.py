@@ -285,7 +285,9 @@ ISOLATION_CHECKED = {"grade": ("notebook", "out"), "check": ("notebook",), "batc
 def check_isolation(args) -> str | None:
     """Under setpriv: refuse (IsolationRefused) unless the learner's uid cannot read what it must not.
 
-    Returns what --accept-unisolated accepted (None: nothing to accept)."""
+    Here, in the process that starts the run, the submissions and the outputs are checked too,
+    before anything is written; grade.grade_notebook checks the suites and solutions again in
+    each process that grades. Returns what --accept-unisolated accepted (None: nothing to accept)."""
     from autograder.sandbox import isolation
 
     if args.command not in ISOLATION_CHECKED:
@@ -361,11 +363,13 @@ def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     os.umask(0o077)  # reports, batch state and outputs: readable by their owner only
     try:
-        accepted = check_isolation(args)
+        check_isolation(args)
     except IsolationRefused as exc:
         print(f"dlgrade {args.command}: {exc}", file=sys.stderr)
         return GRADER_FAILURE
-    settings.use(settings.current().but(unisolated=accepted))
+    # Every process that grades (this one, local workers, Dask workers: the settings travel with
+    # the work) checks again before learner code runs (grade.grade_notebook).
+    settings.use(settings.current().but(accept_unisolated=bool(getattr(args, "accept_unisolated", False))))
     try:
         return args.func(args)
     except (UsageError, catalogue.UnknownAssignment) as exc:

@@ -184,6 +184,14 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
 
     spec = catalogue.load(name)
+    try:  # before any learner code runs, in the process that grades (a local or Dask worker too)
+        readable_check = check_isolation_here(strategy)
+    except isolation.IsolationRefused as exc:
+        result = zero_result(
+            path.name, spec, str(exc), notes=notes, grader_error=True, execution_time=time.monotonic() - started
+        )
+        result.isolation = {"strategy": strategy or isolation.available_strategy(), "readable_check": f"refused: {exc}"}
+        return result
     extraction = extract(nb, spec.graded_functions, spec.preamble, parsed)
     notes += extraction.notes
     if spawner is None:
@@ -202,9 +210,8 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         max_reply_elements=spec.config.max_reply_elements,
         max_submission_elements=spec.config.max_submission_elements,
     )
-    unisolated = settings.current().unisolated
-    if unisolated:
-        notes.insert(0, f"WARNING: graded with --accept-unisolated: {unisolated}")
+    if readable_check.startswith("accepted: "):
+        notes.insert(0, f"WARNING: graded with --accept-unisolated: {readable_check.removeprefix('accepted: ')}")
     if spec.graded_functions:
         # The suites check functions in notebook order: the first one's child starts (in the
         # background, with a zygote) while pytest starts.
@@ -216,8 +223,22 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     finally:
         process.close()
     result = build_result(path, spec, plugin.records, process, notes, started, extraction.cell_defines)
-    result.isolation = process.isolation_report()
+    result.isolation = {**process.isolation_report(), "readable_check": readable_check}
     return result
+
+
+def check_isolation_here(strategy: str | None = None) -> str:
+    """The readability check in the process that grades (a local or Dask worker, a library caller):
+    its outcome, which the report quotes.
+
+    The hidden suites and the solutions are probed as the learner's uid once per process
+    (isolation.readable_check caches it). The submissions and the outputs are checked by the
+    command that starts the run (cli.check_isolation); a batch worker writes each submission
+    in a folder of its own made by tempfile (0700). Raises isolation.IsolationRefused under
+    setpriv when the learner's uid can read them and --accept-unisolated
+    (Settings.accept_unisolated) was not given."""
+    paths = [catalogue.SUITES_DIR, catalogue.root() / "solutions"]
+    return isolation.readable_check(paths, settings.current().accept_unisolated, strategy)
 
 
 def build_result(

@@ -393,21 +393,33 @@ def readable_by_learner(paths: list, uid: int | None = None) -> list[str]:
         )
 
 
-def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str | None = None) -> str | None:
-    """Before grading with setpriv: refuse if the learner's uid can read any of ``paths``.
+@cache
+def _readable_once(strategy: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """What the learner uid can read among ``paths``: probed once per process (per strategy and paths)."""
+    return tuple(readable_by_learner(list(paths)))
 
-    ``paths``: the hidden suites, the solutions, the submissions, the batch
-    state and the outputs. With ``accept_unisolated`` the run goes on; the
-    returned text says what the learner could read (the caller puts it in
-    ``Settings.unisolated``, which every report then quotes). bubblewrap shows the learner
-    none of these files, so nothing is checked there; "plain" has its own warning.
+
+def readable_check(paths: list, accept_unisolated: bool = False, strategy: str | None = None) -> str:
+    """The readability check's outcome, as every report quotes it; raises IsolationRefused.
+
+    Under setpriv as root the learner's uid must not read any of ``paths`` (probed
+    once per process and set of paths): "passed" when it reads none; "accepted: <what
+    it could read>" when it reads some and ``accept_unisolated``; otherwise
+    IsolationRefused, whose text says what could be read and how to fix it.
+    bubblewrap shows the learner none of these files, so nothing is checked there;
+    "plain" is not a sandbox at all and has its own warning.
     """
     strategy = strategy or available_strategy()
-    if strategy != "setpriv" or os.geteuid() != 0:
-        return None
-    readable = readable_by_learner(paths)
+    if strategy == "bwrap":
+        return "not needed (bubblewrap)"
+    if strategy == "plain":
+        return "not possible (plain: no sandbox, the learner runs as the grader)"
+    if os.geteuid() != 0:
+        return "not possible (setpriv without root: the learner runs as the grader)"
+    existing = tuple(sorted({str(Path(p).resolve()) for p in paths if p is not None and Path(p).exists()}))
+    readable = _readable_once(strategy, existing)
     if not readable:
-        return None
+        return "passed"
     summary = f"the learner's uid could read {len(readable)} protected path(s), e.g. {', '.join(readable[:3])}"
     if not accept_unisolated:
         raise IsolationRefused(
@@ -416,4 +428,17 @@ def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str 
             "(chmod o-rwx, or grade in the Docker image), or pass --accept-unisolated to grade anyway; "
             "the reports will then say so."
         )
-    return summary
+    return f"accepted: {summary}"
+
+
+def ensure_isolated(paths: list, accept_unisolated: bool = False, strategy: str | None = None) -> str | None:
+    """Before grading with setpriv: refuse if the learner's uid can read any of ``paths``.
+
+    ``paths``: the hidden suites, the solutions, the submissions, the batch
+    state and the outputs. With ``accept_unisolated`` the run goes on; the
+    returned text says what the learner could read (None: nothing). The process
+    that grades checks again itself (grade.grade_notebook, :func:`readable_check`),
+    so a Dask worker or a library caller is covered too, and every report quotes the outcome.
+    """
+    outcome = readable_check(paths, accept_unisolated, strategy)
+    return outcome.removeprefix("accepted: ") if outcome.startswith("accepted: ") else None

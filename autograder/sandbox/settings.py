@@ -39,7 +39,9 @@ class Settings:
     cgroups: bool = True  # False: no cgroups even where they are writable
     child_cuda_devices: str = ""  # CUDA_VISIBLE_DEVICES inside the sandbox
     root: Path | None = None  # the course folder; None: the checkout this package is in
-    unisolated: str | None = None  # what --accept-unisolated accepted; every report quotes it
+    # --accept-unisolated: grade under setpriv even where the learner's uid can read the suites or
+    # solutions (each grading process checks, isolation.readable_check; every report quotes the outcome)
+    accept_unisolated: bool = False
     debug: bool = False
 
     def __post_init__(self) -> None:
