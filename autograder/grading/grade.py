@@ -92,10 +92,9 @@ def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spa
     # Every cell's imports run to grade: a plotting import of the notebook's demo cells is paid once here.
     if "matplotlib" in modules_imported_by(spec.released_notebook):
         preload.append("matplotlib.pyplot")
-    # One zygote per assignment and per way of isolating (the settings may change within a process: tests).
-    run = settings.current()
-    key = f"{spec.name}:{strategy or run.strategy}:{'namespaces' if run.namespaces else 'uid'}"
-    return spawn.ZygoteSpawner(key, spec.release_dir, spec.limits(), preload, strategy, preamble=spec.preamble)
+    return spawn.ZygoteSpawner(
+        f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy, preamble=spec.preamble
+    )
 
 
 class FunctionBoundary:
