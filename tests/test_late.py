@@ -103,30 +103,38 @@ def test_a_bad_policy_is_refused_with_the_file_and_the_key(tmp_path, text, messa
 # ------------------------------------------------------------------ submission times
 
 
-def test_times_come_from_the_csv_then_timestamp_txt_then_mtime(tmp_path):
+def test_times_come_from_the_staff_csv_then_nbgrader_then_only_what_the_course_accepts(tmp_path):
     folder = tmp_path / "alice" / "hw"
     folder.mkdir(parents=True)
     notebook = folder / "hw.ipynb"
     notebook.write_text("{}")
     os.utime(notebook, (DEADLINE.timestamp() + 7200, DEADLINE.timestamp() + 7200))
-    assert late.submission_time(notebook, "alice", "hw", {}, True) == (
+    assert late.submission_time(notebook, "alice", "hw", {}, nbgrader=False) == (None, "none")
+    assert late.submission_time(notebook, "alice", "hw", {}, nbgrader=False, times_from="mtime") == (
         DEADLINE + timedelta(hours=2),
-        "file modification time",
+        "mtime",
     )
     (folder / "timestamp.txt").write_text("2026-03-01 14:00:00.000000 UTC")  # as nbgrader writes it
-    assert late.submission_time(notebook, "alice", "hw", {}, True) == (
-        datetime(2026, 3, 1, 14, 0, tzinfo=UTC),
-        "timestamp.txt",
+    stamped = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
+    assert late.submission_time(notebook, "alice", "hw", {}, nbgrader=True) == (stamped, "nbgrader")
+    assert late.submission_time(notebook, "alice", "hw", {}, nbgrader=False) == (None, "none")
+    assert late.submission_time(notebook, "alice", "hw", {}, nbgrader=False, times_from="timestamp-file") == (
+        stamped,
+        "timestamp-file",
     )
-    assert late.submission_time(notebook, "alice", "hw", {}, False)[1] == "file modification time"
     times_csv = tmp_path / "times.csv"
-    times_csv.write_text("learner,assignment,submitted_at\nalice,hw,2026-03-05T10:00:00+09:00\nbob,,2026-03-01\n")
+    times_csv.write_text(
+        "learner,assignment,submitted_at\nalice,hw,2026-03-05T10:00:00+09:00\nbob,,2026-03-01T00:00Z\n"
+    )
     times = late.read_times_csv(times_csv)
-    assert late.submission_time(notebook, "alice", "hw", times, True) == (
+    assert late.submission_time(notebook, "alice", "hw", times, nbgrader=True) == (
         datetime(2026, 3, 5, 1, 0, tzinfo=UTC),
-        "submission times CSV",
+        "staff-csv",
     )
     assert ("bob", None) in times
+    assert late.in_nbgrader_tree(tmp_path / "submitted", "alice/hw/hw.ipynb")
+    assert not late.in_nbgrader_tree(tmp_path / "repos", "alice/hw/hw.ipynb")
+    assert not late.in_nbgrader_tree(tmp_path / "submitted", "alice/hw.ipynb")
 
 
 def test_a_bad_times_csv_names_the_line(tmp_path):
@@ -194,4 +202,154 @@ def test_batch_command_refuses_a_bad_policy_before_grading(tmp_path, capsys):
         == 2
     )
     assert "needs --late-policy" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ times from a source the course controls (issue 20)
+
+POLICY = "[default]\ndeadline = 2026-03-01T23:59:00+09:00\npenalty_per_day = 0.25\n"
+
+
+def nbgrader_stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def batch_cli(monkeypatch, *args) -> int:
+    """``dlgrade batch`` as a course runs it, with the fake grader (the times are what is tested)."""
+    import functools
+
+    from autograder.batch import command
+    from autograder.cli import main as dlgrade
+
+    monkeypatch.setattr(command, "run_batch", functools.partial(run_batch, grade=fake_grade, progress=False))
+    return dlgrade(["batch", *map(str, args), "--workers", "1"])
+
+
+def gradebook_rows(out: Path) -> dict:
+    with open(out / "gradebook.csv") as handle:
+        return {row["learner"]: row for row in csv.DictReader(handle)}
+
+
+def test_a_timestamp_txt_a_learner_wrote_or_a_fresh_mtime_is_not_trusted(tmp_path, monkeypatch, capsys):
+    subs, out = tmp_path / "repos", tmp_path / "out"
+    # alice's repository says she was on time; bob's says he was late: neither is the course's word.
+    for learner, hours in (("alice", -1), ("bob", 30)):
+        submission(subs / learner, "hw", score=4)
+        (subs / learner / "timestamp.txt").write_text(nbgrader_stamp(DEADLINE + timedelta(hours=hours)))
+    # carol's folder was copied: its notebook's mtime is 281 days after the deadline.
+    copied = submission(subs / "carol", "hw", score=4)
+    os.utime(copied, (DEADLINE.timestamp() + 281 * 86400,) * 2)
+    policy = policy_file(tmp_path, POLICY)
+    assert batch_cli(monkeypatch, subs, "--out", out, "--late-policy", policy) == 0
+    book = gradebook_rows(out)
+    for learner in ("alice", "bob", "carol"):
+        row = book[learner]
+        assert (row["total"], row["status"], row["time_source"]) == ("4", "graded", "none"), row
+        assert row["days_late"] == "time unknown: not judged late" and row["late_penalty"] == ""
+    err = capsys.readouterr().err
+    assert "3 submission(s) have no submission time" in err and "--times FILE" in err and "--times-from mtime" in err
+    assert "time unknown: not judged late" in (out / "index.html").read_text()
+    assert "not judged late" in (out / "learners" / "bob" / "unknown" / "feedback.md").read_text()
+
+    # Asked for, file times are used, and the column says so; no regrade is needed.
+    assert batch_cli(monkeypatch, subs, "--out", out, "--late-policy", policy, "--times-from", "mtime") == 0
+    book = gradebook_rows(out)
+    assert (book["carol"]["time_source"], book["carol"]["days_late"], book["carol"]["total"]) == ("mtime", "281", "0")
+    assert "no submission time" not in capsys.readouterr().err
+
+    # So is the learner's timestamp.txt, when the course accepts it.
+    assert batch_cli(monkeypatch, subs, "--out", out, "--late-policy", policy, "--times-from", "timestamp-file") == 0
+    book = gradebook_rows(out)
+    assert (book["alice"]["time_source"], book["alice"]["days_late"], book["alice"]["total"]) == (
+        "timestamp-file",
+        "0",
+        "4",
+    )
+    assert (book["bob"]["time_source"], book["bob"]["days_late"], book["bob"]["total"]) == ("timestamp-file", "2", "2")
+    assert book["carol"]["time_source"] == "none"
+
+
+def test_nbgrader_submitted_tree_is_trusted_and_a_look_alike_is_not(tmp_path, monkeypatch):
+    policy = policy_file(tmp_path, POLICY)
+    for root, trusted in (("course/submitted", True), ("classroom-repos", False)):
+        subs, out = tmp_path / root, tmp_path / f"out-{trusted}"
+        folder = subs / "bob" / "hw"
+        submission(folder, "hw", score=4)
+        (folder / "timestamp.txt").write_text(nbgrader_stamp(DEADLINE + timedelta(hours=30)))
+        assert batch_cli(monkeypatch, subs, "--out", out, "--late-policy", policy) == 0
+        bob = gradebook_rows(out)["bob"]
+        if trusted:
+            assert (bob["time_source"], bob["days_late"], bob["total"], bob["status"]) == ("nbgrader", "2", "2", "late")
+        else:
+            assert (bob["time_source"], bob["total"], bob["status"]) == ("none", "4", "graded")
+
+
+def test_the_staff_times_csv_sets_times(tmp_path, monkeypatch):
+    subs, out = tmp_path / "repos", tmp_path / "out"
+    for learner in ("alice", "bob"):
+        submission(subs / learner, "hw", score=4)
+        (subs / learner / "timestamp.txt").write_text(nbgrader_stamp(DEADLINE - timedelta(days=3)))
+    times = tmp_path / "times.csv"
+    times.write_text(
+        "learner,assignment,submitted_at\nalice,unknown,2026-03-01T20:00:00+09:00\nbob,,2026-03-02T23:00:00Z\n"
+    )
+    policy = policy_file(tmp_path, POLICY)
+    assert batch_cli(monkeypatch, subs, "--out", out, "--late-policy", policy, "--times", times) == 0
+    book = gradebook_rows(out)
+    assert (book["alice"]["time_source"], book["alice"]["days_late"], book["alice"]["total"]) == ("staff-csv", "0", "4")
+    assert book["alice"]["submitted_at"] == "2026-03-01T20:00:00+09:00"
+    assert (book["bob"]["time_source"], book["bob"]["days_late"], book["bob"]["total"]) == ("staff-csv", "2", "2")
+
+
+def test_an_extension_moves_one_learners_deadline(tmp_path, monkeypatch):
+    subs, out = tmp_path / "course" / "submitted", tmp_path / "out"
+    for learner in ("alice", "bob", "carol"):
+        folder = subs / learner / "hw"
+        submission(folder, "hw", score=4)
+        (folder / "timestamp.txt").write_text(nbgrader_stamp(DEADLINE + timedelta(hours=30)))
+    policy = policy_file(
+        tmp_path,
+        POLICY + '[extensions]\nbob = 2\ncarol = { assignment = "unknown", deadline = 2026-03-02T12:00:00+09:00 }\n',
+    )
+    assert batch_cli(monkeypatch, subs, "--out", out, "--late-policy", policy) == 0
+    book = gradebook_rows(out)
+    assert (book["alice"]["days_late"], book["alice"]["total"], book["alice"]["extension"]) == ("2", "2", "")
+    assert (book["bob"]["days_late"], book["bob"]["total"], book["bob"]["extension"]) == (
+        "0",
+        "4",
+        "extension: +2 day(s)",
+    )
+    assert (book["carol"]["days_late"], book["carol"]["total"]) == ("1", "3")
+    assert book["carol"]["extension"] == "extension: deadline 2026-03-02T12:00:00+09:00"
+    with open(out / "gradebooks" / "unknown.csv") as handle:
+        per_assignment = {row["learner"]: row for row in csv.DictReader(handle)}
+    assert per_assignment["bob"]["extension"] == "extension: +2 day(s)"
+    page = (out / "index.html").read_text()
+    assert "extension: +2 day(s)" in page and "extension: deadline 2026-03-02T12:00:00+09:00" in page
+
+
+@pytest.mark.parametrize(
+    "times_text, policy_text, message",
+    [
+        ("learner,assignment,submitted_at\nalice,,2026-03-01T10:00:00Z\nbob,,2026-03-01T10:00:00\n", POLICY, "line 3"),
+        ("learner,assignment,submitted_at\nalice,,2026-03-01T10:00Z\nalice,,2026-03-02T10:00Z\n", POLICY, "line 3"),
+        ("learner,assignment,submitted_at\n,,2026-03-01T10:00Z\n", POLICY, "line 2"),
+        (None, POLICY + "[extensions]\nbob = { days = -1 }\n", "[extensions] bob"),
+        (None, POLICY + "[extensions]\nbob = { deadline = 2026-03-05T10:00:00Z }\n", "needs assignment"),
+        (None, POLICY + "[extensions]\nbob = { days = 1, deadline = 2026-03-05T10:00:00Z }\n", "either days"),
+        (None, POLICY + "[extensions]\nbob = 2\n\ncarol = \n", "line 7"),
+    ],
+)
+def test_a_malformed_times_csv_or_policy_is_a_usage_error_naming_the_line(
+    tmp_path, monkeypatch, capsys, times_text, policy_text, message
+):
+    subs = tmp_path / "repos"
+    submission(subs / "alice", "hw", score=4)
+    args = [subs, "--out", tmp_path / "out", "--late-policy", policy_file(tmp_path, policy_text)]
+    if times_text is not None:
+        times = tmp_path / "times.csv"
+        times.write_text(times_text)
+        args += ["--times", times]
+    assert batch_cli(monkeypatch, *args) == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

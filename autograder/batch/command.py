@@ -2,6 +2,7 @@
 
     dlgrade batch SUBMISSIONS --out DIR [--assignment NAME] [--only LEARNER,...] [--force]
                   [--workers N] [--dask ADDRESS|local:N]
+                  [--late-policy TOML [--times CSV] [--times-from mtime|timestamp-file]]
 
 Exit status: 0 when every submission got a result (a notebook that could not be
 graded gets a zero and its reason, which is a result); 2 when the batch itself
@@ -57,13 +58,21 @@ def register_cli(subparsers) -> None:
     p.add_argument(
         "--late-policy",
         metavar="TOML",
-        help="deadlines, grace period and penalty per assignment (see autograder/batch/late.py)",
+        help="deadlines, grace period, penalty per assignment and per-learner [extensions] (docs/LATE_POLICY.md)",
     )
     p.add_argument(
+        "--times",
         "--submission-times",
+        dest="times",
         metavar="CSV",
-        help="learner,[assignment,]submitted_at per submission (default: nbgrader's timestamp.txt "
-        "beside the notebook, else the file's modification time)",
+        help="the staff's submission times: learner,assignment,submitted_at (ISO 8601 with its offset; an "
+        "empty assignment means every one). Without it, only nbgrader's submitted/ tree gives times",
+    )
+    p.add_argument(
+        "--times-from",
+        choices=late.TIMES_FROM,
+        help="also accept times a learner can set: mtime (the file's modification time, which copying or "
+        "cloning changes) or timestamp-file (a timestamp.txt beside the notebook)",
     )
     p.set_defaults(func=cmd_batch)
 
@@ -78,11 +87,13 @@ def cmd_batch(args) -> int:
         return 2
     try:
         lateness = None
-        if args.submission_times and not args.late_policy:
-            raise BatchError("--submission-times needs --late-policy (the deadlines to compare them with)")
+        if (args.times or args.times_from) and not args.late_policy:
+            given = "--times" if args.times else "--times-from"
+            raise BatchError(f"{given} needs --late-policy (the deadlines to compare them with)")
         if args.late_policy:
-            times = late.read_times_csv(args.submission_times) if args.submission_times else {}
-            lateness = late.Lateness(late.load_policy(args.late_policy), times, Path(args.submissions))
+            policy = late.load_policy(args.late_policy)
+            times = late.read_times_csv(args.times) if args.times else {}
+            lateness = late.Lateness(policy, times, Path(args.submissions), args.times_from)
         summary = run_batch(
             args.submissions,
             args.out,
@@ -127,6 +138,8 @@ def cmd_batch(args) -> int:
         f"plots: {summary.out / 'plots'}/   per learner: {summary.out / LEARNERS_DIR}/<learner>/<assignment>/feedback.md"
     )
     print(f"Course page: {(summary.out / course_page.COURSE_PAGE).resolve().as_uri()}")
+    if lateness is not None and lateness.unknown_message():
+        print(f"dlgrade batch: {clean_text(lateness.unknown_message(), one_line=True)}", file=sys.stderr)
     if summary.grader_failures:
         print(
             f"dlgrade batch: the grader failed on {summary.grader_failures} submission(s): not the learners' "

@@ -18,7 +18,7 @@ from autograder.batch.gradebook import (
 )
 from autograder.batch.names import feedback_href
 from autograder.batch.plots import check_label, graded_scores, histogram_bins, pass_rates, rate_colour
-from autograder.grading.reports import esc, page
+from autograder.grading.reports import NOT_JUDGED, esc, page
 
 COURSE_PAGE = "index.html"
 
@@ -125,7 +125,7 @@ def course_page_html(grades: list) -> str:
         ]
         for grade, result in results:
             late = result.late
-            late_cell = f"{late.days_late} day(s), -{late.penalty:g}" if late is not None and late.days_late else ""
+            late_cell = _late_cell(late)
             shown = UNREADABLE if result.unreadable and not result.max_score else f"{result.score:g}"
             state = status(result) + (f": {problem(result)}" if problem(result) else "")
             body.append(
@@ -137,6 +137,20 @@ def course_page_html(grades: list) -> str:
             )
         body += ["</table>", "</section>"]
     return page("Course results", body)
+
+
+def _late_cell(late) -> str:
+    """The late column: days and penalty, "time unknown: not judged late", and any extension."""
+    if late is None:
+        return ""
+    parts = []
+    if not late.judged:
+        parts.append(NOT_JUDGED)
+    elif late.days_late:
+        parts.append(f"{late.days_late} day(s), -{late.penalty:g}")
+    if late.extension:
+        parts.append(late.extension)
+    return esc("; ".join(parts))
 
 
 def write_course_page(grades: list, out: Path) -> Path:

@@ -1,7 +1,8 @@
 """The course's gradebooks, as CSV, and the score table ``dlgrade batch`` prints.
 
 Files (under the batch's --out):
-- gradebook.csv          one row per learner and assignment (total, max, status, lateness, problem);
+- gradebook.csv          one row per learner and assignment (total, max, status, lateness: submitted_at,
+                         time_source, days_late, late_penalty, extension; problem);
 - gradebooks/<a>.csv     one assignment: a column per graded function and a row of maxima;
 - course-summary.csv     learner x assignment totals (like nbgrader's grades export);
 - canvas-gradebook.csv   the same totals in the CSV Canvas' gradebook imports.
@@ -23,7 +24,7 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from autograder.grading.reports import atomic_write, clean_text
+from autograder.grading.reports import NOT_JUDGED, atomic_write, clean_text
 from autograder.grading.results import Result, as_result
 
 GRADEBOOK_COLUMNS = [
@@ -33,8 +34,10 @@ GRADEBOOK_COLUMNS = [
     "max",
     "status",
     "submitted_at",
+    "time_source",
     "days_late",
     "late_penalty",
+    "extension",
     "problem",
 ]
 MAX_ROW = "(max)"  # the learner cell of a gradebook's row of maxima
@@ -87,11 +90,19 @@ def status(result: Result) -> str:
     return "late" if result.late is not None and result.late.days_late else "graded"
 
 
+LATE_COLUMNS = ["submitted_at", "time_source", "days_late", "late_penalty", "extension"]
+
+
 def _late_cells(result: Result) -> list:
+    """submitted_at, time_source (staff-csv | nbgrader | mtime | timestamp-file | none, see late.py),
+    days_late ("time unknown: not judged late" when no trusted time), late_penalty, extension."""
     late = result.late
     if late is None:
-        return ["", "", ""]
-    return [late.submitted_at, int(late.days_late), _number(late.penalty)]
+        return [""] * len(LATE_COLUMNS)
+    source = late.time_source or late.source
+    if not late.judged:
+        return ["", source, NOT_JUDGED, "", late.extension]
+    return [late.submitted_at, source, int(late.days_late), _number(late.penalty), late.extension]
 
 
 def _csv(rows: list) -> str:
@@ -129,8 +140,9 @@ def assignment_gradebook_csv(assignment: str, grades: list) -> str:
         for name, entry in result.functions.items():
             functions.setdefault(name, entry.max_score)
     max_score = max((r.max_score for _, r in results), default=0.0)
-    header = ["learner", "total", *functions, "status", "submitted_at", "days_late", "late_penalty", "problem"]
-    rows = [header, [MAX_ROW, _number(max_score), *(_number(m) for m in functions.values()), "", "", "", "", ""]]
+    header = ["learner", "total", *functions, "status", *LATE_COLUMNS, "problem"]
+    blank = [""] * (len(LATE_COLUMNS) + 2)
+    rows = [header, [MAX_ROW, _number(max_score), *(_number(m) for m in functions.values()), *blank]]
     for learner, result in results:
         scores = (
             []
@@ -265,6 +277,10 @@ def score_table(grades: list) -> str:
             note = "all checks passed"
         if result.late is not None and result.late.days_late:
             note += f"; {result.late.days_late} day(s) late, -{result.late.penalty:g}"
+        elif result.late is not None and not result.late.judged:
+            note += f"; {NOT_JUDGED}"
+        if result.late is not None and result.late.extension:
+            note += f"; {result.late.extension}"
         note = clean_text(" ".join(note.split()), one_line=True)
         learner, assignment = clean_text(grade.learner, one_line=True), clean_text(grade.assignment, one_line=True)
         rows.append((learner, assignment, score, note if len(note) <= 90 else note[:87] + "..."))

@@ -189,11 +189,18 @@ def _score_line(result: Result) -> str:
     return f"**Score: {result.score:g} / {result.max_score:g}**"
 
 
+NOT_JUDGED = "time unknown: not judged late"
+
+
 def late_sentence(result: Result) -> str:
     late = result.late
     if late is None:
         return ""
+    if not late.judged:
+        return f"Deadline {late.deadline}: {NOT_JUDGED} (no submission time from a source the course controls)."
     when = f"Submitted {late.submitted_at} (from {late.source}); deadline {late.deadline}"
+    if late.extension:
+        when += f" ({late.extension})"
     if not late.days_late:
         return f"{when}: on time."
     return f"{when}: {late.days_late} day(s) late. {late.rule}: -{late.penalty:g} point(s)."

@@ -122,6 +122,9 @@ class Late:
     raw_score: float  # the score before the penalty
     penalty: float  # points taken off
     rule: str  # the policy, in words
+    time_source: str = ""  # staff-csv | nbgrader | mtime | timestamp-file | none (batch/late.py)
+    extension: str = ""  # this learner's extension, in words ("" when none)
+    judged: bool = True  # False: no time from a source the course trusts, so no penalty was computed
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
