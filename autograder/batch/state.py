@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from autograder.grading.results import cap_document
+
 SCHEMA_VERSION = 2
 
 SCHEMA = """
@@ -183,7 +185,8 @@ class GradeState:
         """Store one grade and commit. Returns the (learner, assignment) keys this replaced
         under another assignment (the same file now declares a different assignment)."""
         graded_at = datetime.now(UTC).isoformat(timespec="seconds")
-        document = result.to_dict() if hasattr(result, "to_dict") else result
+        # Every string capped (results.cap_document): a row is never refused as too big.
+        document = cap_document(result.to_dict() if hasattr(result, "to_dict") else result)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             stale = self.db.execute(

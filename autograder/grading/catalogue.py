@@ -21,7 +21,7 @@ from typing import Any
 
 import nbformat
 
-from autograder.grading.notebook import nbgrader_meta
+from autograder.grading.notebook import MAX_NOTEBOOK_BYTES, nbgrader_meta
 from autograder.grading.time_policy import ConfigError, TimePolicy  # ConfigError: also this module's
 from autograder.sandbox import codec, isolation, settings
 from autograder.sandbox.statements import bound_names, definitions_only, parse_cell, strip_magics
@@ -61,6 +61,11 @@ class AssignmentConfig:
     hints: bool = True  # show the hidden suite's hints with failed checks (false: what failed only)
     max_reply_elements: int = codec.MAX_REPLY_ELEMENTS  # JSON values one learner reply may decode to
     max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS  # ... all replies of one submission together
+    # The size of a submission the grader takes on, checked before learner code runs (over one: a zero
+    # with the reason). Bytes are at most notebook.MAX_NOTEBOOK_BYTES, the cap of every read.
+    max_notebook_bytes: int = 20 * 1024 * 1024  # the notebook file, outputs included
+    max_code_cells: int = 1000  # code cells of the notebook
+    max_statements: int = 20000  # top-level statements of all code cells together
 
     @classmethod
     def from_toml(cls, path: Path) -> AssignmentConfig:
@@ -82,6 +87,11 @@ class AssignmentConfig:
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(f"{path}: {key!r} must be {_TYPE_NAMES[expected]}, not {value!r}")
             values[key] = value
+        for key in ("max_notebook_bytes", "max_code_cells", "max_statements"):
+            if key in values and values[key] < 1:
+                raise ConfigError(f"{path}: {key!r} must be at least 1, not {values[key]!r}")
+        if values.get("max_notebook_bytes", 0) > MAX_NOTEBOOK_BYTES:
+            raise ConfigError(f"{path}: 'max_notebook_bytes' may be at most {MAX_NOTEBOOK_BYTES} (notebook.py's cap)")
         return cls(**values)
 
 

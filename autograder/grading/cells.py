@@ -60,18 +60,32 @@ def cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
     return defines, uses
 
 
-def cells_needed(cells: list, defines: dict, uses: dict, names: set) -> list:
+def definers(cells: list, defines: dict) -> dict:
+    """name -> the ids of the cells defining it (built once per submission, linear in its size)."""
+    index: dict = {}
+    for cell in cells:
+        for name in defines[cell.cell_id]:
+            index.setdefault(name, []).append(cell.cell_id)
+    return index
+
+
+def cells_needed(cells: list, defines: dict, uses: dict, names: set, index: dict | None = None) -> list:
     """The cells defining ``names`` and, transitively, the names those cells use (in notebook order).
 
     A name no cell defines (a builtin, an imports-cell module) needs nothing;
     a function no cell defines leaves the child without it ("not defined").
+    ``index`` is :func:`definers` of the same cells (built here without it): a
+    worklist over names, each name and each cell visited once, so the walk is
+    linear in the notebook's size however the cells depend on each other.
     """
-    wanted, needed, changed = set(names), set(), True
-    while changed:
-        changed = False
-        for cell in cells:
-            if cell.cell_id not in needed and defines[cell.cell_id] & wanted:
-                needed.add(cell.cell_id)
-                wanted |= uses[cell.cell_id]
-                changed = True
+    if index is None:
+        index = definers(cells, defines)
+    seen, needed, work = set(names), set(), list(names)
+    while work:
+        for cell_id in index.get(work.pop(), ()):
+            if cell_id not in needed:
+                needed.add(cell_id)
+                fresh = uses[cell_id] - seen
+                seen |= fresh
+                work.extend(fresh)
     return [cell for cell in cells if cell.cell_id in needed]

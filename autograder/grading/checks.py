@@ -72,16 +72,37 @@ def check_type(value, expected_type, what: str, hint: str = "") -> None:
         raise CheckFailed(f"{what} should be a {names}, got {type(value).__name__}", hint)
 
 
+MAX_QUOTED = 10  # items a message quotes of a learner's collection; then "... N more"
+
+
+def quoted(items, at_most: int = MAX_QUOTED, width: int = 60) -> str:
+    """``[a, b, ...]`` of the first ``at_most`` items (each repr cut to ``width``), then "... N more"."""
+    items = list(items)
+    shown = []
+    for item in items[:at_most]:
+        text = repr(item)
+        shown.append(text if len(text) <= width else text[: width - 3] + "...")
+    more = f", ... {len(items) - at_most:,} more" if len(items) > at_most else ""
+    return f"[{', '.join(shown)}{more}]"
+
+
+def _sorted_keys(keys) -> list:
+    try:
+        return sorted(keys)
+    except TypeError:  # keys of several types
+        return sorted(keys, key=repr)
+
+
 def check_keys(mapping, expected_keys, what: str, hint: str = "") -> None:
     check_type(mapping, dict, what, hint)
-    missing = sorted(set(expected_keys) - set(mapping))
-    extra = sorted(set(mapping) - set(expected_keys))
+    missing = _sorted_keys(set(expected_keys) - set(mapping))
+    extra = _sorted_keys(set(mapping) - set(expected_keys))
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing keys {missing}")
+            parts.append(f"missing keys {quoted(missing)}")
         if extra:
-            parts.append(f"unexpected keys {extra}")
+            parts.append(f"unexpected keys {quoted(extra)}")
         raise CheckFailed(f"{what}: " + ", ".join(parts), hint)
 
 
@@ -285,7 +306,7 @@ def _check_dict_keys(got, expected, keys, extra_keys, what, hint) -> list:
         if extra_keys:
             check_type(got, dict, what)
             missing = [k for k in keys if k not in got]
-            check(not missing, f"{what}: missing keys {missing}")
+            check(not missing, f"{what}: missing keys {quoted(missing)}")
         else:
             check_keys(got, keys, what)
     except CheckFailed as failure:

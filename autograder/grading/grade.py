@@ -19,20 +19,22 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading import catalogue
+from autograder.grading import catalogue, notebook
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.learner import Learner, LearnerProcess
 from autograder.grading.learner_errors import ErrorKind, LearnerError
 from autograder.grading.notebook import (
     NotebookError,
+    check_size,
     detect_assignment,
     extract,
     modules_imported_by,
     parse_code_cells,
-    read_notebook,
+    parse_notebook,
 )
 from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
 from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
+from autograder.grading.submission_file import read_submission_bytes
 from autograder.sandbox import isolation, settings, spawn
 
 UNISOLATED_WARNING = (
@@ -176,13 +178,23 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
     notes: list = []
     name = assignment
     try:
-        nb, notes = read_notebook(path)
+        raw = read_submission_bytes(path, notebook.MAX_NOTEBOOK_BYTES)  # the cap of every read; the assignment's below
+        nb, notes = parse_notebook(raw, path.name)
         parsed = parse_code_cells(nb)  # each cell parsed once per grade
         name = resolve_assignment(nb, assignment, parsed)
+        spec = catalogue.load(name)
+        # The assignment's limits on what the grader takes on, before anything is extracted or runs.
+        check_size(
+            len(raw),
+            parsed,
+            max_bytes=spec.config.max_notebook_bytes,
+            max_cells=spec.config.max_code_cells,
+            max_statements=spec.config.max_statements,
+            name=path.name,
+        )
     except NotebookError as exc:
         return unreadable_result(path, name if name in catalogue.names() else None, str(exc), notes, started)
 
-    spec = catalogue.load(name)
     try:  # before any learner code runs, in the process that grades (a local or Dask worker too)
         readable_check = check_isolation_here(strategy)
     except isolation.IsolationRefused as exc:

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from autograder.grading.cells import Cell, cell_names, cells_needed
+from autograder.grading.cells import Cell, cell_names, cells_needed, definers
 from autograder.grading.connection import Connection, ProcessEvents
 from autograder.grading.learner_errors import ErrorKind, LearnerError, decode_reply, error_text
 from autograder.grading.time_policy import TimePolicy
@@ -94,6 +94,7 @@ class LearnerProcess:
         self.repeatable = frozenset(repeatable)
         self.max_reply_elements = max_reply_elements
         self.defines, self.uses = cell_names(cells, preamble)
+        self.definers = definers(cells, self.defines)  # name -> defining cells, once per submission
         self.graded = frozenset(function for cell in cells for function in cell.functions)
         self.lock = threading.Lock()  # the output drainer's, around events.output_*
         self.events = ProcessEvents()  # never rebound; its fields are the main thread's (output_*: the drainer's)
@@ -153,7 +154,7 @@ class LearnerProcess:
         """The cells a child for function ``name`` runs: all without one, else its closure."""
         if name is None:
             return self.cells
-        return cells_needed(self.cells, self.defines, self.uses, {name})
+        return cells_needed(self.cells, self.defines, self.uses, {name}, self.definers)
 
     def close_process(self) -> None:
         self.wait_prestart()
@@ -362,9 +363,8 @@ class LearnerProcess:
         }
         if name not in self.repeatable:
             return self._decode(self._reply(message, timeout or self.time_policy.call, name), name, called=name)
-        # A deterministic function (``repeatable_calls`` in assignment.toml)
-        # asked the same question again by another check: reuse the child's
-        # reply, decoded afresh so no check sees another's arrays.
+        # A deterministic function (``repeatable_calls``) asked the same question again by another
+        # check: reuse the child's reply, decoded afresh so no check sees another's arrays.
         key = frame(message)  # the framed request is both the key and what is sent
         if key not in self.replies:
             self.replies[key] = self._reply(key, timeout or self.time_policy.call, name)
@@ -392,7 +392,7 @@ class LearnerProcess:
                 self._load(
                     work,
                     self._started(),
-                    cells_needed(self.cells, self.defines, self.uses, {needed}),
+                    cells_needed(self.cells, self.defines, self.uses, {needed}, self.definers),
                     frozenset(self.bad_cells),
                 )
             finally:

@@ -179,6 +179,31 @@ def parse_code_cells(nb) -> list:
     return parsed
 
 
+def check_size(
+    size: int, parsed: list, *, max_bytes: int, max_cells: int, max_statements: int, name: str = "the notebook"
+) -> None:
+    """Refuse (:class:`NotebookError`) a notebook over the assignment's limits, before any of it runs.
+
+    ``size``: the file's bytes; ``parsed``: its code cells (:func:`parse_code_cells`); a cell that
+    does not parse counts as one statement."""
+    if size > max_bytes:
+        raise NotebookError(
+            f"{name} is {size:,} bytes, over this assignment's limit of {max_bytes:,}: "
+            "clear the outputs (Kernel > Restart & Clear Output), save and submit again"
+        )
+    if len(parsed) > max_cells:
+        raise NotebookError(
+            f"{name} has {len(parsed):,} code cells, over this assignment's limit of {max_cells:,}: "
+            "submit the assignment's notebook, without cells added by a program"
+        )
+    statements = sum(len(cell.tree.body) if cell.tree is not None else 1 for cell in parsed)
+    if statements > max_statements:
+        raise NotebookError(
+            f"{name} has {statements:,} top-level statements, over this assignment's limit of "
+            f"{max_statements:,}: submit the assignment's notebook, without code added by a program"
+        )
+
+
 def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None = None) -> Extraction:
     """The definitions of every code cell, and where each graded function is defined.
 

@@ -240,7 +240,7 @@ def feedback_markdown(result) -> str:
             for traceback in _tracebacks(tests):
                 lines += ["Traceback (from your code):", "", *md_fenced(traceback), ""]
     if result.notes:
-        lines += ["## Notes", ""] + [f"- {md_inline(note)}" for note in result.notes] + [""]
+        lines += ["## Notes", ""] + [f"- {md_inline(note)}" for note in result.capped_notes] + [""]
     if not failed and not result.error:
         lines += ["Every check passed.", ""]
     return "\n".join(lines)
@@ -327,7 +327,7 @@ def feedback_html(result) -> str:
             for traceback in _tracebacks(tests):
                 body += ["<p>Traceback (from your code):</p>", f"<pre>{esc(traceback)}</pre>"]
     if result.notes:
-        body += ["<h2>Notes</h2>", "<ul>"] + [f"<li>{esc(note)}</li>" for note in result.notes] + ["</ul>"]
+        body += ["<h2>Notes</h2>", "<ul>"] + [f"<li>{esc(note)}</li>" for note in result.capped_notes] + ["</ul>"]
     if not failed and not result.error:
         body.append('<p class="ok">Every check passed.</p>')
     return page(title, body)
@@ -349,7 +349,7 @@ def terminal_summary(result) -> str:
             lines.append(f"     x {clean_text(test.name)}: {first}")
     if result.late is not None:
         lines.append(f"  late: {clean_text(late_sentence(result))}")
-    for note in result.notes:
+    for note in result.capped_notes:
         lines.append(f"  note: {' '.join(clean_text(note).split())}")
     return "\n".join(lines)
 

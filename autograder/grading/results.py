@@ -21,6 +21,51 @@ from dataclasses import dataclass, field, fields
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's values
 
+# What one result keeps of each learner-derived text (characters), so that the reports of any
+# submission stay within a few MB and the batch state never refuses a row.
+MAX_MESSAGE = 2000  # a check's message, its hint, the submission's error
+MAX_TRACEBACK = 4000
+MAX_NOTE = 1000
+MAX_NOTES = 200
+MAX_OUTPUT = 4000  # the learner's printed output
+MAX_STORED_TEXT = 20000  # any string of a stored document (batch/state.py)
+MAX_STORED_ITEMS = 500  # the strings of a list of strings in a stored document
+
+
+def cap_text(text, limit: int) -> str:
+    """``text`` at most ``limit`` characters, ending "... N more characters" where it was cut.
+
+    Idempotent: a capped text is within ``limit`` and is left as it is."""
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - 40)  # room for the note
+    return text[:keep] + f"\n... {len(text) - keep:,} more characters"
+
+
+def cap_list(items: list, limit: int, text_limit: int) -> list:
+    """The first ``limit`` strings of ``items`` (each capped), then "... N more" where some were left out."""
+    kept = [cap_text(item, text_limit) for item in items[:limit]]
+    if len(items) > limit:
+        kept[-1] = f"... {len(items) - limit + 1:,} more"
+    return kept
+
+
+def cap_document(value, text_limit: int = MAX_STORED_TEXT, items: int = MAX_STORED_ITEMS):
+    """A JSON document with every string capped and every list of strings cut to ``items``."""
+    if isinstance(value, str):
+        return cap_text(value, text_limit)
+    if isinstance(value, dict):
+        return {
+            cap_text(k, text_limit) if isinstance(k, str) else k: cap_document(v, text_limit, items)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        if len(value) > items and all(isinstance(v, str) for v in value):
+            return cap_list(list(value), items, text_limit)
+        return [cap_document(v, text_limit, items) for v in value]
+    return value
+
 
 @dataclass
 class TestResult:
@@ -38,6 +83,13 @@ class TestResult:
     traceback: str = ""  # learner-side traceback, from the learner's own code
     kind: str = ""  # check | error | missing | timeout | crash | grader-error | unreadable ...
     visibility: str = "visible"
+
+    def __post_init__(self):
+        # Learner-derived text, capped once here (every report and the batch state read these fields).
+        self.check = cap_text(self.check, MAX_NOTE)
+        self.message = cap_text(self.message, MAX_MESSAGE)
+        self.hint = cap_text(self.hint, MAX_MESSAGE)
+        self.traceback = cap_text(self.traceback, MAX_TRACEBACK)
 
     @property
     def name(self) -> str:
@@ -153,12 +205,23 @@ class Result(Mapping):
     # For staff only (the batch's errors log): never rendered in a learner's report or stored.
     staff_traceback: str = field(default="", repr=False, compare=False)
 
+    def __post_init__(self):
+        self.notes = cap_list(list(self.notes), MAX_NOTES, MAX_NOTE)
+        self.learner_output = cap_text(self.learner_output, MAX_OUTPUT)
+        if self.error is not None:
+            self.error = cap_text(self.error, MAX_MESSAGE)
+
     @property
     def output(self) -> str:
         text = f"{self.title}: {self.score:g} / {self.max_score:g}"
         if self.late is not None and self.late.penalty:
             text += f" (late: -{self.late.penalty:g})"
         return f"{text}. {self.error}" if self.error else text
+
+    @property
+    def capped_notes(self) -> list:
+        """The notes as every report shows them: capped, those added after the Result was built too."""
+        return cap_list(list(self.notes), MAX_NOTES, MAX_NOTE)
 
     @property
     def unreadable(self) -> bool:
@@ -189,15 +252,15 @@ class Result(Mapping):
             "submission": self.submission,
             "title": self.title,
             "functions": {name: f.to_dict() for name, f in self.functions.items()},
-            "notes": list(self.notes),
+            "notes": self.capped_notes,
             "sandbox": self.sandbox,
             "process": dict(self.process),
-            "learner_output": self.learner_output,
+            "learner_output": cap_text(self.learner_output, MAX_OUTPUT),
             "grader_error": self.grader_error,
             "isolation": dict(self.isolation),
         }
         if self.error is not None:
-            document["error"] = self.error
+            document["error"] = cap_text(self.error, MAX_MESSAGE)
         if self.late is not None:
             document["late"] = self.late.to_dict()
         return document
