@@ -8,7 +8,6 @@ notebook stays the one source of truth.
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import sys
@@ -24,7 +23,7 @@ import nbformat
 from autograder.grading.notebook import MAX_NOTEBOOK_BYTES, nbgrader_meta
 from autograder.grading.time_policy import ConfigError, TimePolicy  # ConfigError: also this module's
 from autograder.sandbox import codec, isolation, settings
-from autograder.sandbox.statements import bound_names, definitions_only, parse_cell, strip_magics
+from autograder.sandbox.statements import definitions_only, parse_cell, preamble_names, strip_magics
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autograder/
 SUITES_DIR = PACKAGE_DIR / "suites"
@@ -208,7 +207,7 @@ def reference(name: str) -> types.ModuleType:
     exec(compile(assignment.preamble, f"<{name} imports>", "exec"), namespace)
     nb = nbformat.read(str(assignment.solution_path), as_version=4)
     # The statement rule a submission's cells get (grading/notebook.py), names tracked from the imports cell.
-    bound = {name for node in ast.parse(assignment.preamble).body for name in bound_names(node)}
+    bound = preamble_names(assignment.preamble)[0]
     # Every code cell binds names as it would in a submission; the solution cells are run.
     for cell in nb.cells:
         if cell.cell_type != "code":

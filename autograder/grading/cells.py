@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from autograder.sandbox.statements import kept_names_used, strip_magics
+from autograder.sandbox.statements import kept_names_used, preamble_names
 
 
 @dataclass
@@ -36,20 +36,14 @@ def cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
     does: another function's cell is not pulled in (with its definition-time
     side effects) for a module every child has.
     """
-    try:
-        provided = frozenset(
-            (a.asname or a.name).split(".")[0]
-            for node in ast.parse(strip_magics(preamble)).body
-            if isinstance(node, (ast.Import, ast.ImportFrom))
-            for a in node.names
-        )
-    except SyntaxError:
-        provided = frozenset()
+    provided: frozenset | None = None  # the imports cell's modules, parsed only if a cell needs them
     defines, uses = {}, {}
     for cell in cells:
         if cell.defines is not None and cell.uses is not None:
             defines[cell.cell_id], uses[cell.cell_id] = set(cell.defines), set(cell.uses)
             continue
+        if provided is None:
+            provided = preamble_names(preamble)[1]
         try:
             kept = ast.parse(cell.source).body
         except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -31,7 +31,6 @@ class ProcessEvents:
     crashes: list = field(default_factory=list)  # (what, exit code)
     timeouts: list = field(default_factory=list)  # function names
     cell_errors: dict = field(default_factory=dict)  # cell id -> message
-    skipped_lines: dict = field(default_factory=dict)  # cell id -> [line numbers]
     output_bytes: int = 0
     output_head: str = ""
     memory_exceeded: bool = False

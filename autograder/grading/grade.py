@@ -285,11 +285,6 @@ def build_result(
             else ""
         )
         notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}{consequence}")
-    for cell_id, lines in events.skipped_lines.items():
-        notes.append(
-            f"cell {cell_id}: top-level code on line(s) {', '.join(map(str, lines[:10]))} was not run "
-            "(only imports, function/class definitions and constants are executed)"
-        )
     if events.output_bytes > len(events.output_head.encode()):
         notes.append(
             f"the notebook's code printed {events.output_bytes:,} bytes; only the first "

@@ -248,7 +248,6 @@ class LearnerProcess:
         self.restarts += work.restarts
         self.bad_cells |= work.bad_cells
         self.events.cell_errors.update(work.cell_errors)
-        self.events.skipped_lines.update(work.skipped_lines)
         self.events.crashes += work.crashes
         self.events.memory_exceeded |= work.memory_exceeded
         if work.spawned is not None:
@@ -327,10 +326,7 @@ class LearnerProcess:
                 work.cell_errors[cell.cell_id] = str(exc)
                 return
             child.loaded.add(cell.cell_id)
-            if reply.get("ok"):
-                if reply.get("skipped_lines"):
-                    work.skipped_lines[cell.cell_id] = reply["skipped_lines"]
-            else:
+            if not reply.get("ok"):
                 work.cell_errors[cell.cell_id] = error_text(reply)
 
     def _exchange(self, work: Work, child: StartedChild, message: dict | bytes, timeout: float, what: str) -> dict:

@@ -37,7 +37,7 @@ import nbformat
 
 from autograder.grading.cells import Cell
 from autograder.grading.submission_file import NotebookError, read_submission_bytes
-from autograder.sandbox.statements import blank_magic_lines, bound_names, definitions_only, parse_cell, strip_magics
+from autograder.sandbox.statements import blank_magic_lines, definitions_only, parse_cell, preamble_names, strip_magics
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 _DEF_RE = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
@@ -156,12 +156,6 @@ def _parse(source: str) -> tuple:
     return cleaned, tree, names, None
 
 
-def top_level_functions(source: str):
-    """(function names, syntax error message or None) for one cell's source."""
-    _, _, names, error = _parse(source)
-    return names, error
-
-
 def parse_code_cells(nb) -> list:
     """Every code cell of ``nb`` as a :class:`ParsedCell`, in notebook order."""
     parsed = []
@@ -243,8 +237,7 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
             continue
         chosen.setdefault(number, []).append(name)
 
-    bound = _preamble_names(preamble)
-    provided = frozenset(_preamble_imports(preamble))
+    bound, provided = preamble_names(preamble)
     partly_run, not_run = [], []
     for cell in cells:
         number = cell.number
@@ -275,29 +268,6 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
             "no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define"
         )
     return result
-
-
-def _preamble_names(preamble: str) -> set:
-    """The names the trusted imports cell binds (its imports and definitions)."""
-    try:
-        tree = ast.parse(strip_magics(preamble))
-    except (SyntaxError, ValueError):
-        return set()
-    return {name for node in tree.body for name in bound_names(node)}
-
-
-def _preamble_imports(preamble: str) -> set:
-    """The modules the imports cell gives every learner process (``np`` for ``import numpy as np``)."""
-    try:
-        tree = ast.parse(strip_magics(preamble))
-    except (SyntaxError, ValueError):
-        return set()
-    return {
-        name.split(".")[0]
-        for node in tree.body
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in bound_names(node)
-    }
 
 
 def _line_ranges(spans: list) -> str:

@@ -52,7 +52,6 @@ class Work:
     restarts: int = 0
     bad_cells: set = field(default_factory=set)
     cell_errors: dict = field(default_factory=dict)
-    skipped_lines: dict = field(default_factory=dict)
     crashes: list = field(default_factory=list)
     memory_exceeded: bool = False
 

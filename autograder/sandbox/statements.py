@@ -277,6 +277,23 @@ def graded_statements(tree: ast.Module, bound: set | None = None) -> tuple[list,
     return kept, skipped
 
 
+def preamble_names(preamble: str) -> tuple[set, frozenset]:
+    """(the names the imports cell binds, the modules it gives every process: ``np`` for
+    ``import numpy as np``), from one parse; empty when it does not parse."""
+    try:
+        body = parse_cell(preamble)[1].body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set(), frozenset()
+    bound = {name for node in body for name in bound_names(node)}
+    provided = frozenset(
+        name.split(".")[0]
+        for node in body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in bound_names(node)
+    )
+    return bound, provided
+
+
 def statement_lines(node) -> range:
     """The lines a top-level statement spans, its decorators included."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
