@@ -83,7 +83,7 @@ def test_course_summary_is_learner_by_assignment(grades):
     table = {row[0]: row for row in rows[2:]}
     assert table["alice"] == ["alice", "3", "3.5", "6.5", "8"]
     assert table["bob"] == ["bob", "2", "unreadable", "2", "8"]  # marked, not "0 / 0"
-    assert table["carol"] == ["carol", "", "3", "3", "8"]  # blank: nothing submitted
+    assert table["carol"] == ["carol", "missing", "3", "3", "8"]  # nothing submitted, and said so
 
 
 def test_canvas_gradebook_has_canvas_columns_and_points_possible(grades):

@@ -3,12 +3,15 @@
     dlgrade batch SUBMISSIONS --out DIR [--assignment NAME] [--only LEARNER,...] [--force]
                   [--workers N] [--dask ADDRESS|local:N]
                   [--late-policy TOML [--times CSV] [--times-from mtime|timestamp-file]]
+                  [--roster CSV]
 
 Exit status: 0 when every submission got a result (a notebook that could not be
-graded gets a zero and its reason, which is a result); 2 when the batch itself
-could not run (no such folder, unknown assignment, scheduler unreachable, ...);
-3 when the grader failed on a submission (batch-errors.log has the traceback);
-128+N when stopped by signal N (every grade finished before it is kept).
+graded gets a zero and its reason, which is a result); 1 when every submission got
+a result but some rows need a look (a learner not on the roster, another
+assignment's notebook, a notebook whose learner name was refused); 2 when the batch
+itself could not run (no such folder, unknown assignment, bad roster, scheduler
+unreachable, ...); 3 when the grader failed on a submission (batch-errors.log has
+the traceback); 128+N when stopped by signal N (every grade finished before it is kept).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
-from autograder.batch import course_page, gradebook, late
+from autograder.batch import course_page, gradebook, late, ledger, roster
 from autograder.batch.names import LEARNERS_DIR
 from autograder.batch.run import ERRORS_LOG, SKIPPED_FILE, BatchError, run_batch
 from autograder.batch.signals import Interrupted
@@ -74,6 +77,13 @@ def register_cli(subparsers) -> None:
         help="also accept times a learner can set: mtime (the file's modification time, which copying or "
         "cloning changes) or timestamp-file (a timestamp.txt beside the notebook)",
     )
+    p.add_argument(
+        "--roster",
+        metavar="CSV",
+        help="who should submit: learner,name,email,sis_user_id,canvas_user_id,sis_login_id,section (only "
+        "learner is required), nbgrader's student CSV or a Canvas gradebook export; every roster learner "
+        "gets a row per assignment (missing when nothing was submitted) and canvas-gradebook.csv their ids",
+    )
     p.set_defaults(func=cmd_batch)
 
 
@@ -94,6 +104,7 @@ def cmd_batch(args) -> int:
             policy = late.load_policy(args.late_policy)
             times = late.read_times_csv(args.times) if args.times else {}
             lateness = late.Lateness(policy, times, Path(args.submissions), args.times_from)
+        people = roster.load_roster(args.roster) if args.roster else None
         summary = run_batch(
             args.submissions,
             args.out,
@@ -104,9 +115,10 @@ def cmd_batch(args) -> int:
             force=args.force,
             only=only,
             lateness=lateness,
+            roster=people,
             stop_on_signals=True,
         )
-    except (BatchError, late.LatePolicyError) as exc:
+    except (BatchError, late.LatePolicyError, roster.RosterError) as exc:
         print(f"dlgrade batch: {clean_text(exc, one_line=True)}", file=sys.stderr)
         return 2
     except Interrupted as exc:
@@ -130,6 +142,14 @@ def cmd_batch(args) -> int:
         f"{summary.graded} graded now, {summary.kept} unchanged since the last run, "
         f"{summary.failed} could not be graded (their reason is in the table and in feedback.md)."
     )
+    look = _needs_a_look(summary)
+    if summary.course is not None and summary.course.rows:
+        course = summary.course
+        who = f"{len(course.roster.people)} on the roster" if course.roster is not None else "found"
+        print(
+            f"Course: {len(course.rows)} row(s), {len(course.learners())} learner(s) ({who}) x "
+            f"{len(course.assignments)} assignment(s): {course.summary_line()}."
+        )
     if summary.skipped:
         print(f"{len(summary.skipped)} file(s) skipped, listed with the reason in {summary.out / SKIPPED_FILE}")
     print(
@@ -147,4 +167,25 @@ def cmd_batch(args) -> int:
             file=sys.stderr,
         )
         return 3
+    if look:
+        print(f"dlgrade batch: needs a look: {clean_text('; '.join(look), one_line=True)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _needs_a_look(summary) -> list:
+    """What staff should look at although everything got a result (exit status 1), in words."""
+    found = []
+    if summary.course is not None:
+        counts = summary.course.counts()
+        rows = summary.course.needs_a_look()
+        for state in ledger.NEEDS_A_LOOK:
+            mine = [row for row in rows if row.state == state]
+            if mine:
+                shown = ", ".join(f"{row.learner} / {row.assignment}" for row in mine[:3])
+                more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
+                found.append(f"{counts[state]} {state} ({shown}{more}; see gradebook.csv)")
+    refused = sum(1 for _, why in summary.skipped if why.startswith("learner name refused"))
+    if refused:
+        found.append(f"{refused} notebook(s) or folder(s) whose learner name was refused (see skipped.txt)")
+    return found

@@ -12,6 +12,14 @@ listed in ``Discovery.skipped`` with the reason, one entry per file. A learner w
 names.py refuses (a control character, a path separator, too long...) is not graded: each of
 its notebooks is listed in ``Discovery.skipped`` with the reason.
 
+Every learner folder found is in ``Discovery.learners``, an empty one too (the course's rows then say
+"missing" for it, see ledger.py), and an empty one is a line in ``Discovery.skipped``.
+
+Two folders are refused with what to give instead: an nbgrader course root (``source/``,
+``release/``, ``submitted/``...: its learners are in ``submitted/``) and nbgrader's exchange
+``inbound/`` folder (``<learner>+<assignment>+<time>[+<id>]`` folders, whose times and names the
+learner's own nbgrader wrote: ``nbgrader collect`` puts them in the course's ``submitted/``).
+
 Nothing is followed through a symbolic link (a learner folder that links to another learner's, or
 to the solutions): a link to a folder is skipped with that reason. Every ``*.ipynb`` that is not a
 folder is a submission, whatever it is: a link, a fifo or a device named ``.ipynb`` is refused when
@@ -21,6 +29,7 @@ and the reason.
 
 from __future__ import annotations
 
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +61,7 @@ class Discovery:
     warnings: list  # things the instructor should know
     skipped: list = field(default_factory=list)  # [(source, reason)] files that are not graded
     root: Path | None = None  # the submissions folder: no link below it is followed when reading
+    learners: set = field(default_factory=set)  # every learner folder found (accepted names), empty ones too
 
 
 def _visible(path: Path) -> bool:
@@ -90,17 +100,51 @@ def _entries(folder: Path) -> list:
     return sorted(p for p in folder.iterdir() if _visible(p))
 
 
+NBGRADER_COURSE = ("source", "release", "submitted", "autograded", "feedback")  # nbgrader's course folders
+NBGRADER_FILES = ("nbgrader_config.py", "gradebook.db")
+
+
+EXCHANGE_NAME = re.compile(r"[^+]+\+[^+]+\+\d{4}-\d{2}-\d{2}")  # nbgrader: learner+assignment+2024-05-01 10:00...
+
+
+def _exchange_entry(name: str) -> bool:
+    """``<learner>+<assignment>+<time>[+<random id>]``: a folder of nbgrader's exchange inbound/."""
+    return EXCHANGE_NAME.match(name) is not None
+
+
+def refuse_nbgrader_folders(root: Path, folders: list) -> None:
+    """An nbgrader course root or exchange inbound/ is not a submissions folder: say which to give."""
+    names = {p.name for p in folders}
+    course = [n for n in NBGRADER_COURSE if n in names]
+    marker = any((root / n).is_file() for n in NBGRADER_FILES)
+    if "submitted" in names and (len(course) >= 2 or marker):
+        raise SubmissionsError(
+            f"{root} is an nbgrader course folder (it has {', '.join(course)}/): its learners' notebooks are in "
+            f"{root / 'submitted'}; give that folder (source/ and release/ are the course's own notebooks)"
+        )
+    if folders and sum(_exchange_entry(n) for n in names) * 2 > len(names):
+        raise SubmissionsError(
+            f"{root} looks like nbgrader's exchange inbound/ folder (<learner>+<assignment>+<time> folders, "
+            "named and timed by each learner's own nbgrader): run `nbgrader collect` and give the course's "
+            "submitted/ folder, where each learner has one folder and nbgrader's own timestamp"
+        )
+
+
 def discover(root: Path) -> Discovery:
     root = Path(root)
     if not root.exists():
         raise SubmissionsError(f"{root} does not exist")
     if not root.is_dir():
         raise SubmissionsError(f"{root} is not a folder (give the folder that holds the submitted notebooks)")
+    refuse_nbgrader_folders(root, [p for p in _entries(root) if _is_folder(p)])
 
     def rel(path: Path) -> str:
         return path.relative_to(root).as_posix()
 
-    nested, skipped, top_files = [], [], []
+    nested: list = []
+    skipped: list = []
+    top_files: list = []
+    folders: set = set()
     for entry in _entries(root):
         if _is_link(entry) and not _is_notebook(entry):
             skipped.append((rel(entry), LINK))  # another learner's folder, the solutions...: not followed
@@ -109,6 +153,8 @@ def discover(root: Path) -> Discovery:
             top_files.append(entry)
             continue
         learner = entry.name
+        folders.add(learner)
+        before = len(nested)
         for inner in _entries(entry):
             if _is_notebook(inner):
                 nested.append(Submission(learner, inner, rel(inner), None, LEARNER_FOLDER))
@@ -120,8 +166,10 @@ def discover(root: Path) -> Discovery:
                         skipped.append((rel(item), _not_graded(item)))
             elif inner.name not in EXPECTED:
                 skipped.append((rel(inner), _not_graded(inner)))
+        if len(nested) == before and not name_problem(learner):
+            skipped.append((rel(entry) + "/", "a learner folder with no notebook: nothing to grade"))
 
-    if nested:
+    if nested or (folders and not any(_is_notebook(p) for p in top_files)):
         for path in top_files:
             skipped.append(
                 (
@@ -132,7 +180,11 @@ def discover(root: Path) -> Discovery:
                 )
             )
         layouts = sorted({s.layout for s in nested}, key=[LEARNER_FOLDER, NBGRADER].index)
-        found = Discovery(" + ".join(layouts), nested, [], sorted(skipped), root)
+        found = Discovery(" + ".join(layouts) or LEARNER_FOLDER, nested, [], sorted(skipped), root)
+        found.learners = {name for name in folders if not name_problem(name)}
+        for name in sorted(folders - found.learners):
+            if not any(sub.learner == name for sub in nested):  # an empty folder: no notebook to list
+                found.skipped.append((name + "/", f"learner name refused: {name_problem(name)}"))
     else:
         flat = [Submission(p.stem, p, p.name) for p in top_files if _is_notebook(p)]
         if not flat:
@@ -142,6 +194,7 @@ def discover(root: Path) -> Discovery:
             )
         skipped += [(rel(p), _not_graded(p)) for p in top_files if not _is_notebook(p)]
         found = Discovery(FLAT, flat, [], sorted(skipped), root)
+    found.learners |= {sub.learner for sub in found.submissions if not name_problem(sub.learner)}
     accepted: list = []
     refused: dict = {}
     for sub in found.submissions:

@@ -1,11 +1,15 @@
 """The course's gradebooks, as CSV, and the score table ``dlgrade batch`` prints.
 
 Files (under the batch's --out):
-- gradebook.csv          one row per learner and assignment (total, max, status, lateness: submitted_at,
-                         time_source, days_late, late_penalty, extension; problem);
+- gradebook.csv          one row per learner and assignment, submitted or not (ledger.py: total, max,
+                         status, lateness: submitted_at, time_source, days_late, late_penalty,
+                         extension; problem: why, for any status but graded);
 - gradebooks/<a>.csv     one assignment: a column per graded function and a row of maxima;
 - course-summary.csv     learner x assignment totals (like nbgrader's grades export);
-- canvas-gradebook.csv   the same totals in the CSV Canvas' gradebook imports.
+- canvas-gradebook.csv   the same totals in the CSV Canvas' gradebook imports, with the roster's ids.
+
+Each function takes the grades and, optionally, the course's :class:`ledger.Ledger` (the roster, the
+learners who submitted nothing, the deadlines); without one, the rows are the grades' own.
 
 Every cell goes through :func:`csv_cell`, the one place a CSV cell is made: text that a spreadsheet
 would run as a formula (a learner folder named ``=HYPERLINK(...)``, ``+1``, ``-2``, ``@SUM(A1)``) gets
@@ -24,6 +28,8 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
+from autograder.batch import ledger as course
+from autograder.batch.ledger import Ledger
 from autograder.grading.reports import NOT_JUDGED, atomic_write, clean_text
 from autograder.grading.results import Result, as_result
 
@@ -41,7 +47,7 @@ GRADEBOOK_COLUMNS = [
     "problem",
 ]
 MAX_ROW = "(max)"  # the learner cell of a gradebook's row of maxima
-UNREADABLE = "unreadable"  # a notebook that was submitted but could not be graded: not "0 / 0"
+UNREADABLE = course.UNREADABLE  # a notebook that was submitted but could not be graded: not "0 / 0"
 
 
 # OWASP, CSV injection: a cell starting with one of these is a formula to Excel, LibreOffice or Sheets.
@@ -82,14 +88,6 @@ def problem(result) -> str:
     return as_result(result).problem()
 
 
-def status(result: Result) -> str:
-    if result.unreadable:
-        return "grader error" if result.grader_error else UNREADABLE
-    if result.grader_error:
-        return "grader error"
-    return "late" if result.late is not None and result.late.days_late else "graded"
-
-
 LATE_COLUMNS = ["submitted_at", "time_source", "days_late", "late_penalty", "extension"]
 
 
@@ -112,38 +110,82 @@ def _csv(rows: list) -> str:
     return out.getvalue()
 
 
-def gradebook_csv(grades: list) -> str:
+def ledger_of(grades: list, ledger: Ledger | None) -> Ledger:
+    return ledger if ledger is not None else course.of_grades(grades)
+
+
+def maxima(ledger: Ledger) -> dict:
+    """Each assignment's maximum: the largest its grades show, else its spec's points (0 when unknown)."""
+    from autograder.grading import catalogue
+
+    found: dict = {}
+    for assignment, rows in ledger.by_assignment().items():
+        top = max((row.result.max_score for row in rows if row.grade is not None), default=0.0)
+        if not top and assignment in catalogue.names():
+            top = float(sum(catalogue.load(assignment).points.values()))
+        found[assignment] = top
+    return found
+
+
+def _unsubmitted_total(row) -> object:
+    """A row with nothing submitted: 0 once it is missing, blank while it is not due."""
+    return 0.0 if row.state == course.MISSING else ""
+
+
+def gradebook_csv(grades: list, ledger: Ledger | None = None) -> str:
     """The course's long gradebook (like nbgrader's grades export): one row per learner and assignment."""
+    ledger = ledger_of(grades, ledger)
+    tops = maxima(ledger)
     rows: list = [GRADEBOOK_COLUMNS]
-    for grade in sorted(grades, key=lambda g: (g.learner, g.assignment)):
-        result = grade_result(grade)
+    for row in ledger.rows:
+        result = row.result
+        if result is None:
+            top = tops.get(row.assignment, 0.0)
+            rows.append(
+                [
+                    row.learner,
+                    row.assignment,
+                    _unsubmitted_total(row),
+                    _number(top) if top else "",
+                    row.state,
+                    *["", "", "", "", row.extension],
+                    row.reason,
+                ]
+            )
+            continue
         known = result.max_score > 0 or not result.unreadable
         rows.append(
             [
-                grade.learner,
-                grade.assignment,
+                row.learner,
+                row.assignment,
                 _number(result.score),
                 _number(result.max_score) if known else "",
-                status(result),
+                row.state,
                 *_late_cells(result),
-                problem(result),
+                row.reason,
             ]
         )
     return _csv(rows)
 
 
-def assignment_gradebook_csv(assignment: str, grades: list) -> str:
+def assignment_gradebook_csv(assignment: str, grades: list, ledger: Ledger | None = None) -> str:
     """One assignment's gradebook: a column per graded function, a row of maxima, then one row per learner."""
-    results = [(g.learner, grade_result(g)) for g in sorted(grades, key=lambda g: g.learner)]
+    ledger = ledger_of(grades, ledger)
+    mine = ledger.by_assignment().get(assignment, [])
+    results = [(row, row.result) for row in mine]
     functions: dict = {}  # function -> max, in notebook order
     for _, result in results:
-        for name, entry in result.functions.items():
+        for name, entry in result.functions.items() if result is not None else ():
             functions.setdefault(name, entry.max_score)
-    max_score = max((r.max_score for _, r in results), default=0.0)
+    max_score = max((r.max_score for _, r in results if r is not None), default=0.0)
     header = ["learner", "total", *functions, "status", *LATE_COLUMNS, "problem"]
     blank = [""] * (len(LATE_COLUMNS) + 2)
     rows = [header, [MAX_ROW, _number(max_score), *(_number(m) for m in functions.values()), *blank]]
-    for learner, result in results:
+    for row, result in results:
+        if result is None:
+            late = ["", "", "", "", row.extension]
+            rows.append([row.learner, _unsubmitted_total(row), *[""] * len(functions), row.state, *late, row.reason])
+            continue
         scores = (
             []
             if result.unreadable
@@ -151,66 +193,83 @@ def assignment_gradebook_csv(assignment: str, grades: list) -> str:
         )
         rows.append(
             [
-                learner,
+                row.learner,
                 _number(result.score),
                 *(scores or [""] * len(functions)),
-                status(result),
+                row.state,
                 *_late_cells(result),
-                problem(result),
+                row.reason,
             ]
         )
     return _csv(rows)
 
 
-def course_summary_csv(grades: list) -> str:
-    """Learner x assignment totals: a number, "unreadable" or "grader error" (submitted, not graded),
-    or blank (nothing submitted)."""
-    return _csv(course_summary_rows(grades))
+def course_summary_csv(grades: list, ledger: Ledger | None = None) -> str:
+    """Learner x assignment totals: a number; "unreadable", "grader error" or "wrong assignment"
+    (submitted, not graded); "missing" or "not submitted" (nothing submitted, due or not yet)."""
+    return _csv(course_summary_rows(grades, ledger))
 
 
-def course_summary_rows(grades: list) -> list:
+def summary_cell(row) -> object:
+    """One learner's cell of the totals: their score, or the state that stands for one."""
+    result = row.result
+    if result is None or result.unreadable:
+        return row.state
+    return _number(result.score)
+
+
+def course_summary_rows(grades: list, ledger: Ledger | None = None) -> list:
     """course-summary.csv's rows, its numbers as numbers (the course page shows them with cell_text)."""
-    assignments = by_assignment(grades)
-    maxima = {name: max((grade_result(g).max_score for g in group), default=0.0) for name, group in assignments.items()}
+    ledger = ledger_of(grades, ledger)
+    assignments = list(ledger.by_assignment())
+    tops = maxima(ledger)
     cells: dict = defaultdict(dict)
-    for grade in grades:
-        result = grade_result(grade)
-        cells[grade.learner][grade.assignment] = status(result) if result.unreadable else _number(result.score)
+    for row in ledger.rows:
+        cells[row.learner][row.assignment] = summary_cell(row)
     rows = [
         ["learner", *assignments, "total", "max"],
-        [MAX_ROW, *(_number(maxima[a]) if maxima[a] else "" for a in assignments), _number(sum(maxima.values())), ""],
+        [MAX_ROW, *(_number(tops[a]) if tops[a] else "" for a in assignments), _number(sum(tops.values())), ""],
     ]
     for learner in sorted(cells):
         row = cells[learner]
         total = sum(v for v in row.values() if isinstance(v, float))
-        rows.append([learner, *(row.get(a, "") for a in assignments), _number(total), _number(sum(maxima.values()))])
+        rows.append([learner, *(row.get(a, "") for a in assignments), _number(total), _number(sum(tops.values()))])
     return rows
 
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
-def canvas_csv(grades: list) -> str:
+def canvas_csv(grades: list, ledger: Ledger | None = None) -> str:
     """A gradebook Canvas imports (Grades > Import): its fixed columns, a "Points Possible" row, one column
-    per assignment. The learner name goes in Student and SIS Login ID, which Canvas matches on; a blank cell
-    leaves Canvas' grade alone, an unreadable notebook is a 0 (its feedback says why)."""
-    assignments = {
-        name: group for name, group in by_assignment(grades).items() if any(grade_result(g).max_score for g in group)
+    per assignment. With a roster, one row per roster learner with its ids (Student: the name, ID: the
+    Canvas user id, SIS User ID, SIS Login ID: the roster's, else the learner), so Canvas matches every
+    row; a learner not on the roster is left out (gradebook.csv lists them). Without one, the learner
+    name goes in Student and SIS Login ID. A blank cell (nothing submitted) leaves Canvas' grade alone;
+    an unreadable or wrong-assignment notebook is a 0 (its feedback says why)."""
+    ledger = ledger_of(grades, ledger)
+    groups = {name: [row for row in rows if row.grade is not None] for name, rows in ledger.by_assignment().items()}
+    assignments = {name: group for name, group in groups.items() if any(row.result.max_score for row in group)}
+    titles = {
+        name: next((r.result.title for r in group if r.result.max_score), name) for name, group in assignments.items()
     }
-    titles = {}
-    for name, group in assignments.items():
-        titles[name] = next((grade_result(g).title for g in group if grade_result(g).max_score), name)
-    maxima = {name: max(grade_result(g).max_score for g in group) for name, group in assignments.items()}
+    tops = {name: max(row.result.max_score for row in group) for name, group in assignments.items()}
     rows = [
         CANVAS_FIXED + [titles[a] for a in assignments],
-        ["    Points Possible", "", "", "", ""] + [_number(maxima[a]) for a in assignments],
+        ["    Points Possible", "", "", "", ""] + [_number(tops[a]) for a in assignments],
     ]
-    by_learner: dict = defaultdict(dict)
-    for grade in grades:
-        if grade.assignment in assignments:
-            by_learner[grade.learner][grade.assignment] = _number(grade_result(grade).score)
-    for learner in sorted(by_learner):
-        rows.append([learner, "", "", learner, ""] + [by_learner[learner].get(a, "") for a in assignments])
+    scores: dict = defaultdict(dict)
+    for row in ledger.rows:
+        if row.grade is not None and row.assignment in assignments:
+            scores[row.learner][row.assignment] = _number(row.result.score)
+    if ledger.roster is not None:
+        for person in ledger.roster.people:
+            ids = [person.name or person.learner, person.canvas_user_id, person.sis_user_id]
+            ids += [person.sis_login_id or person.learner, person.section]
+            rows.append(ids + [scores[person.learner].get(a, "") for a in assignments])
+        return _csv(rows)
+    for learner in sorted(scores):
+        rows.append([learner, "", "", learner, ""] + [scores[learner].get(a, "") for a in assignments])
     return _csv(rows)
 
 
@@ -229,16 +288,17 @@ def write_if_changed(path: Path, text: str) -> bool:
 GRADEBOOKS_DIR = "gradebooks"
 
 
-def write_gradebooks(grades: list, out: Path) -> list:
+def write_gradebooks(grades: list, out: Path, ledger: Ledger | None = None) -> list:
     """gradebook.csv, course-summary.csv, canvas-gradebook.csv and gradebooks/<assignment>.csv under ``out``."""
     out = Path(out)
+    ledger = ledger_of(grades, ledger)
     written = [out / "gradebook.csv", out / "course-summary.csv", out / "canvas-gradebook.csv"]
-    write_if_changed(written[0], gradebook_csv(grades))
-    write_if_changed(written[1], course_summary_csv(grades))
-    write_if_changed(written[2], canvas_csv(grades))
-    for assignment, group in by_assignment(grades).items():
+    write_if_changed(written[0], gradebook_csv(grades, ledger))
+    write_if_changed(written[1], course_summary_csv(grades, ledger))
+    write_if_changed(written[2], canvas_csv(grades, ledger))
+    for assignment in ledger.by_assignment():
         path = out / GRADEBOOKS_DIR / f"{assignment}.csv"
-        write_if_changed(path, assignment_gradebook_csv(assignment, group))
+        write_if_changed(path, assignment_gradebook_csv(assignment, grades, ledger))
         written.append(path)
     return written
 

@@ -380,6 +380,15 @@ class Lateness:
         self.unknown.discard((learner, assignment))
         return policy.apply(result, when, where)
 
+    def deadline(self, learner: str, assignment: str) -> tuple:
+        """(the learner's deadline for ``assignment`` or None, their extension in words or "")."""
+        policy = self.policy.for_assignment(assignment, learner)
+        return policy.deadline, policy.extension
+
+    def assignments(self) -> list:
+        """The assignments the policy gives a deadline of their own: the course expects them."""
+        return sorted(a for a in self.policy.per_assignment if self.policy.for_assignment(a).deadline is not None)
+
     def unknown_message(self) -> str:
         """What the terminal says when some submissions had no trusted time ("" when all had one)."""
         if not self.unknown:

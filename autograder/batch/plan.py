@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from autograder.batch import pool
-from autograder.batch.discovery import LEARNER_FOLDER, Discovery
+from autograder.batch.discovery import Discovery
 from autograder.batch.state import GradeState, assignment_inputs
 from autograder.grading import catalogue
 
@@ -23,6 +23,7 @@ class Plan:
     jobs: list = field(default_factory=list)  # [pool.Job] to grade
     kept: list = field(default_factory=list)  # [state.Grade] still current
     unreadable: list = field(default_factory=list)  # [(Submission, label, reason)]
+    wrong: list = field(default_factory=list)  # [(Submission, label, the assignment it is)]: a zero for label
     warnings: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # [(source, reason)]
     reasons: Counter = field(default_factory=Counter)
@@ -51,17 +52,22 @@ def detect_label(data: bytes, name: str) -> str:
         return UNKNOWN
 
 
-def _label(sub, data: bytes, previous, sha256: str, assignment: str | None, known: list) -> str | None:
-    """The assignment a submission is graded as; None: another assignment than the one asked for."""
-    if sub.folder_assignment in known:
-        return sub.folder_assignment
-    if assignment and sub.layout != LEARNER_FOLDER:
-        return assignment  # a flat folder (or an nbgrader folder) given for one assignment: all of it is
+def _label(sub, data: bytes, previous, sha256: str, assignment: str | None, known: list) -> tuple:
+    """(the assignment a submission is graded as, None or the other assignment it turned out to be).
+
+    The label comes from the nbgrader folder, else from ``--assignment`` for a flat (or nbgrader)
+    folder, else from the notebook. When the notebook is identifiably another known assignment than its
+    label, the second item names that one: the learner gets a "wrong assignment" row, never a silent
+    drop and never a grade under the wrong column."""
     same = previous is not None and previous.sha256 == sha256 and previous.assignment in known + [UNKNOWN]
     detected = previous.assignment if same else detect_label(data, sub.path.name)
-    if assignment and detected != assignment:
-        return assignment if detected == UNKNOWN else None
-    return detected
+    if sub.folder_assignment in known:
+        label = sub.folder_assignment
+    elif assignment:
+        label = assignment
+    else:
+        return detected, None
+    return label, (detected if detected in known and detected != label else None)
 
 
 def _preference(label: str):
@@ -113,13 +119,28 @@ def plan(
             continue
         sha256 = hashlib.sha256(data).hexdigest()
         previous = state.find(sub.source)
-        label = _label(sub, data, previous, sha256, assignment, known)
-        if label is not None:
-            groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous))
+        label, other = _label(sub, data, previous, sha256, assignment, known)
+        groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous, other))
 
     for (learner, label), candidates in groups.items():
+        right = [c for c in candidates if c[4] is None]
+        if not right:  # only other assignments' notebooks: one zero row for this one, saying which
+            candidates.sort(key=_preference(label))
+            sub, other = candidates[0][0], candidates[0][4]
+            result.wrong.append((sub, label, other))
+            result.skipped += [
+                (c[0].source, f"assignment {c[4]}, not {label} (and {learner} / {label} is {sub.source}'s row)")
+                for c in candidates[1:]
+            ]
+            continue
+        result.skipped += [
+            (c[0].source, f"assignment {c[4]}, not {label}: {learner}'s {label} notebook is graded instead")
+            for c in candidates
+            if c[4] is not None
+        ]
+        candidates = right
         candidates.sort(key=_preference(label))
-        sub, data, sha256, previous = candidates[0]
+        sub, data, sha256, previous, _ = candidates[0]
         if len(candidates) > 1:
             ignored = [c[0].source for c in candidates[1:]]
             why = (
@@ -163,5 +184,8 @@ def plan(
     result.kept.sort(key=lambda g: (g.learner, g.assignment))
     for _sub, label, _ in result.unreadable:
         result.reasons["unreadable file"] += 1
+        result.inputs.setdefault(label, assignment_inputs(label))
+    for _sub, label, _ in result.wrong:
+        result.reasons["another assignment's notebook"] += 1
         result.inputs.setdefault(label, assignment_inputs(label))
     return result

@@ -159,6 +159,16 @@ def failed_result(
     )
 
 
+def wrong_assignment_result(name: str, assignment: str, found: str) -> Result:
+    """A learner whose only notebook for ``assignment`` is another one's (``found``): zero for
+    ``assignment``, in the gradebook as "wrong assignment" (ledger.py), the reason naming which."""
+    from autograder.batch.ledger import WRONG_KIND
+
+    spec = catalogue.load(assignment) if assignment in catalogue.names() else None
+    reason = f"this notebook is assignment {found}, not {assignment}: submit the {assignment} notebook"
+    return zero_result(name, spec, reason, assignment=assignment, kind=WRONG_KIND)
+
+
 def died_result(job: Job, where: str) -> Result:
     return failed_result(
         job.name,

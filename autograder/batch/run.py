@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.batch import course_page, gradebook, late, plots, pool
+from autograder.batch import course_page, gradebook, late, ledger, plots, pool
 from autograder.batch.discovery import Discovery, SubmissionsError, discover
 from autograder.batch.names import learner_folder, name_problem
 from autograder.batch.plan import plan
 from autograder.batch.progress import Progress
+from autograder.batch.roster import Roster
 from autograder.batch.signals import Interrupted, StopSignals
 from autograder.batch.state import GradeState, Inputs, StateError
 from autograder.grading import catalogue
@@ -60,6 +61,7 @@ class BatchSummary:
     reasons: Counter = field(default_factory=Counter)  # why submissions were graded -> how many
     skipped: list = field(default_factory=list)  # [(source, reason)]
     changed: bool = False  # any grade recorded or removed: the course-wide outputs are redrawn
+    course: ledger.Ledger | None = None  # every learner x assignment row (ledger.py), as the gradebooks show
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,7 @@ class BatchOptions:
     progress: bool | None  # True: a bar; False: nothing; None: a bar on a terminal, else lines
     log: Callable  # print-like: where the run's messages go
     lateness: late.Lateness | None  # the course's late policy, applied to what is written
+    roster: Roster | None = None  # who should have submitted, and their LMS ids
 
 
 def default_workers() -> int:
@@ -113,6 +116,7 @@ def run_batch(
     force: bool = False,
     only=None,
     lateness: late.Lateness | None = None,
+    roster: Roster | None = None,
     stop_on_signals: bool = False,
 ) -> BatchSummary:
     """Grade every selected submission whose grade is missing or out of date, then regenerate the gradebook and plots.
@@ -124,6 +128,7 @@ def run_batch(
     (None: :func:`default_timeout`); ``grade``: the function a worker calls per submission
     (default: pool.grade_submission); ``progress`` and ``log``: see :class:`BatchOptions`;
     ``lateness``: the course's late policy, applied to what is written (the state keeps raw grades);
+    ``roster``: a roster.Roster: one row per roster learner and assignment, submitted or not (ledger.py);
     ``stop_on_signals``: SIGTERM, SIGINT and SIGHUP stop this run cleanly (:class:`StopSignals`,
     installed for the run and removed after it; the command line asks for it).
 
@@ -159,6 +164,7 @@ def run_batch(
             progress=progress,
             log=_one_line_log(log),
             lateness=lateness,
+            roster=roster,
         )
         try:
             options.out.mkdir(parents=True, exist_ok=True)
@@ -200,12 +206,13 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
         only=options.only,
     )
     jobs, kept, unreadable = work.jobs, work.kept, work.unreadable
+    not_graded = len(unreadable) + len(work.wrong)  # recorded with a zero and why, never sent to a worker
     summary = BatchSummary(out=out, kept=len(kept), warnings=work.warnings, reasons=work.reasons, skipped=work.skipped)
-    total = len(jobs) + len(kept) + len(unreadable)
+    total = len(jobs) + len(kept) + not_graded
     where = f"Dask ({options.dask})" if options.dask else f"{min(options.workers, len(jobs)) or 1} worker process(es)"
     log(
         f"{total} submission(s) in {options.root} ({discovery.layout} layout): "
-        f"{len(kept)} already graded, {len(jobs) + len(unreadable)} to grade" + (f" with {where}" if jobs else "")
+        f"{len(kept)} already graded, {len(jobs) + not_graded} to grade" + (f" with {where}" if jobs else "")
     )
     if work.reasons:
         log(f"grading because: {_reason_text(work.reasons)}")
@@ -214,7 +221,7 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
     _write_skipped(out / SKIPPED_FILE, summary.skipped)
 
     keys = [(g.learner, g.assignment) for g in kept]
-    bar = None if options.progress is False else Progress(len(jobs) + len(unreadable), options.progress)
+    bar = None if options.progress is False else Progress(len(jobs) + not_graded, options.progress)
 
     def with_lateness(learner, label, source, result):
         # The state keeps the raw grade; the course's late policy applies to what is written.
@@ -260,6 +267,9 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
         for sub, label, reason in unreadable:
             job = pool.Job.not_graded(learner=sub.learner, assignment=label, name=sub.path.name, source=sub.source)
             on_done(job, pool.failed_result(sub.path.name, label, reason))
+        for sub, label, other in work.wrong:
+            job = pool.Job.not_graded(learner=sub.learner, assignment=label, name=sub.path.name, source=sub.source)
+            on_done(job, pool.wrong_assignment_result(sub.path.name, label, other))
         if jobs and options.dask:
             try:
                 pool.run_dask(jobs, options.dask, on_done, options.grade)
@@ -269,7 +279,7 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
             pool.run_local(jobs, options.workers, on_done, options.grade)
     except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal (see StopSignals)
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
-        stopped.summary, stopped.remaining = summary, len(jobs) + len(unreadable) - summary.graded
+        stopped.summary, stopped.remaining = summary, len(jobs) + not_graded - summary.graded
         raise stopped from None
     finally:
         if bar is not None:
@@ -283,8 +293,9 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
             continue
         grades.append(dataclasses.replace(g, result=with_lateness(g.learner, g.assignment, g.source, g.result)))
     _restore_reports(out, grades)
-    gradebook.write_gradebooks(grades, out)
-    course_page.write_course_page(grades, out)
+    summary.course = _course(options, discovery, grades)
+    gradebook.write_gradebooks(grades, out, summary.course)
+    course_page.write_course_page(grades, out, summary.course)
     # Plots take seconds to draw: only when the grades they show changed (or were never drawn).
     drawn_for = _grades_digest(grades)
     if summary.changed or state.get_meta(PLOTS_DRAWN) != drawn_for:
@@ -296,6 +307,23 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
     summary.failed = sum(1 for g in summary.grades if gradebook.problem(g.result))
     summary.grader_failures = sum(1 for g in summary.grades if as_result(g.result).grader_error)
     return summary
+
+
+def _course(options: BatchOptions, discovery: Discovery, grades: list) -> ledger.Ledger:
+    """Every learner x assignment row: the roster's learners and every learner folder found, the
+    assignments graded, asked for or given a deadline (ledger.py)."""
+    expected = [options.assignment] if options.assignment else []
+    lateness = options.lateness
+    if lateness is not None:
+        expected += lateness.assignments()
+    found = discovery.learners if options.only is None else discovery.learners & options.only
+    return ledger.build(
+        grades,
+        roster=options.roster,
+        found=found,
+        assignments=expected,
+        deadlines=lateness.deadline if lateness is not None else None,
+    )
 
 
 def _grades_digest(grades: list) -> str:

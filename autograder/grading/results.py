@@ -379,8 +379,12 @@ def zero_result(
     grader_error: bool = False,
     execution_time: float = 0.0,
     staff_traceback: str = "",
+    kind: str = "unreadable",
 ) -> Result:
     """A submission that could not be graded at all: zero, with the reason.
+
+    ``kind``: each check's TestResult.kind, "unreadable" unless the grader failed ("grader-error")
+    or the batch found another assignment's notebook ("wrong-assignment", see batch/ledger.py).
 
     ``spec`` is the assignment (catalogue.Assignment) when it is known, else None:
     with it every graded function keeps its gradebook column (at 0 of its points).
@@ -398,7 +402,7 @@ def zero_result(
                     points,
                     False,
                     message=reason,
-                    kind="grader-error" if grader_error else "unreadable",
+                    kind="grader-error" if grader_error else kind,
                 )
             )
     else:
@@ -409,7 +413,7 @@ def zero_result(
                 0.0,
                 False,
                 message=reason,
-                kind="grader-error" if grader_error else "unreadable",
+                kind="grader-error" if grader_error else kind,
             )
         )
     return Result(
