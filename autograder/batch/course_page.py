@@ -85,14 +85,16 @@ def _pass_rate_rows(grades: list) -> list:
 COURSE_STYLE = (
     "body{max-width:76rem}"
     ".totals-box{overflow-x:auto;max-width:100%}"
-    "#course-summary{font-size:.9rem}"
-    "#course-summary th{vertical-align:bottom;min-width:3.2rem;max-width:7.5rem;overflow-wrap:anywhere}"
+    "#course-summary{font-size:.85rem}"
+    "#course-summary th,#course-summary td{padding:.25rem .45rem}"
+    "#course-summary th{vertical-align:bottom;max-width:7rem}"
     "#course-summary td{white-space:nowrap}"
+    "#course-summary td.missing,#course-summary td.not-submitted{white-space:normal;max-width:5.5rem}"
     "#course-summary td.learner{max-width:14rem;overflow:hidden;text-overflow:ellipsis}"
     "td.missing{color:#b42318;font-style:italic}td.not-submitted{color:#666;font-style:italic}"
     "td.unreadable,td.wrong-assignment,td.grader-error{color:#b42318}"
     "tr.off-roster td.learner::after{content:' (not on roster)';color:#b42318;font-size:.8rem}"
-    ".ext{color:#8250df;font-size:.8rem;margin-left:.25rem}"
+    ".ext{color:#8250df;font-size:.75rem;margin-left:.25rem}"
     ".legend span{margin-right:1rem}"
 )
 

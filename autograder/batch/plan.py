@@ -105,7 +105,8 @@ def plan(
 
     known = catalogue.names()
     result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
-    groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous)]
+    groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous, other assignment or None)]
+    unread: dict = {}  # (learner, label) -> [(sub, reason)]: files that could not be read
     for sub in discovery.submissions:
         if only is not None and sub.learner not in only:
             continue
@@ -115,12 +116,32 @@ def plan(
             data = read_submission_bytes(sub.path, notebook.MAX_NOTEBOOK_BYTES, shown=sub.source, below=discovery.root)
         except NotebookError as exc:  # a link, a fifo, a device, too big, or unreadable: a zero, and why
             label = assignment or (sub.folder_assignment if sub.folder_assignment in known else UNKNOWN)
-            result.unreadable.append((sub, label, str(exc)))
+            unread.setdefault((sub.learner, label), []).append((sub, str(exc)))
             continue
         sha256 = hashlib.sha256(data).hexdigest()
         previous = state.find(sub.source)
         label, other = _label(sub, data, previous, sha256, assignment, known)
         groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous, other))
+
+    for (learner, label), refused in unread.items():
+        readable = [c for c in groups.get((learner, label), []) if c[4] is None]
+        if readable:  # the learner's readable notebook for it is graded; this one is a line
+            result.skipped += [
+                (sub.source, f"{reason} ({learner} / {label} is graded from another notebook)")
+                for sub, reason in refused
+            ]
+            continue
+        refused.sort(key=lambda entry: entry[0].source)
+        result.unreadable.append((refused[0][0], label, refused[0][1]))  # the row: a zero, and why
+        row = refused[0][0].source
+        result.skipped += [
+            (sub.source, f"{reason} ({learner} / {label} is {row}'s row)") for sub, reason in refused[1:]
+        ]
+        # Another assignment's notebook beside it (all that is left of the group): a line too.
+        result.skipped += [
+            (c[0].source, f"assignment {c[4]}, not {label} ({learner} / {label} is {row}'s row)")
+            for c in groups.pop((learner, label), [])
+        ]
 
     for (learner, label), candidates in groups.items():
         right = [c for c in candidates if c[4] is None]
