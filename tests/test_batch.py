@@ -670,9 +670,10 @@ def test_an_unreadable_file_gets_a_zero_and_is_graded_once_it_can_be_read(tmp_pa
 
 def test_a_job_is_built_from_named_fields():
     with pytest.raises(TypeError):
-        pool.Job("alice", "hw1", None, "hw1.ipynb", b"{}", "alice/hw1.ipynb", "0" * 64, 60.0)
+        pool.Job("alice", "hw1", None, "hw1.ipynb", Path("hw1.ipynb"), None, "alice/hw1.ipynb", "0" * 64, 60.0)
     job = pool.Job.not_graded(learner="alice", assignment="hw1", name="hw1.ipynb", source="alice/hw1.ipynb")
-    assert (job.grade_as, job.data, job.sha256, job.timeout) == (None, b"", pool.NOT_READ, pool.NEVER_RUN)
+    assert (job.grade_as, job.path, job.below) == (None, None, None)
+    assert (job.sha256, job.timeout) == (pool.NOT_READ, pool.NEVER_RUN)
 
 
 def test_a_rerun_with_nothing_to_grade_draws_no_plot(tmp_path, monkeypatch):

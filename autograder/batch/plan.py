@@ -1,6 +1,9 @@
 """Planning a batch run: which assignment each submission is (:func:`detect_label`), which of a
 learner's notebooks is graded, and which submissions to grade or keep (:func:`plan`), each job with its
-last-resort limit (:func:`default_timeout`)."""
+last-resort limit (:func:`default_timeout`).
+
+The plan reads each submission once, to hash it and tell its assignment, and keeps no bytes: a job
+holds its notebook's path and hash, and is read again as it goes to a worker (``pool.Job.read``)."""
 
 from __future__ import annotations
 
@@ -105,7 +108,8 @@ def plan(
 
     known = catalogue.names()
     result = Plan(warnings=list(discovery.warnings), skipped=list(discovery.skipped))
-    groups: dict = {}  # (learner, label) -> [(sub, data, sha256, previous, other assignment or None)]
+    # (learner, label) -> [(sub, sha256, previous, other assignment or None)]: no bytes kept (pool.Job.read)
+    groups: dict = {}
     unread: dict = {}  # (learner, label) -> [(sub, reason)]: files that could not be read
     for sub in discovery.submissions:
         if only is not None and sub.learner not in only:
@@ -121,10 +125,11 @@ def plan(
         sha256 = hashlib.sha256(data).hexdigest()
         previous = state.find(sub.source)
         label, other = _label(sub, data, previous, sha256, assignment, known)
-        groups.setdefault((sub.learner, label), []).append((sub, data, sha256, previous, other))
+        groups.setdefault((sub.learner, label), []).append((sub, sha256, previous, other))
+        del data  # read again when its job goes to a worker
 
     for (learner, label), refused in unread.items():
-        readable = [c for c in groups.get((learner, label), []) if c[4] is None]
+        readable = [c for c in groups.get((learner, label), []) if c[3] is None]
         if readable:  # the learner's readable notebook for it is graded; this one is a line
             result.skipped += [
                 (sub.source, f"{reason} ({learner} / {label} is graded from another notebook)")
@@ -139,29 +144,29 @@ def plan(
         ]
         # Another assignment's notebook beside it (all that is left of the group): a line too.
         result.skipped += [
-            (c[0].source, f"assignment {c[4]}, not {label} ({learner} / {label} is {row}'s row)")
+            (c[0].source, f"assignment {c[3]}, not {label} ({learner} / {label} is {row}'s row)")
             for c in groups.pop((learner, label), [])
         ]
 
     for (learner, label), candidates in groups.items():
-        right = [c for c in candidates if c[4] is None]
+        right = [c for c in candidates if c[3] is None]
         if not right:  # only other assignments' notebooks: one zero row for this one, saying which
             candidates.sort(key=_preference(label))
-            sub, other = candidates[0][0], candidates[0][4]
+            sub, other = candidates[0][0], candidates[0][3]
             result.wrong.append((sub, label, other))
             result.skipped += [
-                (c[0].source, f"assignment {c[4]}, not {label} (and {learner} / {label} is {sub.source}'s row)")
+                (c[0].source, f"assignment {c[3]}, not {label} (and {learner} / {label} is {sub.source}'s row)")
                 for c in candidates[1:]
             ]
             continue
         result.skipped += [
-            (c[0].source, f"assignment {c[4]}, not {label}: {learner}'s {label} notebook is graded instead")
+            (c[0].source, f"assignment {c[3]}, not {label}: {learner}'s {label} notebook is graded instead")
             for c in candidates
-            if c[4] is not None
+            if c[3] is not None
         ]
         candidates = right
         candidates.sort(key=_preference(label))
-        sub, data, sha256, previous, _ = candidates[0]
+        sub, sha256, previous, _ = candidates[0]
         if len(candidates) > 1:
             ignored = [c[0].source for c in candidates[1:]]
             why = (
@@ -196,7 +201,8 @@ def plan(
                 assignment=label,
                 grade_as=label if label in known else None,
                 name=sub.path.name,
-                data=data,
+                path=sub.path,
+                below=discovery.root,
                 source=sub.source,
                 sha256=sha256,
                 timeout=task_timeout or default_timeout(label),

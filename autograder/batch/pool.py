@@ -6,6 +6,12 @@ Each worker process calls :func:`grade_submission`, which calls
 Workers are long-lived so that each one pays its imports (and its assignment's
 zygote) once, not once per submission.
 
+A job holds its notebook's path, not its bytes: they are read (``Job.read``, by the plan's rule)
+as the job goes to a worker, checked against the hash the plan recorded, and let go once sent, so
+the batch holds the bytes of the jobs in flight only (local pools: one per worker; Dask: a bounded
+window of tasks). A file that can no longer be read, or that changed since the plan, gets a zero
+and the reason instead, recorded as not read (``Job.unread``) so that the next run grades it.
+
 Whatever happens to a job, the caller's ``on_done(job, result)`` receives a
 results dict for it, in the calling thread:
 
@@ -23,6 +29,7 @@ results dict for it, in the calling thread:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -38,6 +45,7 @@ from pathlib import Path
 
 from autograder.grading import catalogue
 from autograder.grading.results import Result, zero_result
+from autograder.grading.submission_file import NotebookError, read_submission_bytes
 from autograder.sandbox import settings
 
 # Not fork: TensorFlow (imported by TF assignments' graders and zygotes) is not fork-safe.
@@ -49,34 +57,86 @@ POLL_SECONDS = 1.0
 NOT_READ = ""  # its sha256: equal to no file's hash, so the file is graded once it can be read
 NEVER_RUN = 0.0  # its timeout: no worker runs it, so no limit applies
 
+CHANGED_DURING_BATCH = "the notebook changed while the batch was running; run the batch again to grade the new version"
+
+
+class NotebookChanged(NotebookError):
+    """The file read for a worker is not the one the plan hashed: its bytes are not graded."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """One submission of the batch: what a worker grades, and what the state records for it."""
+    """One submission of the batch: what a worker grades, and what the state records for it.
+
+    A job holds where its notebook is, not its bytes: the plan reads each file once to hash it
+    and tell its assignment, and :meth:`read` reads it again, by the same rule, only when the job
+    is handed to a worker; the batch then lets the bytes go. So the batch process holds the bytes
+    of the jobs in flight, never those of the whole course.
+    """
 
     learner: str
     assignment: str  # the gradebook's assignment label ("unknown" when it cannot be told)
     grade_as: str | None  # passed to grade_notebook (None: let it detect and explain)
     name: str  # the notebook's file name
-    data: bytes  # the exact bytes that were hashed: what is graded is what is recorded
+    path: Path | None  # the notebook, read again by :meth:`read` (None: a job that is not graded)
+    below: Path | None  # the submissions folder: no link below it is followed when reading ``path``
     source: str  # the notebook's path relative to the submissions folder
-    sha256: str  # of ``data``
+    sha256: str  # of the bytes the plan read: :meth:`read` returns only bytes with this hash
     timeout: float  # last-resort wall-clock limit for the whole job, in seconds
 
     @classmethod
     def not_graded(cls, *, learner: str, assignment: str, name: str, source: str) -> Job:
         """A submission that gets a zero and its reason without going to a worker (a file that
-        could not be read): ``data`` is empty, ``sha256`` is NOT_READ, ``timeout`` is NEVER_RUN."""
+        could not be read, or that changed during the batch): ``path`` and ``below`` are None,
+        ``grade_as`` is None, ``sha256`` is NOT_READ (so the next run grades the file once it can
+        be read), ``timeout`` is NEVER_RUN."""
         return cls(
             learner=learner,
             assignment=assignment,
             grade_as=None,
             name=name,
-            data=b"",
+            path=None,
+            below=None,
             source=source,
             sha256=NOT_READ,
             timeout=NEVER_RUN,
         )
+
+    def unread(self) -> Job:
+        """This submission as :meth:`not_graded`: what the state records when :meth:`read` failed."""
+        return Job.not_graded(learner=self.learner, assignment=self.assignment, name=self.name, source=self.source)
+
+    def read(self) -> bytes:
+        """The notebook's bytes, read now by the plan's rule (``read_submission_bytes``: a regular
+        file, no link followed below ``below``, refused over the size limit).
+
+        Raises NotebookError with the learner-readable reason when the file can no longer be read
+        (deleted, replaced by a link, grown over the limit), and :class:`NotebookChanged` when its
+        bytes are not those the plan hashed: what is graded is always what the state records.
+        """
+        from autograder.grading import notebook
+
+        if self.path is None:
+            raise NotebookError(f"{self.source} was not read")
+        data = read_submission_bytes(self.path, notebook.MAX_NOTEBOOK_BYTES, shown=self.source, below=self.below)
+        if hashlib.sha256(data).hexdigest() != self.sha256:
+            raise NotebookChanged(CHANGED_DURING_BATCH)
+        return data
+
+
+def _read_for_worker(job: Job, on_done: OnDone) -> bytes | None:
+    """The bytes to hand to a worker for ``job``, read now; None when there are none to grade.
+
+    Then the job has been recorded through ``on_done`` as :meth:`Job.unread` (sha256 NOT_READ, so
+    the next run grades the file again) with a zero and the reason: the file could not be read, or
+    it changed since the plan hashed it (:data:`CHANGED_DURING_BATCH`: the new version is not graded
+    in this run, where the state would record the planned hash beside a grade of other bytes).
+    """
+    try:
+        return job.read()
+    except NotebookError as exc:
+        on_done(job.unread(), failed_result(job.name, job.assignment, str(exc)))
+        return None
 
 
 # ------------------------------------------------------------------ what a worker runs
@@ -219,12 +279,17 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     finished = False
     try:
         while pending or running:
-            # Only ``width`` jobs at a time, so a broken pool has few suspects.
+            # Only ``width`` jobs at a time, so a broken pool has few suspects, and the batch holds
+            # the bytes of those only: each notebook is read here, as its job goes to a worker.
             while pending and len(running) < width:
                 job = pending[0]
+                data = _read_for_worker(job, on_done)
+                if data is None:  # recorded with a zero and why
+                    pending.popleft()
+                    continue
                 index = len(by_index)
                 try:
-                    future = executor.submit(_run_job, grade, index, job.name, job.data, job.grade_as)
+                    future = executor.submit(_run_job, grade, index, job.name, data, job.grade_as)
                 except BrokenProcessPool:  # a worker died between two jobs
                     suspects += _drain(running, on_done)
                     finished = True
@@ -340,17 +405,54 @@ def _on_long_lived_thread(
     return _grading_thread.submit(grade, name, data, assignment).result()
 
 
-def _submit(client, grade: GradeFunction, job: Job, suffix: str):
+def _submit(client, grade: GradeFunction, job: Job, suffix: str, on_done: OnDone):
+    """The job as a task on the cluster, its notebook read now (:func:`_read_for_worker`); None when
+    it could not be read or changed since the plan (then it has been recorded through ``on_done``).
+    The bytes travel with the task: the batch keeps no reference to them."""
+    data = _read_for_worker(job, on_done)
+    if data is None:
+        return None
     return client.submit(
         _on_long_lived_thread,
         grade,
         job.name,
-        job.data,
+        data,
         job.grade_as,
         settings.current(),
         pure=False,
         key=f"dlgrade-{job.learner}-{job.assignment}-{job.sha256[:12]}{suffix}",
     )
+
+
+DASK_TASKS_PER_WORKER = 2  # tasks in flight per Dask worker: one grading, one queued behind it
+DASK_WINDOW_REFRESH_SECONDS = 30.0  # how often the scheduler is asked again how many workers it has
+
+
+def _dask_window(client, workers: int | None) -> Callable[[], int]:
+    """How many tasks may be in flight on the cluster at once: DASK_TASKS_PER_WORKER per worker, at
+    least 2. ``workers``: the count of a local:N cluster; None: ask the scheduler (again every
+    DASK_WINDOW_REFRESH_SECONDS, as workers may join a cluster after the batch started; it never shrinks).
+
+    Every task in flight carries its notebook's bytes (held by the scheduler, which a local:N cluster
+    runs in the batch process), so the window, not the course's size, bounds what the batch holds.
+    """
+    if workers is not None:
+        fixed = max(2, DASK_TASKS_PER_WORKER * workers)
+        return lambda: fixed
+    asked_at, known = -DASK_WINDOW_REFRESH_SECONDS, 2
+
+    def window() -> int:
+        nonlocal asked_at, known
+        if time.monotonic() - asked_at >= DASK_WINDOW_REFRESH_SECONDS:
+            asked_at = time.monotonic()
+            try:
+                count = len(client.scheduler_info()["workers"])
+            except Exception:  # the scheduler does not answer now: keep the last window
+                count = 0
+            known = max(known, DASK_TASKS_PER_WORKER * count)
+        return known
+
+    return window
 
 
 def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = grade_submission) -> None:
@@ -367,7 +469,7 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
     import dask
     from distributed import Client, LocalCluster, as_completed
 
-    cluster = None
+    cluster, workers = None, None
     if address.startswith("local:"):
         workers = int(address.split(":", 1)[1])
         # No retry by the scheduler: a task whose worker dies fails at once and we
@@ -387,28 +489,48 @@ def run_dask(jobs: list, address: str, on_done: OnDone, grade: GradeFunction = g
     else:
         client = Client(address, set_as_default=False, timeout="30s")  # TLS from dask's config (README)
     try:
-        futures = {}
-        for job in jobs:
-            futures[_submit(client, grade, job, "")] = job
+        # At most window() tasks in flight: each notebook is read as its task is submitted, and
+        # its bytes are let go when its result is back.
+        window = _dask_window(client, workers)
+        pending = deque(jobs)
+        futures: dict = {}  # future -> job, for the tasks in flight
+        completed = as_completed(loop=client.loop)
+
+        def refill() -> None:
+            while pending and len(futures) < window():
+                job = pending.popleft()
+                future = _submit(client, grade, job, "", on_done)
+                if future is not None:
+                    futures[future] = job
+                    completed.add(future)
+
+        refill()
         suspects = []
-        for future in as_completed(list(futures), loop=client.loop):
+        for future in completed:
             job = futures.pop(future)
             try:
-                result = future.result()
+                result, lost = future.result(), False
             except Exception:  # KilledWorker, a lost connection...: maybe only a neighbour's fault
+                result, lost = None, True
+            del future  # released: the scheduler forgets the task, and its bytes
+            if lost:
                 suspects.append(job)
-                continue
-            on_done(job, result)
+            else:
+                on_done(job, result)
+            refill()
         # A worker that dies takes the tasks queued beside it down too. As in run_local, grade each
         # suspect alone: the one that kills its worker again is the culprit, the others get a grade.
         for job in suspects:
-            future = _submit(client, grade, job, "-alone")
+            alone = _submit(client, grade, job, "-alone", on_done)
+            if alone is None:  # recorded: it could not be read again, or it changed
+                continue
             try:
-                result = future.result()
+                result = alone.result()
             except Exception as exc:
                 result = died_result(
                     job, f"on a Dask worker, twice, the second time alone: {type(exc).__name__}: {exc}"
                 )
+            del alone
             on_done(job, result)
     finally:
         client.close()

@@ -1,12 +1,13 @@
 """Reading a submitted file: regular files only, never through a link, its size checked before a byte is read.
 
 Every entry point reads a submission's bytes here and only here (``dlgrade grade`` and ``check``
-through :func:`autograder.grading.notebook.read_notebook`, ``dlgrade batch``'s plan, whose bytes are
-what its local and Dask workers grade). The file is opened once, without following a symbolic link
-(``O_NOFOLLOW``) and without waiting for a fifo's writer (``O_NONBLOCK``); ``fstat`` on that
-descriptor says whether it is a regular file and how big it is, and the bytes are read from the same
-descriptor: nothing can be swapped in between. With ``below``, every folder between ``below`` and the
-file is opened the same way, so a learner folder that is a link leads nowhere either.
+through :func:`autograder.grading.notebook.read_notebook`; ``dlgrade batch``'s plan, to hash it, and
+its pool, as the job goes to a local or Dask worker, which grades those bytes only if their hash is
+the plan's: ``autograder.batch.pool.Job.read``). Each read opens the file once, without following a
+symbolic link (``O_NOFOLLOW``) and without waiting for a fifo's writer (``O_NONBLOCK``); ``fstat`` on
+that descriptor says whether it is a regular file and how big it is, and the bytes are read from the
+same descriptor: nothing can be swapped in between. With ``below``, every folder between ``below``
+and the file is opened the same way, so a learner folder that is a link leads nowhere either.
 """
 
 from __future__ import annotations
