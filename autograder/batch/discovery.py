@@ -119,7 +119,7 @@ def refuse_nbgrader_folders(root: Path, folders: list) -> None:
     marker = any((root / n).is_file() for n in NBGRADER_FILES)
     if "submitted" in names and (len(course) >= 2 or marker):
         raise SubmissionsError(
-            f"{root} is an nbgrader course folder (it has {', '.join(course)}/): its learners' notebooks are in "
+            f"{root} is an nbgrader course folder (it has {', '.join(n + '/' for n in course)}): its learners' notebooks are in "
             f"{root / 'submitted'}; give that folder (source/ and release/ are the course's own notebooks)"
         )
     if folders and sum(_exchange_entry(n) for n in names) * 2 > len(names):
