@@ -8,10 +8,11 @@
 # The batch state lives in the Docker volume VOLUME (default dlgrade-state): run the same
 # command again after a crash, a `docker kill` or with new submissions and only new or
 # changed notebooks are graded. `docker volume rm dlgrade-state` forgets it.
+# --roster, --late-policy and --times files are mounted read-only into the container, each alone.
 # Image: $DLGRADE_IMAGE (default dlgrade:cpu). Exit status: that of dlgrade batch.
 set -eu
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 
 [ $# -ge 1 ] || usage
@@ -23,10 +24,20 @@ state=dlgrade-state
 setpriv=
 image=${DLGRADE_IMAGE:-dlgrade:cpu}
 args=
+mounts=
+# The course's own files (--roster, --late-policy, --times) are mounted read-only, one by one, at
+# /course/<option>.<ext> inside: the container sees those files and nothing else of their folder.
+staff_file() { # OPTION FILE
+    [ -f "$2" ] || { echo "batch.sh: $1 $2: no such file" >&2; exit 2; }
+    inside=/course/${1#--}.${2##*.}
+    mounts="$mounts -v $(cd "$(dirname "$2")" && pwd)/$(basename "$2"):$inside:ro"
+    args="$args $1 $inside"
+}
 while [ $# -gt 0 ]; do
     case $1 in
         --state) [ $# -ge 2 ] || usage; state=$2; shift 2 ;;
         --setpriv) setpriv=1; shift ;;
+        --roster|--late-policy|--times|--submission-times) [ $# -ge 2 ] || usage; staff_file "$1" "$2"; shift 2 ;;
         -h|--help) usage ;;
         *) args="$args $1"; shift ;;
     esac
@@ -44,7 +55,7 @@ else
 fi
 
 # The same hardening as docker/grade.sh, with room for a batch (docker/README.md).
-# shellcheck disable=SC2086  # $args: dlgrade batch options without spaces inside them
+# shellcheck disable=SC2086  # $args, $mounts: options and staff file paths without spaces inside them
 exec docker run --rm \
     --network none \
     --read-only --tmpfs /tmp:rw,noexec,nosuid,nodev,size=2g \
@@ -57,4 +68,5 @@ exec docker run --rm \
     -v "$submissions:/submission:ro" \
     -v "$results:/results" \
     -v "$state:/state" \
+    $mounts \
     "$image" batch $args

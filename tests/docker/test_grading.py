@@ -267,3 +267,50 @@ def test_batch_resumes_after_docker_kill(docker_env, tmp_path):
             assert float(row["total"]) == (11.0 if learner % 2 else 9.0), key
     finally:
         docker(env, "volume", "rm", "-f", volume, check=False)
+
+
+def test_batch_sh_takes_the_course_files_roster_policy_and_times(docker_env, tmp_path):
+    """--roster, --late-policy and --times reach the container (each file mounted alone, read-only):
+    every roster learner has a row, the Canvas CSV has their ids, the staff times are used."""
+    subs = tmp_path / "subs"
+    (subs / "alice" / "initialization").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "alice" / "initialization" / "initialization.ipynb", subs / "alice" / "initialization")
+    (subs / "dave").mkdir()  # an empty folder: a learner with nothing submitted
+    staff = tmp_path / "staff"
+    staff.mkdir()
+    (staff / "roster.csv").write_text(
+        "learner,name,canvas_user_id\nalice,Alice Kim,1001\nbob,Bob Lee,1002\ndave,Dave,1004\n"
+    )
+    (staff / "late.toml").write_text("[initialization]\ndeadline = 2026-03-01T23:59:00+09:00\npenalty_per_day = 0.1\n")
+    (staff / "times.csv").write_text(
+        "learner,assignment,submitted_at\nalice,initialization,2026-03-02T12:00:00+09:00\n"
+    )
+    results, volume = tmp_path / "results", f"dlgrade-test-{uuid.uuid4().hex[:8]}"
+    try:
+        run = script(
+            docker_env,
+            "batch.sh",
+            subs,
+            results,
+            "--state",
+            volume,
+            "--assignment",
+            "initialization",
+            "--roster",
+            staff / "roster.csv",
+            "--late-policy",
+            staff / "late.toml",
+            "--times",
+            staff / "times.csv",
+            timeout=900,
+        )
+    finally:
+        docker(docker_env, "volume", "rm", "-f", volume, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    with open(results / "gradebook.csv", newline="") as handle:
+        rows = {row["learner"]: row for row in csv.DictReader(handle)}
+    assert {name: row["status"] for name, row in rows.items()} == {"alice": "late", "bob": "missing", "dave": "missing"}
+    assert rows["alice"]["time_source"] == "staff-csv" and rows["alice"]["days_late"] == "1"
+    canvas = (results / "canvas-gradebook.csv").read_text()
+    assert "Alice Kim,1001" in canvas and "Bob Lee,1002" in canvas
+    assert "3 on the roster" in run.stdout and "2 missing" in run.stdout
