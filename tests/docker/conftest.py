@@ -36,17 +36,22 @@ def docker_env() -> dict:
     )
     print(build.stderr)
     assert build.returncode == 0, build.stderr[-4000:]
-    BUILD_TIMES.parent.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_TIMES, "a") as record:
-        record.write(
-            f"{time.strftime('%F %T')} build.sh cpu learner: {time.monotonic() - started:.0f} s\n"
-            + "".join(line + "\n" for line in build.stderr.splitlines() if "built " in line)
-        )
+    record_time(
+        f"build.sh cpu learner: {time.monotonic() - started:.0f} s",
+        *(line for line in build.stderr.splitlines() if "built " in line),
+    )
     host = re.search(r"DOCKER_HOST=([^;]*);", build.stdout)
     env = dict(os.environ)
     if host and host.group(1):
         env["DOCKER_HOST"] = host.group(1)
     return env
+
+
+def record_time(line: str, *details: str) -> None:
+    """Append a dated line (and its detail lines) to .cache/docker/build-times.txt."""
+    BUILD_TIMES.parent.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_TIMES, "a") as record:
+        record.write(f"{time.strftime('%F %T')} {line}\n" + "".join(detail + "\n" for detail in details))
 
 
 def docker(env: dict, *args, timeout: float = 900, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -107,5 +112,7 @@ def pytest_terminal_summary(terminalreporter):
         label = GUARANTEES[base] + (f" [{variant.rstrip(']')}]" if variant else "")
         terminalreporter.write_line(f"{outcome.upper():8} {label}")
     if BUILD_TIMES.exists():
+        # This run's lines: from its build (the first container test builds) to the end.
         lines = BUILD_TIMES.read_text().splitlines()
-        terminalreporter.write_line("build: " + "; ".join(lines[-3:]))
+        builds = [i for i, line in enumerate(lines) if " build.sh cpu learner: " in line]
+        terminalreporter.write_line("times: " + "; ".join(lines[builds[-1] if builds else -3 :]))

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from tests.docker.conftest import docker, script
+from tests.docker.conftest import docker, record_time, script
 from tests.nbtools import ROOT
 
 pytestmark = pytest.mark.docker
@@ -69,7 +69,7 @@ def host_gradebook(tmp_path_factory):
         timeout=1800,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    print(f"host batch of the examples: {time.monotonic() - started:.0f} s")
+    record_time(f"grading: host batch of the examples: {time.monotonic() - started:.0f} s")
     return gradebook(out / "gradebook.csv"), function_scores(out)
 
 
@@ -84,7 +84,7 @@ def test_examples_score_the_same_in_the_container(docker_env, host_gradebook, tm
     finally:
         docker(docker_env, "volume", "rm", "-f", volume, check=False)
     seconds = time.monotonic() - started
-    print(f"container batch of the examples ({sandbox}): {seconds:.0f} s")
+    record_time(f"grading: container batch of the examples ({sandbox}): {seconds:.0f} s")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     host_book, host_functions = host_gradebook
     assert scores(gradebook(results / "gradebook.csv")) == scores(host_book)
