@@ -76,6 +76,8 @@ def script(env: dict, name: str, *args, timeout: float = 900, **kwargs) -> subpr
 
 # What each container test guarantees, printed with its outcome at the end of `make docker-test`.
 GUARANTEES = {
+    "test_batch_sh_takes_the_course_files_roster_policy_and_times": "docker/batch.sh takes --roster, --late-policy "
+    "and --times (each file mounted alone, read-only): every roster learner has a row, Canvas ids, staff times",
     "test_examples_score_the_same_in_the_container": "the example submissions score exactly as outside Docker, function by function (docker/batch.sh)",
     "test_grade_sh_single_notebook_folder_and_nbgrader_layout": "docker/grade.sh grades a notebook, a folder and nbgrader's layout; exit codes; the user's paths in messages",
     "test_container_refuses_without_a_sandbox_it_can_build": "with Docker's default seccomp profile the grader refuses (exit 2) and says which flags to add",
