@@ -221,7 +221,13 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
     _write_skipped(out / SKIPPED_FILE, summary.skipped)
 
     keys = [(g.learner, g.assignment) for g in kept]
-    bar = None if options.progress is False else Progress(len(jobs) + not_graded, options.progress)
+    weights = {job.source: work.expected.get(job.assignment, 1.0) for job in jobs}
+    mean = sum(weights.values()) / len(weights) if weights else 1.0
+    bar = (
+        None
+        if options.progress is False
+        else Progress(len(jobs) + not_graded, options.progress, sum(weights.values()) + 0.01 * not_graded * mean)
+    )
 
     def with_lateness(learner, label, source, result):
         # The state keeps the raw grade; the course's late policy applies to what is written.
@@ -261,7 +267,7 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
         if why and bar is not None:
             bar.note(f"{job.learner} / {job.assignment}: not graded: {why[:200]}")
         if bar is not None:
-            bar.update(bool(why))
+            bar.update(bool(why), weights.get(job.source, 0.01 * mean))
 
     try:
         for sub, label, reason in unreadable:

@@ -221,6 +221,16 @@ class GradeState:
             raise
         return [tuple(row) for row in stale]
 
+    def execution_times(self, assignment: str, limit: int = 200) -> list:
+        """The grading seconds (results.json's execution_time) of up to ``limit`` recent grades of
+        ``assignment``: what the batch expects a job of it to cost (plan.expected_seconds)."""
+        rows = self.db.execute(
+            "SELECT json_extract(result, '$.execution_time') FROM grades WHERE assignment = ? "
+            "ORDER BY graded_at DESC LIMIT ?",
+            (assignment, limit),
+        )
+        return [float(value) for (value,) in rows if isinstance(value, (int, float)) and value > 0]
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
