@@ -10,7 +10,8 @@ worker) and then times ``grade_notebook`` on every submission, as a
 ``dlgrade batch`` worker does. Rounds alternate old, new, new in one learner
 child (see below), old, ... so that a change of the machine's load hits every
 variant alike. Prints the median seconds per submission of each variant and
-the ratios, and the scores (they must agree).
+the ratios, the median CPU seconds per submission of each worker's whole process tree (grader and
+sandbox, common.tree_cpu_seconds: steady when the machine is loaded), and the scores (they must agree).
 
 "new, one child": this checkout with the hidden suite's function boundary
 turned off in the bench worker only (every graded function's checks in one
@@ -33,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-WORKER = r"""
+WORKER_BODY = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 paths, name, one_child = sys.argv[3:], sys.argv[2], False
@@ -49,21 +50,31 @@ if one_child:
     grade_module.FunctionBoundary.pytest_runtest_setup = lambda self, item: None
     grade_module.LearnerProcess.begin_function = lambda self, name: None
 grade_notebook(paths[0], name)   # start the zygote
-times, scores = [], {}
+times, cpu, scores = [], [], {}
 for path in paths:
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), tree_cpu_seconds()
     result = grade_notebook(path, name)
     times.append(time.perf_counter() - started)
+    cpu.append(tree_cpu_seconds() - cpu_before)
     scores[path.rsplit("/", 1)[-1]] = result["score"]
-print(json.dumps({"times": times, "scores": scores}))
+print(json.dumps({"times": times, "cpu": cpu, "scores": scores}))
 """
+
+
+def worker_source() -> str:
+    """The worker's script: common.tree_cpu_seconds (the same code in both checkouts' workers), then the loop."""
+    import inspect
+
+    from common import tree_cpu_seconds
+
+    return inspect.getsource(tree_cpu_seconds) + WORKER_BODY
 
 
 def run_worker(checkout: Path, name: str, paths: list) -> dict:
     python = checkout / ".venv" / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run(
-        [str(python), "-c", WORKER, str(checkout), name, *map(str, paths)],
+        [str(python), "-c", worker_source(), str(checkout), name, *map(str, paths)],
         cwd=checkout,
         capture_output=True,
         text=True,
@@ -88,7 +99,8 @@ def main(argv=None) -> int:
     other, name = Path(args.other).resolve(), args.assignment
     print(f"{name}: {args.count} submissions x {args.rounds} rounds; {load_average()}")
     variants = {"old": (other, name), "new": (ROOT, name), "new, one child": (ROOT, f"one-child:{name}")}
-    times = {v: [] for v in variants}
+    times: dict = {v: [] for v in variants}
+    cpu: dict = {v: [] for v in variants}
     scores = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         paths = make_submissions(name, args.count, Path(tmp) / "submissions")
@@ -96,21 +108,28 @@ def main(argv=None) -> int:
             for variant, (checkout, label) in variants.items():
                 got = run_worker(checkout, label, paths)
                 times[variant] += got["times"]
+                cpu[variant] += got["cpu"]
                 scores.setdefault(variant, got["scores"])
     medians = {v: statistics.median(t) for v, t in times.items()}
+    cpu_medians = {v: statistics.median(c) for v, c in cpu.items()}
     figures = {
         "assignment": name,
         "submissions": args.count,
         "rounds": args.rounds,
         "median_s": medians,
+        "median_cpu_s": cpu_medians,
+        "cpu_ratio_new_vs_old": cpu_medians["new"] / cpu_medians["old"],
         "ratio_new_vs_old": medians["new"] / medians["old"],
         "ratio_new_vs_one_child": medians["new"] / medians["new, one child"],
         "load": load_average(),
     }
     for variant, median in medians.items():
-        print(f"  {variant:16} median {median:.3f} s per submission (n={len(times[variant])})")
+        print(
+            f"  {variant:16} median {median:.3f} s per submission, CPU {cpu_medians[variant]:.3f} s "
+            f"(n={len(times[variant])})"
+        )
     print(
-        f"  new / old: {figures['ratio_new_vs_old']:.2f}x; new / new-one-child: "
+        f"  new / old: {figures['ratio_new_vs_old']:.2f}x (CPU {figures['cpu_ratio_new_vs_old']:.2f}x); new / new-one-child: "
         f"{figures['ratio_new_vs_one_child']:.2f}x; {figures['load']}"
     )
     disagree = {s: {v: scores[v][s] for v in scores} for s in scores["new"] if len({scores[v][s] for v in scores}) > 1}

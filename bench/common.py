@@ -229,3 +229,43 @@ def run_benchmark(argv, description: str, default_assignment: str, default_count
     (out / f"{name}.json").write_text(json.dumps(figures, indent=2))
     print(f"figures written to {out / f'{name}.json'}")
     return figures
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and every process below it, dead ones included.
+
+    This process's own time, its reaped children's (RUSAGE_CHILDREN), and for every live descendant
+    (the zygote, a prepared spare) its own time plus that of the children it reaped: the sandboxed
+    children of a grade are reaped by the zygote (or by bwrap's init, itself reaped by it), so their
+    CPU lands in a live ancestor's cutime/cstime. The difference over one grade is its CPU, on the
+    trusted side and in the sandbox. Not counted: a process reparented to init (none in dlgrade's
+    trees). CPU, unlike wall time, stays steady when the machine is loaded.
+    """
+    import os
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    parents, times = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        times[pid] = sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+    below = set()
+    frontier = [me]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in below:
+                below.add(pid)
+                frontier.append(pid)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime + sum(times[pid] for pid in below)
