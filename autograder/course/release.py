@@ -38,12 +38,26 @@ GRADING_RULES = """\
 and the end of each graded function, and keep the functions' names. The grader takes the
 *definitions* of every code cell, top to bottom, and then calls your functions with its own inputs:
 
-- it runs imports, `def` and `class` statements, and assignments of constants such as
-  `LEARNING_RATE = 0.01`, `W = np.array([[1.0, 2.0]])` or `rng = np.random.default_rng(0)`:
-  your functions may use helpers, constants and imports from any cell;
-- it does **not** run anything else: training runs, plots, `print`, loops, `np.random.seed(...)`,
-  or assignments computed by calls such as `parameters = model(...)`. A graded function must not
-  need a variable that only such code creates; the report lists what was not run;
+- it runs imports, `def` and `class` statements, and assignments to names (`x = ...`, `a, b = ...`)
+  whose value is built only from numbers, strings, names defined by lines it runs, arithmetic,
+  comparisons, lambdas, tuples, lists, sets and dicts, and these calls (with arguments of the same kind):
+  - numpy's `array`, `asarray`, `zeros`, `ones`, `full`, `eye`, `identity`, `arange`, `linspace`,
+    `dtype`, `float16`, `float32`, `float64`, `int8`, `int16`, `int32`, `int64`, `uint8`, `bool_`,
+    `random.default_rng`, `random.RandomState` and `random.SeedSequence`;
+  - tensorflow's `constant` and `random.Generator.from_seed`;
+  - math's `sqrt`, `log` and `exp`;
+  - the builtins `range`, `len`, `int`, `float`, `complex`, `str`, `bool`, `list`, `tuple`, `dict`,
+    `set`, `frozenset`, `abs`, `min`, `max` and `round`;
+
+  for example `LEARNING_RATE = 0.01`, `W = np.array([[1.0, 2.0]])` or `rng = np.random.default_rng(0)`.
+  A call may go through any name an import gave it, in any cell above: `npr.default_rng(0)` after
+  `import numpy.random as npr`, `default_rng(0)` after `from numpy.random import default_rng`.
+  A name you rebind after importing it (`default_rng = my_function`, `def default_rng(...)`, a loop
+  variable) no longer counts as the import. Your functions may use helpers, constants and imports from any cell;
+- it does **not** run anything else: training runs, plots, `print`, loops, `if` blocks, `np.random.seed(...)`,
+  item or attribute assignments (`d["k"] = 1`), or assignments computed by other calls such as
+  `parameters = model(...)`; a line that holds such code is not run at all (`x = 1; train()`).
+  A graded function must not need a variable that only such code creates; the report lists what was not run;
 - each function is scored on its own: a cell that fails or hangs costs only what it defines.
 
 The last cell runs every public test and shows a table of what passed; the hidden tests check more."""
