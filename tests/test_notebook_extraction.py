@@ -16,6 +16,7 @@ import pytest
 from autograder.grading import catalogue
 from autograder.grading.grade import grade_notebook
 from autograder.grading.notebook import extract
+from autograder.sandbox.scope import Scope
 from autograder.sandbox.statements import classify_statements, graded_statements
 from tests.nbtools import graded_cell, solution_path, write
 
@@ -98,7 +99,7 @@ def test_the_statement_rule_keeps_definitions_and_cheap_constants():
             "costs = [c for c in history]",
         ]
     )
-    kept = kept_source(source, bound=set())
+    kept = kept_source(source, bound=Scope())
     assert kept == [
         "import numpy as np",
         "from math import sqrt",
@@ -118,7 +119,7 @@ def test_a_name_from_code_that_is_not_run_is_not_used():
     verdicts = dict(
         (ast.unparse(n), r)
         for n, r in classify_statements(
-            ast.parse("history = model(X)\nlast = history\nrate = 0.1\ntwice = rate * 2"), set()
+            ast.parse("history = model(X)\nlast = history\nrate = 0.1\ntwice = rate * 2"), Scope()
         )
     )
     assert verdicts["history = model(X)"] == "calls model()"

@@ -157,8 +157,14 @@ def test_readme_says_how_to_get_a_kernel_and_its_commands_work(tmp_path):
 
     readme = (catalogue.root() / "README.md").read_text()
     learners = readme[readme.index("## Learners") : readme.index("## Graders")]
-    assert ".venv/bin/jupyter lab" in learners
-    assert ".venv/bin/python -m ipykernel install --user --name dlgrade" in learners
+    # The learner's environment, from the released folder (its requirements file says the same commands).
+    requirements = (catalogue.root() / "assignments" / release.LEARNER_REQUIREMENTS_NAME).read_text()
+    for command in (
+        ".venv/bin/python -m pip install -r requirements.txt",
+        ".venv/bin/jupyter lab initialization/initialization.ipynb",
+        ".venv/bin/python -m ipykernel install --user --name dl-course",
+    ):
+        assert command in learners and command in requirements, command
     for module in ("numpy", "tensorflow", "sklearn", "matplotlib", "ipykernel", "jupyterlab"):
         assert importlib.util.find_spec(module), f"{module} is not installed in the project's environment"
     assert (Path(sys.executable).parent / "jupyter-lab").exists()
@@ -172,16 +178,17 @@ def test_readme_says_how_to_get_a_kernel_and_its_commands_work(tmp_path):
             "--prefix",
             str(tmp_path),
             "--name",
-            "dlgrade",
+            "dl-course",
             "--display-name",
-            "Python (dlgrade)",
+            "Python (deep learning course)",
         ],
         check=True,
         capture_output=True,
     )
-    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "dlgrade" / "kernel.json").read_text())
+    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "dl-course" / "kernel.json").read_text())
     assert (
-        spec["display_name"] == "Python (dlgrade)" and Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+        spec["display_name"] == "Python (deep learning course)"
+        and Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
     )
 
 

@@ -1,12 +1,8 @@
-"""The whole-notebook check of the last cell: every public test, one table.
-
-This file is copied by ``dlgrade release`` into every assignment folder (as
-``notebook_check.py``, beside ``public_tests.py``), so a learner's folder
-stands alone; edit it in ``autograder/course/notebook_check.py`` only. It
-imports nothing but the standard library.
+"""The table the notebook's last cell prints: every public test, then how to submit.
 
 ``public_tests.check_all()`` calls :func:`check_all` with its own module and
-the notebook's namespace. Nothing here affects a grade.
+the notebook's namespace. It imports nothing but the standard library, and
+nothing here affects a grade.
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ SUBMIT_TEXT = """How to submit:
      keep the names of the graded functions unchanged.
   3. The grader runs the definitions of your cells in a fresh process and calls your
      functions with more inputs than these public tests: passing here is a first check.
-  From a terminal, `dlgrade check NOTEBOOK.ipynb` runs the same public tests."""
+  To check again before you hand it in: Kernel > Restart & Run All, then read this table."""
 
 
 def public_tests_of(module) -> list:

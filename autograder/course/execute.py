@@ -23,7 +23,8 @@ points`` match 0.9475 to 0.9485; ``2.9 \\times 10^{-10}`` matches 2.85e-10 to 2.
 The stored outputs are trusted only when they come from the current code:
 ``execute_solution`` records a fingerprint of the solution's code cells and
 the helper module, and :func:`figure_problems` reports stale outputs. Every
-markdown cell that says "measured" must mark at least one figure.
+markdown cell after the first that says "measured" or "what you will see"
+(:data:`STATES_FIGURES`) must mark at least one figure.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ _STATED = re.compile(
     r"(?P<mantissa>-?\d+(?:\.(?P<decimals>\d+))?)(?:[eE](?P<e>[-+]?\d+))?"
     r"(?:\s*\\times\s*10\^\{?(?P<exp>-?\d+)\}?)?\s*\$?\s*(?P<percent>\\?%|\s(?:percentage\s+)?points)?[\s$*`]*$"
 )
+# A markdown cell after the introduction that states what the code produced ("**What you will see.**",
+# "**Measured:**") must mark its figures.
+STATES_FIGURES = re.compile(r"\bmeasured\b|\bwhat you will see\b", re.IGNORECASE)
 _PRINTED = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?%?")
 
 
@@ -158,7 +162,12 @@ def figure_problems_in(nb, name: str = "notebook", expected_fingerprint: str | N
         if abs(actual - value) > tolerance * (1 + 1e-9) + 1e-300:
             problems.append(f"{where}: states {written} for {label!r}, but cell {code_number} printed {token}")
     for number, cell in enumerate(nb.cells, start=1):
-        if cell.cell_type == "markdown" and "measured" in cell.source.lower() and not FIGURE_MARK.search(cell.source):
+        if (
+            number > 1
+            and cell.cell_type == "markdown"
+            and STATES_FIGURES.search(cell.source)
+            and not FIGURE_MARK.search(cell.source)
+        ):
             problems.append(
                 f"{name}, cell {number}: states measured figures but marks none "
                 '(add <!-- figure: "label" --> after each, see autograder/course/execute.py)'

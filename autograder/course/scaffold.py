@@ -128,7 +128,7 @@ def solution_notebook(name: str, title: str, functions: list) -> nbformat.Notebo
     # and tests/test_figures.py check it against the stored outputs of `dlgrade execute-solutions`.
     nb.cells.append(
         nbformat.v4.new_markdown_cell(
-            '**What we measured.** The data set has 100<!-- figure: "examples:" --> examples of '
+            '**What you will see.** The data set has 100<!-- figure: "examples:" --> examples of '
             '2<!-- figure: "features:" --> features. TODO: the figures of your demo, each marked '
             "(see autograder/course/execute.py)."
         )

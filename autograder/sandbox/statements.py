@@ -11,8 +11,9 @@ not run are blanked out, line numbers kept). Nothing here runs in the sandbox.
 from __future__ import annotations
 
 import ast
-import builtins
 from dataclasses import dataclass, field
+
+from autograder.sandbox.scope import Scope
 
 # What runs to grade. A notebook is graded by its definitions, taken from
 # every code cell in notebook order; its demos and training are never run.
@@ -24,22 +25,25 @@ from dataclasses import dataclass, field
 #   ``x += ...``) is kept when its value is *cheap*: literals, names, attribute
 #   reads (``np.pi``), arithmetic, comparisons, boolean and conditional
 #   expressions, lambdas, tuples/lists/sets/dicts of those, and calls of
-#   CHEAP_CALLS (spelled as listed there: ``np.array``, not another alias)
-#   whose arguments are cheap too;
+#   CHEAP_CALLS whose arguments are cheap too. A call is resolved through the
+#   names the notebook's imports made (``scope.py``): ``np.zeros`` after
+#   ``import numpy as np``, ``npr.default_rng`` after ``import numpy.random as
+#   npr``, ``make_rng`` after ``from numpy.random import default_rng as
+#   make_rng``; a name rebound since its import (``default_rng = f``) or a
+#   builtin rebound (``range = f``) no longer resolves;
 # - when the caller knows the names that earlier kept statements bind
-#   (``bound``: the grader tracks them across cells), an assignment that reads
-#   any other name is skipped as well, since that name would come from code
-#   that is not run (``acc = acc_l2`` after a training cell);
+#   (a strict ``Scope``: the grader tracks them across cells), an assignment that
+#   reads any other name is skipped as well, since that name would come from
+#   code that is not run (``acc = acc_l2`` after a training cell);
 # - everything else is skipped: calls (``model(...)``, ``print``,
 #   ``np.random.seed``), loops, ``if``/``with``/``try`` blocks, ``del``, and
 #   assignments to items or attributes (``os.environ[...] = ...``).
 KEPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
-# Calls that build a small value from their arguments and touch nothing else.
+# Calls that build a small value from their arguments and touch nothing else, by their full names.
 CHEAP_CALLS = frozenset(
     [
-        f"{np}.{name}"
-        for np in ("np", "numpy")
+        f"numpy.{name}"
         for name in (
             "array",
             "asarray",
@@ -65,27 +69,28 @@ CHEAP_CALLS = frozenset(
             "random.SeedSequence",
         )
     ]
-    + [f"tf.{name}" for name in ("constant", "random.Generator.from_seed")]
+    + [f"tensorflow.{name}" for name in ("constant", "random.Generator.from_seed")]
+    + ["math.sqrt", "math.log", "math.exp"]
     + [
-        "range",
-        "list",
-        "tuple",
-        "dict",
-        "set",
-        "frozenset",
-        "int",
-        "float",
-        "complex",
-        "str",
-        "bool",
-        "abs",
-        "min",
-        "max",
-        "round",
-        "len",
-        "math.sqrt",
-        "math.log",
-        "math.exp",
+        f"builtins.{name}"
+        for name in (
+            "range",
+            "list",
+            "tuple",
+            "dict",
+            "set",
+            "frozenset",
+            "int",
+            "float",
+            "complex",
+            "str",
+            "bool",
+            "abs",
+            "min",
+            "max",
+            "round",
+            "len",
+        )
     ]
 )
 _CHEAP_NODES = (
@@ -135,7 +140,6 @@ _STATEMENT_WORDS = {
     ast.Raise: "a raise",
     ast.Return: "a return outside a function",
 }
-_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def blank_magic_lines(source: str) -> str:
@@ -179,22 +183,25 @@ def dotted_name(node) -> str | None:
     return ".".join(reversed(parts))
 
 
-def _expression_problem(node, bound) -> str | None:
+def _expression_problem(node, scope: Scope) -> str | None:
     """Why evaluating ``node`` is not cheap (see the rule above), or None when it is."""
     if isinstance(node, ast.Lambda):  # its body runs only when called
         defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
-        return next(filter(None, (_expression_problem(d, bound) for d in defaults)), None)
+        return next(filter(None, (_expression_problem(d, scope) for d in defaults)), None)
     if isinstance(node, ast.Name):
-        if bound is not None and node.id not in bound and node.id not in _BUILTIN_NAMES:
+        if scope.strict and node.id not in scope and scope.resolve(node.id) != f"builtins.{node.id}":
             return f"uses {node.id}, which only code that is not run defines"
         return None
     if isinstance(node, ast.Call):
         name = dotted_name(node.func)
-        if name not in CHEAP_CALLS:
-            return f"calls {name or 'a computed function'}()"
+        if name is None:
+            return "calls a computed function()"
+        if scope.resolve(name) not in CHEAP_CALLS:
+            rebound = f" ({name.partition('.')[0]} was rebound after its import)" if scope.rebound(name) else ""
+            return f"calls {name}(){rebound}"
     elif not isinstance(node, _CHEAP_NODES):
         return _EXPRESSION_WORDS.get(type(node), f"evaluates a {type(node).__name__}")
-    return next(filter(None, (_expression_problem(c, bound) for c in ast.iter_child_nodes(node))), None)
+    return next(filter(None, (_expression_problem(c, scope) for c in ast.iter_child_nodes(node))), None)
 
 
 def _target_names(target) -> list | None:
@@ -224,8 +231,9 @@ def bound_names(node) -> list:
     return []
 
 
-def skip_reason(node, bound: set | None = None) -> str | None:
-    """Why a top-level statement is not run to grade, or None when it is kept."""
+def skip_reason(node, scope: Scope | None = None) -> str | None:
+    """Why a top-level statement is not run to grade, or None when it is kept (``scope``: the names so far)."""
+    scope = Scope(strict=False) if scope is None else scope
     if isinstance(node, KEPT_STATEMENTS) or isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal)):
         return None
     if isinstance(node, ast.Expr):
@@ -244,29 +252,30 @@ def skip_reason(node, bound: set | None = None) -> str | None:
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             parts.append(ast.Name(id=node.target.id, ctx=ast.Load()))
         try:
-            return next(filter(None, (_expression_problem(p, bound) for p in parts)), None)
+            return next(filter(None, (_expression_problem(p, scope) for p in parts)), None)
         except RecursionError:
             return "an expression too deeply nested to inspect"
     return _STATEMENT_WORDS.get(type(node), f"a {type(node).__name__} statement")
 
 
-def classify_statements(tree: ast.Module, bound: set | None = None) -> list:
+def classify_statements(tree: ast.Module, bound: Scope | None = None) -> list:
     """[(statement, reason it is skipped or None)] for a cell's top-level statements.
 
-    ``bound``: the names defined before this cell (preamble, earlier kept
-    statements, builtins are implied); it is updated with what this cell's
-    kept statements bind. None turns the name rule off.
+    ``bound``: the names defined before this cell and what they stand for
+    (preamble, earlier statements; builtins are implied); it is updated with
+    what this cell's statements bind. None: a scope of this cell alone, without
+    the name rule (``np``, ``tf`` and ``math`` read as the usual imports).
     """
+    scope = Scope(strict=False) if bound is None else bound
     verdicts = []
     for node in tree.body:
-        reason = skip_reason(node, bound)
-        if reason is None and bound is not None:
-            bound.update(bound_names(node))
+        reason = skip_reason(node, scope)
+        scope.apply(node, reason is None, bound_names(node))
         verdicts.append((node, reason))
     return verdicts
 
 
-def graded_statements(tree: ast.Module, bound: set | None = None) -> tuple[list, list]:
+def graded_statements(tree: ast.Module, bound: Scope | None = None) -> tuple[list, list]:
     """Split a cell's top-level statements into (kept, skipped line numbers)."""
     kept, skipped = [], []
     for node, reason in classify_statements(tree, bound):
@@ -277,14 +286,17 @@ def graded_statements(tree: ast.Module, bound: set | None = None) -> tuple[list,
     return kept, skipped
 
 
-def preamble_names(preamble: str) -> tuple[set, frozenset]:
-    """(the names the imports cell binds, the modules it gives every process: ``np`` for
-    ``import numpy as np``), from one parse; empty when it does not parse."""
+def preamble_names(preamble: str) -> tuple[Scope, frozenset]:
+    """(the names the imports cell binds and what they stand for, the modules it gives every
+    process: ``np`` for ``import numpy as np``), from one parse; empty when it does not parse.
+    The imports cell runs whole, so every statement of it counts as kept."""
+    bound = Scope()
     try:
         body = parse_cell(preamble)[1].body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set(), frozenset()
-    bound = {name for node in body for name in bound_names(node)}
+        return bound, frozenset()
+    for node in body:
+        bound.apply(node, True, bound_names(node))
     provided = frozenset(
         name.split(".")[0]
         for node in body
@@ -311,26 +323,45 @@ class CellRule:
     uses: set = field(default_factory=set)  # names the kept statements read and do not make
 
 
-def definitions_only(source: str, tree: ast.Module, bound: set, provided: frozenset = frozenset()) -> CellRule:
+def _line_groups(body: list) -> list:
+    """The statements in runs that share lines (``x = 1; train()``), in order."""
+    groups: list = []
+    last = 0
+    for node in body:
+        span = statement_lines(node)
+        if groups and span.start <= last:
+            groups[-1].append(node)
+        else:
+            groups.append([node])
+        last = max(last, span.stop - 1)
+    return groups
+
+
+def definitions_only(source: str, tree: ast.Module, bound: Scope, provided: frozenset = frozenset()) -> CellRule:
     """Apply the rule to a parsed cell (``tree`` is ``ast.parse(source)``; ``source`` magic-free).
 
     A kept statement sharing a line with a skipped one (``import x; train()``)
-    is skipped too: a line is run whole or not at all. ``bound`` (the names
-    defined before this cell) is updated with what is kept. ``provided``: the
-    modules the imports cell gives every process; a cell's own import of one
-    is not a definition another cell needs (see :func:`kept_names_used`).
+    is skipped too: a line is run whole or not at all, and what follows sees
+    the names as they are without it. ``bound`` (the names defined before this
+    cell) is updated. ``provided``: the modules the imports cell gives every
+    process; a cell's own import of one is not a definition another cell needs
+    (see :func:`kept_names_used`).
     """
-    trial = set(bound)
-    verdicts = classify_statements(tree, trial)
-    while True:
-        skipped_lines = {line for node, reason in verdicts if reason for line in statement_lines(node)}
-        demoted = False
-        for index, (node, reason) in enumerate(verdicts):
-            if reason is None and skipped_lines.intersection(statement_lines(node)):
-                verdicts[index] = (node, "shares a line with code that is not run")
-                demoted = True
-        if not demoted:
-            break
+    verdicts: list = []
+    for group in _line_groups(tree.body):
+        bound.begin()
+        found = []
+        for node in group:
+            reason = skip_reason(node, bound)
+            bound.apply(node, reason is None, bound_names(node))
+            found.append((node, reason))
+        if len(group) > 1 and any(reason for _, reason in found):
+            bound.rollback()
+            found = [(node, reason or "shares a line with code that is not run") for node, reason in found]
+            for node, _ in found:
+                bound.apply(node, False, [])
+        bound.commit()
+        verdicts += found
     lines = source.split("\n")
     kept, kept_names, skipped = [], [], []
     for node, reason in verdicts:
@@ -342,7 +373,6 @@ def definitions_only(source: str, tree: ast.Module, bound: set, provided: frozen
         skipped.append((span, reason))
         for line in span:
             lines[line - 1] = ""
-    bound.update(kept_names)
     defines, uses = kept_names_used(kept, provided)
     return CellRule("\n".join(lines), list(dict.fromkeys(kept_names)), skipped, defines, uses)
 
