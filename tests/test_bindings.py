@@ -29,6 +29,7 @@ DEPENDENT = {
     ],
     "practical_setup": [("random_search", ["sample_learning_rates", "sample_betas"])],
     "gradient_checking": [("gradient_check", ["forward_propagation", "backward_propagation"])],
+    "tensorflow_intro": [("model", ["initialize_parameters", "forward_propagation", "compute_total_loss"])],
 }
 
 
