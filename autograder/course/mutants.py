@@ -23,6 +23,9 @@ Format of ``autograder/suites/<name>/mutants.py``::
         Mutant("gc_returns_zero", "gradient_check", GC_HEADER + "    return 0.0\\n"),
         # A bug that may also cost another function (e.g. one reused by the next one).
         Mutant("one_hot_numpy", "one_hot_matrix", (...), costs=("one_hot_matrix", "model")),
+        # With other cells edited beside it (correct code that must keep full marks): a layer
+        # that binds the buggy function when it is defined, which must not cost the layer.
+        Mutant("bn_var_layer_alias", "batchnorm_forward", (...), beside={"affine_bn_relu_forward": ALIAS}),
     ]
 
     # Optional: other correct answers; each notebook (all its edits at once) must get full marks.
@@ -38,7 +41,7 @@ Format of ``autograder/suites/<name>/mutants.py``::
     # Optional: notebooks chosen by hand (lists of mutant names); the other mutants are grouped as below.
     ROUNDS = [["linear_draws_W_first", "one_hot_wrong_axis"], ["sigmoid_no_cast", "loss_mean"]]
 
-``Mutant(name, function, edit, costs=(function,), fails=(), feedback=())``:
+``Mutant(name, function, edit, costs=(function,), fails=(), feedback=(), beside={})``:
 
 - ``name``: unique within the assignment; shown in reports and used as test id.
 - ``function``: the graded function (the nbgrader ``grade_id`` of its solution cell) whose cell is edited.
@@ -51,6 +54,8 @@ Format of ``autograder/suites/<name>/mutants.py``::
 - ``fails``: optional fragments of hidden check names: every failed check of the
   ``costs`` functions contains one of them, and each fragment is in some failed check's name.
 - ``feedback``: optional strings; each must appear in the feedback of some failed check of ``costs``.
+- ``beside``: other graded cells edited in the same notebook (function -> edit, as ``edit``):
+  correct code, which must keep full marks unless listed in ``costs``.
 
 Rounds: grading a notebook costs a second (several with TensorFlow), so mutants whose
 functions (``function`` and ``costs``) do not overlap share one notebook, in declaration
@@ -86,16 +91,25 @@ class Mutant:
     costs: tuple = ()  # functions allowed to lose points; () means (function,)
     fails: tuple = ()  # fragments of the names of the checks that must fail
     feedback: tuple = ()  # strings the feedback of the failed checks must contain
+    beside: dict = field(
+        default_factory=dict, hash=False
+    )  # other cells edited with it (function -> edit): correct code
 
     def __post_init__(self):
         object.__setattr__(self, "costs", tuple(self.costs) or (self.function,))
+        object.__setattr__(self, "beside", dict(self.beside))
         object.__setattr__(self, "fails", tuple(self.fails))
         object.__setattr__(self, "feedback", tuple(self.feedback))
 
     @property
     def touches(self) -> set:
-        """The functions this mutant's notebook may change: its own and those it may cost."""
-        return {self.function, *self.costs}
+        """The functions this mutant's notebook may change: its own, those it may cost, those edited beside it."""
+        return {self.function, *self.costs, *self.beside}
+
+    def sources(self, name: str) -> dict:
+        """function -> the new source of each cell this mutant edits (its own and ``beside``)."""
+        edits = {**self.beside, self.function: self.edit}
+        return {function: edited_source(name, function, edit) for function, edit in edits.items()}
 
 
 @dataclass(frozen=True)
@@ -359,16 +373,14 @@ def grade_mutants(
     with _folder(folder) as where:
         reports = []
         for i, members in enumerate(rounds):
-            sources = {m.function: edited_source(name, m.function, m.edit) for m in members}
+            sources = {f: source for m in members for f, source in m.sources(name).items()}
             result, public_tests = _grade(name, sources, where, f"round{i}", public)
             leaked = set(lost_points(result)) - set().union(*(m.costs for m in members))
             for m in members:
                 others = [o for o in members if o is not m]
                 if leaked and others:
                     # Somebody leaks: grade each member alone to say who.
-                    alone, alone_public = _grade(
-                        name, {m.function: sources[m.function]}, where, f"{m.name}-alone", public
-                    )
+                    alone, alone_public = _grade(name, m.sources(name), where, f"{m.name}-alone", public)
                     report = MutantReport(m, alone, [], verdict(m, alone), alone_public)
                 else:
                     report = MutantReport(m, result, [o.name for o in others], verdict(m, result, others), public_tests)

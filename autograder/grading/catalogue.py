@@ -205,20 +205,39 @@ def reference(name: str) -> types.ModuleType:
     module = types.ModuleType(f"dlgrade_reference_{name}")
     namespace = module.__dict__
     exec(compile(assignment.preamble, f"<{name} imports>", "exec"), namespace)
+    if not assignment.solution_path.exists():
+        raise FileNotFoundError(f"no solution notebook: {assignment.solution_path}")
+    for source in reference_sources(name).values():
+        exec(compile(source, f"<{name} solution>", "exec"), namespace)
+    for function in assignment.config.pure_reference:
+        namespace[function] = _memoized(namespace[function])
+    return module
+
+
+@cache
+def reference_sources(name: str) -> dict:
+    """graded function -> what runs of its solution cell (the statement rule applied), in notebook order.
+
+    Trusted text: the reference module runs it here, and a learner child grading a
+    function that calls another graded function gets the reference definitions of that
+    one as source (grading/stand_ins.py). Empty where there is no solution (the learner image).
+    """
+    assignment = load(name)
+    if not assignment.solution_path.exists():
+        return {}
     nb = nbformat.read(str(assignment.solution_path), as_version=4)
     # The statement rule a submission's cells get (grading/notebook.py), names tracked from the imports cell.
     bound = preamble_names(assignment.preamble)[0]
-    # Every code cell binds names as it would in a submission; the solution cells are run.
+    sources = {}
+    # Every code cell binds names as it would in a submission; the solution cells are kept.
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         source, tree = parse_cell(cell.source)
         rule = definitions_only(source, tree, bound)
         if nbgrader_meta(cell).get("solution"):
-            exec(compile(rule.runnable, f"<{name} solution>", "exec"), namespace)
-    for function in assignment.config.pure_reference:
-        namespace[function] = _memoized(namespace[function])
-    return module
+            sources[nbgrader_meta(cell).get("grade_id", "")] = rule.runnable
+    return sources
 
 
 def _memoized(function, max_entries: int = 4096):

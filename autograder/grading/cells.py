@@ -25,6 +25,8 @@ class Cell:
     # extraction's parse (None: worked out from ``source`` when the process starts).
     defines: set | None = None
     uses: set | None = None
+    # A trusted step, not a learner cell: the request sent in its place (grading/stand_ins.py).
+    trusted: dict | None = None
 
 
 def cell_names(cells: list, preamble: str = "") -> tuple[dict, dict]:
@@ -63,7 +65,9 @@ def definers(cells: list, defines: dict) -> dict:
     return index
 
 
-def cells_needed(cells: list, defines: dict, uses: dict, names: set, index: dict | None = None) -> list:
+def cells_needed(
+    cells: list, defines: dict, uses: dict, names: set, index: dict | None = None, provided: frozenset = frozenset()
+) -> list:
     """The cells defining ``names`` and, transitively, the names those cells use (in notebook order).
 
     A name no cell defines (a builtin, an imports-cell module) needs nothing;
@@ -71,10 +75,11 @@ def cells_needed(cells: list, defines: dict, uses: dict, names: set, index: dict
     ``index`` is :func:`definers` of the same cells (built here without it): a
     worklist over names, each name and each cell visited once, so the walk is
     linear in the notebook's size however the cells depend on each other.
+    ``provided``: names that need no cell (the child gets them otherwise: grading/stand_ins.py).
     """
     if index is None:
         index = definers(cells, defines)
-    seen, needed, work = set(names), set(), list(names)
+    seen, needed, work = set(names) | set(provided), set(), list(set(names) - set(provided))
     while work:
         for cell_id in index.get(work.pop(), ()):
             if cell_id not in needed:

@@ -79,19 +79,28 @@ def tape_gradients_here(namespace: dict, function: str, args, wrt: int = 0, weig
 
 
 # The learner's ``function`` called with trusted stand-ins in its namespace
-# (for the duration of the call only; the learner's own are put back), so that
+# (for the duration of the call only; what was there is put back), so that
 # a check of ``function`` does not depend on the learner's other functions.
+# The child's table of forwarders (grading/stand_ins.py: bound before the
+# function's cell ran, so its definition-time bindings call them) is given
+# the stand-ins too, so an alias, a default argument, a closure or a class
+# attribute reaches them as a lookup by name does.
 STAND_IN_PROBE = """
 def probe(ns, function, stand_ins, inputs, args, kwargs):
     scope = {"__name__": "stand_ins"}
     exec(compile(stand_ins, "<stand-ins>", "exec"), scope)
     trusted = scope["stand_ins"](**inputs)
     missing = object()
+    table = ns.get("__dlgrade_stand_ins__")
+    table = table if isinstance(table, dict) else {}
     saved = {name: ns.get(name, missing) for name in trusted}
+    held = {name: table[name] for name in trusted if name in table and name != "<forwarders>"}
     ns.update(trusted)
+    table.update({name: trusted[name] for name in held})
     try:
         return ns[function](*args, **kwargs)
     finally:
+        table.update(held)
         for name, value in saved.items():
             if value is missing:
                 ns.pop(name, None)

@@ -6,6 +6,7 @@ it, and fails unless the mutant loses points on the functions in ``costs``
 (default: its own) and keeps full marks everywhere else.
 """
 
+from autograder.course.bindings import FORMS, bound_source
 from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
@@ -83,6 +84,33 @@ MUTANTS = [
         "affine_bn_relu_backward",
         ("da_bn = relu_backward(dout, relu_cache)", "da_bn = dout"),
     ),
+]
+
+# A layer that binds the batchnorm function when its cell runs (an alias at the top of the cell,
+# a default argument, a closure, a class attribute) is graded with the reference one all the same
+# (grading/stand_ins.py): the batchnorm bug costs only its own function, never the layer beside it.
+MUTANTS += [
+    Mutant(
+        f"forward_unbiased_variance_layer_binds_it_by_{form}",
+        "batchnorm_forward",
+        ("var = np.var(x, axis=0)  ", "var = np.var(x, axis=0, ddof=1)  "),
+        beside={
+            "affine_bn_relu_forward": bound_source("batch_norm", "affine_bn_relu_forward", ["batchnorm_forward"], form)
+        },
+    )
+    for form in FORMS
+] + [
+    Mutant(
+        f"alt_dgamma_wrong_axis_layer_binds_it_by_{form}",
+        "batchnorm_backward_alt",
+        ("dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=1)"),
+        beside={
+            "affine_bn_relu_backward": bound_source(
+                "batch_norm", "affine_bn_relu_backward", ["batchnorm_backward_alt"], form
+            )
+        },
+    )
+    for form in FORMS
 ]
 
 # function -> the whole source of its graded cell, written differently from the reference.

@@ -4,6 +4,7 @@ Format: autograder/course/mutants.py. The cells are written whole: the
 checkers are short, and most bugs change several of their lines.
 """
 
+from autograder.course.bindings import FORMS, bound_source
 from autograder.course.mutants import Alternative, Mutant
 
 HEADER_1D = """
@@ -320,6 +321,24 @@ MUTANTS += [
 """,
         feedback=["not their absolute values"],
     ),
+]
+
+# A gradient_check that binds forward_propagation and backward_propagation when its cell runs (an
+# alias at the top of the cell, a default argument, a closure, a class attribute) still gets the
+# suite's known functions (grading/stand_ins.py, probes.call_with_stand_ins): the forward bug
+# costs only forward_propagation, never the checker beside it.
+MUTANTS += [
+    Mutant(
+        f"forward_theta_plus_x_checker_binds_it_by_{form}",
+        "forward_propagation",
+        FORWARD_WRONG,
+        beside={
+            "gradient_check": bound_source(
+                "gradient_checking", "gradient_check", ["forward_propagation", "backward_propagation"], form
+            )
+        },
+    )
+    for form in FORMS
 ]
 
 ALTERNATIVES = [

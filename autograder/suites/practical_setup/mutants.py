@@ -6,6 +6,7 @@ it, and fails unless the mutant loses points on the functions in ``costs``
 (default: its own) and keeps full marks everywhere else.
 """
 
+from autograder.course.bindings import FORMS, bound_source
 from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
@@ -112,6 +113,26 @@ MUTANTS = [
     Mutant(
         "zoom_centred_on_the_rate", "zoom_in", ("center = np.log10(best_learning_rate)", "center = best_learning_rate")
     ),
+]
+
+# A search that binds the samplers when its cell runs (an alias at the top of the cell, a default
+# argument, a closure, a class attribute) is graded with the reference ones all the same
+# (grading/stand_ins.py): the sampler's bug costs only the sampler, never the search beside it.
+MUTANTS += [
+    Mutant(
+        f"learning_rates_on_a_linear_scale_search_binds_it_by_{form}",
+        "sample_learning_rates",
+        (
+            "    r = np.random.uniform(low_exp, high_exp, size=n)\n    alphas = 10.0 ** r\n",
+            "    alphas = np.random.uniform(10.0 ** low_exp, 10.0 ** high_exp, size=n)\n",
+        ),
+        beside={
+            "random_search": bound_source(
+                "practical_setup", "random_search", ["sample_learning_rates", "sample_betas"], form
+            )
+        },
+    )
+    for form in FORMS
 ]
 
 # function -> the whole source of its graded cell, written differently from the reference.

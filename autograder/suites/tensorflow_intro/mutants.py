@@ -7,6 +7,7 @@ in ``fails``, with the feedback naming the mistake, and every function without
 a bug in that notebook keeps full marks.
 """
 
+from autograder.course.bindings import FORMS, bound_source
 from autograder.course.mutants import Alternative, Mutant
 
 MUTANTS = [
@@ -186,6 +187,27 @@ MUTANTS += [
         fails=["lower the cost"],
         feedback=["too slowly", "once at every mini-batch step"],
     ),
+]
+
+# A model that binds initialize_parameters, forward_propagation and compute_total_loss when its
+# cell runs (an alias at the top of the cell, a default argument, a closure, a class attribute)
+# still trains with the suite's trusted parts (grading/stand_ins.py, probes.call_with_stand_ins):
+# the forward bug costs only forward_propagation, never the model beside it.
+MUTANTS += [
+    Mutant(
+        f"forward_missing_relu_model_binds_it_by_{form}",
+        "forward_propagation",
+        ("A2 = tf.keras.activations.relu(Z2)", "A2 = Z2"),
+        beside={
+            "model": bound_source(
+                "tensorflow_intro",
+                "model",
+                ["initialize_parameters", "forward_propagation", "compute_total_loss"],
+                form,
+            )
+        },
+    )
+    for form in FORMS
 ]
 
 ROUNDS = [
