@@ -91,7 +91,7 @@ def test_two_cells_defining_the_same_function_grade_the_last(tmp_path, full_mark
     cells.insert(index + 1, wrong)  # a later, wrong definition wins, as in a notebook run
     result = grade_notebook(write(nb, tmp_path / "dup_wrong_last.ipynb"), A)
     assert result["functions"][HE]["score"] == 0
-    assert any("defined in cells" in note for note in result["notes"])
+    assert any("defined in 2 cells" in note for note in result["notes"])
 
     nb = solution_notebook(A)
     nb.cells.insert(nb.cells.index(graded_cell(nb, HE)), wrong)  # an earlier, wrong one is overridden

@@ -63,19 +63,26 @@ def run_public_tests(module, namespace: dict) -> list:
         except NotImplementedError:
             rows.append((function, "not done", "still raises NotImplementedError"))
         except AssertionError as exc:
-            rows.append((function, "failed", _first_line(str(exc)) or "a check failed"))
+            rows.append((function, "failed", _one_line(str(exc)) or "a check failed"))
         except Exception as exc:  # the learner's code may raise anything
-            rows.append((function, "failed", f"{type(exc).__name__}: {_first_line(str(exc))}"))
+            rows.append((function, "failed", f"{type(exc).__name__}: {_one_line(str(exc))}"))
         else:
             rows.append((function, "passed", ""))
     return rows
 
 
+REASON_WIDTH = 72  # characters of "what to look at" per line; a longer reason goes on below, never cut
+
+
 def format_table(rows: list) -> str:
+    import textwrap
+
     width = max([len("function")] + [len(f) for f, _, _ in rows])
     lines = [f"{'function':<{width}}  result    what to look at", f"{'-' * width}  --------  ---------------"]
     for function, status, reason in rows:
-        lines.append(f"{function:<{width}}  {status:<8}  {reason}".rstrip())
+        wrapped = textwrap.wrap(reason, REASON_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.append(f"{function:<{width}}  {status:<8}  {wrapped[0]}".rstrip())
+        lines += [f"{'':<{width + 12}}{more}" for more in wrapped[1:]]
     passed = sum(status == "passed" for _, status, _ in rows)
     lines.append("")
     lines.append(
@@ -92,7 +99,6 @@ def check_all(module, namespace: dict) -> None:
     print(SUBMIT_TEXT)
 
 
-def _first_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    line = lines[0] if lines else ""
-    return line if len(line) <= 160 else line[:157] + "..."
+def _one_line(text: str) -> str:
+    """The whole reason (its hint included) as one line; the table wraps it, nothing is cut."""
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())

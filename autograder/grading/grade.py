@@ -22,7 +22,7 @@ import pytest
 from autograder.grading import catalogue, notebook
 from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
 from autograder.grading.learner import Learner, LearnerProcess
-from autograder.grading.learner_errors import ErrorKind, LearnerError
+from autograder.grading.learner_errors import ErrorKind, LearnerError, shorten_paths
 from autograder.grading.notebook import (
     NotebookError,
     check_size,
@@ -204,6 +204,7 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         result.isolation = {"strategy": strategy or isolation.available_strategy(), "readable_check": f"refused: {exc}"}
         return result
     extraction = extract(nb, spec.graded_functions, spec.preamble, parsed)
+    untouched = notebook.untouched_stubs(parsed, spec.released_notebook, spec.graded_functions)
     notes += extraction.notes
     if spawner is None:
         spawner = warm_spawner(spec, strategy)
@@ -235,7 +236,9 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         plugin = run_suite(spec, process)
     finally:
         process.close()
-    result = build_result(path, spec, plugin.records, process, notes, started, extraction.cell_defines)
+    result = build_result(
+        path, spec, plugin.records, process, notes, started, extraction.cell_defines, extraction.labels, untouched
+    )
     result.isolation = {**process.isolation_report(), "readable_check": readable_check}
     return result
 
@@ -262,10 +265,12 @@ def build_result(
     notes: list,
     started: float,
     cell_defines: dict | None = None,
+    labels: dict | None = None,
+    untouched: frozenset = frozenset(),
 ) -> Result:
-    cell_defines = cell_defines or {}
+    cell_defines, labels = cell_defines or {}, labels or {}
     events = process.events
-    tests = [record_result(record, hints=spec.config.hints) for record in records]
+    tests = [record_result(record, hints=spec.config.hints, untouched=untouched) for record in records]
     functions = {function: FunctionScore(0.0, spec.points.get(function, 0.0)) for function in spec.graded_functions}
     for test in tests:
         entry = functions.setdefault(test.function, FunctionScore(0.0, 0.0))
@@ -286,7 +291,8 @@ def build_result(
             if defines
             else ""
         )
-        notes.append(f"cell {cell_id} failed when run: {error.splitlines()[0][:300]}{consequence}")
+        label = labels.get(cell_id, f"cell {cell_id}")
+        notes.append(f"{label} failed when run: {shorten_paths(error).splitlines()[0][:300]}{consequence}")
     if events.output_bytes > len(events.output_head.encode()):
         notes.append(
             f"the notebook's code printed {events.output_bytes:,} bytes; only the first "
@@ -316,8 +322,14 @@ def build_result(
     )
 
 
-def record_result(record: TestRecord, hints: bool = True) -> TestResult:
-    """One check's outcome; ``hints = false`` in assignment.toml keeps hints out of every report."""
+def record_result(record: TestRecord, hints: bool = True, untouched: frozenset = frozenset()) -> TestResult:
+    """One check's outcome; ``hints = false`` in assignment.toml keeps hints out of every report.
+
+    ``untouched``: graded functions whose definition is still the released stub's: a failed check of
+    one says so, whatever exception the stub's None or NotImplementedError surfaced as in the check."""
+    if not record.passed and record.function in untouched and record.kind != "grader-error":
+        record.message = f"{record.function} is not implemented yet: its cell is still the released stub"
+        record.hint, record.detail, record.kind = "write your code where the cell says YOUR CODE HERE", "", "error"
     return TestResult(
         function=record.function,
         check=record.check,

@@ -315,7 +315,8 @@ class LearnerProcess:
         for cell in cells:
             if cell.cell_id in bad_cells or cell.cell_id in work.bad_cells or cell.cell_id in child.loaded:
                 continue
-            what = f"cell {cell.cell_id} (defining {', '.join(cell.functions) or 'nothing graded'})"
+            defined = cell.functions or sorted(cell.defines or ())[:3]
+            what = f"the cell defining {', '.join(defined)}" if defined else "a cell the graded functions use"
             try:
                 message = cell.trusted or {"op": "exec", "cell": cell.cell_id, "source": cell.source}
                 reply = self._exchange(work, child, message, self.time_policy.call, what)

@@ -8,6 +8,7 @@ code and name and caps its texts.
 from __future__ import annotations
 
 import enum
+import re
 
 from autograder.sandbox import codec
 
@@ -87,8 +88,22 @@ def decode_reply(reply: dict, name: str, called: str | None, graded: frozenset, 
     if code is ReplyCode.NOT_IMPLEMENTED:
         raise LearnerError(f"{name} is not implemented yet (raise NotImplementedError)", ErrorKind.ERROR)
     raise LearnerError(
-        f"{name} raised {etype}: {message[:500]}", ErrorKind.ERROR, str(error.get("traceback", ""))[-3000:]
+        f"{name} raised {etype}: {shorten_paths(message[:500])}",
+        ErrorKind.ERROR,
+        shorten_paths(str(error.get("traceback", ""))[-3000:]),
     )
+
+
+# A path to a file of the grader's Python (its venv, site-packages, the standard library) or to the
+# sandbox's copy of a helper module: learners see the module's own path (tensorflow/python/ops/...).
+_GRADER_PATH = re.compile(r"""(?:[A-Za-z]:)?[/\\][^\s"'<>:]*[/\\](?:site-packages|dist-packages)[/\\]""")
+_PYTHON_PATH = re.compile(r"""(?:[A-Za-z]:)?[/\\][^\s"'<>:]*[/\\]lib[/\\]python3\.\d+[/\\]""")
+_HELPER_PATH = re.compile(r"""(?:[A-Za-z]:)?[/\\][^\s"'<>:]*[/\\](\w+_utils\.py)""")
+
+
+def shorten_paths(text: str) -> str:
+    """``text`` with the grader's own paths cut: ``.../site-packages/tensorflow/x.py`` -> ``tensorflow/x.py``."""
+    return _HELPER_PATH.sub(r"\1", _PYTHON_PATH.sub("", _GRADER_PATH.sub("", text)))
 
 
 def reply_code(value) -> ReplyCode:
@@ -105,4 +120,4 @@ def error_text(reply: dict) -> str:
     text = f"{str(error.get('type', 'Error'))[:80]}: {str(error.get('message', ''))[:500]}"
     if error.get("traceback"):
         text += "\n" + str(error["traceback"])[-2000:]
-    return text
+    return shorten_paths(text)

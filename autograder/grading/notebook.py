@@ -53,6 +53,7 @@ class Extraction:
     notes: list = field(default_factory=list)  # recoveries and warnings for the report
     defined: set = field(default_factory=set)  # every top-level function name seen
     cell_defines: dict = field(default_factory=dict)  # cell id -> names its kept statements bind
+    labels: dict = field(default_factory=dict)  # cell id -> how notes name the cell (cell_label)
 
 
 MAX_NOTEBOOK_DEPTH = 100  # a real notebook is ~6 levels deep, JSON outputs add a few
@@ -128,7 +129,7 @@ def nbgrader_meta(cell) -> dict:
 class ParsedCell:
     """One code cell, parsed once per grade."""
 
-    number: int  # 1-based position among all cells (what the notes call "cell N")
+    number: int  # 1-based position among all cells (the cell's id; notes name it by cell_label)
     source: str  # magics blanked, line numbers kept
     tree: ast.Module | None  # None when it does not parse
     functions: list  # top-level function names (by regular expression when it does not parse)
@@ -154,6 +155,15 @@ def _parse(source: str) -> tuple:
         )
     names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     return cleaned, tree, names, None
+
+
+def cell_label(cell: ParsedCell) -> str:
+    """How feedback names a cell: by what it defines, else by its first line (JupyterLab shows no cell numbers)."""
+    if cell.functions:
+        more = ", ..." if len(cell.functions) > 3 else ""
+        return f"the cell defining {', '.join(cell.functions[:3])}{more}"
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return f'the cell starting "{first[:57] + "..." if len(first) > 60 else first}"' if first else "an empty cell"
 
 
 def parse_code_cells(nb) -> list:
@@ -223,17 +233,18 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
     for name in graded_functions:
         places = definitions[name]
         if not places:
-            result.problems[name] = _missing_message(name, claimed_by_metadata.get(name), by_number, result.defined)
+            # A graded function's name is never the rename to suggest: that function has its own cell.
+            others = result.defined - set(graded_functions)
+            result.problems[name] = _missing_message(name, claimed_by_metadata.get(name), by_number, others)
             continue
         if len(places) > 1:
-            numbers = ", ".join(str(n) for n, _ in places)
             result.notes.append(
-                f"{name} is defined in cells {numbers}; the last one (cell {places[-1][0]}) was graded, "
-                "as when the notebook runs top to bottom"
+                f"{name} is defined in {len(places)} cells; the last definition (the lowest in the notebook) "
+                "was graded, as when the notebook runs top to bottom"
             )
         number, error = places[-1]
         if error:
-            result.problems[name] = f"{name} could not be graded: cell {number} has a {error}"
+            result.problems[name] = f"{name} could not be graded: its cell has a {error}"
             continue
         chosen.setdefault(number, []).append(name)
 
@@ -243,7 +254,7 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
         number = cell.number
         if cell.tree is None:
             if not any(number == places[-1][0] for places in definitions.values() if places):
-                result.notes.append(f"cell {number} has a {cell.error}; its definitions were not run")
+                result.notes.append(f"{cell_label(cell)} has a {cell.error}; its definitions were not run")
             continue
         rule = definitions_only(cell.source, cell.tree, bound, provided)
         if rule.kept_names:
@@ -258,10 +269,11 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
                 )
             )
             result.cell_defines[str(number)] = rule.kept_names
+            result.labels[str(number)] = cell_label(cell)
         if rule.skipped and rule.kept_names:
-            partly_run.append((number, rule.skipped))
+            partly_run.append((cell_label(cell), rule.skipped))
         elif rule.skipped:
-            not_run.append(number)
+            not_run.append(cell_label(cell))
     result.notes += _skipped_notes(partly_run, not_run)
     if cells and not any(nbgrader_meta(c) for c in nb.cells if c.get("cell_type") == "code"):
         result.notes.append(
@@ -283,20 +295,20 @@ def _line_ranges(spans: list) -> str:
 def _skipped_notes(partly_run: list, not_run: list) -> list:
     """What was not run to grade, and why: one note per cell that mixes definitions and other code."""
     notes = []
-    for number, skipped in partly_run[:20]:
+    for label, skipped in partly_run[:20]:
         reasons = list(dict.fromkeys(reason for _, reason in skipped))
         why = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
         notes.append(
-            f"cell {number}: top-level code on line(s) {_line_ranges([s for s, _ in skipped])} was not run "
+            f"{label}: top-level code on line(s) {_line_ranges([s for s, _ in skipped])} was not run "
             f"({why}); only its definitions were (imports, def/class, assignments of constants)"
         )
     if len(partly_run) > 20:
         notes.append(f"... and {len(partly_run) - 20} more cells with top-level code that was not run")
     if not_run:
-        cells = ", ".join(map(str, not_run))
+        labels = "; ".join(not_run[:10]) + (f"; and {len(not_run) - 10} more" if len(not_run) > 10 else "")
         notes.append(
-            f"cell{'s' if len(not_run) > 1 else ''} {cells}: only calls (demos, public tests, "
-            "prints, training), which were not run to grade, and code using their results"
+            f"{labels}: only calls (demos, public tests, prints, training), which were not run to grade, "
+            "and code using their results"
         )
     return notes
 
@@ -306,11 +318,36 @@ def _missing_message(name: str, claimed_cell, by_number: dict, defined: set) -> 
     if claimed_cell is not None:
         other = by_number[claimed_cell].functions
         if other:
-            message += f"; its cell (cell {claimed_cell}) defines {', '.join(other)} instead"
+            message += f"; its cell defines {', '.join(other)} instead"
     close = difflib.get_close_matches(name, sorted(defined), n=1, cutoff=0.75)
     if close and close[0] != name:
         message += f". Did you rename it to {close[0]}? Keep the name {name}"
     return message + "."
+
+
+def definition_dumps(cells: list, names) -> dict:
+    """name -> the graded (last) top-level ``def`` of each of ``names``, as ``ast.dump``: no positions, no comments."""
+    found = {}
+    for cell in cells:
+        for node in cell.tree.body if cell.tree is not None else ():
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+                found[node.name] = ast.dump(node)
+    return found
+
+
+@cache
+def _stub_definitions(path: str, names: tuple) -> dict:
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError):
+        return {}
+    return definition_dumps(parse_code_cells(nb), names)
+
+
+def untouched_stubs(parsed: list, released: Path, names) -> frozenset:
+    """The graded functions whose definition is still the released notebook's stub."""
+    stubs = _stub_definitions(str(released), tuple(names))
+    return frozenset(name for name, dump in definition_dumps(parsed, names).items() if stubs.get(name) == dump)
 
 
 def detect_assignment(nb, catalogue: dict, parsed: list | None = None) -> str | None:

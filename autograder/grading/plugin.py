@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from autograder.grading import catalogue
+from autograder.grading import catalogue, shapes
 from autograder.grading.checks import CheckFailed
 from autograder.grading.learner import Learner
 from autograder.grading.learner_errors import LearnerError
@@ -53,6 +53,17 @@ def describe_failure(exc: BaseException) -> tuple:
 
 
 PLUGIN_KEY = pytest.StashKey["GradingPlugin"]()
+SHAPES_KEY = pytest.StashKey[shapes.ShapeRecord]()
+
+
+def check_name(doc: str) -> str:
+    """A test's name in the feedback: its docstring's first line, without the closing period."""
+    line = " ".join(doc.strip().splitlines()[0].split()) if doc.strip() else ""
+    return line[:-1].rstrip() if line.endswith(".") and not line.endswith("...") else line
+
+
+def shape_points(marker) -> float:
+    return float(marker.kwargs.get("shape_points", 0)) if marker is not None else 0.0
 
 
 @pytest.fixture(scope="session")
@@ -106,9 +117,10 @@ class GradingPlugin:
     def pytest_configure(self, config):
         config.addinivalue_line(
             "markers",
-            "graded(function, points, visibility='visible'): the graded function a "
-            "test checks, its points, and when Gradescope shows it to the learner "
-            "(visible | hidden | after_due_date | after_published)",
+            "graded(function, points, visibility='visible', shape_points=0): the graded function a "
+            "test checks, its points, when Gradescope shows it to the learner "
+            "(visible | hidden | after_due_date | after_published), and the points of its "
+            "shapes, a check of their own (grading/shapes.py)",
         )
         config.addinivalue_line("markers", "slow: a long-running test")
         config.stash[PLUGIN_KEY] = self
@@ -126,8 +138,20 @@ class GradingPlugin:
                 self.collection_errors.append(
                     f"hidden test {item.nodeid}: visibility={visibility!r} is not one of {', '.join(VISIBILITIES)}"
                 )
+            points = marker.kwargs.get("points", 1) if marker is not None else 1
+            if not 0 <= shape_points(marker) < float(points):
+                self.collection_errors.append(f"hidden test {item.nodeid}: shape_points must be below its points")
         if self.collection_errors:
             items.clear()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        if shape_points(item.get_closest_marker("graded")) > 0:
+            item.stash[SHAPES_KEY] = shapes.start()
+        try:
+            yield
+        finally:
+            shapes.stop()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -139,9 +163,10 @@ class GradingPlugin:
                 raise RuntimeError(f"hidden test {item.nodeid} has no @pytest.mark.graded marker")
             function = marker.args[0] if marker.args else marker.kwargs["function"]
             points = float(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
-            doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
+            doc = check_name(getattr(item.function, "__doc__", None) or item.name)
             visibility = marker.kwargs.get("visibility", "visible")  # checked at collection
-            record = TestRecord(function, doc, points, report.passed, visibility=visibility)
+            for_shapes = shape_points(marker)
+            record = TestRecord(function, doc, points - for_shapes, report.passed, visibility=visibility)
             if not report.passed and call.excinfo is not None:
                 if report.when == "setup":  # a fixture broke: the grader's fault, not the learner's
                     record.message = "the grader could not set up this check; tell the course staff"
@@ -150,3 +175,18 @@ class GradingPlugin:
                 else:
                     record.message, record.hint, record.detail, record.kind = describe_failure(call.excinfo.value)
             self.records.append(record)
+            if for_shapes:
+                self.records.append(shape_record(record, item.stash.get(SHAPES_KEY, shapes.ShapeRecord()), for_shapes))
+
+
+def shape_record(values: TestRecord, seen: shapes.ShapeRecord, points: float) -> TestRecord:
+    """The shape check of a test with ``shape_points``, from what its shape checks saw."""
+    passed = values.kind != "grader-error" and seen.passed()
+    record = TestRecord(
+        values.function, shapes.SHAPE_CHECK_PREFIX + values.check, points, passed, visibility=values.visibility
+    )
+    if not passed:
+        record.message, record.hint, record.kind = seen.message(values.passed), seen.hint(), "check"
+        if values.kind not in ("check", "structure", "") and not seen.slips:
+            record.message, record.kind = values.message, values.kind  # not implemented, raised, missing...
+    return record

@@ -93,7 +93,10 @@ class TestResult:
 
     @property
     def name(self) -> str:
-        return f"{self.function}: {self.check}" if self.function else self.check
+        """``function: check``; the check alone where it already starts with the function's name."""
+        if not self.function or self.check.split(" ", 1)[0] == self.function:
+            return self.check
+        return f"{self.function}: {self.check}"
 
     @property
     def status(self) -> str:

@@ -68,6 +68,38 @@ MUTANTS = [
         "batchnorm_backward_alt",
         ("dbeta = np.sum(dout, axis=0)", "dbeta = np.sum(dout, axis=1, keepdims=True)"),
     ),
+    # Shape slips (grading/shapes.py): the right values with keepdims shapes, (1, D) where the
+    # notebook says (D,), lose only the points of the shape checks, never those of the values.
+    Mutant(
+        "forward_keepdims_statistics",
+        "batchnorm_forward",
+        [
+            ("mu = np.mean(x, axis=0)  ", "mu = np.mean(x, axis=0, keepdims=True)  "),
+            ("var = np.var(x, axis=0)  ", "var = np.var(x, axis=0, keepdims=True)  "),
+        ],
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1, 5), expected (5,)"],
+    ),
+    Mutant(
+        "backward_keepdims_sums",
+        "batchnorm_backward",
+        [
+            ("dbeta = np.sum(dout, axis=0)", "dbeta = np.sum(dout, axis=0, keepdims=True)"),
+            ("dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=0, keepdims=True)"),
+        ],
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1, 5), expected (5,)"],
+    ),
+    Mutant(
+        "alt_keepdims_sums",
+        "batchnorm_backward_alt",
+        [
+            ("dbeta = np.sum(dout, axis=0)", "dbeta = np.sum(dout, axis=0, keepdims=True)"),
+            ("dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=0, keepdims=True)"),
+        ],
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1, 5), expected (5,)"],
+    ),
     # Layer: ReLU before batch normalization.
     Mutant(
         "layer_relu_before_batchnorm",

@@ -74,7 +74,7 @@ def running(param, key, what):
 # ----------------------------------------------------------------------------
 
 
-@pytest.mark.graded("batchnorm_forward", points=2)
+@pytest.mark.graded("batchnorm_forward", points=2, shape_points=0.5)
 def test_forward_train_output_and_cache(learner, reference):
     """Train mode: out = gamma * x_hat + beta with the batch's mean and (1/N) variance, and eps (several shapes)."""
     for i, (N, D, eps) in enumerate(CASES):
@@ -109,7 +109,7 @@ def test_forward_train_output_and_cache(learner, reference):
             )
 
 
-@pytest.mark.graded("batchnorm_forward", points=1)
+@pytest.mark.graded("batchnorm_forward", points=1, shape_points=0.25)
 def test_forward_running_averages_follow_the_recurrence(learner):
     """Train mode: running = momentum * running + (1 - momentum) * batch statistic, from zeros and over steps."""
     N, D = 8, 4
@@ -135,7 +135,7 @@ def test_forward_running_averages_follow_the_recurrence(learner):
         param = dict(param, momentum=0.7)
 
 
-@pytest.mark.graded("batchnorm_forward", points=1)
+@pytest.mark.graded("batchnorm_forward", points=1, shape_points=0.25)
 def test_forward_test_mode_uses_and_keeps_running_statistics(learner, reference):
     """Test mode: x is normalized with the running averages, which stay unchanged (several shapes, eps)."""
     for i, (N, D, eps) in enumerate(CASES):
@@ -224,13 +224,13 @@ def check_backward(learner, reference, function, seed0):
             )
 
 
-@pytest.mark.graded("batchnorm_backward", points=3)
+@pytest.mark.graded("batchnorm_backward", points=3, shape_points=0.5)
 def test_backward_matches_numerical_gradients(learner, reference):
     """dx, dgamma, dbeta agree with numerical gradients of the forward pass (several shapes and eps)."""
     check_backward(learner, reference, "batchnorm_backward", 60)
 
 
-@pytest.mark.graded("batchnorm_backward_alt", points=2)
+@pytest.mark.graded("batchnorm_backward_alt", points=2, shape_points=0.5)
 def test_backward_alt_matches_numerical_gradients(learner, reference):
     """The closed-form dx, dgamma, dbeta agree with numerical gradients (several shapes and eps)."""
     check_backward(learner, reference, "batchnorm_backward_alt", 70)
@@ -253,7 +253,7 @@ def layer_call(learner, function, args, param):
     return learner.probe(CALL_WITH_PARAM, function=function, args=args, param=param, what=function)
 
 
-@pytest.mark.graded("affine_bn_relu_forward", points=2)
+@pytest.mark.graded("affine_bn_relu_forward", points=2, shape_points=0.5)
 def test_layer_forward_composes_affine_batchnorm_relu(learner, reference):
     """out = relu(batchnorm(x w + b)) in train and test mode, cache = (fc_cache, bn_cache, relu_cache)."""
     for i, (N, D, M) in enumerate(LAYERS):
@@ -312,7 +312,7 @@ def test_layer_forward_composes_affine_batchnorm_relu(learner, reference):
         )
 
 
-@pytest.mark.graded("affine_bn_relu_backward", points=2)
+@pytest.mark.graded("affine_bn_relu_backward", points=2, shape_points=0.5)
 def test_layer_backward_composes_the_backward_passes(learner, reference):
     """(dx, dw, db, dgamma, dbeta) of the layer match the chain rule through ReLU, batchnorm and affine."""
     for i, (N, D, M) in enumerate(LAYERS):

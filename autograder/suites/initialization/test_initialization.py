@@ -184,7 +184,7 @@ def test_zeros_keys(learner, reference):
         check_keys(params, list(expected), f"initialize_parameters_zeros({dims})", SEVERAL_LAYERS_HINT)
 
 
-@pytest.mark.graded("initialize_parameters_zeros", points=1)
+@pytest.mark.graded("initialize_parameters_zeros", points=1, shape_points=0.25)
 def test_zeros_shapes(learner, reference):
     """initialize_parameters_zeros gives W of shape (n_l, n_prev) and b of shape (n_l, 1)."""
     for dims in STRUCTURE_CASES:
@@ -227,7 +227,7 @@ def test_zeros_values(learner, reference):
 # ---------------------------------------------------------------- large random
 
 
-@pytest.mark.graded("initialize_parameters_random", points=1)
+@pytest.mark.graded("initialize_parameters_random", points=1, shape_points=0.25)
 def test_random_structure(learner, reference):
     """initialize_parameters_random returns W1, b1, ..., WL, bL of the right shapes and float dtype, for 1 to 5 layers."""
     for dims in STRUCTURE_CASES:
@@ -246,7 +246,7 @@ def test_random_biases_zero(learner, reference):
         check_biases_zero(params, dims, "initialize_parameters_random")
 
 
-@pytest.mark.graded("initialize_parameters_random", points=1)
+@pytest.mark.graded("initialize_parameters_random", points=1, shape_points=0.25)
 def test_random_scale_large_layer(learner, reference):
     """initialize_parameters_random draws W from a normal distribution of mean 0 and standard deviation 10."""
     dims = LARGE_DIMS
@@ -258,7 +258,7 @@ def test_random_scale_large_layer(learner, reference):
     )
 
 
-@pytest.mark.graded("initialize_parameters_random", points=1)
+@pytest.mark.graded("initialize_parameters_random", points=1, shape_points=0.25)
 def test_random_every_layer(learner, reference):
     """initialize_parameters_random scales every layer by 10 and draws new, independent numbers for each."""
     for dims in (DEEP_DIMS, INDEPENDENCE_DIMS):
@@ -276,7 +276,7 @@ def test_random_every_layer(learner, reference):
 # ---------------------------------------------------------------- He
 
 
-@pytest.mark.graded("initialize_parameters_he", points=1)
+@pytest.mark.graded("initialize_parameters_he", points=1, shape_points=0.25)
 def test_he_structure(learner, reference):
     """initialize_parameters_he returns W1, b1, ..., WL, bL of the right shapes, float dtype and zero biases, for 1 to 5 layers."""
     for dims in STRUCTURE_CASES:
@@ -286,7 +286,7 @@ def test_he_structure(learner, reference):
         check_biases_zero(params, dims, "initialize_parameters_he")
 
 
-@pytest.mark.graded("initialize_parameters_he", points=1)
+@pytest.mark.graded("initialize_parameters_he", points=1, shape_points=0.25)
 def test_he_scale_large_layer(learner, reference):
     """initialize_parameters_he draws W1 from a normal distribution of mean 0 and standard deviation sqrt(2 / n_prev)."""
     dims = LARGE_DIMS
@@ -298,7 +298,7 @@ def test_he_scale_large_layer(learner, reference):
     )
 
 
-@pytest.mark.graded("initialize_parameters_he", points=1)
+@pytest.mark.graded("initialize_parameters_he", points=1, shape_points=0.25)
 def test_he_scale_every_layer(learner, reference):
     """initialize_parameters_he uses n_prev = layers_dims[l-1] of each layer for that layer's scale."""
     dims = DEEP_DIMS
@@ -311,7 +311,7 @@ def test_he_scale_every_layer(learner, reference):
         )
 
 
-@pytest.mark.graded("initialize_parameters_he", points=1)
+@pytest.mark.graded("initialize_parameters_he", points=1, shape_points=0.25)
 def test_he_layers_independent(learner, reference):
     """initialize_parameters_he draws new, independent random numbers for every layer and every entry."""
     dims = INDEPENDENCE_DIMS

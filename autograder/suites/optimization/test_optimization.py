@@ -93,7 +93,7 @@ def layer_map(d, f):
 # ---------------------------------------------------------------- gradient descent
 
 
-@pytest.mark.graded("update_parameters_with_gd", points=1)
+@pytest.mark.graded("update_parameters_with_gd", points=1, shape_points=0.25)
 def test_gd_every_layer(learner, reference):
     """update_parameters_with_gd matches the reference on networks of 1 to 4 layers."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -119,7 +119,7 @@ def test_gd_every_layer(learner, reference):
         check_dict_close(got, expected, f"parameters returned for a network {dims}", hint)
 
 
-@pytest.mark.graded("update_parameters_with_gd", points=1)
+@pytest.mark.graded("update_parameters_with_gd", points=1, shape_points=0.25)
 def test_gd_learning_rate(learner, reference):
     """update_parameters_with_gd uses the learning_rate it is given (0.3 and 0)."""
     parameters, grads, _, _ = make_inputs(10, [2, 5, 2, 1])
@@ -326,7 +326,7 @@ def test_mini_batches_seeded(learner):
 # ---------------------------------------------------------------- initializers
 
 
-@pytest.mark.graded("initialize_velocity", points=1)
+@pytest.mark.graded("initialize_velocity", points=1, shape_points=0.25)
 def test_velocity_zeros(learner, reference):
     """v holds zeros of the shapes of dW1, db1, ..., dWL, dbL for networks of 1 to 4 layers."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -342,7 +342,7 @@ def test_velocity_zeros(learner, reference):
         )
 
 
-@pytest.mark.graded("initialize_rmsprop", points=1)
+@pytest.mark.graded("initialize_rmsprop", points=1, shape_points=0.25)
 def test_rmsprop_zeros(learner, reference):
     """s holds zeros of the shapes of dW1, db1, ..., dWL, dbL for networks of 1 to 4 layers."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -358,7 +358,7 @@ def test_rmsprop_zeros(learner, reference):
         )
 
 
-@pytest.mark.graded("initialize_adam", points=1)
+@pytest.mark.graded("initialize_adam", points=1, shape_points=0.25)
 def test_adam_init_zeros(learner, reference):
     """v and s both hold zeros of the shapes of dW1, db1, ..., dWL, dbL for networks of 1 to 4 layers."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -414,7 +414,7 @@ def test_adam_init_independent(learner):
 MOMENTUM_CASES = [(0.9, 0.01), (0.8, 0.3), (0.5, 0.05), (0.0, 0.1)]
 
 
-@pytest.mark.graded("update_parameters_with_momentum", points=1)
+@pytest.mark.graded("update_parameters_with_momentum", points=1, shape_points=0.25)
 def test_momentum_velocity(learner, reference):
     """The returned v is beta * v + (1 - beta) * dW for every layer, several betas."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -445,7 +445,7 @@ def test_momentum_velocity(learner, reference):
             check_dict_close(got, expected, f"v for a network {dims}, beta = {beta}", hint)
 
 
-@pytest.mark.graded("update_parameters_with_momentum", points=1)
+@pytest.mark.graded("update_parameters_with_momentum", points=1, shape_points=0.25)
 def test_momentum_parameters(learner, reference):
     """The returned parameters are W - learning_rate * v (the new v), several betas and learning rates."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -486,7 +486,7 @@ def test_momentum_parameters(learner, reference):
 RMSPROP_CASES = [(0.999, 0.01, 1e-8), (0.9, 0.001, 1e-8), (0.888, 0.3, 1e-2)]
 
 
-@pytest.mark.graded("update_parameters_with_rmsprop", points=1)
+@pytest.mark.graded("update_parameters_with_rmsprop", points=1, shape_points=0.25)
 def test_rmsprop_average(learner, reference):
     """The returned s is beta2 * s + (1 - beta2) * dW**2 for every layer, several beta2."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -516,7 +516,7 @@ def test_rmsprop_average(learner, reference):
             check_dict_close(got, expected, f"s for a network {dims}, beta2 = {beta2}", hint)
 
 
-@pytest.mark.graded("update_parameters_with_rmsprop", points=1)
+@pytest.mark.graded("update_parameters_with_rmsprop", points=1, shape_points=0.25)
 def test_rmsprop_parameters(learner, reference):
     """The returned parameters are W - lr * dW / (sqrt(s) + epsilon), incl. epsilon = 1e-2 and lr = 0.3."""
     for seed, dims in enumerate(LAYER_CASES):
@@ -636,7 +636,7 @@ def _adam_mistakes(grads, v, s, t, hp):
     return v_hints, s_hints
 
 
-@pytest.mark.graded("update_parameters_with_adam", points=1)
+@pytest.mark.graded("update_parameters_with_adam", points=1, shape_points=0.25)
 def test_adam_moments(learner, reference):
     """The returned v and s are the averages of dW and dW**2 (beta1, beta2) for networks of 1 to 4 layers."""
     for dims, parameters, grads, v, s, t in adam_cases():
@@ -670,7 +670,7 @@ def test_adam_moments(learner, reference):
         )
 
 
-@pytest.mark.graded("update_parameters_with_adam", points=1)
+@pytest.mark.graded("update_parameters_with_adam", points=1, shape_points=0.25)
 def test_adam_bias_correction(learner, reference):
     """v_corrected and s_corrected divide by 1 - beta**t, at t = 1 (from zeros), t = 2, 7 and 1000."""
     for dims, parameters, grads, v, s, t in adam_cases():
@@ -698,7 +698,7 @@ def test_adam_bias_correction(learner, reference):
         )
 
 
-@pytest.mark.graded("update_parameters_with_adam", points=1)
+@pytest.mark.graded("update_parameters_with_adam", points=1, shape_points=0.25)
 def test_adam_parameters(learner, reference):
     """The returned parameters are W - lr * v_corrected / (sqrt(s_corrected) + epsilon) for every layer."""
     for dims, parameters, grads, v, s, t in adam_cases():
@@ -716,7 +716,7 @@ def test_adam_parameters(learner, reference):
         )
 
 
-@pytest.mark.graded("update_parameters_with_adam", points=1)
+@pytest.mark.graded("update_parameters_with_adam", points=1, shape_points=0.25)
 def test_adam_hyperparameters(learner, reference):
     """Adam uses the arguments learning_rate=0.3, beta1=0.8, beta2=0.888, epsilon=1e-2, and the right defaults."""
     names = ["parameters", "v", "s", "v_corrected", "s_corrected"]

@@ -173,7 +173,7 @@ def normalize_call(learner, reference, seed, n_x, m_train, m_dev, m_test, eps):
     )
 
 
-@pytest.mark.graded("normalize_inputs", points=1)
+@pytest.mark.graded("normalize_inputs", points=1, shape_points=0.25)
 def test_normalize_statistics_come_from_the_training_set(learner, reference):
     """mu and sigma2 are the mean and (1/m) variance of each feature over the training set."""
     for case in NORMALIZE:
@@ -188,7 +188,7 @@ def test_normalize_statistics_come_from_the_training_set(learner, reference):
         )
 
 
-@pytest.mark.graded("normalize_inputs", points=1)
+@pytest.mark.graded("normalize_inputs", points=1, shape_points=0.25)
 def test_normalize_training_set(learner, reference):
     """The training set becomes (X_train - mu) / sqrt(sigma2 + eps)."""
     for case in NORMALIZE:
@@ -203,7 +203,7 @@ def test_normalize_training_set(learner, reference):
         )
 
 
-@pytest.mark.graded("normalize_inputs", points=1)
+@pytest.mark.graded("normalize_inputs", points=1, shape_points=0.25)
 def test_normalize_dev_and_test_with_training_statistics(learner, reference):
     """Dev and test are transformed with the training set's mu and sigma2, not their own."""
     for case in NORMALIZE:
@@ -349,7 +349,7 @@ LR_RANGES = [(-4, 0), (-6, -1), (-2.5, 1.5)]
 BETA_RANGES = [(0.9, 0.999), (0.5, 0.99), (0.99, 0.9999)]
 
 
-@pytest.mark.graded("sample_learning_rates", points=1)
+@pytest.mark.graded("sample_learning_rates", points=1, shape_points=0.25)
 def test_learning_rates_are_log_uniform(learner):
     """log10 of the learning rates is uniform on [low_exp, high_exp] (several ranges, 20000 draws)."""
     learner.seed(3)
@@ -365,13 +365,13 @@ def test_learning_rates_are_log_uniform(learner):
         )
 
 
-@pytest.mark.graded("sample_learning_rates", points=1)
+@pytest.mark.graded("sample_learning_rates", points=1, shape_points=0.25)
 def test_learning_rates_are_new_independent_draws(learner):
     """Each call draws new values, independently of each other."""
     check_fresh_draws(learner, "sample_learning_rates", (-4, 0), np.log10)
 
 
-@pytest.mark.graded("sample_betas", points=1)
+@pytest.mark.graded("sample_betas", points=1, shape_points=0.25)
 def test_betas_are_log_uniform_in_one_minus_beta(learner):
     """log10(1 - beta) is uniform on [log10(1 - high), log10(1 - low)] (several ranges, 20000 draws)."""
     learner.seed(5)
@@ -387,7 +387,7 @@ def test_betas_are_log_uniform_in_one_minus_beta(learner):
         )
 
 
-@pytest.mark.graded("sample_betas", points=1)
+@pytest.mark.graded("sample_betas", points=1, shape_points=0.25)
 def test_betas_are_new_independent_draws(learner):
     """Each call draws new values, independently of each other."""
     check_fresh_draws(learner, "sample_betas", (0.9, 0.999), lambda b: np.log10(1 - b))
@@ -563,13 +563,13 @@ def check_zoom(learner, reference, cases):
         )
 
 
-@pytest.mark.graded("zoom_in", points=1)
+@pytest.mark.graded("zoom_in", points=1, shape_points=0.25)
 def test_zoom_centres_a_narrower_range(learner, reference):
     """Away from the edges the new range is centred on log10(best) with width factor * (high - low)."""
     check_zoom(learner, reference, [(10**-2.2, (-4, 0), 0.25), (10**0.3, (-3, 2), 0.2), (10**-5.5, (-8, -2), 0.5)])
 
 
-@pytest.mark.graded("zoom_in", points=1)
+@pytest.mark.graded("zoom_in", points=1, shape_points=0.25)
 def test_zoom_shifts_the_range_inside_at_the_edges(learner, reference):
     """A best learning rate near an edge gives a range shifted inside the coarse one, width kept."""
     check_zoom(

@@ -244,14 +244,14 @@ def l2_case(learner, reference, seed, shape, lambd):
     )
 
 
-@pytest.mark.graded("backward_propagation_with_regularization", points=1)
+@pytest.mark.graded("backward_propagation_with_regularization", points=1, shape_points=0.25)
 def test_l2_backward_lambd_zero(learner, reference):
     """With lambd = 0 the gradients are the plain backward-propagation gradients."""
     for i, shape in enumerate(PROBLEMS):
         l2_case(learner, reference, 30 + i, shape, 0.0)
 
 
-@pytest.mark.graded("backward_propagation_with_regularization", points=2)
+@pytest.mark.graded("backward_propagation_with_regularization", points=2, shape_points=0.5)
 def test_l2_backward_weight_decay(learner, reference):
     """Each dW gets + lambd/m * W; the other gradients are unchanged (several lambd and shapes)."""
     for i, shape in enumerate(PROBLEMS):
@@ -388,7 +388,7 @@ def dropout_forward_case(learner, X, parameters, keep_prob, label):
     return c
 
 
-@pytest.mark.graded("forward_propagation_with_dropout", points=2)
+@pytest.mark.graded("forward_propagation_with_dropout", points=2, shape_points=0.5)
 def test_dropout_forward_consistent_with_masks(learner, reference):
     """Activations follow from the returned masks: A1 = relu(Z1) * D1 / keep_prob, Z2 from the dropped A1, ..."""
     cases = [((2, 20, 3, 13), 0.86), ((3, 5, 4, 30), 0.5), ((4, 9, 6, 40), 0.7), ((2, 20, 3, 9), 1.0)]
@@ -428,7 +428,7 @@ def check_masks_random(D, D_again, name, label):
         )
 
 
-@pytest.mark.graded("forward_propagation_with_dropout", points=1)
+@pytest.mark.graded("forward_propagation_with_dropout", points=1, shape_points=0.25)
 def test_dropout_forward_mask_statistics(learner, reference):
     """On large layers the masks keep a fraction keep_prob of the units, drawn per unit, per example and per call."""
     for i, keep_prob in enumerate([0.8, 0.5]):
@@ -552,7 +552,7 @@ def dropout_backward_cases(reference):
         yield X, Y, cache, keep_prob, f"keep_prob = {keep_prob}, X of shape {X.shape}"
 
 
-@pytest.mark.graded("backward_propagation_with_dropout", points=1)
+@pytest.mark.graded("backward_propagation_with_dropout", points=1, shape_points=0.25)
 def test_dropout_backward_output_layer(learner, reference):
     """dZ3, dW3 and db3 match the reference on consistent dropout caches."""
     for X, Y, cache, keep_prob, label in dropout_backward_cases(reference):
@@ -561,7 +561,7 @@ def test_dropout_backward_output_layer(learner, reference):
         compare_dropout_backward(got, expected, cache, keep_prob, ["dZ3", "dW3", "db3"], label)
 
 
-@pytest.mark.graded("backward_propagation_with_dropout", points=2)
+@pytest.mark.graded("backward_propagation_with_dropout", points=2, shape_points=0.5)
 def test_dropout_backward_hidden_layers(learner, reference):
     """dA2 .. db1 use the cached masks D2, D1 and the division by keep_prob (reference on consistent caches)."""
     keys = ["dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1"]
