@@ -172,6 +172,9 @@ def test_a_rebound_alias_is_not_run_and_costs_only_its_function(tmp_path, form):
     assert result["score"] == catalogue.load(A).max_score - result["functions"][HE]["max_score"]
     outputs = [t["output"] for t in result["tests"] if t["status"] != "passed"]
     assert outputs and all("name '_rng' is not defined" in output for output in outputs), outputs
+    # The report says why the line did not run, not only the generic "only calls" note.
+    why = [note for note in result["notes"] if "default_rng was rebound after its import" in note]
+    assert why and "names it assigns are not defined" in why[0], result["notes"]
 
 
 def test_the_reference_follows_the_same_rule(monkeypatch, tmp_path):

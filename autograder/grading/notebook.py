@@ -270,8 +270,10 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
             )
             result.cell_defines[str(number)] = rule.kept_names
             result.labels[str(number)] = cell_label(cell)
-        if rule.skipped and rule.kept_names:
-            partly_run.append((cell_label(cell), rule.skipped))
+        if rule.skipped and (rule.kept_names or _assigns_on(cell.tree, rule.skipped)):
+            # Skipped lines that assign a name get their own note, with the reason: code using the
+            # name fails when graded, and the learner must learn why the line did not run.
+            partly_run.append((cell_label(cell), rule.skipped, bool(rule.kept_names)))
         elif rule.skipped:
             not_run.append(cell_label(cell))
     result.notes += _skipped_notes(partly_run, not_run)
@@ -280,6 +282,13 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
             "no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define"
         )
     return result
+
+
+def _assigns_on(tree, skipped: list) -> bool:
+    """Whether a skipped line of the cell binds a name (``x = ...``), not only calls something."""
+    lines = {line for span, _ in skipped for line in span}
+    binders = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+    return any(isinstance(node, binders) and node.lineno in lines for node in tree.body)
 
 
 def _line_ranges(spans: list) -> str:
@@ -293,14 +302,19 @@ def _line_ranges(spans: list) -> str:
 
 
 def _skipped_notes(partly_run: list, not_run: list) -> list:
-    """What was not run to grade, and why: one note per cell that mixes definitions and other code."""
+    """What was not run to grade, and why: one note per cell that mixes definitions and other code, or
+    whose skipped lines assign names; the cells of calls only (demos, prints) in one note."""
     notes = []
-    for label, skipped in partly_run[:20]:
+    for label, skipped, some_kept in partly_run[:20]:
         reasons = list(dict.fromkeys(reason for _, reason in skipped))
         why = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+        after = (
+            "only its definitions were (imports, def/class, assignments of constants)"
+            if some_kept
+            else "so the names it assigns are not defined when your functions are graded"
+        )
         notes.append(
-            f"{label}: top-level code on line(s) {_line_ranges([s for s, _ in skipped])} was not run "
-            f"({why}); only its definitions were (imports, def/class, assignments of constants)"
+            f"{label}: top-level code on line(s) {_line_ranges([s for s, _ in skipped])} was not run ({why}); {after}"
         )
     if len(partly_run) > 20:
         notes.append(f"... and {len(partly_run) - 20} more cells with top-level code that was not run")
