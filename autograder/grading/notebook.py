@@ -270,13 +270,16 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
             )
             result.cell_defines[str(number)] = rule.kept_names
             result.labels[str(number)] = cell_label(cell)
-        if rule.skipped and (rule.kept_names or _assigns_on(cell.tree, rule.skipped)):
-            # Skipped lines that assign a name get their own note, with the reason: code using the
-            # name fails when graded, and the learner must learn why the line did not run.
-            partly_run.append((cell_label(cell), rule.skipped, bool(rule.kept_names)))
+        if rule.skipped and rule.kept_names:
+            partly_run.append((cell_label(cell), rule.skipped, True))
         elif rule.skipped:
-            not_run.append(cell_label(cell))
-    result.notes += _skipped_notes(partly_run, not_run)
+            not_run.append((cell_label(cell), rule.skipped, _assigned_on(cell.tree, rule.skipped)))
+    # A skipped line that assigns a name the graded code uses gets its own note, with the reason: that
+    # code fails when graded, and the learner must learn why the line did not run. Demo cells (calls,
+    # results nothing graded reads) stay in one short note.
+    used = set().union(*(c.uses or set() for c in result.cells))
+    partly_run += [(label, skipped, False) for label, skipped, names in not_run if names & used]
+    result.notes += _skipped_notes(partly_run, [label for label, _, names in not_run if not names & used])
     if cells and not any(nbgrader_meta(c) for c in nb.cells if c.get("cell_type") == "code"):
         result.notes.append(
             "no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define"
@@ -284,11 +287,15 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
     return result
 
 
-def _assigns_on(tree, skipped: list) -> bool:
-    """Whether a skipped line of the cell binds a name (``x = ...``), not only calls something."""
+def _assigned_on(tree, skipped: list) -> set:
+    """The names the cell's skipped top-level lines assign (``x = ...``, ``x: int = ...``, ``x += ...``)."""
     lines = {line for span, _ in skipped for line in span}
-    binders = (ast.Assign, ast.AnnAssign, ast.AugAssign)
-    return any(isinstance(node, binders) and node.lineno in lines for node in tree.body)
+    names: set = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.lineno in lines:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
 
 
 def _line_ranges(spans: list) -> str:
