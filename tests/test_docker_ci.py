@@ -155,3 +155,18 @@ def test_gitlab_files_pass_gitlabs_ci_schema():
         assert refused.returncode != 0
     finally:
         bad.unlink()
+
+
+def test_private_and_public_images_live_in_different_packages():
+    """Registries set visibility per repository (a GHCR package, a GitLab project), never per tag:
+    the private grading image and the public learner image must not share one (docs/CI.md)."""
+    course_github = yaml.safe_load((CI / "course" / "github-actions.yml").read_text())["env"]["GRADING_IMAGE"]
+    course_gitlab = yaml.safe_load((CI / "course" / "gitlab-ci.yml").read_text())["variables"]["GRADING_IMAGE"]
+    learner_github = yaml.safe_load((CI / "learner" / "github-actions.yml").read_text())["env"]["LEARNER_IMAGE"]
+    learner_gitlab = yaml.safe_load((CI / "learner" / "gitlab-ci.yml").read_text())["check"]["image"]["name"]
+    for grading, learner in ((course_github, learner_github), (course_gitlab, learner_gitlab)):
+        assert grading.rsplit(":", 1)[0] != learner.rsplit(":", 1)[0], (grading, learner)
+        assert grading.split("/")[0] == learner.split("/")[0]  # one registry, two repositories
+    docs = (ROOT / "docs" / "CI.md").read_text()
+    for image in (course_github, course_gitlab, learner_github, learner_gitlab):
+        assert image in docs, image
