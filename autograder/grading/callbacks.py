@@ -54,7 +54,14 @@ MAX_BYTES = 64 * 1024 * 1024
 # (sample_betas(n)); the suites' largest is 1.
 MAX_INT = 10**6
 
-# One reference call at a time in this process: numpy's global generator is swapped around it.
+# One reference call at a time in this process: numpy's global generator is swapped around it. Between
+# the callbacks of one request it holds the child's state (the grader's own is put back when the request
+# ends: Callbacks.end), so grader code that draws from numpy's global generator while another thread
+# waits for a child's reply would draw from the child's. Grading is one thread per process
+# (batch/pool.py), and the suites draw from generators of their own (checks.seeded_rng) or seed the
+# global one around a reference call (regularization), between requests; the one overlap left is a
+# background start (LearnerProcess.start_in_background) whose cells call a forwarder when they are
+# defined (a default argument's value), beside a suite drawing from the global generator.
 _LOCK = threading.Lock()
 
 
