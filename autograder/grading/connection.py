@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from autograder.grading.callbacks import PREFIX, Callbacks
 from autograder.sandbox import codec, spawn
 
 OUTPUT_KEEP_BYTES = 64 * 1024
@@ -125,21 +126,38 @@ class Connection:
     """Framing over one child's two protocol pipes: a request out, a reply back, within a timeout.
 
     Knows nothing of submissions, cells or budgets. Raises TimeoutError,
-    EOFError/OSError (the child is gone) or codec.DecodeError.
+    EOFError/OSError (the child is gone) or codec.DecodeError. While it waits
+    for a reply, the child's callback frames are answered by ``callbacks``
+    (grading/callbacks.py; by default every one is refused).
     """
 
-    def __init__(self, child: spawn.Child, events: ProcessEvents, lock: threading.Lock):
+    def __init__(
+        self, child: spawn.Child, events: ProcessEvents, lock: threading.Lock, callbacks: Callbacks | None = None
+    ):
         self.child = child
+        self.callbacks = callbacks or Callbacks()
         os.set_blocking(child.req_w, False)  # a child that stops reading must not block us
         self.drained = _DRAINER.add((child.stdout, child.stderr), events, lock)
 
     def request(self, data: bytes, timeout: float, max_elements: int | None) -> tuple[dict, int]:
-        """Send a framed request; return the reply and how many elements it decoded to."""
+        """Send a framed request; return the reply and how many elements it (and the callback frames
+        answered before it, within the same timeout) decoded to."""
         _write_all(self.child.req_w, data, timeout)
         end = time.monotonic() + timeout
-        header = self._read(4, end)
-        body = self._read(codec.frame_length(header), end)
-        elements = codec.count_elements(body, max_elements)
+        self.callbacks.begin()
+        elements = 0
+        try:
+            while True:
+                header = self._read(4, end)
+                body = self._read(codec.frame_length(header), end)
+                if not body.startswith(PREFIX):
+                    break
+                answer, counted = self.callbacks.answer(body)
+                elements += counted
+                _write_all(self.child.req_w, answer, end - time.monotonic())
+        finally:
+            self.callbacks.end()
+        elements += codec.count_elements(body, max_elements)
         return codec.loads_frame_body(body), elements
 
     def _read(self, n: int, end: float) -> bytes:

@@ -22,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.grading.callbacks import Callbacks
 from autograder.grading.cells import Cell, cell_names, cells_needed, definers
 from autograder.grading.connection import Connection, ProcessEvents
 from autograder.grading.learner_errors import ErrorKind, LearnerError, decode_reply, error_text
@@ -84,6 +85,7 @@ class LearnerProcess:
         max_reply_elements: int = codec.MAX_REPLY_ELEMENTS,
         max_submission_elements: int = codec.MAX_SUBMISSION_ELEMENTS,
         stand_ins: dict | None = None,
+        reference=None,
     ):
         # Set here and never rewritten: any thread may read these.
         self.preamble = preamble
@@ -95,9 +97,10 @@ class LearnerProcess:
         # Functions whose identical calls are answered from the first reply (see call()).
         self.repeatable = frozenset(repeatable)
         self.max_reply_elements = max_reply_elements
-        # Graded function -> its reference source, defined in a child before the cell of a function
-        # that calls it (grading/stand_ins.py); empty: every child runs the learner's cells only.
-        self.stand_ins = dict(stand_ins or {})
+        # Graded function -> its reference source, given to the child of a function that calls it
+        # (grading/stand_ins.py; empty: none); with ``reference`` (-> the reference's namespace) the child
+        # gets forwarders instead, and the reference runs here (grading/callbacks.py).
+        self.stand_ins, self.reference = dict(stand_ins or {}), reference
         self.defines, self.uses = cell_names(cells, preamble)
         self.definers = definers(cells, self.defines)  # name -> defining cells, once per submission
         self.graded = frozenset(function for cell in cells for function in cell.functions)
@@ -160,7 +163,8 @@ class LearnerProcess:
         reference in place of the graded functions it calls (grading/stand_ins.py)."""
         if name is None:
             return self.cells
-        return plan(self.cells, self.defines, self.uses, self.definers, name, self.stand_ins, self.preamble)
+        cells, call_back = self.cells, self.reference is not None
+        return plan(cells, self.defines, self.uses, self.definers, name, self.stand_ins, self.preamble, call_back)
 
     def close_process(self) -> None:
         self.wait_prestart()
@@ -293,7 +297,7 @@ class LearnerProcess:
         finally:
             work.start_seconds += time.monotonic() - started  # starting a sandbox is not the learner's time
         work.spawned = spawned
-        return StartedChild(Connection(spawned, self.events, self.lock))
+        return StartedChild(Connection(spawned, self.events, self.lock, Callbacks(self.reference)))
 
     def _load(self, work: Work, child: StartedChild, cells: list, bad_cells: frozenset) -> None:
         """Run the imports cell (once per child) and ``cells``; a cell that ends the child is marked bad.

@@ -68,6 +68,8 @@ def exchange(
     cut_by_budget = remaining < timeout
     timeout = min(timeout, remaining)
     data = message if isinstance(message, bytes) else frame(message)
+    if isinstance(message, dict) and message.get("op") == "forwarders":  # the names it may call back for
+        child.connection.callbacks.allow(message.get("names", ()))
     started = time.monotonic()
     try:
         try:

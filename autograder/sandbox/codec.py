@@ -229,6 +229,21 @@ def from_plain(data, make_tf=None, _depth: int = 0):
     raise DecodeError(f"unknown tag {tag[:40]!r}")
 
 
+def scalars(value, _depth: int = 0):
+    """``value`` decoded, with its 0-d arrays as numpy scalars (what a numpy scalar crossed as)."""
+    if isinstance(value, np.ndarray):
+        return value[()] if value.ndim == 0 else value
+    if _depth > MAX_DEPTH:
+        return value
+    if isinstance(value, list):
+        return [scalars(v, _depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return tuple(scalars(v, _depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: scalars(v, _depth + 1) for k, v in value.items()}
+    return value
+
+
 # --------------------------------------------------------------------- frames
 
 

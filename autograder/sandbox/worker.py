@@ -9,7 +9,10 @@ Requests: ``preamble`` (the assignment's trusted imports cell), ``exec`` (run
 one cell; the grader already applied the statement rule to it, see
 ``sandbox/statements.py``), ``call`` (call a function the cells defined),
 ``probe`` (run a grader-supplied snippet against the learner's namespace),
-``seed``.
+``seed``, ``forwarders`` (define the graded functions the grader runs itself:
+each is a forwarder that sends a ``callback`` frame while the current request
+waits for its reply, see :meth:`Worker.call_grader` and
+``grading/callbacks.py``).
 
 An error reply is ``{"ok": False, "error": {"type", "message", "traceback",
 "code", "name"}}``, ``code`` one of :data:`ERROR_CODES`. Nothing here is
@@ -35,6 +38,15 @@ else:  # in the sandbox: the file beside this one
 ERROR_CODES = ("not-defined", "not-implemented", "unsupported-return", "protocol", "raised")
 
 
+# The child's table of stand-ins (grading/stand_ins.py): name -> what the forwarder of that name calls,
+# CALL_GRADER for the grader's reference (a suite's per-call stand-in may be put there instead).
+TABLE, CALL_GRADER = "__dlgrade_stand_ins__", "<grader>"
+
+
+class GraderCallError(RuntimeError):
+    """A graded function the grader runs itself (its reference) refused the call or failed."""
+
+
 def error_reply(etype: str, message: str, code: str, name: str | None = None, trace: str = "") -> dict:
     return {"ok": False, "error": {"type": etype, "message": message, "traceback": trace, "code": code, "name": name}}
 
@@ -46,6 +58,7 @@ class Worker:
         self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
         # The imports cell already run before this learner existed (see warm_up): its source and namespace.
         self.preamble_ran = None
+        self.grader_rng = None  # numpy's generator state as the grader's last answer left it (call_grader)
         if warmed is not None:
             self.namespace, self.preamble_ran = warmed.namespace, warmed.preamble
 
@@ -110,6 +123,52 @@ class Worker:
         inputs = codec.from_plain(request["inputs"], make_tf=make_tf)
         return self._reply(scope["probe"](self.namespace, **inputs))
 
+    def op_forwarders(self, request: dict) -> dict:
+        # Idempotent: a second run binds the names again (grading/stand_ins.py, AGAIN).
+        table = self.namespace.get(TABLE)
+        if not isinstance(table, dict) or "<forwarders>" not in table:
+            names = [str(name) for name in request["names"]]
+            fresh: dict = {name: CALL_GRADER for name in names}
+            fresh["<forwarders>"] = {name: self._forwarder(fresh, name) for name in names}
+            self.namespace[TABLE] = table = fresh
+        self.namespace.update(table["<forwarders>"])
+        return {"ok": True}
+
+    def _forwarder(self, table: dict, name: str):
+        def forward(*args, **kwargs):
+            target = table.get(name)
+            if callable(target):  # a suite's per-call stand-in (probes.STAND_IN_PROBE)
+                return target(*args, **kwargs)
+            return self.call_grader(name, args, kwargs)
+
+        forward.__name__ = forward.__qualname__ = name
+        return forward
+
+    def call_grader(self, name: str, args: tuple, kwargs: dict):
+        """``name(*args, **kwargs)`` run by the grader, numpy's global generator and the arguments'
+        changes (a dict the function fills in) carried both ways; GraderCallError if refused."""
+        numpy, last, self.grader_rng = sys.modules.get("numpy"), self.grader_rng, None
+        state = None if numpy is None else numpy.random.get_state()
+        try:
+            plain = {"name": name, "args": codec.to_plain(list(args)), "kwargs": codec.to_plain(dict(kwargs))}
+            # "same": the state the grader's last answer left (grading/callbacks.py, Callbacks._generator).
+            plain["rng"] = "same" if state is not None and _same_state(state, last) else codec.to_plain(state)
+        except codec.EncodeError as exc:
+            raise GraderCallError(f"{name} is run by the grader, so its arguments must be plain data: {exc}")
+        self.write({"callback": plain})
+        answer = self.read()
+        if answer.get("ok") is not True:
+            raise GraderCallError(f"{name}: {str(answer.get('error'))[:2000]}")
+        if answer.get("rng") is not None and numpy is not None:
+            state = codec.from_plain(answer["rng"])
+            numpy.random.set_state(state)
+        self.grader_rng = state
+        if answer.get("args") is not None:
+            changed = codec.scalars(codec.from_plain(answer["args"]))
+            _write_back(list(args), changed["args"])
+            _write_back(kwargs, changed["kwargs"])
+        return codec.scalars(codec.from_plain(answer["value"]))
+
     def op_seed(self, request: dict) -> dict:
         seed_everything(int(request["seed"]))
         return {"ok": True}
@@ -119,6 +178,49 @@ class Worker:
             return {"ok": True, "value": codec.to_plain(value)}
         except codec.EncodeError as exc:
             return error_reply("UnsupportedReturn", str(exc), "unsupported-return")
+
+
+def _same_state(state, other) -> bool:
+    """Whether two states of numpy's global generator are the same (``other`` may be None)."""
+    if other is None or tuple(state[2:]) != tuple(other[2:]):
+        return False
+    return bool((state[1] == other[1]).all())
+
+
+def _write_back(original, changed) -> None:
+    """Carry what the grader's call changed in its copy of an argument into the argument itself."""
+    if isinstance(original, dict) and isinstance(changed, dict):
+        for key in [key for key in original if key not in changed]:
+            del original[key]
+        for key, value in changed.items():
+            if key in original and _in_place(original[key], value):
+                _write_back(original[key], value)
+            else:
+                original[key] = value
+    elif isinstance(original, (list, tuple)) and isinstance(changed, (list, tuple)) and len(original) == len(changed):
+        for i, (before, after) in enumerate(zip(original, changed)):
+            if _in_place(before, after):
+                _write_back(before, after)
+            elif isinstance(original, list):
+                original[i] = after
+    elif _in_place(original, changed) and hasattr(original, "shape"):
+        import numpy as np
+
+        if not np.array_equal(original, changed, equal_nan=original.dtype.kind in "fc"):
+            original[...] = changed
+
+
+def _in_place(before, after) -> bool:
+    """Whether ``before`` can take ``after``'s contents in place (same kind of container, same array shape)."""
+    if isinstance(before, (dict, list, tuple)):
+        return type(after) in (dict, list, tuple) and isinstance(after, dict) == isinstance(before, dict)
+    shape = getattr(before, "shape", None)
+    return (
+        type(before).__name__ == "ndarray"
+        and getattr(after, "shape", None) == shape
+        and getattr(after, "dtype", None) == before.dtype
+        and before.flags.writeable
+    )
 
 
 def _register_source(filename: str, source: str) -> None:
