@@ -31,6 +31,27 @@ MUTANTS = [
         "batchnorm_forward",
         ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / np.sqrt(var)"),
     ),
+    # eps folded into the running variance: at the default eps = 1e-5 it is within the tolerance.
+    Mutant(
+        "forward_eps_in_running_variance",
+        "batchnorm_forward",
+        (
+            "running_var = momentum * running_var + (1 - momentum) * var",
+            "running_var = momentum * running_var + (1 - momentum) * (var + eps)",
+        ),
+        fails=["running = momentum * running"],
+    ),
+    # A test-mode cache (the spec: None, there is no backward pass at test time).
+    Mutant(
+        "forward_test_mode_cache",
+        "batchnorm_forward",
+        (
+            "        x_hat = (x - running_mean) / np.sqrt(running_var + eps)\n",
+            "        x_hat = (x - running_mean) / np.sqrt(running_var + eps)\n"
+            "        cache = (x, x_hat, running_mean, running_var, gamma, beta, eps)\n",
+        ),
+        fails=["the cache is None"],
+    ),
     # Test mode normalizes with the batch's statistics and updates the running averages.
     Mutant(
         "forward_test_mode_uses_batch_statistics",
@@ -109,6 +130,18 @@ MUTANTS = [
             "    out, relu_cache = relu_forward(a_bn)",
             "    r, relu_cache = relu_forward(a)\n    out, bn_cache = batchnorm_forward(r, gamma, beta, bn_param)",
         ),
+    ),
+    # Layer: the affine output cached in place of batchnorm's cache (the backward pass needs bn_cache).
+    Mutant(
+        "layer_caches_the_affine_output",
+        "affine_bn_relu_forward",
+        ("cache = (fc_cache, bn_cache, relu_cache)", "cache = (fc_cache, a, relu_cache)"),
+    ),
+    # Backward: a constant eps instead of the cache's.
+    Mutant(
+        "backward_constant_eps",
+        "batchnorm_backward",
+        ("inv_std = 1.0 / np.sqrt(var + eps)", "inv_std = 1.0 / np.sqrt(var + 1e-5)"),
     ),
     # Layer backward: the ReLU's mask forgotten.
     Mutant(

@@ -16,6 +16,39 @@ given the reference batchnorm functions before the layer's cell runs
 (grading/stand_ins.py), so a wrong batchnorm_backward costs only its own
 points, however the layer reaches it (by name, an alias, a default argument,
 a closure or a class attribute).
+
+Every clause of the notebook's spec, and the check that tests it (the planted
+bugs of mutants.py that it catches). Reading mode, eps and momentum with their
+defaults and starting the running averages at zeros is given code.
+
+batchnorm_forward
+- train: mu and the 1/N var of each feature (axis 0), x_hat with eps (bn_param's eps),
+  out = gamma x_hat + beta: test_forward_train_output_and_cache
+  (forward_unbiased_variance, forward_ignores_eps, forward_keepdims_statistics)
+- the cache is (x, x_hat, mu, var, gamma, beta, eps): test_forward_train_output_and_cache
+- running = m running + (1 - m) statistic, m weighing the old value, for a given and
+  the default momentum, the variance without eps (at eps 0.5):
+  test_forward_running_averages_follow_the_recurrence (forward_momentum_swapped,
+  forward_eps_in_running_variance)
+- the running averages stored back into bn_param:
+  test_forward_running_averages_follow_the_recurrence (forward_running_averages_not_stored)
+- test mode normalizes with the running averages and eps, leaves them unchanged, and
+  its cache is None: test_forward_test_mode_uses_and_keeps_running_statistics
+  (forward_test_mode_uses_batch_statistics, forward_test_mode_cache)
+batchnorm_backward, batchnorm_backward_alt
+- dx, dgamma (D,), dbeta (D,) of the cache's forward pass, with the cache's eps:
+  test_backward_matches_numerical_gradients, test_backward_alt_matches_numerical_gradients
+  (backward_missing_variance_path, backward_missing_mean_path, backward_constant_eps,
+  alt_dgamma_wrong_axis, alt_dbeta_wrong_axis, *_keepdims_sums); the closed form itself is
+  not required: any correct gradient is accepted
+affine_bn_relu_forward
+- relu(batchnorm(x w + b)) with bn_param passed on (mode, running averages):
+  test_layer_forward_composes_affine_batchnorm_relu (layer_relu_before_batchnorm)
+- cache = (fc_cache, bn_cache, relu_cache), each what its step returns:
+  test_layer_forward_composes_affine_batchnorm_relu (layer_caches_the_affine_output)
+affine_bn_relu_backward
+- relu_backward, a batchnorm backward, affine_backward; (dx, dw, db, dgamma, dbeta):
+  test_layer_backward_composes_the_backward_passes (layer_backward_skips_relu)
 """
 
 import numpy as np
@@ -109,18 +142,29 @@ def test_forward_train_output_and_cache(learner, reference):
             )
 
 
+# (bn_param of the first call, momentum it means): a given momentum with the default eps, and the
+# default momentum with a large eps, so that eps folded into the running variance shows (at eps =
+# 1e-5 it is within the tolerance).
+RUNNING_SETTINGS = [({"momentum": 0.7}, 0.7), ({"eps": 0.5}, 0.9)]
+
+
 @pytest.mark.graded("batchnorm_forward", points=1, shape_points=0.25)
 def test_forward_running_averages_follow_the_recurrence(learner):
-    """Train mode: running = momentum * running + (1 - momentum) * batch statistic, from zeros and over steps."""
+    """Train mode: running = momentum * running + (1 - momentum) * batch statistic (1/N variance, no eps), over steps."""
     N, D = 8, 4
-    param = {"mode": "train", "momentum": 0.7}
+    for settings, momentum in RUNNING_SETTINGS:
+        check_running_averages(learner, N, D, settings, momentum)
+
+
+def check_running_averages(learner, N, D, settings, momentum):
+    param = {"mode": "train", **settings}
     mean, var = np.zeros(D), np.zeros(D)
     for step in range(3):
         x, gamma, beta, _ = inputs(30 + step, N, D)
         _, _, param = forward_call(learner, x, gamma, beta, param)
-        mean = 0.7 * mean + 0.3 * x.mean(axis=0)
-        var = 0.7 * var + 0.3 * x.var(axis=0)
-        what = f"after {step + 1} train-mode call(s) with momentum 0.7"
+        mean = momentum * mean + (1 - momentum) * x.mean(axis=0)
+        var = momentum * var + (1 - momentum) * x.var(axis=0)
+        what = f"after {step + 1} train-mode call(s) with " + ", ".join(f"{k} {v}" for k, v in settings.items())
         got_mean = running(param, "running_mean", what)
         got_var = running(param, "running_var", what)
         for name, got, want in (("running_mean", got_mean, mean), ("running_var", got_var, var)):
@@ -130,14 +174,14 @@ def test_forward_running_averages_follow_the_recurrence(learner):
                 f"{name} {what}",
                 atol=1e-8,
                 hint="running = momentum * running + (1 - momentum) * batch statistic; "
-                "momentum weighs the old value, and the variance is the 1/N one",
+                "momentum weighs the old value, and the variance is the 1/N one, without eps",
             )
-        param = dict(param, momentum=0.7)
+        param = dict(param, **settings)
 
 
 @pytest.mark.graded("batchnorm_forward", points=1, shape_points=0.25)
 def test_forward_test_mode_uses_and_keeps_running_statistics(learner, reference):
-    """Test mode: x is normalized with the running averages, which stay unchanged (several shapes, eps)."""
+    """Test mode: x is normalized with the running averages, which stay unchanged; the cache is None (several eps)."""
     for i, (N, D, eps) in enumerate(CASES):
         x, gamma, beta, _ = inputs(40 + i, N, D)
         rng = seeded_rng(50 + i)
@@ -149,7 +193,7 @@ def test_forward_test_mode_uses_and_keeps_running_statistics(learner, reference)
             "running_mean": running_mean.copy(),
             "running_var": running_var.copy(),
         }
-        out, _, after = forward_call(learner, x, gamma, beta, dict(param))
+        out, cache, after = forward_call(learner, x, gamma, beta, dict(param))
         expected, _ = reference.batchnorm_forward(x, gamma, beta, dict(param))
         what = f"test-mode out (N = {N}, D = {D}, eps = {eps})"
         check_close(
@@ -167,6 +211,11 @@ def test_forward_test_mode_uses_and_keeps_running_statistics(learner, reference)
                 hint="test mode only reads the running averages; update them in train mode only",
                 atol=0,
             )
+        check(
+            cache is None,
+            "the test-mode cache is not None",
+            hint="there is no backward pass at test time: leave cache = None in test mode",
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -255,7 +304,7 @@ def layer_call(learner, function, args, param):
 
 @pytest.mark.graded("affine_bn_relu_forward", points=2, shape_points=0.5)
 def test_layer_forward_composes_affine_batchnorm_relu(learner, reference):
-    """out = relu(batchnorm(x w + b)) in train and test mode, cache = (fc_cache, bn_cache, relu_cache)."""
+    """out = relu(batchnorm(x w + b)) in train and test mode; cache = (fc_cache, bn_cache, relu_cache) of its steps."""
     for i, (N, D, M) in enumerate(LAYERS):
         args = layer_inputs(80 + i, N, D, M)
         param = {"mode": "train", "momentum": 0.5}
@@ -288,11 +337,24 @@ def test_layer_forward_composes_affine_batchnorm_relu(learner, reference):
             atol=1e-7,
             hint="relu_cache is what relu_forward returns: its input, the batchnorm output",
         )
-        check(
-            isinstance(cache[0], (tuple, list)) and len(cache[0]) == 3,
-            "fc_cache should be (x, w, b)",
-            hint="fc_cache is what affine_forward returns",
-        )
+        for index, name, hint in (
+            (0, "fc_cache", "fc_cache is what affine_forward returns: (x, w, b)"),
+            (1, "bn_cache", "bn_cache is what batchnorm_forward returns: (x, x_hat, mu, var, gamma, beta, eps)"),
+        ):
+            part, expected_part = cache[index], expected_cache[index]
+            check(
+                isinstance(part, (tuple, list)) and len(part) == len(expected_part),
+                f"{name} should be a {len(expected_part)}-tuple",
+                hint=hint,
+            )
+            for k, (got_entry, want_entry) in enumerate(zip(part, expected_part)):
+                check_close(
+                    got_entry,
+                    np.asarray(want_entry, dtype=np.float64),
+                    f"entry {k} of {name} (N = {N}, D = {D}, M = {M})",
+                    atol=1e-7,
+                    hint=hint,
+                )
         check_close(
             running(after, "running_mean", "the layer in train mode"),
             expected_param["running_mean"],

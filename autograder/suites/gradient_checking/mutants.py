@@ -243,6 +243,15 @@ MUTANTS = [
     Mutant("gcn_returns_zero", "gradient_check_n", GCN_ZERO),
     Mutant("gcn_forgets_copy", "gradient_check_n", GCN_NO_COPY),
     Mutant("gcn_divides_by_grad_norm_only", "gradient_check_n", GCN_GRAD_NORM_ONLY),
+    # Checks the provided backward_propagation_n instead of the gradients it is given.
+    Mutant(
+        "gcn_ignores_the_given_gradients",
+        "gradient_check_n",
+        (
+            "grad = gradients_to_vector(gradients)",
+            "grad = gradients_to_vector(backward_propagation_n(X, Y, forward_propagation_n(X, Y, parameters)[1]))",
+        ),
+    ),
 ]
 
 # Checkers that measure the size of the gradients, not their direction (issue 13). The suite

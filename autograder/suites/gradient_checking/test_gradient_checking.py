@@ -22,6 +22,31 @@ one-sided difference (error O(eps) instead of O(eps^2)) or a hard-coded
 epsilon lands orders of magnitude away from the expected value. The test
 cases below are free of ReLU kinks for every parameter moved by the largest
 epsilon used on them (tests/test_gradient_checking_suite.py checks this).
+
+Every clause of the notebook's spec, and the check that tests it (the planted
+bugs of mutants.py that it catches). The verdict printing is given code.
+
+forward_propagation
+- J = theta x for scalars: test_forward_propagation_values (forward_theta_plus_x)
+backward_propagation
+- dJ/dtheta = x: test_backward_propagation_values (backward_returns_theta)
+gradient_check
+- two-sided gradapprox with forward_propagation called by name at theta +- epsilon:
+  test_gradient_check_curved_cost (gc_one_sided, gc_divides_by_epsilon, gc_inlines_theta_x)
+- grad from backward_propagation called by name; difference = ||grad - gradapprox|| /
+  (||grad|| + ||gradapprox||): test_gradient_check_detects_wrong_backward (gc_returns_zero,
+  gc_no_denominator, gc_compares_norms, gc_norm_of_sum_denominator)
+- the epsilon argument: test_gradient_check_uses_epsilon (gc_hard_coded_epsilon)
+gradient_check_n
+- J_plus[i], J_minus[i] of a copy with entry i alone moved, the cost of forward_propagation_n:
+  test_gradient_check_n_correct_gradients (gcn_forgets_copy)
+- two-sided: test_gradient_check_n_two_sided (gcn_one_sided)
+- the gradients passed in, as a vector, compared by the relative difference:
+  test_gradient_check_n_planted_bugs, test_gradient_check_n_small_bugs
+  (gcn_ignores_the_given_gradients, gcn_returns_zero, gcn_no_denominator,
+  gcn_divides_by_grad_norm_only, gcn_compares_norms, gcn_norm_of_sum_denominator,
+  gcn_compares_sorted_entries, gcn_compares_absolute_values)
+- the epsilon argument: test_gradient_check_n_uses_epsilon (gcn_hard_coded_epsilon)
 """
 
 import numpy as np

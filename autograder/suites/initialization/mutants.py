@@ -54,6 +54,28 @@ MUTANTS = [
     ),
     Mutant("random_times_0_01", RANDOM, source(RANDOM, SEED, "np.random.randn(n, n_prev) * 0.01")),
     Mutant("random_uniform_rand", RANDOM, source(RANDOM, SEED, "np.random.rand(n, n_prev) * 10")),
+    # One clause each that no mutant above touches.
+    Mutant(
+        "zeros_misses_the_last_layer",
+        ZEROS,
+        source(ZEROS, NO_SEED, "np.zeros((n, n_prev))", loop="range(1, len(layers_dims) - 1)"),
+    ),
+    Mutant("random_transposed_W", RANDOM, source(RANDOM, SEED, "np.random.randn(n_prev, n) * 10")),
+    Mutant(
+        "random_biases_drawn_too",
+        RANDOM,
+        source(RANDOM, SEED, "np.random.randn(n, n_prev) * 10", b_expr="np.random.randn(n, 1) * 10"),
+    ),
+    Mutant(
+        "random_reseeds_every_layer",
+        RANDOM,
+        source(RANDOM, NO_SEED, "np.random.RandomState(3).randn(n, n_prev) * 10"),
+    ),
+    Mutant(
+        "he_small_random_biases",
+        HE,
+        source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(2 / n_prev)", b_expr="np.random.randn(n, 1) * 0.01"),
+    ),
     Mutant(
         "zeros_integer_dtype",
         ZEROS,

@@ -15,6 +15,30 @@ independent vectors of length k has standard error 1 / sqrt(k). Every bound
 below is at least 10 standard errors, so a correct answer essentially never
 fails (the chance is below 1e-20 per check), while the wrong scales we hint at
 differ by 10% or more.
+
+Every clause of the notebook's spec, and the check that tests it (the planted
+bugs of mutants.py that it catches). The seed at the top of the random
+initializers only makes the public test's values match: no check depends on it
+(the alternatives draw unseeded, from other generators, in another order).
+
+initialize_parameters_zeros
+- keys W1, b1, ..., WL, bL for L = len(layers_dims) - 1: test_zeros_keys
+  (zeros_misses_the_last_layer)
+- W_l of shape (n_l, n_{l-1}), b_l a column (n_l, 1), not (n_l,): test_zeros_shapes (zeros_bias_1d)
+- every entry 0.0, float: test_zeros_values (zeros_integer_dtype)
+initialize_parameters_random
+- keys and shapes, float: test_random_structure (random_transposed_W)
+- b_l zeros: test_random_biases_zero (random_biases_drawn_too)
+- W_l normal, mean 0, standard deviation 10: test_random_scale_large_layer
+  (random_forgets_times_10, random_times_0_01, random_uniform_rand)
+- every layer scaled by 10, a fresh independent draw for every layer and entry:
+  test_random_every_layer (random_reseeds_every_layer)
+initialize_parameters_he
+- keys, shapes, float, b_l zeros: test_he_structure (he_small_random_biases)
+- W_l normal, mean 0, standard deviation sqrt(2 / n_{l-1}) (the fan-in, not n_l):
+  test_he_scale_large_layer, test_he_scale_every_layer (he_sqrt_1_over_n_prev, he_sqrt_2_over_n_l)
+- fresh independent draws for every layer and entry: test_he_layers_independent
+  (he_reseeds_every_layer)
 """
 
 import math

@@ -128,6 +128,43 @@ MUTANTS = [
     ),
 ]
 
+# One more for each clause that no mutant above touches.
+MUTANTS += [
+    Mutant(
+        "the last layer not updated",
+        "update_parameters_with_gd",
+        ("for l in range(1, L + 1):", "for l in range(1, L):"),
+        fails=["matches the reference", "uses the learning_rate"],
+    ),
+    Mutant(
+        "parameters updated with the old velocity",
+        "update_parameters_with_momentum",
+        [
+            (
+                '        v["dW" + str(l)] = beta * v["dW" + str(l)] + (1 - beta) * grads["dW" + str(l)]\n'
+                '        v["db" + str(l)] = beta * v["db" + str(l)] + (1 - beta) * grads["db" + str(l)]\n',
+                "",
+            ),
+            (
+                '        parameters["b" + str(l)] = parameters["b" + str(l)] - learning_rate * v["db" + str(l)]\n',
+                '        parameters["b" + str(l)] = parameters["b" + str(l)] - learning_rate * v["db" + str(l)]\n'
+                '        v["dW" + str(l)] = beta * v["dW" + str(l)] + (1 - beta) * grads["dW" + str(l)]\n'
+                '        v["db" + str(l)] = beta * v["db" + str(l)] + (1 - beta) * grads["db" + str(l)]\n',
+            ),
+        ],
+        fails=["returned parameters"],
+    ),
+    Mutant(
+        "RMSprop averages the gradients, not their squares",
+        "update_parameters_with_rmsprop",
+        [
+            ('(1 - beta2) * np.square(grads["dW" + str(l)])', '(1 - beta2) * np.abs(grads["dW" + str(l)])'),
+            ('(1 - beta2) * np.square(grads["db" + str(l)])', '(1 - beta2) * np.abs(grads["db" + str(l)])'),
+        ],
+        fails=["returned s", "returned parameters"],
+    ),
+]
+
 MUTANTS += [
     # Defined in a cell that fails before the definition runs (a default argument naming
     # nothing): the feedback used to say "update_lr is not defined by the graded cells".

@@ -19,6 +19,53 @@ give different batches.
 When a wrong answer matches a known mistake (bias correction with t + 1,
 CS231n's momentum without (1 - beta), epsilon inside the square root,
 staircase decay without floor, ...) the hint names that mistake.
+
+Every clause of the notebook's spec, and the check that tests it (the planted
+bugs of mutants.py that it catches).
+
+update_parameters_with_gd
+- W = W - alpha dW, b = b - alpha db for every layer, returned: test_gd_every_layer
+  (gradient ascent, updates in place, returns None, the last layer not updated)
+- the learning_rate given: test_gd_learning_rate
+random_mini_batches
+- one permutation for X and Y, each example with its label: test_mini_batches_pairing
+  (X and Y shuffled with different permutations)
+- every column in exactly one mini-batch, unchanged: test_mini_batches_partition
+- floor(m / size) complete mini-batches, then one of m % size only when that is not 0;
+  the default size 64: test_mini_batches_sizes (no partial last mini-batch, an empty
+  mini-batch when m is a multiple)
+- shuffled: test_mini_batches_shuffled (not shuffled)
+- np.random.seed(seed): the same seed the same batches whatever the global state (the
+  default seed 0 too), another seed others: test_mini_batches_seeded (seed ignored)
+initialize_velocity, initialize_rmsprop
+- keys dW1, db1, ..., np.zeros of the parameters' shapes: test_velocity_zeros,
+  test_rmsprop_zeros (transposed shapes, keys W1/b1 instead of dW1/db1)
+initialize_adam
+- v and s zeros of the parameters' shapes: test_adam_init_zeros
+- s separate arrays from v's: test_adam_init_independent (s shares v's arrays)
+update_parameters_with_momentum
+- v = beta v + (1 - beta) dW (the course's convention): test_momentum_velocity
+  (CS231n velocity without (1 - beta))
+- the velocity first, then W - alpha v with the new v: test_momentum_parameters
+  (parameters updated with the old velocity)
+update_parameters_with_rmsprop
+- s = beta2 s + (1 - beta2) dW**2: test_rmsprop_average (RMSprop averages the gradients,
+  not their squares)
+- W - alpha dW / (sqrt(s) + epsilon), epsilon outside the root: test_rmsprop_parameters
+  (epsilon inside the square root)
+update_parameters_with_adam
+- v and s the averages of dW and dW**2: test_adam_moments
+- bias correction by 1 - beta**t, t counting this step: test_adam_bias_correction
+  (bias correction with beta1**(t + 1), no bias correction)
+- W - alpha v_corrected / (sqrt(s_corrected) + epsilon), every layer: test_adam_parameters
+- the arguments learning_rate, beta1, beta2, epsilon and the defaults:
+  test_adam_hyperparameters (hard-coded beta1 = 0.9)
+update_lr
+- learning_rate0 / (1 + decay_rate epoch_num): test_update_lr (exponential decay)
+schedule_lr_decay
+- learning_rate0 / (1 + decay_rate floor(epoch_num / time_interval)), default 1000:
+  test_schedule_staircase (no floor)
+- the time_interval argument: test_schedule_time_interval (time_interval ignored)
 """
 
 import copy

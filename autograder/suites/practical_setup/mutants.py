@@ -35,6 +35,14 @@ MUTANTS = [
     Mutant("split_without_shuffle", "split_data", ("order = rng.permutation(m)", "order = np.arange(m)")),
     # The global generator, not seeded: the same seed gives different splits.
     Mutant("split_ignores_the_seed", "split_data", ("order = rng.permutation(m)", "order = np.random.permutation(m)")),
+    # Seeded, but through the global generator: the same seed gives the same split, and the caller's
+    # generator is reseeded behind its back (the spec: numpy's global generator is left alone).
+    Mutant(
+        "split_reseeds_the_global_generator",
+        "split_data",
+        ("order = rng.permutation(m)", "np.random.seed(seed)\n    order = np.random.permutation(m)"),
+        fails=["leaves numpy's global generator alone"],
+    ),
     # Labels shuffled with another permutation than the examples.
     Mutant(
         "split_labels_shuffled_separately",
@@ -58,6 +66,39 @@ MUTANTS = [
         "diagnose_bias_variance",
         ("high_variance = dev_error - train_error > tolerance", "high_variance = dev_error - bayes_error > tolerance"),
     ),
+    # "At least" the tolerance instead of "more than" it: a gap equal to the tolerance counts as high.
+    Mutant(
+        "diagnosis_at_least_the_tolerance",
+        "diagnose_bias_variance",
+        [
+            ("high_bias = train_error - bayes_error > tolerance", "high_bias = train_error - bayes_error >= tolerance"),
+            (
+                "high_variance = dev_error - train_error > tolerance",
+                "high_variance = dev_error - train_error >= tolerance",
+            ),
+        ],
+        fails=["a gap equal to it"],
+    ),
+    # The size of the gap, whatever its sign: a dev error below the training error counts as variance.
+    Mutant(
+        "diagnosis_variance_of_either_sign",
+        "diagnose_bias_variance",
+        (
+            "high_variance = dev_error - train_error > tolerance",
+            "high_variance = abs(dev_error - train_error) > tolerance",
+        ),
+        fails=["dev error below the train error"],
+    ),
+    # The same for the bias: a training error below the Bayes estimate counts as bias.
+    Mutant(
+        "diagnosis_bias_of_either_sign",
+        "diagnose_bias_variance",
+        (
+            "high_bias = train_error - bayes_error > tolerance",
+            "high_bias = abs(train_error - bayes_error) > tolerance",
+        ),
+        fails=["not from 0"],
+    ),
     # Uniform on [10^a, 10^b] instead of on the exponent.
     Mutant(
         "learning_rates_on_a_linear_scale",
@@ -74,6 +115,35 @@ MUTANTS = [
         (
             "    r = np.random.uniform(low_exp, high_exp, size=n)\n",
             "    np.random.seed(0)\n    r = np.random.uniform(low_exp, high_exp, size=n)\n",
+        ),
+    ),
+    # An unseeded generator of the function's own: new values on every call, but the caller's seed
+    # does not control them (the spec: numpy's global generator).
+    Mutant(
+        "learning_rates_private_generator",
+        "sample_learning_rates",
+        (
+            "r = np.random.uniform(low_exp, high_exp, size=n)",
+            "r = np.random.default_rng().uniform(low_exp, high_exp, size=n)",
+        ),
+        fails=["caller's seed"],
+    ),
+    Mutant(
+        "betas_private_generator",
+        "sample_betas",
+        (
+            "r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n)",
+            "r = np.random.RandomState().uniform(np.log10(1 - high), np.log10(1 - low), size=n)",
+        ),
+        fails=["caller's seed"],
+    ),
+    # Reseeding the global generator on every call (do not seed it here).
+    Mutant(
+        "betas_reseed_every_call",
+        "sample_betas",
+        (
+            "    r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n)\n",
+            "    np.random.seed(1)\n    r = np.random.uniform(np.log10(1 - high), np.log10(1 - low), size=n)\n",
         ),
     ),
     # beta itself on a linear scale.

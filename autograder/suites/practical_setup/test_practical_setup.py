@@ -11,6 +11,57 @@ in the sandbox by a probe that records every call; the checks recompute each
 trial's errors here from the recorded settings. random_search's child is
 given the reference samplers before its cell runs (grading/stand_ins.py), so
 a wrong sampler costs only its own points, however the search reaches it.
+
+Every clause of the notebook's spec, and the check that tests it (the planted
+bug of mutants.py that it catches). The signatures' defaults are given code.
+
+split_data
+- every example in exactly one set, with its label and features:
+  test_split_is_a_partition_with_labels_kept (split_labels_shuffled_separately)
+- m_train = int(fractions[0] m), m_dev = int(fractions[1] m), the test set the rest
+  (rounded down or to the nearest): test_split_sizes_follow_the_fractions
+- shuffled: test_split_is_shuffled_and_seeded (split_without_shuffle)
+- the same seed gives the same split, another seed another split:
+  test_split_is_shuffled_and_seeded (split_ignores_the_seed)
+- numpy's global generator is left alone:
+  test_split_leaves_the_global_generator_alone (split_reseeds_the_global_generator)
+normalize_inputs
+- mu, sigma2 (n_x, 1): mean and 1/m variance over the training set only:
+  test_normalize_statistics_come_from_the_training_set (normalize_with_statistics_of_all_sets)
+- (X - mu) / sqrt(sigma2 + eps), eps inside the root (eps = 0.5 in one case):
+  test_normalize_training_set
+- dev and test with the training set's statistics:
+  test_normalize_dev_and_test_with_training_statistics (normalize_each_set_with_its_own_statistics)
+diagnose_bias_variance
+- avoidable bias = train - Bayes: test_diagnosis_measures_bias_from_the_bayes_error
+  (diagnosis_ignores_bayes_error); a train error below the Bayes estimate is no bias
+  (diagnosis_bias_of_either_sign)
+- variance = dev - train: test_diagnosis_with_a_small_bayes_error (diagnosis_variance_from_bayes);
+  a dev error below the train error is no variance (diagnosis_variance_of_either_sign)
+- high when more than tolerance (not at least): test_diagnosis_honours_the_tolerance
+  (diagnosis_at_least_the_tolerance)
+- the four strings, and the course's examples: test_diagnosis_with_a_small_bayes_error,
+  test_diagnosis_measures_bias_from_the_bayes_error
+sample_learning_rates / sample_betas
+- shape (n,): every test (draws)
+- exponent (of 1 - beta) uniform on its range: test_learning_rates_are_log_uniform,
+  test_betas_are_log_uniform_in_one_minus_beta (learning_rates_on_a_linear_scale, betas_on_a_linear_scale)
+- numpy's global generator, so that the caller's seed controls the draws:
+  test_*_are_new_independent_draws (learning_rates_private_generator, betas_private_generator)
+- not seeded inside, new values on every call, independent draws:
+  test_*_are_new_independent_draws (learning_rates_reseed_every_call, betas_reseed_every_call)
+random_search
+- n_trials calls, history one dict per trial with the four keys, in order:
+  test_search_runs_n_trials_and_records_them
+- one learning rate and one beta sampled per trial, in the given ranges, log scales:
+  test_search_samples_the_given_ranges_on_a_log_scale (search_samples_once)
+- best = lowest dev error, the first on a tie: test_search_keeps_the_lowest_dev_error
+  (search_keeps_the_lowest_train_error)
+zoom_in
+- width factor (b - a), centred on log10(best): test_zoom_centres_a_narrower_range
+  (zoom_centred_on_the_rate)
+- shifted inside [a, b], width kept: test_zoom_shifts_the_range_inside_at_the_edges
+  (zoom_not_shifted_inside)
 """
 
 import functools
@@ -20,6 +71,7 @@ import numpy as np
 import pytest
 
 from autograder.grading.checks import CheckFailed, check, check_close, check_shape, check_type, seeded_rng
+from autograder.grading.probes import probe_function
 
 KEYS = ("learning_rate", "beta", "train_error", "dev_error")
 
@@ -111,7 +163,7 @@ def test_split_sizes_follow_the_fractions(learner):
         )
 
 
-@pytest.mark.graded("split_data", points=1)
+@pytest.mark.graded("split_data", points=0.5)
 def test_split_is_shuffled_and_seeded(learner):
     """The split is shuffled; the same seed gives the same split whatever the global RNG; another seed another split."""
     m = 200
@@ -137,6 +189,41 @@ def test_split_is_shuffled_and_seeded(learner):
         "seeds 11 and 12 gave the same split",
         hint="pass seed to np.random.RandomState(seed)",
     )
+
+
+# Seeds numpy's global generator, splits, then draws from the global generator:
+# the draws are those of the seed alone when split_data leaves the generator alone.
+GLOBAL_DRAWS_AFTER_SPLIT = """
+def probe(ns, X, Y, fractions, seed, global_seed):
+    import numpy as np
+    np.random.seed(global_seed)
+    ns["split_data"](np.asarray(X), np.asarray(Y), tuple(fractions), seed)
+    return np.random.rand(8)
+"""
+
+
+@pytest.mark.graded("split_data", points=0.5)
+def test_split_leaves_the_global_generator_alone(learner):
+    """split_data leaves numpy's global generator alone: it neither draws from it nor reseeds it."""
+    X, Y = id_data(60, n_x=2)
+    for global_seed, seed in ((21, 11), (22, 0)):
+        after = probe_function(
+            learner,
+            "split_data",
+            GLOBAL_DRAWS_AFTER_SPLIT,
+            X=X,
+            Y=Y,
+            fractions=[0.5, 0.25, 0.25],
+            seed=seed,
+            global_seed=global_seed,
+        )
+        expected = np.random.RandomState(global_seed).rand(8)
+        check(
+            bool(np.array_equal(np.asarray(after, dtype=np.float64), expected)),
+            "split_data changed the state of numpy's global generator (it drew from it or reseeded it)",
+            hint="shuffle with a generator of your own, rng = np.random.RandomState(seed), and rng.permutation(m); "
+            "do not call np.random.seed or np.random.permutation",
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -256,7 +343,7 @@ def check_diagnoses(learner, reference, cases):
 
 @pytest.mark.graded("diagnose_bias_variance", points=1)
 def test_diagnosis_with_a_small_bayes_error(learner, reference):
-    """The four cases of the course (Bayes error near 0), and others."""
+    """The four cases of the course (Bayes error near 0), and others, some with the dev error below the train error."""
     check_diagnoses(
         learner,
         reference,
@@ -267,6 +354,9 @@ def test_diagnosis_with_a_small_bayes_error(learner, reference):
             (0.005, 0.01, 0.0),
             (0.0, 0.05, 0.0),
             (0.3, 0.31, 0.001),
+            # The dev error below the training error is no variance problem, however far below.
+            (0.10, 0.05, 0.0),
+            (0.02, 0.0, 0.01),
         ],
     )
 
@@ -284,13 +374,15 @@ def test_diagnosis_measures_bias_from_the_bayes_error(learner, reference):
             (0.2, 0.3, 0.19),
             (0.2, 0.3, 0.1),
             (0.12, 0.125, 0.07),
+            # A training error below the Bayes estimate is no bias problem, however far below.
+            (0.05, 0.06, 0.1),
         ],
     )
 
 
 @pytest.mark.graded("diagnose_bias_variance", points=1)
 def test_diagnosis_honours_the_tolerance(learner, reference):
-    """The tolerance argument decides what counts as high."""
+    """The tolerance argument decides what counts as high; a gap equal to it is not more than it."""
     check_diagnoses(
         learner,
         reference,
@@ -300,6 +392,11 @@ def test_diagnosis_honours_the_tolerance(learner, reference):
             (0.05, 0.09, 0.0, 0.045),
             (0.3, 0.32, 0.1, 0.25),
             (0.3, 0.32, 0.1, 0.005),
+            # Exactly at the tolerance is not "more than" it (exact binary fractions, no rounding).
+            (0.5, 0.5, 0.25, 0.25),
+            (0.25, 0.5, 0.25, 0.25),
+            (0.5, 0.75, 0.25, 0.25),
+            (0.5, 0.75, 0.125, 0.25),
         ],
     )
 
@@ -329,6 +426,18 @@ def check_log_uniform(exponents, low, high, what, hint):
 
 
 def check_fresh_draws(learner, function, args, transform):
+    # The caller's seed controls the draws: numpy's global generator, not one of the function's own.
+    learner.seed(9)
+    seeded = draws(learner, function, 50, *args)
+    learner.seed(9)
+    reseeded = draws(learner, function, 50, *args)
+    check(
+        bool(np.array_equal(seeded, reseeded)),
+        f"{function} gave other values after the caller seeded numpy's global generator with the same seed: "
+        "it does not draw from numpy's global generator",
+        hint="draw with np.random.uniform (numpy's global generator), not with a generator of your own "
+        "such as np.random.default_rng() or np.random.RandomState()",
+    )
     learner.seed(4)
     first = transform(draws(learner, function, 2000, *args))
     second = transform(draws(learner, function, 2000, *args))
@@ -367,7 +476,7 @@ def test_learning_rates_are_log_uniform(learner):
 
 @pytest.mark.graded("sample_learning_rates", points=1, shape_points=0.25)
 def test_learning_rates_are_new_independent_draws(learner):
-    """Each call draws new values, independently of each other."""
+    """The caller's seed of numpy's global generator controls the draws; each call draws new, independent values."""
     check_fresh_draws(learner, "sample_learning_rates", (-4, 0), np.log10)
 
 
@@ -389,7 +498,7 @@ def test_betas_are_log_uniform_in_one_minus_beta(learner):
 
 @pytest.mark.graded("sample_betas", points=1, shape_points=0.25)
 def test_betas_are_new_independent_draws(learner):
-    """Each call draws new values, independently of each other."""
+    """The caller's seed of numpy's global generator controls the draws; each call draws new, independent values."""
     check_fresh_draws(learner, "sample_betas", (0.9, 0.999), lambda b: np.log10(1 - b))
 
 

@@ -94,6 +94,32 @@ MUTANTS = [
         ],
         feedback=["masks have the shape of the activations"],
     ),
+    # Dropout forward: the second layer reuses the first layer's mask (the spec: independent masks).
+    Mutant(
+        "dropout_second_layer_reuses_the_first_mask",
+        FORWARD,
+        (SOLUTION_FORWARD_LAYER2, mask_lines(2, "D1[: A2.shape[0], :]")),
+        fails=["call and layer"],
+    ),
+    # Dropout forward: dropout on the input layer too (the spec: the two hidden layers only).
+    Mutant(
+        "dropout_on_the_input",
+        FORWARD,
+        (
+            "    Z1 = np.dot(W1, X) + b1\n",
+            "    X = X * (np.random.rand(*X.shape) < keep_prob) / keep_prob\n    Z1 = np.dot(W1, X) + b1\n",
+        ),
+    ),
+    # L2 cost: the biases penalized too (the spec: only the weights).
+    Mutant(
+        "cost_penalizes_biases",
+        COST,
+        (
+            "+ np.sum(np.square(W3)))",
+            "+ np.sum(np.square(W3))\n"
+            "                                                + sum(np.sum(np.square(parameters['b%d' % l])) for l in (1, 2, 3)))",
+        ),
+    ),
     # Dropout backward: new masks drawn instead of the cached ones.
     Mutant(
         "dropout_backward_draws_new_masks",

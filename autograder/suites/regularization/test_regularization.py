@@ -10,6 +10,35 @@ built by the reference forward pass.
 
 Learner values only arrive as plain data; every failure goes through
 autograder.grading.checks so no expected array is ever printed.
+
+Every clause of the notebook's spec, and the check that tests it (the planted
+bugs of mutants.py that it catches).
+
+compute_cost_with_regularization
+- cross-entropy + lambd / (2m) (||W1||^2 + ||W2||^2 + ||W3||^2), a single number:
+  test_cost_lambd_zero, test_cost_l2_term (cost_lambd_over_m, cost_forgets_W3)
+- the biases are not penalized: test_cost_l2_term (cost_penalizes_biases)
+backward_propagation_with_regularization
+- dW_l = 1/m dZ_l A_{l-1}^T + lambd/m W_l for l = 1, 2, 3: test_l2_backward_weight_decay
+  (l2_dW2_missing_term)
+- dZ, dA, db as without regularization, every key of the dict, shapes of what they are the
+  gradients of: test_l2_backward_lambd_zero, test_l2_backward_weight_decay (l2_db_regularized)
+forward_propagation_with_dropout
+- Z_l = W_l A_{l-1} + b_l from the dropped activations; A_l = relu(Z_l) D_l / keep_prob;
+  no dropout on the input or the output layer; cache (Z1, D1, A1, W1, b1, ..., W3, b3) with
+  masks of 0s and 1s of the activations' shape: test_dropout_forward_consistent_with_masks
+  (dropout_forgets_keep_prob, dropout_mask_on_Z, dropout_on_the_input)
+- each unit kept with probability keep_prob (all at keep_prob = 1), independently for every
+  unit and example, anew at every call: test_dropout_forward_mask_statistics
+  (dropout_same_mask_for_every_example, dropout_reseeds_inside, dropout_fixed_pattern,
+  dropout_shifted_pattern)
+- the two layers' masks independent of each other: test_dropout_forward_mask_statistics
+  (dropout_second_layer_reuses_the_first_mask)
+backward_propagation_with_dropout
+- the usual backward pass with dA_l masked by the cached D_l and divided by keep_prob
+  (or, the same math, the mask applied to dZ_l): test_dropout_backward_output_layer,
+  test_dropout_backward_hidden_layers (dropout_backward_draws_new_masks,
+  dropout_backward_forgets_keep_prob)
 """
 
 import numpy as np
@@ -428,9 +457,23 @@ def check_masks_random(D, D_again, name, label):
         )
 
 
+def check_layers_independent(D1, D2, label):
+    """The masks of the two layers are independent draws: D2 does not repeat D1 where they overlap
+    (the first n_2 units). Standard error of the correlation 1 / sqrt(N); the bound is 10 of them."""
+    k = min(D1.shape[0], D2.shape[0])
+    a, b = D1[:k].ravel(), D2[:k].ravel()
+    corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 1.0
+    check(
+        abs(corr) < 10 / np.sqrt(a.size),
+        f"{label}: the mask D2 repeats the mask D1 (correlation {corr:.2f} between their first {k} units)",
+        "draw a new mask for each layer, D2 = np.random.rand(A2.shape[0], A2.shape[1]) < keep_prob, "
+        "independent of D1 (do not reuse D1 or reseed the generator between the layers)",
+    )
+
+
 @pytest.mark.graded("forward_propagation_with_dropout", points=1, shape_points=0.25)
 def test_dropout_forward_mask_statistics(learner, reference):
-    """On large layers the masks keep a fraction keep_prob of the units, drawn per unit, per example and per call."""
+    """On large layers the masks keep a fraction keep_prob of the units, drawn anew per unit, example, call and layer."""
     for i, keep_prob in enumerate([0.8, 0.5]):
         X, _, parameters = random_problem(60 + i, 5, 120, 100, 200)
         learner.seed(600 + i)
@@ -464,6 +507,7 @@ def test_dropout_forward_mask_statistics(learner, reference):
                 hint=f"draw {name} with the full shape of the activations (n_l, m)",
             )
             check_masks_random(D, again[name], name, label)
+        check_layers_independent(c["D1"], c["D2"], label)
     X, _, parameters = random_problem(62, 5, 30, 20, 50)
     learner.seed(602)
     out = learner.forward_propagation_with_dropout(X, parameters, 1.0)

@@ -166,6 +166,40 @@ MUTANTS += [
         fails=["one Adam step", "lower the cost"],
         feedback=["Keras's default", "too slowly"],
     ),
+    # One bias never trained: 10 of the 2067 parameters, under the 2% of the overall agreement.
+    Mutant(
+        "model_never_trains_b3",
+        "model",
+        [
+            (
+                "grads = tape.gradient(minibatch_total_loss, trainable_variables)",
+                "grads = tape.gradient(minibatch_total_loss, trainable_variables[:5])",
+            ),
+            (
+                "optimizer.apply_gradients(zip(grads, trainable_variables))",
+                "optimizer.apply_gradients(zip(grads, trainable_variables[:5]))",
+            ),
+        ],
+        fails=["on every parameter"],
+        feedback=["b3 is its initial value"],
+    ),
+    # Biases started at zeros (the spec: every parameter, biases included, from the initializer).
+    Mutant(
+        "init_zero_biases",
+        "initialize_parameters",
+        ("b1 = tf.Variable(initializer(shape=(25, 1)))", "b1 = tf.Variable(tf.zeros((25, 1)))"),
+        fails=["Glorot-normal initializer's values"],
+    ),
+    # Probabilities instead of logits (the spec: no softmax).
+    Mutant(
+        "forward_applies_softmax",
+        "forward_propagation",
+        (
+            "Z3 = tf.math.add(tf.linalg.matmul(W3, A2), b3)",
+            "Z3 = tf.nn.softmax(tf.math.add(tf.linalg.matmul(W3, A2), b3), axis=0)",
+        ),
+        fails=["logits match", "right gradient for every parameter"],
+    ),
     # Applies the gradients once per epoch (the last mini-batch's) instead of at every step: with one
     # mini-batch per epoch that is one right Adam step; over ten epochs the cost falls, but too slowly.
     Mutant(
