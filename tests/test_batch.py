@@ -323,8 +323,8 @@ def test_gradebook_plots_and_table(tmp_path, capsys):
     from autograder.batch.plots import pass_rates
 
     assert pass_rates(summary.grades) == {
-        "forward: forward has the right shape": (2, 3),
-        "backward: backward has the right shape": (1, 3),
+        "forward has the right shape": (2, 3),
+        "backward has the right shape": (1, 3),
     }
     text = score_table(summary.grades)
     import re

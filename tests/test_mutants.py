@@ -107,7 +107,10 @@ def leaking(declared):
     leak = Mutant(
         "he_cell_redefines_random", HE, source + "\ndef initialize_parameters_random(layers_dims):\n    return {}\n"
     )
-    return Declarations(declared.mutants + [leak], declared.alternatives, declared.keep_apart, declared.rounds)
+    # Graded in a notebook of its own: a round's other member that changes initialize_parameters_random
+    # would make random's lost points look declared (make_rounds' limit, stated there).
+    apart = [*declared.keep_apart, ({HE}, {"initialize_parameters_random"})]
+    return Declarations(declared.mutants + [leak], declared.alternatives, apart, declared.rounds)
 
 
 def test_validate_mutants_passes_and_fails_when_a_bug_leaks(monkeypatch, capsys):

@@ -265,7 +265,11 @@ def _grade(name: str, sources: dict, folder: Path, label: str, public: bool = Fa
 
 
 def make_rounds(mutants: list, keep_apart: list | tuple = ()) -> list:
-    """Group mutants into notebooks whose members touch disjoint functions, in declaration order."""
+    """Group mutants into notebooks whose members touch disjoint functions, in declaration order.
+
+    A limit of sharing a notebook: points a mutant costs a function that another member changes are
+    put down to that member (its verdict checks them against its ``fails``, when it declares them).
+    ``keep_apart`` keeps such pairs in different notebooks."""
     rounds: list[list] = []
     for m in mutants:
         for members in rounds:
@@ -280,9 +284,18 @@ def make_rounds(mutants: list, keep_apart: list | tuple = ()) -> list:
 
 
 def failed_tests(result: dict, functions) -> list:
-    """The failed hidden checks (test entries) of ``functions`` (a name or several)."""
+    """The failed hidden checks (test entries) of ``functions`` (a name or several); a shape check that
+    only repeats its values check's failure is left out (shapes.follows_its_values_check: one mistake)."""
+    from autograder.grading.shapes import follows_its_values_check
+
     functions = {functions} if isinstance(functions, str) else set(functions)
-    return [t for t in result["tests"] if t["function"] in functions and t["status"] != "passed"]
+    return [
+        t
+        for t in result["tests"]
+        if t["function"] in functions
+        and t["status"] != "passed"
+        and not follows_its_values_check(t["name"], t.get("output", ""))
+    ]
 
 
 def failed_checks(result: dict, functions) -> list:

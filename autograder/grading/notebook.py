@@ -277,7 +277,7 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
     # A skipped line that assigns a name the graded code uses gets its own note, with the reason: that
     # code fails when graded, and the learner must learn why the line did not run. Demo cells (calls,
     # results nothing graded reads) stay in one short note.
-    used = set().union(*(c.uses or set() for c in result.cells))
+    used = set().union(*(_globals_read_by_functions(c.source) for c in result.cells))
     partly_run += [(label, skipped, False) for label, skipped, names in not_run if names & used]
     result.notes += _skipped_notes(partly_run, [label for label, _, names in not_run if not names & used])
     if cells and not any(nbgrader_meta(c) for c in nb.cells if c.get("cell_type") == "code"):
@@ -285,6 +285,23 @@ def extract(nb, graded_functions: list, preamble: str = "", parsed: list | None 
             "no cell carries nbgrader metadata (lost or stripped); graded cells were found by the functions they define"
         )
     return result
+
+
+def _globals_read_by_functions(source: str) -> set:
+    """The module-level names the functions and classes of ``source`` read (symtable: not their locals)."""
+    import symtable
+
+    try:
+        top = symtable.symtable(source, "<cell>", "exec")
+    except SyntaxError:
+        return set()
+    found: set = set()
+    tables = list(top.get_children())
+    while tables:
+        table = tables.pop()
+        tables += table.get_children()
+        found |= {sym.get_name() for sym in table.get_symbols() if sym.is_global() and sym.is_referenced()}
+    return found
 
 
 def _assigned_on(tree, skipped: list) -> set:

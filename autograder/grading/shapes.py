@@ -17,6 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SHAPE_CHECK_PREFIX = "Shapes as specified: "  # the name of a test's shape check is this + the test's name
+VALUES_RIGHT = "values right; shape"  # in a shape check's failure only when its values check passed
+
+
+def follows_its_values_check(name: str, output: str) -> bool:
+    """A failed shape check that only repeats its values check's failure (a wrong shape, or nothing
+    compared): one mistake, already named by the values check. Mutant accounting counts it once."""
+    return SHAPE_CHECK_PREFIX in name and VALUES_RIGHT not in output
 
 
 @dataclass

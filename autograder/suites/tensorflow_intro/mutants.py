@@ -232,6 +232,8 @@ MUTANTS += [
         f"forward_missing_relu_model_binds_it_by_{form}",
         "forward_propagation",
         ("A2 = tf.keras.activations.relu(Z2)", "A2 = Z2"),
+        fails=["logits match", "GradientTape over forward_propagation"],
+        feedback=["a ReLU is missing"],
         beside={
             "model": bound_source(
                 "tensorflow_intro",
