@@ -53,7 +53,19 @@ class ShapeRecord:
         if not self.slips:
             return ""
         _, shape, expected, hint = self.slips[0]
-        return hint or (
+        if hint:
+            return hint
+        if len(shape) < len(expected):  # (n,) for (n, 1): an axis missing
+            return (
+                f"the notebook specifies shape {expected}: add the missing size-1 axes "
+                "(keepdims=True, or a reshape, keeps them; np.zeros(n) gives shape (n,), np.zeros((n, 1)) gives (n, 1))"
+            )
+        if len(shape) == len(expected):  # (1, n) for (n, 1): a row for a column
+            return (
+                f"the notebook specifies shape {expected}: put the size-1 axis where it says "
+                f"(a row (1, n) is not a column (n, 1); .reshape({expected}) or np.zeros({expected}) gives that shape)"
+            )
+        return (
             f"the notebook specifies shape {expected}: remove the size-1 axes "
             "(keepdims=True, or a reshape, adds them; np.squeeze or .reshape removes them)"
         )

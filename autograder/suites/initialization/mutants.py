@@ -44,7 +44,15 @@ MUTANTS = [
         source(RANDOM, SEED, "np.random.randn(n, n_prev)"),
         feedback=["which is the scale 1 (randn without scaling)"],
     ),
-    Mutant("zeros_bias_1d", ZEROS, source(ZEROS, NO_SEED, "np.zeros((n, n_prev))", b_expr="np.zeros(n)")),
+    # A shape slip (grading/shapes.py): zero biases of shape (n,) where the notebook says (n, 1)
+    # lose only the points of the shape checks, never those of the values.
+    Mutant(
+        "zeros_bias_1d",
+        ZEROS,
+        source(ZEROS, NO_SEED, "np.zeros((n, n_prev))", b_expr="np.zeros(n)"),
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1,), expected (1, 1)"],
+    ),
     # More of the usual mistakes.
     Mutant("he_sqrt_2_over_n_l", HE, source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(2 / n)")),
     Mutant(
@@ -75,6 +83,14 @@ MUTANTS = [
         "he_small_random_biases",
         HE,
         source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(2 / n_prev)", b_expr="np.random.randn(n, 1) * 0.01"),
+    ),
+    # The same slip in He: every test of it checks the shapes, so it loses their shape points only.
+    Mutant(
+        "he_bias_1d",
+        HE,
+        source(HE, SEED, "np.random.randn(n, n_prev) * np.sqrt(2 / n_prev)", b_expr="np.zeros(n)"),
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1,), expected (1, 1)"],
     ),
     Mutant(
         "zeros_integer_dtype",

@@ -179,3 +179,54 @@ MUTANTS += [
         feedback=["its cell stopped with an error before the definition ran (NameError"],
     ),
 ]
+
+# Shape slips (grading/shapes.py): the right values whose shape differs from the notebook's only by
+# size-1 axes lose only the points of the shape checks, never those of the values.
+MUTANTS += [
+    # mini_batch_Y as a row of labels, (size,) where the notebook says (1, size).
+    Mutant(
+        "mini_batch_Y of shape (size,)",
+        "random_mini_batches",
+        [
+            (
+                "mini_batch_Y = shuffled_Y[:, k * mini_batch_size:(k + 1) * mini_batch_size]",
+                "mini_batch_Y = shuffled_Y[0, k * mini_batch_size:(k + 1) * mini_batch_size]",
+            ),
+            (
+                "mini_batch_Y = shuffled_Y[:, num_complete_minibatches * mini_batch_size:]",
+                "mini_batch_Y = shuffled_Y[0, num_complete_minibatches * mini_batch_size:]",
+            ),
+        ],
+        # The shape check of each of the five tests (the suite's tests want one fragment per failed check).
+        fails=[
+            "Shapes as specified: Every column of X",
+            "Shapes as specified: Each label",
+            "Shapes as specified: Full mini-batches",
+            "Shapes as specified: The examples are shuffled",
+            "Shapes as specified: The same seed",
+        ],
+        feedback=["values right; shape (64,), expected (1, 64)"],
+    ),
+    # A bias velocity of shape (n,) for a bias of shape (n, 1).
+    Mutant(
+        "velocity db of shape (n,)",
+        "initialize_velocity",
+        (
+            'v["db" + str(l)] = np.zeros(parameters["b" + str(l)].shape)',
+            'v["db" + str(l)] = np.zeros(len(parameters["b" + str(l)]))',
+        ),
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1,), expected (1, 1)"],
+    ),
+    # A bias's second moment as a row: (1, n) where the bias is (n, 1).
+    Mutant(
+        "Adam s db as a row",
+        "initialize_adam",
+        (
+            's["db" + str(l)] = np.zeros(parameters["b" + str(l)].shape)',
+            's["db" + str(l)] = np.zeros((1, len(parameters["b" + str(l)])))',
+        ),
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1, 5), expected (5, 1)"],
+    ),
+]

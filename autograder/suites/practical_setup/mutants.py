@@ -54,6 +54,41 @@ MUTANTS = [
             "            X[:, test], Y[:, labels[len(train) + len(dev):]])",
         ),
     ),
+    # Shape slips (grading/shapes.py): the right values whose shape differs from the notebook's only
+    # by size-1 axes lose only the points of the shape checks, never those of the values.
+    # The labels as vectors, (k,) where the notebook says (1, k).
+    Mutant(
+        "split_labels_as_vectors",
+        "split_data",
+        (
+            "    return X[:, train], Y[:, train], X[:, dev], Y[:, dev], X[:, test], Y[:, test]",
+            "    return X[:, train], Y[0, train], X[:, dev], Y[0, dev], X[:, test], Y[0, test]",
+        ),
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (30,), expected (1, 30)"],
+    ),
+    # Statistics without keepdims, broadcast by hand where they are used: mu and sigma2 come back
+    # of shape (n_x,) where the notebook says (n_x, 1).
+    Mutant(
+        "normalize_statistics_without_keepdims",
+        "normalize_inputs",
+        (
+            "    mu = np.mean(X_train, axis=1, keepdims=True)\n"
+            "    sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True)\n"
+            "    scale = np.sqrt(sigma2 + eps)\n"
+            "    X_train_norm = (X_train - mu) / scale\n"
+            "    X_dev_norm = (X_dev - mu) / scale\n"
+            "    X_test_norm = (X_test - mu) / scale\n",
+            "    mu = np.mean(X_train, axis=1)\n"
+            "    sigma2 = np.var(X_train, axis=1)\n"
+            "    scale = np.sqrt(sigma2 + eps)[:, np.newaxis]\n"
+            "    X_train_norm = (X_train - mu[:, np.newaxis]) / scale\n"
+            "    X_dev_norm = (X_dev - mu[:, np.newaxis]) / scale\n"
+            "    X_test_norm = (X_test - mu[:, np.newaxis]) / scale\n",
+        ),
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (3,), expected (3, 1)"],
+    ),
     # Bias measured from 0 instead of the Bayes error.
     Mutant(
         "diagnosis_ignores_bayes_error",

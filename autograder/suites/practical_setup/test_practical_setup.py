@@ -70,7 +70,7 @@ import math
 import numpy as np
 import pytest
 
-from autograder.grading.checks import CheckFailed, check, check_close, check_shape, check_type, seeded_rng
+from autograder.grading.checks import CheckFailed, as_array, check, check_close, check_shape, check_type, seeded_rng
 from autograder.grading.probes import probe_function
 
 KEYS = ("learning_rate", "beta", "train_error", "dev_error")
@@ -99,17 +99,37 @@ def id_data(m, n_x=3):
     return X, Y
 
 
-def split_sets(learner, X, Y, fractions, seed):
+SET_NAMES = ("X_train", "Y_train", "X_dev", "Y_dev", "X_test", "Y_test")
+
+
+def split_sets(learner, X, Y, fractions, seed, shapes=True):
+    """The six sets of split_data; with ``shapes``, each checked by check_shape against (n_x, k) and
+    (1, k), so that a set whose shape differs only by size-1 axes ((k,) for (1, k)) costs only the
+    test's shape points (grading/shapes.py) and its values are still checked."""
     out = learner.split_data(X, Y, fractions, seed)
     check(
         isinstance(out, (tuple, list)) and len(out) == 6,
         "split_data should return 6 arrays",
         hint="return X_train, Y_train, X_dev, Y_dev, X_test, Y_test",
     )
-    return out
+    if not shapes:
+        return out
+    sets = []
+    for X_part, Y_part, x_name, y_name in zip(out[0::2], out[1::2], SET_NAMES[0::2], SET_NAMES[1::2]):
+        X_part = as_array(X_part, f"{x_name} of split_data")
+        k = X_part.shape[-1] if X_part.ndim else 0
+        sets.append(
+            check_shape(X_part, (X.shape[0], k), f"{x_name} of split_data", hint="select columns: X[:, indices]")
+        )
+        sets.append(
+            check_shape(
+                Y_part, (1, k), f"{y_name} of split_data (like {x_name})", hint="select the same columns: Y[:, indices]"
+            )
+        )
+    return sets
 
 
-@pytest.mark.graded("split_data", points=1)
+@pytest.mark.graded("split_data", points=1, shape_points=0.25)
 def test_split_is_a_partition_with_labels_kept(learner):
     """Every example is in exactly one set, with its own label and all its features (several sizes)."""
     for m, fractions in SPLITS:
@@ -143,7 +163,7 @@ def test_split_is_a_partition_with_labels_kept(learner):
         )
 
 
-@pytest.mark.graded("split_data", points=1)
+@pytest.mark.graded("split_data", points=1, shape_points=0.25)
 def test_split_sizes_follow_the_fractions(learner):
     """m_train and m_dev are within one of fractions * m; the test set gets the rest."""
     for m, fractions in SPLITS:
@@ -168,11 +188,12 @@ def test_split_is_shuffled_and_seeded(learner):
     """The split is shuffled; the same seed gives the same split whatever the global RNG; another seed another split."""
     m = 200
     X, Y = id_data(m, n_x=2)
+    # The shapes are the other tests' (this one compares whole sets, whatever their shape).
     learner.seed(1)
-    first = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 11)[0]
+    first = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 11, shapes=False)[0]
     learner.seed(2)
-    again = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 11)[0]
-    other = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 12)[0]
+    again = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 11, shapes=False)[0]
+    other = split_sets(learner, X, Y, (0.5, 0.25, 0.25), 12, shapes=False)[0]
     train_ids = np.asarray(first, dtype=np.float64)[0]
     check(
         set(train_ids.astype(int).tolist()) != set(range(len(train_ids))),

@@ -188,6 +188,35 @@ MUTANTS += [
     ),
 ]
 
+# Shape slips (grading/shapes.py): the right values whose shape differs from the notebook's only by
+# size-1 axes lose only the points of the shape checks, never those of the values.
+MUTANTS += [
+    # Sums with keepdims=True: the L2 term, and so the cost, of shape (1, 1) where the notebook says a float.
+    Mutant(
+        "cost_keepdims_sums",
+        COST,
+        [
+            ("np.sum(np.square(W1))", "np.sum(np.square(W1), keepdims=True)"),
+            ("np.sum(np.square(W2))", "np.sum(np.square(W2), keepdims=True)"),
+            ("np.sum(np.square(W3))", "np.sum(np.square(W3), keepdims=True)"),
+        ],
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1, 1), expected ()"],
+    ),
+    # The bias gradients without keepdims: db_l of shape (n_l,) where b_l is (n_l, 1).
+    Mutant(
+        "l2_db_without_keepdims",
+        L2_BACKWARD,
+        [
+            ("np.sum(dZ3, axis=1, keepdims=True)", "np.sum(dZ3, axis=1)"),
+            ("np.sum(dZ2, axis=1, keepdims=True)", "np.sum(dZ2, axis=1)"),
+            ("np.sum(dZ1, axis=1, keepdims=True)", "np.sum(dZ1, axis=1)"),
+        ],
+        fails=["Shapes as specified"],
+        feedback=["values right; shape (1,), expected (1, 1)"],
+    ),
+]
+
 ALTERNATIVES = [
     # The brief's alternative: rand > 1 - keep_prob, boolean masks; L2 written other ways.
     Alternative(
@@ -201,7 +230,7 @@ ALTERNATIVES = [
 def compute_cost_with_regularization(A3, Y, parameters, lambd):
     m = Y.shape[1]
     squares = sum(np.linalg.norm(parameters["W%d" % l]) ** 2 for l in (1, 2, 3))
-    return np.array([[compute_cost(A3, Y) + lambd * squares / (2 * m)]])
+    return float(compute_cost(A3, Y) + lambd * squares / (2 * m))
 """,
             L2_BACKWARD: """
 def backward_propagation_with_regularization(X, Y, cache, lambd):

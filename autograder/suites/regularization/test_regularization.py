@@ -161,7 +161,14 @@ def cost_hint(got, A3, Y, parameters, lambd):
     )
 
 
-@pytest.mark.graded("compute_cost_with_regularization", points=1)
+def cost_value(got, what):
+    """The learner's cost as an array of shape () (a float): check_shape, so that a cost of
+    shape (1, 1) (np.sum(..., keepdims=True)) costs only the shape points (grading/shapes.py)."""
+    as_array(got, what, hint="return a number")
+    return check_shape(got, (), what, hint="sum over all entries so the cost is a scalar (a float, shape ())")
+
+
+@pytest.mark.graded("compute_cost_with_regularization", points=1, shape_points=0.25)
 def test_cost_lambd_zero(learner, reference):
     """With lambd = 0 the cost equals the cross-entropy cost (several shapes)."""
     for i, shape in enumerate(PROBLEMS):
@@ -169,19 +176,12 @@ def test_cost_lambd_zero(learner, reference):
         expected = reference.compute_cost_with_regularization(A3, Y, parameters, 0.0)
         got = learner.compute_cost_with_regularization(A3, Y, parameters, 0.0)
         what = f"cost with lambd = 0 (m = {Y.shape[1]})"
-        as_array(got, what, hint="return a number")
-        check(
-            np.asarray(got).size == 1,
-            f"{what} should be a single number, got shape {np.shape(got)}",
-            hint="sum over all entries so the cost is a scalar",
-        )
-        if not is_close_value(np.asarray(got).reshape(()), expected):
-            raise CheckFailed(
-                f"{what} is not the cross-entropy cost", cost_hint(np.asarray(got).reshape(()), A3, Y, parameters, 0.0)
-            )
+        value = float(cost_value(got, what))
+        if not is_close_value(value, expected):
+            raise CheckFailed(f"{what} is not the cross-entropy cost", cost_hint(value, A3, Y, parameters, 0.0))
 
 
-@pytest.mark.graded("compute_cost_with_regularization", points=1)
+@pytest.mark.graded("compute_cost_with_regularization", points=1, shape_points=0.25)
 def test_cost_l2_term(learner, reference):
     """The cost adds lambd/(2m) * (||W1||^2 + ||W2||^2 + ||W3||^2) (several lambd and shapes)."""
     for i, shape in enumerate(PROBLEMS):
@@ -190,13 +190,7 @@ def test_cost_l2_term(learner, reference):
             expected = reference.compute_cost_with_regularization(A3, Y, parameters, lambd)
             got = learner.compute_cost_with_regularization(A3, Y, parameters, lambd)
             what = f"cost with lambd = {lambd} (m = {Y.shape[1]})"
-            as_array(got, what, hint="return a number")
-            check(
-                np.asarray(got).size == 1,
-                f"{what} should be a single number, got shape {np.shape(got)}",
-                hint="sum over all entries so the cost is a scalar",
-            )
-            value = float(np.asarray(got).reshape(()))
+            value = float(cost_value(got, what))
             if not is_close_value(value, expected):
                 raise CheckFailed(
                     f"{what} is not the expected regularized cost", cost_hint(value, A3, Y, parameters, lambd)
