@@ -23,9 +23,8 @@ internal processes" rule). So:
   a root cgroup that has ``cgroup.type``, which the real root has not) the
   container's own limits (memory.max, pids.max, cpu.max of the namespace
   root) are reported as well; they bound every sandbox. Docker mounts
-  /sys/fs/cgroup read-only unless the container is privileged (or given
-  ``--cgroupns=private -v /sys/fs/cgroup:/sys/fs/cgroup:rw``): then only those
-  container limits hold, and the report says so.
+  /sys/fs/cgroup read-only unless the container is privileged: then only
+  those container limits hold, and the report says so.
 
 The kernel is changed only through ``write``, ``mkdir`` and ``rmdir``,
 which the tests replace with a fake kernel (tests/test_cgroups_v2_hosts.py).
@@ -129,11 +128,13 @@ def find_host(root: Path) -> Host:
             break
     if best is None:
         where = ", ".join(str(p) for p in candidates)
-        note = (
-            f"not enforced: cgroup v2 memory, pids, cpu: no writable cgroup to put sandboxes in ({where}); {DELEGATE}"
+        what = (
+            "give the container a writable /sys/fs/cgroup in its own cgroup namespace (Docker: --privileged; "
+            "its default mount is read-only); the container's own limits below still bound every sandbox"
+            if container
+            else DELEGATE
         )
-        if container:
-            note += " or give the container a writable /sys/fs/cgroup (Docker: --privileged or --cgroupns=private -v /sys/fs/cgroup:/sys/fs/cgroup:rw)"
+        note = f"not enforced: cgroup v2 memory, pids, cpu: no writable cgroup to put sandboxes in ({where}); {what}"
         return Host(None, notes=[note], container=container, root=root)
     parent, held, notes = best
     return Host(parent, held, notes, container, root)
