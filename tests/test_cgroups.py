@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import cgroups, isolation
+from autograder.sandbox import cgroup_v2, cgroups, isolation
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ def fake_v2(tmp_path, monkeypatch):
     (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
     monkeypatch.setattr(cgroups, "CGROUP_ROOT", root)
     monkeypatch.setattr(cgroups, "cgroup_version", lambda: 2)
-    monkeypatch.setattr(cgroups, "_v2_parent", lambda: parent)
+    monkeypatch.setattr(cgroups, "v2_host", lambda: cgroup_v2.Host(parent, cgroup_v2.WANTED, root=root))
+    monkeypatch.setattr(cgroup_v2, "write", lambda path, text: path.write_text(text))  # a plain folder
     cgroups.remove_stale_cgroups.cache_clear()
     yield parent
     cgroups.remove_stale_cgroups.cache_clear()

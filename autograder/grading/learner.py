@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from autograder.grading.callbacks import Callbacks
@@ -116,7 +117,7 @@ class LearnerProcess:
         self.bad_cells: set = set()
         self.timed_out: set = set()
         self.separation = ""
-        self.limits_enforced: tuple = ()
+        self.limits_enforced: Callable[[], tuple] = tuple  # the last child's (spawn.Child.limits_enforced)
         self.restarts = 0
         self._prestart: tuple[threading.Thread, Work] | None = None
 
@@ -230,7 +231,7 @@ class LearnerProcess:
                 f"rlimit cpu {limits.cpu_seconds} s",
                 f"rlimit file size {limits.file_size_mb} MB",
                 f"rlimit processes {limits.processes}",
-                *self.limits_enforced,
+                *self.limits_enforced(),
             ],
             "per_function_children": self.function is not None,
         }
@@ -262,7 +263,8 @@ class LearnerProcess:
         self.events.memory_exceeded |= work.memory_exceeded
         if work.spawned is not None:
             self.events.strategy = work.spawned.strategy
-            self.separation, self.limits_enforced = work.spawned.separation, work.spawned.limits_enforced
+            spawned = work.spawned
+            self.separation, self.limits_enforced = spawned.separation, lambda: spawned.limits_enforced
         if work.child is not None:
             self.child = work.child
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.sandbox import settings
+from autograder.sandbox import cgroup_v2, settings
 
 if TYPE_CHECKING:
     from autograder.sandbox.isolation import Limits
@@ -50,7 +51,7 @@ def cgroup_version() -> int | None:
 @cache
 def _cgroup_version() -> int | None:
     if (CGROUP_ROOT / "cgroup.controllers").exists():
-        return 2 if _v2_parent() is not None else None
+        return 2 if v2_host().parent is not None else None
     try:
         for controller in ("pids", "memory"):
             probe = CGROUP_ROOT / controller / f"dlgrade-probe-{os.getpid()}"
@@ -66,41 +67,69 @@ def cgroups_writable() -> bool:
 
 
 @cache
-def _v2_parent() -> Path | None:
-    """Where our v2 cgroups go: our own cgroup when it may delegate memory, pids and cpu to children.
+def v2_host() -> cgroup_v2.Host:
+    """The parent of our v2 cgroups and the controllers it really gives them (see cgroup_v2.py). Once per process."""
+    return cgroup_v2.find_host(CGROUP_ROOT)
 
-    As root on the host that is the root cgroup; in a delegated subtree (a
-    systemd user slice, a container) it must be a cgroup we may write whose
-    subtree_control accepts the controllers (the kernel refuses that while
-    processes sit in it, so the grader must run in a leaf of its own).
-    """
-    try:
-        line = next(l for l in Path("/proc/self/cgroup").read_text().splitlines() if l.startswith("0::"))
-    except (OSError, StopIteration):
-        return None
-    own = CGROUP_ROOT / line[3:].lstrip("/")
-    for parent in (own, own.parent):
-        try:
-            wanted = {"memory", "pids", "cpu"} & set((parent / "cgroup.controllers").read_text().split())
-            (parent / "cgroup.subtree_control").write_text(" ".join("+" + c for c in sorted(wanted)))
-            probe = parent / f"dlgrade-probe-{os.getpid()}"
-            probe.mkdir()
-            probe.rmdir()
-            return parent
-        except OSError:
-            continue
-    return None
+
+def _v2_parent() -> Path | None:
+    return v2_host().parent
 
 
 @dataclass
 class Cgroups:
-    """The cgroup folders of one sandbox or one submission (v1: one per controller)."""
+    """The cgroup folders of one sandbox or one submission (v1: one per controller).
+
+    ``enforced``: the limits set and read back (e.g. "cgroup v2 memory 2048 MB");
+    ``notes``: those that are not, and why; ``checks``: (label, controller, file,
+    value) to read again at the end (``verify``), so that the report lists only
+    what held throughout; ``host``: the v2 host (its container's own limits).
+    """
 
     paths: list
     version: int | None = None
-    enforced: list = field(default_factory=list)  # e.g. ["memory 2048 MB", "pids 512", "cpu 1.0"]
+    enforced: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    checks: list = field(default_factory=list)
+    host: cgroup_v2.Host | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def verify(self) -> None:
+        """Move each limit that no longer holds (its controller taken back, its file changed) to the notes.
+
+        Any thread: a zygote's cgroups are read by each learner's report and at the zygote's end."""
+        with self._lock:
+            self._verify()
+
+    def _verify(self) -> None:
+        if not self.paths:
+            return
+        parent = self.host.parent if self.version == 2 and self.host is not None else None
+        enabled = set(cgroup_v2.read_words(parent / "cgroup.subtree_control")) if parent is not None else None
+        for check in list(self.checks):
+            label, controller, file, value = check
+            now = cgroup_v2.read_value(file)
+            if enabled is not None and controller not in enabled:
+                why = (
+                    f"{controller} was taken out of {parent}/cgroup.subtree_control during the grade "
+                    f"(a `systemctl daemon-reload` does that to a cgroup systemd did not delegate); {cgroup_v2.DELEGATE}"
+                )
+            elif now != value:
+                why = f"{file} reads {now!r} at the end, not {value!r}"
+            else:
+                continue
+            self.checks.remove(check)
+            self.enforced.remove(label)
+            self.notes.append(f"not enforced throughout: {label}: {why}")
+
+    def held(self) -> tuple:
+        """For the report: the limits that held so far, what did not and why, and a container's own limits."""
+        with self._lock:
+            self._verify()
+            return tuple(self.enforced + self.notes + (self.host.limits() if self.host is not None else []))
 
     def kill(self) -> None:
+        self.verify()  # before the end of its life: what held throughout
         for path in self.paths:
             _kill_cgroup(path)
 
@@ -109,7 +138,7 @@ class Cgroups:
         for path in self.paths:
             for _ in range(20):
                 try:
-                    os.rmdir(path)
+                    cgroup_v2.rmdir(Path(path))
                     break
                 except FileNotFoundError:
                     break
@@ -169,33 +198,53 @@ def remove_stale_cgroups() -> int:
 
 
 def make_cgroups(limits: Limits) -> Cgroups:
-    """New cgroups with ``limits``' memory, processes and CPU share (empty when cgroups do not work)."""
+    """New cgroups with ``limits``' memory, processes and CPU share (empty when cgroups do not work).
+
+    Each limit is claimed only when written and read back; on v2, only for a
+    controller the parent's subtree_control lists (cgroup_v2.py).
+    """
     version = cgroup_version()
     if version is not None:
         remove_stale_cgroups()
     name = f"dlgrade-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     made = Cgroups([], version)
+    if settings.current().cgroups and (CGROUP_ROOT / "cgroup.controllers").exists():
+        made.host = v2_host()
+        made.notes = list(made.host.notes)
     memory = limits.memory_mb * 1024 * 1024
     quota = f"{int(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}" if limits.cpus else "max"
+    pids = f"pids {limits.processes} + {ZYGOTE_PIDS} for the zygote"
+
+    def claim(label: str, controller: str, file: Path, value: object) -> None:
+        label, value = f"cgroup v{version} {label}", " ".join(str(value).split())
+        if cgroup_v2.read_value(file) == value:
+            made.enforced.append(label)
+            made.checks.append((label, controller, file, value))
+        else:
+            made.notes.append(f"not enforced: {label}: {file} reads {cgroup_v2.read_value(file)!r}, not {value!r}")
+
     try:
         if version == 2:
-            parent = _v2_parent()
-            assert parent is not None  # cgroup_version() is 2 only when there is one
-            path = parent / name
-            path.mkdir()
+            assert made.host is not None and made.host.parent is not None  # cgroup_version() is 2 only then
+            path = made.host.parent / name
+            cgroup_v2.mkdir(path)
             made.paths.append(str(path))
-            for key, value, label in (
-                ("memory.max", memory, f"memory {limits.memory_mb} MB"),
-                ("memory.swap.max", 0, None),
-                ("pids.max", limits.processes + ZYGOTE_PIDS, f"pids {limits.processes} + {ZYGOTE_PIDS} for the zygote"),
-                ("cpu.max", quota, f"cpu {limits.cpus:g}" if limits.cpus else None),
+            for controller, key, value, label in (
+                ("memory", "memory.max", memory, f"memory {limits.memory_mb} MB"),
+                ("memory", "memory.swap.max", 0, None),
+                ("pids", "pids.max", limits.processes + ZYGOTE_PIDS, pids),
+                ("cpu", "cpu.max", quota, f"cpu {limits.cpus:g}" if limits.cpus else None),
             ):
+                if controller not in made.host.held:
+                    continue  # its note says why
                 try:
-                    (path / key).write_text(str(value))
+                    cgroup_v2.write(path / key, str(value))
+                except OSError as exc:
                     if label:
-                        made.enforced.append(label)
-                except OSError:
-                    pass
+                        made.notes.append(f"not enforced: cgroup v2 {label}: writing {path / key} failed ({exc})")
+                    continue
+                if label:
+                    claim(label, controller, path / key, value)
         elif version == 1:
             for controller in V1_CONTROLLERS:
                 folder = CGROUP_ROOT / controller
@@ -206,10 +255,10 @@ def make_cgroups(limits: Limits) -> Cgroups:
                 made.paths.append(str(path))
                 if controller == "pids":
                     (path / "pids.max").write_text(str(limits.processes + ZYGOTE_PIDS))
-                    made.enforced.append(f"pids {limits.processes} + {ZYGOTE_PIDS} for the zygote")
+                    claim(pids, "pids", path / "pids.max", limits.processes + ZYGOTE_PIDS)
                 elif controller == "memory":
                     (path / "memory.limit_in_bytes").write_text(str(memory))
-                    made.enforced.append(f"memory {limits.memory_mb} MB")
+                    claim(f"memory {limits.memory_mb} MB", "memory", path / "memory.limit_in_bytes", memory)
                     try:
                         (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
                     except OSError:
@@ -217,10 +266,9 @@ def make_cgroups(limits: Limits) -> Cgroups:
                 elif controller == "cpu" and limits.cpus:
                     (path / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
                     (path / "cpu.cfs_quota_us").write_text(str(int(limits.cpus * CPU_PERIOD_US)))
-                    made.enforced.append(f"cpu {limits.cpus:g}")
-    except OSError:
-        pass
-    made.enforced = [f"cgroup v{version} {label}" for label in made.enforced]
+                    claim(f"cpu {limits.cpus:g}", "cpu", path / "cpu.cfs_quota_us", int(limits.cpus * CPU_PERIOD_US))
+    except OSError as exc:
+        made.notes.append(f"not enforced: cgroup v{version}: {exc}")
     return made
 
 

@@ -49,9 +49,14 @@ class Child:
     _exit_code: Callable[[], int | None]
     _memory_exceeded: Callable[[], bool] = lambda: False
     # How this submission was kept apart (see zygote.py): "namespace", "uid", "sandbox" (a
-    # cold sandbox of its own) or "none"; and the cgroup limits applied to it.
+    # cold sandbox of its own) or "none"; and the cgroup limits applied to it, as they
+    # stand when asked (Cgroups.held: read again, only what held so far).
     separation: str = "sandbox"
-    limits_enforced: tuple = ()
+    _limits: Callable[[], tuple] = tuple
+
+    @property
+    def limits_enforced(self) -> tuple:
+        return self._limits()
 
     def kill(self) -> None:
         self._kill()
@@ -152,7 +157,7 @@ class DirectSpawner:
             proc.kill,
             proc.popen.poll,
             proc.cgroups.memory_exceeded,
-            limits_enforced=tuple(proc.cgroups.enforced),
+            _limits=proc.cgroups.held,
         )
 
     def close(self) -> None:
@@ -285,7 +290,7 @@ class Zygote:
             exit_code,
             memory_exceeded,
             separation=self.separation,
-            limits_enforced=tuple(cgroups.enforced),
+            _limits=cgroups.held,
         )
 
     def close(self) -> None:

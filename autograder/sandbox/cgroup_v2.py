@@ -1,0 +1,199 @@
+"""Where dlgrade's cgroup-v2 sandbox cgroups go, which controllers they really get, and why not.
+
+Part of the trusted sandbox layer (``cgroups.make_cgroups`` uses it). On the
+unified hierarchy a cgroup's children get only the controllers listed in its
+``cgroup.subtree_control``, which may name only what its own
+``cgroup.controllers`` lists (what the cgroup above delegates), and a non-root
+cgroup may enable controllers only while no process sits in it (the "no
+internal processes" rule). So:
+
+* the grader's own cgroup (``/proc/self/cgroup``'s ``0::`` line) is the
+  parent. When processes sit in it (a ``systemd-run --scope -p Delegate=yes``
+  scope, a service, a container's cgroup namespace root) they are moved into
+  a leaf of their own, ``<own>/dlgrade-grader``, and the sandboxes become its
+  siblings. A grader already in that leaf uses the cgroup above it;
+* each wanted controller is enabled on its own, and what is claimed is what
+  ``cgroup.subtree_control`` lists when read back, never what was written;
+* a controller that is not there is reported "not enforced" with the reason
+  and what to do (usually: run under ``systemd-run --scope -p Delegate=yes``,
+  which makes systemd delegate memory, pids and cpu to the scope and keep
+  them there across ``systemctl daemon-reload``; dlgrade does not re-exec
+  itself that way);
+* in a container with a private cgroup namespace (Docker on v2: ``0::/`` and
+  a root cgroup that has ``cgroup.type``, which the real root has not) the
+  container's own limits (memory.max, pids.max, cpu.max of the namespace
+  root) are reported as well; they bound every sandbox. Docker mounts
+  /sys/fs/cgroup read-only unless the container is privileged: then only
+  those container limits hold, and the report says so.
+
+The kernel is changed only through ``write``, ``mkdir`` and ``rmdir``,
+which the tests replace with a fake kernel (tests/test_cgroups_v2_hosts.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WANTED = ("memory", "pids", "cpu")
+LEAF = "dlgrade-grader"
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+DELEGATE = (
+    "run dlgrade under `systemd-run --scope -p Delegate=yes` (as root, or `--user` where the user manager delegates it)"
+)
+CONTAINER_FILES = ("memory.max", "pids.max", "cpu.max")
+
+
+def write(path: Path, text: str) -> None:
+    """Write an existing kernel file (never creates one: a missing interface file is an error)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def mkdir(path: Path) -> None:
+    os.mkdir(path)
+
+
+def rmdir(path: Path) -> None:
+    os.rmdir(path)
+
+
+def read_words(path: Path) -> list:
+    try:
+        return path.read_text().split()
+    except OSError:
+        return []
+
+
+def read_value(path: Path) -> str | None:
+    try:
+        return " ".join(path.read_text().split())
+    except OSError:
+        return None
+
+
+@dataclass
+class Host:
+    """What the v2 hierarchy gives dlgrade: the parent of its sandbox cgroups and the controllers they get."""
+
+    parent: Path | None
+    held: tuple = ()  # the wanted controllers listed in parent/cgroup.subtree_control, read back
+    notes: list = field(default_factory=list)  # "not enforced: ..." for each one missing, and why
+    container: bool = False  # in a private cgroup namespace (the container's limits are in ``limits()``)
+    root: Path = Path("/sys/fs/cgroup")
+
+    def limits(self) -> list:
+        """The container's own limits, as its namespace root's files say now (none outside a container)."""
+        if not self.container:
+            return []
+        found = []
+        for name in CONTAINER_FILES:
+            value = read_value(self.root / name)
+            if value is not None:
+                found.append(f"container {name} {value} ({self.root / name}, the whole container's limit)")
+        return found
+
+
+def own_cgroup(root: Path) -> Path | None:
+    try:
+        lines = PROC_SELF_CGROUP.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("0::"):
+            return root / line[3:].lstrip("/")
+    return None
+
+
+def find_host(root: Path) -> Host:
+    """Choose the parent of the sandbox cgroups (see the module's docstring) and enable what it may."""
+    own = own_cgroup(root)
+    if own is None:
+        return Host(None, notes=["not enforced: cgroup v2: no 0:: line in /proc/self/cgroup"], root=root)
+    container = own == root and (root / "cgroup.type").exists()
+    if own.name == LEAF:  # an earlier dlgrade (our parent process) moved us here
+        candidates = [own.parent]
+    else:
+        candidates = [own] + ([own.parent] if own != root and own.parent != root.parent else [])
+    best: tuple | None = None
+    for index, parent in enumerate(candidates):
+        found = _enable(parent, move_ours=index == 0 and own.name != LEAF)
+        if found is not None and (best is None or len(found[0]) > len(best[1])):
+            best = (parent, *found)
+        if best is not None and len(best[1]) == len(WANTED):
+            break
+    if best is None:
+        where = ", ".join(str(p) for p in candidates)
+        what = (
+            "give the container a writable /sys/fs/cgroup in its own cgroup namespace (Docker: --privileged; "
+            "its default mount is read-only); the container's own limits below still bound every sandbox"
+            if container
+            else DELEGATE
+        )
+        note = f"not enforced: cgroup v2 memory, pids, cpu: no writable cgroup to put sandboxes in ({where}); {what}"
+        return Host(None, notes=[note], container=container, root=root)
+    parent, held, notes = best
+    return Host(parent, held, notes, container, root)
+
+
+def _enable(parent: Path, move_ours: bool) -> tuple | None:
+    """(controllers held, notes) with ``parent`` as the sandboxes' parent; None when it cannot be one."""
+    available = read_words(parent / "cgroup.controllers")
+    blocked = ""
+    procs = read_words(parent / "cgroup.procs")
+    if (
+        procs
+        and (parent / "cgroup.type").exists()
+        and not set(WANTED) <= set(read_words(parent / "cgroup.subtree_control"))
+    ):
+        if not move_ours:
+            return None  # processes we did not start sit there: not ours to move
+        leaf = parent / LEAF
+        try:
+            mkdir(leaf)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        for pid in procs:
+            try:
+                write(leaf / "cgroup.procs", pid)
+            except OSError:
+                pass  # exited, or not ours: checked below
+        left = read_words(parent / "cgroup.procs")
+        if left:
+            blocked = (
+                f"processes {', '.join(left[:5])} stay in {parent}/cgroup.procs (the kernel enables controllers "
+                "only in a cgroup without processes); start dlgrade in a cgroup of its own"
+            )
+    for controller in WANTED:
+        if controller in available and not blocked:
+            try:
+                write(parent / "cgroup.subtree_control", f"+{controller}")
+            except OSError:
+                pass
+    try:
+        probe = parent / f"dlgrade-probe-{os.getpid()}"
+        mkdir(probe)
+        rmdir(probe)
+    except OSError:
+        return None
+    enabled = read_words(parent / "cgroup.subtree_control")
+    held = tuple(c for c in WANTED if c in enabled)
+    notes = []
+    for controller in WANTED:
+        if controller in held:
+            continue
+        if controller not in available:
+            why = (
+                f"{controller} is not in {parent}/cgroup.controllers (the cgroup above does not delegate it); "
+                f"{DELEGATE}, or enable {controller} in {parent.parent}/cgroup.subtree_control and in each cgroup above"
+            )
+        else:
+            why = blocked or f"+{controller} written to {parent}/cgroup.subtree_control did not stay there"
+        notes.append(f"not enforced: cgroup v2 {controller}: {why}")
+    return held, notes
