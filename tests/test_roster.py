@@ -87,7 +87,7 @@ def course(tmp_path: Path) -> tuple:
     (subs / "dave").mkdir()  # an empty folder
     submission(subs / "zed", INIT, score=4)  # not on the roster
     (subs / "erin").mkdir()  # erin's notebook is a symlink to the solutions: unreadable
-    (subs / "erin" / f"{INIT}.ipynb").symlink_to(catalogue.root() / "solutions" / INIT / f"{INIT}.ipynb")
+    (subs / "erin" / f"{INIT}.ipynb").symlink_to(catalogue.load(INIT).solution_path)
     return subs, write(tmp_path / "roster.csv", ROSTER)
 
 
