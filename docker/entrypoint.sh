@@ -141,7 +141,9 @@ grader_home() {
 # another learner's files: in the copy, each link is made to lead nowhere (and said), so that it
 # keeps its name and the grader, which follows no link, refuses it with a zero and the reason.
 copy_submissions() {
-    copy=$PRIVATE/submission
+    # The copy keeps the name "submitted" when the staff gave nbgrader's submitted/ folder (batch.sh passes
+    # the path they typed): the late policy trusts nbgrader's timestamp.txt only in a tree of that name.
+    case $(basename "$SHOWN_SUBMISSIONS") in submitted) copy=$PRIVATE/submitted ;; *) copy=$PRIVATE/submission ;; esac
     as_grader mkdir "$copy"
     owner=$SUBMISSIONS
     if [ "$(stat -c %u "$owner")" = 0 ]; then   # one file mounted into the image's /submission
@@ -167,7 +169,7 @@ grader() {
     CODE=0
     as_grader "$PYTHON" -m autograder.cli "$@" > "$SCRATCH/stdout" || CODE=$?
     sed -e "s|$PRIVATE/work|$SHOWN_RESULTS|g" -e "s|$STATE|$SHOWN_RESULTS|g" \
-        -e "s|$PRIVATE/submission|$SHOWN_SUBMISSIONS|g" "$SCRATCH/stdout"
+        -e "s|$PRIVATE/submission|$SHOWN_SUBMISSIONS|g" -e "s|$PRIVATE/submitted|$SHOWN_SUBMISSIONS|g" "$SCRATCH/stdout"
 }
 
 publish() {

@@ -76,6 +76,8 @@ def script(env: dict, name: str, *args, timeout: float = 900, **kwargs) -> subpr
 
 # What each container test guarantees, printed with its outcome at the end of `make docker-test`.
 GUARANTEES = {
+    "test_batch_sh_trusts_nbgrader_times_in_a_submitted_folder": "nbgrader's submitted/ tree keeps its name in the "
+    "container: its timestamp.txt is trusted there as on the host, and nowhere else",
     "test_batch_sh_takes_the_course_files_roster_policy_and_times": "docker/batch.sh takes --roster, --late-policy "
     "and --times (each file mounted alone, read-only): every roster learner has a row, Canvas ids, staff times",
     "test_examples_score_the_same_in_the_container": "the example submissions score exactly as outside Docker, function by function (docker/batch.sh)",

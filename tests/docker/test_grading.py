@@ -315,3 +315,26 @@ def test_batch_sh_takes_the_course_files_roster_policy_and_times(docker_env, tmp
     canvas = (results / "canvas-gradebook.csv").read_text()
     assert "Alice Kim,1001" in canvas and "Bob Lee,1002" in canvas
     assert "3 on the roster" in run.stdout and "2 missing" in run.stdout
+
+
+def test_batch_sh_trusts_nbgrader_times_in_a_submitted_folder(docker_env, tmp_path):
+    """nbgrader's submitted/ tree keeps its name inside the container, so its timestamp.txt is trusted there
+    as on the host; the same tree under another name gives no trusted time."""
+    policy = tmp_path / "late.toml"
+    policy.write_text("[initialization]\ndeadline = 2026-03-01T00:00:00+00:00\npenalty_per_day = 0.1\n")
+    rows = {}
+    for name in ("submitted", "collected"):
+        notebook = tmp_path / name / "alice" / "initialization"
+        notebook.mkdir(parents=True)
+        shutil.copy(EXAMPLES / "alice" / "initialization" / "initialization.ipynb", notebook)
+        (notebook / "timestamp.txt").write_text("2026-03-02 12:00:00.000000 UTC")
+        results, volume = tmp_path / f"results-{name}", f"dlgrade-test-{uuid.uuid4().hex[:8]}"
+        try:
+            run = script(docker_env, "batch.sh", tmp_path / name, results, "--state", volume, "--late-policy", policy)
+        finally:
+            docker(docker_env, "volume", "rm", "-f", volume, check=False)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        with open(results / "gradebook.csv", newline="") as handle:
+            rows[name] = next(csv.DictReader(handle))
+    assert (rows["submitted"]["time_source"], rows["submitted"]["days_late"]) == ("nbgrader", "2")
+    assert rows["collected"]["time_source"] == "none"
