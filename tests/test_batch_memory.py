@@ -15,7 +15,7 @@ import tracemalloc
 
 import pytest
 
-from autograder.batch import pool, run
+from autograder.batch import dask_pool, pool, run
 from autograder.batch.discovery import discover
 from autograder.batch.plan import plan
 from autograder.batch.run import run_batch
@@ -168,7 +168,7 @@ def test_dask_submits_a_bounded_window_and_reads_as_it_submits(tmp_path, monkeyp
     changed = subs / "learner07.ipynb"
     changed.write_text(json.dumps({"score": 4}))  # after the plan
     counts, results = counting_reads(monkeypatch), {}
-    pool.run_dask(jobs, "local:1", recorder(counts, results), fake_grade)
+    dask_pool.run_dask(jobs, "local:1", recorder(counts, results), fake_grade)
     assert counts["reads"] == 12 and len(results) == 12
     assert counts["most"] <= 2  # local:1: two tasks in flight at most, not all twelve
     job, result = results.pop("learner07")
@@ -189,9 +189,9 @@ def test_the_dask_window_is_twice_the_workers_and_at_least_two(monkeypatch):
                 raise OSError("the scheduler does not answer")
             return {"workers": {f"tcp://worker-{i}": {} for i in range(count)}}
 
-    assert pool._dask_window(None, 1)() == 2 and pool._dask_window(None, 3)() == 6
-    assert pool._dask_window(Scheduler(0), None)() == 2  # no worker yet: two tasks wait for the first
-    assert pool._dask_window(Scheduler(None), None)() == 2
-    monkeypatch.setattr(pool, "DASK_WINDOW_REFRESH_SECONDS", 0.0)  # asked at every refill
-    window = pool._dask_window(Scheduler(1, 5, None, 2), None)
+    assert dask_pool._dask_window(None, 1)() == 2 and dask_pool._dask_window(None, 3)() == 6
+    assert dask_pool._dask_window(Scheduler(0), None)() == 2  # no worker yet: two tasks wait for the first
+    assert dask_pool._dask_window(Scheduler(None), None)() == 2
+    monkeypatch.setattr(dask_pool, "DASK_WINDOW_REFRESH_SECONDS", 0.0)  # asked at every refill
+    window = dask_pool._dask_window(Scheduler(1, 5, None, 2), None)
     assert [window(), window(), window(), window()] == [2, 10, 10, 10]  # workers joined; never shrinks

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.batch import course_page, gradebook, late, ledger, plots, pool
+from autograder.batch import course_page, dask_pool, gradebook, late, ledger, plots, pool
 from autograder.batch.discovery import Discovery, SubmissionsError, discover
 from autograder.batch.names import learner_folder, name_problem
 from autograder.batch.plan import plan
@@ -278,7 +278,7 @@ def _run(options: BatchOptions, *, discovery: Discovery, state: GradeState, stop
             on_done(job, pool.wrong_assignment_result(sub.path.name, label, other))
         if jobs and options.dask:
             try:
-                pool.run_dask(jobs, options.dask, on_done, options.grade)
+                dask_pool.run_dask(jobs, options.dask, on_done, options.grade)
             except (OSError, TimeoutError) as exc:
                 raise BatchError(f"cannot use the Dask cluster at {options.dask}: {exc}") from exc
         elif jobs:
