@@ -81,13 +81,14 @@ def test_stale_cgroups_of_a_dead_grader_are_removed_and_others_kept(fake_v2):
 
 
 HOST_CGROUPS = cgroups.cgroup_version()
-
-
-@pytest.mark.skipif(
+needs_v1_host = pytest.mark.skipif(
     HOST_CGROUPS != 1,
     reason="needs writable cgroup v1 hierarchies (root on a v1 host); this host has "
     + (f"cgroup v{HOST_CGROUPS}" if HOST_CGROUPS else "no writable cgroups"),
 )
+
+
+@needs_v1_host
 def test_v1_stale_cgroups_are_removed_but_not_one_with_a_process():
     """On the kernel's hierarchy: an empty stale cgroup goes; one still holding a process stays."""
     cgroups.remove_stale_cgroups.cache_clear()

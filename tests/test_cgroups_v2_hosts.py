@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from autograder.sandbox import cgroup_v2, cgroups, isolation
+from tests.test_cgroups import needs_v1_host
 
 MB = 1024 * 1024
 LIMITS = isolation.Limits(memory_mb=1024, address_space_mb=4096, cpu_seconds=60, processes=300, cpus=1.5)
@@ -327,14 +328,7 @@ def test_v2_root_cgroup_of_a_host_needs_no_leaf(host):
     made.remove()
 
 
-HOST_CGROUPS = cgroups.cgroup_version()
-
-
-@pytest.mark.skipif(
-    HOST_CGROUPS != 1,
-    reason="needs writable cgroup v1 hierarchies (root on a v1 host); this host has "
-    + (f"cgroup v{HOST_CGROUPS}" if HOST_CGROUPS else "no writable cgroups"),
-)
+@needs_v1_host
 def test_v1_host_report_is_the_kernels():
     made = cgroups.make_cgroups(LIMITS)
     try:
