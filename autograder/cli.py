@@ -268,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder.batch.command import register_cli as register_batch
 
     register_batch(sub)
+    # The course service (autograder/service/): its own sub-command.
+    from autograder.service.command import register_cli as register_serve
+
+    register_serve(sub)
     for name in ISOLATION_CHECKED:
         sub.choices[name].add_argument(
             "--accept-unisolated",
@@ -279,7 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that run learner code, and the paths (besides suites and solutions) its uid must not read.
-ISOLATION_CHECKED = {"grade": ("notebook", "out"), "check": ("notebook",), "batch": ("submissions", "out")}
+ISOLATION_CHECKED = {
+    "grade": ("notebook", "out"),
+    "check": ("notebook",),
+    "batch": ("submissions", "out"),
+    "serve": ("course",),
+}
 
 
 def check_isolation(args) -> str | None:

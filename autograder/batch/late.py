@@ -13,6 +13,8 @@ timestamp-file  a ``timestamp.txt`` beside the notebook in any learner folder, o
 none            nothing else: the submission is not judged late ("time unknown: not judged late"),
                 and the batch says how to give times.
 
+``dlgrade serve`` has its own source, ``server``: the service's clock when the upload arrived.
+
 The stored grade stays the raw one: the policy is applied when the reports and
 gradebooks are written, so a corrected deadline needs no regrading.
 """
@@ -39,7 +41,8 @@ POLICY_KEYS = {
 
 
 STAFF_CSV, NBGRADER, MTIME, TIMESTAMP_FILE, NONE = "staff-csv", "nbgrader", "mtime", "timestamp-file", "none"
-SOURCES = (STAFF_CSV, NBGRADER, MTIME, TIMESTAMP_FILE, NONE)
+SERVER = "server"  # dlgrade serve: the time the upload reached the service
+SOURCES = (STAFF_CSV, NBGRADER, MTIME, TIMESTAMP_FILE, NONE, SERVER)
 TIMES_FROM = (MTIME, TIMESTAMP_FILE)  # what --times-from may ask for: sources a learner can set
 NBGRADER_ROOT = "submitted"  # the folder nbgrader's exchange collects into
 EXTENSIONS = "extensions"  # the policy's table of per-learner extensions

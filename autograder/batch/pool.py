@@ -52,6 +52,7 @@ from autograder.sandbox import settings
 # Not fork: TensorFlow (imported by TF assignments' graders and zygotes) is not fork-safe.
 MP_CONTEXT = "spawn"
 POLL_SECONDS = 1.0
+FEED_POLL_SECONDS = 0.1  # how often an idle open pool asks its feed for work
 
 
 # Job.not_graded: a submission recorded with a zero and its reason, never sent to a worker.
@@ -249,10 +250,26 @@ GradeFunction = Callable[[str, bytes, "str | None"], "Result | dict"]
 OnDone = Callable[[Job, Result], None]
 
 
-def run_local(jobs: list, workers: int, on_done: OnDone, grade: GradeFunction = grade_submission) -> None:
+# A feed keeps a pool open for jobs that arrive while it runs (the service's queue): called with how many
+# jobs the pool could start now, it returns up to that many; ``stop()`` true ends the pool once idle.
+Feed = Callable[[int], list]
+
+
+def run_local(
+    jobs: list,
+    workers: int,
+    on_done: OnDone,
+    grade: GradeFunction = grade_submission,
+    *,
+    feed: Feed | None = None,
+    stop: Callable[[], bool] = lambda: True,
+) -> None:
+    """Grade ``jobs`` (and, with ``feed``, every job it hands out until ``stop()``) in ``workers``
+    long-lived processes; every job reaches ``on_done`` exactly once, whatever happens to its worker."""
     pending = deque(jobs)
-    while pending:
-        suspects = _pool_session(pending, max(1, min(workers, len(pending))), on_done, grade)
+    while pending or (feed is not None and not stop()):
+        width = workers if feed is not None else max(1, min(workers, len(pending)))
+        suspects = _pool_session(pending, width, on_done, grade, feed=feed, stop=stop)
         # A worker died with these in flight: grade each alone to find the one that kills it.
         for job in suspects:
             alone = deque([job])
@@ -260,8 +277,17 @@ def run_local(jobs: list, workers: int, on_done: OnDone, grade: GradeFunction = 
                 on_done(job, died_result(job, "twice, the second time grading it alone"))
 
 
-def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunction) -> list:
-    """Grade from ``pending`` with one pool until it is empty or the pool breaks.
+def _pool_session(
+    pending: deque,
+    width: int,
+    on_done: OnDone,
+    grade: GradeFunction,
+    *,
+    feed: Feed | None = None,
+    stop: Callable[[], bool] = lambda: True,
+) -> list:
+    """Grade from ``pending`` (topped up from ``feed`` until ``stop()``) with one pool until there is
+    nothing left or the pool breaks.
 
     Returns the jobs that were in flight when a worker died (suspects); jobs not
     yet started stay in ``pending``.
@@ -279,7 +305,12 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
     suspects: list = []
     finished = False
     try:
-        while pending or running:
+        while pending or running or (feed is not None and not stop()):
+            if feed is not None and len(pending) + len(running) < width and not stop():
+                pending.extend(feed(width - len(pending) - len(running)))
+            if not pending and not running:  # an open pool with nothing to do: wait for the feed
+                time.sleep(FEED_POLL_SECONDS)
+                continue
             # Only ``width`` jobs at a time, so a broken pool has few suspects, and the batch holds
             # the bytes of those only: each notebook is read here, as its job goes to a worker.
             while pending and len(running) < width:
@@ -297,7 +328,9 @@ def _pool_session(pending: deque, width: int, on_done: OnDone, grade: GradeFunct
                     return suspects
                 by_index[index] = future
                 running[future] = (pending.popleft(), None)
-            done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            # With a feed and a free worker, look at the feed again soon: a new job should not wait.
+            room = feed is not None and len(running) < width
+            done, _ = wait(running, timeout=FEED_POLL_SECONDS if room else POLL_SECONDS, return_when=FIRST_COMPLETED)
             # A deadline measures the job's own grading, not the workers' start-up (spawn, imports).
             while not started_queue.empty():
                 begun = by_index.get(started_queue.get())

@@ -291,7 +291,13 @@ def feedback_html(result) -> str:
     """The learner's feedback as one self-contained HTML page."""
     result = as_result(result)
     title = f"Feedback: {result.title or result.assignment or 'submission'}"
-    body = [f"<h1>{esc(title)}</h1>"]
+    return page(title, [f"<h1>{esc(title)}</h1>", *feedback_body(result)])
+
+
+def feedback_body(result) -> list:
+    """The feedback page's body after its title, as escaped HTML lines (dlgrade serve embeds them)."""
+    result = as_result(result)
+    body = []
     if result.submission:
         body.append(f'<p class="muted">Submission: {esc(result.submission)}</p>')
     full = result.max_score and result.score >= result.max_score
@@ -330,7 +336,7 @@ def feedback_html(result) -> str:
         body += ["<h2>Notes</h2>", "<ul>"] + [f"<li>{esc(note)}</li>" for note in result.capped_notes] + ["</ul>"]
     if not failed and not result.error:
         body.append('<p class="ok">Every check passed.</p>')
-    return page(title, body)
+    return body
 
 
 # ------------------------------------------------------------------ the terminal

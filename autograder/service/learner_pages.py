@@ -1,0 +1,163 @@
+"""The learner's pages: sign in (invitation link or token), their assignments and deadlines, upload,
+their feedback (when the assignment's mode shows it) and their own history. A learner reaches only
+their own submissions; every form carries the session's CSRF token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from markupsafe import Markup
+
+from autograder.grading.reports import feedback_body
+from autograder.service import auth, uploads, views
+from autograder.service.web import redirect, render
+
+router = APIRouter()
+
+
+async def _form(request: Request, **limits) -> dict:
+    form = await request.form(**limits)
+    if not auth.check_csrf(request.session, form.get("csrf")):
+        raise HTTPException(status_code=403, detail="this form is out of date: reload the page and try again")
+    return form
+
+
+def _sign_in_learner(request: Request, token: str) -> bool:
+    row = request.app.state.store.learner_by_token((token or "").strip())
+    if row is None:
+        return False
+    request.session.clear()
+    request.session["who"] = f"learner:{row.learner}"
+    return True
+
+
+@router.get("/join/{token}")
+def join(request: Request, token: str):
+    """The invitation link staff hand out: signs the learner in (and shows their token once more)."""
+    if not _sign_in_learner(request, token):
+        return render(
+            request, "signin.html", {"error": "this invitation link is not valid (ask staff for a new one)"}, 403
+        )
+    return redirect("/")
+
+
+@router.get("/signin")
+def signin_page(request: Request):
+    return render(request, "signin.html")
+
+
+@router.post("/signin")
+async def signin(request: Request):
+    form = await _form(request, max_files=0, max_fields=4)
+    if not _sign_in_learner(request, str(form.get("token") or "")[:256]):
+        return render(request, "signin.html", {"error": "unknown token"}, 403)
+    return redirect("/")
+
+
+@router.post("/signout")
+async def signout(request: Request):
+    await _form(request, max_files=0, max_fields=4)
+    request.session.clear()
+    return redirect("/signin")
+
+
+@router.get("/")
+def home(request: Request):
+    if views.signed_in_staff(request):
+        return redirect("/staff")
+    learner = views.signed_in_learner(request)
+    if learner is None:
+        return redirect("/signin")
+    store = request.app.state.store
+    person = store.learner(learner)
+    policy = store.course_policy()
+    latest = {row.assignment: row for row in store.latest(learner=learner)}
+    rows = []
+    for a in store.assignments():
+        if not a.is_open and a.name not in latest:
+            continue
+        mine = policy.for_assignment(a.name, learner)
+        sub = latest.get(a.name)
+        visible = sub is not None and views.feedback_visible(sub, a)
+        judged = store.judged(sub) if visible else None
+        rows.append({"a": a, "policy": mine, "sub": sub, "judged": judged})
+    return render(
+        request, "learner_home.html", {"person": person, "rows": rows, "history": store.submissions(learner=learner)}
+    )
+
+
+@router.post("/submit")
+async def submit(request: Request):
+    learner = views.signed_in_learner(request)
+    if learner is None:
+        return redirect("/signin")
+    form = await _form(request, max_files=1, max_fields=4)
+    upload = form.get("notebook")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return render(request, "message.html", {"title": "No file", "text": "choose a notebook file to upload"}, 422)
+    data = await upload.read()
+    assignment = form.get("assignment")
+    try:
+        accepted = uploads.accept(
+            store=request.app.state.store,
+            blobs=request.app.state.blobs,
+            config=request.app.state.config,
+            learner=learner,
+            data=data,
+            filename=upload.filename,
+            assignment=assignment if isinstance(assignment, str) else None,
+            via="browser",
+        )
+    except uploads.Refused as refused:
+        return render(
+            request,
+            "message.html",
+            {"title": "Not accepted", "text": refused.message},
+            refused.status,
+        )
+    return redirect(f"/submissions/{accepted.submission.id}")
+
+
+@router.get("/submissions/{id}")
+def submission(request: Request, id: int):
+    learner = views.signed_in_learner(request)
+    staff = views.signed_in_staff(request)
+    if learner is None and not staff:
+        return redirect("/signin")
+    row = views.own_submission(request, id, learner)
+    store = request.app.state.store
+    assignment = store.assignment(row.assignment)
+    visible = staff or views.feedback_visible(row, assignment)
+    judged = store.judged(row) if row.result is not None else None
+    body = Markup("\n".join(feedback_body(judged))) if visible and judged is not None else None
+    return render(
+        request,
+        "submission.html",
+        {
+            "sub": row,
+            "assignment": assignment,
+            "visible": visible,
+            "judged": judged,
+            "feedback": body,
+            "staff": staff,
+            "refresh": row.status != "graded",
+        },
+    )
+
+
+@router.get("/token")
+def my_token(request: Request):
+    """A new token for the notebook and the terminal (the old link stops working: it is shown once)."""
+    learner = views.signed_in_learner(request)
+    if learner is None:
+        return redirect("/signin")
+    return render(request, "token.html", {"token": None})
+
+
+@router.post("/token")
+async def new_token(request: Request):
+    learner = views.signed_in_learner(request)
+    if learner is None:
+        return redirect("/signin")
+    await _form(request, max_files=0, max_fields=4)
+    token = request.app.state.store.reissue_token(learner)
+    return render(request, "token.html", {"token": token, "server": str(request.base_url).rstrip("/")})

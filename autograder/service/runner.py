@@ -1,0 +1,168 @@
+"""The service's graders: the batch's pool (pool.run_local's long-lived warm workers, or a Dask
+cluster) fed from the submissions queue in the database.
+
+One grading path: a claimed submission becomes a batch ``pool.Job`` whose notebook is its blob, graded
+by ``pool.grade_submission`` in a worker (learner code only in the sandboxed child it starts), and its
+result reaches :meth:`GradeRunner._done` exactly once, whatever happens to the worker (pool.py: a
+worker that dies is replaced and its jobs graded again, alone). What the runner adds:
+
+- claims are rows (status ``grading``, the grader's name and time), so a service restarted with a
+  queue resumes it, and a grader that died (this host's process gone, or its lease over) has its
+  submissions queued again: never lost, never graded twice into two rows;
+- a database that is briefly unavailable stops the claiming, not the runner: what could not be
+  recorded stays ``grading`` and is queued again by the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from autograder.batch import plan, pool
+from autograder.batch.state import assignment_inputs
+from autograder.grading import catalogue
+from autograder.service.blobs import BlobStore
+from autograder.service.store import Claimed, Store
+
+log = logging.getLogger("dlgrade.serve")
+
+LEASE_MARGIN = timedelta(minutes=2)  # a claim older than its job's timeout + this is a lost grader's
+SWEEP_SECONDS = 10.0  # how often stale claims are looked for
+
+
+def grader_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone_here(grader: str) -> bool:
+    """True when ``grader`` was a process of this host that no longer runs (its claims are orphans)."""
+    host, _, pid = grader.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class GradeRunner:
+    """Grades the queue in the background: ``start()``, then ``stop()`` (waits for jobs in flight)."""
+
+    def __init__(self, store: Store, blobs: BlobStore, *, workers: int = 1, dask: str | None = None):
+        self.store = store
+        self.blobs = blobs
+        self.workers = max(1, workers)
+        self.dask = dask
+        self.name = grader_name()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ids: dict = {}  # job source -> submission id
+        self._lock = threading.Lock()
+        self._last_sweep = 0.0
+        self.graded = 0
+        self.errors = 0
+        # A claim older than the slowest assignment's last-resort limit (plus a margin) is a lost grader's.
+        timeouts = [plan.default_timeout(name) for name in catalogue.names()] or [600.0]
+        self.lease = timedelta(seconds=max(timeouts)) + LEASE_MARGIN
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.sweep(force=True)
+        self._thread = threading.Thread(target=self._run, name="dlgrade-graders", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self.dask:
+                    self._run_dask_rounds()
+                else:
+                    pool.run_local([], self.workers, self._done, feed=self._feed, stop=self._stopping.is_set)
+            except Exception:  # the pool itself failed: log, wait, start a new one (claims are swept)
+                log.exception("the graders failed; starting them again in 5 s")
+                self._stopping.wait(5.0)
+
+    def _run_dask_rounds(self) -> None:
+        from autograder.batch.dask_pool import run_dask
+
+        while not self._stopping.is_set():
+            jobs = self._feed(4 * self.workers)
+            if jobs:
+                run_dask(jobs, self.dask, self._done)
+            else:
+                self._stopping.wait(pool.FEED_POLL_SECONDS)
+
+    # ------------------------------------------------------------------ the queue
+
+    def sweep(self, force: bool = False) -> None:
+        """Queue again the claims of graders that stopped (see the module's docstring)."""
+        if not force and time.monotonic() - self._last_sweep < SWEEP_SECONDS:
+            return
+        self._last_sweep = time.monotonic()
+        again = self.store.requeue_stale(self.lease, dead=gone_here)
+        if again:
+            log.warning("queued %d submission(s) again: their grader stopped before finishing", again)
+
+    def _feed(self, room: int) -> list:
+        if self._stopping.is_set():
+            return []
+        try:
+            self.sweep()
+            claimed = self.store.claim(room, self.name)
+        except SQLAlchemyError as exc:  # the database is away: try again at the next poll
+            log.warning("cannot reach the database to claim submissions: %s", type(exc).__name__)
+            time.sleep(1.0)
+            return []
+        return [self._job(c) for c in claimed]
+
+    def _job(self, claimed: Claimed) -> pool.Job:
+        source = f"submission {claimed.id}"
+        with self._lock:
+            self._ids[source] = claimed.id
+        return pool.Job(
+            learner=claimed.learner,
+            assignment=claimed.assignment,
+            grade_as=claimed.assignment,
+            name=claimed.filename,
+            path=self.blobs.path(claimed.sha256),
+            below=self.blobs.root,
+            source=source,
+            sha256=claimed.sha256,
+            timeout=plan.default_timeout(claimed.assignment),
+        )
+
+    def _done(self, job: pool.Job, result) -> None:
+        with self._lock:
+            id = self._ids.pop(job.source, None)
+        if id is None:
+            return
+        document = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        try:
+            kept = self.store.record(id, document, assignment_inputs(job.assignment))
+        except SQLAlchemyError as exc:  # stays "grading": the sweep queues it again
+            self.errors += 1
+            log.warning(
+                "could not record the grade of submission %d (%s); it will be graded again", id, type(exc).__name__
+            )
+            return
+        if kept:
+            self.graded += 1
