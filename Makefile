@@ -1,6 +1,7 @@
 # `make demo` and `make test` work on a fresh clone: they create .venv/, install
 # the pinned project, install bubblewrap (and headless chromium, for the HTML
-# report tests) when running as root, and run.
+# report and browser tests, and postgresql, for the service's database tests)
+# when running as root, and run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,6 +26,12 @@ $(STAMP): pyproject.toml constraints.txt
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1) || \
 		echo "WARNING: chromium could not be installed; the HTML report tests will be skipped"; \
+	fi
+	@if [ "$$(id -u)" = 0 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing postgresql (a throwaway cluster per test session, for the dlgrade serve tests)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1) || \
+		echo "WARNING: postgresql could not be installed; the database tests of dlgrade serve will be skipped"; \
 	fi
 	touch $(STAMP)
 
