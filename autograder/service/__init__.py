@@ -1,0 +1,1 @@
+"""dlgrade serve: the course loop (service layer beside batch/)."""
