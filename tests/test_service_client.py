@@ -11,6 +11,8 @@ import argparse
 import ast
 import json
 import os
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.course import release
+from autograder.grading import catalogue
 from autograder.service import client
 from autograder.service.client import SubmitError, SubmitUsageError, submit
 
@@ -437,3 +441,34 @@ def test_client_imports_only_the_standard_library():
             modules.add(node.module.split(".")[0])
     assert modules and modules - {"__future__"} <= sys.stdlib_module_names, modules - sys.stdlib_module_names
     assert not any(isinstance(n, ast.Call) and getattr(n.func, "id", None) == "__import__" for n in ast.walk(tree))
+
+
+def test_the_released_copy_submits_without_dlgrade_installed(tmp_path, fake):
+    """An assignment folder's dlgrade_submit.py, run by a Python with no site-packages at all (-S)."""
+    spec = catalogue.load("initialization")
+    copy = tmp_path / "initialization"
+    shutil.copytree(spec.release_dir, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert (copy / release.SUBMIT_CLIENT_NAME).read_text() == release.submit_client()
+    (tmp_path / "token").write_text(TOKEN)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ["HOME"], "DLGRADE_SERVER": fake.url}
+    script = (
+        "import sys; sys.path.insert(0, '.'); from dlgrade_submit import submit; "
+        f"s = submit(token=open({str(tmp_path / 'token')!r}).read(), poll=0.01); "
+        "print('status', s['status'], 'dlgrade' in sys.modules, 'autograder' in sys.modules)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], cwd=copy, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "status graded False False" in run.stdout and "Score: 3.5 / 4" in run.stdout
+    assert fake.requests[0]["fields"]["notebook"] == ("initialization.ipynb", spec.released_notebook.read_bytes())
+    as_script = subprocess.run(
+        [sys.executable, "-I", "-S", release.SUBMIT_CLIENT_NAME, "--token-file", str(tmp_path / "token"), "--no-wait"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert as_script.returncode == 0, as_script.stdout + as_script.stderr
+    assert "submission 7" in as_script.stdout
