@@ -272,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     from autograder.service.command import register_cli as register_serve
 
     register_serve(sub)
+    # The learner's side of dlgrade serve: hand in a notebook (standard library only; released as dlgrade_submit.py).
+    from autograder.service.client import add_submit_parser
+
+    add_submit_parser(sub)
     for name in ISOLATION_CHECKED:
         sub.choices[name].add_argument(
             "--accept-unisolated",

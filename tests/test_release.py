@@ -17,7 +17,7 @@ def test_every_assignment_folder_has_the_same_shape():
     for name in NAMES:
         spec = catalogue.load(name)
         folder = spec.released_notebook.parent
-        for piece in (f"{name}.ipynb", f"{name}_utils.py", "public_tests.py"):
+        for piece in (f"{name}.ipynb", f"{name}_utils.py", "public_tests.py", release.SUBMIT_CLIENT_NAME):
             assert (folder / piece).is_file(), f"{folder / piece} is missing"
         suite = catalogue.root() / "autograder" / "suites" / name
         assert (suite / f"test_{name}.py").is_file() and (suite / "assignment.toml").is_file()
@@ -55,6 +55,29 @@ def test_drift_is_detected(tmp_path, monkeypatch):
     nbformat.write(nb, str(edited))
     monkeypatch.setattr(type(spec), "released_notebook", property(lambda self: edited))
     monkeypatch.setattr(catalogue, "load", lambda _name: spec)
+    assert release.drift(name)
+
+
+@pytest.mark.parametrize("edit", ["stale", "missing"])
+def test_a_stale_or_missing_submit_client_is_drift(tmp_path, monkeypatch, edit):
+    """assignments/<name>/dlgrade_submit.py is autograder/service/client.py under release's header."""
+    import shutil
+
+    name = NAMES[0]
+    spec = catalogue.load(name)
+    folder = tmp_path / name
+    shutil.copytree(spec.release_dir, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(type(spec), "released_notebook", property(lambda self: folder / f"{name}.ipynb"))
+    monkeypatch.setattr(catalogue, "load", lambda _name: spec)
+    shutil.copy(catalogue.root() / "assignments" / release.LEARNER_REQUIREMENTS_NAME, tmp_path)
+    assert not release.drift(name)
+    assert (folder / release.SUBMIT_CLIENT_NAME).read_text() == release.submit_client()
+    assert release.submit_client().endswith(release.SUBMIT_CLIENT.read_text())
+    client = folder / release.SUBMIT_CLIENT_NAME
+    if edit == "stale":
+        client.write_text(client.read_text().replace("MAX_BYTES = 16", "MAX_BYTES = 32"))
+    else:
+        client.unlink()
     assert release.drift(name)
 
 

@@ -7,7 +7,10 @@ can tell whether ``assignments/`` has drifted. The whole-notebook check the
 last cell runs (``notebook_check.py``) is copied into every assignment folder
 from its one source here (edit it there only), so a learner's folder stands
 alone; so is ``assignments/requirements.txt``, the learner's environment
-(:data:`LEARNER_REQUIREMENTS`: what the notebooks need, no nbgrader).
+(:data:`LEARNER_REQUIREMENTS`: what the notebooks need, no nbgrader). The submit client
+(autograder/service/client.py, standard library only) is copied the same way, as
+``dlgrade_submit.py``: a learner hands in from the notebook's last cell with
+``from dlgrade_submit import submit; submit()`` without dlgrade installed (docs/SUBMIT.md).
 """
 
 from __future__ import annotations
@@ -31,6 +34,18 @@ from autograder.grading import catalogue
 
 NOTEBOOK_CHECK = Path(__file__).with_name("notebook_check.py")
 NOTEBOOK_CHECK_NAME = "notebook_check.py"  # its name in each assignment folder (public_tests imports it)
+SUBMIT_CLIENT = Path(__file__).parent.parent / "service" / "client.py"
+SUBMIT_CLIENT_NAME = "dlgrade_submit.py"  # its name in each assignment folder (the learner imports it)
+_SUBMIT_CLIENT_HEADER = """\
+# Hand in this folder's notebook to the course's dlgrade server: `from dlgrade_submit import submit; submit()`.
+# Written by `dlgrade release` from autograder/service/client.py: edit that file, not this copy.
+"""
+
+
+def submit_client() -> str:
+    """dlgrade_submit.py, as every assignment folder has it: the submit client, under a header."""
+    return _SUBMIT_CLIENT_HEADER + SUBMIT_CLIENT.read_text(encoding="utf-8")
+
 
 # How the notebook is graded, stated in the first cell of every solution (and
 # so of every released notebook); tests/test_release.py checks it is there.
@@ -148,22 +163,25 @@ def release(name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(released_notebook(spec.solution_path)), encoding="utf-8")
     (target.parent / NOTEBOOK_CHECK_NAME).write_text(NOTEBOOK_CHECK.read_text(encoding="utf-8"), encoding="utf-8")
+    (target.parent / SUBMIT_CLIENT_NAME).write_text(submit_client(), encoding="utf-8")
     (target.parent.parent / LEARNER_REQUIREMENTS_NAME).write_text(learner_requirements(), encoding="utf-8")
     return target
 
 
 def drift(name: str) -> bool:
-    """True when the released notebook is not what release would write now."""
+    """True when the released notebook, or a file release copies beside it, is not what release would write now."""
     spec = catalogue.load(name)
     expected = render(released_notebook(spec.solution_path))
     try:
         current = spec.released_notebook.read_text(encoding="utf-8")
         check = (spec.released_notebook.parent / NOTEBOOK_CHECK_NAME).read_text(encoding="utf-8")
+        client = (spec.released_notebook.parent / SUBMIT_CLIENT_NAME).read_text(encoding="utf-8")
         requirements = (spec.released_notebook.parent.parent / LEARNER_REQUIREMENTS_NAME).read_text(encoding="utf-8")
     except FileNotFoundError:
         return True
     return (
         current != expected
         or check != NOTEBOOK_CHECK.read_text(encoding="utf-8")
+        or client != submit_client()
         or requirements != learner_requirements()
     )
