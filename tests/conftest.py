@@ -13,6 +13,9 @@ import pytest
 from autograder.sandbox import settings
 from tests.nbtools import MutantGrades
 
+# dlgrade serve's fixtures (a throwaway PostgreSQL cluster, Debian's chromium, a live server).
+pytest_plugins = ["service_fixtures"]
+
 
 def pytest_configure(config):
     """The test session is a process edge: its environment (DLGRADE_SANDBOX=setpriv in the setpriv

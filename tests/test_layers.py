@@ -26,7 +26,8 @@ ALLOWED = {
     "course": {"", "sandbox", "grading", "course"},
     "batch": {"", "sandbox", "grading", "batch"},
     "suites": {"", "sandbox", "grading", "suites"},
-    "cli": {"", "sandbox", "grading", "course", "batch", "cli"},
+    "service": {"", "sandbox", "grading", "batch", "service"},
+    "cli": {"", "sandbox", "grading", "course", "batch", "service", "cli"},
 }
 # Run inside the sandbox: the only autograder modules they may name.
 _LEARNER_MODULES = ("child", "worker", "zygote", "prepared", "kernel", "cleanup", "codec")
