@@ -57,8 +57,17 @@ def gone_here(grader: str) -> bool:
 class GradeRunner:
     """Grades the queue in the background: ``start()``, then ``stop()`` (waits for jobs in flight)."""
 
-    def __init__(self, store: Store, blobs: BlobStore, *, workers: int = 1, dask: str | None = None):
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        *,
+        workers: int = 1,
+        dask: str | None = None,
+        grade: pool.GradeFunction = pool.grade_submission,
+    ):
         self.store = store
+        self.grade = grade  # what a worker runs per submission (tests give a stand-in; see pool.run_local)
         self.blobs = blobs
         self.workers = max(1, workers)
         self.dask = dask
@@ -96,7 +105,9 @@ class GradeRunner:
                 if self.dask:
                     self._run_dask_rounds()
                 else:
-                    pool.run_local([], self.workers, self._done, feed=self._feed, stop=self._stopping.is_set)
+                    pool.run_local(
+                        [], self.workers, self._done, self.grade, feed=self._feed, stop=self._stopping.is_set
+                    )
             except Exception:  # the pool itself failed: log, wait, start a new one (claims are swept)
                 log.exception("the graders failed; starting them again in 5 s")
                 self._stopping.wait(5.0)
@@ -107,7 +118,7 @@ class GradeRunner:
         while not self._stopping.is_set():
             jobs = self._feed(4 * self.workers)
             if jobs:
-                run_dask(jobs, self.dask, self._done)
+                run_dask(jobs, self.dask, self._done, self.grade)
             else:
                 self._stopping.wait(pool.FEED_POLL_SECONDS)
 

@@ -71,20 +71,23 @@ async def _too_large(scope, send, limit: int):
     await response({"type": "http"}, None, send)
 
 
-def create_app(config: ServiceConfig, *, grade: bool = True) -> FastAPI:
+def create_app(config: ServiceConfig, *, graders: bool = True, grade=None) -> FastAPI:
     """The service for ``config``: its database upgraded, its assignments listed, its graders started
-    (``grade``: with ``config.workers`` local workers or ``config.dask``) for the app's lifetime."""
+    for the app's lifetime (``graders``: with ``config.workers`` local workers or ``config.dask``).
+    ``grade``: what a worker runs per submission (default pool.grade_submission; tests pass stand-ins)."""
+    from autograder.batch import pool
+
     config.course.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
     store = Store(db.sessions(engine))
     store.ensure_assignments()
     blobs = BlobStore(config.blobs)
-    runner = (
-        GradeRunner(store, blobs, workers=config.workers, dask=config.dask)
-        if grade and (config.workers or config.dask)
-        else None
-    )
+    runner = None
+    if graders and (config.workers or config.dask):
+        runner = GradeRunner(
+            store, blobs, workers=config.workers, dask=config.dask, grade=grade or pool.grade_submission
+        )
 
     @asynccontextmanager
     async def lifespan(app):
