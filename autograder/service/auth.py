@@ -79,4 +79,6 @@ def csrf_token(session: dict) -> str:
 
 def check_csrf(session: dict, given) -> bool:
     expected = session.get("csrf")
-    return bool(expected) and isinstance(given, str) and hmac.compare_digest(expected, given)
+    if not isinstance(expected, str) or not expected or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())

@@ -14,7 +14,7 @@ from autograder.service.web import redirect, render
 router = APIRouter()
 
 
-async def _form(request: Request, **limits) -> dict:
+async def _form(request: Request, **limits):
     form = await request.form(**limits)
     if not auth.check_csrf(request.session, form.get("csrf")):
         raise HTTPException(status_code=403, detail="this form is out of date: reload the page and try again")

@@ -115,6 +115,7 @@ class GradeRunner:
     def _run_dask_rounds(self) -> None:
         from autograder.batch.dask_pool import run_dask
 
+        assert self.dask is not None
         while not self._stopping.is_set():
             jobs = self._feed(4 * self.workers)
             if jobs:

@@ -27,7 +27,7 @@ def _staff(request: Request) -> None:
         raise HTTPException(status_code=303, headers={"Location": "/staff/signin"})
 
 
-async def _form(request: Request, **limits) -> dict:
+async def _form(request: Request, **limits):
     _staff(request)
     form = await request.form(**limits)
     if not auth.check_csrf(request.session, form.get("csrf")):

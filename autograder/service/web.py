@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
@@ -64,11 +64,16 @@ class _TooLarge(Exception):
 
 async def _too_large(scope, send, limit: int):
     text = f"the upload is larger than this course accepts ({(limit - FORM_OVERHEAD) // (1024 * 1024)} MB)"
+    response: Response
     if scope.get("path", "").startswith("/api/"):
         response = JSONResponse({"error": text}, status_code=413)
     else:
         response = HTMLResponse(f"<!DOCTYPE html><title>Too large</title><p>{text}.</p>", status_code=413)
-    await response({"type": "http"}, None, send)
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> dict:
+    return {"type": "http.disconnect"}
 
 
 def create_app(config: ServiceConfig, *, graders: bool = True, grade=None) -> FastAPI:
