@@ -108,12 +108,14 @@ async def submit(request: Request):
             via="browser",
         )
     except uploads.Refused as refused:
-        return render(
+        response = render(
             request,
             "message.html",
             {"title": "Not accepted", "text": refused.message},
             refused.status,
         )
+        response.headers.update(uploads.retry_after_header(refused))
+        return response
     return redirect(f"/submissions/{accepted.submission.id}")
 
 

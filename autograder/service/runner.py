@@ -168,6 +168,8 @@ class GradeRunner:
         if id is None:
             return
         document = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        if getattr(result, "staff_traceback", ""):  # not in to_dict(): kept for the staff's page only
+            document["staff_traceback"] = result.staff_traceback
         try:
             kept = self.store.record(id, document, assignment_inputs(job.assignment))
         except SQLAlchemyError as exc:  # stays "grading": the sweep queues it again

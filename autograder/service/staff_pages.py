@@ -270,6 +270,7 @@ def _csv(text: str, name: str) -> Response:
 
 
 @router.get("/export/gradebook.csv")
+@router.get("/course/gradebook.csv")  # the course page's own (relative) link
 def export_gradebook(request: Request):
     _staff(request)
     store = request.app.state.store
@@ -277,6 +278,7 @@ def export_gradebook(request: Request):
 
 
 @router.get("/export/canvas-gradebook.csv")
+@router.get("/course/canvas-gradebook.csv")  # the course page's own (relative) link
 def export_canvas(request: Request):
     _staff(request)
     store = request.app.state.store
@@ -284,6 +286,7 @@ def export_canvas(request: Request):
 
 
 @router.get("/export/course-summary.csv")
+@router.get("/course/course-summary.csv")  # the course page's own (relative) link
 def export_summary(request: Request):
     _staff(request)
     store = request.app.state.store
