@@ -9,8 +9,9 @@ worker that dies is replaced and its jobs graded again, alone). What the runner 
 - claims are rows (status ``grading``, the grader's name and time), so a service restarted with a
   queue resumes it, and a grader that died (this host's process gone, or its lease over) has its
   submissions queued again: never lost, never graded twice into two rows;
-- a database that is briefly unavailable stops the claiming, not the runner: what could not be
-  recorded stays ``grading`` and is queued again by the lease.
+- a database that is briefly unavailable stops the claiming, not the runner: a grade that could not
+  be recorded is kept and recorded once the database is back, before anything new is claimed (its
+  row stays ``grading`` meanwhile; if this grader stops first, the lease queues it again).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class GradeRunner:
         self._ids: dict = {}  # job source -> submission id
         self._lock = threading.Lock()
         self._last_sweep = 0.0
+        self._unrecorded: list = []  # (id, document, inputs) of grades the database refused: recorded again
         self.graded = 0
         self.errors = 0
         # A claim older than the slowest assignment's last-resort limit (plus a margin) is a lost grader's.
@@ -137,6 +139,7 @@ class GradeRunner:
         if self._stopping.is_set():
             return []
         try:
+            self._record_again()
             self.sweep()
             claimed = self.store.claim(room, self.name)
         except SQLAlchemyError as exc:  # the database is away: try again at the next poll
@@ -167,13 +170,27 @@ class GradeRunner:
         if id is None:
             return
         document = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        inputs = assignment_inputs(job.assignment)
         try:
-            kept = self.store.record(id, document, assignment_inputs(job.assignment))
-        except SQLAlchemyError as exc:  # stays "grading": the sweep queues it again
+            kept = self.store.record(id, document, inputs)
+        except SQLAlchemyError as exc:  # stays "grading": recorded by _record_again once the database is back
             self.errors += 1
+            self._unrecorded.append((id, document, inputs))
             log.warning(
-                "could not record the grade of submission %d (%s); it will be graded again", id, type(exc).__name__
+                "could not record the grade of submission %d (%s); recording it when the database is back",
+                id,
+                type(exc).__name__,
             )
             return
         if kept:
             self.graded += 1
+
+    def _record_again(self) -> None:
+        """Record the grades the database refused (raises SQLAlchemyError while it is still away)."""
+        while self._unrecorded:
+            id, document, inputs = self._unrecorded[0]
+            kept = self.store.record(id, document, inputs)
+            self._unrecorded.pop(0)
+            if kept:
+                self.graded += 1
+                log.info("recorded the grade of submission %d now that the database is back", id)
