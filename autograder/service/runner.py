@@ -75,10 +75,10 @@ class GradeRunner:
         self.name = grader_name()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ids: dict = {}  # job source -> submission id
+        self._ids: dict = {}  # job source -> (submission id, attempt): one per claim
         self._lock = threading.Lock()
         self._last_sweep = 0.0
-        self._unrecorded: list = []  # (id, document, inputs) of grades the database refused: recorded again
+        self._unrecorded: list = []  # (id, document, inputs, attempt) of grades the database refused: recorded again
         self.graded = 0
         self.errors = 0
         # A claim older than the slowest assignment's last-resort limit (plus a margin) is a lost grader's.
@@ -149,9 +149,9 @@ class GradeRunner:
         return [self._job(c) for c in claimed]
 
     def _job(self, claimed: Claimed) -> pool.Job:
-        source = f"submission {claimed.id}"
+        source = f"submission {claimed.id}, attempt {claimed.attempt}"  # a regraded one may be in flight twice
         with self._lock:
-            self._ids[source] = claimed.id
+            self._ids[source] = (claimed.id, claimed.attempt)
         return pool.Job(
             learner=claimed.learner,
             assignment=claimed.assignment,
@@ -166,16 +166,17 @@ class GradeRunner:
 
     def _done(self, job: pool.Job, result) -> None:
         with self._lock:
-            id = self._ids.pop(job.source, None)
-        if id is None:
+            claim = self._ids.pop(job.source, None)
+        if claim is None:
             return
+        id, attempt = claim
         document = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         inputs = assignment_inputs(job.assignment)
         try:
-            kept = self.store.record(id, document, inputs)
+            kept = self.store.record(id, document, inputs, attempt=attempt)
         except SQLAlchemyError as exc:  # stays "grading": recorded by _record_again once the database is back
             self.errors += 1
-            self._unrecorded.append((id, document, inputs))
+            self._unrecorded.append((id, document, inputs, attempt))
             log.warning(
                 "could not record the grade of submission %d (%s); recording it when the database is back",
                 id,
@@ -188,8 +189,8 @@ class GradeRunner:
     def _record_again(self) -> None:
         """Record the grades the database refused (raises SQLAlchemyError while it is still away)."""
         while self._unrecorded:
-            id, document, inputs = self._unrecorded[0]
-            kept = self.store.record(id, document, inputs)
+            id, document, inputs, attempt = self._unrecorded[0]
+            kept = self.store.record(id, document, inputs, attempt=attempt)
             self._unrecorded.pop(0)
             if kept:
                 self.graded += 1
