@@ -9,8 +9,9 @@ worker that dies is replaced and its jobs graded again, alone). What the runner 
 - claims are rows (status ``grading``, the grader's name and time), so a service restarted with a
   queue resumes it, and a grader that died (this host's process gone, or its lease over) has its
   submissions queued again: never lost, never graded twice into two rows;
-- a database that is briefly unavailable stops the claiming, not the runner: what could not be
-  recorded stays ``grading`` and is queued again by the lease.
+- a database that is briefly unavailable stops the claiming, not the runner: a grade that could not
+  be recorded is kept and recorded once the database is back, before anything new is claimed (its
+  row stays ``grading`` meanwhile; if this grader stops first, the lease queues it again).
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ class GradeRunner:
         self.name = grader_name()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ids: dict = {}  # job source -> submission id
+        self._ids: dict = {}  # job source -> (submission id, attempt): one per claim
         self._lock = threading.Lock()
         self._last_sweep = 0.0
+        self._unrecorded: list = []  # (id, document, inputs, attempt) of grades the database refused: recorded again
         self.graded = 0
         self.errors = 0
         # A claim older than the slowest assignment's last-resort limit (plus a margin) is a lost grader's.
@@ -138,6 +140,7 @@ class GradeRunner:
         if self._stopping.is_set():
             return []
         try:
+            self._record_again()
             self.sweep()
             claimed = self.store.claim(room, self.name)
         except SQLAlchemyError as exc:  # the database is away: try again at the next poll
@@ -147,9 +150,9 @@ class GradeRunner:
         return [self._job(c) for c in claimed]
 
     def _job(self, claimed: Claimed) -> pool.Job:
-        source = f"submission {claimed.id}"
+        source = f"submission {claimed.id}, attempt {claimed.attempt}"  # a regraded one may be in flight twice
         with self._lock:
-            self._ids[source] = claimed.id
+            self._ids[source] = (claimed.id, claimed.attempt)
         return pool.Job(
             learner=claimed.learner,
             assignment=claimed.assignment,
@@ -164,19 +167,34 @@ class GradeRunner:
 
     def _done(self, job: pool.Job, result) -> None:
         with self._lock:
-            id = self._ids.pop(job.source, None)
-        if id is None:
+            claim = self._ids.pop(job.source, None)
+        if claim is None:
             return
+        id, attempt = claim
         document = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         if getattr(result, "staff_traceback", ""):  # not in to_dict(): kept for the staff's page only
             document["staff_traceback"] = result.staff_traceback
+        inputs = assignment_inputs(job.assignment)
         try:
-            kept = self.store.record(id, document, assignment_inputs(job.assignment))
-        except SQLAlchemyError as exc:  # stays "grading": the sweep queues it again
+            kept = self.store.record(id, document, inputs, attempt=attempt)
+        except SQLAlchemyError as exc:  # stays "grading": recorded by _record_again once the database is back
             self.errors += 1
+            self._unrecorded.append((id, document, inputs, attempt))
             log.warning(
-                "could not record the grade of submission %d (%s); it will be graded again", id, type(exc).__name__
+                "could not record the grade of submission %d (%s); recording it when the database is back",
+                id,
+                type(exc).__name__,
             )
             return
         if kept:
             self.graded += 1
+
+    def _record_again(self) -> None:
+        """Record the grades the database refused (raises SQLAlchemyError while it is still away)."""
+        while self._unrecorded:
+            id, document, inputs, attempt = self._unrecorded[0]
+            kept = self.store.record(id, document, inputs, attempt=attempt)
+            self._unrecorded.pop(0)
+            if kept:
+                self.graded += 1
+                log.info("recorded the grade of submission %d now that the database is back", id)

@@ -44,6 +44,7 @@ class Claimed:
     assignment: str
     sha256: str
     filename: str
+    attempt: int = 0  # its ``attempts`` after this claim: record() keeps the grade of this claim only
 
 
 class Store:
@@ -248,6 +249,7 @@ class Store:
             now = utcnow()
             taken = []
             for row in rows:
+                attempt = row.attempts + 1  # read before the UPDATE (which may refresh ``row``)
                 # SQLite: the UPDATE's WHERE is the lock (one writer at a time; a row another grader
                 # took in between is not updated and not returned).
                 done = s.execute(
@@ -256,20 +258,23 @@ class Store:
                     .values(status=GRADING, claimed_at=now, claimed_by=grader, attempts=Submission.attempts + 1)
                 )
                 if done.rowcount == 1:
-                    taken.append(Claimed(row.id, row.learner, row.assignment, row.sha256, row.filename))
+                    taken.append(Claimed(row.id, row.learner, row.assignment, row.sha256, row.filename, attempt))
             return taken
 
-    def record(self, id: int, result: dict, inputs) -> bool:
+    def record(self, id: int, result: dict, inputs, *, attempt: int | None = None) -> bool:
         """Store a grade (raw; the late policy applies on reading). False when the submission was queued
-        again meanwhile (a regrade asked while it was grading): that grade is stale and not kept."""
+        again meanwhile (a regrade asked while it was grading): that grade is stale and not kept.
+        ``attempt`` (Claimed.attempt): also False when it was claimed again since (queued again and taken,
+        by this grader or another): only the newest claim's grade is kept."""
         from autograder.grading.results import cap_document
 
         document = cap_document(result)
+        query = update(Submission).where(Submission.id == id, Submission.status == GRADING)
+        if attempt is not None:
+            query = query.where(Submission.attempts == attempt)
         with self.sessions.begin() as s:
             done = s.execute(
-                update(Submission)
-                .where(Submission.id == id, Submission.status == GRADING)
-                .values(
+                query.values(
                     status=GRADED,
                     result=document,
                     score=float(document.get("score") or 0.0),
