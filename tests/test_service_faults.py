@@ -353,3 +353,33 @@ def test_a_regrade_asked_while_grading_keeps_the_new_grade_not_the_stale_one(cou
     assert row.attempts == 2
     assert stand_ins.worker_pid(row.result) == fresh_pid, "the grade asked for before the regrade was kept"
     assert row.graded_at is not None and len(store.submissions()) == 1
+
+
+def test_when_the_pool_itself_fails_its_claims_are_queued_again_at_once_and_graded(course, faults_dir, monkeypatch):
+    """A pool that fails (not a worker: the pool, e.g. it cannot start processes) after taking a
+    submission: the runner puts its claims back in the queue now, not after the lease, and grades them."""
+    from autograder.batch import pool
+    from autograder.service import runner as runner_module
+
+    store, blobs = course
+    id = queue(store, blobs, LEARNERS[0], marked_notebook("pool fails once"))
+    real = pool.run_local
+    failures = []
+
+    def failing_once(jobs, workers, on_done, grade, *, feed, stop):
+        if not failures:
+            taken = feed(1)  # the claim is now a row in "grading"
+            failures.append([job.source for job in taken])
+            raise RuntimeError("the pool could not start its workers")
+        return real(jobs, workers, on_done, grade, feed=feed, stop=stop)
+
+    monkeypatch.setattr(runner_module.pool, "run_local", failing_once)
+    runner = running(GradeRunner(store, blobs, workers=1, grade=stand_ins.fixed))
+    assert runner.lease > timedelta(minutes=10)  # so only the runner's own requeue can beat this wait
+    try:
+        rows = wait_until(lambda: all_graded(store, 1), 60, "the submission graded after the pool failed")
+    finally:
+        runner.stop()
+    assert failures == [[f"submission {id}, attempt 1"]]
+    assert rows[0].attempts == 2 and rows[0].score == stand_ins.SCORE
+    assert "stopped before finishing" in rows[0].regrade_reason

@@ -110,9 +110,22 @@ class GradeRunner:
                     pool.run_local(
                         [], self.workers, self._done, self.grade, feed=self._feed, stop=self._stopping.is_set
                     )
-            except Exception:  # the pool itself failed: log, wait, start a new one (claims are swept)
+            except Exception:  # the pool itself failed: its claims go back to the queue, then a new pool
                 log.exception("the graders failed; starting them again in 5 s")
+                self._requeue_own()
                 self._stopping.wait(5.0)
+
+    def _requeue_own(self) -> None:
+        """After the pool failed, nothing of this runner is in flight: queue its claims again now
+        (not after the lease) and forget them."""
+        with self._lock:
+            self._ids.clear()
+        try:
+            again = self.store.requeue_stale(self.lease, dead=lambda grader: grader == self.name)
+        except SQLAlchemyError:  # the database is away too: the lease will queue them again
+            return
+        if again:
+            log.warning("queued %d submission(s) again after the graders failed", again)
 
     def _run_dask_rounds(self) -> None:
         from autograder.batch.dask_pool import run_dask
