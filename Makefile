@@ -7,7 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-all bench lint release validate clean docker-images docker-test
+SERVE_COURSE ?= serve-course
+
+.PHONY: setup demo serve test test-all bench lint release validate clean docker-images docker-test
 
 setup: $(STAMP)
 
@@ -37,6 +39,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/dlgrade batch examples/submissions --out demo-out
+
+# The course service with the example course (docs/SERVICE.md): http://127.0.0.1:8000
+serve: setup
+	$(BIN)/dlgrade serve --course $(SERVE_COURSE) --demo
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow and not docker"
@@ -69,4 +75,4 @@ lint: setup
 	$(BIN)/mypy
 
 clean:
-	rm -rf demo-out bench/out .pytest_cache
+	rm -rf demo-out bench/out .pytest_cache serve-course

@@ -129,7 +129,7 @@ def test_roster_import_issues_links_once_and_refuses_a_bad_roster(tmp_path):
     assert {p.learner: p.token_digest for p in app.state.store.learners() if p.learner != "dave"} == digests
     same = _import(c, ROSTER)
     assert same.status_code == 200 and 'id="issued"' not in same.text and "/join/" not in same.text
-    assert learner.get(f"/join/{links['bob']}", follow_redirects=False).status_code == 303  # still works
+    assert learner.get(f"/join/{links['bob']}", follow_redirects=False).status_code == 200  # still works
 
     bad = "learner,emial\nerin,erin@example.org\n"
     with pytest.raises(RosterError) as expected:
@@ -148,7 +148,7 @@ def test_reissuing_a_link_ends_the_old_one(quiet):
     new = re.search(r"/join/([\w-]+)</code>", page.text).group(1)
     assert new != tokens["alice"]
     assert TestClient(app).get(f"/join/{tokens['alice']}", follow_redirects=False).status_code == 403
-    assert TestClient(app).get(f"/join/{new}", follow_redirects=False).status_code == 303
+    assert TestClient(app).get(f"/join/{new}", follow_redirects=False).status_code == 200
     assert upload_api(TestClient(app), tokens["alice"], example("alice")).status_code == 401
     assert c.post("/staff/learners/nobody/token", data={"csrf": csrf(c, "/staff/roster")}).status_code == 404
 
@@ -392,7 +392,11 @@ def test_invitation_link_and_token_form_sign_in(quiet):
     app, tokens = quiet
     c = TestClient(app)
     assert c.get("/", follow_redirects=False).headers["location"] == "/signin"
-    assert c.get(f"/join/{tokens['alice']}").url.path == "/"
+    welcome = c.get(f"/join/{tokens['alice']}")
+    # The welcome page: signed in, with the server and the token for submit() and the terminal.
+    assert welcome.status_code == 200 and welcome.headers["cache-control"] == "no-store"
+    assert f'<code id="token">{tokens["alice"]}</code>' in welcome.text
+    assert '<code id="server">http://testserver</code>' in welcome.text
     assert "Alice Adams" in c.get("/").text
     other = TestClient(app)
     form = {"csrf": csrf(other, "/signin"), "token": tokens["bob"]}

@@ -68,6 +68,7 @@ def cmd_serve(args) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin lines at every start
     config = config_of(args)
     if args.add_staff:
         return _add_staff(config, args.add_staff)

@@ -37,7 +37,10 @@ def join(request: Request, token: str):
         return render(
             request, "signin.html", {"error": "this invitation link is not valid (ask staff for a new one)"}, 403
         )
-    return redirect("/")
+    # The token is in the link the learner opened: show it with the server, for submit() and the terminal.
+    response = render(request, "welcome.html", {"token": token.strip(), "server": str(request.base_url).rstrip("/")})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/signin")
