@@ -367,8 +367,9 @@ class Store:
             grades.append(dataclasses.replace(grade, result=self.judged(row, policy).to_dict()))
         return grades
 
-    def ledger(self) -> ledger_module.Ledger:
-        """Exactly one row per learner and assignment (ledger.build), with the deadlines and extensions."""
+    def ledger(self, grades: list | None = None) -> ledger_module.Ledger:
+        """Exactly one row per learner and assignment (ledger.build), with the deadlines and extensions
+        (``grades``: :meth:`grades` already read by the caller, so an export reads them once)."""
         policy = self.course_policy()
         shown = [a.name for a in self.assignments() if a.is_open or a.deadline is not None]
 
@@ -376,4 +377,6 @@ class Store:
             p = policy.for_assignment(assignment, learner)
             return p.deadline, p.extension
 
-        return ledger_module.build(self.grades(), roster=self.roster(), assignments=shown, deadlines=deadlines)
+        return ledger_module.build(
+            self.grades() if grades is None else grades, roster=self.roster(), assignments=shown, deadlines=deadlines
+        )
