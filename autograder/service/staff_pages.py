@@ -274,7 +274,8 @@ def _csv(text: str, name: str) -> Response:
 def export_gradebook(request: Request):
     _staff(request)
     store = request.app.state.store
-    return _csv(gradebook.gradebook_csv(store.grades(), store.ledger()), "gradebook.csv")
+    grades = store.grades()
+    return _csv(gradebook.gradebook_csv(grades, store.ledger(grades)), "gradebook.csv")
 
 
 @router.get("/export/canvas-gradebook.csv")
@@ -282,7 +283,8 @@ def export_gradebook(request: Request):
 def export_canvas(request: Request):
     _staff(request)
     store = request.app.state.store
-    return _csv(gradebook.canvas_csv(store.grades(), store.ledger()), "canvas-gradebook.csv")
+    grades = store.grades()
+    return _csv(gradebook.canvas_csv(grades, store.ledger(grades)), "canvas-gradebook.csv")
 
 
 @router.get("/export/course-summary.csv")
@@ -290,14 +292,16 @@ def export_canvas(request: Request):
 def export_summary(request: Request):
     _staff(request)
     store = request.app.state.store
-    return _csv(gradebook.course_summary_csv(store.grades(), store.ledger()), "course-summary.csv")
+    grades = store.grades()
+    return _csv(gradebook.course_summary_csv(grades, store.ledger(grades)), "course-summary.csv")
 
 
 @router.get("/course/")
 def course_page(request: Request):
     _staff(request)
     store = request.app.state.store
-    response = HTMLResponse(course_page_html(store.grades(), store.ledger()))
+    grades = store.grades()
+    response = HTMLResponse(course_page_html(grades, store.ledger(grades)))
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return response
 

@@ -317,16 +317,27 @@ class Store:
     def outdated(self) -> dict:
         """{submission id: [why]} for graded latest submissions whose grade depends on changed files
         (state.Inputs.changes: the hidden suite, the reference, the limits, the engine)."""
-        from autograder.batch.state import assignment_inputs
+        from autograder.batch.state import Inputs, assignment_inputs
 
         now = {name: assignment_inputs(name) for name in catalogue.names()}
+        # The Inputs columns only: decoding every result (latest() loads them) doubled the matrix's time.
+        newest = (
+            select(func.max(Submission.id).label("id"))
+            .where(Submission.result.is_not(None))
+            .group_by(Submission.learner, Submission.assignment)
+            .subquery()
+        )
+        columns = (Submission.id, Submission.assignment, Submission.suite, Submission.reference)
+        query = select(*columns, Submission.limits, Submission.engine).join(newest, Submission.id == newest.c.id)
+        with self.sessions() as s:
+            rows = s.execute(query.order_by(Submission.id)).all()
         found = {}
-        for row in self.latest(graded_only=True):
-            current = now.get(row.assignment)
+        for id, assignment, suite, reference, limits, engine in rows:
+            current = now.get(assignment)
             if current is not None:
-                why = current.changes(row.grade().inputs)
+                why = current.changes(Inputs(suite, reference, limits, engine))
                 if why:
-                    found[row.id] = why
+                    found[id] = why
         return found
 
     # ------------------------------------------------------------------ reading grades
@@ -361,8 +372,9 @@ class Store:
             grades.append(dataclasses.replace(grade, result=self.judged(row, policy).to_dict()))
         return grades
 
-    def ledger(self) -> ledger_module.Ledger:
-        """Exactly one row per learner and assignment (ledger.build), with the deadlines and extensions."""
+    def ledger(self, grades: list | None = None) -> ledger_module.Ledger:
+        """Exactly one row per learner and assignment (ledger.build), with the deadlines and extensions
+        (``grades``: :meth:`grades` already read by the caller, so an export reads them once)."""
         policy = self.course_policy()
         shown = [a.name for a in self.assignments() if a.is_open or a.deadline is not None]
 
@@ -370,4 +382,6 @@ class Store:
             p = policy.for_assignment(assignment, learner)
             return p.deadline, p.extension
 
-        return ledger_module.build(self.grades(), roster=self.roster(), assignments=shown, deadlines=deadlines)
+        return ledger_module.build(
+            self.grades() if grades is None else grades, roster=self.roster(), assignments=shown, deadlines=deadlines
+        )
