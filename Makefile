@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 SERVE_COURSE ?= serve-course
 
-.PHONY: setup demo serve test test-all bench lint release validate clean docker-images docker-test
+.PHONY: setup demo serve test test-service-slow test-all bench lint release validate clean docker-images docker-test
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ serve: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow and not docker"
+
+# The service's slow tests (a SQLite lock held past its 30 s busy timeout, ...): .ci/run runs them.
+test-service-slow: setup
+	$(BIN)/python -m pytest -q -m "slow and not docker" tests/test_service_faults.py tests/test_service_postgres.py tests/test_service_web.py tests/test_service_load.py
 
 test-all: setup
 	$(BIN)/python -m pytest -q

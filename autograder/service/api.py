@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from autograder.grading.reports import feedback_markdown
 from autograder.service import uploads, views
@@ -47,7 +48,7 @@ def _status(request: Request, row) -> dict:
 
 @router.post("/submissions")
 async def submit(request: Request):
-    learner = _learner(request)
+    learner = await run_in_threadpool(_learner, request)
     if learner is None:
         return _error(401, "missing or unknown token: copy yours from the course page (My token)")
     form = await request.form(max_files=1, max_fields=4)
@@ -57,7 +58,10 @@ async def submit(request: Request):
     data = await upload.read()
     assignment = form.get("assignment")
     try:
-        accepted = uploads.accept(
+        # Parsing, the blob's write and the database are blocking: off the event loop, so one upload
+        # never holds up the others (or any page).
+        accepted = await run_in_threadpool(
+            uploads.accept,
             store=request.app.state.store,
             blobs=request.app.state.blobs,
             config=request.app.state.config,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 
 from autograder.grading.reports import feedback_body
 from autograder.service import auth, uploads, views
@@ -100,7 +101,10 @@ async def submit(request: Request):
     data = await upload.read()
     assignment = form.get("assignment")
     try:
-        accepted = uploads.accept(
+        # Parsing, the blob's write and the database are blocking: off the event loop, so one upload
+        # never holds up the others (or any page).
+        accepted = await run_in_threadpool(
+            uploads.accept,
             store=request.app.state.store,
             blobs=request.app.state.blobs,
             config=request.app.state.config,

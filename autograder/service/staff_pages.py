@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from autograder.batch import gradebook
 from autograder.batch.course_page import course_page_html
@@ -98,7 +99,7 @@ async def roster_import(request: Request):
         roster = parse_roster(data.decode("utf-8-sig"), "the uploaded roster")
     except (RosterError, UnicodeDecodeError) as exc:
         return render(request, "message.html", {"title": "Roster refused", "text": str(exc)}, 422)
-    issued = request.app.state.store.import_roster(roster)
+    issued = await run_in_threadpool(request.app.state.store.import_roster, roster)
     base = str(request.base_url).rstrip("/")
     links = {learner: f"{base}/join/{token}" for learner, token in issued.items()}
     return render(
