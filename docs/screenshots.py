@@ -96,6 +96,7 @@ def main(argv=None) -> int:
                 )
                 learner = browser.new_page(viewport={"width": 1280, "height": 800})
                 learner.goto(f"{base}/join/{tokens['alice']}")
+                learner.goto(f"{base}/")
                 shoot(learner, out / "service-learner.png")
                 [bob] = app.state.store.submissions(learner="bob", assignment="initialization")
                 learner.goto(f"{base}/join/{tokens['bob']}")

@@ -61,8 +61,12 @@ def test_a_learner_uploads_through_the_page_and_reads_the_real_grade(served, bro
     store.update_assignment("gradient_checking", is_open=True, deadline=datetime.now(UTC) + timedelta(days=7))
     page = browser_page
 
-    # The invitation link signs alice in and leads to her assignments.
+    # The invitation link signs alice in, shows her token and the server (for submit()), and leads on to
+    # her assignments.
     page.goto(f"{base}/join/{tokens['alice']}")
+    expect(page.locator("#token")).to_have_text(tokens["alice"])
+    expect(page.locator("#server")).to_have_text(base)
+    page.click("#continue")
     assert page.url == f"{base}/"
     expect(page.locator("h1")).to_have_text("Alice Kim")
     rows = page.locator("#assignments tr[data-assignment]")
