@@ -689,3 +689,41 @@ def test_the_rate_limit_refuses_one_upload_too_many_with_retry_after(tmp_path):
     assert browser.status_code == 429 and browser.headers.get("retry-after") == "600"
     assert rows(app) == 2
     assert upload_api(c, tokens["bob"], example("carol")).status_code == 201  # per learner
+
+
+def test_every_refused_upload_is_a_row_with_its_reason_seen_by_staff_and_the_learner(quiet):
+    """Nothing submitted is lost: an upload is either a submission or a refusal kept with what the
+    learner was told (without its bytes); refusals count against the rate limit; 429s are not rows."""
+    app, tokens = quiet
+    open_assignment(app, "gradient_checking")
+    c = TestClient(app)
+    assert upload_api(c, tokens["alice"], b"this is { not json", filename="../../bad name\x07.ipynb").status_code == 422
+    assert upload_api(c, tokens["alice"], example("alice"), assignment="gradient_checking").status_code == 422
+    assert upload_api(c, tokens["bob"], example("bob")).status_code == 201
+    store = app.state.store
+    refused = store.refusals()
+    assert rows(app) == 1 and len(refused) == 2
+    by_reason = {r.status: r for r in refused}
+    assert {r.learner for r in refused} == {"alice"}
+    assert "not valid JSON" in refused[1].reason
+    assert re.fullmatch(r"bad_name_\w*\.ipynb", refused[1].filename)  # cleaned: no path, no control character
+    assert "gradient_checking" in refused[0].reason and refused[0].assignment == "gradient_checking"
+    assert set(by_reason) == {422}
+    assert not any(p.is_file() for p in app.state.config.blobs.rglob("*") if refused[0].sha256 in p.name)
+    staff = sign_in_staff(app)
+    page = staff.get("/staff/submissions").text
+    assert page.count("not valid JSON") == 1 and refused[1].filename in page
+    learner_page = sign_in_learner(app, tokens["alice"]).get("/").text
+    assert 'id="refused"' in learner_page and "not valid JSON" in learner_page
+    assert 'id="refused"' not in sign_in_learner(app, tokens["bob"]).get("/").text
+
+
+def test_refusals_count_against_the_rate_limit_and_429s_are_not_recorded(tmp_path):
+    app = make_app(tmp_path / "course", graders=False, rate_count=2, rate_seconds=600)
+    tokens = import_roster(app)
+    open_assignment(app)
+    c = TestClient(app)
+    assert [upload_api(c, tokens["alice"], b"{ damaged").status_code for _ in range(2)] == [422, 422]
+    assert upload_api(c, tokens["alice"], example("alice")).status_code == 429
+    assert upload_api(c, tokens["alice"], example("alice")).status_code == 429
+    assert len(app.state.store.refusals()) == 2 and rows(app) == 0

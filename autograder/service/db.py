@@ -167,6 +167,25 @@ class Submission(Base):
         )
 
 
+class Refusal(Base):
+    """An upload that was refused (damaged, another assignment's, closed, too late, too large...): kept
+    with its reason, so every upload ends in exactly one row, a Submission or a Refusal. Its bytes are
+    not kept. Rate-limit refusals are not recorded (they would let a flood write rows)."""
+
+    __tablename__ = "refusals"
+    __table_args__ = (Index("refusals_by_learner", "learner", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    learner: Mapped[str] = mapped_column(ForeignKey("learners.learner"))
+    assignment: Mapped[str] = mapped_column(String(128), default="")  # what the learner asked for ("" none)
+    filename: Mapped[str] = mapped_column(String(256), default="")  # cleaned (uploads.safe_filename)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the server's clock
+    via: Mapped[str] = mapped_column(String(16), default="browser")
+    status: Mapped[int] = mapped_column(Integer)  # the HTTP status the learner got
+    reason: Mapped[str] = mapped_column(Text)  # what the learner was told
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``: SQLite files get WAL, synchronous=FULL, foreign keys and a busy timeout
     (as the batch state); PostgreSQL goes through psycopg 3 and checks a connection before using it."""

@@ -85,7 +85,14 @@ def home(request: Request):
         judged = store.judged(sub) if visible else None
         rows.append({"a": a, "policy": mine, "sub": sub, "judged": judged})
     return render(
-        request, "learner_home.html", {"person": person, "rows": rows, "history": store.submissions(learner=learner)}
+        request,
+        "learner_home.html",
+        {
+            "person": person,
+            "rows": rows,
+            "history": store.submissions(learner=learner),
+            "refused": store.refusals(learner=learner, limit=50),
+        },
     )
 
 

@@ -223,11 +223,19 @@ async def extension(request: Request):
 @router.get("/submissions")
 def submissions_page(request: Request, learner: str | None = None, assignment: str | None = None):
     _staff(request)
-    rows = request.app.state.store.submissions(learner=learner or None, assignment=assignment or None)
+    store = request.app.state.store
+    rows = store.submissions(learner=learner or None, assignment=assignment or None)
+    refused = [r for r in store.refusals(learner=learner or None) if not assignment or r.assignment == assignment]
     return render(
         request,
         "staff_submissions.html",
-        {"rows": rows[:1000], "more": max(0, len(rows) - 1000), "learner": learner, "assignment": assignment},
+        {
+            "rows": rows[:1000],
+            "more": max(0, len(rows) - 1000),
+            "learner": learner,
+            "assignment": assignment,
+            "refused": refused,
+        },
     )
 
 

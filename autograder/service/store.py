@@ -21,7 +21,7 @@ from autograder.batch import late
 from autograder.batch import ledger as ledger_module
 from autograder.batch.roster import Person, Roster
 from autograder.grading import catalogue
-from autograder.service.db import GRADED, GRADING, QUEUED, Assignment, Extension, Learner, Submission, utcnow
+from autograder.service.db import GRADED, GRADING, QUEUED, Assignment, Extension, Learner, Refusal, Submission, utcnow
 
 TOKEN_BYTES = 24
 
@@ -210,10 +210,47 @@ class Store:
             return row, False
 
     def recent_count(self, learner: str, since: datetime) -> int:
+        """The learner's uploads since ``since``: accepted and refused ones (the rate limit counts both)."""
         with self.sessions() as s:
-            return s.scalar(
+            accepted = s.scalar(
                 select(func.count(Submission.id)).where(Submission.learner == learner, Submission.submitted_at >= since)
             )
+            refused = s.scalar(select(func.count(Refusal.id)).where(Refusal.learner == learner, Refusal.at >= since))
+            return int(accepted or 0) + int(refused or 0)
+
+    def add_refusal(
+        self,
+        *,
+        learner: str,
+        assignment: str,
+        filename: str,
+        size: int,
+        sha256: str,
+        via: str,
+        status: int,
+        reason: str,
+    ) -> None:
+        with self.sessions.begin() as s:
+            s.add(
+                Refusal(
+                    learner=learner,
+                    assignment=assignment[:128],
+                    filename=filename[:256],
+                    size=size,
+                    sha256=sha256,
+                    via=via,
+                    status=status,
+                    reason=reason[:2000],
+                    at=utcnow(),
+                )
+            )
+
+    def refusals(self, *, learner: str | None = None, limit: int = 1000) -> list:
+        query = select(Refusal).order_by(Refusal.id.desc()).limit(limit)
+        if learner is not None:
+            query = query.where(Refusal.learner == learner)
+        with self.sessions() as s:
+            return list(s.scalars(query))
 
     def submission(self, id: int) -> Submission | None:
         with self.sessions() as s:

@@ -6,15 +6,19 @@ recent uploads, so it holds across restarts and processes), the size, that the b
 (the engine's own parser), which assignment it is (the engine's own rule: a notebook declaring or
 looking like another assignment is refused, naming which), that the assignment is open, and its
 deadline (the learner's, with any extension): late work is recorded and marked late unless the
-assignment refuses late work. The time is the server's.
+assignment refuses late work. The time is the server's. A refused upload (but for the rate limit) is
+kept as a row with its reason, without its bytes, and counts against the rate limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from autograder.grading import catalogue
 from autograder.grading.submission_file import NotebookError
@@ -48,7 +52,31 @@ def safe_filename(name: str | None, assignment: str) -> str:
     return base if base.endswith(".ipynb") and len(base) > len(".ipynb") else f"{assignment}.ipynb"
 
 
-def accept(
+def accept(**kwargs) -> Accepted:
+    """Take an upload in (see the module's docstring); raises Refused. A refusal other than the rate
+    limit's is kept as a row with its reason (store.add_refusal): every upload ends in exactly one row."""
+    try:
+        return _accept(**kwargs)
+    except Refused as refused:
+        if refused.status != 429:
+            data, assignment = kwargs["data"], kwargs.get("assignment") or ""
+            try:
+                kwargs["store"].add_refusal(
+                    learner=kwargs["learner"],
+                    assignment=assignment.strip() if isinstance(assignment, str) else "",
+                    filename=safe_filename(kwargs.get("filename"), "submission"),
+                    size=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    via=kwargs["via"],
+                    status=refused.status,
+                    reason=refused.message,
+                )
+            except SQLAlchemyError:  # the learner is told anyway; the database error is not theirs
+                pass
+        raise
+
+
+def _accept(
     *,
     store: Store,
     blobs: BlobStore,
