@@ -4,7 +4,9 @@
 
 Each case is a reply the way it crosses the pipe: ``to_plain`` and ``dumps`` in
 the child, ``count_elements``, ``loads_frame_body`` and ``from_plain`` in the
-grader. The median of ``--repeat`` runs, in milliseconds of CPU (process time).
+grader. The median of ``--repeat`` runs, in milliseconds of CPU (process time):
+encoding and decoding in turn (each message's buffers fresh, with their page
+faults), then each alone (one side of the pipe, its buffers reused).
 Run from another checkout (``python /path/to/checkout/bench/bench_codec.py``)
 it measures that checkout's codec: its root comes first on ``sys.path``.
 """
@@ -48,18 +50,39 @@ def one(value) -> tuple[float, float]:
     return encoded - started, time.process_time() - encoded
 
 
+def alone(value, repeat: int) -> tuple[float, float]:
+    message = {"ok": True, "value": value}
+    body = codec.dumps({"ok": True, "value": codec.to_plain(value)})[4:]
+
+    def decode():
+        codec.count_elements(body, codec.MAX_REPLY_ELEMENTS)
+        codec.from_plain(codec.loads_frame_body(body)["value"])
+
+    out = []
+    for step in (lambda: codec.dumps({**message, "value": codec.to_plain(value)}), decode):
+        timings = []
+        for _ in range(repeat):
+            started = time.process_time()
+            step()
+            timings.append(time.process_time() - started)
+        out.append(statistics.median(timings) * 1000)
+    return out[0], out[1]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args(argv)
     print(f"codec from {Path(codec.__file__).resolve()}")
-    print(f"{'reply':32}{'encode ms':>11}{'decode ms':>11}{'total ms':>10}{'frame bytes':>13}")
+    print(f"{'':32}{'in turn (ms)':>30}{'alone (ms)':>20}")
+    print(f"{'reply':32}{'encode':>10}{'decode':>10}{'total':>10}{'encode':>10}{'decode':>10}{'frame bytes':>13}")
     for name, value in cases().items():
         timings = [one(value) for _ in range(args.repeat)]
         enc = statistics.median(t[0] for t in timings) * 1000
         dec = statistics.median(t[1] for t in timings) * 1000
+        enc_alone, dec_alone = alone(value, args.repeat)
         size = len(codec.dumps({"ok": True, "value": codec.to_plain(value)}))
-        print(f"{name:32}{enc:>11.3f}{dec:>11.3f}{enc + dec:>10.3f}{size:>13,}")
+        print(f"{name:32}{enc:>10.3f}{dec:>10.3f}{enc + dec:>10.3f}{enc_alone:>10.3f}{dec_alone:>10.3f}{size:>13,}")
     return 0
 
 
