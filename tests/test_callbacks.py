@@ -161,8 +161,9 @@ def forged(kind):
         return add_one(np.zeros(100_000))
     if kind == "large integer":
         return add_one(10 ** 9)
-    if kind == "not json":
-        body = b'{"callback": not json'
+    if kind == "not json":  # a well-formed header (codec.frame_body) before text that is not JSON
+        text = b'{"callback": not json'
+        body = struct.pack(">4sII", b"DLG\\x01", len(text), 0) + text
         os.write(worker.fd_out, struct.pack(">I", len(body)) + body)
     elif kind == "pickle":
         worker.write({"callback": {"name": "add_one", "args": {"__pickle__": "gASV"}, "kwargs": {}, "rng": None}})

@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import math
 import os
 import pickle
+import struct
 
 import numpy as np
 import pytest
 
 from autograder.sandbox.codec import (
     MAX_DEPTH,
+    MAX_FRAME_ARRAYS,
+    MAX_FRAME_BYTES,
     DecodeError,
     EncodeError,
     TFValue,
     count_elements,
     dumps,
+    frame_body,
     frame_length,
     from_plain,
     loads_frame_body,
     read_exact,
+    split_body,
     to_plain,
 )
 
 
 def roundtrip(value):
-    # Through real JSON text, as on the pipe.
-    return from_plain(json.loads(json.dumps(to_plain(value), allow_nan=False)))
+    # Through a real frame, as on the pipe.
+    body = dumps({"value": to_plain(value)})[4:]
+    count_elements(body, 10**6)
+    return from_plain(loads_frame_body(body)["value"])
 
 
 def test_plain_values_round_trip_with_their_types():
@@ -101,22 +107,34 @@ def test_objects_with_forged_eq_cannot_be_encoded():
         to_plain({"W1": Liar()})
 
 
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
 @pytest.mark.parametrize(
     "payload",
     [
-        {"dtype": "|O", "shape": [1], "data": b64(pickle.dumps({"x": 1}))},  # object arrays unpickle
-        {"dtype": "|V8", "shape": [1], "data": b64(b"\0" * 8)},  # raw void
-        {"dtype": "[('a', '<f8')]", "shape": [1], "data": b64(b"\0" * 8)},  # structured
-        {"dtype": "<M8[s]", "shape": [1], "data": b64(b"\0" * 8)},  # datetime
-        {"dtype": "<f8", "shape": [3], "data": b64(b"\0" * 8)},  # size mismatch
-        {"dtype": "<f8", "shape": [-1], "data": b64(b"\0" * 8)},  # negative shape
-        {"dtype": "<f8", "shape": [1], "data": "not base64!"},
-        {"dtype": "<U0", "shape": [10**12], "data": ""},  # zero-size items
-        {"dtype": "<f8", "shape": [1], "data": b64(b"\0" * 8), "extra": 1},
+        {"dtype": "|O", "shape": [1], "blob": pickle.dumps({"x": 1})},  # object arrays unpickle
+        {"dtype": "|O8", "shape": [1], "blob": b"\0" * 8},
+        {"dtype": "O", "shape": [1], "blob": b"\0" * 8},
+        {"dtype": "|V8", "shape": [1], "blob": b"\0" * 8},  # raw void
+        {"dtype": "[('a', '<f8')]", "shape": [1], "blob": b"\0" * 8},  # structured
+        {"dtype": "(2,)<f4", "shape": [1], "blob": b"\0" * 8},  # sub-array
+        {"dtype": "<M8[s]", "shape": [1], "blob": b"\0" * 8},  # datetime
+        {"dtype": "<m8", "shape": [1], "blob": b"\0" * 8},  # timedelta
+        {"dtype": "float64", "shape": [1], "blob": b"\0" * 8},  # names are not in the closed set
+        {"dtype": "<f8", "shape": [3], "blob": b"\0" * 8},  # size mismatch
+        {"dtype": "<f8", "shape": [1, 2], "blob": b"\0" * 8},
+        {"dtype": "<f8", "shape": [-1], "blob": b"\0" * 8},  # negative shape
+        {"dtype": "<f8", "shape": [-1, -1], "blob": b"\0" * 8},  # negative dims whose product is right
+        {"dtype": "<f8", "shape": [2**64 + 1], "blob": b"\0" * 8},  # overflows an intp
+        {"dtype": "<f8", "shape": [0, 2**40], "blob": b""},  # a dimension no frame can hold
+        {"dtype": "<f8", "shape": [1] * 33, "blob": b"\0" * 8},  # too many dimensions
+        {"dtype": "<f8", "shape": [1.0], "blob": b"\0" * 8},
+        {"dtype": "<f8", "shape": [True], "blob": b"\0" * 8},
+        {"dtype": "<f8", "shape": 1, "blob": b"\0" * 8},
+        {"dtype": "<f8", "shape": [1], "blob": "AAAAAAAAAAA="},  # base64 text is not the array's bytes
+        {"dtype": "<f8", "shape": [1], "blob": 0},  # an index no frame resolved
+        {"dtype": "<U0", "shape": [10**12], "blob": b""},  # zero-size items
+        {"dtype": "|S0", "shape": [10**12], "blob": b""},
+        {"dtype": "<f8", "shape": [1], "blob": b"\0" * 8, "extra": 1},
+        {"dtype": "<f8", "shape": [1]},
     ],
 )
 def test_forged_array_payloads_are_refused(payload):
@@ -129,7 +147,14 @@ def test_npy_and_pickle_payloads_are_refused():
     np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
     for raw in (buf.getvalue(), pickle.dumps(os.system)):
         with pytest.raises(DecodeError):
-            from_plain({"__nd__": b64(raw)})
+            from_plain({"__nd__": raw})
+        with pytest.raises(DecodeError):
+            from_plain({"__nd__": {"dtype": "|O", "shape": [1], "blob": raw}})
+        with pytest.raises(DecodeError):  # as a whole frame body, or as the bytes of one
+            loads_frame_body(raw)
+        text = b'{"value": {"__nd__": {"dtype": "|O", "shape": [1], "blob": 0}}}'
+        with pytest.raises(DecodeError, match="refused"):
+            from_plain(loads_frame_body(frame_body(text, [raw]))["value"])
 
 
 @pytest.mark.parametrize(
@@ -176,8 +201,10 @@ def test_frames_are_length_prefixed_and_bounded():
         frame_length((2**31).to_bytes(4, "big"))
     with pytest.raises(DecodeError):
         loads_frame_body(b"[1, 2]")
-    with pytest.raises(DecodeError):
-        loads_frame_body(b"\xff\xfe")
+    with pytest.raises(DecodeError, match="not an object"):
+        loads_frame_body(frame_body(b"[1, 2]"))
+    with pytest.raises(DecodeError, match="not JSON"):
+        loads_frame_body(frame_body(b"\xff\xfe"))
 
 
 def test_read_exact_reassembles_short_reads_and_detects_eof():
@@ -190,9 +217,9 @@ def test_read_exact_reassembles_short_reads_and_detects_eof():
 # ------------------------------------------------------------------ decoded size, counted on the bytes
 
 
-def forged_reply(value_json: str) -> bytes:
+def forged_reply(value_json: str, blobs=()) -> bytes:
     """The body of a reply frame whose value is the given (hand-written) JSON."""
-    return ('{"ok": true, "value": ' + value_json + "}").encode()
+    return frame_body(('{"ok": true, "value": ' + value_json + "}").encode(), blobs)
 
 
 @pytest.mark.parametrize(
@@ -278,3 +305,200 @@ def test_tf_dtype_claims_are_checked_against_the_array():
         from_plain({"__tf__": {"kind": "LookAlike", "dtype": "float32", "value": to_plain(np.ones(3, np.float32))}})
     honest = from_plain({"__tf__": {"kind": "Variable", "dtype": "int32", "value": to_plain(np.ones(3, np.int32))}})
     assert honest.dtype == "int32" and honest.value.dtype == np.int32
+
+
+# ------------------------------------------------------------------ the binary header
+
+
+def header(text_length: int, lengths, magic: bytes = b"DLG\x01") -> bytes:
+    return struct.pack(">4sII", magic, text_length, len(lengths)) + struct.pack(f">{len(lengths)}I", *lengths)
+
+
+ONE_ARRAY = b'{"value": {"__nd__": {"dtype": "<f8", "shape": [2], "blob": 0}}}'
+
+
+def test_a_frame_is_a_small_header_then_the_text_then_the_raw_bytes():
+    arr = np.arange(60_000, dtype=np.float64)
+    frame = dumps({"value": to_plain(arr)})
+    body = frame[4:]
+    text, blobs = split_body(body)
+    assert body[:4] == b"DLG\x01" and frame_length(frame[:4]) == len(body)
+    assert body.endswith(arr.tobytes()) and len(blobs) == 1 and bytes(blobs[0]) == arr.tobytes()
+    assert len(body) - arr.nbytes < 100  # no base64: the header and text are all the overhead
+    assert json.loads(text) == {"value": {"__nd__": {"dtype": "<f8", "shape": [60_000], "blob": 0}}}
+    back = from_plain(loads_frame_body(body)["value"])
+    assert back.flags.writeable and back.flags.owndata
+    np.testing.assert_array_equal(back, arr)
+
+
+def test_many_arrays_empty_ones_and_tf_values_cross_in_one_frame():
+    value = {
+        "arrays": [np.full(i, i, np.int16) for i in range(50)],
+        "empty": np.zeros((0, 3)),
+        "text": np.array([["a", "bc"], ["", "d"]]),
+        "bytes": np.array([b"x", b""]),
+        "tf": TFValue.variable(np.ones((2, 2), np.float32)),
+        "scalar": np.float16(1.5),
+    }
+    back = roundtrip(value)
+    for i, arr in enumerate(back["arrays"]):
+        np.testing.assert_array_equal(arr, np.full(i, i, np.int16))
+    assert back["empty"].shape == (0, 3) and back["text"][1, 1] == "d" and back["bytes"].dtype == "S1"
+    assert back["tf"].kind == "Variable" and back["tf"].value.dtype == np.float32
+    assert back["scalar"].dtype == np.float16 and back["scalar"][()] == 1.5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"__nd__": {"dtype": "<f8", "shape": [1], "blob": 0}},
+        {"dtype": "<f8", "shape": [1], "blob": 0},
+        [{"__nd__": {"blob": 1}}, np.ones(2)],
+    ],
+)
+def test_learner_dicts_shaped_like_an_array_payload_stay_dicts(value):
+    back = roundtrip(value)
+    if isinstance(value, list):
+        assert back[0] == value[0]
+        np.testing.assert_array_equal(back[1], np.ones(2))
+    else:
+        assert back == value
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        (b"", "truncated"),
+        (b"DLG\x01\x00\x00", "truncated"),  # shorter than the fixed header
+        (header(0, [])[:-1], "truncated"),
+        (header(10, []) + b"{}", "truncated"),  # the text's length lies
+        (header(2, [8]) + b"{}" + b"\0" * 7, "do not match"),  # an array's length lies
+        (header(2, [8, 8]) + b"{}" + b"\0" * 8, "do not match"),
+        (header(2, []) + b"{}" + b"\0", "do not match"),  # trailing bytes
+        (header(2, [0]) + b"{}" + b"\0", "do not match"),
+        (header(2, [], magic=b"DLG\x02") + b"{}", "not a frame"),  # another version
+        (b'{"ok": true, "value": 1}', "not a frame"),  # the old JSON-only frame
+        (header(2, []) + b"{}"[:1], "truncated"),
+    ],
+)
+def test_forged_headers_are_refused(body, match):
+    for decode in (loads_frame_body, lambda b: count_elements(b, 10**6), split_body):
+        with pytest.raises(DecodeError, match=match):
+            decode(body)
+
+
+def test_header_counts_and_lengths_are_checked_before_anything_is_built():
+    import tracemalloc
+
+    forged = [
+        struct.pack(">4sII", b"DLG\x01", 2, MAX_FRAME_ARRAYS + 1) + b"{}",  # over the cap
+        struct.pack(">4sII", b"DLG\x01", 2, MAX_FRAME_ARRAYS) + b"{}",  # within it, but the table is not there
+        struct.pack(">4sII", b"DLG\x01", 2**32 - 1, 0) + b"{}",  # a text of 4 GB
+        header(2, [2**32 - 1] * 4) + b"{}",  # arrays of 16 GB
+        header(len(b'{"value": {"__nd__": {"dtype": "<f8", "shape": [100000000], "blob": 0}}}'), [8])
+        + b'{"value": {"__nd__": {"dtype": "<f8", "shape": [100000000], "blob": 0}}}'
+        + b"\0" * 8,  # a shape of 800 MB on 8 bytes
+    ]
+    tracemalloc.start()
+    try:
+        for body in forged:
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            with pytest.raises(DecodeError):
+                from_plain(loads_frame_body(body)["value"])
+            assert tracemalloc.get_traced_memory()[1] - before < 64 * 1024, body[:40]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_frame_claiming_gigabytes_is_refused_on_its_length():
+    for length in (MAX_FRAME_BYTES + 1, 2**31, 2**32 - 1):
+        with pytest.raises(DecodeError, match="exceeds the limit"):
+            frame_length(struct.pack(">I", length))
+    assert frame_length(struct.pack(">I", MAX_FRAME_BYTES)) == MAX_FRAME_BYTES
+
+
+@pytest.mark.parametrize(
+    "text, blobs, match",
+    [
+        (ONE_ARRAY, [b"\0" * 16, b"\0" * 16], "no array refers to"),  # an unused array
+        (
+            b'{"a": {"__nd__": {"dtype": "<f8", "shape": [2], "blob": 0}}, '
+            b'"b": {"__nd__": {"dtype": "<f8", "shape": [2], "blob": 0}}}',
+            [b"\0" * 16],
+            "another's",
+        ),  # reused
+        (ONE_ARRAY.replace(b'"blob": 0', b'"blob": 1'), [b"\0" * 16], "does not hold"),
+        (ONE_ARRAY.replace(b'"blob": 0', b'"blob": -1'), [b"\0" * 16], "does not hold"),
+        (ONE_ARRAY.replace(b'"blob": 0', b'"blob": true'), [b"\0" * 16], "does not hold"),
+        (ONE_ARRAY.replace(b'"blob": 0', b'"blob": "0"'), [b"\0" * 16], "does not hold"),
+        (ONE_ARRAY.replace(b'"blob": 0', b'"blob": 0.0'), [b"\0" * 16], "does not hold"),
+    ],
+)
+def test_array_references_are_each_used_once(text, blobs, match):
+    with pytest.raises(DecodeError, match=match):
+        loads_frame_body(frame_body(text, blobs))
+
+
+@pytest.mark.parametrize(
+    "dtype, shape, raw",
+    [
+        ("|O", [1], pickle.dumps(os.system)),  # object dtype: never
+        ("|O8", [2], b"\0" * 16),
+        ("<M8[s]", [2], b"\0" * 16),
+        ("|V16", [1], b"\0" * 16),
+        ("<f8", [3], b"\0" * 16),  # the shape's product disagrees with the bytes
+        ("<f8", [1], b"\0" * 16),
+        ("<f4", [2, 3], b"\0" * 16),
+        ("<f8", [-2], b"\0" * 16),
+        ("<f8", [-1, -2], b"\0" * 16),
+        ("<f8", [2**63, 2**63, 0], b""),  # dimensions overflowing an intp, whose product is 0
+        ("<f8", [2**64 + 2], b"\0" * 16),
+        ("<U0", [2**40], b""),
+    ],
+)
+def test_forged_arrays_in_a_frame_are_refused(dtype, shape, raw):
+    text = json.dumps({"ok": True, "value": {"__nd__": {"dtype": dtype, "shape": shape, "blob": 0}}}).encode()
+    body = frame_body(text, [raw])
+    count_elements(body, 100)  # well formed, and small
+    with pytest.raises(DecodeError):
+        from_plain(loads_frame_body(body)["value"])
+
+
+def test_nesting_over_the_cap_is_refused_in_a_binary_frame():
+    text = "[" * (MAX_DEPTH + 3) + '{"__nd__": {"dtype": "<f8", "shape": [2], "blob": 0}}' + "]" * (MAX_DEPTH + 3)
+    body = forged_reply(text, [b"\0" * 16])
+    with pytest.raises(DecodeError, match="nested"):
+        count_elements(body, 10**9)
+    with pytest.raises(DecodeError, match="nested"):
+        from_plain(loads_frame_body(body)["value"])
+
+
+def test_the_arrays_bytes_are_not_counted_as_json():
+    arr = np.frombuffer(b",[:" * 40_000, dtype=np.uint8)  # bytes that would count as 120,000 values
+    body = dumps({"ok": True, "value": to_plain(arr)})[4:]
+    assert count_elements(body, 1000) < 20
+
+
+def test_callback_frames_are_recognised_by_their_text():
+    from autograder.grading.callbacks import is_callback
+
+    assert is_callback(dumps({"callback": {"name": "f", "args": to_plain([np.ones(2)])}})[4:])
+    assert not is_callback(dumps({"ok": True, "value": to_plain(b"{}".decode())})[4:])
+    with pytest.raises(DecodeError):
+        is_callback(b'{"callback": {}}')  # text without its header
+
+
+def test_a_table_of_many_empty_arrays_costs_nothing_until_referred_to():
+    import tracemalloc
+
+    count = MAX_FRAME_ARRAYS
+    body = struct.pack(">4sII", b"DLG\x01", 2, count) + bytes(4 * count) + b"{}"
+    tracemalloc.start()
+    try:
+        assert count_elements(body, 10) == 1
+        with pytest.raises(DecodeError, match="no array refers to"):
+            loads_frame_body(body)
+        assert tracemalloc.get_traced_memory()[1] < 256 * 1024
+    finally:
+        tracemalloc.stop()

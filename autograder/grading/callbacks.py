@@ -40,7 +40,7 @@ import numpy as np
 
 from autograder.sandbox import codec
 
-PREFIX = b'{"callback": '  # how a callback frame's body starts (Worker.call_grader writes it with codec.dumps)
+PREFIX = b'{"callback": '  # how a callback frame's text starts (Worker.call_grader writes it with codec.dumps)
 
 # The suites' most in one check: random_search's 200 trials, a sampler of each kind per trial (400);
 # each costs a round trip (a fraction of a millisecond) beside the reference's own work.
@@ -187,6 +187,11 @@ class Callbacks:
             }
         except codec.EncodeError as exc:
             return {"ok": False, "error": f"the grader could not send the result back: {exc}"}
+
+
+def is_callback(body: bytes) -> bool:
+    """Whether a frame body is a callback (its JSON text starts with PREFIX); DecodeError if it is no frame."""
+    return codec.split_body(body)[0].startswith(PREFIX)
 
 
 def _check_integers(value, depth: int = 0) -> None:

@@ -9,7 +9,6 @@ notebook stays the one source of truth.
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import tomllib
 import types
@@ -252,7 +251,7 @@ def _memoized(function, max_entries: int = 4096):
 
     def call(*args, **kwargs):
         try:
-            key = json.dumps(codec.to_plain([list(args), kwargs]), sort_keys=True)
+            key = codec.dumps({"key": codec.to_plain([list(args), kwargs])}, sort_keys=True)
         except codec.EncodeError:
             return function(*args, **kwargs)
         if key not in cache:

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from autograder.grading.callbacks import PREFIX, Callbacks
+from autograder.grading.callbacks import Callbacks, is_callback
 from autograder.sandbox import codec, spawn
 
 OUTPUT_KEEP_BYTES = 64 * 1024
@@ -150,7 +150,7 @@ class Connection:
             while True:
                 header = self._read(4, end)
                 body = self._read(codec.frame_length(header), end)
-                if not body.startswith(PREFIX):
+                if not is_callback(body):
                     break
                 answer, counted = self.callbacks.answer(body)
                 elements += counted
