@@ -103,7 +103,7 @@ def _array_bytes(arr: np.ndarray):
     """
     if arr.flags.c_contiguous and arr.size:
         try:
-            return memoryview(arr).cast("B")
+            return memoryview(arr).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
         except (TypeError, ValueError):  # a buffer format memoryview cannot cast
             pass
     return arr.tobytes(order="C")
