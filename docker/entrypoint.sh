@@ -72,6 +72,15 @@ as_grader() {
     if [ "$MODE" = bwrap ]; then as_uid "$GRADER_UID" "$GRADER_UID" "$@"; else "$@"; fi
 }
 
+# Replace this script by "$@" run as the grader: it becomes the container's process 1, so `docker stop`'s
+# SIGTERM reaches it (this uid 0 has no CAP_KILL: it could not forward a signal to uid $GRADER_UID).
+exec_as_grader() {
+    if [ "$MODE" = bwrap ] && [ "$(id -u)" = 0 ] && [ "$GRADER_UID" != 0 ]; then
+        exec setpriv --reuid="$GRADER_UID" --regid="$GRADER_UID" --clear-groups --inh-caps=-all --no-new-privs -- "$@"
+    fi
+    exec "$@"
+}
+
 bwrap_works() {
     # Exactly what the engine asks of bubblewrap, as the grader's uid: a user, pid and network
     # namespace and a fresh /proc.
@@ -249,5 +258,5 @@ case $command in
     grade) selfcheck || exit 2; grader_home; copy_submissions || exit 2; grade "$@" ;;
     batch) selfcheck || exit 2; grader_home; copy_submissions || exit 2; batch "$@" ;;
     selfcheck) selfcheck && say "ok: sandbox $MODE; uid $LEARNER_UID cannot read the hidden suites or solutions in $ROOT" ;;
-    *) choose_mode || exit 2; grader_home; CODE=0; as_grader "$PYTHON" -m autograder.cli "$command" "$@" || CODE=$?; exit "$CODE" ;;
+    *) choose_mode || exit 2; grader_home; exec_as_grader "$PYTHON" -m autograder.cli "$command" "$@" ;;
 esac

@@ -93,6 +93,9 @@ GUARANTEES = {
     "submission, state or report readable, no grader process visible (bwrap), pids and memory limits hold",
     "test_the_hostile_batch_of_issue_11_gains_nothing": "a hostile notebook in a batch plants nothing, reads nothing, stays unprivileged, and its victims score "
     "exactly as in a batch without it",
+    "test_service_graders_in_a_container_keep_the_course_folder": "dlgrade serve's graders in a container "
+    "(--grader-only, the grading image's run line): a hostile upload beside victims plants nothing, reads nothing "
+    "of the course folder (database, session key, other blobs), and the victims score exactly as graded on the host",
     "test_hostile_and_attack_suites_pass_inside_the_container": "tests/test_hostile.py and tests/test_attacks.py pass inside the grading image, as the grader's uid",
 }
 _OUTCOMES: dict = {}
