@@ -25,6 +25,7 @@ from sqlalchemy import update
 
 from autograder.batch.roster import parse_roster
 from autograder.service import db
+from autograder.service import runner as runner_module
 from autograder.service.blobs import BlobStore
 from autograder.service.config import ServiceConfig
 from autograder.service.db import GRADED, GRADING, QUEUED, Submission, utcnow
@@ -218,39 +219,47 @@ def test_claims_of_stopped_graders_are_queued_again_and_live_claims_are_not_stol
     now = utcnow()
     ids = {
         key: queue(store, blobs, LEARNERS[n], marked_notebook(key))
-        for n, key in enumerate(["dead", "expired", "live", "elsewhere", "queued"])
+        for n, key in enumerate(["dead", "expired", "live", "elsewhere", "queued", "reused"])
     }
     _claim(store, ids["dead"], f"{host}:{dead_pid.pid}", now)
     _claim(store, ids["expired"], "another-host:4242", now - runner.lease - timedelta(minutes=1))
-    _claim(store, ids["live"], f"{host}:{live.pid}", now)
+    started = runner_module._started(live.pid)
+    assert started
+    _claim(store, ids["live"], f"{host}:{live.pid}:{started}", now)
+    # The same pid, another start time: the grader that took it is gone (a container restarted: pid 1 again).
+    _claim(store, ids["reused"], f"{host}:{live.pid}:{int(started) - 1}", now)
     _claim(store, ids["elsewhere"], "another-host:4243", now - timedelta(seconds=30))
     try:
         runner.start()
         try:
             wait_until(
-                lambda: all(store.submission(ids[k]).status == GRADED for k in ("dead", "expired", "queued")),
+                lambda: all(store.submission(ids[k]).status == GRADED for k in ("dead", "expired", "queued", "reused")),
                 60,
                 "the orphaned claims graded",
             )
             # A few more feed rounds: the live claims stay where they are.
             runner.sweep(force=True)
-            wait_until(lambda: runner.graded >= 3, 5, "the runner's count")
+            wait_until(lambda: runner.graded >= 4, 5, "the runner's count")
         finally:
             runner.stop()
     finally:
         live.kill()
         live.wait()
     rows = {key: store.submission(id) for key, id in ids.items()}
-    for key in ("dead", "expired"):
+    for key in ("dead", "expired", "reused"):
         assert rows[key].status == GRADED and rows[key].score == stand_ins.SCORE, key
         assert rows[key].attempts == 2, key  # claimed by the lost grader, then by this one
         assert rows[key].regrade_reason == "its grader stopped before finishing"
     assert rows["queued"].attempts == 1
-    assert (rows["live"].status, rows["live"].claimed_by, rows["live"].attempts) == (GRADING, f"{host}:{live.pid}", 1)
+    assert (rows["live"].status, rows["live"].claimed_by, rows["live"].attempts) == (
+        GRADING,
+        f"{host}:{live.pid}:{started}",
+        1,
+    )
     assert (rows["elsewhere"].status, rows["elsewhere"].claimed_by) == (GRADING, "another-host:4243")
     runs = Counter(d for _, d in stand_ins.calls(faults_dir))
     assert runs[digest(marked_notebook("live"))] == 0 and runs[digest(marked_notebook("elsewhere"))] == 0
-    assert runner.graded == 3
+    assert runner.graded == 4
 
 
 # ------------------------------------------------------------------ 3. a locked SQLite database

@@ -37,13 +37,28 @@ LEASE_MARGIN = timedelta(minutes=2)  # a claim older than its job's timeout + th
 SWEEP_SECONDS = 10.0  # how often stale claims are looked for
 
 
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat's 22nd field); "" if unknown."""
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read().decode("ascii", "replace")
+    except OSError:
+        return ""
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return fields[19] if len(fields) > 19 else ""
+
+
 def grader_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start``: the start time tells a process from a later one with the same pid (a grader
+    restarted in the same container is pid 1 again)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_started(pid)}"
 
 
 def gone_here(grader: str) -> bool:
-    """True when ``grader`` was a process of this host that no longer runs (its claims are orphans)."""
-    host, _, pid = grader.rpartition(":")
+    """True when ``grader`` was a process of this host that no longer runs (its claims are orphans):
+    its pid is free, or now belongs to a process that started at another time."""
+    host, _, rest = grader.partition(":")
+    pid, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -52,7 +67,7 @@ def gone_here(grader: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return bool(started) and _started(int(pid)) not in ("", started)
 
 
 class GradeRunner:
