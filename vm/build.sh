@@ -90,23 +90,25 @@ if [ "$(cat "$CACHE/venv.stamp" 2>/dev/null)" != "$PIP_KEY" ]; then
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 chroot "$ROOTFS" /opt/venv/bin/python -m pip install -q --no-index --find-links /tmp/wheels \
 		-c /tmp/constraints.txt "${PIP_PACKAGES[@]}"
 	rm -rf "$ROOTFS/tmp/wheels" "$ROOTFS/tmp/constraints.txt"
-	# The project itself is the checkout, copied to /opt/dlgrade at each boot (vm/guest.sh): a .pth
-	# file and a `dlgrade` script stand for an editable install, so the image never goes stale.
-	echo /opt/dlgrade >"$ROOTFS/opt/venv/lib/python3.11/site-packages/dlgrade-checkout.pth"
-	cat >"$ROOTFS/opt/venv/bin/dlgrade" <<-'EOF'
-		#!/opt/venv/bin/python
-		import sys
-
-		from autograder.cli import main
-
-		sys.exit(main())
-	EOF
-	chmod 755 "$ROOTFS/opt/venv/bin/dlgrade"
 	echo "$PIP_KEY" >"$CACHE/venv.stamp"
 fi
 
 # 4. The guest's configuration: no login, a unit that runs the checkout's vm/guest.sh and powers off.
 log "configure"
+# The project itself is the checkout, copied to /opt/dlgrade at each boot (vm/guest.sh): a .pth file
+# and a `dlgrade` script (pip's console-script form: the __main__ guard matters, multiprocessing's
+# spawned workers import __main__) stand for an editable install, so the image never goes stale.
+echo /opt/dlgrade >"$ROOTFS/opt/venv/lib/python3.11/site-packages/dlgrade-checkout.pth"
+cat >"$ROOTFS/opt/venv/bin/dlgrade" <<'EOF'
+#!/opt/venv/bin/python
+import sys
+
+from autograder.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+EOF
+chmod 755 "$ROOTFS/opt/venv/bin/dlgrade"
 echo dlgrade-vm >"$ROOTFS/etc/hostname"
 printf '/dev/ubda / ext4 defaults 0 1\n' >"$ROOTFS/etc/fstab"
 mkdir -p "$ROOTFS/mnt/host"

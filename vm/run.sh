@@ -5,6 +5,7 @@
 # Exit status: 0 when every line is PASS; 1 when a line is FAIL (VM_TEST_ALLOW_FAIL=1: 0 anyway,
 # the lines still say FAIL); 2 when the guest did not finish (no status file: hung, crashed, timed out).
 # VM_TIMEOUT (seconds, default 2700) bounds the whole boot; VM_MEM (default 3G) is the guest's RAM;
+# VM_SCRIPT=PATH (relative to the checkout) runs that script in the guest instead of the checks;
 # VM_QUICK=1 runs only the cgroup modules and the CPU-share test of pytest (not the attack module).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ rm -rf "$RES" "$CACHE/run.cow" "$CACHE/uml"
 mkdir -p "$RES" "$CACHE/uml"
 quick=()
 [ "${VM_QUICK:-0}" = 1 ] && quick=(dlgrade.quick=1)
+[ -n "${VM_SCRIPT:-}" ] && quick+=("dlgrade.script=$VM_SCRIPT")
 echo "[vm] booting the guest (User-Mode Linux $(linux --version 2>/dev/null | head -1), up to ${TIMEOUT} s); console: $RES/console.log"
 set +e
 # timeout signals its whole process group: the UML kernel and its helper processes.
