@@ -95,9 +95,12 @@ BUSY = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end:\n
 
 
 def probe(layout: str) -> int:
-    from autograder.sandbox import cgroups
+    from autograder.sandbox import cgroup_v2, cgroups
     from autograder.sandbox.isolation import Limits
 
+    # What `dlgrade batch` and `dlgrade grade` do first: on a default systemd host, re-execute in a
+    # delegated scope (no-op where this cgroup already has every controller, and the second time).
+    cgroup_v2.reexec_in_scope([sys.executable, os.path.abspath(__file__), "probe", layout])
     describe(layout)
     version = cgroups.cgroup_version()
     line(layout, "cgroup v2 used by dlgrade", version == 2, f"cgroup_version() = {version}")
@@ -255,12 +258,12 @@ def batch(layout: str, out: str, args: list) -> int:
             else:
                 expect = f"{int(float(w[3]) * 100_000)} 100000"
             ok = bool(snapshots) and all(s.get(key) == expect for s in snapshots)
-            line(layout, f"{name} set (report = kernel)", ok, f"report '{claims[0]}', kernel {kernel}")
+            line(layout, f"{name} set, report = kernel", ok, f"report '{claims[0]}', kernel {kernel}")
         else:
             unset = all(s.get(key) in (None, "max", "max 100000") for s in snapshots)
             line(
                 layout,
-                f"{name} set (report = kernel)",
+                f"{name} set, report = kernel",
                 False,
                 f"not set; the report says so: {bool(missing) and unset}; kernel {kernel}; "
                 + (missing[0][:200] if missing else "no note"),
