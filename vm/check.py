@@ -100,7 +100,9 @@ def probe(layout: str) -> int:
 
     # What `dlgrade batch` and `dlgrade grade` do first: on a default systemd host, re-execute in a
     # delegated scope (no-op where this cgroup already has every controller, and the second time).
-    cgroup_v2.reexec_in_scope([sys.executable, os.path.abspath(__file__), "probe", layout])
+    reexec = getattr(cgroup_v2, "reexec_in_scope", None)  # (older checkouts have none: they run here)
+    if reexec is not None:
+        reexec([sys.executable, os.path.abspath(__file__), "probe", layout])
     describe(layout)
     version = cgroups.cgroup_version()
     line(layout, "cgroup v2 used by dlgrade", version == 2, f"cgroup_version() = {version}")
