@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 SERVE_COURSE ?= serve-course
 
-.PHONY: setup demo serve test test-service-slow test-all bench lint release validate clean docker-images docker-test
+.PHONY: setup demo serve test test-service-slow test-all bench lint release validate clean docker-images docker-test vm-test
 
 setup: $(STAMP)
 
@@ -71,6 +71,12 @@ docker-images:
 
 docker-test: setup
 	docker/test.sh
+
+# A real cgroup-v2 kernel (User-Mode Linux, Debian's user-mode-linux package) booting a Debian bookworm
+# guest under systemd 252: the sandbox, cgroup and attack tests and a graded batch run there, one line
+# per guarantee. The guest image is cached under .cache/vm/ (git-ignored). Needs root. See vm/README.md.
+vm-test:
+	vm/run.sh
 
 # ruff (lint and format, settings in pyproject.toml) over the whole tree, mypy over autograder/.
 lint: setup

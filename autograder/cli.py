@@ -374,6 +374,13 @@ def _main(argv) -> int:
     from autograder.sandbox.isolation import IsolationRefused
 
     args = build_parser().parse_args(argv)
+    if argv is None and args.command in ("batch", "grade"):
+        # This process's own command line (not a test calling main): on a default systemd host,
+        # re-execute in a delegated scope so that the CPU quota can be set (sandbox/cgroup_v2.py).
+        from autograder.sandbox import cgroup_v2
+
+        own = ["-m", "autograder.cli"] if sys.argv[0].endswith(".py") else [sys.argv[0]]
+        cgroup_v2.reexec_in_scope([sys.executable, *own, *sys.argv[1:]])
     os.umask(0o077)  # reports, batch state and outputs: readable by their owner only
     try:
         check_isolation(args)

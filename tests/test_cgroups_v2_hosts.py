@@ -345,3 +345,31 @@ def test_v1_host_report_is_the_kernels():
         assert int((by_controller["cpu"] / "cpu.cfs_period_us").read_text()) == 100_000
     finally:
         made.remove()
+
+
+def test_v2_default_systemd_host_reexecutes_in_a_delegated_scope_bound_to_the_service(host, monkeypatch, tmp_path):
+    """A service gets memory and pids only: `dlgrade batch` runs itself again in a Delegate=yes scope."""
+    (host.root / "cgroup.subtree_control").write_text("memory pids\n")
+    host.cgroup("system.slice", subtree="memory pids")
+    host.cgroup("system.slice/dlgrade.service", procs=(ME,))
+    host.run_in("system.slice/dlgrade.service")
+    systemd = tmp_path / "run-systemd-system"
+    systemd.mkdir()
+    probes = []
+    monkeypatch.setattr(cgroup_v2.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cgroup_v2.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(
+        cgroup_v2.subprocess, "run", lambda command, **kw: probes.append(command) or type("R", (), {"returncode": 0})
+    )
+    command = cgroup_v2.scope_command(["dlgrade", "batch"], {}, host.root, systemd)
+    assert command == [
+        "/usr/bin/systemd-run", "--scope", "--quiet", "--collect", "-p", "Delegate=yes",
+        "-p", "BindsTo=dlgrade.service", "-p", "After=dlgrade.service", "--slice=system.slice",
+        "--", "dlgrade", "batch",
+    ]  # fmt: skip
+    assert probes and probes[0][-2:] == ["--", "true"]
+    # Once only; never without systemd; never when the cgroup has every controller the root offers.
+    assert cgroup_v2.scope_command(["dlgrade"], {cgroup_v2.SCOPED: "1"}, host.root, systemd) is None
+    assert cgroup_v2.scope_command(["dlgrade"], {}, host.root, tmp_path / "no-systemd") is None
+    (host.root / "system.slice" / "cgroup.controllers").write_text("cpu memory pids\n")
+    assert cgroup_v2.scope_command(["dlgrade"], {}, host.root, systemd) is None

@@ -17,8 +17,10 @@ internal processes" rule). So:
 * a controller that is not there is reported "not enforced" with the reason
   and what to do (usually: run under ``systemd-run --scope -p Delegate=yes``,
   which makes systemd delegate memory, pids and cpu to the scope and keep
-  them there across ``systemctl daemon-reload``; dlgrade does not re-exec
-  itself that way);
+  them there across ``systemctl daemon-reload``). As root on a systemd host,
+  ``dlgrade batch`` and ``dlgrade grade`` re-execute themselves that way when
+  their own cgroup lacks a controller the root offers (``scope_command``: a
+  default systemd host gives a service memory and pids, never cpu);
 * in a container with a private cgroup namespace (Docker on v2: ``0::/`` and
   a root cgroup that has ``cgroup.type``, which the real root has not) the
   container's own limits (memory.max, pids.max, cpu.max of the namespace
@@ -33,6 +35,9 @@ which the tests replace with a fake kernel (tests/test_cgroups_v2_hosts.py).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +48,7 @@ DELEGATE = (
     "run dlgrade under `systemd-run --scope -p Delegate=yes` (as root, or `--user` where the user manager delegates it)"
 )
 CONTAINER_FILES = ("memory.max", "pids.max", "cpu.max")
+SCOPED = "DLGRADE_SYSTEMD_SCOPE"  # set in the re-executed process: never twice
 
 
 def write(path: Path, text: str) -> None:
@@ -197,3 +203,52 @@ def _enable(parent: Path, move_ours: bool) -> tuple | None:
             why = blocked or f"+{controller} written to {parent}/cgroup.subtree_control did not stay there"
         notes.append(f"not enforced: cgroup v2 {controller}: {why}")
     return held, notes
+
+
+def scope_command(
+    argv: list, environ, root: Path = Path("/sys/fs/cgroup"), systemd: Path = Path("/run/systemd/system")
+) -> list | None:
+    """``systemd-run --scope -p Delegate=yes ... argv`` when that gives the sandboxes a controller our cgroup lacks.
+
+    Only as root on a systemd host with cgroup v2, outside the root cgroup (a container's namespace
+    root is left as it is), once (``SCOPED``), and when a probe scope starts. The scope is bound to
+    the unit we run in (``BindsTo``, same slice), so stopping that unit still stops the grader.
+    None: run here, and the report says what is not enforced (``find_host``'s notes).
+    """
+    if environ.get(SCOPED) or os.geteuid() != 0 or not systemd.is_dir():
+        return None
+    systemd_run = shutil.which("systemd-run")
+    own = own_cgroup(root)
+    if systemd_run is None or own is None or own == root or not (root / "cgroup.controllers").exists():
+        return None
+    offered = set(read_words(root / "cgroup.controllers")) & set(WANTED)
+    here = set(read_words(own / "cgroup.controllers")) | set(read_words(own.parent / "cgroup.controllers"))
+    if offered <= here:
+        return None
+    command = [systemd_run, "--scope", "--quiet", "--collect", "-p", "Delegate=yes"]
+    unit = next((part for part in reversed(own.relative_to(root).parts) if part.endswith(".service")), None)
+    if unit is not None:
+        command += ["-p", f"BindsTo={unit}", "-p", f"After={unit}"]
+    if own.parent.name.endswith(".slice"):
+        command.append(f"--slice={own.parent.name}")
+    try:
+        probe = subprocess.run([*command, "--", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if probe.returncode != 0:
+        return None
+    return [*command, "--", *argv]
+
+
+def reexec_in_scope(argv: list) -> None:
+    """Replace this process with ``scope_command(argv)`` when there is one (see there); else return."""
+    command = scope_command(argv, os.environ)
+    if command is None:
+        return
+    print(
+        "dlgrade: running in a systemd scope with memory, pids and cpu delegated (systemd-run --scope -p Delegate=yes)",
+        file=sys.stderr,
+    )
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os.execve(command[0], command, {**os.environ, SCOPED: "1"})

@@ -1,0 +1,290 @@
+"""Guest-side checks of `make vm-test` (run by vm/guest.sh on the cgroup-v2 guest, as root).
+
+``probe LAYOUT``: dlgrade's own ``make_cgroups`` in the cgroup this process runs in (the layout:
+a systemd service, a delegated scope, a leaf below one), then the kernel is made to show each
+limit: a memory hog is OOM-killed at memory.max, a fork loop stops at pids.max, a busy loop gets
+the cpu.max share, cgroup.kill kills, the cgroup is removed. One line per guarantee.
+
+``batch LAYOUT OUT ARGS...``: runs ``dlgrade batch ARGS`` while a watcher reads every sandbox
+cgroup's memory.max, pids.max and cpu.max from the kernel, then compares each learner's
+results.json ``isolation.limits`` with what the kernel had: each limit claimed must be in the
+kernel's files, and each one not claimed must be said to be missing.
+
+Lines look like ``[service] memory.max enforced: PASS (...)``; vm/run.sh prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+MB = 1024 * 1024
+SANDBOX = re.compile(r"dlgrade-\d+-[0-9a-f]{12}")  # cgroups.py's names (not dlgrade-grader, not unit names)
+
+
+def line(layout: str, guarantee: str, ok: bool | None, detail: str = "") -> None:
+    verdict = "PASS" if ok else ("SKIP" if ok is None else "FAIL")
+    print(f"[{layout}] {guarantee}: {verdict}" + (f" ({detail})" if detail else ""), flush=True)
+
+
+def own_cgroup() -> Path:
+    for text in Path("/proc/self/cgroup").read_text().splitlines():
+        if text.startswith("0::"):
+            return ROOT / text[3:].lstrip("/")
+    raise SystemExit("no 0:: line in /proc/self/cgroup")
+
+
+def words(path: Path) -> str:
+    try:
+        return " ".join(path.read_text().split())
+    except OSError as exc:
+        return f"<{exc.strerror}>"
+
+
+def describe(layout: str) -> None:
+    own = own_cgroup()
+    print(f"[{layout}] grader's cgroup: /{own.relative_to(ROOT)}", flush=True)
+    chain, here = [], own
+    while True:
+        chain.append(here)
+        if here == ROOT:
+            break
+        here = here.parent
+    for path in reversed(chain):
+        name = "/" + str(path.relative_to(ROOT)) if path != ROOT else "/"
+        print(
+            f"[{layout}]   {name}: controllers [{words(path / 'cgroup.controllers')}] "
+            f"subtree_control [{words(path / 'cgroup.subtree_control')}]",
+            flush=True,
+        )
+
+
+def in_cgroup(path: Path):
+    def enter() -> None:
+        (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    return enter
+
+
+MEMORY_HOG = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n"
+FORK_LOOP = """
+import os, sys, time
+count = 0
+while count < 2000:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    count += 1
+print(count, flush=True)
+time.sleep(60)
+"""
+BUSY = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def probe(layout: str) -> int:
+    from autograder.sandbox import cgroup_v2, cgroups
+    from autograder.sandbox.isolation import Limits
+
+    # What `dlgrade batch` and `dlgrade grade` do first: on a default systemd host, re-execute in a
+    # delegated scope (no-op where this cgroup already has every controller, and the second time).
+    reexec = getattr(cgroup_v2, "reexec_in_scope", None)  # (older checkouts have none: they run here)
+    if reexec is not None:
+        reexec([sys.executable, os.path.abspath(__file__), "probe", layout])
+    describe(layout)
+    version = cgroups.cgroup_version()
+    line(layout, "cgroup v2 used by dlgrade", version == 2, f"cgroup_version() = {version}")
+    if version != 2:
+        return 0
+    host = cgroups.v2_host()
+    print(f"[{layout}] sandbox parent: {host.parent}; held: {' '.join(host.held) or 'none'}", flush=True)
+    limits = Limits(memory_mb=64, address_space_mb=0, cpu_seconds=60, processes=16, cpus=0.5)
+    made = cgroups.make_cgroups(limits)
+    for entry in made.held():
+        print(f"[{layout}] report: {entry}", flush=True)
+    if not made.paths:
+        line(layout, "sandbox cgroup made", False, "; ".join(made.notes))
+        return 0
+    path = Path(made.paths[0])
+    held = set(host.held)
+    python = sys.executable
+
+    # pids.max: a fork loop stops at it.
+    if "pids" in held:
+        proc = subprocess.Popen(
+            [python, "-c", FORK_LOOP], preexec_fn=in_cgroup(path), stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        forked = proc.stdout.readline().strip()
+        peak = words(path / "pids.current")
+        maximum = words(path / "pids.max")
+        ok = forked.isdigit() and int(forked) < 2000 and peak == maximum
+        line(layout, "pids.max enforced", ok, f"pids.max {maximum}, pids.current {peak}, forks before EAGAIN {forked}")
+        # cgroup.kill: the whole fork loop goes at once.
+        start = time.monotonic()
+        made.kill()
+        proc.wait(timeout=30)
+        while "populated 1" in words(path / "cgroup.events") and time.monotonic() - start < 20:
+            time.sleep(0.05)
+        left = words(path / "cgroup.procs")
+        line(
+            layout,
+            "cgroup.kill kills the sandbox",
+            left == "",
+            f"{maximum} processes gone in {time.monotonic() - start:.1f} s" if not left else f"left: [{left[:200]}]",
+        )
+    else:
+        line(layout, "pids.max enforced", False, f"pids not in {host.parent}/cgroup.subtree_control")
+
+    # cpu.max: a busy loop gets half a CPU (the limit here is 0.5 CPU: the guest has one CPU).
+    if "cpu" in held:
+        start = time.monotonic()
+        proc = subprocess.Popen([python, "-c", BUSY], preexec_fn=in_cgroup(path))
+        _, _, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+        share = (usage.ru_utime + usage.ru_stime) / wall
+        stat = dict(x.split() for x in (path / "cpu.stat").read_text().splitlines())
+        ok = share < 0.7 and int(stat.get("nr_throttled", 0)) > 0
+        line(
+            layout,
+            "cpu.max enforced",
+            ok,
+            f"cpu.max {words(path / 'cpu.max')}, busy loop got {share:.2f} CPU, nr_throttled {stat.get('nr_throttled')}",
+        )
+    else:
+        line(layout, "cpu.max enforced", False, f"cpu not in {host.parent}/cgroup.subtree_control")
+
+    # memory.max: a hog is OOM-killed there (no RLIMIT_AS here: the cgroup alone must stop it).
+    if "memory" in held:
+        run = subprocess.run([python, "-c", MEMORY_HOG], preexec_fn=in_cgroup(path), capture_output=True, timeout=120)
+        events = dict(x.split() for x in (path / "memory.events").read_text().splitlines())
+        ok = run.returncode == -signal.SIGKILL and int(events.get("oom_kill", 0)) >= 1
+        line(
+            layout,
+            "memory.max enforced",
+            ok,
+            f"memory.max {words(path / 'memory.max')}, hog exit {run.returncode}, memory.events oom_kill {events.get('oom_kill')}",
+        )
+        # systemd stops a unit (a service or a scope) when the kernel OOM-kills a process anywhere in its
+        # subtree (OOMPolicy=stop, the default): only a grader still alive here prints this line.
+        time.sleep(3)
+        line(layout, "grader survives a learner's OOM kill", True, "still running 3 s after it")
+    else:
+        line(layout, "memory.max enforced", False, f"memory not in {host.parent}/cgroup.subtree_control")
+
+    made.remove()
+    line(layout, "sandbox cgroup removed", not path.exists(), str(path))
+    return 0
+
+
+def snapshot(seen: dict, stop: threading.Event) -> None:
+    """Every 50 ms: each dlgrade sandbox cgroup with a process in it, and its limit files."""
+    while not stop.is_set():
+        for dirpath, dirnames, _ in os.walk(ROOT):
+            for name in dirnames:
+                if not SANDBOX.fullmatch(name):
+                    continue
+                path = Path(dirpath, name)
+                if not words(path / "cgroup.procs").strip("<>"):
+                    continue
+                seen.setdefault(str(path), {})
+                for key in ("memory.max", "pids.max", "cpu.max"):
+                    value = words(path / key)
+                    seen[str(path)][key] = value if not value.startswith("<") else None
+            dirnames[:] = [d for d in dirnames if not SANDBOX.fullmatch(d)]
+        stop.wait(0.05)
+
+
+def batch(layout: str, out: str, args: list) -> int:
+    describe(layout)
+    seen: dict = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=snapshot, args=(seen, stop), daemon=True)
+    watcher.start()
+    start = time.monotonic()
+    run = subprocess.run(["dlgrade", "batch", *args, "--out", out], capture_output=True, text=True)
+    took = time.monotonic() - start
+    stop.set()
+    watcher.join()
+    Path(out, "dlgrade-batch.log").write_text(run.stdout + run.stderr)
+    results = sorted(Path(out).glob("learners/*/*/results.json"))
+    scores = []
+    for result in results:
+        data = json.loads(result.read_text())
+        scores.append(f"{result.parent.parent.name} {data.get('score')}/{data.get('max_score')}")
+    line(
+        layout,
+        "graded batch",
+        run.returncode == 0 and bool(results),
+        f"exit {run.returncode}, {took:.0f} s, " + (", ".join(scores) or run.stderr.strip()[-300:]),
+    )
+    for result in results[:1]:
+        data = json.loads(result.read_text())
+        print(f"[{layout}] {result}: grader_error {data.get('grader_error')!r}, notes {data.get('notes')!r}"[:2000])
+    for path, files in sorted(seen.items()):
+        print(f"[{layout}] kernel, while a learner ran: {path}: " + ", ".join(f"{k} {v}" for k, v in files.items()))
+    if not results:
+        return 0
+    limits = json.loads(results[0].read_text()).get("isolation", {}).get("limits", [])
+    for entry in limits:
+        print(f"[{layout}] results.json isolation.limits: {entry}", flush=True)
+    snapshots = list(seen.values())
+    wanted = {
+        "memory": ("memory.max", "memory.max"),
+        "pids": ("pids.max", "pids.max"),
+        "cpu": ("cpu.max", "cpu.max"),
+    }
+    all_match = True
+    for controller, (key, name) in wanted.items():
+        claims = [e for e in limits if e.startswith(f"cgroup v2 {controller} ")]
+        missing = [e for e in limits if e.startswith("not enforced") and controller in e.split(":")[1]]
+        kernel = sorted({s.get(key) for s in snapshots})
+        if claims:
+            w = claims[0].split()
+            if controller == "memory":
+                expect = str(int(w[3]) * MB)
+            elif controller == "pids":
+                expect = str(int(w[3]) + int(w[5]))
+            else:
+                expect = f"{int(float(w[3]) * 100_000)} 100000"
+            ok = bool(snapshots) and all(s.get(key) == expect for s in snapshots)
+            line(layout, f"{name} set, report = kernel", ok, f"report '{claims[0]}', kernel {kernel}")
+        else:
+            unset = all(s.get(key) in (None, "max", "max 100000") for s in snapshots)
+            line(
+                layout,
+                f"{name} set, report = kernel",
+                False,
+                f"not set; the report says so: {bool(missing) and unset}; kernel {kernel}; "
+                + (missing[0][:200] if missing else "no note"),
+            )
+            ok = bool(missing) and unset
+        all_match = all_match and ok
+    line(layout, "isolation.limits = the kernel's files", all_match, f"{len(snapshots)} sandbox cgroup(s) seen")
+    return 0
+
+
+def main() -> int:
+    mode, layout, *rest = sys.argv[1:]
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if mode == "probe":
+        return probe(layout)
+    if mode == "batch":
+        return batch(layout, rest[0], rest[1:])
+    raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+#!/bin/bash
+# Runs inside the cgroup-v2 guest, at boot, as the systemd service dlgrade-vm-test.service (so the
+# grader starts where a host's service would: /system.slice/dlgrade-vm-test.service). The host's
+# checkout is hostfs-mounted at /mnt/host (read here, copied to /opt/dlgrade); results go to
+# /mnt/host/.cache/vm/run/: lines.txt (one line per guarantee), guest.log, junit-*.xml, status.
+# The unit powers the guest off when this script ends, whatever its exit status.
+#
+# Layouts, each checked with vm/check.py (dlgrade's own cgroups made to show each limit) and a graded
+# batch whose results.json is compared with the kernel's files:
+#   service  the grader in a plain system service (a default systemd host: root delegates memory pids)
+#   scope    the grader under `systemd-run --scope -p Delegate=yes` (the supported way)
+#   leaf     the grader in a leaf cgroup of its own below a delegated scope (<scope>/grader)
+# The pytest modules run once, in the service layout.
+set -uo pipefail
+HOST=/mnt/host
+RES=$HOST/.cache/vm/run
+mkdir -p "$RES"
+exec > >(tee -a "$RES/guest.log") 2>&1
+LINES=$RES/lines.txt
+: >"$LINES"
+export HOME=/root PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
+QUICK=0
+grep -qw 'dlgrade.quick=1' /proc/cmdline && QUICK=1
+T0=$(date +%s)
+stamp() { echo "=== $(date +%T) (+$(($(date +%s) - T0)) s) $*"; }
+# Pass everything on to the log; keep the guarantee lines ("[layout] what: PASS|FAIL|SKIP|KNOWN (...)";
+# KNOWN: a documented limitation, checked to fail only the way it is documented to).
+record() {
+	local l
+	while IFS= read -r l; do
+		echo "$l"
+		if [[ $l =~ ^\[[a-z]+\]\ [^\(]*:\ (PASS|FAIL|SKIP|KNOWN) ]]; then echo "$l" >>"$LINES"; fi
+	done
+}
+
+stamp "guest up: $(uname -r), $(nproc) CPU, $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) MB, uptime $(cut -d' ' -f1 /proc/uptime) s"
+echo "mounts: $(grep cgroup /proc/mounts)"
+echo "root cgroup.subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+echo "systemd $(systemctl --version | head -1)"
+v1=$(grep -c ' cgroup ' /proc/mounts)
+{
+	[ -f /sys/fs/cgroup/cgroup.controllers ] && [ "$v1" = 0 ] && echo "[guest] cgroup v2 only, no v1 hierarchy: PASS ($(uname -r), systemd $(systemctl --version | head -1 | cut -d' ' -f2))" ||
+		echo "[guest] cgroup v2 only, no v1 hierarchy: FAIL ($v1 v1 mounts)"
+} | record
+
+stamp "copy the checkout"
+mkdir -p /opt/dlgrade
+tar -C "$HOST" --exclude=./.git --exclude=./.venv --exclude=./.cache --exclude='./docker/wheels*' \
+	--exclude=./out --exclude=./demo-out --exclude=./bench/out --exclude=./serve-course \
+	--exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache -cf - . | tar -C /opt/dlgrade -xf -
+cd /opt/dlgrade || exit 1
+du -sh /opt/dlgrade
+
+# CMD=(the command that runs "$@" in /opt/dlgrade with the grader placed as LAYOUT says, in unit UNIT).
+layout_cmd() {
+	local layout=$1 unit=$2
+	shift 2
+	case $layout in
+	service) # a transient service with systemd's defaults, like a course team's dlgrade.service
+		CMD=(systemd-run --wait --pipe --collect --unit="$unit" -p WorkingDirectory=/opt/dlgrade
+			--setenv=HOME=/root --setenv=PATH="$PATH" --setenv=LANG=C.UTF-8 --setenv=PYTHONDONTWRITEBYTECODE=1 -- "$@") ;;
+	scope) CMD=(systemd-run --scope --collect -p Delegate=yes --unit="$unit" -- "$@") ;;
+	leaf) # shellcheck disable=SC2016
+		CMD=(systemd-run --scope --collect -p Delegate=yes --unit="$unit" -- bash -c '
+			cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
+			mkdir "$cg/grader" && echo $$ >"$cg/grader/cgroup.procs" && exec "$@"' leaf "$@") ;;
+	esac
+}
+
+# The batch, then dlgrade's cgroups made to show each limit (the OOM kill last: it may end the unit).
+check_layout() {
+	local layout=$1 learners=$2
+	stamp "layout $layout: batch"
+	layout_cmd "$layout" "dlgrade-vm-$layout-batch" python vm/check.py batch "$layout" "/tmp/out-$layout" \
+		examples/submissions --assignment initialization --workers 1 ${learners:+--only "$learners"}
+	timeout 900 "${CMD[@]}" 2>&1 | record
+	stamp "layout $layout: probe"
+	layout_cmd "$layout" "dlgrade-vm-$layout-probe" python vm/check.py probe "$layout"
+	timeout 300 "${CMD[@]}" >"/tmp/probe-$layout.log" 2>&1
+	cat "/tmp/probe-$layout.log"
+	record <"/tmp/probe-$layout.log" >/dev/null
+	# The OOM kill may have ended the unit before check.py could say so: then the kernel's log says
+	# whether memory.max killed the hog, and the unit's journal why the grader is gone.
+	if grep -q '^\[.*\] cgroup v2 used by dlgrade: PASS' "/tmp/probe-$layout.log" &&
+		! grep -q "survives a learner's OOM kill" "/tmp/probe-$layout.log"; then
+		if ! grep -q '^\[.*\] memory.max enforced:' "/tmp/probe-$layout.log"; then
+			kill=$(journalctl -k -q -o cat | grep -E "oom_memcg=/system.slice/dlgrade-vm-$layout-probe[^ ]*/dlgrade-[0-9]+-" | tail -1 | grep -oE 'oom_memcg=[^,]+')
+			if [ -n "$kill" ]; then
+				echo "[$layout] memory.max enforced: PASS (the kernel's log: OOM kill in $kill; check.py did not live to read memory.events)"
+			else
+				echo "[$layout] memory.max enforced: FAIL (no OOM kill in the sandbox's cgroup in the kernel's log)"
+			fi | record
+		fi
+		why=$(journalctl -q -o cat -u "dlgrade-vm-$layout-probe.*" | grep -iE 'oom|result' | paste -sd ';' - | cut -c1-300)
+		echo "[$layout] grader survives a learner's OOM kill: FAIL (systemd ended the grader's unit: ${why:-see guest.log}; OOMPolicy=stop, systemd's default, acts on an OOM kill anywhere below the unit)" | record
+	fi
+	mkdir -p "$RES/out-$layout" && cp -r "/tmp/out-$layout/." "$RES/out-$layout/" 2>/dev/null
+}
+
+# VM_SCRIPT=path (vm/run.sh) runs that script of the checkout here instead of the checks below.
+script=$(sed -n 's/.*dlgrade\.script=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$script" ]; then
+	stamp "running $script instead of the checks"
+	timeout 1500 bash "$HOST/$script" 2>&1 | record
+	echo "guest ran $(($(date +%s) - T0)) s (script $script)" | tee "$RES/status"
+	exit 0
+fi
+
+# pytest TEST (a module or a module::test) with the grader placed as LAYOUT says; one line.
+run_pytest() {
+	local layout=$1 t=$2 known=${3:-} name start rc summary failed verdict
+	name=$layout-$(basename "${t%%::*}" .py)
+	[ "$t" != "${t%%::*}" ] && name=$name-${t##*::}
+	stamp "layout $layout: pytest $t"
+	start=$(date +%s)
+	layout_cmd "$layout" "dlgrade-vm-pytest" bash -c "cd /opt/dlgrade && python -m pytest -q -p no:cacheprovider $DESELECT --junitxml='$RES/junit-$name.xml' '$t' >'/tmp/pytest-$name.log' 2>&1"
+	timeout 1500 "${CMD[@]}"
+	rc=$?
+	[ $rc = 124 ] && echo "(pytest $t: timed out after 1500 s)" >>"/tmp/pytest-$name.log"
+	tail -15 "/tmp/pytest-$name.log"
+	summary=$(grep -E '[0-9]+ (passed|failed|skipped|error)' "/tmp/pytest-$name.log" | tail -1 | tr -d '=' | sed 's/^ *//')
+	failed=$(grep -E '^(FAILED|ERROR) ' "/tmp/pytest-$name.log" | cut -c1-200 | paste -sd ';' -)
+	if [ $rc = 0 ]; then verdict=PASS; else verdict=FAIL; fi
+	if [ $rc = 1 ] && [ "$known" = known-cpu ] && [ "$(grep -c '^FAILED' "/tmp/pytest-$name.log")" = 1 ] &&
+		grep -q '^>  *assert any(limit.endswith("cpu 1")' "/tmp/pytest-$name.log"; then
+		verdict=KNOWN
+		failed="in-process grading in a plain service sets no CPU quota (only the CLI re-executes in a delegated scope); the report says so"
+	fi
+	echo "[$layout] pytest $t: $verdict (${summary:-exit $rc}, $(($(date +%s) - start)) s${failed:+; $failed})" | record
+}
+
+# No TensorFlow in the guest: the TF tag attack grades the tensorflow_intro assignment.
+DESELECT=--deselect=tests/test_attacks.py::test_tf_type_tags_are_claims_checked_against_the_data
+CPU_TEST=tests/test_attacks.py::test_cpu_hog_gets_one_core_alone
+
+# 1. A plain system service (case 2 of issue 24: a default systemd host). The CLI re-executes itself
+# in a delegated scope there; in-process grading (the pytest modules call grade_notebook) does not,
+# so the CPU-share test in this layout is a known limitation when it fails on the report's cpu line.
+check_layout service ""
+run_pytest service "$CPU_TEST" known-cpu
+
+# 2. `systemd-run --scope -p Delegate=yes` (the supported way, where the pytest modules run),
+# 3. a leaf below one (case 1).
+check_layout scope alice
+TESTS=(tests/test_cgroups.py tests/test_cgroups_v2_hosts.py tests/test_attacks.py tests/test_isolation_everywhere.py)
+[ "$QUICK" = 1 ] && TESTS=(tests/test_cgroups.py tests/test_cgroups_v2_hosts.py "$CPU_TEST")
+for t in "${TESTS[@]}"; do
+	run_pytest scope "$t"
+done
+check_layout leaf alice
+
+stamp "done"
+fails=$(grep -c ': FAIL' "$LINES")
+echo "guest ran $(($(date +%s) - T0)) s; $(grep -c ': PASS' "$LINES") PASS, $fails FAIL, $(grep -c ': KNOWN' "$LINES") KNOWN" | tee "$RES/status"
+sync
