@@ -374,7 +374,7 @@ def _main(argv) -> int:
     from autograder.sandbox.isolation import IsolationRefused
 
     args = build_parser().parse_args(argv)
-    if argv is None and args.command in ("batch", "grade"):
+    if argv is None and args.command in ("batch", "grade", "serve"):
         # This process's own command line (not a test calling main): on a default systemd host,
         # re-execute in a delegated scope so that the CPU quota can be set (sandbox/cgroup_v2.py).
         from autograder.sandbox import cgroup_v2
