@@ -10,6 +10,11 @@ cgroup's memory.max, pids.max and cpu.max from the kernel, then compares each le
 results.json ``isolation.limits`` with what the kernel had: each limit claimed must be in the
 kernel's files, and each one not claimed must be said to be missing.
 
+``reload LAYOUT``: issue 24's case 3. In a plain service (no delegation, no re-execution), cpu is
+enabled by hand down to the service's cgroup, a notebook is graded whose last function sleeps, and
+``systemctl daemon-reload`` runs while it sleeps: systemd takes cpu back from the cgroups it did not
+delegate. The report must then not claim the CPU quota for that child, and must say why.
+
 Lines look like ``[service] memory.max enforced: PASS (...)``; vm/run.sh prints them.
 """
 
@@ -276,6 +281,72 @@ def batch(layout: str, out: str, args: list) -> int:
     return 0
 
 
+SLEEPY_HE = """
+def initialize_parameters_he(layers_dims):
+    import time
+    import numpy as np
+    if not getattr(initialize_parameters_he, "slept", False):
+        initialize_parameters_he.slept = True
+        time.sleep(6)
+    np.random.seed(3)
+    parameters = {}
+    L = len(layers_dims) - 1
+    for l in range(1, L + 1):
+        parameters["W" + str(l)] = np.random.randn(layers_dims[l], layers_dims[l - 1]) * np.sqrt(2.0 / layers_dims[l - 1])
+        parameters["b" + str(l)] = np.zeros((layers_dims[l], 1))
+    return parameters
+"""
+
+
+def reload(layout: str) -> int:
+    """Case 3: cpu taken back by a daemon-reload while a learner runs (see the module's docstring)."""
+    sys.path.insert(0, "/opt/dlgrade")
+    from autograder.grading.grade import grade_notebook
+    from tests.nbtools import with_function, write
+
+    own = own_cgroup()
+    # By hand, as a course team would: cpu enabled from the root down to the service's slice.
+    for folder in [p for p in reversed(own.parents) if p == ROOT or ROOT in p.parents]:
+        try:
+            (folder / "cgroup.subtree_control").write_text("+cpu")
+        except OSError as exc:
+            print(f"[{layout}] could not enable cpu in {folder}: {exc}")
+    describe(layout)
+    notebook = write(with_function("initialization", "initialize_parameters_he", SLEEPY_HE), Path("/tmp/sleepy.ipynb"))
+    found: dict = {}
+    grading = threading.Thread(target=lambda: found.update(result=grade_notebook(notebook, "initialization")))
+    grading.start()
+    seen_cpu = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and grading.is_alive():  # the sleeping child's cgroup, cpu.max set
+        for path in own.rglob("cpu.max"):
+            if SANDBOX.fullmatch(path.parent.name) and words(path.parent / "cgroup.procs").strip("<>"):
+                seen_cpu = words(path)
+        if seen_cpu and seen_cpu != "max 100000":
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the 6 s sleep of initialize_parameters_he
+    reloaded = subprocess.run(["systemctl", "daemon-reload"], capture_output=True, text=True)
+    after = words(own / "cgroup.subtree_control")  # the sandboxes' parent: the service's own cgroup
+    grading.join(120)
+    result = found.get("result")
+    limits = list((result or {}).get("isolation", {}).get("limits", []))
+    for entry in limits:
+        print(f"[{layout}] results.json isolation.limits: {entry}", flush=True)
+    claims = [e for e in limits if e.startswith("cgroup v2 cpu ")]
+    said = [e for e in limits if e.startswith("not enforced throughout: cgroup v2 cpu")]
+    taken = "cpu" not in after.split()
+    line(
+        layout,
+        "cpu taken back by daemon-reload during a grade: the report says so",
+        bool(result) and taken and not claims and bool(said),
+        f"cpu.max while the learner ran {seen_cpu!r}; daemon-reload exit {reloaded.returncode}; "
+        f"subtree_control after [{after}]; claims {claims}; "
+        + (said[0][:220] if said else "no 'not enforced throughout' note"),
+    )
+    return 0
+
+
 def main() -> int:
     mode, layout, *rest = sys.argv[1:]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -283,6 +354,8 @@ def main() -> int:
         return probe(layout)
     if mode == "batch":
         return batch(layout, rest[0], rest[1:])
+    if mode == "reload":
+        return reload(layout)
     raise SystemExit(f"unknown mode {mode}")
 
 

@@ -10,6 +10,7 @@
 #   service  the grader in a plain system service (a default systemd host: root delegates memory pids)
 #   scope    the grader under `systemd-run --scope -p Delegate=yes` (the supported way)
 #   leaf     the grader in a leaf cgroup of its own below a delegated scope (<scope>/grader)
+# and, last, a daemon-reload while a learner runs in a plain service with cpu enabled by hand (case 3).
 # The pytest modules run once, in the service layout.
 set -uo pipefail
 HOST=/mnt/host
@@ -148,6 +149,15 @@ for t in "${TESTS[@]}"; do
 	run_pytest scope "$t"
 done
 check_layout leaf alice
+
+# 4. Case 3: cpu enabled by hand in a plain service (no re-execution), taken back by a
+# `systemctl daemon-reload` while a learner runs: the report must not claim the quota. Last, since
+# it changes the root's and system.slice's subtree_control.
+stamp "layout service: daemon-reload during a grade"
+layout_cmd service dlgrade-vm-service-reload env DLGRADE_SYSTEMD_SCOPE=1 python vm/check.py reload service
+timeout 300 "${CMD[@]}" >/tmp/reload.log 2>&1
+record </tmp/reload.log >/dev/null
+cat /tmp/reload.log
 
 stamp "done"
 fails=$(grep -c ': FAIL' "$LINES")
