@@ -55,21 +55,9 @@ async def submit(request: Request):
     upload = form.get("notebook")
     if upload is None or isinstance(upload, str):
         return _error(422, "send the notebook as a file field called 'notebook'")
-    data = await upload.read()
-    assignment = form.get("assignment")
     try:
-        # Parsing, the blob's write and the database are blocking: off the event loop, so one upload
-        # never holds up the others (or any page).
-        accepted = await run_in_threadpool(
-            uploads.accept,
-            store=request.app.state.store,
-            blobs=request.app.state.blobs,
-            config=request.app.state.config,
-            learner=learner,
-            data=data,
-            filename=upload.filename,
-            assignment=assignment if isinstance(assignment, str) else None,
-            via="api",
+        accepted = await uploads.accept_from(
+            request, learner=learner, upload=upload, assignment=form.get("assignment"), via="api"
         )
     except uploads.Refused as refused:
         return _error(refused.status, refused.message, uploads.retry_after_header(refused))

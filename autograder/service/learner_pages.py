@@ -4,22 +4,14 @@ their own submissions; every form carries the session's CSRF token."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from markupsafe import Markup
-from starlette.concurrency import run_in_threadpool
 
 from autograder.grading.reports import feedback_body
-from autograder.service import auth, uploads, views
+from autograder.service import uploads, views
 from autograder.service.web import redirect, render
 
 router = APIRouter()
-
-
-async def _form(request: Request, **limits):
-    form = await request.form(**limits)
-    if not auth.check_csrf(request.session, form.get("csrf")):
-        raise HTTPException(status_code=403, detail="this form is out of date: reload the page and try again")
-    return form
 
 
 def _sign_in_learner(request: Request, token: str) -> bool:
@@ -51,7 +43,7 @@ def signin_page(request: Request):
 
 @router.post("/signin")
 async def signin(request: Request):
-    form = await _form(request, max_files=0, max_fields=4)
+    form = await views.checked_form(request, max_files=0, max_fields=4)
     if not _sign_in_learner(request, str(form.get("token") or "")[:256]):
         return render(request, "signin.html", {"error": "unknown token"}, 403)
     return redirect("/")
@@ -59,7 +51,7 @@ async def signin(request: Request):
 
 @router.post("/signout")
 async def signout(request: Request):
-    await _form(request, max_files=0, max_fields=4)
+    await views.checked_form(request, max_files=0, max_fields=4)
     request.session.clear()
     return redirect("/signin")
 
@@ -101,25 +93,13 @@ async def submit(request: Request):
     learner = views.signed_in_learner(request)
     if learner is None:
         return redirect("/signin")
-    form = await _form(request, max_files=1, max_fields=4)
+    form = await views.checked_form(request, max_files=1, max_fields=4)
     upload = form.get("notebook")
     if upload is None or isinstance(upload, str) or not upload.filename:
         return render(request, "message.html", {"title": "No file", "text": "choose a notebook file to upload"}, 422)
-    data = await upload.read()
-    assignment = form.get("assignment")
     try:
-        # Parsing, the blob's write and the database are blocking: off the event loop, so one upload
-        # never holds up the others (or any page).
-        accepted = await run_in_threadpool(
-            uploads.accept,
-            store=request.app.state.store,
-            blobs=request.app.state.blobs,
-            config=request.app.state.config,
-            learner=learner,
-            data=data,
-            filename=upload.filename,
-            assignment=assignment if isinstance(assignment, str) else None,
-            via="browser",
+        accepted = await uploads.accept_from(
+            request, learner=learner, upload=upload, assignment=form.get("assignment"), via="browser"
         )
     except uploads.Refused as refused:
         response = render(
@@ -174,6 +154,6 @@ async def new_token(request: Request):
     learner = views.signed_in_learner(request)
     if learner is None:
         return redirect("/signin")
-    await _form(request, max_files=0, max_fields=4)
+    await views.checked_form(request, max_files=0, max_fields=4)
     token = request.app.state.store.reissue_token(learner)
     return render(request, "token.html", {"token": token, "server": str(request.base_url).rstrip("/")})

@@ -29,11 +29,9 @@ def _staff(request: Request) -> None:
 
 
 async def _form(request: Request, **limits):
+    """A staff form: signed in as staff, and the CSRF token checked (views.checked_form)."""
     _staff(request)
-    form = await request.form(**limits)
-    if not auth.check_csrf(request.session, form.get("csrf")):
-        raise HTTPException(status_code=403, detail="this form is out of date: reload the page and try again")
-    return form
+    return await views.checked_form(request, **limits)
 
 
 @router.get("/signin")
@@ -43,9 +41,7 @@ def signin_page(request: Request):
 
 @router.post("/signin")
 async def signin(request: Request):
-    form = await request.form(max_files=0, max_fields=4)
-    if not auth.check_csrf(request.session, form.get("csrf")):
-        raise HTTPException(status_code=403, detail="this form is out of date: reload the page and try again")
+    form = await views.checked_form(request, max_files=0, max_fields=4)
     staff = auth.check_staff(
         request.app.state.store.sessions, str(form.get("email") or ""), str(form.get("password") or "")[:1024]
     )
@@ -278,31 +274,30 @@ def _csv(text: str, name: str) -> Response:
     )
 
 
-@router.get("/export/gradebook.csv")
-@router.get("/course/gradebook.csv")  # the course page's own (relative) link
-def export_gradebook(request: Request):
+def _export(request: Request, write, name: str) -> Response:
+    """``write(grades, ledger)`` (a gradebook.py writer) over the course's grades, as a CSV download."""
     _staff(request)
     store = request.app.state.store
     grades = store.grades()
-    return _csv(gradebook.gradebook_csv(grades, store.ledger(grades)), "gradebook.csv")
+    return _csv(write(grades, store.ledger(grades)), name)
+
+
+@router.get("/export/gradebook.csv")
+@router.get("/course/gradebook.csv")  # the course page's own (relative) link
+def export_gradebook(request: Request):
+    return _export(request, gradebook.gradebook_csv, "gradebook.csv")
 
 
 @router.get("/export/canvas-gradebook.csv")
 @router.get("/course/canvas-gradebook.csv")  # the course page's own (relative) link
 def export_canvas(request: Request):
-    _staff(request)
-    store = request.app.state.store
-    grades = store.grades()
-    return _csv(gradebook.canvas_csv(grades, store.ledger(grades)), "canvas-gradebook.csv")
+    return _export(request, gradebook.canvas_csv, "canvas-gradebook.csv")
 
 
 @router.get("/export/course-summary.csv")
 @router.get("/course/course-summary.csv")  # the course page's own (relative) link
 def export_summary(request: Request):
-    _staff(request)
-    store = request.app.state.store
-    grades = store.grades()
-    return _csv(gradebook.course_summary_csv(grades, store.ledger(grades)), "course-summary.csv")
+    return _export(request, gradebook.course_summary_csv, "course-summary.csv")
 
 
 @router.get("/course/")

@@ -132,5 +132,25 @@ def _accept(
     return Accepted(submission, duplicate, late)
 
 
+async def accept_from(request, *, learner: str, upload, assignment, via: str) -> Accepted:
+    """:func:`accept` for a request's uploaded file (``upload``) and ``assignment`` form field. Parsing,
+    the blob's write and the database are blocking: off the event loop (the threadpool), so one upload
+    never holds up the others (or any page)."""
+    from starlette.concurrency import run_in_threadpool
+
+    data = await upload.read()
+    return await run_in_threadpool(
+        accept,
+        store=request.app.state.store,
+        blobs=request.app.state.blobs,
+        config=request.app.state.config,
+        learner=learner,
+        data=data,
+        filename=upload.filename,
+        assignment=assignment if isinstance(assignment, str) else None,
+        via=via,
+    )
+
+
 def retry_after_header(refused: Refused) -> dict:
     return {"Retry-After": str(max(1, math.ceil(refused.retry_after)))} if refused.retry_after else {}

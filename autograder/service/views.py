@@ -25,6 +25,17 @@ def signed_in_staff(request: Request) -> bool:
     return (request.session.get("who") or "").startswith("staff:")
 
 
+async def checked_form(request: Request, **limits):
+    """The request's form (``limits``: Starlette's max_files, max_fields), refused with 403 unless it
+    carries the session's CSRF token (auth.check_csrf)."""
+    from autograder.service import auth
+
+    form = await request.form(**limits)
+    if not auth.check_csrf(request.session, form.get("csrf")):
+        raise HTTPException(status_code=403, detail="this form is out of date: reload the page and try again")
+    return form
+
+
 def own_submission(request: Request, id: int, learner: str | None) -> Submission:
     """The submission, if ``learner`` (or staff) may see it; 404 otherwise (never "exists, not yours")."""
     row = request.app.state.store.submission(id)
