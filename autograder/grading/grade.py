@@ -4,24 +4,19 @@
 2. decide the assignment (flag, else notebook metadata, else graded names);
 3. extract the definitions of every cell (and where each graded function is);
 4. start the sandboxed learner process (lazily, at the first call);
-5. run the hidden suite in this process with the grading plugin;
+5. run the hidden suite in this process with the grading plugin (one pytest session per
+   assignment and process, collected once: grading/suite_session.py);
 6. turn the records into a Result (results.py: per-check and per-function
    scores, notes, and what happened to the process).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from autograder.grading import catalogue, notebook
-from autograder.grading import plugin as fixture_definitions  # the module's learner/reference fixtures
-from autograder.grading.learner import Learner, LearnerProcess
+from autograder.grading.learner import LearnerProcess
 from autograder.grading.learner_errors import ErrorKind, LearnerError, shorten_paths
 from autograder.grading.notebook import (
     NotebookError,
@@ -32,9 +27,10 @@ from autograder.grading.notebook import (
     parse_code_cells,
     parse_notebook,
 )
-from autograder.grading.plugin import CheapFailureReports, GradingPlugin, TestRecord
+from autograder.grading.plugin import TestRecord
 from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
 from autograder.grading.submission_file import read_submission_bytes
+from autograder.grading.suite_session import FunctionBoundary, SuiteFailed, run_suite  # noqa: F401 (grade.run_suite)
 from autograder.sandbox import isolation, settings, spawn
 
 UNISOLATED_WARNING = (
@@ -97,78 +93,6 @@ def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spa
     return spawn.ZygoteSpawner(
         f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy, preamble=spec.preamble
     )
-
-
-class FunctionBoundary:
-    """Tells the learner process which graded function the next test checks (a fresh child per function)."""
-
-    def __init__(self, process: LearnerProcess):
-        self.process = process
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item):
-        marker = item.get_closest_marker("graded")
-        if marker is not None:
-            self.process.begin_function(marker.args[0] if marker.args else marker.kwargs["function"])
-
-
-def run_suite(assignment: catalogue.Assignment, process: LearnerProcess) -> GradingPlugin:
-    grading_plugin = GradingPlugin(assignment, Learner(process))
-    # The suite may import the assignment's helper module (<name>_utils) at the top.
-    if str(assignment.release_dir) not in sys.path:
-        sys.path.append(str(assignment.release_dir))
-    args = [
-        str(assignment.suite_dir),
-        "-c",
-        str(catalogue.SUITES_DIR / "pytest.ini"),
-        "--rootdir",
-        str(catalogue.SUITES_DIR),
-        "-p",
-        "no:terminal",
-        "-p",
-        "no:warnings",
-        # Installed pytest11 plugins (anyio, platformdirs) are not for hidden
-        # suites, and finding them scans every installed distribution's
-        # metadata; the suites raise CheckFailed rather than bare asserts, so
-        # assertion rewriting has nothing to add either.
-        "--disable-plugin-autoload",
-        "--assert=plain",
-    ]
-    # Plugins a hidden suite never needs; unraisableexception alone costs a
-    # forced gc.collect() of ~0.2 s per submission.
-    for unused in (
-        "unraisableexception",
-        "threadexception",
-        "doctest",
-        "pastebin",
-        "junitxml",
-        "stepwise",
-        "lfplugin",
-        "nose",
-        "legacypath",
-        "tmpdir",
-        "logging",
-        "faulthandler",
-    ):
-        args += ["-p", f"no:{unused}"]
-    # pytest prints nothing with the terminal plugin off; anything else is noise.
-    with contextlib.redirect_stdout(io.StringIO()):
-        exit_code = pytest.main(
-            args, plugins=[grading_plugin, fixture_definitions, CheapFailureReports(), FunctionBoundary(process)]
-        )
-    # NO_TESTS_COLLECTED too: after a suite failed to import once, pytest (importlib mode) finds the
-    # half-imported module in sys.modules and collects nothing, which would score every later
-    # submission of this process 0 without an error.
-    if grading_plugin.collection_errors or exit_code in (
-        pytest.ExitCode.INTERNAL_ERROR,
-        pytest.ExitCode.USAGE_ERROR,
-        pytest.ExitCode.NO_TESTS_COLLECTED,
-    ):
-        raise RuntimeError(
-            f"hidden suite of {assignment.name} failed to run (exit {exit_code}): "
-            + ("\n".join(grading_plugin.collection_errors) or "no test was collected")
-        )
-    return grading_plugin
 
 
 def grade_notebook(path, assignment: str | None = None, *, strategy: str | None = None, spawner=None) -> Result:

@@ -108,11 +108,21 @@ class CheapFailureReports:
 
 
 class GradingPlugin:
-    def __init__(self, assignment: catalogue.Assignment, learner: Learner):
+    """Registered once per suite session (grading/suite_session.py); ``begin`` and ``end`` bracket
+    each submission's run, whose records go to a list of its own."""
+
+    def __init__(self, assignment: catalogue.Assignment, learner: Learner | None = None):
         self.assignment = assignment
         self._learner = learner
         self.records: list = []
         self.collection_errors: list = []
+
+    def begin(self, learner: Learner) -> list:
+        self._learner, self.records = learner, []
+        return self.records
+
+    def end(self) -> None:
+        self._learner, self.records = None, []
 
     def pytest_configure(self, config):
         config.addinivalue_line(
