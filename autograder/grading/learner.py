@@ -227,7 +227,9 @@ class LearnerProcess:
             "strategy": self.events.strategy or isolation.available_strategy(),
             "separation": self.separation,  # namespace | uid | sandbox | none (see sandbox/zygote.py)
             "limits": [
-                f"rlimit address space {limits.address_space_mb} MB",
+                f"rlimit address space {limits.address_space_mb} MB"
+                if isolation.address_space_limit(limits) is not None
+                else "rlimit address space: none (GPUs on: CUDA reserves more address space than it uses)",
                 f"rlimit cpu {limits.cpu_seconds} s",
                 f"rlimit file size {limits.file_size_mb} MB",
                 f"rlimit processes {limits.processes}",

@@ -233,10 +233,20 @@ def python_roots() -> list[str]:
 # ------------------------------------------------------------------ commands
 
 
+def address_space_limit(limits: Limits) -> int | None:
+    """RLIMIT_AS in bytes; None (no limit) when GPUs are on: CUDA reserves far more address space than
+    it uses (unified addressing: tens of GB), and under a cap cuInit fails and TensorFlow sees no GPU.
+    Memory is then bounded by the memory cgroup (and Docker's --memory) only."""
+    if settings.current().gpus_requested:
+        return None
+    return limits.address_space_mb * 1024 * 1024
+
+
 def rlimit_prefix(limits: Limits) -> list[str]:
+    address_space = address_space_limit(limits)
     return [
         "prlimit",
-        f"--as={limits.address_space_mb * 1024 * 1024}",
+        f"--as={'unlimited' if address_space is None else address_space}",
         f"--cpu={limits.cpu_seconds}",
         f"--fsize={limits.file_size_mb * 1024 * 1024}",
         f"--nproc={limits.processes}",
