@@ -46,7 +46,11 @@ def devices_seen(folder):
             seen[name] = ["chr", os.major(info.st_rdev), os.minor(info.st_rdev)]
         else:
             seen[name] = ["other"]
-    return {"seen": seen, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "ld": os.environ.get("LD_LIBRARY_PATH")}
+    return {
+        "seen": seen,
+        "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "growth": os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH"),
+    }
 """
 
 STRATEGY = isolation.available_strategy()
@@ -129,6 +133,7 @@ def test_bwrap_learner_sees_the_nodes_when_gpus_are_on_and_none_when_off(fake_no
     # Nothing else of /dev is exposed.
     assert set(on["seen"]) - set(off["seen"]) == set(EXPECTED)
     assert (off["cuda"], on["cuda"]) == ("", "0")
+    assert (off["growth"], on["growth"]) == (None, "true")  # learners of parallel workers share a GPU
 
 
 @pytest.mark.skipif(STRATEGY != "setpriv" or not NAMESPACES, reason="setpriv with namespaces (test_setpriv_sandbox)")

@@ -370,6 +370,8 @@ def sandbox_env(strategy: str) -> dict:
         "CUDA_VISIBLE_DEVICES": settings.current().child_cuda_devices,
     }
     if settings.current().gpus_requested:
+        # TensorFlow takes nearly all of a GPU's memory by default: learners of parallel workers share it.
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
         libraries = [folder for folder in GPU_LIBRARY_DIRS if os.path.isdir(folder)]
         if libraries:
             env["LD_LIBRARY_PATH"] = ":".join(libraries)
