@@ -227,3 +227,11 @@ def test_gpus_lift_the_address_space_cap_only():
         assert "--as=unlimited" in prefix and f"--cpu={limits.cpu_seconds}" in prefix
     finally:
         settings.use(previous)
+
+
+def test_covering_a_node_fails_closed():
+    """A node that cannot be covered stops the prepared process before any learner code (kernel.py)."""
+    from autograder.sandbox import kernel
+
+    with pytest.raises(kernel.SandboxSetupError, match="mount /nonexistent/nvidia0 failed"):
+        kernel.hide("/nonexistent/nvidia0")
