@@ -72,8 +72,8 @@ docker-images:
 docker-test: setup
 	docker/test.sh
 
-# Opt-in (not in .ci/run): the GPU image from nothing (a 3.3 GB wheelhouse, a 7.4 GB image; about 10 min
-# here), then the tensorflow_intro examples graded in it without a GPU, and bench/gpu_check.sh's no-GPU
+# Opt-in (not in .ci/run): the GPU image from nothing (a 3.3 GB wheelhouse, a 7.4 GB image; about 6 min
+# here on 2 cores, plus a minute to download the wheels), then the tensorflow_intro examples graded in it without a GPU, and bench/gpu_check.sh's no-GPU
 # path (tests/docker/test_gpu_image.py). On a GPU host: bench/gpu_check.sh.
 docker-test-gpu: setup
 	DLGRADE_DOCKER_MARKER=docker_gpu docker/test.sh tests/docker/test_gpu_image.py

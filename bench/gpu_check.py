@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every figure here too")
     parser.add_argument("--cpu-only", action="store_true", help="no GPU here: measure the CPU half anyway")
     args = parser.parse_args(argv)
+    settings.use(settings.Settings.from_environment(os.environ))  # this process's edge (DLGRADE_SANDBOX, ...)
 
     nodes = gpu_nodes()
     strategy = isolation.available_strategy()
