@@ -98,6 +98,9 @@ GUARANTEES = {
     "of the course folder (database, session key, other blobs), and the victims score exactly as graded on the host",
     "test_tensorflow_examples_grade_on_cpu_in_the_gpu_image": "make docker-test-gpu: the GPU image (tensorflow[and-cuda]) "
     "grades the tensorflow_intro examples without a GPU exactly as the host does, and each report says the CPU was used",
+    "test_fake_gpu_nodes_reach_the_learner_in_the_container": "make docker-test-gpu: device nodes given to the GPU "
+    "image (--device, standing in for --gpus) reach the learner through the grader's unprivileged bubblewrap and open "
+    "read-write; with GPUs off the learner sees none",
     "test_gpu_check_says_there_is_no_gpu": "make docker-test-gpu: bench/gpu_check.sh exits 4 with a clear message on a "
     "host without a GPU; --cpu-only runs its grade and sandboxed placement/timing steps in the GPU image",
     "test_hostile_and_attack_suites_pass_inside_the_container": "tests/test_hostile.py and tests/test_attacks.py pass inside the grading image, as the grader's uid",

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from tests.docker.conftest import DOCKER_DIR, docker_tests_enabled, record_time, script
+from tests.docker.conftest import DOCKER_DIR, docker, docker_tests_enabled, record_time, script
 from tests.nbtools import ROOT
 
 pytestmark = pytest.mark.docker_gpu
@@ -140,3 +140,27 @@ def test_gpu_check_says_there_is_no_gpu(gpu_env, tmp_path):
     assert figures["strategy"] == "bwrap" and figures["cpu"]["logical_devices"] == ["/device:CPU:0"]
     assert "device:CPU:0" in figures["cpu"]["placement"]["compute_total_loss output"]
     assert figures["cpu"]["built_with_cuda"] is True  # the image's TensorFlow is the CUDA build
+
+
+def test_fake_gpu_nodes_reach_the_learner_in_the_container(gpu_env):
+    """With Docker's --device standing in for --gpus (/dev/null as /dev/nvidia0, /dev/zero as
+    /dev/nvidiactl), the grader's unprivileged bubblewrap binds the nodes into the learner's private
+    /dev and the learner (uid 65534 in its namespace) opens them read-write; with GPUs off it sees none."""
+    seen = {}
+    for gpus in ("0", ""):
+        run = docker(
+            gpu_env,
+            "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=1g",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--security-opt", f"seccomp={DOCKER_DIR / 'seccomp-bwrap.json'}", "--security-opt", "systempaths=unconfined",
+            "--user", "10001:10001", "-e", "HOME=/tmp", "-e", f"DLGRADE_CHILD_CUDA_VISIBLE_DEVICES={gpus}",
+            "--device", "/dev/null:/dev/nvidia0", "--device", "/dev/zero:/dev/nvidiactl",
+            "-v", f"{ROOT / 'tests' / 'docker' / 'gpu_nodes_probe.py'}:/opt/probe.py:ro",
+            "--entrypoint", "/opt/venv/bin/python", "dlgrade:gpu", "/opt/probe.py",
+        )  # fmt: skip
+        seen[gpus] = json.loads(run.stdout.strip().splitlines()[-1])
+    on, off = seen["0"], seen[""]
+    assert on["strategy"] == off["strategy"] == "bwrap"
+    assert on["opened"] == {"nvidia0": "rw", "nvidiactl": "rw"} and on["uid"] == 65534, on
+    assert on["report"] == "passed through: nvidia0, nvidiactl" and off["report"] == "off"
+    assert off["opened"] == {} and set(on["dev"]) - set(off["dev"]) == {"nvidia0", "nvidiactl"}
