@@ -195,7 +195,7 @@ def test_a_zygote_that_cannot_protect_its_learners_says_error_and_serves_none(mo
 
 
 def test_a_prepared_process_whose_mounts_fail_says_error_instead_of_ready(monkeypatch):
-    def refuse():
+    def refuse(hidden=()):
         raise kernel.SandboxSetupError("mount /tmp failed: Operation not permitted")
 
     monkeypatch.setattr(kernel, "private_mounts", refuse)

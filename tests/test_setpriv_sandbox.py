@@ -64,3 +64,14 @@ def test_attacks_fail_under_setpriv(namespaces):
     """Every attack class under setpriv, with namespaces (root on a host) and without (as in Docker)."""
     run = run_under_setpriv("tests/test_attacks.py", namespaces)
     assert "PASSED" in run.stdout and "tampering_with_the_zygote_in_a_batch PASSED" in run.stdout
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "uid-only"])
+def test_gpu_nodes_under_setpriv(namespaces):
+    """Fake NVIDIA nodes: seen with GPUs on; covered by /dev/null when off where namespaces work,
+    left as they are in the uid mode (tests/test_gpu_passthrough.py)."""
+    run = run_under_setpriv("tests/test_gpu_passthrough.py", namespaces)
+    name = "test_setpriv_learner_sees_the_nodes_when_on_and_dev_null_when_off"
+    if not namespaces:
+        name = "test_setpriv_uid_mode_cannot_cover_the_nodes"
+    assert f"{name} PASSED" in run.stdout, run.stdout[-4000:]

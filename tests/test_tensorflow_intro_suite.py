@@ -166,3 +166,10 @@ def test_accuracy_and_keras_baseline_shapes():
     model = utils.build_keras_baseline()
     assert [layer.units for layer in model.layers] == [25, 12, 10]
     assert model.count_params() == 64 * 25 + 25 + 25 * 12 + 12 + 12 * 10 + 10
+
+
+def test_the_report_says_which_device_tensorflow_used(grades):
+    """isolation.accelerator, asked in the learner's last child after its checks (no GPU here: CPU)."""
+    isolation = grades(GROUPS[sorted(GROUPS)[0]][0]).result["isolation"]
+    assert isolation["accelerator"].startswith("CPU (no GPU visible"), isolation
+    assert "gpus" not in isolation  # GPUs were not requested

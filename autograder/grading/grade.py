@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from autograder.grading import catalogue, notebook
+from autograder.grading import catalogue, notebook, probes
 from autograder.grading.learner import LearnerProcess
 from autograder.grading.learner_errors import ErrorKind, LearnerError, shorten_paths
 from autograder.grading.notebook import (
@@ -90,8 +90,15 @@ def warm_spawner(spec: catalogue.Assignment, strategy: str | None = None) -> spa
     # Every cell's imports run to grade: a plotting import of the notebook's demo cells is paid once here.
     if "matplotlib" in modules_imported_by(spec.released_notebook):
         preload.append("matplotlib.pyplot")
+    # The GPU settings decide what the zygote's sandbox binds or covers: a zygote of its own per setting.
+    gpus = settings.current().child_cuda_devices if settings.current().gpus_requested else ""
     return spawn.ZygoteSpawner(
-        f"{spec.name}:{strategy}", spec.release_dir, spec.limits(), preload, strategy, preamble=spec.preamble
+        f"{spec.name}:{strategy}:{gpus}:{settings.current().gpu_devices}",
+        spec.release_dir,
+        spec.limits(),
+        preload,
+        strategy,
+        preamble=spec.preamble,
     )
 
 
@@ -158,14 +165,21 @@ def grade_notebook(path, assignment: str | None = None, *, strategy: str | None 
         process.begin_function(spec.graded_functions[0])
     else:
         process.start_in_background()
+    accelerator = None
     try:
         plugin = run_suite(spec, process)
+        if spec.config.uses_tensorflow:  # in the last function's child, after its checks ran their ops
+            accelerator = probes.accelerator_of(process)
     finally:
         process.close()
     result = build_result(
         path, spec, plugin.records, process, notes, started, extraction.cell_defines, extraction.labels, untouched
     )
     result.isolation = {**process.isolation_report(), "readable_check": readable_check}
+    if settings.current().gpus_requested:
+        result.isolation["gpus"] = isolation.gpu_report(strategy or isolation.available_strategy())
+    if accelerator is not None:
+        result.isolation["accelerator"] = accelerator
     return result
 
 

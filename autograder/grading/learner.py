@@ -227,7 +227,9 @@ class LearnerProcess:
             "strategy": self.events.strategy or isolation.available_strategy(),
             "separation": self.separation,  # namespace | uid | sandbox | none (see sandbox/zygote.py)
             "limits": [
-                f"rlimit address space {limits.address_space_mb} MB",
+                f"rlimit address space {limits.address_space_mb} MB"
+                if isolation.address_space_limit(limits) is not None
+                else "rlimit address space: none (GPUs on: CUDA reserves more address space than it uses)",
                 f"rlimit cpu {limits.cpu_seconds} s",
                 f"rlimit file size {limits.file_size_mb} MB",
                 f"rlimit processes {limits.processes}",
@@ -380,6 +382,16 @@ class LearnerProcess:
         message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
         # A probe named after a graded function (probes.call_with_stand_ins) needs that function's cells.
         return self._decode(self._reply(message, timeout or self.time_policy.call, what, needs=what), what)
+
+    def probe_last_child(self, source: str, inputs: dict, timeout: float, what: str):
+        """A trusted probe in the child that ran the last checks, after them (e.g. which device its
+        TensorFlow used); None when that child has ended (no new one is started for it). Raises
+        LearnerError as :meth:`probe` does; the time is the last function's."""
+        self.wait_prestart()
+        if self.child is None or self.child.closed:
+            return None
+        message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
+        return self._decode(self._request(message, timeout, what), what)
 
     def seed(self, seed: int) -> None:
         self.ensure_started()

@@ -10,6 +10,10 @@ assertions).
 
 from __future__ import annotations
 
+import re
+
+from autograder.grading.learner_errors import LearnerError
+
 # Runs a suite's probe in the learner's process as a check of one graded
 # function: errors are named after it, and a function the graded cells do not
 # define is reported as missing, as for a plain learner call.
@@ -153,3 +157,69 @@ def call_with_stand_ins_here(namespace: dict, function: str, stand_ins: str, inp
         args=list(args),
         kwargs=dict(kwargs or {}),
     )
+
+
+# Which device the learner's TensorFlow used: asked in the child of the last graded function, after
+# its checks ran (their ops initialised TensorFlow's devices there), by placing one small op.
+ACCELERATOR_PROBE = """
+def probe(ns):
+    import sys
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return {"tensorflow": False}
+    gpus = tf.config.list_logical_devices("GPU")
+    names = []
+    for device in tf.config.list_physical_devices("GPU")[:8]:
+        try:
+            names.append(str(tf.config.experimental.get_device_details(device).get("device_name", "")))
+        except Exception:
+            names.append("")
+    placed = (tf.constant([1.0]) + 1.0).device
+    return {"tensorflow": True, "gpus": [d.name for d in gpus[:8]], "names": names, "placed": placed,
+            "cuda": bool(tf.test.is_built_with_cuda())}
+"""
+_DEVICE = re.compile(r"(?:.*/)?device:(CPU|GPU):(\d{1,3})")
+
+
+def _printable(text, limit: int = 60) -> str:
+    """A learner-side string made safe to quote: printable ASCII, at most ``limit`` characters."""
+    return "".join(c for c in str(text)[: limit * 4] if " " <= c <= "~")[:limit].strip()
+
+
+def accelerator_text(reply) -> str:
+    """The report's "accelerator" entry from :data:`ACCELERATOR_PROBE`'s reply.
+
+    The reply comes from the learner's process, so it is untrusted: only the shapes this
+    function expects are read (anything else is "unknown"), device names are matched against
+    ``device:CPU:n``/``device:GPU:n`` and a GPU's model name is cut to printable ASCII; the text
+    itself is the grader's.
+    """
+    if not isinstance(reply, dict):
+        return "unknown (the learner's process gave no answer)"
+    if reply.get("tensorflow") is False:
+        return "CPU (TensorFlow not loaded)"
+    gpus, names, placed = reply.get("gpus"), reply.get("names"), reply.get("placed")
+    if not isinstance(gpus, list) or not isinstance(placed, str) or not isinstance(names, list):
+        return "unknown (an unexpected answer)"
+    visible = sum(1 for gpu in gpus[:8] if isinstance(gpu, str) and _DEVICE.fullmatch(gpu[:200]))
+    match = _DEVICE.fullmatch(placed[:200])
+    if match is None:
+        return "unknown (an unexpected answer)"
+    kind, index = match.group(1), int(match.group(2))
+    if kind == "GPU":
+        name = _printable(names[index]) if index < len(names) and isinstance(names[index], str) else ""
+        return f"GPU:{index}" + (f" ({name})" if name else "")
+    if visible:
+        return f"CPU ({visible} GPU visible, but TensorFlow placed a test op on the CPU)"
+    return "CPU (no GPU visible" + ("" if reply.get("cuda") is True else "; TensorFlow built without CUDA") + ")"
+
+
+def accelerator_of(process, timeout: float = 20.0) -> str:
+    """The device the learner's TensorFlow used, asked in its last child (see :func:`accelerator_text`)."""
+    try:
+        reply = process.probe_last_child(ACCELERATOR_PROBE, {}, timeout, "the accelerator check")
+    except LearnerError as exc:
+        return f"unknown (the accelerator check failed: {_printable(exc, 120)})"
+    if reply is None:
+        return "unknown (the learner's last process had ended)"
+    return accelerator_text(reply)

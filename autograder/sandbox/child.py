@@ -39,6 +39,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--learner-uid", type=int, help="the uid the zygote's learners run as (root zygotes)")
     parser.add_argument("--preamble", help="a file with the assignment's imports cell, run ahead of each learner")
     parser.add_argument("--no-namespaces", action="store_true", help="use the uid mode even where namespaces work")
+    parser.add_argument(
+        "--hide", action="append", default=[], metavar="PATH", help="a device node each learner's namespaces cover"
+    )
     return parser.parse_args(argv)
 
 
@@ -56,6 +59,7 @@ def main(argv: list[str]) -> None:
             args.learner_uid,
             namespaces=not args.no_namespaces,
             preamble=preamble,
+            hidden=tuple(args.hide),
         )
         return
     worker.seed_everything(0)

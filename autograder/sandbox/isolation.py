@@ -20,6 +20,14 @@ Strategies, strongest first:
 ``plain``    a subprocess with resource limits only. The report says the
              submission was not isolated.
 
+GPUs are off unless the settings request some (``child_cuda_devices``, i.e.
+``DLGRADE_CHILD_CUDA_VISIBLE_DEVICES``, non-empty): then bubblewrap's private
+/dev gets a ``--dev-bind`` of each NVIDIA device node that exists
+(:func:`gpu_device_nodes`); the driver's libraries need nothing more (see
+:func:`gpu_binds`). Under setpriv the learner sees the host's (or the
+container's) /dev; with GPUs off, its namespaces (where it has them) cover each
+node with /dev/null (:func:`hidden_gpu_nodes`).
+
 Every strategy applies rlimits with ``prlimit`` (address space, CPU seconds,
 file size, processes) and, where cgroups are writable (v1 or v2), memory, pids
 and CPU-quota cgroups per sandbox.
@@ -131,6 +139,77 @@ def _system_binds() -> list[str]:
     return args
 
 
+# ------------------------------------------------------------------ GPUs
+
+# Where the NVIDIA Container Toolkit (or a Kubernetes device plugin) puts the driver's user-space
+# libraries, besides /usr/lib/x86_64-linux-gnu (under /usr, bound read-only by _system_binds with
+# /etc/ld.so.cache, which the toolkit's ldconfig hook updates): the learner's loader is pointed at the
+# ones that exist, by LD_LIBRARY_PATH, only when GPUs are on. /usr/local is under /usr: no bind needed.
+GPU_LIBRARY_DIRS = ("/usr/local/nvidia/lib64", "/usr/local/nvidia/lib")
+
+
+def gpu_device_nodes(pattern: str | None = None) -> list[str]:
+    """The NVIDIA device nodes that exist: character devices and folders (nvidia-caps/) matching the
+    settings' glob (``/dev/nvidia*``), sorted; links and anything else are left out."""
+    import glob
+    import stat
+
+    found = []
+    for path in sorted(glob.glob(pattern or settings.current().gpu_devices)):
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue
+        if stat.S_ISCHR(mode) or stat.S_ISDIR(mode):
+            found.append(path)
+    return found
+
+
+def gpu_binds() -> list[str]:
+    """bubblewrap's arguments for the GPUs, after ``--dev /dev``: none unless GPUs are requested;
+    then a ``--dev-bind`` of each device node to /dev/<its name> (nothing else of /dev)."""
+    if not settings.current().gpus_requested:
+        return []
+    args = []
+    for node in gpu_device_nodes():
+        args += ["--dev-bind", node, "/dev/" + os.path.basename(node)]
+    return args
+
+
+def hidden_gpu_nodes(strategy: str) -> list[str]:
+    """The nodes a setpriv learner's namespaces cover with /dev/null: every GPU node, when GPUs are
+    off (under bubblewrap they are not in its /dev at all; in the uid mode nothing can be covered)."""
+    if strategy != "setpriv" or settings.current().gpus_requested:
+        return []
+    return gpu_device_nodes()
+
+
+def gpu_report(strategy: str) -> str:
+    """What the report says about the learner's access to GPUs (plain, bounded: our own text)."""
+    current = settings.current()
+    if not current.gpus_requested:
+        return "off"
+    nodes = gpu_device_nodes()
+    if not nodes:
+        return f"requested (CUDA_VISIBLE_DEVICES={current.child_cuda_devices[:40]}), but no NVIDIA device node exists"
+    names = ", ".join(os.path.basename(node) for node in nodes[:12])
+    closed = [os.path.basename(node) for node in nodes if _closed_to_others(node)]
+    how = "passed through" if strategy == "bwrap" else "visible in /dev" if strategy == "setpriv" else "not sandboxed"
+    text = f"{how}: {names}"
+    if closed:
+        text += f"; not openable by the learner's uid (mode without o+rw): {', '.join(closed[:12])}"
+    return text
+
+
+def _closed_to_others(node: str) -> bool:
+    """A device node another uid cannot open read-write (nodes are 0666 normally; a folder needs o+rx)."""
+    import stat
+
+    mode = os.stat(node).st_mode
+    need = 0o005 if stat.S_ISDIR(mode) else 0o006
+    return mode & need != need
+
+
 def _dirs_for(path: str) -> list[str]:
     """bwrap creates missing parents 0700; make them traversable for uid 65534."""
     args, parts = [], Path(path).parts[1:-1]
@@ -154,10 +233,20 @@ def python_roots() -> list[str]:
 # ------------------------------------------------------------------ commands
 
 
+def address_space_limit(limits: Limits) -> int | None:
+    """RLIMIT_AS in bytes; None (no limit) when GPUs are on: CUDA reserves far more address space than
+    it uses (unified addressing: tens of GB), and under a cap cuInit fails and TensorFlow sees no GPU.
+    Memory is then bounded by the memory cgroup (and Docker's --memory) only."""
+    if settings.current().gpus_requested:
+        return None
+    return limits.address_space_mb * 1024 * 1024
+
+
 def rlimit_prefix(limits: Limits) -> list[str]:
+    address_space = address_space_limit(limits)
     return [
         "prlimit",
-        f"--as={limits.address_space_mb * 1024 * 1024}",
+        f"--as={'unlimited' if address_space is None else address_space}",
         f"--cpu={limits.cpu_seconds}",
         f"--fsize={limits.file_size_mb * 1024 * 1024}",
         f"--nproc={limits.processes}",
@@ -227,6 +316,7 @@ def bwrap_command(host_workdir: Path, host_grader_dir: Path, uid: int | None = S
         "/proc",
         "--dev",
         "/dev",
+        *gpu_binds(),
         "--ro-bind",
         str(host_workdir),
         WORKDIR,
@@ -279,6 +369,12 @@ def sandbox_env(strategy: str) -> dict:
         "TF_NUM_INTRAOP_THREADS": "2",
         "CUDA_VISIBLE_DEVICES": settings.current().child_cuda_devices,
     }
+    if settings.current().gpus_requested:
+        # TensorFlow takes nearly all of a GPU's memory by default: learners of parallel workers share it.
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+        libraries = [folder for folder in GPU_LIBRARY_DIRS if os.path.isdir(folder)]
+        if libraries:
+            env["LD_LIBRARY_PATH"] = ":".join(libraries)
     env["HOME"] = env["MPLCONFIGDIR"] = "/tmp" if strategy == "bwrap" else tempfile.gettempdir()
     return env
 

@@ -184,6 +184,18 @@ def traversable_dirs(top: str, path: str) -> None:
             os.chmod(current, 0o755)
 
 
+def hide(path: str) -> None:
+    """Cover ``path`` in this mount namespace: a device node by /dev/null, a folder by an empty tmpfs."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
+        if os.listdir(path):
+            raise SandboxSetupError(f"{path} is not empty after covering it")
+        return
+    mount("/dev/null", path, None, MS_BIND)
+    if os.stat(path).st_rdev != os.stat("/dev/null").st_rdev:
+        raise SandboxSetupError(f"{path} is not /dev/null after covering it")
+
+
 def mount_flags_of(path: str) -> int:
     """The mount(2) flags that correspond to the statvfs flags of the mount holding ``path``."""
     flags = os.statvfs(path).f_flag
@@ -205,9 +217,14 @@ def remount_read_only(mount_point: str) -> None:
         raise SandboxSetupError(f"{mount_point} is still writable after the read-only remount")
 
 
-def private_mounts() -> None:
-    """The learner's own /proc, /tmp, /dev/shm and a read-only rest (a fresh mount namespace, as root)."""
+def private_mounts(hidden: tuple = ()) -> None:
+    """The learner's own /proc, /tmp, /dev/shm and a read-only rest (a fresh mount namespace, as root).
+
+    ``hidden``: device nodes (GPUs the learner may not use, under setpriv) covered with /dev/null, and
+    folders of them (nvidia-caps/) with an empty read-only tmpfs; each is read back."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for path in hidden:
+        hide(path)
     # The Python installation may live under /tmp (a checkout in /tmp): keep
     # a handle on it and bind it back onto the new tmpfs.
     kept = sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)})

@@ -67,11 +67,11 @@ def exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def _learner_to_be(handover, alive_r: int, uid: int | None, preamble: str | None) -> None:
+def _learner_to_be(handover, alive_r: int, uid: int | None, preamble: str | None, hidden: tuple = ()) -> None:
     """Pid 1 of the submission's namespaces: private mounts, warm-up, "ready", then the learner."""
     kernel.die_with_parent(signal.SIGKILL)  # while it waits: die with the keeper
     try:
-        kernel.private_mounts()
+        kernel.private_mounts(hidden)
         # Before the warm-up runs anything: a thread it may start inherits no_new_privs and
         # (no uid change to come, unprivileged bwrap) no capabilities. As root the uid change
         # clears every thread's capabilities (glibc applies setresuid to all of them).
@@ -96,7 +96,9 @@ def _learner_to_be(handover, alive_r: int, uid: int | None, preamble: str | None
     serve_learner(fds, alive_r, 0, warmed)
 
 
-def _prepared_submission(handover, status_w: int, uid: int | None, zygote_pid: int, preamble: str | None) -> None:
+def _prepared_submission(
+    handover, status_w: int, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = ()
+) -> None:
     """In the zygote's fresh child: the keeper of a submission's namespaces.
 
     When the learner dies the kernel kills every process of its namespace
@@ -115,7 +117,7 @@ def _prepared_submission(handover, status_w: int, uid: int | None, zygote_pid: i
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(alive_w)
         os.close(status_w)
-        _learner_to_be(handover, alive_r, uid, preamble)
+        _learner_to_be(handover, alive_r, uid, preamble, hidden)
         return
     # The keeper: "kill" from the zygote arrives as SIGTERM.
     handover.close()
@@ -128,10 +130,10 @@ def _prepared_submission(handover, status_w: int, uid: int | None, zygote_pid: i
     exit_like(status)
 
 
-def prepare(control, uid: int | None, zygote_pid: int, preamble: str | None) -> Prepared | None:
+def prepare(control, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = ()) -> Prepared | None:
     """A new :class:`Prepared`, or None when it cannot be made now (no pid or fd left)."""
     try:
-        return Prepared(control, uid, zygote_pid, preamble)
+        return Prepared(control, uid, zygote_pid, preamble, hidden)
     except OSError:
         return None
 
@@ -139,7 +141,7 @@ def prepare(control, uid: int | None, zygote_pid: int, preamble: str | None) -> 
 class Prepared:
     """The zygote's handle on a prepared submission process: keeper pid, handover socket, status pipe."""
 
-    def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None):
+    def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = ()):
         self.handover, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.status_r, status_w = os.pipe()
         self.error = ""  # why its setup failed, when it did
@@ -149,7 +151,7 @@ class Prepared:
                 control.close()
                 self.handover.close()
                 os.close(self.status_r)
-                _prepared_submission(theirs, status_w, uid, zygote_pid, preamble)
+                _prepared_submission(theirs, status_w, uid, zygote_pid, preamble, hidden)
             finally:
                 os._exit(70)
         theirs.close()

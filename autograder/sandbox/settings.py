@@ -14,7 +14,11 @@ The environment variables (for deployments, Docker images and tests):
 ``DLGRADE_NO_NAMESPACES``              set: the zygote's uid mode even where namespaces work
                                        (what Docker's default seccomp profile allows)
 ``DLGRADE_NO_CGROUPS``                 set: no cgroups even where they are writable
-``DLGRADE_CHILD_CUDA_VISIBLE_DEVICES`` the GPUs the learner may see (default none)
+``DLGRADE_CHILD_CUDA_VISIBLE_DEVICES`` the GPUs the learner may see (default none); non-empty (and not
+                                       ``-1``): the sandbox passes the NVIDIA device nodes through
+``DLGRADE_GPU_DEVICES``                the device nodes passed through then (a glob, default
+                                       ``/dev/nvidia*``: nvidiactl, nvidia-uvm, nvidia0, ..., nvidia-caps/);
+                                       tests point it at fake nodes
 ``DLGRADE_ROOT``                       the course folder (solutions/, assignments/); default: the checkout
 ``DLGRADE_DEBUG``                      set: print the traceback of a grader failure
 """
@@ -26,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 STRATEGIES = ("bwrap", "setpriv", "plain")
+GPU_DEVICES = "/dev/nvidia*"  # what the NVIDIA Container Toolkit (or the host's driver) creates
 
 
 class SettingsError(ValueError):
@@ -37,7 +42,8 @@ class Settings:
     strategy: str | None = None  # None: the strongest this machine offers (isolation.available_strategy)
     namespaces: bool = True  # False: the zygote's uid mode even where namespaces work
     cgroups: bool = True  # False: no cgroups even where they are writable
-    child_cuda_devices: str = ""  # CUDA_VISIBLE_DEVICES inside the sandbox
+    child_cuda_devices: str = ""  # CUDA_VISIBLE_DEVICES inside the sandbox; non-empty: GPUs on (gpus_requested)
+    gpu_devices: str = GPU_DEVICES  # the device nodes passed through when GPUs are on (a glob)
     root: Path | None = None  # the course folder; None: the checkout this package is in
     # --accept-unisolated: grade under setpriv even where the learner's uid can read the suites or
     # solutions (each grading process checks, isolation.readable_check; every report quotes the outcome)
@@ -57,9 +63,15 @@ class Settings:
             namespaces=not environ.get("DLGRADE_NO_NAMESPACES"),
             cgroups=not environ.get("DLGRADE_NO_CGROUPS"),
             child_cuda_devices=environ.get("DLGRADE_CHILD_CUDA_VISIBLE_DEVICES", ""),
+            gpu_devices=environ.get("DLGRADE_GPU_DEVICES") or GPU_DEVICES,
             root=Path(root).resolve() if root else None,
             debug=bool(environ.get("DLGRADE_DEBUG")),
         )
+
+    @property
+    def gpus_requested(self) -> bool:
+        """Whether the learner may use a GPU: CUDA_VISIBLE_DEVICES names one (not empty, not -1)."""
+        return self.child_cuda_devices.strip() not in ("", "-1")
 
     def but(self, **changes) -> Settings:
         """A copy with ``changes``."""

@@ -199,6 +199,10 @@ class Zygote:
             zygote_uid = None  # holds ZYGOTE_CAPS in its own user namespace (see isolation.bwrap_command)
         if not settings.current().namespaces:  # what Docker's seccomp profile allows: tests the uid mode outside it
             args += ["--no-namespaces"]
+        for node in isolation.hidden_gpu_nodes(
+            strategy
+        ):  # GPUs off under setpriv: covered in each learner's namespaces
+            args += ["--hide", node]
         self.proc = isolation.start(
             args, self.root / "work", grader, limits, pass_fds=(theirs.fileno(),), strategy=strategy, uid=zygote_uid
         )

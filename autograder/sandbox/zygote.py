@@ -154,14 +154,15 @@ class NamespaceRunner(Runner):
 
     name = "namespace"
 
-    def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None):
+    def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = ()):
         self.control, self.uid, self.zygote_pid, self.preamble = control, uid, zygote_pid, preamble
+        self.hidden = hidden  # device nodes each submission's mount namespace covers (GPUs off, setpriv)
         self.spare: prepared.Prepared | None = None
         self.current: prepared.Prepared | None = None
         self.exiting: list = []  # keepers that reported their namespace empty and are still exiting
 
     def _prepare(self) -> prepared.Prepared | None:
-        return prepared.prepare(self.control, self.uid, self.zygote_pid, self.preamble)
+        return prepared.prepare(self.control, self.uid, self.zygote_pid, self.preamble, self.hidden)
 
     def prepare_next(self) -> None:
         if self.spare is None:
@@ -197,10 +198,12 @@ class NamespaceRunner(Runner):
                 spare.discard()
 
 
-def choose_runner(control, learner_uid: int | None, namespaces: bool, preamble: str | None) -> Runner:
+def choose_runner(
+    control, learner_uid: int | None, namespaces: bool, preamble: str | None, hidden: tuple = ()
+) -> Runner:
     zygote_pid = os.getpid()
     if namespaces and kernel.namespaces_work():
-        return NamespaceRunner(control, learner_uid, zygote_pid, preamble)
+        return NamespaceRunner(control, learner_uid, zygote_pid, preamble, hidden)
     if learner_uid is not None:
         kernel.become_subreaper()  # orphans of a learner become ours, to be killed and reaped
         return UidRunner(control, learner_uid, zygote_pid)
@@ -208,11 +211,17 @@ def choose_runner(control, learner_uid: int | None, namespaces: bool, preamble: 
 
 
 def zygote(
-    control_fd: int, preload: list[str], learner_uid: int | None, namespaces: bool = True, preamble: str | None = None
+    control_fd: int,
+    preload: list[str],
+    learner_uid: int | None,
+    namespaces: bool = True,
+    preamble: str | None = None,
+    hidden: tuple = (),
 ) -> None:
     """``learner_uid``: the uid learners run as (None: the zygote's own, when not root);
     ``namespaces``: False to use the uid mode even where namespaces work; ``preamble``: the
-    assignment's imports cell, run by each prepared process before its learner exists."""
+    assignment's imports cell, run by each prepared process before its learner exists;
+    ``hidden``: device nodes each learner's mount namespace covers (namespace mode only)."""
     for module in preload:
         importlib.import_module(module)
     # What the zygote holds now is every learner's: frozen, the learner's garbage collections
@@ -225,7 +234,7 @@ def zygote(
     control = socket.socket(fileno=control_fd)
     try:
         kernel.set_dumpable(False)
-        runner = choose_runner(control, learner_uid, namespaces, preamble)
+        runner = choose_runner(control, learner_uid, namespaces, preamble, hidden)
     except kernel.SandboxSetupError as exc:
         control.sendall(b"error " + str(exc).encode("utf-8", "replace")[:500])
         return

@@ -96,6 +96,13 @@ GUARANTEES = {
     "test_service_graders_in_a_container_keep_the_course_folder": "dlgrade serve's graders in a container "
     "(--grader-only, the grading image's run line): a hostile upload beside victims plants nothing, reads nothing "
     "of the course folder (database, session key, other blobs), and the victims score exactly as graded on the host",
+    "test_tensorflow_examples_grade_on_cpu_in_the_gpu_image": "make docker-test-gpu: the GPU image (tensorflow[and-cuda]) "
+    "grades the tensorflow_intro examples without a GPU exactly as the host does, and each report says the CPU was used",
+    "test_fake_gpu_nodes_reach_the_learner_in_the_container": "make docker-test-gpu: device nodes given to the GPU "
+    "image (--device, standing in for --gpus) reach the learner through the grader's unprivileged bubblewrap and open "
+    "read-write; with GPUs off the learner sees none",
+    "test_gpu_check_says_there_is_no_gpu": "make docker-test-gpu: bench/gpu_check.sh exits 4 with a clear message on a "
+    "host without a GPU; --cpu-only runs its grade and sandboxed placement/timing steps in the GPU image",
     "test_hostile_and_attack_suites_pass_inside_the_container": "tests/test_hostile.py and tests/test_attacks.py pass inside the grading image, as the grader's uid",
 }
 _OUTCOMES: dict = {}
@@ -121,5 +128,5 @@ def pytest_terminal_summary(terminalreporter):
     if BUILD_TIMES.exists():
         # This run's lines: from its build (the first container test builds) to the end.
         lines = BUILD_TIMES.read_text().splitlines()
-        builds = [i for i, line in enumerate(lines) if " build.sh cpu learner: " in line]
+        builds = [i for i, line in enumerate(lines) if " build.sh " in line]
         terminalreporter.write_line("times: " + "; ".join(lines[builds[-1] if builds else -3 :]))
