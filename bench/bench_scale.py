@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_scale.py                       # 1,000 submissions, nbgrader on 20 of them
     .venv/bin/python bench/bench_scale.py --count 200 --nbgrader-count 10 --dask
+    .venv/bin/python bench/bench_scale.py --other ../baseline-checkout --nbgrader-count 0   # A/B, same batch
 
 The batch: every assignment in turn, and per learner one of four kinds, built
 the way examples/make_submissions.py builds its learners:
@@ -18,7 +19,8 @@ Demo/training cells are removed from every notebook (bench/common.py's
 ``without_demos``): dlgrade never runs them, and nbgrader would spend minutes
 training models, which would flatter dlgrade for a reason unrelated to the engine.
 
-Measured: ``dlgrade batch --workers W`` over all N (wall time of the command;
+Measured: ``dlgrade batch --workers W`` over all N (wall time of the command, its CPU time,
+the whole process tree's, per submission;
 median and p95 of the per-submission grading time from results.json), the
 same batch on ``--dask local:W`` (with ``--dask``), and one ``nbgrader
 autograde`` per assignment over the first ``--nbgrader-count`` submissions
@@ -27,13 +29,16 @@ subset's nbgrader seconds per submission against the whole batch's dlgrade
 seconds per submission. With ``--docker``, the same batch through
 ``docker/batch.sh`` (the hardened run line, image dlgrade:cpu, a fresh state
 volume), with the ratio to local workers and a check that the scores agree;
-the image must exist (``make docker-images``) and an engine must answer.
+the image must exist (``make docker-images``) and an engine must answer. With ``--other
+CHECKOUT``, the same batch with that checkout's engine (its own .venv), right after this one's:
+the wall and CPU ratios, and whether every submission got the same score.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -108,11 +113,19 @@ def percentile(values, share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def timed_batch(command: list, what: str, out: Path) -> dict:
-    """Run a batch command; its wall time, and the median, p95 and scores of the reports under ``out``."""
-    started = time.perf_counter()
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_batch(command: list, what: str, out: Path, cwd: Path = ROOT) -> dict:
+    """Run a batch command; its wall time, its CPU (the whole process tree: every process in it is
+    reaped by its parent, so its time reaches this process's RUSAGE_CHILDREN), and the median, p95
+    and scores of the reports under ``out``."""
+    started, cpu_before = time.perf_counter(), children_cpu()
+    run = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    cpu = children_cpu() - cpu_before
     if run.returncode not in (0, 3):
         raise RuntimeError(f"{what} failed ({run.returncode}):\n{run.stderr[-3000:]}")
     times, scores = [], {}
@@ -122,6 +135,7 @@ def timed_batch(command: list, what: str, out: Path) -> dict:
         scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "median_s": statistics.median(times),
         "p95_s": percentile(times, 0.95),
         "graded": len(times),
@@ -134,6 +148,13 @@ def dlgrade_batch(subs: Path, out: Path, extra: list) -> dict:
     return timed_batch(
         [str(BIN / "dlgrade"), "batch", str(subs), "--out", str(out), *extra], f"dlgrade batch {' '.join(extra)}", out
     )
+
+
+def other_batch(checkout: Path, subs: Path, out: Path, workers: int) -> dict:
+    """The same batch with another checkout's engine (its own .venv, run from its folder)."""
+    python = checkout / ".venv" / "bin" / "python"
+    command = [str(python), "-m", "autograder.cli", "batch", str(subs), "--out", str(out), "--workers", str(workers)]
+    return timed_batch(command, f"dlgrade batch in {checkout}", out, cwd=checkout)
 
 
 def docker_batch(subs: Path, out: Path, workers: int) -> dict:
@@ -182,6 +203,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dask", action="store_true", help="also run the batch on --dask local:WORKERS")
     parser.add_argument("--docker", action="store_true", help="also run the batch through docker/batch.sh")
+    parser.add_argument(
+        "--other",
+        help="also run the batch with this checkout's engine (the baseline: wall and CPU ratios, same scores)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -192,7 +217,15 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         made = make_batch(args.count, tmp / "submitted")
         local = dlgrade_batch(tmp / "submitted", tmp / "local", ["--workers", str(args.workers)])
-        print(f"dlgrade batch, {args.workers} workers: {local['wall_s']:.1f} s for {local['graded']}", flush=True)
+        print(
+            f"dlgrade batch, {args.workers} workers: {local['wall_s']:.1f} s for {local['graded']}, "
+            f"CPU {local['cpu_s']:.0f} s",
+            flush=True,
+        )
+        other = None
+        if args.other:
+            other = other_batch(Path(args.other), tmp / "submitted", tmp / "other", args.workers)
+            print(f"{args.other}: {other['wall_s']:.1f} s, CPU {other['cpu_s']:.0f} s", flush=True)
         dask = None
         if args.dask:
             dask = dlgrade_batch(tmp / "submitted", tmp / "dask", ["--dask", f"local:{args.workers}"])
@@ -216,12 +249,29 @@ def main(argv=None) -> int:
         "workers": args.workers,
         "load": load_average(),
         "dlgrade_batch_wall_s": local["wall_s"],
+        "dlgrade_batch_cpu_s": local["cpu_s"],
+        "dlgrade_cpu_per_submission_s": local["cpu_s"] / args.count,
         "dlgrade_batch_per_submission_s": per_sub,
         "dlgrade_grade_median_s": local["median_s"],
         "dlgrade_grade_p95_s": local["p95_s"],
         "dlgrade_exit": local["exit"],
         "mean_share_of_points": {f"{n}/{k}": statistics.mean(v) for (n, k), v in sorted(by_kind.items())},
     }
+    if other:
+        differ = sorted(
+            k
+            for k in local["scores"].keys() | other["scores"].keys()
+            if local["scores"].get(k) != other["scores"].get(k)
+        )
+        figures |= {
+            "other_checkout": args.other,
+            "other_wall_s": other["wall_s"],
+            "other_cpu_s": other["cpu_s"],
+            "wall_vs_other": local["wall_s"] / other["wall_s"],
+            "cpu_vs_other": local["cpu_s"] / other["cpu_s"],
+            "same_scores_as_other": not differ,
+            "scores_differing_from_other": [f"{learner}/{name}" for learner, name in differ[:50]],
+        }
     if dask:
         figures |= {
             "dask_wall_s": dask["wall_s"],
@@ -251,11 +301,18 @@ def main(argv=None) -> int:
             "nbgrader_estimated_all_s": nb_per_sub * args.count,
         }
 
-    print(f"\n{'':44}{'total':>10}{'per sub':>10}{'median':>9}{'p95':>9}")
+    print(f"\n{'':44}{'total':>10}{'per sub':>10}{'median':>9}{'p95':>9}{'CPU/sub':>9}")
     print(
         f"{f'dlgrade batch, {args.workers} workers, {args.count} subs':44}{local['wall_s']:>9.1f}s{per_sub:>9.3f}s"
-        f"{local['median_s']:>8.2f}s{local['p95_s']:>8.2f}s"
+        f"{local['median_s']:>8.2f}s{local['p95_s']:>8.2f}s{local['cpu_s'] / args.count:>8.3f}s"
     )
+    if other:
+        print(
+            f"{'baseline ' + Path(args.other).name:44}{other['wall_s']:>9.1f}s{other['wall_s'] / args.count:>9.3f}s"
+            f"{other['median_s']:>8.2f}s{other['p95_s']:>8.2f}s{other['cpu_s'] / args.count:>8.3f}s"
+            f"   (this checkout: {figures['wall_vs_other']:.2f}x wall, {figures['cpu_vs_other']:.2f}x CPU; "
+            f"same scores: {figures['same_scores_as_other']})"
+        )
     if dask:
         print(
             f"{f'dlgrade batch --dask local:{args.workers}':44}{dask['wall_s']:>9.1f}s"
