@@ -136,7 +136,8 @@ def find_host(root: Path) -> Host:
         where = ", ".join(str(p) for p in candidates)
         what = (
             "give the container a writable /sys/fs/cgroup in its own cgroup namespace (Docker: --privileged; "
-            "its default mount is read-only); the container's own limits below still bound every sandbox"
+            "its default mount is read-only); each sandbox has its rlimits only (address space, CPU seconds, "
+            "file size, processes), and the container's own limits below bound all of them together"
             if container
             else DELEGATE
         )
