@@ -302,6 +302,32 @@ def test_v2_container_with_a_writable_cgroup_root_delegates_and_states_its_limit
     made.remove()
 
 
+def test_v2_container_tighter_than_a_sandbox_says_which_limit_binds(host):
+    """Docker --memory 512m --cpus 0.8 with a writable root: each sandbox's own memory.max (1024 MB) and
+    cpu.max (1.5) are set and claimed as the kernel's files say, and the container's entries say that
+    theirs is the limit the kernel applies (the lowest on the path); pids (2000 > 428) does not bind."""
+    container(host)
+    (host.root / "memory.max").write_text(f"{512 * MB}\n")
+    (host.root / "cpu.max").write_text("80000 100000\n")
+    made = cgroups.make_cgroups(LIMITS)
+    report = made.held()
+    assert report[:3] == (
+        "cgroup v2 memory 1024 MB",
+        f"cgroup v2 pids 300 + {cgroups.ZYGOTE_PIDS} for the zygote",
+        "cgroup v2 cpu 1.5",
+    )
+    memory, pids, cpu = report[3:]
+    assert memory.startswith(f"container memory.max {512 * MB} (") and memory.endswith(
+        f"lower than the sandbox's own memory.max {1024 * MB}: this one binds)"
+    )
+    assert cpu.startswith("container cpu.max 80000 100000 (") and cpu.endswith(
+        "lower than the sandbox's own cpu.max 150000 100000: this one binds)"
+    )
+    assert pids.startswith("container pids.max 2000 (") and "binds" not in pids
+    assert_report_is_the_kernels(report, made, host.root)
+    made.remove()
+
+
 def test_v2_container_with_a_read_only_cgroup_root_states_only_its_limits(host):
     container(host)
     host.read_only = True  # Docker's default mount of /sys/fs/cgroup
@@ -312,6 +338,8 @@ def test_v2_container_with_a_read_only_cgroup_root_states_only_its_limits(host):
     assert (
         report[0].startswith("not enforced: cgroup v2 memory, pids, cpu: no writable cgroup") and "Docker" in report[0]
     )
+    assert "each sandbox has its rlimits only" in report[0]  # what holds instead (learner.py lists them)
+    assert not any("binds" in e for e in report)  # no sandbox cgroup to compare with
     assert [e.split(" (")[0] for e in report[1:]] == list(CONTAINER_LIMITS)
     assert_report_is_the_kernels(report, made, host.root)
 

@@ -259,6 +259,9 @@ def snapshot(seen: dict, stop: threading.Event, extra: dict | None = None) -> No
         if extra is not None:
             found = learner_rlimits()
             if found:
+                now = time.clock_gettime(time.CLOCK_BOOTTIME)  # /proc/uptime's clock: the guest's watcher uses it
+                window = extra.setdefault("window", [now, now])
+                window[1] = now
                 extra.setdefault("rlimits", {}).update(found)
                 for key in CONTAINER_FILES:
                     extra.setdefault("root", {}).setdefault(key, set()).add(words(ROOT / key))
@@ -333,7 +336,12 @@ def batch(layout: str, out: str, args: list) -> int:
         assert extra is not None
         all_match = container_lines(layout, limits, extra, snapshots, read_only)
         Path(out, "container-kernel.json").write_text(
-            json.dumps({key: sorted(values) for key, values in extra.get("root", {}).items()})
+            json.dumps(
+                {
+                    "window": extra.get("window"),
+                    **{key: sorted(values) for key, values in extra.get("root", {}).items()},
+                }
+            )
         )
     for controller, (key, name) in wanted.items():
         if read_only:
@@ -362,7 +370,13 @@ def batch(layout: str, out: str, args: list) -> int:
             )
             ok = bool(missing) and unset
         all_match = all_match and ok
-    line(layout, "isolation.limits = the kernel's files", all_match, f"{len(snapshots)} sandbox cgroup(s) seen")
+    line(
+        layout,
+        "isolation.limits = the kernel's files",
+        all_match,
+        f"{len(snapshots)} sandbox cgroup(s) seen"
+        + (f"; the container's cgroup and {len(extra.get('rlimits', {}))} learner processes' limits" if extra else ""),
+    )
     return 0
 
 
@@ -372,6 +386,14 @@ def stated(limits: list, key: str) -> str | None:
         if entry.startswith(f"container {key} "):
             return " ".join(entry.split(" (")[0].split()[2:])
     return None
+
+
+def amount(key: str, value: str) -> float:
+    """A limit file's value as a number (bytes, processes, CPUs); max is infinite."""
+    words = value.split()
+    if not words or words[0] == "max":
+        return float("inf")
+    return int(words[0]) / int(words[1]) if key == "cpu.max" else int(words[0])
 
 
 def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, read_only: bool) -> bool:
@@ -407,6 +429,19 @@ def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, rea
             ok,
             f"report {value!r}, kernel (the namespace root's {key} while a learner ran) {kernel}",
         )
+        ok_all = ok_all and ok
+    if not read_only:
+        # Each sandbox's own limit is set (the lines below), and the kernel applies the lowest on the path
+        # up: the report's container entry must say "this one binds" exactly where the container's is lower.
+        said, truth = [], []
+        for key in CONTAINER_FILES:
+            entry = next((e for e in limits if e.startswith(f"container {key} ")), "")
+            own = sorted({s.get(key) for s in sandboxes})
+            lower = bool(own) and own[0] is not None and amount(key, stated(limits, key) or "max") < amount(key, own[0])
+            said.append(f"{key} {'binds' if 'this one binds' in entry else '-'}")
+            truth.append(f"{key} {'binds' if lower else '-'} (sandbox {own}, container {sorted(root.get(key, set()))})")
+        ok = [x.split()[1] for x in said] == [x.split()[1] for x in truth]
+        line(layout, "the report says which container limit binds", ok, f"report {said}; kernel {truth}")
         ok_all = ok_all and ok
     # The rlimits the report lists, against each learner process's /proc/<pid>/limits.
     processes = extra.get("rlimits", {})
@@ -506,14 +541,23 @@ def probe_read_only_container(layout: str) -> int:
 
 def outside(layout: str, watched: str, inside: str, expect: str) -> int:
     """On the guest, outside the container: the container's cgroup (docker-<id>.scope) as the host
-    sees it while the batch ran, against what `docker run` asked (EXPECT: "memory pids cpu.max") and
-    against the namespace root's files read inside (check.py batch's container-kernel.json)."""
-    rows = {}
+    sees it while a learner ran (the window check.py batch saw one in, same clock), against what
+    `docker run` asked (EXPECT: "memory.max|pids.max|cpu.max") and against the namespace root's files
+    read inside (check.py batch's container-kernel.json)."""
+    seen = json.loads(Path(inside).read_text()) if Path(inside).exists() else {}
+    start, end = seen.get("window") or (0.0, 0.0)
+    rows: dict = {}
     for text in Path(watched).read_text().splitlines() if Path(watched).exists() else []:
-        path, _, values = text.partition(" ")
-        rows.setdefault(path, set()).add(values)
+        when, path, values = text.split(" ", 2)
+        if start <= float(when) <= end:
+            rows.setdefault(path, set()).add(values)
     if len(rows) != 1:
-        line(layout, "docker run's limits on the container's cgroup, seen outside", False, f"cgroups seen {sorted(rows)}")
+        line(
+            layout,
+            "docker run's limits on the container's cgroup, seen outside",
+            False,
+            f"cgroups seen while a learner ran ({start:.1f}-{end:.1f} s after boot): {sorted(rows)}",
+        )
         return 0
     [(path, read)] = rows.items()
     values = sorted(read)[0] if len(read) == 1 else " / ".join(sorted(read))  # changed while it ran: no match
@@ -523,11 +567,17 @@ def outside(layout: str, watched: str, inside: str, expect: str) -> int:
         layout,
         "docker run's limits on the container's cgroup, seen outside",
         got == want,
-        f"/{Path(path).relative_to(ROOT)}: " + ", ".join(f"{k} {v}" for k, v in got.items()) + f"; asked {want}",
+        f"/{Path(path).relative_to(ROOT)} while a learner ran ({start:.1f}-{end:.1f} s after boot): "
+        + ", ".join(f"{k} {v}" for k, v in got.items())
+        + f"; asked {want}",
     )
-    seen = json.loads(Path(inside).read_text()) if Path(inside).exists() else {}
     ok = all(seen.get(key) == [got[key]] for key in CONTAINER_FILES)
-    line(layout, "the namespace root inside is that cgroup", ok, f"inside {seen}")
+    line(
+        layout,
+        "the namespace root inside is that cgroup",
+        ok,
+        "inside " + ", ".join(f"{key} {seen.get(key)}" for key in CONTAINER_FILES),
+    )
     return 0
 
 

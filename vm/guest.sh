@@ -194,9 +194,9 @@ container_layout() {
 	(while :; do
 		find /sys/fs/cgroup -maxdepth 3 -type d -name 'docker-*.scope' | while read -r d; do
 			v="$(cat "$d/memory.max" 2>/dev/null)|$(cat "$d/pids.max" 2>/dev/null)|$(cat "$d/cpu.max" 2>/dev/null)"
-			[[ $v =~ ^[^|]+\|[^|]+\|[^|]+$ ]] && echo "$d $v"
+			[[ $v =~ ^[^|]+\|[^|]+\|[^|]+$ ]] && echo "$(cut -d' ' -f1 /proc/uptime) $d $v"
 		done
-		sleep 0.5
+		sleep 0.2
 	done) >"/tmp/outside-$layout.txt" 2>/dev/null &
 	wpid=$!
 	local extra=()

@@ -92,16 +92,37 @@ class Host:
     container: bool = False  # in a private cgroup namespace (the container's limits are in ``limits()``)
     root: Path = Path("/sys/fs/cgroup")
 
-    def limits(self) -> list:
-        """The container's own limits, as its namespace root's files say now (none outside a container)."""
+    def limits(self, sandbox: dict | None = None) -> list:
+        """The container's own limits, as its namespace root's files say now (none outside a container).
+
+        ``sandbox``: {file name: value} a sandbox's own cgroup holds; where the container's limit is
+        the lower one, the entry says so (the kernel enforces the lowest limit on the path up)."""
         if not self.container:
             return []
         found = []
         for name in CONTAINER_FILES:
             value = read_value(self.root / name)
-            if value is not None:
-                found.append(f"container {name} {value} ({self.root / name}, the whole container's limit)")
+            if value is None:
+                continue
+            where = f"{self.root / name}, the whole container's limit"
+            own = (sandbox or {}).get(name)
+            if own is not None and amount(name, value) < amount(name, own):
+                where += f"; lower than the sandbox's own {name} {own}: this one binds"
+            found.append(f"container {name} {value} ({where})")
         return found
+
+
+def amount(name: str, value: str) -> float:
+    """A limit file's value as a number to compare: bytes, processes, or CPUs for cpu.max; max is infinite."""
+    words = value.split()
+    if not words or words[0] == "max":
+        return float("inf")
+    try:
+        if name == "cpu.max":
+            return int(words[0]) / int(words[1] if len(words) > 1 else 100_000)
+        return int(words[0])
+    except ValueError:
+        return float("inf")
 
 
 def own_cgroup(root: Path) -> Path | None:
