@@ -270,12 +270,15 @@ def snapshot(seen: dict, stop: threading.Event, extra: dict | None = None) -> No
                 if not SANDBOX.fullmatch(name):
                     continue
                 path = Path(dirpath, name)
-                if not words(path / "cgroup.procs").strip("<>"):
+                procs = words(path / "cgroup.procs")
+                if not procs or procs.startswith("<"):  # empty, or removed since the walk listed it
                     continue
-                seen.setdefault(str(path), {})
+                files = {}
                 for key in ("memory.max", "pids.max", "cpu.max"):
                     value = words(path / key)
-                    seen[str(path)][key] = value if not value.startswith("<") else None
+                    files[key] = value if not value.startswith("<") else None  # None: no such file (controller)
+                if path.is_dir():  # still there: a missing file is the kernel's, not a removal's
+                    seen.setdefault(str(path), {}).update(files)
             dirnames[:] = [d for d in dirnames if not SANDBOX.fullmatch(d)]
         stop.wait(0.05)
 
