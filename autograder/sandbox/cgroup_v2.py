@@ -24,9 +24,12 @@ internal processes" rule). So:
 * in a container with a private cgroup namespace (Docker on v2: ``0::/`` and
   a root cgroup that has ``cgroup.type``, which the real root has not) the
   container's own limits (memory.max, pids.max, cpu.max of the namespace
-  root) are reported as well; they bound every sandbox. Docker mounts
-  /sys/fs/cgroup read-only unless the container is privileged: then only
-  those container limits hold, and the report says so.
+  root) are reported as well; they bound every sandbox, and where one is
+  lower than a sandbox's own limit the report says that it is the one that
+  binds. Docker mounts /sys/fs/cgroup read-only unless the container is
+  privileged: then only those container limits (and each sandbox's rlimits)
+  hold, and the report says so. ``make vm-test`` checks both with real
+  Docker (vm/README.md).
 
 The kernel is changed only through ``write``, ``mkdir`` and ``rmdir``,
 which the tests replace with a fake kernel (tests/test_cgroups_v2_hosts.py).
