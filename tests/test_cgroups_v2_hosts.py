@@ -132,9 +132,19 @@ def host(tmp_path, monkeypatch):
     def run_in(relative: str) -> None:
         proc_self.write_text(f"0::/{relative.strip('/')}\n")
 
+    def mounted(top: str, at: Path | None = None) -> None:
+        """/proc/self/mountinfo: a cgroup2 mount at ``at`` (the fake root) whose top is the cgroup ``top``."""
+        mountinfo.write_text(
+            f"157 147 0:21 {top} {at or kernel.root} rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+        )
+
+    mountinfo = tmp_path / "proc-self-mountinfo"
+    mounted("/")
     kernel.run_in = run_in  # type: ignore[attr-defined]
+    kernel.mounted = mounted  # type: ignore[attr-defined]
     monkeypatch.setattr(cgroups, "CGROUP_ROOT", kernel.root)
     monkeypatch.setattr(cgroup_v2, "PROC_SELF_CGROUP", proc_self)
+    monkeypatch.setattr(cgroup_v2, "PROC_SELF_MOUNTINFO", mountinfo)
     monkeypatch.setattr(cgroup_v2, "write", kernel.write)
     monkeypatch.setattr(cgroup_v2, "mkdir", kernel.mkdir)
     monkeypatch.setattr(cgroup_v2, "rmdir", kernel.rmdir)
@@ -342,6 +352,41 @@ def test_v2_container_with_a_read_only_cgroup_root_states_only_its_limits(host):
     assert not any("binds" in e for e in report)  # no sandbox cgroup to compare with
     assert [e.split(" (")[0] for e in report[1:]] == list(CONTAINER_LIMITS)
     assert_report_is_the_kernels(report, made, host.root)
+
+
+def test_v2_host_hierarchy_bind_mounted_into_a_private_cgroup_namespace_makes_no_cgroup(host):
+    """`docker run --cgroupns private -v /sys/fs/cgroup:/sys/fs/cgroup:rw`: the host's whole hierarchy is
+    mounted ("/../.." in mountinfo) while /proc/self/cgroup says `0::/`. Sandboxes made at the mount's top
+    would sit outside the container's cgroup, and the kernel refuses to move a process there across the
+    namespace (nsdelegate): seen on the real kernel (make vm-test, [container-bind]). Nothing is made or
+    claimed, and the report says why and what holds instead."""
+    scope = host.cgroup("system.slice/docker-abc.scope", procs=("1", ME))
+    host.run_in("/")
+    host.mounted("/../..")
+    assert cgroups.cgroup_version() is None
+    made = cgroups.make_cgroups(LIMITS)
+    report = made.held()
+    assert made.paths == [] and made.enforced == []
+    [note] = report
+    assert note.startswith(f"not enforced: cgroup v2 memory, pids, cpu: {host.root} shows the cgroup /../..")
+    assert "each sandbox has its rlimits only" in note
+    assert [p.name for p in host.root.iterdir() if p.is_dir()] == ["system.slice"]  # nothing made at the top
+    assert FakeKernel.words(scope / "cgroup.procs") == ["1", ME] and not (scope / cgroup_v2.LEAF).exists()
+    assert_report_is_the_kernels(report, made, host.root)
+
+
+def test_v2_a_subtree_mounted_is_found_relative_to_its_top(host):
+    """A mount of the container's own cgroup (mountinfo's top /system.slice/docker-abc.scope, as with
+    --cgroupns=host and that subtree mounted): the grader's cgroup is the mount's top, the container's."""
+    host.cgroup("system.slice", subtree="cpu memory pids")
+    scope = host.cgroup("system.slice/docker-abc.scope", procs=(ME,))
+    host.run_in("/system.slice/docker-abc.scope")
+    host.mounted("/system.slice/docker-abc.scope", at=scope)
+    assert cgroup_v2.own_cgroup(scope) == scope
+    host.run_in("/system.slice/docker-abc.scope/dlgrade-grader")
+    assert cgroup_v2.own_cgroup(scope) == scope / cgroup_v2.LEAF
+    host.run_in("/system.slice/other.service")  # not below what is mounted there
+    assert cgroup_v2.own_cgroup(scope) is None
 
 
 def test_v2_root_cgroup_of_a_host_needs_no_leaf(host):

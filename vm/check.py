@@ -53,6 +53,17 @@ def in_container() -> bool:
     return own_cgroup() == ROOT and (ROOT / "cgroup.type").exists()
 
 
+def mount_top() -> str:
+    """/proc/self/mountinfo's root field for /sys/fs/cgroup: the cgroup its top shows ("/../.." when a
+    hierarchy from outside this cgroup namespace is mounted there)."""
+    top = "/"
+    for text in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = text.split()
+        if len(fields) > 4 and fields[4] == str(ROOT) and " - cgroup2 " in text:
+            top = fields[3]
+    return top
+
+
 def cgroup_mount() -> str:
     """The options of /sys/fs/cgroup's mount ("ro,nosuid,..." under Docker's default)."""
     for text in Path("/proc/mounts").read_text().splitlines():
@@ -285,16 +296,22 @@ def snapshot(seen: dict, stop: threading.Event, extra: dict | None = None) -> No
 
 def batch(layout: str, out: str, args: list) -> int:
     describe(layout)
-    container = in_container()
-    read_only = container and cgroup_mount().split(",")[0] == "ro"
+    bound = mount_top().startswith("/..")  # the guest's whole hierarchy bind-mounted in
+    container = in_container() or bound
+    kind = "bind" if bound else ("ro" if cgroup_mount().split(",")[0] == "ro" else "rw")
+    read_only = container and kind != "rw"  # no sandbox cgroups can be made below the container's
     if container:
         line(
             layout,
-            "a container: private cgroup namespace"
-            + (", /sys/fs/cgroup read-only" if read_only else ", /sys/fs/cgroup writable"),
+            "a container: private cgroup namespace, "
+            + {
+                "ro": "/sys/fs/cgroup read-only",
+                "rw": "/sys/fs/cgroup writable",
+                "bind": "the guest's /sys/fs/cgroup bind-mounted",
+            }[kind],
             True,
-            f"0::/, {ROOT}/cgroup.type {words(ROOT / 'cgroup.type')}, mount {cgroup_mount()}, "
-            + ", ".join(f"{key} {words(ROOT / key)}" for key in CONTAINER_FILES),
+            f"0::/, mountinfo top {mount_top()}, {ROOT}/cgroup.type {words(ROOT / 'cgroup.type')}, "
+            f"mount {cgroup_mount()}, " + ", ".join(f"{key} {words(ROOT / key)}" for key in CONTAINER_FILES),
         )
     seen: dict = {}
     extra: dict | None = {} if container else None
@@ -337,11 +354,12 @@ def batch(layout: str, out: str, args: list) -> int:
     all_match = True
     if container:
         assert extra is not None
-        all_match = container_lines(layout, limits, extra, snapshots, read_only)
+        all_match = container_lines(layout, limits, extra, snapshots, kind)
         Path(out, "container-kernel.json").write_text(
             json.dumps(
                 {
                     "window": extra.get("window"),
+                    "bind": bound,
                     **{key: sorted(values) for key, values in extra.get("root", {}).items()},
                 }
             )
@@ -399,10 +417,14 @@ def amount(key: str, value: str) -> float:
     return int(words[0]) / int(words[1]) if key == "cpu.max" else int(words[0])
 
 
-def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, read_only: bool) -> bool:
+def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, kind: str) -> bool:
     """In a container: what the report claims against the kernel's files (the namespace root's, and
-    each learner process's /proc/<pid>/limits). True when every line is PASS."""
+    each learner process's /proc/<pid>/limits). True when every line is PASS.
+
+    ``kind``: ro (Docker's default mount), rw (--privileged), bind (the guest's whole hierarchy
+    bind-mounted over the container's: the container's own cgroup is not where /proc/self/cgroup says)."""
     ok_all = True
+    read_only = kind != "rw"
     if read_only:
         claims = [e for e in limits if e.startswith("cgroup v2 ")]
         ok = not claims and not sandboxes
@@ -413,7 +435,7 @@ def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, rea
             f"claims {claims}, sandbox cgroups seen {len(sandboxes)}",
         )
         notes = [e for e in limits if e.startswith("not enforced: cgroup v2 memory, pids, cpu")]
-        said = bool(notes) and "rlimit" in notes[0] and "container" in notes[0]
+        said = bool(notes) and "rlimit" in notes[0] and ("mountinfo" if kind == "bind" else "container") in notes[0]
         line(
             layout,
             "the report says why, what to do and what holds instead",
@@ -422,7 +444,11 @@ def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, rea
         )
         ok_all = ok and said
     root = extra.get("root", {})
-    for key in CONTAINER_FILES:
+    if kind == "bind":  # the mount's top is the guest's root: no container limit there to state
+        stated_any = [e for e in limits if e.startswith("container ")]
+        line(layout, "no container limit stated (none at the mount's top)", not stated_any, f"{stated_any}")
+        ok_all = ok_all and not stated_any
+    for key in CONTAINER_FILES if kind != "bind" else ():
         value = stated(limits, key)
         kernel = sorted(root.get(key, set()))
         ok = value is not None and kernel == [value]
@@ -542,6 +568,27 @@ def probe_read_only_container(layout: str) -> int:
     return 0
 
 
+def probe_bound(layout: str) -> int:
+    """The guest's hierarchy bind-mounted into a container with its own cgroup namespace: dlgrade must
+    make no cgroup (the mount's top is outside the container's cgroup) and claim none."""
+    from autograder.sandbox import cgroups
+    from autograder.sandbox.isolation import Limits
+
+    version = cgroups.cgroup_version()
+    made = cgroups.make_cgroups(Limits(memory_mb=64, address_space_mb=0, cpu_seconds=60, processes=16, cpus=0.5))
+    for entry in made.held():
+        print(f"[{layout}] report: {entry}", flush=True)
+    line(
+        layout,
+        "no sandbox cgroup made or claimed",
+        version is None and not made.paths and not made.enforced,
+        f"cgroup_version() = {version}, paths {made.paths}, enforced {made.enforced}, mountinfo top {mount_top()}",
+    )
+    left = sorted(p.name for p in ROOT.iterdir() if SANDBOX.fullmatch(p.name))
+    line(layout, "nothing made at the mount's top (the guest's root cgroup)", not left, f"{ROOT}: {left}")
+    return 0
+
+
 def outside(layout: str, watched: str, inside: str, expect: str) -> int:
     """On the guest, outside the container: the container's cgroup (docker-<id>.scope) as the host
     sees it while a learner ran (the window check.py batch saw one in, same clock), against what
@@ -549,6 +596,7 @@ def outside(layout: str, watched: str, inside: str, expect: str) -> int:
     read inside (check.py batch's container-kernel.json)."""
     seen = json.loads(Path(inside).read_text()) if Path(inside).exists() else {}
     start, end = seen.get("window") or (0.0, 0.0)
+    bound = seen.pop("bind", False)  # inside, the mount shows the guest's root, not the container's cgroup
     rows: dict = {}
     for text in Path(watched).read_text().splitlines() if Path(watched).exists() else []:
         when, path, values = text.split(" ", 2)
@@ -574,6 +622,8 @@ def outside(layout: str, watched: str, inside: str, expect: str) -> int:
         + ", ".join(f"{k} {v}" for k, v in got.items())
         + f"; asked {want}",
     )
+    if bound:
+        return 0
     ok = all(seen.get(key) == [got[key]] for key in CONTAINER_FILES)
     line(
         layout,
@@ -656,6 +706,8 @@ def main() -> int:
     if mode == "probe":
         if in_container() and cgroup_mount().split(",")[0] == "ro":
             return probe_read_only_container(layout)
+        if mount_top().startswith("/.."):
+            return probe_bound(layout)
         return probe(layout)
     if mode == "outside":
         return outside(layout, *rest)

@@ -200,7 +200,7 @@ container_layout() {
 	done) >"/tmp/outside-$layout.txt" 2>/dev/null &
 	wpid=$!
 	local extra=()
-	[ "$layout" = container-ro ] && extra=(--accept-unisolated) # setpriv: bwrap is blocked by Docker's seccomp
+	[ "$layout" != container-rw ] && extra=(--accept-unisolated) # setpriv: bwrap is blocked by Docker's seccomp
 	timeout 900 "${run[@]}" python vm/check.py batch "$layout" /out/batch examples/submissions \
 		--assignment initialization --workers 1 --only alice "${extra[@]}" 2>&1 | record
 	kill "$wpid" 2>/dev/null
@@ -215,6 +215,9 @@ if want container; then
 	if start_docker; then
 		container_layout container-ro
 		container_layout container-rw --privileged
+		# A writable mount the other way: the guest's whole hierarchy bind-mounted over the container's
+		# own (mountinfo's top "/../.."), while /proc/self/cgroup still says 0::/.
+		container_layout container-bind -v /sys/fs/cgroup:/sys/fs/cgroup:rw
 	else
 		tail -30 /tmp/dockerd.log
 		echo "[container] dockerd starts: FAIL (see guest.log)" | record

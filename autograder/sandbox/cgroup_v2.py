@@ -31,6 +31,12 @@ internal processes" rule). So:
   hold, and the report says so. ``make vm-test`` checks both with real
   Docker (vm/README.md).
 
+Paths in /proc/self/cgroup are relative to the process's cgroup namespace, and
+the mount at /sys/fs/cgroup shows some cgroup at its top (/proc/self/mountinfo's
+root field): the grader's own folder is found relative to that, and where the
+mount does not hold it (a host's hierarchy bind-mounted into a container with
+a cgroup namespace of its own: "/../..") no cgroup is made, and the report says why.
+
 The kernel is changed only through ``write``, ``mkdir`` and ``rmdir``,
 which the tests replace with a fake kernel (tests/test_cgroups_v2_hosts.py).
 """
@@ -42,11 +48,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 WANTED = ("memory", "pids", "cpu")
 LEAF = "dlgrade-grader"
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+PROC_SELF_MOUNTINFO = Path("/proc/self/mountinfo")
 DELEGATE = (
     "run dlgrade under `systemd-run --scope -p Delegate=yes` (as root, or `--user` where the user manager delegates it)"
 )
@@ -128,22 +135,64 @@ def amount(name: str, value: str) -> float:
         return float("inf")
 
 
-def own_cgroup(root: Path) -> Path | None:
+def cgroup_path() -> str | None:
+    """This process's cgroup as /proc/self/cgroup's ``0::`` line names it (relative to its cgroup namespace)."""
     try:
         lines = PROC_SELF_CGROUP.read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         if line.startswith("0::"):
-            return root / line[3:].lstrip("/")
+            return line[3:] or "/"
     return None
+
+
+def mount_top(root: Path) -> str:
+    """Which cgroup the cgroup2 mount at ``root`` shows at its top, named as /proc/self/cgroup names cgroups.
+
+    "/" normally (the hierarchy, or a cgroup namespace's root, mounted whole); a sub-path when a
+    subtree is mounted; "/../.." when a hierarchy from outside this cgroup namespace is mounted (a
+    host's /sys/fs/cgroup bind-mounted into a container that has a cgroup namespace of its own)."""
+    try:
+        lines = PROC_SELF_MOUNTINFO.read_text().splitlines()
+    except OSError:
+        return "/"
+    top = "/"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == str(root) and " - cgroup2 " in line:
+            top = fields[3]  # the last mount there is the one that shows
+    return top
+
+
+def own_cgroup(root: Path) -> Path | None:
+    """This process's cgroup folder below ``root``; None when the mount there does not show it."""
+    path = cgroup_path()
+    if path is None:
+        return None
+    try:
+        relative = PurePosixPath(path).relative_to(mount_top(root))
+    except ValueError:
+        return None
+    return root / relative
 
 
 def find_host(root: Path) -> Host:
     """Choose the parent of the sandbox cgroups (see the module's docstring) and enable what it may."""
     own = own_cgroup(root)
     if own is None:
-        return Host(None, notes=["not enforced: cgroup v2: no 0:: line in /proc/self/cgroup"], root=root)
+        path = cgroup_path()
+        if path is None:
+            return Host(None, notes=["not enforced: cgroup v2: no 0:: line in /proc/self/cgroup"], root=root)
+        note = (
+            f"not enforced: cgroup v2 memory, pids, cpu: {root} shows the cgroup {mount_top(root)} (/proc/self/mountinfo), "
+            f"which does not hold this process's cgroup {path} as /proc/self/cgroup names it (a host's "
+            "/sys/fs/cgroup mounted into a container with a cgroup namespace of its own?): sandbox cgroups made "
+            "there would not be below this one; mount cgroup2 inside the namespace (Docker: no -v /sys/fs/cgroup; "
+            "--privileged for a writable mount); each sandbox has its rlimits only (address space, CPU seconds, "
+            "file size, processes)"
+        )
+        return Host(None, notes=[note], root=root)
     container = own == root and (root / "cgroup.type").exists()
     if own.name == LEAF:  # an earlier dlgrade (our parent process) moved us here
         candidates = [own.parent]
