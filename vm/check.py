@@ -446,7 +446,7 @@ def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, kin
     root = extra.get("root", {})
     if kind == "bind":  # the mount's top is the guest's root: no container limit there to state
         stated_any = [e for e in limits if e.startswith("container ")]
-        line(layout, "no container limit stated (none at the mount's top)", not stated_any, f"{stated_any}")
+        line(layout, "no container limit stated, none at the mount's top", not stated_any, f"{stated_any}")
         ok_all = ok_all and not stated_any
     for key in CONTAINER_FILES if kind != "bind" else ():
         value = stated(limits, key)
@@ -585,7 +585,7 @@ def probe_bound(layout: str) -> int:
         f"cgroup_version() = {version}, paths {made.paths}, enforced {made.enforced}, mountinfo top {mount_top()}",
     )
     left = sorted(p.name for p in ROOT.iterdir() if SANDBOX.fullmatch(p.name))
-    line(layout, "nothing made at the mount's top (the guest's root cgroup)", not left, f"{ROOT}: {left}")
+    line(layout, "nothing made at the mount's top, the guest's root cgroup", not left, f"{ROOT}: {left}")
     return 0
 
 
