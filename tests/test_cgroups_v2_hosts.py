@@ -132,9 +132,19 @@ def host(tmp_path, monkeypatch):
     def run_in(relative: str) -> None:
         proc_self.write_text(f"0::/{relative.strip('/')}\n")
 
+    def mounted(top: str, at: Path | None = None) -> None:
+        """/proc/self/mountinfo: a cgroup2 mount at ``at`` (the fake root) whose top is the cgroup ``top``."""
+        mountinfo.write_text(
+            f"157 147 0:21 {top} {at or kernel.root} rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+        )
+
+    mountinfo = tmp_path / "proc-self-mountinfo"
+    mounted("/")
     kernel.run_in = run_in  # type: ignore[attr-defined]
+    kernel.mounted = mounted  # type: ignore[attr-defined]
     monkeypatch.setattr(cgroups, "CGROUP_ROOT", kernel.root)
     monkeypatch.setattr(cgroup_v2, "PROC_SELF_CGROUP", proc_self)
+    monkeypatch.setattr(cgroup_v2, "PROC_SELF_MOUNTINFO", mountinfo)
     monkeypatch.setattr(cgroup_v2, "write", kernel.write)
     monkeypatch.setattr(cgroup_v2, "mkdir", kernel.mkdir)
     monkeypatch.setattr(cgroup_v2, "rmdir", kernel.rmdir)
@@ -302,6 +312,32 @@ def test_v2_container_with_a_writable_cgroup_root_delegates_and_states_its_limit
     made.remove()
 
 
+def test_v2_container_tighter_than_a_sandbox_says_which_limit_binds(host):
+    """Docker --memory 512m --cpus 0.8 with a writable root: each sandbox's own memory.max (1024 MB) and
+    cpu.max (1.5) are set and claimed as the kernel's files say, and the container's entries say that
+    theirs is the limit the kernel applies (the lowest on the path); pids (2000 > 428) does not bind."""
+    container(host)
+    (host.root / "memory.max").write_text(f"{512 * MB}\n")
+    (host.root / "cpu.max").write_text("80000 100000\n")
+    made = cgroups.make_cgroups(LIMITS)
+    report = made.held()
+    assert report[:3] == (
+        "cgroup v2 memory 1024 MB",
+        f"cgroup v2 pids 300 + {cgroups.ZYGOTE_PIDS} for the zygote",
+        "cgroup v2 cpu 1.5",
+    )
+    memory, pids, cpu = report[3:]
+    assert memory.startswith(f"container memory.max {512 * MB} (") and memory.endswith(
+        f"lower than the sandbox's own memory.max {1024 * MB}: this one binds)"
+    )
+    assert cpu.startswith("container cpu.max 80000 100000 (") and cpu.endswith(
+        "lower than the sandbox's own cpu.max 150000 100000: this one binds)"
+    )
+    assert pids.startswith("container pids.max 2000 (") and "binds" not in pids
+    assert_report_is_the_kernels(report, made, host.root)
+    made.remove()
+
+
 def test_v2_container_with_a_read_only_cgroup_root_states_only_its_limits(host):
     container(host)
     host.read_only = True  # Docker's default mount of /sys/fs/cgroup
@@ -312,8 +348,45 @@ def test_v2_container_with_a_read_only_cgroup_root_states_only_its_limits(host):
     assert (
         report[0].startswith("not enforced: cgroup v2 memory, pids, cpu: no writable cgroup") and "Docker" in report[0]
     )
+    assert "each sandbox has its rlimits only" in report[0]  # what holds instead (learner.py lists them)
+    assert not any("binds" in e for e in report)  # no sandbox cgroup to compare with
     assert [e.split(" (")[0] for e in report[1:]] == list(CONTAINER_LIMITS)
     assert_report_is_the_kernels(report, made, host.root)
+
+
+def test_v2_host_hierarchy_bind_mounted_into_a_private_cgroup_namespace_makes_no_cgroup(host):
+    """`docker run --cgroupns private -v /sys/fs/cgroup:/sys/fs/cgroup:rw`: the host's whole hierarchy is
+    mounted ("/../.." in mountinfo) while /proc/self/cgroup says `0::/`. Sandboxes made at the mount's top
+    would sit outside the container's cgroup, and the kernel refuses to move a process there across the
+    namespace (nsdelegate): seen on the real kernel (make vm-test, [container-bind]). Nothing is made or
+    claimed, and the report says why and what holds instead."""
+    scope = host.cgroup("system.slice/docker-abc.scope", procs=("1", ME))
+    host.run_in("/")
+    host.mounted("/../..")
+    assert cgroups.cgroup_version() is None
+    made = cgroups.make_cgroups(LIMITS)
+    report = made.held()
+    assert made.paths == [] and made.enforced == []
+    [note] = report
+    assert note.startswith(f"not enforced: cgroup v2 memory, pids, cpu: {host.root} shows the cgroup /../..")
+    assert "each sandbox has its rlimits only" in note
+    assert [p.name for p in host.root.iterdir() if p.is_dir()] == ["system.slice"]  # nothing made at the top
+    assert FakeKernel.words(scope / "cgroup.procs") == ["1", ME] and not (scope / cgroup_v2.LEAF).exists()
+    assert_report_is_the_kernels(report, made, host.root)
+
+
+def test_v2_a_subtree_mounted_is_found_relative_to_its_top(host):
+    """A mount of the container's own cgroup (mountinfo's top /system.slice/docker-abc.scope, as with
+    --cgroupns=host and that subtree mounted): the grader's cgroup is the mount's top, the container's."""
+    host.cgroup("system.slice", subtree="cpu memory pids")
+    scope = host.cgroup("system.slice/docker-abc.scope", procs=(ME,))
+    host.run_in("/system.slice/docker-abc.scope")
+    host.mounted("/system.slice/docker-abc.scope", at=scope)
+    assert cgroup_v2.own_cgroup(scope) == scope
+    host.run_in("/system.slice/docker-abc.scope/dlgrade-grader")
+    assert cgroup_v2.own_cgroup(scope) == scope / cgroup_v2.LEAF
+    host.run_in("/system.slice/other.service")  # not below what is mounted there
+    assert cgroup_v2.own_cgroup(scope) is None
 
 
 def test_v2_root_cgroup_of_a_host_needs_no_leaf(host):

@@ -19,6 +19,8 @@ MIRROR=${VM_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 # Debian packages of the guest: systemd as PID 1, the sandbox's tools, Python.
 DEBS=systemd,systemd-sysv,udev,dbus,python3,python3-venv,bubblewrap,util-linux,procps,psmisc,kmod,iproute2,ca-certificates
+# Docker in the guest (the `container` layout): the daemon, its runtime, nothing else.
+DOCKER_DEBS="docker.io containerd runc tini"
 # What grading a numpy assignment and the sandbox/cgroup/attack tests import (no TensorFlow,
 # no service: those tests are not run in the guest). Versions from constraints.txt.
 PIP_PACKAGES=(numpy nbformat nbclient nbgrader pytest matplotlib scikit-learn tqdm "dask[distributed]"
@@ -59,7 +61,7 @@ fi
 # 1. The root file system (debootstrap; ~3-5 min cold, the slowest step).
 if [ "$(cat "$CACHE/rootfs.stamp" 2>/dev/null)" != "$DEBS" ]; then
 	log "debootstrap $SUITE ($MIRROR)"
-	rm -rf "$ROOTFS" "$CACHE/venv.stamp"
+	rm -rf "$ROOTFS" "$CACHE/venv.stamp" "$CACHE/docker.stamp"
 	debootstrap --variant=minbase --include="$DEBS" "$SUITE" "$ROOTFS" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
 		tail -20 "$CACHE/debootstrap.log" >&2
 		exit 1
@@ -91,6 +93,30 @@ if [ "$(cat "$CACHE/venv.stamp" 2>/dev/null)" != "$PIP_KEY" ]; then
 		-c /tmp/constraints.txt "${PIP_PACKAGES[@]}"
 	rm -rf "$ROOTFS/tmp/wheels" "$ROOTFS/tmp/constraints.txt"
 	echo "$PIP_KEY" >"$CACHE/venv.stamp"
+fi
+
+# 3b. Docker for the `container` layout (vm/guest.sh): Debian's docker.io (dockerd, containerd, runc),
+# installed in a chroot from the mirror, on top of the debootstrap tree (its own stamp: adding it
+# does not redo debootstrap). Nothing starts at boot (masked below); guest.sh starts dockerd itself.
+if [ "$(cat "$CACHE/docker.stamp" 2>/dev/null)" != "$DOCKER_DEBS" ]; then
+	log "apt-get install $DOCKER_DEBS (chroot)"
+	cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+	printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
+	chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
+	mount -t proc proc "$ROOTFS/proc"
+	set +e
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" \
+		sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $DOCKER_DEBS" >"$CACHE/docker-apt.log" 2>&1
+	rc=$?
+	set -e
+	umount "$ROOTFS/proc"
+	rm -f "$ROOTFS/usr/sbin/policy-rc.d"
+	rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
+	if [ $rc != 0 ]; then
+		tail -20 "$CACHE/docker-apt.log" >&2
+		exit 1
+	fi
+	echo "$DOCKER_DEBS" >"$CACHE/docker.stamp"
 fi
 
 # 4. The guest's configuration: no login, a unit that runs the checkout's vm/guest.sh and powers off.
@@ -135,6 +161,10 @@ WantedBy=multi-user.target
 EOF
 ln -sf /etc/systemd/system/dlgrade-vm-test.service \
 	"$ROOTFS/etc/systemd/system/multi-user.target.wants/dlgrade-vm-test.service"
+# Docker starts only when vm/guest.sh starts dockerd (the container layout).
+for unit in docker.service docker.socket containerd.service; do
+	ln -sf /dev/null "$ROOTFS/etc/systemd/system/$unit"
+done
 # Nothing else to wait for at boot: no getty, no network wait, no time sync.
 for unit in getty@tty1.service serial-getty@ttyS0.service systemd-timesyncd.service \
 	systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \

@@ -48,6 +48,64 @@ def own_cgroup() -> Path:
     raise SystemExit("no 0:: line in /proc/self/cgroup")
 
 
+def in_container() -> bool:
+    """A private cgroup namespace (Docker's default on v2): ``0::/`` and a root that has cgroup.type."""
+    return own_cgroup() == ROOT and (ROOT / "cgroup.type").exists()
+
+
+def mount_top() -> str:
+    """/proc/self/mountinfo's root field for /sys/fs/cgroup: the cgroup its top shows ("/../.." when a
+    hierarchy from outside this cgroup namespace is mounted there)."""
+    top = "/"
+    for text in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = text.split()
+        if len(fields) > 4 and fields[4] == str(ROOT) and " - cgroup2 " in text:
+            top = fields[3]
+    return top
+
+
+def cgroup_mount() -> str:
+    """The options of /sys/fs/cgroup's mount ("ro,nosuid,..." under Docker's default)."""
+    for text in Path("/proc/mounts").read_text().splitlines():
+        parts = text.split()
+        if len(parts) > 3 and parts[1] == str(ROOT):
+            return parts[3]
+    return ""
+
+
+CONTAINER_FILES = ("memory.max", "pids.max", "cpu.max")
+# /proc/<pid>/limits rows dlgrade's prlimit sets, and the report's words for them (learner.isolation_report).
+RLIMITS = {
+    "Max address space": ("rlimit address space", "MB"),
+    "Max cpu time": ("rlimit cpu", "s"),
+    "Max file size": ("rlimit file size", "MB"),
+    "Max processes": ("rlimit processes", ""),
+}
+
+
+def learner_rlimits() -> dict:
+    """{pid: {row: soft limit}} of every process with a finite RLIMIT_AS (dlgrade's sandboxes: the
+    grader itself has none), with its uid."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            rows = (proc / "limits").read_text().splitlines()
+            uid = next(x.split()[1] for x in (proc / "status").read_text().splitlines() if x.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        values = {}
+        for row in rows:
+            for name in RLIMITS:
+                if row.startswith(name):
+                    values[name] = row[len(name) :].split()[0]
+        if values.get("Max address space", "unlimited") != "unlimited":
+            values["uid"] = uid
+            found[proc.name] = values
+    return found
+
+
 def words(path: Path) -> str:
     try:
         return " ".join(path.read_text().split())
@@ -119,6 +177,15 @@ def probe(layout: str) -> int:
     made = cgroups.make_cgroups(limits)
     for entry in made.held():
         print(f"[{layout}] report: {entry}", flush=True)
+    if in_container():
+        values = {key: stated(list(made.held()), key) for key in CONTAINER_FILES}
+        kernel = {key: words(ROOT / key) for key in CONTAINER_FILES}
+        line(
+            layout,
+            "container limits stated = the namespace root's files",
+            values == kernel,
+            f"report {values}, kernel {kernel}",
+        )
     if not made.paths:
         line(layout, "sandbox cgroup made", False, "; ".join(made.notes))
         return 0
@@ -194,29 +261,62 @@ def probe(layout: str) -> int:
     return 0
 
 
-def snapshot(seen: dict, stop: threading.Event) -> None:
-    """Every 50 ms: each dlgrade sandbox cgroup with a process in it, and its limit files."""
+def snapshot(seen: dict, stop: threading.Event, extra: dict | None = None) -> None:
+    """Every 50 ms: each dlgrade sandbox cgroup with a process in it, and its limit files.
+
+    ``extra`` (in a container): also each learner process's rlimits (/proc/<pid>/limits) and, while
+    one runs, the namespace root's memory.max, pids.max, cpu.max (the container's own limits)."""
     while not stop.is_set():
+        if extra is not None:
+            found = learner_rlimits()
+            if found:
+                now = time.clock_gettime(time.CLOCK_BOOTTIME)  # /proc/uptime's clock: the guest's watcher uses it
+                window = extra.setdefault("window", [now, now])
+                window[1] = now
+                extra.setdefault("rlimits", {}).update(found)
+                for key in CONTAINER_FILES:
+                    extra.setdefault("root", {}).setdefault(key, set()).add(words(ROOT / key))
         for dirpath, dirnames, _ in os.walk(ROOT):
             for name in dirnames:
                 if not SANDBOX.fullmatch(name):
                     continue
                 path = Path(dirpath, name)
-                if not words(path / "cgroup.procs").strip("<>"):
+                procs = words(path / "cgroup.procs")
+                if not procs or procs.startswith("<"):  # empty, or removed since the walk listed it
                     continue
-                seen.setdefault(str(path), {})
+                files = {}
                 for key in ("memory.max", "pids.max", "cpu.max"):
                     value = words(path / key)
-                    seen[str(path)][key] = value if not value.startswith("<") else None
+                    files[key] = value if not value.startswith("<") else None  # None: no such file (controller)
+                if path.is_dir():  # still there: a missing file is the kernel's, not a removal's
+                    seen.setdefault(str(path), {}).update(files)
             dirnames[:] = [d for d in dirnames if not SANDBOX.fullmatch(d)]
         stop.wait(0.05)
 
 
 def batch(layout: str, out: str, args: list) -> int:
     describe(layout)
+    bound = mount_top().startswith("/..")  # the guest's whole hierarchy bind-mounted in
+    container = in_container() or bound
+    kind = "bind" if bound else ("ro" if cgroup_mount().split(",")[0] == "ro" else "rw")
+    read_only = container and kind != "rw"  # no sandbox cgroups can be made below the container's
+    if container:
+        line(
+            layout,
+            "a container: private cgroup namespace, "
+            + {
+                "ro": "/sys/fs/cgroup read-only",
+                "rw": "/sys/fs/cgroup writable",
+                "bind": "the guest's /sys/fs/cgroup bind-mounted",
+            }[kind],
+            True,
+            f"0::/, mountinfo top {mount_top()}, {ROOT}/cgroup.type {words(ROOT / 'cgroup.type')}, "
+            f"mount {cgroup_mount()}, " + ", ".join(f"{key} {words(ROOT / key)}" for key in CONTAINER_FILES),
+        )
     seen: dict = {}
+    extra: dict | None = {} if container else None
     stop = threading.Event()
-    watcher = threading.Thread(target=snapshot, args=(seen, stop), daemon=True)
+    watcher = threading.Thread(target=snapshot, args=(seen, stop, extra), daemon=True)
     watcher.start()
     start = time.monotonic()
     run = subprocess.run(["dlgrade", "batch", *args, "--out", out], capture_output=True, text=True)
@@ -252,7 +352,21 @@ def batch(layout: str, out: str, args: list) -> int:
         "cpu": ("cpu.max", "cpu.max"),
     }
     all_match = True
+    if container:
+        assert extra is not None
+        all_match = container_lines(layout, limits, extra, snapshots, kind)
+        Path(out, "container-kernel.json").write_text(
+            json.dumps(
+                {
+                    "window": extra.get("window"),
+                    "bind": bound,
+                    **{key: sorted(values) for key, values in extra.get("root", {}).items()},
+                }
+            )
+        )
     for controller, (key, name) in wanted.items():
+        if read_only:
+            break  # no sandbox cgroups: container_lines said what the report claims instead
         claims = [e for e in limits if e.startswith(f"cgroup v2 {controller} ")]
         missing = [e for e in limits if e.startswith("not enforced") and controller in e.split(":")[1]]
         kernel = sorted({s.get(key) for s in snapshots})
@@ -277,7 +391,246 @@ def batch(layout: str, out: str, args: list) -> int:
             )
             ok = bool(missing) and unset
         all_match = all_match and ok
-    line(layout, "isolation.limits = the kernel's files", all_match, f"{len(snapshots)} sandbox cgroup(s) seen")
+    line(
+        layout,
+        "isolation.limits = the kernel's files",
+        all_match,
+        f"{len(snapshots)} sandbox cgroup(s) seen"
+        + (f"; the container's cgroup and {len(extra.get('rlimits', {}))} learner processes' limits" if extra else ""),
+    )
+    return 0
+
+
+def stated(limits: list, key: str) -> str | None:
+    """The value of the report's "container KEY VALUE (where, ...)" entry."""
+    for entry in limits:
+        if entry.startswith(f"container {key} "):
+            return " ".join(entry.split(" (")[0].split()[2:])
+    return None
+
+
+def amount(key: str, value: str) -> float:
+    """A limit file's value as a number (bytes, processes, CPUs); max is infinite."""
+    words = value.split()
+    if not words or words[0] == "max":
+        return float("inf")
+    return int(words[0]) / int(words[1]) if key == "cpu.max" else int(words[0])
+
+
+def container_lines(layout: str, limits: list, extra: dict, sandboxes: list, kind: str) -> bool:
+    """In a container: what the report claims against the kernel's files (the namespace root's, and
+    each learner process's /proc/<pid>/limits). True when every line is PASS.
+
+    ``kind``: ro (Docker's default mount), rw (--privileged), bind (the guest's whole hierarchy
+    bind-mounted over the container's: the container's own cgroup is not where /proc/self/cgroup says)."""
+    ok_all = True
+    read_only = kind != "rw"
+    if read_only:
+        claims = [e for e in limits if e.startswith("cgroup v2 ")]
+        ok = not claims and not sandboxes
+        line(
+            layout,
+            "no per-sandbox cgroup limit claimed",
+            ok,
+            f"claims {claims}, sandbox cgroups seen {len(sandboxes)}",
+        )
+        notes = [e for e in limits if e.startswith("not enforced: cgroup v2 memory, pids, cpu")]
+        said = bool(notes) and "rlimit" in notes[0] and ("mountinfo" if kind == "bind" else "container") in notes[0]
+        line(
+            layout,
+            "the report says why, what to do and what holds instead",
+            said,
+            notes[0][:400] if notes else "no note",
+        )
+        ok_all = ok and said
+    root = extra.get("root", {})
+    if kind == "bind":  # the mount's top is the guest's root: no container limit there to state
+        stated_any = [e for e in limits if e.startswith("container ")]
+        line(layout, "no container limit stated, none at the mount's top", not stated_any, f"{stated_any}")
+        ok_all = ok_all and not stated_any
+    for key in CONTAINER_FILES if kind != "bind" else ():
+        value = stated(limits, key)
+        kernel = sorted(root.get(key, set()))
+        ok = value is not None and kernel == [value]
+        line(
+            layout,
+            f"container {key} stated, report = kernel",
+            ok,
+            f"report {value!r}, kernel (the namespace root's {key} while a learner ran) {kernel}",
+        )
+        ok_all = ok_all and ok
+    if not read_only:
+        # Each sandbox's own limit is set (the lines below), and the kernel applies the lowest on the path
+        # up: the report's container entry must say "this one binds" exactly where the container's is lower.
+        said, truth = [], []
+        for key in CONTAINER_FILES:
+            entry = next((e for e in limits if e.startswith(f"container {key} ")), "")
+            own = sorted({s.get(key) for s in sandboxes})
+            lower = bool(own) and own[0] is not None and amount(key, stated(limits, key) or "max") < amount(key, own[0])
+            said.append(f"{key} {'binds' if 'this one binds' in entry else '-'}")
+            truth.append(f"{key} {'binds' if lower else '-'} (sandbox {own}, container {sorted(root.get(key, set()))})")
+        ok = [x.split()[1] for x in said] == [x.split()[1] for x in truth]
+        line(layout, "the report says which container limit binds", ok, f"report {said}; kernel {truth}")
+        ok_all = ok_all and ok
+    # The rlimits the report lists, against each learner process's /proc/<pid>/limits.
+    processes = extra.get("rlimits", {})
+    for row, (label, unit) in RLIMITS.items():
+        entries = [e for e in limits if e.startswith(label + " ")]
+        expect = None
+        if entries:
+            number = int(entries[0].split()[-2] if unit else entries[0].split()[-1])
+            expect = str(number * MB if unit == "MB" else number)
+        kernel = sorted({values.get(row) for values in processes.values()})
+        ok = expect is not None and kernel == [expect]
+        uids = sorted({values.get("uid") for values in processes.values()})
+        line(
+            layout,
+            f"{label} stated, report = kernel",
+            ok,
+            f"report {entries[0] if entries else None!r}, kernel /proc/<pid>/limits of {len(processes)} "
+            f"learner process(es) (uid {', '.join(uids)}) {kernel}",
+        )
+        ok_all = ok_all and ok
+    return ok_all
+
+
+def probe_read_only_container(layout: str) -> int:
+    """Docker's default: no sandbox cgroups (the mount is read-only); the container's own limits,
+    stated in the report, are the kernel's files and the kernel enforces them on a learner."""
+    from autograder.sandbox import cgroups
+    from autograder.sandbox.isolation import Limits
+
+    describe(layout)
+    version = cgroups.cgroup_version()
+    limits = Limits(memory_mb=64, address_space_mb=0, cpu_seconds=60, processes=16, cpus=0.5)
+    made = cgroups.make_cgroups(limits)
+    report = list(made.held())
+    for entry in report:
+        print(f"[{layout}] report: {entry}", flush=True)
+    line(
+        layout,
+        "no sandbox cgroup made or claimed",
+        version is None and not made.paths and not made.enforced,
+        f"cgroup_version() = {version}, paths {made.paths}, enforced {made.enforced}",
+    )
+    values = {key: stated(report, key) for key in CONTAINER_FILES}
+    kernel = {key: words(ROOT / key) for key in CONTAINER_FILES}
+    line(
+        layout,
+        "container limits stated = the namespace root's files",
+        values == kernel,
+        f"report {values}, kernel {kernel}",
+    )
+    python = sys.executable
+
+    def count(file: str, key: str) -> int:
+        return int(dict(x.split() for x in (ROOT / file).read_text().splitlines()).get(key, 0))
+
+    # pids.max of the container: a fork loop stops there.
+    proc = subprocess.Popen([python, "-c", FORK_LOOP], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    forked = proc.stdout.readline().strip()
+    peak, maximum = words(ROOT / "pids.current"), words(ROOT / "pids.max")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    line(
+        layout,
+        "container pids.max enforced",
+        forked.isdigit() and int(forked) < 2000 and peak == maximum,
+        f"pids.max {maximum}, pids.current {peak}, forks before EAGAIN {forked}",
+    )
+    # cpu.max of the container: a busy loop gets its share.
+    throttled = count("cpu.stat", "nr_throttled")
+    start = time.monotonic()
+    proc = subprocess.Popen([python, "-c", BUSY])
+    _, _, usage = os.wait4(proc.pid, 0)
+    share = (usage.ru_utime + usage.ru_stime) / (time.monotonic() - start)
+    quota, period = (int(x) for x in words(ROOT / "cpu.max").split())
+    after = count("cpu.stat", "nr_throttled")
+    line(
+        layout,
+        "container cpu.max enforced",
+        share < quota / period + 0.1 and after > throttled,
+        f"cpu.max {quota} {period}, busy loop got {share:.2f} CPU, nr_throttled +{after - throttled}",
+    )
+    # memory.max of the container: a hog (no RLIMIT_AS) is OOM-killed there.
+    kills = count("memory.events", "oom_kill")
+    run = subprocess.run([python, "-c", MEMORY_HOG], capture_output=True, timeout=300)
+    after = count("memory.events", "oom_kill")
+    line(
+        layout,
+        "container memory.max enforced",
+        run.returncode == -signal.SIGKILL and after > kills,
+        f"memory.max {words(ROOT / 'memory.max')}, hog exit {run.returncode}, memory.events oom_kill +{after - kills}",
+    )
+    time.sleep(3)
+    line(layout, "grader survives a learner's OOM kill", True, "still running 3 s after it")
+    return 0
+
+
+def probe_bound(layout: str) -> int:
+    """The guest's hierarchy bind-mounted into a container with its own cgroup namespace: dlgrade must
+    make no cgroup (the mount's top is outside the container's cgroup) and claim none."""
+    from autograder.sandbox import cgroups
+    from autograder.sandbox.isolation import Limits
+
+    version = cgroups.cgroup_version()
+    made = cgroups.make_cgroups(Limits(memory_mb=64, address_space_mb=0, cpu_seconds=60, processes=16, cpus=0.5))
+    for entry in made.held():
+        print(f"[{layout}] report: {entry}", flush=True)
+    line(
+        layout,
+        "no sandbox cgroup made or claimed",
+        version is None and not made.paths and not made.enforced,
+        f"cgroup_version() = {version}, paths {made.paths}, enforced {made.enforced}, mountinfo top {mount_top()}",
+    )
+    left = sorted(p.name for p in ROOT.iterdir() if SANDBOX.fullmatch(p.name))
+    line(layout, "nothing made at the mount's top, the guest's root cgroup", not left, f"{ROOT}: {left}")
+    return 0
+
+
+def outside(layout: str, watched: str, inside: str, expect: str) -> int:
+    """On the guest, outside the container: the container's cgroup (docker-<id>.scope) as the host
+    sees it while a learner ran (the window check.py batch saw one in, same clock), against what
+    `docker run` asked (EXPECT: "memory.max|pids.max|cpu.max") and against the namespace root's files
+    read inside (check.py batch's container-kernel.json)."""
+    seen = json.loads(Path(inside).read_text()) if Path(inside).exists() else {}
+    start, end = seen.get("window") or (0.0, 0.0)
+    bound = seen.pop("bind", False)  # inside, the mount shows the guest's root, not the container's cgroup
+    rows: dict = {}
+    for text in Path(watched).read_text().splitlines() if Path(watched).exists() else []:
+        when, path, values = text.split(" ", 2)
+        if start <= float(when) <= end:
+            rows.setdefault(path, set()).add(values)
+    if len(rows) != 1:
+        line(
+            layout,
+            "docker run's limits on the container's cgroup, seen outside",
+            False,
+            f"cgroups seen while a learner ran ({start:.1f}-{end:.1f} s after boot): {sorted(rows)}",
+        )
+        return 0
+    [(path, read)] = rows.items()
+    values = sorted(read)[0] if len(read) == 1 else " / ".join(sorted(read))  # changed while it ran: no match
+    got = dict(zip(CONTAINER_FILES, (values.split("|") + ["", "", ""])[:3]))
+    want = dict(zip(CONTAINER_FILES, expect.split("|")))
+    line(
+        layout,
+        "docker run's limits on the container's cgroup, seen outside",
+        got == want,
+        f"/{Path(path).relative_to(ROOT)} while a learner ran ({start:.1f}-{end:.1f} s after boot): "
+        + ", ".join(f"{k} {v}" for k, v in got.items())
+        + f"; asked {want}",
+    )
+    if bound:
+        return 0
+    ok = all(seen.get(key) == [got[key]] for key in CONTAINER_FILES)
+    line(
+        layout,
+        "the namespace root inside is that cgroup",
+        ok,
+        "inside " + ", ".join(f"{key} {seen.get(key)}" for key in CONTAINER_FILES),
+    )
     return 0
 
 
@@ -351,7 +704,13 @@ def main() -> int:
     mode, layout, *rest = sys.argv[1:]
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if mode == "probe":
+        if in_container() and cgroup_mount().split(",")[0] == "ro":
+            return probe_read_only_container(layout)
+        if mount_top().startswith("/.."):
+            return probe_bound(layout)
         return probe(layout)
+    if mode == "outside":
+        return outside(layout, *rest)
     if mode == "batch":
         return batch(layout, rest[0], rest[1:])
     if mode == "reload":

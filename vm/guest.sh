@@ -22,6 +22,9 @@ LINES=$RES/lines.txt
 export HOME=/root PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 QUICK=0
 grep -qw 'dlgrade.quick=1' /proc/cmdline && QUICK=1
+# VM_ONLY=a,b (vm/run.sh): only those parts (service, scope, leaf, container, reload).
+ONLY=$(sed -n 's/.*dlgrade\.only=\([^ ]*\).*/\1/p' /proc/cmdline)
+want() { [ -z "$ONLY" ] || [[ ,$ONLY, == *,$1,* ]]; }
 T0=$(date +%s)
 stamp() { echo "=== $(date +%T) (+$(($(date +%s) - T0)) s) $*"; }
 # Pass everything on to the log; keep the guarantee lines ("[layout] what: PASS|FAIL|SKIP|KNOWN (...)";
@@ -30,7 +33,7 @@ record() {
 	local l
 	while IFS= read -r l; do
 		echo "$l"
-		if [[ $l =~ ^\[[a-z]+\]\ [^\(]*:\ (PASS|FAIL|SKIP|KNOWN) ]]; then echo "$l" >>"$LINES"; fi
+		if [[ $l =~ ^\[[a-z-]+\]\ [^\(]*:\ (PASS|FAIL|SKIP|KNOWN) ]]; then echo "$l" >>"$LINES"; fi
 	done
 }
 
@@ -137,27 +140,101 @@ CPU_TEST=tests/test_attacks.py::test_cpu_hog_gets_one_core_alone
 # 1. A plain system service (case 2 of issue 24: a default systemd host). The CLI re-executes itself
 # in a delegated scope there; in-process grading (the pytest modules call grade_notebook) does not,
 # so the CPU-share test in this layout is a known limitation when it fails on the report's cpu line.
-check_layout service ""
-run_pytest service "$CPU_TEST" known-cpu
+if want service; then
+	check_layout service ""
+	run_pytest service "$CPU_TEST" known-cpu
+fi
 
 # 2. `systemd-run --scope -p Delegate=yes` (the supported way, where the pytest modules run),
 # 3. a leaf below one (case 1).
-check_layout scope alice
-TESTS=(tests/test_cgroups.py tests/test_cgroups_v2_hosts.py tests/test_attacks.py tests/test_isolation_everywhere.py)
-[ "$QUICK" = 1 ] && TESTS=(tests/test_cgroups.py tests/test_cgroups_v2_hosts.py "$CPU_TEST")
-for t in "${TESTS[@]}"; do
-	run_pytest scope "$t"
-done
-check_layout leaf alice
+if want scope; then
+	check_layout scope alice
+	TESTS=(tests/test_cgroups.py tests/test_cgroups_v2_hosts.py tests/test_attacks.py tests/test_isolation_everywhere.py)
+	[ "$QUICK" = 1 ] && TESTS=(tests/test_cgroups.py tests/test_cgroups_v2_hosts.py "$CPU_TEST")
+	for t in "${TESTS[@]}"; do
+		run_pytest scope "$t"
+	done
+fi
+want leaf && check_layout leaf alice
 
-# 4. Case 3: cpu enabled by hand in a plain service (no re-execution), taken back by a
+# 4. Case 4: the grader in a Docker container as Docker makes it on cgroup v2 by default (its own
+# cgroup namespace, limits set from outside with --memory/--pids-limit/--cpus) with /sys/fs/cgroup
+# read-only (an ordinary container) and writable (--privileged). Real Docker (Debian's docker.io:
+# dockerd, containerd, runc), vfs storage, no network; the image is the guest's /etc and top-level
+# links, with /usr, /opt/venv and the checkout bind-mounted. Before case 3, which changes the root.
+DOCKER_MEMORY=1536m DOCKER_PIDS=400 DOCKER_CPUS=0.8
+DOCKER_EXPECT="$((1536 * 1024 * 1024))|$DOCKER_PIDS|80000 100000" # memory.max|pids.max|cpu.max
+start_docker() {
+	local t0
+	t0=$(date +%s)
+	dockerd --bridge=none --iptables=false --ip6tables=false --storage-driver=vfs >/tmp/dockerd.log 2>&1 &
+	DOCKERD_PID=$!
+	for _ in $(seq 120); do
+		docker info >/dev/null 2>&1 && break
+		sleep 1
+	done
+	docker info >/dev/null 2>&1 || return 1
+	echo "dockerd up in $(($(date +%s) - t0)) s: $(docker info --format '{{.ServerVersion}}, cgroup v{{.CgroupVersion}} driver {{.CgroupDriver}}, storage {{.Driver}}, {{.SecurityOptions}}')"
+	rm -rf /tmp/img && mkdir -p /tmp/img/{tmp,root,run,var/tmp,opt,mnt,proc,sys,dev,out}
+	chmod 1777 /tmp/img/tmp /tmp/img/var/tmp
+	cp -a /etc /bin /sbin /lib /lib64 /tmp/img/
+	tar -C /tmp/img -cf - . | docker import - dlgrade-vm-base >/dev/null || return 1
+	echo "image dlgrade-vm-base imported ($(($(date +%s) - t0)) s since dockerd started)"
+}
+container_layout() {
+	local layout=$1 out=/tmp/out-$1 wpid
+	shift
+	mkdir -p "$out" && chmod 700 "$out"
+	local run=(docker run --rm --network none --cgroupns private --memory "$DOCKER_MEMORY"
+		--pids-limit "$DOCKER_PIDS" --cpus "$DOCKER_CPUS" -v /usr:/usr:ro -v /opt/venv:/opt/venv:ro
+		-v /opt/dlgrade:/opt/dlgrade -v "$out:/out" -w /opt/dlgrade -e HOME=/root -e PATH="$PATH"
+		-e LANG=C.UTF-8 -e PYTHONDONTWRITEBYTECODE=1 "$@" dlgrade-vm-base)
+	stamp "layout $layout: batch (docker run ${*:-(no extra flags)})"
+	# The container's cgroup as the guest sees it, while the batch runs.
+	(while :; do
+		find /sys/fs/cgroup -maxdepth 3 -type d -name 'docker-*.scope' | while read -r d; do
+			v="$(cat "$d/memory.max" 2>/dev/null)|$(cat "$d/pids.max" 2>/dev/null)|$(cat "$d/cpu.max" 2>/dev/null)"
+			[[ $v =~ ^[^|]+\|[^|]+\|[^|]+$ ]] && echo "$(cut -d' ' -f1 /proc/uptime) $d $v"
+		done
+		sleep 0.2
+	done) >"/tmp/outside-$layout.txt" 2>/dev/null &
+	wpid=$!
+	local extra=()
+	[ "$layout" != container-rw ] && extra=(--accept-unisolated) # setpriv: bwrap is blocked by Docker's seccomp
+	timeout 900 "${run[@]}" python vm/check.py batch "$layout" /out/batch examples/submissions \
+		--assignment initialization --workers 1 --only alice "${extra[@]}" 2>&1 | record
+	kill "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	python vm/check.py outside "$layout" "/tmp/outside-$layout.txt" "$out/batch/container-kernel.json" "$DOCKER_EXPECT" | record
+	stamp "layout $layout: probe"
+	timeout 300 "${run[@]}" python vm/check.py probe "$layout" 2>&1 | record
+	mkdir -p "$RES/out-$layout" && cp -r "$out/." "$RES/out-$layout/" 2>/dev/null
+}
+if want container; then
+	stamp "layout container: dockerd"
+	if start_docker; then
+		container_layout container-ro
+		container_layout container-rw --privileged
+		# A writable mount the other way: the guest's whole hierarchy bind-mounted over the container's
+		# own (mountinfo's top "/../.."), while /proc/self/cgroup still says 0::/.
+		container_layout container-bind -v /sys/fs/cgroup:/sys/fs/cgroup:rw
+	else
+		tail -30 /tmp/dockerd.log
+		echo "[container] dockerd starts: FAIL (see guest.log)" | record
+	fi
+	[ -n "${DOCKERD_PID:-}" ] && kill "$DOCKERD_PID"
+fi
+
+# 5. Case 3: cpu enabled by hand in a plain service (no re-execution), taken back by a
 # `systemctl daemon-reload` while a learner runs: the report must not claim the quota. Last, since
 # it changes the root's and system.slice's subtree_control.
-stamp "layout service: daemon-reload during a grade"
-layout_cmd service dlgrade-vm-service-reload env DLGRADE_SYSTEMD_SCOPE=1 python vm/check.py reload service
-timeout 300 "${CMD[@]}" >/tmp/reload.log 2>&1
-record </tmp/reload.log >/dev/null
-cat /tmp/reload.log
+if want reload; then
+	stamp "layout service: daemon-reload during a grade"
+	layout_cmd service dlgrade-vm-service-reload env DLGRADE_SYSTEMD_SCOPE=1 python vm/check.py reload service
+	timeout 300 "${CMD[@]}" >/tmp/reload.log 2>&1
+	record </tmp/reload.log >/dev/null
+	cat /tmp/reload.log
+fi
 
 stamp "done"
 fails=$(grep -c ': FAIL' "$LINES")

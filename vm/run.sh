@@ -6,7 +6,8 @@
 # the lines still say FAIL); 2 when the guest did not finish (no status file: hung, crashed, timed out).
 # VM_TIMEOUT (seconds, default 2700) bounds the whole boot; VM_MEM (default 3G) is the guest's RAM;
 # VM_SCRIPT=PATH (relative to the checkout) runs that script in the guest instead of the checks;
-# VM_QUICK=1 runs only the cgroup modules and the CPU-share test of pytest (not the attack module).
+# VM_QUICK=1 runs only the cgroup modules and the CPU-share test of pytest (not the attack module);
+# VM_ONLY=container (comma-separated: service, scope, leaf, container, reload) runs only those parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -23,6 +24,7 @@ mkdir -p "$RES" "$CACHE/uml"
 quick=()
 [ "${VM_QUICK:-0}" = 1 ] && quick=(dlgrade.quick=1)
 [ -n "${VM_SCRIPT:-}" ] && quick+=("dlgrade.script=$VM_SCRIPT")
+[ -n "${VM_ONLY:-}" ] && quick+=("dlgrade.only=$VM_ONLY")
 echo "[vm] booting the guest (User-Mode Linux $(linux --version 2>/dev/null | head -1), up to ${TIMEOUT} s); console: $RES/console.log"
 set +e
 # timeout signals its whole process group: the UML kernel and its helper processes.

@@ -24,9 +24,18 @@ internal processes" rule). So:
 * in a container with a private cgroup namespace (Docker on v2: ``0::/`` and
   a root cgroup that has ``cgroup.type``, which the real root has not) the
   container's own limits (memory.max, pids.max, cpu.max of the namespace
-  root) are reported as well; they bound every sandbox. Docker mounts
-  /sys/fs/cgroup read-only unless the container is privileged: then only
-  those container limits hold, and the report says so.
+  root) are reported as well; they bound every sandbox, and where one is
+  lower than a sandbox's own limit the report says that it is the one that
+  binds. Docker mounts /sys/fs/cgroup read-only unless the container is
+  privileged: then only those container limits (and each sandbox's rlimits)
+  hold, and the report says so. ``make vm-test`` checks both with real
+  Docker (vm/README.md).
+
+Paths in /proc/self/cgroup are relative to the process's cgroup namespace, and
+the mount at /sys/fs/cgroup shows some cgroup at its top (/proc/self/mountinfo's
+root field): the grader's own folder is found relative to that, and where the
+mount does not hold it (a host's hierarchy bind-mounted into a container with
+a cgroup namespace of its own: "/../..") no cgroup is made, and the report says why.
 
 The kernel is changed only through ``write``, ``mkdir`` and ``rmdir``,
 which the tests replace with a fake kernel (tests/test_cgroups_v2_hosts.py).
@@ -39,11 +48,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 WANTED = ("memory", "pids", "cpu")
 LEAF = "dlgrade-grader"
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+PROC_SELF_MOUNTINFO = Path("/proc/self/mountinfo")
 DELEGATE = (
     "run dlgrade under `systemd-run --scope -p Delegate=yes` (as root, or `--user` where the user manager delegates it)"
 )
@@ -92,34 +102,97 @@ class Host:
     container: bool = False  # in a private cgroup namespace (the container's limits are in ``limits()``)
     root: Path = Path("/sys/fs/cgroup")
 
-    def limits(self) -> list:
-        """The container's own limits, as its namespace root's files say now (none outside a container)."""
+    def limits(self, sandbox: dict | None = None) -> list:
+        """The container's own limits, as its namespace root's files say now (none outside a container).
+
+        ``sandbox``: {file name: value} a sandbox's own cgroup holds; where the container's limit is
+        the lower one, the entry says so (the kernel enforces the lowest limit on the path up)."""
         if not self.container:
             return []
         found = []
         for name in CONTAINER_FILES:
             value = read_value(self.root / name)
-            if value is not None:
-                found.append(f"container {name} {value} ({self.root / name}, the whole container's limit)")
+            if value is None:
+                continue
+            where = f"{self.root / name}, the whole container's limit"
+            own = (sandbox or {}).get(name)
+            if own is not None and amount(name, value) < amount(name, own):
+                where += f"; lower than the sandbox's own {name} {own}: this one binds"
+            found.append(f"container {name} {value} ({where})")
         return found
 
 
-def own_cgroup(root: Path) -> Path | None:
+def amount(name: str, value: str) -> float:
+    """A limit file's value as a number to compare: bytes, processes, or CPUs for cpu.max; max is infinite."""
+    words = value.split()
+    if not words or words[0] == "max":
+        return float("inf")
+    try:
+        if name == "cpu.max":
+            return int(words[0]) / int(words[1] if len(words) > 1 else 100_000)
+        return int(words[0])
+    except ValueError:
+        return float("inf")
+
+
+def cgroup_path() -> str | None:
+    """This process's cgroup as /proc/self/cgroup's ``0::`` line names it (relative to its cgroup namespace)."""
     try:
         lines = PROC_SELF_CGROUP.read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         if line.startswith("0::"):
-            return root / line[3:].lstrip("/")
+            return line[3:] or "/"
     return None
+
+
+def mount_top(root: Path) -> str:
+    """Which cgroup the cgroup2 mount at ``root`` shows at its top, named as /proc/self/cgroup names cgroups.
+
+    "/" normally (the hierarchy, or a cgroup namespace's root, mounted whole); a sub-path when a
+    subtree is mounted; "/../.." when a hierarchy from outside this cgroup namespace is mounted (a
+    host's /sys/fs/cgroup bind-mounted into a container that has a cgroup namespace of its own)."""
+    try:
+        lines = PROC_SELF_MOUNTINFO.read_text().splitlines()
+    except OSError:
+        return "/"
+    top = "/"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == str(root) and " - cgroup2 " in line:
+            top = fields[3]  # the last mount there is the one that shows
+    return top
+
+
+def own_cgroup(root: Path) -> Path | None:
+    """This process's cgroup folder below ``root``; None when the mount there does not show it."""
+    path = cgroup_path()
+    if path is None:
+        return None
+    try:
+        relative = PurePosixPath(path).relative_to(mount_top(root))
+    except ValueError:
+        return None
+    return root / relative
 
 
 def find_host(root: Path) -> Host:
     """Choose the parent of the sandbox cgroups (see the module's docstring) and enable what it may."""
     own = own_cgroup(root)
     if own is None:
-        return Host(None, notes=["not enforced: cgroup v2: no 0:: line in /proc/self/cgroup"], root=root)
+        path = cgroup_path()
+        if path is None:
+            return Host(None, notes=["not enforced: cgroup v2: no 0:: line in /proc/self/cgroup"], root=root)
+        note = (
+            f"not enforced: cgroup v2 memory, pids, cpu: {root} shows the cgroup {mount_top(root)} (/proc/self/mountinfo), "
+            f"which does not hold this process's cgroup {path} as /proc/self/cgroup names it (a host's "
+            "/sys/fs/cgroup mounted into a container with a cgroup namespace of its own?): sandbox cgroups made "
+            "there would not be below this one; mount cgroup2 inside the namespace (Docker: no -v /sys/fs/cgroup; "
+            "--privileged for a writable mount); each sandbox has its rlimits only (address space, CPU seconds, "
+            "file size, processes)"
+        )
+        return Host(None, notes=[note], root=root)
     container = own == root and (root / "cgroup.type").exists()
     if own.name == LEAF:  # an earlier dlgrade (our parent process) moved us here
         candidates = [own.parent]
@@ -136,7 +209,8 @@ def find_host(root: Path) -> Host:
         where = ", ".join(str(p) for p in candidates)
         what = (
             "give the container a writable /sys/fs/cgroup in its own cgroup namespace (Docker: --privileged; "
-            "its default mount is read-only); the container's own limits below still bound every sandbox"
+            "its default mount is read-only); each sandbox has its rlimits only (address space, CPU seconds, "
+            "file size, processes), and the container's own limits below bound all of them together"
             if container
             else DELEGATE
         )

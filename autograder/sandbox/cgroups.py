@@ -126,7 +126,8 @@ class Cgroups:
         """For the report: the limits that held so far, what did not and why, and a container's own limits."""
         with self._lock:
             self._verify()
-            return tuple(self.enforced + self.notes + (self.host.limits() if self.host is not None else []))
+            own = {Path(check[2]).name: check[3] for check in self.checks}  # this sandbox's files, as set
+            return tuple(self.enforced + self.notes + (self.host.limits(own) if self.host is not None else []))
 
     def kill(self) -> None:
         self.verify()  # before the end of its life: what held throughout
