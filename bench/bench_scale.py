@@ -19,8 +19,7 @@ Demo/training cells are removed from every notebook (bench/common.py's
 ``without_demos``): dlgrade never runs them, and nbgrader would spend minutes
 training models, which would flatter dlgrade for a reason unrelated to the engine.
 
-Measured: ``dlgrade batch --workers W`` over all N (wall time of the command, its CPU time,
-the whole process tree's, per submission;
+Measured: ``dlgrade batch --workers W`` over all N (wall time of the command;
 median and p95 of the per-submission grading time from results.json), the
 same batch on ``--dask local:W`` (with ``--dask``), and one ``nbgrader
 autograde`` per assignment over the first ``--nbgrader-count`` submissions
@@ -31,14 +30,13 @@ seconds per submission. With ``--docker``, the same batch through
 volume), with the ratio to local workers and a check that the scores agree;
 the image must exist (``make docker-images``) and an engine must answer. With ``--other
 CHECKOUT``, the same batch with that checkout's engine (its own .venv), right after this one's:
-the wall and CPU ratios, and whether every submission got the same score.
+the wall-time ratio, and whether every submission got the same score.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -113,19 +111,14 @@ def percentile(values, share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed_batch(command: list, what: str, out: Path, cwd: Path = ROOT) -> dict:
-    """Run a batch command; its wall time, its CPU (the whole process tree: every process in it is
-    reaped by its parent, so its time reaches this process's RUSAGE_CHILDREN), and the median, p95
-    and scores of the reports under ``out``."""
-    started, cpu_before = time.perf_counter(), children_cpu()
+    """Run a batch command; its wall time, and the median, p95 and scores of the reports under ``out``.
+
+    No CPU figure: a batch's sandboxed processes are not all reaped through this process
+    (RUSAGE_CHILDREN would miss them), so CPU per submission is bench_warm's and bench_ab's."""
+    started = time.perf_counter()
     run = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - started
-    cpu = children_cpu() - cpu_before
     if run.returncode not in (0, 3):
         raise RuntimeError(f"{what} failed ({run.returncode}):\n{run.stderr[-3000:]}")
     times, scores = [], {}
@@ -135,7 +128,6 @@ def timed_batch(command: list, what: str, out: Path, cwd: Path = ROOT) -> dict:
         scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
     return {
         "wall_s": wall,
-        "cpu_s": cpu,
         "median_s": statistics.median(times),
         "p95_s": percentile(times, 0.95),
         "graded": len(times),
@@ -205,7 +197,7 @@ def main(argv=None) -> int:
     parser.add_argument("--docker", action="store_true", help="also run the batch through docker/batch.sh")
     parser.add_argument(
         "--other",
-        help="also run the batch with this checkout's engine (the baseline: wall and CPU ratios, same scores)",
+        help="also run the batch with this checkout's engine (the baseline: wall ratio, same scores)",
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     args = parser.parse_args(argv)
@@ -218,14 +210,13 @@ def main(argv=None) -> int:
         made = make_batch(args.count, tmp / "submitted")
         local = dlgrade_batch(tmp / "submitted", tmp / "local", ["--workers", str(args.workers)])
         print(
-            f"dlgrade batch, {args.workers} workers: {local['wall_s']:.1f} s for {local['graded']}, "
-            f"CPU {local['cpu_s']:.0f} s",
+            f"dlgrade batch, {args.workers} workers: {local['wall_s']:.1f} s for {local['graded']}",
             flush=True,
         )
         other = None
         if args.other:
             other = other_batch(Path(args.other), tmp / "submitted", tmp / "other", args.workers)
-            print(f"{args.other}: {other['wall_s']:.1f} s, CPU {other['cpu_s']:.0f} s", flush=True)
+            print(f"{args.other}: {other['wall_s']:.1f} s", flush=True)
         dask = None
         if args.dask:
             dask = dlgrade_batch(tmp / "submitted", tmp / "dask", ["--dask", f"local:{args.workers}"])
@@ -249,8 +240,6 @@ def main(argv=None) -> int:
         "workers": args.workers,
         "load": load_average(),
         "dlgrade_batch_wall_s": local["wall_s"],
-        "dlgrade_batch_cpu_s": local["cpu_s"],
-        "dlgrade_cpu_per_submission_s": local["cpu_s"] / args.count,
         "dlgrade_batch_per_submission_s": per_sub,
         "dlgrade_grade_median_s": local["median_s"],
         "dlgrade_grade_p95_s": local["p95_s"],
@@ -266,9 +255,7 @@ def main(argv=None) -> int:
         figures |= {
             "other_checkout": args.other,
             "other_wall_s": other["wall_s"],
-            "other_cpu_s": other["cpu_s"],
             "wall_vs_other": local["wall_s"] / other["wall_s"],
-            "cpu_vs_other": local["cpu_s"] / other["cpu_s"],
             "same_scores_as_other": not differ,
             "scores_differing_from_other": [f"{learner}/{name}" for learner, name in differ[:50]],
         }
@@ -301,16 +288,16 @@ def main(argv=None) -> int:
             "nbgrader_estimated_all_s": nb_per_sub * args.count,
         }
 
-    print(f"\n{'':44}{'total':>10}{'per sub':>10}{'median':>9}{'p95':>9}{'CPU/sub':>9}")
+    print(f"\n{'':44}{'total':>10}{'per sub':>10}{'median':>9}{'p95':>9}")
     print(
         f"{f'dlgrade batch, {args.workers} workers, {args.count} subs':44}{local['wall_s']:>9.1f}s{per_sub:>9.3f}s"
-        f"{local['median_s']:>8.2f}s{local['p95_s']:>8.2f}s{local['cpu_s'] / args.count:>8.3f}s"
+        f"{local['median_s']:>8.2f}s{local['p95_s']:>8.2f}s"
     )
     if other:
         print(
             f"{'baseline ' + Path(args.other).name:44}{other['wall_s']:>9.1f}s{other['wall_s'] / args.count:>9.3f}s"
-            f"{other['median_s']:>8.2f}s{other['p95_s']:>8.2f}s{other['cpu_s'] / args.count:>8.3f}s"
-            f"   (this checkout: {figures['wall_vs_other']:.2f}x wall, {figures['cpu_vs_other']:.2f}x CPU; "
+            f"{other['median_s']:>8.2f}s{other['p95_s']:>8.2f}s"
+            f"   (this checkout: {figures['wall_vs_other']:.2f}x; "
             f"same scores: {figures['same_scores_as_other']})"
         )
     if dask:
