@@ -30,8 +30,9 @@ import nbformat
 import pytest
 
 from autograder.cli import main as dlgrade
+from autograder.grading import catalogue
 from autograder.grading.catalogue import SUITES_DIR
-from autograder.grading.grade import grade_notebook
+from autograder.grading.grade import grade_notebook, warm_spawner
 from autograder.grading.reports import feedback_markdown, md_inline
 from autograder.sandbox import cgroups, spawn
 from tests.nbtools import (
@@ -552,10 +553,11 @@ def test_deeply_nested_notebook_and_deep_tmp_tree_alone(tmp_path, baseline, caps
     shown = capsys.readouterr()
     assert "0 / 11" in shown.out and "nested too deeply" in shown.err and "Traceback" not in shown.err
     attacker, graded = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c7-deep"])
-    zygote = spawn._ZYGOTES[f"{A}:None"]
+    key = warm_spawner(catalogue.load(A)).key  # the assignment's zygote, as grade_notebook keys it
+    zygote = spawn._ZYGOTES[key]
     assert zygote.alive()
     _, again = grade_alone(tmp_path, attackers(tmp_path, tmp_path, 1)["c7-deep"])
-    assert spawn._ZYGOTES[f"{A}:None"] is zygote and zygote.alive(), "the sweep died and its zygote was replaced"
+    assert spawn._ZYGOTES[key] is zygote and zygote.alive(), "the sweep died and its zygote was replaced"
     assert_victims_untouched(graded, baseline)
     assert_victims_untouched(again, baseline)
 

@@ -68,7 +68,8 @@ def fake_nodes():
     for name, major, minor in NODES:
         os.mknod(folder / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         (folder / name).chmod(0o666)
-    (folder / "nvidia-caps").mkdir(mode=0o755)
+    (folder / "nvidia-caps").mkdir()
+    (folder / "nvidia-caps").chmod(0o755)  # not mkdir's mode: the umask of an in-process dlgrade run (0o077) applies
     os.mknod(folder / "nvidia-caps" / CAP[0], 0o444 | stat.S_IFCHR, os.makedev(CAP[1], CAP[2]))
     (folder / "nvidia-caps" / CAP[0]).chmod(0o444)
     (folder / "not-a-gpu").write_text("")  # a regular file matching no glob below

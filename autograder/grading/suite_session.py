@@ -43,6 +43,10 @@ from autograder.grading.suite_state import ModuleState, UnresettableState
 # Plugins a hidden suite never needs; unraisableexception alone costs a forced gc.collect() of
 # ~0.2 s per run.
 _UNUSED_PLUGINS = (
+    # pytest's capture would stay set up for the session's life, and each item's end would put back
+    # the sys.stdout/stderr and fds of the session's start (a caller's long-gone redirection): the
+    # session captures nothing; run() swallows what a suite prints (_quiet).
+    "capture",
     "unraisableexception",
     "threadexception",
     "doctest",
@@ -131,8 +135,7 @@ class SuiteSession:
         # The suite may import the assignment's helper module (<name>_utils) at the top.
         if str(self.assignment.release_dir) not in sys.path:
             sys.path.append(str(self.assignment.release_dir))
-        # pytest prints nothing with the terminal plugin off; anything else is noise.
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _quiet():
             try:
                 self._open()
             except BaseException:
@@ -175,9 +178,8 @@ class SuiteSession:
         session.shouldfail = session.shouldstop = False
         self.runs += 1
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet():
                 for i, item in enumerate(self.items):
-                    item._report_sections = []
                     nextitem = self.items[i + 1] if i + 1 < len(self.items) else None
                     hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
                     if session.shouldfail or session.shouldstop:
@@ -200,11 +202,19 @@ class SuiteSession:
         config, session, self.config, self.session = self.config, self.session, None, None
         if config is None:
             return
-        with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.suppress(Exception), _quiet():
             if session is not None:
                 config.hook.pytest_sessionfinish(session=session, exitstatus=0)
         with contextlib.suppress(Exception):
             config._ensure_unconfigure()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """What the suite or pytest prints goes nowhere (pytest prints nothing with the terminal plugin
+    off; a suite's prints are noise in a grader's output)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _under(module, folder: Path) -> bool:
