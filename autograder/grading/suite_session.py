@@ -112,7 +112,14 @@ def suite_files(assignment: catalogue.Assignment) -> tuple:
     """What a session was collected from: each suite file's name, size and modification time."""
     files = sorted(p for p in assignment.suite_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     files.append(catalogue.SUITES_DIR / "pytest.ini")
-    return tuple((str(p), st.st_size, st.st_mtime_ns) for p in files if (st := p.stat()))
+    seen = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:  # removed since the walk (a suite being deployed): a change like any other
+            continue
+        seen.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(seen)
 
 
 class SuiteSession:
