@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,26 +27,44 @@ def docker_tests_enabled() -> bool:
     return os.environ.get("DLGRADE_DOCKER_TESTS") == "1"
 
 
-@pytest.fixture(scope="session")
-def docker_env() -> dict:
-    """The environment in which `docker` reaches the engine, after docker/build.sh built the images."""
-    if not docker_tests_enabled():
-        pytest.skip("container tests run under `make docker-test` (DLGRADE_DOCKER_TESTS=1)")
+def built_images(kinds: tuple, *, timeout: float, detail=lambda line: "built " in line) -> dict:
+    """docker/build.sh KINDS, timed into build-times.txt (with its stderr lines ``detail`` keeps): the
+    environment in which `docker` reaches the engine it used."""
     started = time.monotonic()
     build = subprocess.run(
-        [str(DOCKER_DIR / "build.sh"), "cpu", "learner"], cwd=ROOT, capture_output=True, text=True, timeout=3000
+        [str(DOCKER_DIR / "build.sh"), *kinds], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     print(build.stderr)
     assert build.returncode == 0, build.stderr[-4000:]
     record_time(
-        f"build.sh cpu learner: {time.monotonic() - started:.0f} s",
-        *(line for line in build.stderr.splitlines() if "built " in line),
+        f"build.sh {' '.join(kinds)}: {time.monotonic() - started:.0f} s",
+        *(line for line in build.stderr.splitlines() if detail(line)),
     )
     host = re.search(r"DOCKER_HOST=([^;]*);", build.stdout)
     env = dict(os.environ)
     if host and host.group(1):
         env["DOCKER_HOST"] = host.group(1)
     return env
+
+
+def host_batch(submissions: Path, out: Path) -> None:
+    """`dlgrade batch` outside Docker, by this checkout's engine: what the containers' grades must equal."""
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def docker_env() -> dict:
+    """The environment in which `docker` reaches the engine, after docker/build.sh built the images."""
+    if not docker_tests_enabled():
+        pytest.skip("container tests run under `make docker-test` (DLGRADE_DOCKER_TESTS=1)")
+    return built_images(("cpu", "learner"), timeout=3000)
 
 
 def record_time(line: str, *details: str) -> None:

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.docker.conftest import DOCKER_DIR, docker, docker_tests_enabled, record_time, script
+from tests.docker.conftest import (
+    DOCKER_DIR,
+    built_images,
+    docker,
+    docker_tests_enabled,
+    host_batch,
+    record_time,
+    script,
+)
 from tests.nbtools import ROOT
 
 pytestmark = pytest.mark.docker_gpu
@@ -36,21 +42,7 @@ def gpu_env() -> dict:
     """The environment in which `docker` reaches the engine, after docker/build.sh built dlgrade:gpu."""
     if not docker_tests_enabled():
         pytest.skip("container tests run under `make docker-test-gpu` (DLGRADE_DOCKER_TESTS=1)")
-    started = time.monotonic()
-    build = subprocess.run(
-        [str(DOCKER_DIR / "build.sh"), "gpu"], cwd=ROOT, capture_output=True, text=True, timeout=3600
-    )
-    print(build.stderr)
-    assert build.returncode == 0, build.stderr[-4000:]
-    record_time(
-        f"build.sh gpu: {time.monotonic() - started:.0f} s",
-        *(line for line in build.stderr.splitlines() if "built " in line or "wheels-gpu:" in line),
-    )
-    host = re.search(r"DOCKER_HOST=([^;]*);", build.stdout)
-    env = dict(os.environ)
-    if host and host.group(1):
-        env["DOCKER_HOST"] = host.group(1)
-    return env
+    return built_images(("gpu",), timeout=3600, detail=lambda line: "built " in line or "wheels-gpu:" in line)
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +70,7 @@ def function_scores(results, pattern: str) -> dict:
 def host_scores(submissions, tmp_path_factory):
     """The same notebooks graded outside Docker by this checkout (tensorflow-cpu)."""
     out = tmp_path_factory.mktemp("host-batch")
-    run = subprocess.run(
-        [sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    host_batch(submissions, out)
     return function_scores(out / "learners", f"*/{A}/results.json")
 
 

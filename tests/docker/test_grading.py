@@ -14,13 +14,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from tests.docker.conftest import docker, record_time, script
+from tests.docker.conftest import docker, host_batch, record_time, script
 from tests.nbtools import ROOT
 
 pytestmark = pytest.mark.docker
@@ -61,14 +60,7 @@ def host_gradebook(tmp_path_factory):
     """The example submissions graded outside Docker, by the same engine (dlgrade batch)."""
     out = tmp_path_factory.mktemp("host-batch")
     started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "autograder.cli", "batch", str(EXAMPLES), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    host_batch(EXAMPLES, out)
     record_time(f"grading: host batch of the examples: {time.monotonic() - started:.0f} s")
     return gradebook(out / "gradebook.csv"), function_scores(out)
 
