@@ -178,14 +178,7 @@ def probe(layout: str) -> int:
     for entry in made.held():
         print(f"[{layout}] report: {entry}", flush=True)
     if in_container():
-        values = {key: stated(list(made.held()), key) for key in CONTAINER_FILES}
-        kernel = {key: words(ROOT / key) for key in CONTAINER_FILES}
-        line(
-            layout,
-            "container limits stated = the namespace root's files",
-            values == kernel,
-            f"report {values}, kernel {kernel}",
-        )
+        container_limits_line(layout, list(made.held()))
     if not made.paths:
         line(layout, "sandbox cgroup made", False, "; ".join(made.notes))
         return 0
@@ -409,6 +402,18 @@ def stated(limits: list, key: str) -> str | None:
     return None
 
 
+def container_limits_line(layout: str, report: list) -> None:
+    """The report's container limits against the namespace root's files, read now."""
+    values = {key: stated(report, key) for key in CONTAINER_FILES}
+    kernel = {key: words(ROOT / key) for key in CONTAINER_FILES}
+    line(
+        layout,
+        "container limits stated = the namespace root's files",
+        values == kernel,
+        f"report {values}, kernel {kernel}",
+    )
+
+
 def amount(key: str, value: str) -> float:
     """A limit file's value as a number (bytes, processes, CPUs); max is infinite."""
     words = value.split()
@@ -513,14 +518,7 @@ def probe_read_only_container(layout: str) -> int:
         version is None and not made.paths and not made.enforced,
         f"cgroup_version() = {version}, paths {made.paths}, enforced {made.enforced}",
     )
-    values = {key: stated(report, key) for key in CONTAINER_FILES}
-    kernel = {key: words(ROOT / key) for key in CONTAINER_FILES}
-    line(
-        layout,
-        "container limits stated = the namespace root's files",
-        values == kernel,
-        f"report {values}, kernel {kernel}",
-    )
+    container_limits_line(layout, report)
     python = sys.executable
 
     def count(file: str, key: str) -> int:
