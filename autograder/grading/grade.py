@@ -30,7 +30,7 @@ from autograder.grading.notebook import (
 from autograder.grading.plugin import TestRecord
 from autograder.grading.results import FunctionScore, Result, TestResult, zero_result
 from autograder.grading.submission_file import read_submission_bytes
-from autograder.grading.suite_session import FunctionBoundary, SuiteFailed, run_suite  # noqa: F401 (grade.run_suite)
+from autograder.grading.suite_session import FunctionBoundary, run_suite  # noqa: F401 (grade.FunctionBoundary: bench_ab)
 from autograder.sandbox import isolation, settings, spawn
 
 UNISOLATED_WARNING = (

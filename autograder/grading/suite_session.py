@@ -167,7 +167,7 @@ class SuiteSession:
                 + ("\n".join(self.plugin.collection_errors) or "no test was collected")
             )
         modules = {item.module for item in self.items if getattr(item, "module", None) is not None}
-        modules |= {m for m in list(sys.modules.values()) if _under(m, self.assignment.suite_dir)}
+        modules |= set(_modules_under(self.assignment.suite_dir).values())
         try:
             self.states = [ModuleState.capture(m) for m in sorted(modules, key=lambda m: m.__name__)]
         except UnresettableState as exc:
@@ -224,14 +224,19 @@ def _quiet():
         yield
 
 
-def _under(module, folder: Path) -> bool:
-    path = getattr(module, "__file__", None)
-    if not isinstance(path, str):
-        return False
-    try:
-        return Path(path).resolve().is_relative_to(folder.resolve())
-    except (OSError, ValueError):
-        return False
+def _modules_under(folder: Path) -> dict:
+    """{name: module} of the imported modules whose file is in ``folder`` (a suite's)."""
+    top, found = folder.resolve(), {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str):
+            continue
+        try:
+            if Path(path).resolve().is_relative_to(top):
+                found[name] = module
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 _SESSIONS: dict = {}
@@ -272,9 +277,8 @@ def _retire(session: SuiteSession) -> None:
     """A suite that changed on disk: its modules are imported again by the next session."""
     with session.lock:
         session.close()
-    for name, module in list(sys.modules.items()):
-        if _under(module, session.assignment.suite_dir):
-            del sys.modules[name]
+    for name in _modules_under(session.assignment.suite_dir):
+        del sys.modules[name]
 
 
 def close_all() -> None:
