@@ -379,7 +379,7 @@ class LearnerProcess:
     def probe(self, source: str, inputs: dict, timeout: float | None = None, what: str | None = None):
         """``what`` names the probe in errors; by default the graded function whose checks run now."""
         what = what or self.function or "a check"
-        message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
+        message = self._probe_message(source, inputs)
         # A probe named after a graded function (probes.call_with_stand_ins) needs that function's cells.
         return self._decode(self._reply(message, timeout or self.time_policy.call, what, needs=what), what)
 
@@ -390,8 +390,11 @@ class LearnerProcess:
         self.wait_prestart()
         if self.child is None or self.child.closed:
             return None
-        message = {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
-        return self._decode(self._request(message, timeout, what), what)
+        return self._decode(self._request(self._probe_message(source, inputs), timeout, what), what)
+
+    @staticmethod
+    def _probe_message(source: str, inputs: dict) -> dict:
+        return {"op": "probe", "source": source, "inputs": codec.to_plain(dict(inputs))}
 
     def seed(self, seed: int) -> None:
         self.ensure_started()
