@@ -25,7 +25,7 @@ from autograder.grading import catalogue, probes
 from autograder.grading.cells import Cell
 from autograder.grading.learner import Learner, LearnerProcess
 from autograder.grading.time_policy import TimePolicy
-from autograder.sandbox import isolation, settings, spawn
+from autograder.sandbox import isolation, kernel, settings, spawn
 from tests.nbtools import ROOT
 
 # (name, major, minor) of the fake nodes; nvidia-caps/ holds one more.
@@ -63,7 +63,14 @@ def fake_nodes():
     if os.geteuid() != 0:
         pytest.skip("mknod needs root")
     (ROOT / ".cache").mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="fake-gpu-", dir=ROOT / ".cache"))
+    # The checkout's .cache, unless the checkout is in a folder setpriv's namespaces make private (a clone
+    # in /tmp/check): then /var/lib.
+    parent = next(
+        d
+        for d in (ROOT / ".cache", Path("/var/lib"))
+        if not any(d.resolve().is_relative_to(private) for private in kernel.WRITABLE_DIRS)
+    )
+    folder = Path(tempfile.mkdtemp(prefix="fake-gpu-", dir=parent))
     folder.chmod(0o755)
     for name, major, minor in NODES:
         os.mknod(folder / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
