@@ -57,19 +57,34 @@ STRATEGY = isolation.available_strategy()
 NAMESPACES = settings.current().namespaces
 
 
+def searchable_by_others(folder: Path) -> bool:
+    """Whether a uid with no owner or group rights can walk down to ``folder`` (o+x on every folder)."""
+    resolved = folder.resolve()
+    return all(os.stat(d).st_mode & stat.S_IXOTH for d in [resolved, *resolved.parents])
+
+
+def is_private_in_setpriv(folder: Path) -> bool:
+    """Whether setpriv's namespaces give the learner its own empty copy of a folder holding ``folder``."""
+    return any(folder.resolve().is_relative_to(private) for private in kernel.WRITABLE_DIRS)
+
+
 @pytest.fixture(scope="module")
 def fake_nodes():
     """A folder of fake NVIDIA nodes, 0666 like the driver's; outside /tmp (private under setpriv's namespaces)."""
     if os.geteuid() != 0:
         pytest.skip("mknod needs root")
-    (ROOT / ".cache").mkdir(exist_ok=True)
-    # The checkout's .cache, unless the checkout is in a folder setpriv's namespaces make private (a clone
-    # in /tmp/check): then /var/lib.
-    parent = next(
-        d
-        for d in (ROOT / ".cache", Path("/var/lib"))
-        if not any(d.resolve().is_relative_to(private) for private in kernel.WRITABLE_DIRS)
-    )
+    cache = ROOT / ".cache"
+    if not cache.exists():
+        cache.mkdir()
+        cache.chmod(0o755)  # not mkdir's mode: an in-process dlgrade run leaves the umask at 0o077
+    # The checkout's .cache, unless the learner's uid cannot reach it (a folder on the way is not
+    # searchable by others, as a .cache made under umask 0o077 by an earlier run) or setpriv's
+    # namespaces make it private (a clone in /tmp/check): then /var/lib.
+    candidates = [cache, Path("/var/lib")]
+    usable = [d for d in candidates if searchable_by_others(d) and not is_private_in_setpriv(d)]
+    if not usable:
+        pytest.fail(f"no folder for the fake nodes that another uid can reach: tried {candidates}")
+    parent = usable[0]
     folder = Path(tempfile.mkdtemp(prefix="fake-gpu-", dir=parent))
     folder.chmod(0o755)
     for name, major, minor in NODES:
