@@ -31,7 +31,16 @@ from autograder.sandbox import isolation, settings
 PACKAGE_DIR = Path(__file__).resolve().parent
 PREAMBLE_FILE = "preamble.txt"
 # What runs in the sandbox (child.py and what it imports; tests/test_layers.py keeps them free of autograder).
-LEARNER_SIDE_MODULES = ("child.py", "worker.py", "zygote.py", "prepared.py", "kernel.py", "cleanup.py", "codec.py")
+LEARNER_SIDE_MODULES = (
+    "child.py",
+    "worker.py",
+    "zygote.py",
+    "prepared.py",
+    "kernel.py",
+    "cleanup.py",
+    "codec.py",
+    "tf_start.py",
+)
 
 
 class SpawnError(RuntimeError):

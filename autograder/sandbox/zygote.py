@@ -40,11 +40,12 @@ import signal
 import socket
 
 if __package__:  # imported by the grader (tests)
-    from autograder.sandbox import cleanup, kernel, prepared, worker
+    from autograder.sandbox import cleanup, kernel, prepared, tf_start, worker
 else:  # in the sandbox: the files beside this one
     import cleanup  # type: ignore[no-redef]
     import kernel  # type: ignore[no-redef]
     import prepared  # type: ignore[no-redef]
+    import tf_start  # type: ignore[no-redef]
     import worker  # type: ignore[no-redef]
 
 
@@ -224,6 +225,13 @@ def zygote(
     ``hidden``: device nodes each learner's mount namespace covers (namespace mode only)."""
     for module in preload:
         importlib.import_module(module)
+    control = socket.socket(fileno=control_fd)
+    if "tensorflow" in preload:
+        try:  # the plain-data part of TF's start, once for every child (tf_start.py)
+            tf_start.prepare()
+        except tf_start.StartedThreads as exc:
+            control.sendall(b"error " + str(exc).encode("utf-8", "replace")[:500])
+            return
     # What the zygote holds now is every learner's: frozen, the learner's garbage collections
     # do not walk it (each walk would touch, and so copy, every page the fork shares).
     # The first np.random.seed() in a process costs ~10 ms (numpy sets up its global state):
@@ -231,7 +239,6 @@ def zygote(
     worker.seed_everything(0)
     gc.collect()
     gc.freeze()
-    control = socket.socket(fileno=control_fd)
     try:
         kernel.set_dumpable(False)
         runner = choose_runner(control, learner_uid, namespaces, preamble, hidden)
