@@ -121,11 +121,13 @@ def timed_batch(command: list, what: str, out: Path, cwd: Path = ROOT) -> dict:
     wall = time.perf_counter() - started
     if run.returncode not in (0, 3):
         raise RuntimeError(f"{what} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    times, scores = [], {}
+    times, scores, seconds = [], {}, {}
     for results in out.glob("learners/*/*/results.json"):
         result = json.loads(results.read_text())
         times.append(float(result.get("execution_time") or 0.0))
-        scores[(results.parent.parent.name, results.parent.name)] = (result["score"], result["max_score"])
+        key = (results.parent.parent.name, results.parent.name)
+        scores[key] = (result["score"], result["max_score"])
+        seconds[key] = times[-1]
     return {
         "wall_s": wall,
         "median_s": statistics.median(times),
@@ -133,6 +135,7 @@ def timed_batch(command: list, what: str, out: Path, cwd: Path = ROOT) -> dict:
         "graded": len(times),
         "exit": run.returncode,
         "scores": scores,
+        "seconds": seconds,
     }
 
 
@@ -229,10 +232,13 @@ def main(argv=None) -> int:
         nbgrader = nbgrader_subset(subset, tmp / "nbgrader") if subset else None
 
     # What each kind scored (a check that the batch graded what it should).
-    by_kind = defaultdict(list)
+    # And where the batch's grading time went: each kind's mean seconds and share of the sum.
+    by_kind, seconds_by_kind = defaultdict(list), defaultdict(list)
     for learner, name, kind, _ in made:
         score, maximum = local["scores"].get((learner, name), (float("nan"), float("nan")))
         by_kind[(name, kind)].append(score / maximum if maximum else 0.0)
+        seconds_by_kind[(name, kind)].append(local["seconds"].get((learner, name), 0.0))
+    total_seconds = sum(sum(v) for v in seconds_by_kind.values()) or 1.0
 
     per_sub = local["wall_s"] / args.count
     figures = {
@@ -245,6 +251,8 @@ def main(argv=None) -> int:
         "dlgrade_grade_p95_s": local["p95_s"],
         "dlgrade_exit": local["exit"],
         "mean_share_of_points": {f"{n}/{k}": statistics.mean(v) for (n, k), v in sorted(by_kind.items())},
+        "mean_grading_s": {f"{n}/{k}": statistics.mean(v) for (n, k), v in sorted(seconds_by_kind.items())},
+        "share_of_grading_time": {f"{n}/{k}": sum(v) / total_seconds for (n, k), v in sorted(seconds_by_kind.items())},
     }
     if other:
         differ = sorted(
@@ -318,9 +326,15 @@ def main(argv=None) -> int:
             f"{figures['nbgrader_per_submission_s']:>9.3f}s   -> {figures['ratio_nbgrader_vs_dlgrade_per_submission']:.1f}x "
             f"dlgrade's per-submission time"
         )
-    print("share of the points per assignment and kind (correct 1, stub 0, partial and hostile below 1):")
+    print(
+        "per assignment and kind: the share of the points (correct 1, stub 0, partial and hostile below 1),"
+        " the mean grading seconds, the share of the batch's grading seconds:"
+    )
     for key, share in figures["mean_share_of_points"].items():
-        print(f"  {key:<36} {share:.2f}")
+        print(
+            f"  {key:<36} {share:.2f} {figures['mean_grading_s'][key]:>7.2f}s "
+            f"{100 * figures['share_of_grading_time'][key]:>5.1f}%"
+        )
     target = out / f"scale-{args.count}.json"
     target.write_text(json.dumps(figures, indent=2))
     print(f"figures written to {target}")
