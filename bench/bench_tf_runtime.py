@@ -3,12 +3,14 @@ zygote cannot start it for them.
 
     python bench/bench_tf_runtime.py [--children 4]
 
-``fresh``: the parent only imported TensorFlow (the zygote's state); each forked child starts the
-eager context, its pools and the first kernels of a constant, an add, a matmul, a variable and a
-GradientTape step (CPU and wall per child). ``parent-warmed``: the parent ran the same ops, and
-reset its eager context, before forking: each child's first matmul waits on the parent's pool
-threads, which do not exist in the child; a child still running after ``--hang`` seconds is
-killed and reported as hung. (The reset does not end the runtime's threads: tf_Compute and
+``fresh``: the parent only imported TensorFlow (the zygote's state before tf_start.py); each
+forked child starts the eager context, its pools and the first kernels of a constant, an add, a
+matmul, a variable and a GradientTape step (CPU and wall per child). ``prepared``: as a zygote
+does now (autograder/sandbox/tf_start.py), the parent imported TensorFlow with the children's
+settings in its environment (``tf_start.CHILD_ENV``) and ran ``tf_start.prepare()`` before
+forking. ``parent-warmed``: the parent ran the same ops, and reset its eager context, before
+forking: each child's first matmul waits on the parent's pool threads, which do not exist in the
+child; a child still running after ``--hang`` seconds is killed and reported as hung. (The reset does not end the runtime's threads: tf_Compute and
 tf_graph_runner stay.)
 """
 
@@ -20,6 +22,7 @@ import resource
 import signal
 import sys
 import time
+from pathlib import Path
 
 
 def cpu_seconds() -> float:
@@ -51,6 +54,11 @@ def run(mode: str, children: int, hang: float) -> None:
     import tensorflow as tf
     from tensorflow.python.eager import context
 
+    if mode == "prepared":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "autograder" / "sandbox"))
+        import tf_start  # as the sandbox imports it: a sibling of zygote.py
+
+        print(f"{mode:14} prepare(): {', '.join(tf_start.prepare())}")
     if mode == "parent-warmed":
         first_ops(tf, np)
         context._reset_context()
@@ -84,18 +92,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--children", type=int, default=4)
     parser.add_argument("--hang", type=float, default=10.0, help="seconds before a child counts as hung")
-    parser.add_argument("--mode", choices=["fresh", "parent-warmed"])
+    parser.add_argument("--mode", choices=["fresh", "prepared", "parent-warmed"])
     args = parser.parse_args(argv)
     if args.mode:
         run(args.mode, args.children, args.hang)
         return 0
     import subprocess
 
-    for mode in ("fresh", "parent-warmed"):  # one process each: a warmed runtime cannot be undone
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "autograder" / "sandbox"))
+    import tf_start
+
+    for mode in ("fresh", "prepared", "parent-warmed"):  # one process each: a warmed runtime cannot be undone
         command = [sys.executable, __file__, "--mode", mode, "--children", str(args.children)]
-        subprocess.run(
-            [*command, "--hang", str(args.hang)], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        )
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"} | (tf_start.CHILD_ENV if mode == "prepared" else {})
+        subprocess.run([*command, "--hang", str(args.hang)], check=True, env=env)
     return 0
 
 
