@@ -164,7 +164,7 @@ def _processes() -> dict:
 
 def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_replaced_when_lost():
     """In namespace mode the zygote keeps the next submission's process ready (see sandbox/prepared.py,
-    Prepared). While a learner runs, the spare runs none of its code and has no uid a
+    _prepared_submission). While a learner runs, the spare runs none of its code and has no uid a
     learner has; killed from outside, the next function is graded in a freshly forked child."""
     import os
     import signal
@@ -215,36 +215,32 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
         for _ in range(100):  # the spare is prepared while the learner runs: give it a moment
             table = _processes()
             zygotes = [pid for pid, (ppid, _, _) in table.items() if zygote_python(pid) and not zygote_python(ppid)]
-            inits = [pid for pid, (ppid, _, _) in table.items() if ppid in zygotes]
-            if len(inits) == 2:
+            keepers = [pid for pid, (ppid, _, _) in table.items() if ppid in zygotes]
+            if len(keepers) == 2 and all(any(ppid == k for ppid, _, _ in table.values()) for k in keepers):
                 break
             time.sleep(0.02)
         assert len(zygotes) >= 1
-        # The zygote's children are the submissions' pid 1s (no keeper between them).
-        inits = [pid for zygote in zygotes for pid, (ppid, _, _) in table.items() if ppid == zygote]
-        uids = {init: table[init][1] for init in inits}
-        spares = [init for init, uid in uids.items() if uid == 0]
-        running = [init for init, uid in uids.items() if uid == learner_uid]
+        keepers = [pid for zygote in zygotes for pid, (ppid, _, _) in table.items() if ppid == zygote]
+        inits = {keeper: [pid for pid, (ppid, _, _) in table.items() if ppid == keeper] for keeper in keepers}
+        uids = {keeper: [table[pid][1] for pid in pids] for keeper, pids in inits.items()}
+        spares = [keeper for keeper, found in uids.items() if found == [0]]
+        running = [keeper for keeper, found in uids.items() if found == [learner_uid]]
         assert len(running) == 1 and len(spares) == 1, uids
-        zygote_of = table[running[0]][0]
-
-        def links(pid):
-            return {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-
-        # The spare holds a handover socket and its alive pipe, not the learner's pipes, and no
-        # pidfd (the zygote's handle on the running learner).
-        spare_fds, learner_fds = links(spares[0]), links(running[0])
+        spare_init = inits[spares[0]][0]
+        # The spare holds a handover socket and its keeper's alive pipe, not the learner's pipes.
+        spare_fds = {os.readlink(f"/proc/{spare_init}/fd/{fd}") for fd in os.listdir(f"/proc/{spare_init}/fd")}
+        learner_fds = {
+            os.readlink(f"/proc/{inits[running[0]][0]}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{inits[running[0]][0]}/fd")
+        }
         shared_pipes = {link for link in spare_fds & learner_fds if link.startswith("pipe:")}
         assert not shared_pipes, shared_pipes
-        assert not [link for link in spare_fds | learner_fds if "pidfd" in link], (spare_fds, learner_fds)
 
-        # The learner holds no writable end of a pipe the zygote holds (the alive pipes): it could
-        # otherwise keep its own "alive" pipe open after the zygote is gone.
-        def pipes(pid, writable_only, skip=()):
+        # The learner holds no writable end of a pipe its keeper holds (the keeper's status pipe
+        # and the alive pipe): it could otherwise report its own end while it still runs.
+        def pipes(pid, writable_only):
             found = set()
             for fd in os.listdir(f"/proc/{pid}/fd"):
-                if int(fd) in skip:
-                    continue
                 try:
                     link = os.readlink(f"/proc/{pid}/fd/{fd}")
                     with open(f"/proc/{pid}/fdinfo/{fd}") as handle:
@@ -255,11 +251,7 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
                     found.add(link)
             return found
 
-        # Neither does the spare (the running learner's alive pipe). Not counted: the zygote's own
-        # stdout and stderr, which the spare shares until it is handed its own.
-        held = pipes(zygote_of, False, skip=(0, 1, 2))
-        assert not pipes(running[0], True) & held
-        assert not pipes(spares[0], True) & held
+        assert not pipes(inits[running[0]][0], True) & pipes(running[0], False)
         os.kill(spares[0], signal.SIGKILL)  # lost: the next function must not notice
         time.sleep(0.2)
         process.begin_function("schedule_lr_decay")

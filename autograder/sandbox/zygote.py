@@ -15,11 +15,10 @@ How one submission is kept apart is one :class:`Runner` per mode (reported
 in "ready"):
 
 ``namespace``  :class:`NamespaceRunner`: a process prepared in advance
-               (``prepared.py``), the zygote's child and pid 1 of pid,
-               mount, ipc, network and uts namespaces of its own, with a
-               private /proc, /tmp and /dev/shm, becomes the learner uid.
-               When it dies the kernel kills every process of its namespace
-               before the zygote's waitpid returns, and its tmpfs goes with
+               (``prepared.py``) in pid, mount, ipc, network and uts
+               namespaces of its own, with a private /proc, /tmp and
+               /dev/shm, becomes the learner uid. When it dies the kernel
+               kills every process of its namespace, and its tmpfs goes with
                its mount namespace: cleanup is atomic, no sweep.
 ``uid``        :class:`UidRunner`: no namespaces (setpriv in Docker). The
                learner runs as the sandbox's learner uid, which nothing else
@@ -152,33 +151,26 @@ class UidRunner(PlainRunner):
 
 
 class NamespaceRunner(Runner):
-    """Namespaces of its own per submission, from a process prepared while the previous one ran.
-
-    The prepared process is this zygote's own child, pid 1 of a pid namespace of its own
-    (``prepared.py``): no process in between, whose fork and exit would cost as much CPU as
-    the learner's own (page tables of the whole zygote: ~22 ms a fork+exit for TensorFlow)."""
+    """Namespaces of its own per submission, from a process prepared while the previous one ran."""
 
     name = "namespace"
 
-    def __init__(self, control, uid: int | None, preamble: str | None, hidden: tuple = ()):
-        self.control, self.uid, self.preamble = control, uid, preamble
+    def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = ()):
+        self.control, self.uid, self.zygote_pid, self.preamble = control, uid, zygote_pid, preamble
         self.hidden = hidden  # device nodes each submission's mount namespace covers (GPUs off, setpriv)
-        # This zygote's own pid namespace: its children go back to it after each spare's fork.
-        try:
-            self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise kernel.SandboxSetupError(exc.errno, f"opening /proc/self/ns/pid failed: {exc.strerror}") from None
         self.spare: prepared.Prepared | None = None
         self.current: prepared.Prepared | None = None
+        self.exiting: list = []  # keepers that reported their namespace empty and are still exiting
 
     def _prepare(self) -> prepared.Prepared | None:
-        return prepared.prepare(self.control, self.pid_ns, self.uid, self.preamble, self.hidden)
+        return prepared.prepare(self.control, self.uid, self.zygote_pid, self.preamble, self.hidden)
 
     def prepare_next(self) -> None:
         if self.spare is None:
             self.spare = self._prepare()
 
     def start(self, fds: list) -> bool:
+        self.exiting = [keeper for keeper in self.exiting if not keeper.reap()]
         for _ in range(2):  # a spare that is gone (killed from outside) is replaced once
             candidate, self.spare = self.spare or self._prepare(), None
             if candidate is not None and candidate.hand_over(fds):
@@ -188,15 +180,16 @@ class NamespaceRunner(Runner):
 
     def exited(self) -> int:
         assert self.current is not None
-        return self.current.pidfd
+        return self.current.status_r
 
     def kill(self) -> None:
-        assert self.current is not None
-        self.current.kill()  # its namespace's init: the kernel kills the rest
+        assert self.current is not None and self.current.pid is not None
+        os.kill(self.current.pid, signal.SIGTERM)  # the keeper kills its namespace's init
 
     def wait(self) -> int:
         assert self.current is not None
         status = self.current.wait_status()
+        self.exiting.append(self.current)
         self.current = None
         return status
 
@@ -211,7 +204,7 @@ def choose_runner(
 ) -> Runner:
     zygote_pid = os.getpid()
     if namespaces and kernel.namespaces_work():
-        return NamespaceRunner(control, learner_uid, preamble, hidden)
+        return NamespaceRunner(control, learner_uid, zygote_pid, preamble, hidden)
     if learner_uid is not None:
         kernel.become_subreaper()  # orphans of a learner become ours, to be killed and reaped
         return UidRunner(control, learner_uid, zygote_pid)
