@@ -23,8 +23,6 @@ PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x4000000, 0x8000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 SUBMISSION_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS
-# What pid 1 of a submission's pid namespace unshares itself (the zygote gives it the pid namespace).
-LEARNER_NAMESPACES = SUBMISSION_NAMESPACES & ~CLONE_NEWPID
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 # statvfs's f_flag bits are not mount(2)'s: ST_RELATIME is 4096, which is MS_BIND as a mount flag.
@@ -94,11 +92,6 @@ def unshare(flags: int) -> None:
     _checked(libc().unshare(flags), "unshare")
 
 
-def setns(fd: int, nstype: int) -> None:
-    """Join the namespace ``fd`` refers to (for CLONE_NEWPID: the one this process's future children get)."""
-    _checked(libc().setns(fd, nstype), "setns")
-
-
 def try_unshare(flags: int) -> bool:
     """unshare(flags) where the kernel allows it; False (and nothing changed) where it does not."""
     try:
@@ -152,27 +145,22 @@ def namespaces_work() -> bool:
     """Can this zygote give a submission its own namespaces and mounts? (Not in Docker: seccomp,
     no CAP_SYS_ADMIN, AppArmor.)
 
-    The whole setup as the zygote does it (``prepared.py``: :func:`unshare`
-    of the pid namespace, a fork, :func:`setns` back to its own; the child,
-    pid 1 of the new one, unshares the others and makes
-    :func:`private_mounts`) is tried in a throwaway child, so this process
+    The whole setup (:func:`unshare`, then :func:`private_mounts` as pid 1 of
+    the new pid namespace) is tried in a throwaway child, so this process
     keeps its own namespaces. False chooses the uid mode, which the report
     names; once chosen, a namespace setup that fails stops that submission.
     """
     pid = os.fork()
     if pid == 0:
         try:
-            own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-            unshare(CLONE_NEWPID)
+            unshare(SUBMISSION_NAMESPACES)
             inner = os.fork()
             if inner == 0:
                 try:
-                    unshare(LEARNER_NAMESPACES)
                     private_mounts()
                     os._exit(0)
                 finally:
                     os._exit(1)
-            setns(own, CLONE_NEWPID)
             _, status = os.waitpid(inner, 0)
             os._exit(os.waitstatus_to_exitcode(status))
         finally:
