@@ -121,13 +121,13 @@ def timed_batch(command: list, what: str, out: Path, cwd: Path = ROOT) -> dict:
     wall = time.perf_counter() - started
     if run.returncode not in (0, 3):
         raise RuntimeError(f"{what} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    times, scores, seconds = [], {}, {}
+    scores, seconds = {}, {}
     for results in out.glob("learners/*/*/results.json"):
         result = json.loads(results.read_text())
-        times.append(float(result.get("execution_time") or 0.0))
         key = (results.parent.parent.name, results.parent.name)
         scores[key] = (result["score"], result["max_score"])
-        seconds[key] = times[-1]
+        seconds[key] = float(result.get("execution_time") or 0.0)
+    times = list(seconds.values())
     return {
         "wall_s": wall,
         "median_s": statistics.median(times),

@@ -10,8 +10,8 @@ does now (autograder/sandbox/tf_start.py), the parent imported TensorFlow with t
 settings in its environment (``tf_start.CHILD_ENV``) and ran ``tf_start.prepare()`` before
 forking. ``parent-warmed``: the parent ran the same ops, and reset its eager context, before
 forking: each child's first matmul waits on the parent's pool threads, which do not exist in the
-child; a child still running after ``--hang`` seconds is killed and reported as hung. (The reset does not end the runtime's threads: tf_Compute and
-tf_graph_runner stay.)
+child; a child still running after ``--hang`` seconds is killed and reported as hung. (The reset
+does not end the runtime's threads: tf_Compute and tf_graph_runner stay.)
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+
+SANDBOX_DIR = Path(__file__).resolve().parent.parent / "autograder" / "sandbox"  # tf_start.py's folder
 
 
 def cpu_seconds() -> float:
@@ -55,8 +57,7 @@ def run(mode: str, children: int, hang: float) -> None:
     from tensorflow.python.eager import context
 
     if mode == "prepared":
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "autograder" / "sandbox"))
-        import tf_start  # as the sandbox imports it: a sibling of zygote.py
+        import tf_start  # on sys.path from main(), as the sandbox imports it: a sibling of zygote.py
 
         print(f"{mode:14} prepare(): {', '.join(tf_start.prepare())}")
     if mode == "parent-warmed":
@@ -94,12 +95,12 @@ def main(argv=None) -> int:
     parser.add_argument("--hang", type=float, default=10.0, help="seconds before a child counts as hung")
     parser.add_argument("--mode", choices=["fresh", "prepared", "parent-warmed"])
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(SANDBOX_DIR))
     if args.mode:
         run(args.mode, args.children, args.hang)
         return 0
     import subprocess
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "autograder" / "sandbox"))
     import tf_start
 
     for mode in ("fresh", "prepared", "parent-warmed"):  # one process each: a warmed runtime cannot be undone

@@ -83,8 +83,8 @@ def unwrap_eager_ops() -> bool:
         from tensorflow.python.eager import context
     except ImportError:
         return False
-    setter = getattr(pywrap_tfe, "TFE_ContextOptionsSetRunEagerOpAsFunction", None)
-    if setter is None or context.context_safe() is not None and context.context_safe()._initialized:
+    setter, current = getattr(pywrap_tfe, "TFE_ContextOptionsSetRunEagerOpAsFunction", None), context.context_safe()
+    if setter is None or current is not None and current._initialized:
         return False
     if getattr(setter, "dlgrade_unwrapped", False):
         return True
