@@ -15,6 +15,8 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 cache=$here/.cache/docker
+# A fresh clone has no .cache/; the build logs go here even when the base image is already loaded.
+mkdir -p "$cache"
 say() { printf 'build.sh: %s\n' "$*" >&2; }
 now() { date +%s; }
 
@@ -39,7 +41,6 @@ base_image() {
             { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null 2>&1; } ||
             { say "cannot install debootstrap; pass a base image with DLGRADE_BASE=..."; return 1; }
     fi
-    mkdir -p "$cache"
     rootfs=$(mktemp -d "$cache/rootfs.XXXXXX")
     if ! debootstrap --variant=minbase --include=python3,python3-venv,bubblewrap bookworm "$rootfs" \
             "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" > "$cache/debootstrap.log" 2>&1; then
