@@ -27,26 +27,31 @@ from tests.nbtools import ROOT
 FORKS = r"""
 import json, os, sys
 sys.path.insert(0, "autograder/sandbox")
-import tensorflow as tf
 import tf_start
+os.environ.update(tf_start.CHILD_ENV)  # as in the sandbox, where oneDNN reads it
+import tensorflow as tf
+
+def code_mappings():  # executable memory not from a file: what a JIT generated
+    return sum(1 for line in open("/proc/self/maps") if "x" in line.split()[1] and len(line.split()) == 5)
 
 def wrapped_names_in_a_child():
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         from tensorflow.python.eager import context
+        code = code_mappings()
         product = tf.matmul(tf.ones((3, 4)), tf.ones((4, 2))).numpy()
         wrapped = sorted(n for n in context.context().list_function_names() if n.startswith("__wrapped__"))
-        os.write(write_end, json.dumps([wrapped, product.tolist()]).encode())
+        os.write(write_end, json.dumps([wrapped, product.tolist(), code_mappings() - code]).encode())
         os._exit(0)
     os.close(write_end)
     os.waitpid(pid, 0)
     return json.loads(os.read(read_end, 100000))
 
 before = wrapped_names_in_a_child()
-threads = tf_start.thread_count()
+threads = tf_start.thread_ids()
 steps = tf_start.prepare()
-print(json.dumps({"before": before, "steps": steps, "threads": [threads, tf_start.thread_count()],
+print(json.dumps({"before": before, "steps": steps, "new threads": sorted(tf_start.thread_ids() - threads),
                   "after": wrapped_names_in_a_child()}))
 """
 
@@ -58,13 +63,17 @@ def test_prepare_is_plain_data_and_children_run_eager_ops_unwrapped():
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
-    assert seen["steps"] == ["op registry", "kernel registry", "eager ops unwrapped"]
-    assert seen["threads"][1] == seen["threads"][0], "prepare() started a thread: a forked child could hang"
+    assert seen["steps"] == ["op registry", "kernel registry", "eager ops unwrapped", "oneDNN sgemm code"]
+    assert seen["new threads"] == [], "prepare() started a thread: a forked child could hang"
     # Without prepare(), TF 2.21 wraps each eager op in a one-op function (the check can fail) ...
     assert any("MatMul" in name for name in seen["before"][0]), seen["before"][0]
     # ... after it, a child forked from the same process runs the kernel itself, with the same result.
     assert seen["after"][0] == []
     assert seen["after"][1] == seen["before"][1] == [[4.0, 4.0]] * 3
+    # Without prepare(), a child's first matmul makes oneDNN generate code (new executable memory);
+    # after it, the child uses the zygote's (onednn_jit.py).
+    assert seen["before"][2] > 0
+    assert seen["after"][2] == 0
 
 
 def test_prepare_refuses_when_a_step_starts_a_thread(monkeypatch):
@@ -90,11 +99,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context
 
+def code_mappings():
+    return sum(1 for line in open("/proc/self/maps") if "x" in line.split()[1] and len(line.split()) == 5)
+
 def tf_start_seen(a, b):
+    code = code_mappings()
     product = tf.matmul(tf.constant(a), tf.constant(b)).numpy()
     wrapped = sorted(n for n in context.context().list_function_names() if n.startswith("__wrapped__"))
     return {"env": {k: os.environ.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")},
-            "wrapped": wrapped, "product": product}
+            "wrapped": wrapped, "product": product, "new code": code_mappings() - code}
 """
 
 
@@ -115,4 +128,5 @@ def test_a_sandboxed_tensorflow_child_has_the_settings_and_the_same_results():
         process.close()
     assert seen["env"] == tf_start.CHILD_ENV
     assert seen["wrapped"] == []
+    assert seen["new code"] == 0, "the child generated oneDNN's matmul code itself: the zygote's was not there"
     np.testing.assert_allclose(seen["product"], a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)

@@ -40,6 +40,7 @@ LEARNER_SIDE_MODULES = (
     "cleanup.py",
     "codec.py",
     "tf_start.py",
+    "onednn_jit.py",
     "hugepages.py",
 )
 
