@@ -30,7 +30,18 @@ ALLOWED = {
     "cli": {"", "sandbox", "grading", "course", "batch", "service", "cli"},
 }
 # Run inside the sandbox: the only autograder modules they may name.
-_LEARNER_MODULES = ("child", "worker", "zygote", "prepared", "kernel", "cleanup", "codec", "tf_start", "onednn_jit", "hugepages")
+_LEARNER_MODULES = (
+    "child",
+    "worker",
+    "zygote",
+    "prepared",
+    "kernel",
+    "cleanup",
+    "codec",
+    "tf_start",
+    "onednn_jit",
+    "hugepages",
+)
 LEARNER_SIDE = {
     f"autograder.sandbox.{name}": {f"autograder.sandbox.{other}" for other in _LEARNER_MODULES}
     for name in _LEARNER_MODULES

@@ -72,4 +72,6 @@ def test_the_real_function_multiplies_in_a_child():
     if pid == 0:  # in a child: this test process's own oneDNN state stays as it was
         os._exit(0 if all(onednn_jit.multiply(sgemm, *shape) for shape in onednn_jit.SHAPES) else 1)
     _, status = os.waitpid(pid, 0)
-    assert status == 0, f"child status {status} (signal {signal.Signals(status & 0x7F).name if status & 0x7F else None})"
+    assert status == 0, (
+        f"child status {status} (signal {signal.Signals(status & 0x7F).name if status & 0x7F else None})"
+    )

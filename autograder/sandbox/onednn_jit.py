@@ -25,6 +25,7 @@ import mmap
 import os
 import signal
 import struct
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,8 +35,18 @@ SYM = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2
 # dnnl_status_t dnnl_sgemm(char transa, char transb, dim M, dim N, dim K, float alpha, const float *A,
 #                          dim lda, const float *B, dim ldb, float beta, float *C, dim ldc)  (row-major)
 SGEMM = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.c_char, ctypes.c_char, *(ctypes.c_int64,) * 3, ctypes.c_float, ctypes.c_void_p,
-    ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p, ctypes.c_int64,
+    ctypes.c_int,
+    ctypes.c_char,
+    ctypes.c_char,
+    *(ctypes.c_int64,) * 3,
+    ctypes.c_float,
+    ctypes.c_void_p,
+    ctypes.c_int64,
+    ctypes.c_void_p,
+    ctypes.c_int64,
+    ctypes.c_float,
+    ctypes.c_void_p,
+    ctypes.c_int64,
 )
 SHAPES = ((4, 4, 4), (300, 300, 300))  # M, N, K: a small product and one large enough to pack
 PROBE_SECONDS = 20
@@ -80,7 +91,7 @@ def load_base(path: str, maps: str = "/proc/self/maps") -> int | None:
     return None
 
 
-def find_sgemm(folder: str) -> SGEMM | None:
+def find_sgemm(folder: str) -> Callable[..., int] | None:
     """``dnnl_sgemm`` in the TF library of ``folder`` loaded in this process, or None."""
     for library in ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2"):
         path = os.path.join(folder, library)
