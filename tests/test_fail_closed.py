@@ -208,6 +208,27 @@ def test_a_prepared_process_whose_mounts_fail_says_error_instead_of_ready(monkey
         os.close(fd)
 
 
+@ROOT_ONLY
+def test_where_setns_is_refused_the_namespaces_come_through_a_keeper(monkeypatch):
+    """A seccomp profile that allows unshare but not setns (Docker's default plus bubblewrap's
+    syscalls only): the zygote's direct way fails its trial, the keeper way is chosen, never a
+    weaker mode; with every namespace call refused, "" (the uid mode, which the report names)."""
+
+    def setup_as(libc):
+        def action():
+            monkeypatch.setattr(kernel, "libc", lambda: libc)
+            way = kernel.namespace_setup()
+            raise kernel.SandboxSetupError(0, f"setup {way!r}")
+
+        return in_child(action)[1]
+
+    if not kernel.namespace_setup():
+        pytest.skip("this host gives a root process no namespaces of its own")
+    assert setup_as(ctypes.CDLL(None, use_errno=True)) == "refused: setup 'direct'"
+    assert setup_as(FailingLibc("setns")) == "refused: setup 'keeper'"
+    assert setup_as(FailingLibc("unshare")) == "refused: setup ''"
+
+
 def test_spawn_turns_a_refusing_zygote_into_a_spawn_error(monkeypatch):
     """What the grader does with the zygote's "error": no zygote, a SpawnError with the reason."""
 

@@ -162,16 +162,18 @@ def _processes() -> dict:
     return found
 
 
-def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_replaced_when_lost():
-    """In namespace mode the zygote keeps the next submission's process ready (see sandbox/prepared.py,
-    _prepared_submission). While a learner runs, the spare runs none of its code and has no uid a
-    learner has; killed from outside, the next function is graded in a freshly forked child."""
+@pytest.mark.parametrize("way", ["direct", "keeper"])
+def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_replaced_when_lost(way):
+    """In namespace mode the zygote keeps the next submission's process ready (see sandbox/prepared.py).
+    While a learner runs, the spare runs none of its code and has no uid a learner has, and neither
+    holds a descriptor through which it could report its own end; killed from outside, the next
+    function is graded in a freshly forked child. Both ways: "direct" (pid 1 of each submission is
+    the zygote's child) and "keeper" (a keeper between them, where setns is refused)."""
     import os
     import signal
     import time
 
-    from autograder.grading.grade import warm_spawner
-    from autograder.sandbox import isolation
+    from autograder.sandbox import isolation, settings, spawn
 
     if isolation.available_strategy() != "bwrap" or os.geteuid() != 0:
         pytest.skip("namespace mode with a private learner uid needs bubblewrap as root")
@@ -186,12 +188,21 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
             "b", "import os\ndef schedule_lr_decay(a, b, c, d=1000):\n    return os.getuid()\n", ["schedule_lr_decay"]
         ),
     ]
+    previous = settings.use(settings.current().but(namespace_keeper=way == "keeper"))
+    spawner = spawn.ZygoteSpawner(
+        f"optimization:spare-{way}:{os.getpid()}",
+        spec.release_dir,
+        spec.limits(),
+        ["numpy", "optimization_utils"],
+        None,
+        preamble=spec.preamble,
+    )
     process = LearnerProcess(
         preamble=spec.preamble,
         cells=cells,
         limits=spec.limits(),
         time_policy=TimePolicy(call=5, submission=100),
-        spawner=warm_spawner(spec),
+        spawner=spawner,
     )
     learner = Learner(process)
     try:
@@ -212,35 +223,46 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
             cmd = table.get(pid, (0, 0, ""))[2]
             return "--zygote" in cmd and "optimization_utils" in cmd and "python" in cmd.split()[0] and ours(pid)
 
+        def inits_of(zygotes):  # each submission's pid 1: the zygote's children, or its keepers' children
+            children = [pid for pid, (ppid, _, _) in table.items() if ppid in zygotes]
+            if way == "direct":
+                return {pid: pid for pid in children}
+            return {pid: keeper for keeper in children for pid, (ppid, _, _) in table.items() if ppid == keeper}
+
         for _ in range(100):  # the spare is prepared while the learner runs: give it a moment
             table = _processes()
             zygotes = [pid for pid, (ppid, _, _) in table.items() if zygote_python(pid) and not zygote_python(ppid)]
-            keepers = [pid for pid, (ppid, _, _) in table.items() if ppid in zygotes]
-            if len(keepers) == 2 and all(any(ppid == k for ppid, _, _ in table.values()) for k in keepers):
+            if len(inits_of(zygotes)) == 2:
                 break
             time.sleep(0.02)
-        assert len(zygotes) >= 1
-        keepers = [pid for zygote in zygotes for pid, (ppid, _, _) in table.items() if ppid == zygote]
-        inits = {keeper: [pid for pid, (ppid, _, _) in table.items() if ppid == keeper] for keeper in keepers}
-        uids = {keeper: [table[pid][1] for pid in pids] for keeper, pids in inits.items()}
-        spares = [keeper for keeper, found in uids.items() if found == [0]]
-        running = [keeper for keeper, found in uids.items() if found == [learner_uid]]
+        assert len(zygotes) == 1
+        inits = inits_of(zygotes)
+        keepers = {keeper for init, keeper in inits.items() if keeper != init}
+        assert len(keepers) == (2 if way == "keeper" else 0), (way, inits)
+        uids = {init: table[init][1] for init in inits}
+        spares = [init for init, uid in uids.items() if uid == 0]
+        running = [init for init, uid in uids.items() if uid == learner_uid]
         assert len(running) == 1 and len(spares) == 1, uids
-        spare_init = inits[spares[0]][0]
-        # The spare holds a handover socket and its keeper's alive pipe, not the learner's pipes.
-        spare_fds = {os.readlink(f"/proc/{spare_init}/fd/{fd}") for fd in os.listdir(f"/proc/{spare_init}/fd")}
-        learner_fds = {
-            os.readlink(f"/proc/{inits[running[0]][0]}/fd/{fd}")
-            for fd in os.listdir(f"/proc/{inits[running[0]][0]}/fd")
-        }
+
+        def links(pid):
+            return {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+
+        # The spare holds a handover socket and its alive pipe, not the learner's pipes, and no
+        # pidfd (the zygote's handle on the running learner).
+        spare_fds, learner_fds = links(spares[0]), links(running[0])
         shared_pipes = {link for link in spare_fds & learner_fds if link.startswith("pipe:")}
         assert not shared_pipes, shared_pipes
+        assert not [link for link in spare_fds | learner_fds if "pidfd" in link], (spare_fds, learner_fds)
 
-        # The learner holds no writable end of a pipe its keeper holds (the keeper's status pipe
-        # and the alive pipe): it could otherwise report its own end while it still runs.
-        def pipes(pid, writable_only):
+        # The learner holds no writable end of a pipe that whoever waits for it holds (the zygote's
+        # alive pipes, a keeper's status and alive pipes): it could otherwise report its own end
+        # while it still runs. Not counted: the zygote's own stdout and stderr, which the spare
+        # shares until it is handed its own.
+        def pipes(pid, writable_only, skip=()):
             found = set()
             for fd in os.listdir(f"/proc/{pid}/fd"):
+                if int(fd) in skip:
+                    continue
                 try:
                     link = os.readlink(f"/proc/{pid}/fd/{fd}")
                     with open(f"/proc/{pid}/fdinfo/{fd}") as handle:
@@ -251,13 +273,22 @@ def test_the_spare_submission_process_is_root_holds_no_learner_pipe_and_is_repla
                     found.add(link)
             return found
 
-        assert not pipes(inits[running[0]][0], True) & pipes(running[0], False)
-        os.kill(spares[0], signal.SIGKILL)  # lost: the next function must not notice
+        held = pipes(zygotes[0], False, skip=(0, 1, 2))
+        for keeper in keepers:
+            held |= pipes(keeper, False, skip=(0, 1, 2))
+        assert not pipes(running[0], True) & held
+        assert not pipes(spares[0], True) & held
+        os.kill(inits[spares[0]], signal.SIGKILL)  # lost (its keeper, or itself): the next function must not notice
         time.sleep(0.2)
         process.begin_function("schedule_lr_decay")
         assert learner.schedule_lr_decay(1, 2, 3) == learner_uid
     finally:
         process.close()
+        with spawn._ZYGOTES_LOCK:  # this test's zygote only (others stay warm for the tests after it)
+            zygote = spawn._ZYGOTES.pop(spawner.key, None)
+        if zygote is not None:
+            zygote.close()
+        settings.use(previous)
 
 
 THREADS_CELL = """

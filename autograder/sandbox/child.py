@@ -40,6 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--preamble", help="a file with the assignment's imports cell, run ahead of each learner")
     parser.add_argument("--no-namespaces", action="store_true", help="use the uid mode even where namespaces work")
     parser.add_argument(
+        "--keeper", action="store_true", help="namespaces through a keeper process even where setns works"
+    )
+    parser.add_argument(
         "--hide", action="append", default=[], metavar="PATH", help="a device node each learner's namespaces cover"
     )
     return parser.parse_args(argv)
@@ -58,6 +61,7 @@ def main(argv: list[str]) -> None:
             [m for m in args.preload.split(",") if m],
             args.learner_uid,
             namespaces=not args.no_namespaces,
+            keeper=args.keeper,
             preamble=preamble,
             hidden=tuple(args.hide),
         )

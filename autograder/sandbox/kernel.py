@@ -23,6 +23,8 @@ PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x4000000, 0x8000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 SUBMISSION_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS
+# What pid 1 of a submission's pid namespace unshares itself when the zygote gave it the pid namespace.
+LEARNER_NAMESPACES = SUBMISSION_NAMESPACES & ~CLONE_NEWPID
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 # statvfs's f_flag bits are not mount(2)'s: ST_RELATIME is 4096, which is MS_BIND as a mount flag.
@@ -92,6 +94,11 @@ def unshare(flags: int) -> None:
     _checked(libc().unshare(flags), "unshare")
 
 
+def setns(fd: int, nstype: int) -> None:
+    """Join the namespace ``fd`` refers to (for CLONE_NEWPID: the one this process's future children get)."""
+    _checked(libc().setns(fd, nstype), "setns")
+
+
 def try_unshare(flags: int) -> bool:
     """unshare(flags) where the kernel allows it; False (and nothing changed) where it does not."""
     try:
@@ -141,26 +148,40 @@ def become_learner(uid: int | None) -> None:
     set_no_new_privs()
 
 
-def namespaces_work() -> bool:
-    """Can this zygote give a submission its own namespaces and mounts? (Not in Docker: seccomp,
-    no CAP_SYS_ADMIN, AppArmor.)
+def namespace_setup() -> str:
+    """How this zygote can give a submission its own namespaces and mounts (``prepared.py``):
+    "direct", "keeper", or "" where it cannot (Docker's default seccomp profile, no
+    CAP_SYS_ADMIN, AppArmor): the uid mode then, which the report names.
 
-    The whole setup (:func:`unshare`, then :func:`private_mounts` as pid 1 of
-    the new pid namespace) is tried in a throwaway child, so this process
-    keeps its own namespaces. False chooses the uid mode, which the report
-    names; once chosen, a namespace setup that fails stops that submission.
-    """
+    Each way is tried whole in a throwaway child, so this process keeps its own namespaces:
+    "direct" unshares a pid namespace, forks pid 1 (which unshares the others and makes
+    :func:`private_mounts`), joins its own pid namespace back with :func:`setns` and unshares a
+    second one, as the zygote does for every spare; "keeper" unshares all of them and forks.
+    Once chosen, a setup that fails stops that submission."""
+    for way in ("direct", "keeper"):
+        if _setup_works(direct=way == "direct"):
+            return way
+    return ""
+
+
+def _setup_works(direct: bool) -> bool:
     pid = os.fork()
     if pid == 0:
         try:
-            unshare(SUBMISSION_NAMESPACES)
+            own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            unshare(CLONE_NEWPID if direct else SUBMISSION_NAMESPACES)
             inner = os.fork()
             if inner == 0:
                 try:
+                    if direct:
+                        unshare(LEARNER_NAMESPACES)
                     private_mounts()
                     os._exit(0)
                 finally:
                     os._exit(1)
+            if direct:
+                setns(own, CLONE_NEWPID)
+                unshare(CLONE_NEWPID)  # refused unless the setns took: one pending pid namespace at a time
             _, status = os.waitpid(inner, 0)
             os._exit(os.waitstatus_to_exitcode(status))
         finally:

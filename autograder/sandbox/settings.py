@@ -13,6 +13,9 @@ The environment variables (for deployments, Docker images and tests):
 ``DLGRADE_SANDBOX``                    bwrap | setpriv | plain: the strategy, instead of the strongest available
 ``DLGRADE_NO_NAMESPACES``              set: the zygote's uid mode even where namespaces work
                                        (what Docker's default seccomp profile allows)
+``DLGRADE_NAMESPACE_KEEPER``           set: each submission's namespaces through a keeper process even
+                                       where the zygote could make them itself (the way a seccomp
+                                       profile that refuses ``setns`` leaves; tests both ways)
 ``DLGRADE_NO_CGROUPS``                 set: no cgroups even where they are writable
 ``DLGRADE_CHILD_CUDA_VISIBLE_DEVICES`` the GPUs the learner may see (default none); non-empty (and not
                                        ``-1``): the sandbox passes the NVIDIA device nodes through
@@ -41,6 +44,7 @@ class SettingsError(ValueError):
 class Settings:
     strategy: str | None = None  # None: the strongest this machine offers (isolation.available_strategy)
     namespaces: bool = True  # False: the zygote's uid mode even where namespaces work
+    namespace_keeper: bool = False  # True: namespaces through a keeper even where setns works (prepared.py)
     cgroups: bool = True  # False: no cgroups even where they are writable
     child_cuda_devices: str = ""  # CUDA_VISIBLE_DEVICES inside the sandbox; non-empty: GPUs on (gpus_requested)
     gpu_devices: str = GPU_DEVICES  # the device nodes passed through when GPUs are on (a glob)
@@ -61,6 +65,7 @@ class Settings:
         return cls(
             strategy=environ.get("DLGRADE_SANDBOX") or None,
             namespaces=not environ.get("DLGRADE_NO_NAMESPACES"),
+            namespace_keeper=bool(environ.get("DLGRADE_NAMESPACE_KEEPER")),
             cgroups=not environ.get("DLGRADE_NO_CGROUPS"),
             child_cuda_devices=environ.get("DLGRADE_CHILD_CUDA_VISIBLE_DEVICES", ""),
             gpu_devices=environ.get("DLGRADE_GPU_DEVICES") or GPU_DEVICES,

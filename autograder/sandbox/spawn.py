@@ -210,6 +210,8 @@ class Zygote:
             zygote_uid = None  # holds ZYGOTE_CAPS in its own user namespace (see isolation.bwrap_command)
         if not settings.current().namespaces:  # what Docker's seccomp profile allows: tests the uid mode outside it
             args += ["--no-namespaces"]
+        elif settings.current().namespace_keeper:
+            args += ["--keeper"]
         for node in isolation.hidden_gpu_nodes(
             strategy
         ):  # GPUs off under setpriv: covered in each learner's namespaces

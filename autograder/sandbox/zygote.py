@@ -15,8 +15,9 @@ How one submission is kept apart is one :class:`Runner` per mode (reported
 in "ready"):
 
 ``namespace``  :class:`NamespaceRunner`: a process prepared in advance
-               (``prepared.py``) in pid, mount, ipc, network and uts
-               namespaces of its own, with a private /proc, /tmp and
+               (``prepared.py``: the zygote's own child, or where ``setns``
+               is refused a keeper's), pid 1 of pid, mount, ipc, network and
+               uts namespaces of its own, with a private /proc, /tmp and
                /dev/shm, becomes the learner uid. When it dies the kernel
                kills every process of its namespace, and its tmpfs goes with
                its mount namespace: cleanup is atomic, no sweep.
@@ -152,26 +153,35 @@ class UidRunner(PlainRunner):
 
 
 class NamespaceRunner(Runner):
-    """Namespaces of its own per submission, from a process prepared while the previous one ran."""
+    """Namespaces of its own per submission, from a process prepared while the previous one ran
+    (``prepared.py``): the zygote's own child when ``direct``, else through a keeper."""
 
     name = "namespace"
 
-    def __init__(self, control, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = ()):
+    def __init__(
+        self, control, uid: int | None, zygote_pid: int, preamble: str | None, hidden: tuple = (), direct: bool = True
+    ):
         self.control, self.uid, self.zygote_pid, self.preamble = control, uid, zygote_pid, preamble
         self.hidden = hidden  # device nodes each submission's mount namespace covers (GPUs off, setpriv)
+        self.pid_ns: int | None = None  # direct: this zygote's own pid namespace, its children's after each spare
+        if direct:
+            try:
+                self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise kernel.SandboxSetupError(exc.errno, f"opening /proc/self/ns/pid failed: {exc.strerror}") from None
         self.spare: prepared.Prepared | None = None
         self.current: prepared.Prepared | None = None
         self.exiting: list = []  # keepers that reported their namespace empty and are still exiting
 
     def _prepare(self) -> prepared.Prepared | None:
-        return prepared.prepare(self.control, self.uid, self.zygote_pid, self.preamble, self.hidden)
+        return prepared.prepare(self.control, self.uid, self.zygote_pid, self.preamble, self.hidden, self.pid_ns)
 
     def prepare_next(self) -> None:
         if self.spare is None:
             self.spare = self._prepare()
 
     def start(self, fds: list) -> bool:
-        self.exiting = [keeper for keeper in self.exiting if not keeper.reap()]
+        self.exiting = [done for done in self.exiting if not done.reap()]
         for _ in range(2):  # a spare that is gone (killed from outside) is replaced once
             candidate, self.spare = self.spare or self._prepare(), None
             if candidate is not None and candidate.hand_over(fds):
@@ -181,11 +191,11 @@ class NamespaceRunner(Runner):
 
     def exited(self) -> int:
         assert self.current is not None
-        return self.current.status_r
+        return self.current.exited()
 
     def kill(self) -> None:
-        assert self.current is not None and self.current.pid is not None
-        os.kill(self.current.pid, signal.SIGTERM)  # the keeper kills its namespace's init
+        assert self.current is not None
+        self.current.kill()
 
     def wait(self) -> int:
         assert self.current is not None
@@ -201,11 +211,14 @@ class NamespaceRunner(Runner):
 
 
 def choose_runner(
-    control, learner_uid: int | None, namespaces: bool, preamble: str | None, hidden: tuple = ()
+    control, learner_uid: int | None, namespaces: bool, preamble: str | None, hidden: tuple = (), keeper: bool = False
 ) -> Runner:
+    """``keeper``: prepare each submission through a keeper even where the direct way works."""
     zygote_pid = os.getpid()
-    if namespaces and kernel.namespaces_work():
-        return NamespaceRunner(control, learner_uid, zygote_pid, preamble, hidden)
+    setup = kernel.namespace_setup() if namespaces else ""
+    if setup:
+        direct = setup == "direct" and not keeper
+        return NamespaceRunner(control, learner_uid, zygote_pid, preamble, hidden, direct=direct)
     if learner_uid is not None:
         kernel.become_subreaper()  # orphans of a learner become ours, to be killed and reaped
         return UidRunner(control, learner_uid, zygote_pid)
@@ -219,9 +232,11 @@ def zygote(
     namespaces: bool = True,
     preamble: str | None = None,
     hidden: tuple = (),
+    keeper: bool = False,
 ) -> None:
     """``learner_uid``: the uid learners run as (None: the zygote's own, when not root);
-    ``namespaces``: False to use the uid mode even where namespaces work; ``preamble``: the
+    ``namespaces``: False to use the uid mode even where namespaces work; ``keeper``: namespaces
+    through a keeper even where setns works (prepared.py); ``preamble``: the
     assignment's imports cell, run by each prepared process before its learner exists;
     ``hidden``: device nodes each learner's mount namespace covers (namespace mode only)."""
     for module in preload:
@@ -244,7 +259,7 @@ def zygote(
     hugepages.collapse()
     try:
         kernel.set_dumpable(False)
-        runner = choose_runner(control, learner_uid, namespaces, preamble, hidden)
+        runner = choose_runner(control, learner_uid, namespaces, preamble, hidden, keeper)
     except kernel.SandboxSetupError as exc:
         control.sendall(b"error " + str(exc).encode("utf-8", "replace")[:500])
         return

@@ -1,0 +1,35 @@
+"""The namespace mode's fallback, run for real: each submission's pid 1 made through a keeper
+process (sandbox/prepared.py, KeeperPrepared), as on a host whose seccomp profile allows
+``unshare`` but refuses ``setns`` (Docker's default profile with only bubblewrap's syscalls added;
+the profile shipped in docker/ allows it). Where setns works the zygote makes them itself, so
+``DLGRADE_NAMESPACE_KEEPER=1`` forces the fallback here: the attack suite (less its slow tests)
+runs in a pytest of its own under it. That the setting leads to keepers, and setns's refusal to
+the keeper way: tests/test_learner_process.py and tests/test_fail_closed.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autograder.sandbox import isolation
+from tests.nbtools import ROOT
+
+
+def test_attacks_fail_when_namespaces_come_through_a_keeper():
+    if isolation.available_strategy() != "bwrap" or os.geteuid() != 0:
+        pytest.skip("namespace mode with a private learner uid needs bubblewrap as root")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLGRADE_")}
+    env["DLGRADE_NAMESPACE_KEEPER"] = "1"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "tests/test_attacks.py", "-m", "not slow"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " PASSED" in run.stdout and " FAILED" not in run.stdout and " SKIPPED" not in run.stdout, run.stdout[-4000:]
