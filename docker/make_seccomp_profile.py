@@ -8,10 +8,8 @@ golang-github-docker-docker-dev, /usr/share/gocode/src/github.com/docker/docker/
 Docker's default allows these syscalls only to a container holding CAP_SYS_ADMIN; the rule
 below allows them to every process, which then still needs CAP_SYS_ADMIN *in a user namespace
 it owns* (the kernel checks it): bubblewrap, run by the grader's unprivileged uid, creates one
-user namespace per learner sandbox and mounts, pivots and names the sandbox inside it; the
-zygote inside it makes each submission's pid namespace and joins its own back (``setns``).
-Nothing outside such a namespace (the container's own mounts, hostname, other processes)
-becomes reachable.
+user namespace per learner sandbox and mounts, pivots and names the sandbox inside it. Nothing
+outside such a namespace (the container's own mounts, hostname, other processes) becomes reachable.
 """
 
 from __future__ import annotations
@@ -27,11 +25,6 @@ BWRAP_RULE = {
         "umount2",  # detach the old root after pivot_root
         "pivot_root",  # make the sandbox's tmpfs the root
         "sethostname",  # --hostname sandbox (inside its uts namespace)
-        # The zygote's own pid namespace joined back after it forked a submission's pid 1 into a
-        # new one (autograder/sandbox/prepared.py): only namespaces it holds a handle on, and the
-        # kernel wants CAP_SYS_ADMIN over their user namespace (bwrap's). Without it the zygote
-        # puts a keeper process between (one fork of the zygote more per graded function).
-        "setns",
     ],
     "action": "SCMP_ACT_ALLOW",
     "args": [],

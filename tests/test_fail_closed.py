@@ -210,9 +210,9 @@ def test_a_prepared_process_whose_mounts_fail_says_error_instead_of_ready(monkey
 
 @ROOT_ONLY
 def test_where_setns_is_refused_the_namespaces_come_through_a_keeper(monkeypatch):
-    """A seccomp profile that allows unshare but not setns (Docker's default plus bubblewrap's
-    syscalls only): the zygote's direct way fails its trial, the keeper way is chosen, never a
-    weaker mode; with every namespace call refused, "" (the uid mode, which the report names)."""
+    """Where setns is refused (unprivileged bubblewrap, a seccomp profile without it) the
+    zygote's direct way fails its trial, the keeper way is chosen, never a weaker mode; with
+    every namespace call refused, "" (the uid mode, which the report names)."""
 
     def setup_as(libc):
         def action():

@@ -1,7 +1,7 @@
 """The namespace mode's fallback, run for real: each submission's pid 1 made through a keeper
-process (sandbox/prepared.py, KeeperPrepared), as on a host whose seccomp profile allows
-``unshare`` but refuses ``setns`` (Docker's default profile with only bubblewrap's syscalls added;
-the profile shipped in docker/ allows it). Where setns works the zygote makes them itself, so
+process (sandbox/prepared.py, KeeperPrepared), as where ``setns`` is refused (unprivileged
+bubblewrap in the Docker image, whose tests run this way; a seccomp profile that allows
+``unshare`` but not ``setns``). Where setns works the zygote makes them itself, so
 ``DLGRADE_NAMESPACE_KEEPER=1`` forces the fallback here: the attack suite (less its slow tests)
 runs in a pytest of its own under it. That the setting leads to keepers, and setns's refusal to
 the keeper way: tests/test_learner_process.py and tests/test_fail_closed.py."""

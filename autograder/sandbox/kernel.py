@@ -150,8 +150,9 @@ def become_learner(uid: int | None) -> None:
 
 def namespace_setup() -> str:
     """How this zygote can give a submission its own namespaces and mounts (``prepared.py``):
-    "direct", "keeper", or "" where it cannot (Docker's default seccomp profile, no
-    CAP_SYS_ADMIN, AppArmor): the uid mode then, which the report names.
+    "direct", "keeper" (where ``setns`` is refused: unprivileged bubblewrap, as in the Docker
+    image), or "" where it cannot (Docker's default seccomp profile, no CAP_SYS_ADMIN,
+    AppArmor): the uid mode then, which the report names.
 
     Each way is tried whole in a throwaway child, so this process keeps its own namespaces:
     "direct" unshares a pid namespace, forks pid 1 (which unshares the others and makes

@@ -24,12 +24,14 @@ works here, "direct" first):
     the zygote waits, so the pid is still its). The learner holds no
     descriptor of the zygote's (pidfds, alive pipes, handover sockets): it
     cannot report its own end while it runs.
-``keeper`` (:class:`KeeperPrepared`), where ``setns`` is refused (a seccomp
-    profile that allows ``unshare`` but not ``setns``, as Docker's default with
-    only bubblewrap's syscalls added did): a keeper process (root, runs
-    nothing of the learner's) unshares the namespaces and forks the
-    learner-to-be; when the learner dies the keeper writes its wait status to
-    a pipe the learner never holds.
+``keeper`` (:class:`KeeperPrepared`), where ``setns`` is refused: in
+    unprivileged bubblewrap (the Docker image), whose final user namespace is
+    nested inside the one that owns the zygote's pid namespace, the kernel
+    refuses it (EPERM with seccomp off too); so does a seccomp profile that
+    allows ``unshare`` but not ``setns``. A keeper process (root, runs nothing
+    of the learner's) unshares the namespaces and forks the learner-to-be;
+    when the learner dies the keeper writes its wait status to a pipe the
+    learner never holds.
 
 Why ``direct`` first: fork and exit cost CPU in proportion to the process's
 memory (its page tables), and a keeper is a full copy of the zygote: for a
