@@ -121,7 +121,7 @@ def warm_sgemm(folder: str) -> bool:
     """Generate oneDNN's sgemm code in this process (see the module's text); True when done."""
     try:
         sgemm = find_sgemm(folder)
-    except (OSError, ValueError, struct.error):  # an unreadable or malformed library: left alone
+    except Exception:  # an unreadable or malformed library (or a view left on its mapping): left alone
         return False
     if sgemm is None:
         return False
