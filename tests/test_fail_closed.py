@@ -247,3 +247,21 @@ def test_spawn_turns_a_refusing_zygote_into_a_spawn_error(monkeypatch):
     limits = isolation.Limits(memory_mb=512, address_space_mb=4096, cpu_seconds=10, processes=64)
     with pytest.raises(spawn.SpawnError, match="the sandbox refused to start: capset failed"):
         spawn.Zygote(None, limits, [], strategy="plain")
+
+
+@ROOT_ONLY
+def test_a_zygote_that_cannot_rejoin_its_pid_namespace_ends(monkeypatch):
+    """After forking a spare into a fresh pid namespace the zygote joins its own again for its next
+    children; if that setns is refused it could start no learner any more, so it ends (exit 71) and
+    the grader starts a new zygote (spawn.ZygoteSpawner.warm) instead of failing every later start."""
+    monkeypatch.setattr(kernel, "libc", lambda: FailingLibc("setns"))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def make_a_spare():
+        pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        prepared.DirectPrepared(theirs, pid_ns, None, None)
+
+    code, said = in_child(make_a_spare)
+    assert code == 71, said
+    ours.close()
+    theirs.close()

@@ -277,9 +277,13 @@ class DirectPrepared(Prepared):
                     os._exit(70)
         finally:
             # Back to the zygote's own pid namespace for its children (another unshare of a pid
-            # namespace is refused while one is pending). Should this fail, the next unshare is
-            # refused: no learner starts, none starts outside a namespace of its own.
-            kernel.setns(pid_ns, kernel.CLONE_NEWPID)
+            # namespace is refused while one is pending). Should this fail, this zygote could start
+            # no learner any more: it ends (its children die with it), and the grader starts a new
+            # one for the next child (spawn.ZygoteSpawner.warm).
+            try:
+                kernel.setns(pid_ns, kernel.CLONE_NEWPID)
+            except kernel.SandboxSetupError:
+                os._exit(71)
 
     def exited(self) -> int:
         return self.pidfd
