@@ -11,11 +11,31 @@ the processes left by the sandboxes.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_pytest_alone(test_file: str, env: dict, prefix: list | tuple = (), select: str = "not slow"):
+    """``test_file`` in a pytest of its own, with the DLGRADE_* settings of ``env`` instead of
+    this process's (tests/conftest.py reads them there), after the command ``prefix``; asserts it
+    passed and returns the completed run (``-v``: its stdout names each test's outcome)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DLGRADE_")} | env
+    run = subprocess.run(
+        [*prefix, sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", test_file, "-m", select],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    return run
 
 
 def solution_path(assignment: str) -> Path:

@@ -9,27 +9,15 @@ the keeper way: tests/test_learner_process.py and tests/test_fail_closed.py."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from autograder.sandbox import isolation
-from tests.nbtools import ROOT
+from tests.nbtools import run_pytest_alone
 
 
 def test_attacks_fail_when_namespaces_come_through_a_keeper():
     if isolation.available_strategy() != "bwrap" or os.geteuid() != 0:
         pytest.skip("namespace mode with a private learner uid needs bubblewrap as root")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLGRADE_")}
-    env["DLGRADE_NAMESPACE_KEEPER"] = "1"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "tests/test_attacks.py", "-m", "not slow"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    run = run_pytest_alone("tests/test_attacks.py", {"DLGRADE_NAMESPACE_KEEPER": "1"})
     assert " PASSED" in run.stdout and " FAILED" not in run.stdout and " SKIPPED" not in run.stdout, run.stdout[-4000:]

@@ -16,13 +16,9 @@ on this world-readable checkout grading is refused unless
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.nbtools import ROOT
+from tests.nbtools import run_pytest_alone
 from tests.setpriv_env import command_prefix, unusable_reason
 
 UNUSABLE = unusable_reason()
@@ -37,20 +33,10 @@ SWEEP_TESTS = [
 
 
 def run_under_setpriv(test_file: str, namespaces: bool = True, select: str = "not slow"):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLGRADE_")}
-    env["DLGRADE_SANDBOX"] = "setpriv"
+    env = {"DLGRADE_SANDBOX": "setpriv"}
     if not namespaces:
         env["DLGRADE_NO_NAMESPACES"] = "1"
-    run = subprocess.run(
-        command_prefix() + [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", test_file, "-m", select],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    return run
+    return run_pytest_alone(test_file, env, command_prefix(), select)
 
 
 def test_hostile_submissions_gain_nothing_under_setpriv_and_leave_nothing_behind():
